@@ -1,0 +1,66 @@
+// run_main: the single try/catch of every program, and the shared option group.
+#include "common/run_main.hpp"
+
+#include <iostream>
+#include <new>
+
+#include "tensor/error.hpp"
+
+namespace cnn::cmd {
+
+void add_common_options(CLI::App& app, CommonOptions& opts) {
+  app.add_option("--seed", opts.seed, "Random seed (same seed and threads: same result)")
+      ->capture_default_str();
+  app.add_option("--threads", opts.threads, "Worker threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", opts.quiet, "No progress or log output on stderr");
+  app.add_flag("--json", opts.json, "Print one machine-readable JSON result on stdout");
+  app.set_version_flag("--version", app.get_name() + " " + CNN_VERSION);
+}
+
+int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  const std::string prog = app.get_name();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e) == 0 ? kOk : kUsage;
+  } catch (const CLI::CallForVersion& e) {
+    app.exit(e);
+    return kOk;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n"
+              << "Run '" << prog << " --help' for usage.\n";
+    return kUsage;
+  }
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const FormatError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const ShapeError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const DataError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const InputError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const IoError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kRuntimeFailure;
+  } catch (const std::bad_alloc&) {
+    std::cerr << prog << ": error: out of memory\n";
+    return kRuntimeFailure;
+  } catch (const std::exception& e) {
+    std::cerr << prog << ": error: internal error: " << e.what() << "\n";
+    return kRuntimeFailure;
+  }
+}
+
+}  // namespace cnn::cmd

@@ -1,0 +1,36 @@
+// The one place where programs catch errors: maps libcnn exceptions and CLI11 parse errors to
+// DESIGN.md's exit codes and prints "cnn-<verb>: error: <sentence>" on stderr.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace cnn::cmd {
+
+enum ExitCode : int {
+  kOk = 0,
+  kRuntimeFailure = 1,
+  kUsage = 2,
+  kBadInput = 3,
+  kGateFailed = 4,
+  kInterrupted = 130,
+};
+
+// Options every program has (DESIGN.md): --seed, --threads, -q/--quiet, --json, --version.
+struct CommonOptions {
+  unsigned long seed = 0;
+  int threads = 0;  // 0: all available cores
+  bool quiet = false;
+  bool json = false;
+};
+
+// Adds the common options to app (and --version, which prints "<program> <version>").
+void add_common_options(CLI::App& app, CommonOptions& opts);
+
+// Parses argv into app, then runs body; returns the exit code. body returns its own code
+// (0, or kGateFailed for a failed quality gate).
+int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+}  // namespace cnn::cmd

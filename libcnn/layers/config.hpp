@@ -1,0 +1,75 @@
+// Checked reading of one JSON object (a layer block, a recipe): every access knows its JSON
+// pointer, wrong types and values throw ConfigError naming file, layer and field, and finish()
+// rejects keys nobody read. Never use nlohmann's operator[] on configs (it inserts or is UB).
+#pragma once
+
+#include <array>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tensor/error.hpp"
+
+namespace cnn {
+
+using json = nlohmann::json;
+using json_ordered = nlohmann::ordered_json;
+
+// Index of the closest string in choices by edit distance (for "did you mean" hints).
+std::string nearest(const std::string& word, const std::vector<std::string>& choices);
+// "one of a, b, c (did you mean b?)".
+std::string choices_hint(const std::string& got, const std::vector<std::string>& choices);
+
+class ConfigReader {
+ public:
+  // obj must outlive the reader. pointer is the JSON pointer of obj itself ("/layers/3").
+  ConfigReader(const json& obj, std::string file, std::string pointer, std::string layer);
+
+  const std::string& file() const { return file_; }
+  const std::string& pointer() const { return pointer_; }
+  const std::string& layer() const { return layer_; }
+  void set_layer(std::string layer) { layer_ = std::move(layer); }
+
+  bool has(const std::string& key) const;
+  // Marks a key as read without reading it (keys handled elsewhere).
+  void accept(const std::string& key);
+
+  // Integers: whole JSON numbers within [min, max].
+  long get_int(const std::string& key, std::optional<long> def, long min = LONG_MIN,
+               long max = LONG_MAX);
+  double get_number(const std::string& key, std::optional<double> def,
+                    double min = -1e300, double max = 1e300);
+  bool get_bool(const std::string& key, std::optional<bool> def);
+  std::string get_string(const std::string& key, std::optional<std::string> def);
+  // A string that must be one of choices; the error lists them and the nearest one.
+  std::string get_choice(const std::string& key, std::optional<std::string> def,
+                         const std::vector<std::string>& choices);
+  // An int n (meaning [n, n]) or a list of two ints, each within [min, max].
+  std::array<long, 2> get_pair(const std::string& key, std::optional<std::array<long, 2>> def,
+                               long min);
+  // A list of ints.
+  std::vector<long> get_int_list(const std::string& key, std::optional<std::vector<long>> def,
+                                 long min);
+  // The raw value (marked read), or nullptr when absent.
+  const json* get_raw(const std::string& key);
+
+  // Throws for the first key that was never read, listing the valid keys.
+  void finish() const;
+
+  // A ConfigError about key (or about the object itself when key is empty).
+  ConfigError error(const std::string& key, const std::string& problem) const;
+
+ private:
+  const json* find(const std::string& key);
+  const json& obj_;
+  std::string file_, pointer_, layer_;
+  std::set<std::string> read_;
+};
+
+// A short text of a JSON value for messages, e.g. "\"foo\"" or "[3, 3]".
+std::string json_brief(const json& v);
+
+}  // namespace cnn

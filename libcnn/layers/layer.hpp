@@ -1,0 +1,109 @@
+// The layer contract: every layer type (Conv2D, Dense, ...) implements this interface in its own
+// <snake_type>.hpp/.cpp pair and is listed once in registry.cpp.
+//
+// Lifecycle (driven by the model, or by a test harness):
+//   configure(cfg)        read the layer's own JSON keys (Keras names and defaults), reject others
+//   infer_shape(inputs)   per-sample input shapes (no batch) -> output shape; declares parameters
+//                         with add_param(); throws ShapeError naming the layer
+//   bind params           the owner points every Param's value/grad into its arenas
+//   forward / backward    on batch tensors
+//
+// backward() ADDS into grad_inputs and into parameter gradients; it never overwrites them. The
+// owner zeroes gradients once per step. This makes skip connections (a tensor read twice),
+// branches and gradient accumulation work with no special cases.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "layers/config.hpp"
+#include "tensor/rng.hpp"
+#include "tensor/tensor.hpp"
+
+namespace cnn {
+
+// How a parameter is initialised (Keras initializer names).
+enum class Init { Zeros, Ones, GlorotUniform, GlorotNormal, HeNormal, HeUniform };
+// Keras name <-> Init; parse throws ConfigError via the reader.
+const std::vector<std::string>& init_names();
+Init init_from_name(const std::string& name);
+std::string init_name(Init init);
+// Fills data (shape gives fan-in/fan-out as Keras computes them) from rng.
+void init_fill(Init init, const Shape& shape, float* data, Rng& rng);
+
+// A parameter of a layer: Keras name ("kernel", "bias", "gamma", "moving_mean"), Keras layout
+// (Conv2D kernel [kh, kw, in, out], Dense kernel [in, out]). value/grad point into the owner's
+// arenas; grad is nullptr for parameters that are never trained (moving statistics).
+struct Param {
+  std::string name;
+  Shape shape;
+  Init init = Init::Zeros;
+  bool trainable = true;  // false for statistics updated in forward, not by gradients
+  float* value = nullptr;
+  float* grad = nullptr;
+  std::size_t size() const { return numel(shape); }
+};
+
+// Per-call state: training vs inference, and the only source of randomness.
+struct Context {
+  bool training = false;
+  Rng* rng = nullptr;
+};
+
+using Inputs = std::span<const Tensor* const>;
+using GradInputs = std::span<Tensor* const>;
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // The Keras class name; also the JSON "type" and the registry key.
+  virtual std::string type() const = 0;
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  // A frozen layer (trainable = false) gets no parameter gradients; BatchNormalization then
+  // also uses its moving statistics, as Keras does.
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool t) { trainable_ = t; }
+
+  // Number of inputs accepted: [min_inputs, max_inputs].
+  virtual std::size_t min_inputs() const { return 1; }
+  virtual std::size_t max_inputs() const { return 1; }
+
+  // Reads the layer's own keys (not type/name/inputs/trainable, which the model reads).
+  virtual void configure(ConfigReader& cfg) = 0;
+  // Writes the layer's own keys, defaults included, so that configure(to_config()) round-trips.
+  virtual void write_config(json_ordered& out) const = 0;
+
+  // Per-sample shapes in, per-sample shape out. Called once; declares parameters.
+  virtual Shape infer_shape(const std::vector<Shape>& inputs) = 0;
+
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  std::size_t param_count() const;
+
+  // in: batch tensors [n, ...input shape]; out is already shaped [n, ...output shape] by the
+  // caller and must be fully written. Keeps what backward needs only when ctx.training.
+  virtual void forward(Context& ctx, Inputs in, Tensor& out) = 0;
+  // grad_out has out's shape; adds dL/d(input i) into *grad_in[i] (nullptr: not needed) and
+  // dL/d(param) into param.grad (when trainable() and param.grad is set).
+  virtual void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
+                        GradInputs grad_in) = 0;
+
+ protected:
+  Param& add_param(std::string name, Shape shape, Init init, bool trainable = true);
+  // Whether parameter gradients are wanted in this backward call.
+  bool wants_param_grads() const { return trainable_; }
+  // ShapeError helper: "layer 'name' (Type): problem".
+  ShapeError shape_error(const std::string& problem) const;
+
+ private:
+  std::string name_;
+  bool trainable_ = true;
+  std::vector<Param> params_;
+};
+
+}  // namespace cnn

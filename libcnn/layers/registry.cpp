@@ -1,0 +1,56 @@
+// The registry: an explicit, alphabetical list. Adding a layer is one line here (STYLE.md §5).
+#include "layers/registry.hpp"
+
+#include <functional>
+#include <map>
+
+// spatial layers
+
+// end of spatial layers
+// other layers
+
+// end of other layers
+
+namespace cnn {
+namespace {
+
+using Factory = std::function<std::unique_ptr<Layer>()>;
+
+template <class L>
+Factory factory() {
+  return [] { return std::make_unique<L>(); };
+}
+
+const std::map<std::string, Factory>& table() {
+  static const std::map<std::string, Factory> t = {
+      // spatial layers
+
+      // end of spatial layers
+      // other layers
+
+      // end of other layers
+  };
+  return t;
+}
+
+}  // namespace
+
+const std::vector<std::string>& layer_types() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& [k, v] : table()) n.push_back(k);
+    return n;
+  }();
+  return names;
+}
+
+bool is_layer_type(const std::string& type) { return table().count(type) != 0; }
+
+std::unique_ptr<Layer> make_layer(const std::string& type) {
+  auto it = table().find(type);
+  if (it == table().end())
+    throw Error("unknown layer type '" + type + "'; " + choices_hint(type, layer_types()));
+  return it->second();
+}
+
+}  // namespace cnn
