@@ -51,7 +51,8 @@ FormatError::FormatError(std::string file, std::optional<std::uint64_t> offset,
 
 ShapeError::ShapeError(std::string layer, std::string problem, std::string type)
     : Error("layer '" + layer + "'" + (type.empty() ? "" : " (" + type + ")") + ": " + problem),
-      layer_(std::move(layer)) {}
+      layer_(std::move(layer)),
+      problem_(std::move(problem)) {}
 
 DataError::DataError(std::string where, std::string problem)
     : Error(where + ": " + problem) {}

@@ -47,9 +47,10 @@ class ShapeError : public Error {
  public:
   ShapeError(std::string layer, std::string problem, std::string type = {});
   const std::string& layer() const { return layer_; }
+  const std::string& problem() const { return problem_; }
 
  private:
-  std::string layer_;
+  std::string layer_, problem_;
 };
 
 // Bad data: a sample, an image, a label; names the file or sample.

@@ -1,0 +1,28 @@
+// cnn-summary: print a Keras-style summary of an architecture JSON file.
+#include <iostream>
+
+#include "common/run_main.hpp"
+#include "io/architecture.hpp"
+#include "model/summary.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Print a Keras-style summary of a model: layers, output shapes, parameter counts.\n\n"
+      "Example:\n  cnn-summary configs/models/mnist_convnet.json\n"
+      "  cnn-summary --json configs/models/resnet_small.json | jq .total_params",
+      "cnn-summary"};
+  cnn::cmd::CommonOptions common;
+  cnn::cmd::add_common_options(app, common);
+  std::string model_path;
+  bool show_trainable = false;
+  app.add_option("model", model_path, "Architecture JSON file")->required();
+  app.add_flag("--show-trainable", show_trainable, "Add a Trainable (Y/N) column");
+  return cnn::cmd::run_main(app, argc, argv, [&] {
+    const cnn::Model model = cnn::io::load_model(model_path);
+    if (common.json)
+      std::cout << cnn::summary_json(model).dump(2) << "\n";
+    else
+      std::cout << cnn::summary_text(model, {show_trainable});
+    return 0;
+  });
+}

@@ -1,0 +1,380 @@
+// Model: architecture JSON -> validated DAG (names, inputs, cycles, shapes), parameter arenas,
+// forward in topological order and backward in reverse.
+#include "model/model.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "layers/registry.hpp"
+
+namespace cnn {
+
+std::string keras_snake_case(const std::string& class_name) {
+  // The two substitutions Keras's generic_utils.to_snake_case makes.
+  static const std::regex first("(.)([A-Z][a-z]+)");
+  static const std::regex second("([a-z])([A-Z])");
+  std::string s = std::regex_replace(class_name, first, "$1_$2");
+  s = std::regex_replace(s, second, "$1_$2");
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+namespace {
+
+bool valid_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// The per-layer facts gathered before layers are configured.
+struct Pending {
+  std::string type, name, pointer;
+  std::vector<std::string> input_names;  // empty: the previous layer (or the model input)
+  bool trainable = true;
+};
+
+}  // namespace
+
+Model Model::from_json(const json& arch, const std::string& file) {
+  Model m;
+  ConfigReader top(arch, file, "", "");
+  m.name_ = top.get_string("name", std::string("model"));
+  if (!valid_name(m.name_))
+    throw top.error("name", "expected a name of letters, digits, '_' or '-', got '" + m.name_ + "'");
+  for (long d : top.get_int_list("input_shape", std::nullopt, 1))
+    m.input_shape_.push_back(static_cast<std::size_t>(d));
+  if (m.input_shape_.empty()) throw top.error("input_shape", "expected at least one dimension");
+  m.input_name_ = top.get_string("input_name", std::string("input_1"));
+  const json* layers = top.get_raw("layers");
+  if (!layers) throw top.error("layers", "missing required field");
+  if (!layers->is_array() || layers->empty())
+    throw top.error("layers", "expected a non-empty list of layers");
+  std::optional<std::string> output_name;
+  if (top.has("output")) output_name = top.get_string("output", std::nullopt);
+  top.finish();
+
+  // Pass 1: types, explicit names, inputs.
+  const std::size_t count = layers->size();
+  std::vector<Pending> pend(count);
+  std::set<std::string> taken{m.input_name_};
+  for (std::size_t i = 0; i < count; ++i) {
+    Pending& p = pend[i];
+    p.pointer = "/layers/" + std::to_string(i);
+    ConfigReader cfg((*layers)[i], file, p.pointer, "");
+    p.type = cfg.get_string("type", std::nullopt);
+    if (!is_layer_type(p.type))
+      throw cfg.error("type", "unknown layer type '" + p.type + "'; " +
+                                  choices_hint(p.type, layer_types()));
+    if (cfg.has("name")) {
+      p.name = cfg.get_string("name", std::nullopt);
+      if (!valid_name(p.name))
+        throw cfg.error("name",
+                        "expected a name of letters, digits, '_' or '-', got '" + p.name + "'");
+      if (!taken.insert(p.name).second)
+        throw cfg.error("name", "duplicate layer name '" + p.name + "'; names must be unique");
+    }
+  }
+  // Default names as Keras gives them: conv2d, conv2d_1, ... skipping explicit names.
+  std::map<std::string, int> counters;
+  for (auto& p : pend) {
+    if (!p.name.empty()) continue;
+    const std::string stem = keras_snake_case(p.type);
+    std::string candidate;
+    do {
+      const int k = counters[stem]++;
+      candidate = k == 0 ? stem : stem + "_" + std::to_string(k);
+    } while (taken.count(candidate));
+    p.name = candidate;
+    taken.insert(candidate);
+  }
+  std::map<std::string, std::size_t> index_of;
+  for (std::size_t i = 0; i < count; ++i) index_of[pend[i].name] = i;
+
+  // Pass 2: configure each layer and resolve its inputs.
+  std::vector<std::unique_ptr<Layer>> built(count);
+  std::vector<std::vector<std::size_t>> inputs(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Pending& p = pend[i];
+    ConfigReader cfg((*layers)[i], file, p.pointer, p.name);
+    cfg.accept("type");
+    cfg.accept("name");
+    p.trainable = cfg.get_bool("trainable", true);
+    if (const json* in = cfg.get_raw("inputs")) {
+      if (in->is_string()) {
+        p.input_names.push_back(in->get<std::string>());
+      } else if (in->is_array() && !in->empty() &&
+                 std::all_of(in->begin(), in->end(), [](const json& e) { return e.is_string(); })) {
+        for (const auto& e : *in) p.input_names.push_back(e.get<std::string>());
+      } else {
+        throw cfg.error("inputs", "expected a layer name or a list of layer names, got " +
+                                      json_brief(*in));
+      }
+    }
+    auto layer = make_layer(p.type);
+    layer->set_name(p.name);
+    layer->set_trainable(p.trainable);
+    layer->configure(cfg);
+    cfg.finish();
+    if (p.input_names.empty()) {
+      inputs[i].push_back(i == 0 ? kModelInput : i - 1);
+    } else {
+      std::vector<std::string> known(taken.begin(), taken.end());
+      for (const auto& n : p.input_names) {
+        if (n == m.input_name_) {
+          inputs[i].push_back(kModelInput);
+          continue;
+        }
+        auto it = index_of.find(n);
+        if (it == index_of.end())
+          throw cfg.error("inputs", "no layer named '" + n + "'; " + choices_hint(n, known));
+        inputs[i].push_back(it->second);
+      }
+    }
+    const std::size_t k = inputs[i].size();
+    if (k < layer->min_inputs() || k > layer->max_inputs()) {
+      const std::string want = layer->min_inputs() == layer->max_inputs()
+                                   ? std::to_string(layer->min_inputs())
+                                   : "at least " + std::to_string(layer->min_inputs());
+      throw cfg.error("inputs", p.type + " takes " + want + " input" +
+                                    (layer->min_inputs() == 1 ? "" : "s") + ", got " +
+                                    std::to_string(k));
+    }
+    built[i] = std::move(layer);
+  }
+
+  // Output and reachability: every layer must feed the output.
+  std::size_t out = count - 1;
+  if (output_name) {
+    auto it = index_of.find(*output_name);
+    if (it == index_of.end()) {
+      std::vector<std::string> known(taken.begin(), taken.end());
+      throw ConfigError(file, "/output", "",
+                        "no layer named '" + *output_name + "'; " + choices_hint(*output_name, known));
+    }
+    out = it->second;
+  }
+
+  // Topological order (Kahn), preferring the order of the file; leftovers form a cycle.
+  std::vector<std::size_t> order;
+  std::vector<bool> placed(count, false);
+  while (order.size() < count) {
+    bool progress = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (placed[i]) continue;
+      const bool ready = std::all_of(inputs[i].begin(), inputs[i].end(), [&](std::size_t j) {
+        return j == kModelInput || placed[j];
+      });
+      if (!ready) continue;
+      placed[i] = true;
+      order.push_back(i);
+      progress = true;
+      break;
+    }
+    if (progress) continue;
+    // Walk back along unplaced inputs from the first unplaced layer until a layer repeats.
+    std::size_t cur = 0;
+    while (placed[cur]) ++cur;
+    std::vector<std::size_t> path;
+    std::vector<int> seen(count, -1);
+    while (seen[cur] < 0) {
+      seen[cur] = static_cast<int>(path.size());
+      path.push_back(cur);
+      for (std::size_t j : inputs[cur])
+        if (j != kModelInput && !placed[j]) {
+          cur = j;
+          break;
+        }
+    }
+    std::string cycle;
+    for (std::size_t q = static_cast<std::size_t>(seen[cur]); q < path.size(); ++q)
+      cycle = pend[path[q]].name + (cycle.empty() ? "" : " -> " + cycle);
+    cycle = pend[cur].name + " -> " + cycle;
+    throw ConfigError(file, pend[cur].pointer + "/inputs", pend[cur].name,
+                      "the inputs form a cycle: " + cycle);
+  }
+
+  std::vector<bool> feeds(count, false);
+  feeds[out] = true;
+  for (auto it = order.rbegin(); it != order.rend(); ++it)
+    if (feeds[*it])
+      for (std::size_t j : inputs[*it])
+        if (j != kModelInput) feeds[j] = true;
+  for (std::size_t i = 0; i < count; ++i)
+    if (!feeds[i])
+      throw ConfigError(file, pend[i].pointer, pend[i].name,
+                        "the layer's output is never used; the model's output is '" +
+                            pend[out].name + "'");
+
+  // Build the nodes in order and infer shapes.
+  std::vector<std::size_t> position(count);
+  for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = k;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const std::size_t i = order[k];
+    Node n;
+    n.layer = std::move(built[i]);
+    n.json_index = i;
+    std::vector<Shape> in_shapes;
+    for (std::size_t j : inputs[i]) {
+      n.inputs.push_back(j == kModelInput ? kModelInput : position[j]);
+      in_shapes.push_back(j == kModelInput ? m.input_shape_ : m.nodes_[position[j]].out_shape);
+    }
+    try {
+      n.out_shape = n.layer->infer_shape(in_shapes);
+    } catch (const ShapeError& e) {
+      throw ConfigError(file, pend[i].pointer, pend[i].name, e.problem());
+    } catch (const ConfigError& e) {
+      throw e.with_file(file);
+    }
+    m.nodes_.push_back(std::move(n));
+  }
+  m.allocate_params();
+  return m;
+}
+
+void Model::allocate_params() {
+  std::size_t total = 0;
+  for (auto& n : nodes_)
+    for (auto& p : n.layer->params()) total += p.size();
+  values_.assign(total, 0.0f);
+  grads_.assign(total, 0.0f);
+  std::size_t off = 0;
+  for (auto& n : nodes_)
+    for (auto& p : n.layer->params()) {
+      p.value = values_.data() + off;
+      p.grad = p.trainable ? grads_.data() + off : nullptr;
+      off += p.size();
+    }
+  acts_.resize(nodes_.size());
+  act_grads_.resize(nodes_.size());
+}
+
+json_ordered Model::to_json() const {
+  json_ordered j;
+  j["name"] = name_;
+  j["input_shape"] = input_shape_;
+  if (input_name_ != "input_1") j["input_name"] = input_name_;
+  json_ordered layers = json_ordered::array();
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    json_ordered l;
+    l["type"] = n.layer->type();
+    l["name"] = n.layer->name();
+    const std::size_t implied = i == 0 ? kModelInput : i - 1;
+    if (n.inputs.size() != 1 || n.inputs[0] != implied) {
+      json_ordered in = json_ordered::array();
+      for (std::size_t k : n.inputs)
+        in.push_back(k == kModelInput ? input_name_ : nodes_[k].layer->name());
+      l["inputs"] = n.inputs.size() == 1 ? in[0] : in;
+    }
+    n.layer->write_config(l);
+    if (!n.layer->trainable()) l["trainable"] = false;
+    layers.push_back(std::move(l));
+  }
+  j["layers"] = std::move(layers);
+  return j;
+}
+
+std::optional<std::size_t> Model::find(const std::string& layer_name) const {
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].layer->name() == layer_name) return i;
+  return std::nullopt;
+}
+
+bool Model::is_sequential() const {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const std::size_t implied = i == 0 ? kModelInput : i - 1;
+    if (nodes_[i].inputs.size() != 1 || nodes_[i].inputs[0] != implied) return false;
+  }
+  return true;
+}
+
+std::vector<Model::NamedParam> Model::named_params() {
+  std::vector<NamedParam> out;
+  for (auto& n : nodes_)
+    for (auto& p : n.layer->params())
+      out.push_back({n.layer->name() + "." + p.name, n.layer.get(), &p});
+  return out;
+}
+
+std::size_t Model::param_count() const { return values_.size(); }
+
+std::size_t Model::layer_trainable_param_count(std::size_t i) const {
+  const Layer& l = *nodes_.at(i).layer;
+  if (!l.trainable()) return 0;
+  std::size_t c = 0;
+  for (const auto& p : l.params())
+    if (p.trainable) c += p.size();
+  return c;
+}
+
+std::size_t Model::trainable_param_count() const {
+  std::size_t c = 0;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) c += layer_trainable_param_count(i);
+  return c;
+}
+
+void Model::set_trainable(std::size_t i, bool trainable) { nodes_.at(i).layer->set_trainable(trainable); }
+
+void Model::init_params(Rng& rng) {
+  for (auto& n : nodes_)
+    for (auto& p : n.layer->params()) init_fill(p.init, p.shape, p.value, rng);
+}
+
+void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+
+std::vector<const Tensor*> Model::gather_inputs(std::size_t i, const Tensor& x) const {
+  std::vector<const Tensor*> in;
+  for (std::size_t j : nodes_[i].inputs) in.push_back(j == kModelInput ? &x : &acts_[j]);
+  return in;
+}
+
+const Tensor& Model::forward(Context& ctx, const Tensor& x) {
+  const Shape xs = shape_of(x);
+  if (xs.size() != input_shape_.size() + 1 || !std::equal(input_shape_.begin(), input_shape_.end(),
+                                                          xs.begin() + 1))
+    throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
+                                      ", got " + shape_str(xs));
+  const std::size_t n = xs[0];
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
+    const auto in = gather_inputs(i, x);
+    nodes_[i].layer->forward(ctx, in, acts_[i]);
+  }
+  return acts_.back();
+}
+
+void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, Tensor* grad_input) {
+  // upstream[i]: node i's backward must run because it, or something it reads, wants gradients.
+  std::vector<bool> upstream(nodes_.size(), false);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    bool u = layer_trainable_param_count(i) > 0;
+    for (std::size_t j : nodes_[i].inputs) u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
+    upstream[i] = u;
+  }
+  if (grad_input) {
+    ensure_shape(*grad_input, shape_of(x));
+    std::fill(grad_input->begin(), grad_input->end(), 0.0f);
+  }
+  const std::size_t last = nodes_.size() - 1;
+  for (std::size_t i = 0; i < last; ++i) {
+    if (!upstream[i]) continue;
+    ensure_shape(act_grads_[i], shape_of(acts_[i]));
+    std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
+  }
+  for (std::size_t i = nodes_.size(); i-- > 0;) {
+    if (!upstream[i]) continue;
+    const auto in = gather_inputs(i, x);
+    std::vector<Tensor*> gin;
+    for (std::size_t j : nodes_[i].inputs)
+      gin.push_back(j == kModelInput ? grad_input : (upstream[j] ? &act_grads_[j] : nullptr));
+    const Tensor& gout = i == last ? grad_output : act_grads_[i];
+    nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
+  }
+}
+
+}  // namespace cnn

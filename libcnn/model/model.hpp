@@ -1,0 +1,105 @@
+// A model: a DAG of named layers built from architecture JSON (DESIGN.md), with one contiguous
+// parameter arena and one gradient arena (zeroing and optimizer steps are flat loops), and
+// activation buffers planned once per batch size.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layers/layer.hpp"
+
+namespace cnn {
+
+class Model {
+ public:
+  // Index used in Node::inputs for the model's input tensor.
+  static constexpr std::size_t kModelInput = static_cast<std::size_t>(-1);
+
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    std::vector<std::size_t> inputs;  // node indices (earlier in order) or kModelInput
+    Shape out_shape;                  // per sample
+    std::size_t json_index = 0;       // position in the architecture's "layers" list
+  };
+
+  // A parameter with its stored name "<layer>.<param>".
+  struct NamedParam {
+    std::string name;
+    Layer* layer;
+    Param* param;
+  };
+
+  // Builds and validates a model from architecture JSON; `file` names it in errors. Throws
+  // ConfigError (file, JSON pointer, layer, problem) for every malformed architecture, including
+  // shape mismatches found by shape inference. Parameters are allocated but not initialised.
+  static Model from_json(const json& arch, const std::string& file);
+
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+
+  // The architecture JSON (every layer with its name and all its keys, defaults included);
+  // from_json(to_json()) rebuilds the same model.
+  json_ordered to_json() const;
+
+  const std::string& name() const { return name_; }
+  const std::string& input_name() const { return input_name_; }
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return nodes_.back().out_shape; }
+
+  // Nodes in execution (topological) order; the last one is the model's output.
+  std::size_t size() const { return nodes_.size(); }
+  const Node& node(std::size_t i) const { return nodes_.at(i); }
+  Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
+  std::optional<std::size_t> find(const std::string& layer_name) const;
+  // Whether every layer reads exactly the previous one (printed Keras-Sequential style).
+  bool is_sequential() const;
+
+  // Parameters, in node order then the layer's own order.
+  std::vector<NamedParam> named_params();
+  std::size_t param_count() const;
+  // Parameters that receive gradients: trainable kinds in trainable layers.
+  std::size_t trainable_param_count() const;
+  std::size_t layer_trainable_param_count(std::size_t i) const;
+  // The arenas (size param_count()).
+  float* values() { return values_.data(); }
+  float* grads() { return grads_.data(); }
+  std::size_t arena_size() const { return values_.size(); }
+
+  // Freezes or unfreezes a layer (no parameter gradients; BatchNormalization uses moving stats).
+  void set_trainable(std::size_t i, bool trainable);
+
+  // Draws every parameter from its initialiser, in order, from rng.
+  void init_params(Rng& rng);
+  void zero_grads();
+
+  // x: [n, ...input_shape]. Returns the output [n, ...output_shape]; every layer's output stays
+  // available through output_of() until the next forward.
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& output_of(std::size_t i) const { return acts_.at(i); }
+  // Backpropagates grad_output (the output's shape) after forward(ctx, x) with ctx.training.
+  // Adds parameter gradients into the gradient arena; when grad_input is given it receives
+  // dL/dx (overwritten). Layers upstream of which nothing is trainable are skipped.
+  void backward(Context& ctx, const Tensor& x, const Tensor& grad_output,
+                Tensor* grad_input = nullptr);
+
+ private:
+  Model() = default;
+  void allocate_params();
+  std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
+
+  std::string name_ = "model";
+  std::string input_name_ = "input_1";
+  Shape input_shape_;
+  std::vector<Node> nodes_;
+  std::vector<float> values_, grads_;
+  std::vector<Tensor> acts_, act_grads_;
+};
+
+// Keras's default layer name stem for a class name: Conv2D -> conv2d, MaxPooling2D ->
+// max_pooling2d, BatchNormalization -> batch_normalization.
+std::string keras_snake_case(const std::string& class_name);
+
+}  // namespace cnn

@@ -1,0 +1,193 @@
+// Model: building from JSON (names, inputs, shapes, errors), parameter counts of the lecture's
+// models, JSON round trip, freezing, and a numerical gradient check through a branching DAG.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include "io/architecture.hpp"
+#include "layer_harness.hpp"
+#include "model/model.hpp"
+
+using namespace cnn;
+
+namespace {
+
+std::string config(const std::string& name) {
+  return std::string(CNN_SOURCE_DIR) + "/configs/models/" + name + ".json";
+}
+
+// The error message of building `text` as a model, or "" when it builds.
+std::string build_error(const std::string& text) {
+  try {
+    io::parse_model(text, "bad.json");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("the lecture's models have Keras's parameter counts") {
+  const std::pair<const char*, std::size_t> expected[] = {
+      {"mnist_convnet_base", 55744}, {"mnist_convnet", 93322},         {"mnist_convnet_gap", 56394},
+      {"cats_dogs", 3453121},        {"cats_dogs_dropout", 3453121}, {"vgg16_notop", 14714688}};
+  for (const auto& [name, count] : expected) {
+    const Model m = io::load_model(config(name));
+    CHECK_MESSAGE(m.param_count() == count, name);
+    CHECK(m.trainable_param_count() == count);
+  }
+  const Model r = io::load_model(config("resnet_small"));
+  CHECK(r.output_shape() == Shape{10});
+  CHECK(r.param_count() > r.trainable_param_count());  // BatchNormalization moving statistics
+  const Model inc = io::load_model(config("inception_small"));
+  CHECK(inc.output_shape() == Shape{10});
+  CHECK(inc.node(*inc.find("reduce_concat")).out_shape == Shape{13, 13, 176});
+}
+
+TEST_CASE("layers get Keras default names and output shapes") {
+  const Model m = io::load_model(config("mnist_convnet"));
+  const char* names[] = {"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1",
+                         "conv2d_2", "flatten", "dense", "dense_1"};
+  REQUIRE(m.size() == 8);
+  for (std::size_t i = 0; i < 8; ++i) CHECK(m.node(i).layer->name() == names[i]);
+  CHECK(m.node(0).out_shape == Shape{26, 26, 32});
+  CHECK(m.node(4).out_shape == Shape{3, 3, 64});
+  CHECK(m.node(5).out_shape == Shape{576});
+  CHECK(m.is_sequential());
+  CHECK(keras_snake_case("GlobalAveragePooling2D") == "global_average_pooling2d");
+  CHECK(keras_snake_case("BatchNormalization") == "batch_normalization");
+  CHECK(keras_snake_case("ZeroPadding2D") == "zero_padding2d");
+}
+
+TEST_CASE("architecture JSON round-trips") {
+  for (const char* name : {"mnist_convnet", "resnet_small", "inception_small", "vgg16_notop"}) {
+    const Model a = io::load_model(config(name));
+    const std::string once = a.to_json().dump();
+    const Model b = Model::from_json(json::parse(once), "again.json");
+    CHECK_MESSAGE(b.to_json().dump() == once, name);
+    CHECK(b.param_count() == a.param_count());
+  }
+}
+
+TEST_CASE("malformed architectures get one sentence naming file, layer and field") {
+  const std::string head = R"({"name": "m", "input_shape": [8, 8, 1], "layers": [)";
+  auto arch = [&](const std::string& layers) { return head + layers + "]}"; };
+
+  auto e = build_error("{\"name\": \"m\",\n  \"layers\": [}");
+  CHECK(contains(e, "bad.json:2:"));
+  CHECK(contains(e, "not valid JSON"));
+
+  e = build_error(arch(R"({"type": "Conv2d", "filters": 4, "kernel_size": 3})"));
+  CHECK(contains(e, "bad.json: /layers/0/type: unknown layer type 'Conv2d'"));
+  CHECK(contains(e, "did you mean 'Conv2D'?"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 3, "stride": 2})"));
+  CHECK(contains(e, "layer 'conv2d'"));
+  CHECK(contains(e, "/layers/0/stride: unknown field"));
+
+  e = build_error(arch(R"({"type": "Dense", "units": 2}, {"type": "Conv2D", "kernel_size": 3})"));
+  CHECK(contains(e, "layer 'conv2d'"));
+  CHECK(contains(e, "/layers/1/filters: missing required field"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": -4, "kernel_size": 3})"));
+  CHECK(contains(e, "/layers/0/filters"));
+  CHECK(contains(e, "got -4"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 5},
+                          {"type": "Conv2D", "filters": 4, "kernel_size": 5})"));
+  CHECK(contains(e, "bad.json: layer 'conv2d_1': /layers/1:"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 3, "name": "a"},
+                          {"type": "Conv2D", "filters": 8, "kernel_size": 3, "name": "b", "inputs": "input_1"},
+                          {"type": "Add", "inputs": ["a", "b"]})"));
+  CHECK(contains(e, "layer 'add'"));
+  CHECK(contains(e, "/layers/2"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 3, "name": "a"},
+                          {"type": "Add", "inputs": ["a", "nope"]})"));
+  CHECK(contains(e, "layer 'add': /layers/1/inputs: no layer named 'nope'"));
+
+  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "a", "inputs": "c"},
+                          {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "b"},
+                          {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "c"})"));
+  CHECK(contains(e, "cycle"));
+  CHECK(contains(e, "/inputs"));
+
+  e = build_error(arch(R"({"type": "Flatten", "name": "x"}, {"type": "Dense", "units": 2, "name": "x"})"));
+  CHECK(contains(e, "duplicate layer name 'x'"));
+
+  e = build_error(arch(R"({"type": "Flatten", "name": "x"}, {"type": "Flatten", "name": "y", "inputs": "input_1"})"));
+  CHECK(contains(e, "layer 'x'"));
+  CHECK(contains(e, "never used"));
+
+  e = build_error(R"({"name": "m", "layers": [{"type": "Flatten"}]})");
+  CHECK(contains(e, "/input_shape: missing required field"));
+}
+
+TEST_CASE("frozen layers are non-trainable and get no gradients") {
+  Model m = io::load_model(config("mnist_convnet"));
+  m.set_trainable(0, false);
+  CHECK(m.trainable_param_count() == 93322 - 320);
+  Rng rng(1);
+  m.init_params(rng);
+  Tensor x = test::random_tensor({2, 28, 28, 1}, rng);
+  Context ctx{true, &rng};
+  const Tensor& y = m.forward(ctx, x);
+  Tensor g = test::random_tensor(shape_of(y), rng);
+  m.zero_grads();
+  m.backward(ctx, x, g);
+  const float* g0 = m.grads();
+  for (std::size_t i = 0; i < 320; ++i) REQUIRE(g0[i] == 0.0f);
+  double other = 0;
+  for (std::size_t i = 320; i < m.arena_size(); ++i) other += std::fabs(g0[i]);
+  CHECK(other > 0);
+}
+
+TEST_CASE("a branching DAG (Add, Concatenate) passes a numerical gradient check") {
+  const std::string text = R"({"name": "dag", "input_shape": [7, 5, 2], "layers": [
+    {"type": "Conv2D", "filters": 3, "kernel_size": 3, "padding": "same", "activation": "tanh", "name": "a"},
+    {"type": "Conv2D", "filters": 3, "kernel_size": 1, "name": "b", "inputs": "input_1"},
+    {"type": "Add", "name": "sum", "inputs": ["a", "b"]},
+    {"type": "Conv2D", "filters": 2, "kernel_size": [1, 3], "padding": "same", "name": "c", "inputs": "sum"},
+    {"type": "Concatenate", "name": "cat", "inputs": ["sum", "c", "a"]},
+    {"type": "AveragePooling2D", "pool_size": 2, "padding": "same"},
+    {"type": "Flatten"},
+    {"type": "Dense", "units": 4, "activation": "softmax"}]})";
+  Model m = io::parse_model(text, "dag.json");
+  CHECK_FALSE(m.is_sequential());
+  Rng rng(2);
+  m.init_params(rng);
+  Tensor x = test::random_tensor({2, 7, 5, 2}, rng);
+  Context ctx{true, &rng};
+  const Tensor y = m.forward(ctx, x);
+  const Tensor r = test::random_tensor(shape_of(y), rng);
+  m.zero_grads();
+  Tensor gx;
+  m.backward(ctx, x, r, &gx);
+  const std::vector<float> grads(m.grads(), m.grads() + m.arena_size());
+
+  auto loss = [&] {
+    const Tensor& out = m.forward(ctx, x);
+    double l = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) l += double(out.data()[i]) * r.data()[i];
+    return l;
+  };
+  auto check = [&](float* v, double analytic) {
+    const float saved = *v;
+    *v = saved + 1e-2f;
+    const double lp = loss();
+    *v = saved - 1e-2f;
+    const double lm = loss();
+    *v = saved;
+    const double num = (lp - lm) / 2e-2;
+    CHECK(std::fabs(num - analytic) <= 1e-3 * std::max({1.0, std::fabs(num), std::fabs(analytic)}));
+  };
+  for (std::size_t i = 0; i < m.arena_size(); i += 3) check(m.values() + i, grads[i]);
+  for (std::size_t i = 0; i < x.size(); i += 2) check(x.data() + i, gx.data()[i]);
+}
