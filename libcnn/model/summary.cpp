@@ -121,13 +121,17 @@ json_ordered summary_json(const Model& m) {
     json_ordered inputs = json_ordered::array();
     for (std::size_t k : m.node(i).inputs)
       inputs.push_back(k == Model::kModelInput ? m.input_name() : m.node(k).layer->name());
+    json_ordered weights = json_ordered::array();
+    for (const auto& p : l.params())
+      weights.push_back({{"name", l.name() + "." + p.name}, {"shape", p.shape}});
     layers.push_back({{"name", l.name()},
                       {"type", l.type()},
                       {"output_shape", shape},
                       {"params", l.param_count()},
                       {"trainable_params", m.layer_trainable_param_count(i)},
                       {"trainable", l.trainable()},
-                      {"inputs", inputs}});
+                      {"inputs", inputs},
+                      {"weights", weights}});
   }
   j["layers"] = layers;
   j["total_params"] = m.param_count();

@@ -18,7 +18,8 @@ struct SummaryOptions {
 std::string summary_text(const Model& model, const SummaryOptions& opt = {});
 
 // {"name", "layers": [{"name", "type", "output_shape": [null, ...], "params",
-//  "trainable_params", "trainable", "inputs": [...]}], "total_params", "trainable_params",
+//  "trainable_params", "trainable", "inputs": [...], "weights": [{"name", "shape"}]}],
+//  "total_params", "trainable_params",
 //  "non_trainable_params"}.
 json_ordered summary_json(const Model& model);
 
