@@ -1,0 +1,208 @@
+// Atomic output files (temp file + fsync + rename + directory fsync) and checked input reads,
+// on POSIX file descriptors so every failure has an errno to report.
+#include "io/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "tensor/error.hpp"
+
+namespace cnn::io {
+namespace {
+
+// Distinguishes temporary and probe files of one process (several writers may be open at once).
+std::atomic<unsigned long> g_counter{0};
+
+std::string unique_suffix() {
+  return std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(g_counter++);
+}
+
+// The directory holding path ("." for a bare file name), for the fsync after a rename.
+std::string parent_dir(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+// Opens an input file for reading and fstat's it; errors are InputError in plain words.
+int open_input(const std::string& path, struct stat& st) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) throw InputError(path, "no such file");
+    if (err == ENOTDIR) throw InputError(path, "no such file (a parent is not a directory)");
+    if (err == EACCES || err == EPERM) throw InputError(path, "permission denied");
+    if (err == EISDIR) throw InputError(path, "is a directory");
+    throw InputError(path, std::string("cannot open: ") + std::strerror(err));
+  }
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw InputError(path, std::string("cannot stat: ") + std::strerror(err));
+  }
+  // On Linux, open(O_RDONLY) succeeds on a directory; only read() would fail (EISDIR).
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path, "is a directory");
+  }
+  return fd;
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  temp_path_ = path_ + ".tmp." + unique_suffix();
+  // O_EXCL: never reuse (and so never clobber) an existing file, e.g. a stale temp of a
+  // process that had the same pid.
+  do {
+    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  } while (fd_ < 0 && errno == EINTR);
+  if (fd_ < 0) throw IoError(path_, "create temporary file " + quote(temp_path_), errno);
+}
+
+AtomicFile::~AtomicFile() { discard(); }
+
+void AtomicFile::discard() noexcept {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+void AtomicFile::write(const void* data, std::size_t n) {
+  if (fd_ < 0) throw IoError(path_, "write", committed_ ? "already committed" : "file is closed");
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t k = ::write(fd_, p, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      discard();
+      throw IoError(path_, "write temporary file " + quote(temp_path_), err);
+    }
+    p += k;
+    n -= static_cast<std::size_t>(k);
+    size_ += static_cast<std::uint64_t>(k);
+  }
+}
+
+void AtomicFile::commit() {
+  if (fd_ < 0) throw IoError(path_, "commit", committed_ ? "already committed" : "file is closed");
+  if (::fsync(fd_) != 0) {
+    const int err = errno;
+    discard();
+    throw IoError(path_, "sync temporary file " + quote(temp_path_), err);
+  }
+  // close() can report a deferred write error (NFS); the data is not safe if it does.
+  const int close_result = ::close(fd_);
+  const int close_err = errno;
+  fd_ = -1;
+  if (close_result != 0) {
+    discard();
+    throw IoError(path_, "close temporary file " + quote(temp_path_), close_err);
+  }
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    discard();
+    throw IoError(path_, "rename " + quote(temp_path_) + " to it", err);
+  }
+  committed_ = true;
+
+  // Without a directory fsync the rename may be lost in a crash, leaving the old file.
+  const std::string dir = parent_dir(path_);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) throw IoError(dir, "open directory to sync it", errno);
+  const int sync_result = ::fsync(dfd);
+  const int sync_err = errno;
+  ::close(dfd);
+  // EINVAL: the file system does not support syncing directories; nothing more can be done.
+  if (sync_result != 0 && sync_err != EINVAL) throw IoError(dir, "sync directory", sync_err);
+}
+
+void write_file_atomically(const std::string& path,
+                           const std::function<void(AtomicFile&)>& writer) {
+  AtomicFile file(path);
+  writer(file);
+  file.commit();
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes) {
+  write_file_atomically(path, [&](AtomicFile& f) { f.write(bytes); });
+}
+
+std::string read_file(const std::string& path) {
+  struct stat st {};
+  const int fd = open_input(path, st);
+  std::string out;
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t k = ::read(fd, buf, sizeof buf);
+    if (k == 0) break;
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      throw InputError(path, std::string("cannot read: ") + std::strerror(err));
+    }
+    out.append(buf, static_cast<std::size_t>(k));
+  }
+  ::close(fd);
+  return out;
+}
+
+InputFile::InputFile(std::string path) : path_(std::move(path)) {
+  struct stat st {};
+  fd_ = open_input(path_, st);
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw InputError(path_, "not a regular file");
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void InputFile::read_at(std::uint64_t offset, void* dst, std::size_t n) const {
+  char* p = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t k = ::pread(fd_, p, n, static_cast<off_t>(offset));
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(
+          path_, "cannot read at byte " + std::to_string(offset) + ": " + std::strerror(errno));
+    }
+    if (k == 0) {
+      throw InputError(path_, "unexpected end of file at byte " + std::to_string(offset) +
+                                  " (the file changed while it was read)");
+    }
+    p += k;
+    n -= static_cast<std::size_t>(k);
+    offset += static_cast<std::uint64_t>(k);
+  }
+}
+
+void check_writable_directory(const std::string& dir) {
+  const std::string d = dir.empty() ? std::string(".") : dir;
+  const std::string probe =
+      (std::filesystem::path(d) / (".cnn-write-probe." + unique_suffix())).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw IoError(d, "create files in the directory", errno);
+  ::close(fd);
+  if (::unlink(probe.c_str()) != 0) throw IoError(probe, "remove write probe", errno);
+}
+
+}  // namespace cnn::io
