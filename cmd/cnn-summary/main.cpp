@@ -3,6 +3,7 @@
 
 #include "common/run_main.hpp"
 #include "io/architecture.hpp"
+#include "io/weights.hpp"
 #include "model/summary.hpp"
 
 int main(int argc, char** argv) {
@@ -15,10 +16,14 @@ int main(int argc, char** argv) {
   cnn::cmd::add_common_options(app, common);
   std::string model_path;
   bool show_trainable = false;
+  std::string weights_path;
   app.add_option("model", model_path, "Architecture JSON file")->required();
   app.add_flag("--show-trainable", show_trainable, "Add a Trainable (Y/N) column");
+  app.add_option("--weights", weights_path,
+                 "Also check that a weights file (.safetensors) fits the architecture");
   return cnn::cmd::run_main(app, argc, argv, [&] {
-    const cnn::Model model = cnn::io::load_model(model_path);
+    cnn::Model model = cnn::io::load_model(model_path);
+    if (!weights_path.empty()) cnn::io::load_weights(model, weights_path);
     if (common.json)
       std::cout << cnn::summary_json(model).dump(2) << "\n";
     else
