@@ -5,7 +5,7 @@
 #include <map>
 
 // spatial layers
-
+#include "layers/conv2d.hpp"
 // end of spatial layers
 // other layers
 
@@ -24,7 +24,7 @@ Factory factory() {
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       // spatial layers
-
+      {"Conv2D", factory<Conv2D>()},
       // end of spatial layers
       // other layers
 
