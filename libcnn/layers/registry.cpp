@@ -10,6 +10,7 @@
 #include "layers/global_average_pooling2d.hpp"
 #include "layers/global_max_pooling2d.hpp"
 #include "layers/max_pooling2d.hpp"
+#include "layers/zero_padding2d.hpp"
 // end of spatial layers
 // other layers
 
@@ -33,6 +34,7 @@ const std::map<std::string, Factory>& table() {
       {"GlobalAveragePooling2D", factory<GlobalAveragePooling2D>()},
       {"GlobalMaxPooling2D", factory<GlobalMaxPooling2D>()},
       {"MaxPooling2D", factory<MaxPooling2D>()},
+      {"ZeroPadding2D", factory<ZeroPadding2D>()},
       // end of spatial layers
       // other layers
 
