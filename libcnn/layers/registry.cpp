@@ -5,7 +5,12 @@
 #include <map>
 
 // spatial layers
-
+#include "layers/average_pooling2d.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/global_average_pooling2d.hpp"
+#include "layers/global_max_pooling2d.hpp"
+#include "layers/max_pooling2d.hpp"
+#include "layers/zero_padding2d.hpp"
 // end of spatial layers
 // other layers
 
@@ -24,7 +29,12 @@ Factory factory() {
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       // spatial layers
-
+      {"AveragePooling2D", factory<AveragePooling2D>()},
+      {"Conv2D", factory<Conv2D>()},
+      {"GlobalAveragePooling2D", factory<GlobalAveragePooling2D>()},
+      {"GlobalMaxPooling2D", factory<GlobalMaxPooling2D>()},
+      {"MaxPooling2D", factory<MaxPooling2D>()},
+      {"ZeroPadding2D", factory<ZeroPadding2D>()},
       // end of spatial layers
       // other layers
 

@@ -1,0 +1,63 @@
+// Scalar im2col / col2im: one row per output position, copying a run of c contiguous channels
+// per kernel tap (NHWC keeps a tap's channels together, so the inner loop is a plain copy).
+#include "kernels/im2col.hpp"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace cnn::kernels {
+namespace {
+
+// Input coordinate of an output position and tap, or -1 when it falls in the padding. Signed
+// arithmetic because padding makes the first taps negative.
+inline std::ptrdiff_t source(std::size_t o, std::size_t t, std::size_t stride, std::size_t dilation,
+                             std::size_t pad, std::size_t in) {
+  const auto i =
+      static_cast<std::ptrdiff_t>(o * stride + t * dilation) - static_cast<std::ptrdiff_t>(pad);
+  return i >= 0 && i < static_cast<std::ptrdiff_t>(in) ? i : -1;
+}
+
+}  // namespace
+
+void im2col(const ConvGeometry& g, const float* in, float* col) {
+  const std::size_t c = g.c;
+  float* dst = col;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      for (std::size_t ky = 0; ky < g.kh; ++ky) {
+        const std::ptrdiff_t iy = source(oy, ky, g.stride_h, g.dil_h, g.pad_top, g.h);
+        for (std::size_t kx = 0; kx < g.kw; ++kx, dst += c) {
+          const std::ptrdiff_t ix = source(ox, kx, g.stride_w, g.dil_w, g.pad_left, g.w);
+          if (iy < 0 || ix < 0) {
+            std::fill(dst, dst + c, 0.0f);
+          } else {
+            const float* src =
+                in + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c;
+            std::copy(src, src + c, dst);
+          }
+        }
+      }
+    }
+  }
+}
+
+void col2im_add(const ConvGeometry& g, const float* col, float* img) {
+  const std::size_t c = g.c;
+  const float* src = col;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      for (std::size_t ky = 0; ky < g.kh; ++ky) {
+        const std::ptrdiff_t iy = source(oy, ky, g.stride_h, g.dil_h, g.pad_top, g.h);
+        for (std::size_t kx = 0; kx < g.kw; ++kx, src += c) {
+          const std::ptrdiff_t ix = source(ox, kx, g.stride_w, g.dil_w, g.pad_left, g.w);
+          if (iy < 0 || ix < 0) continue;
+          float* dst =
+              img + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c;
+          for (std::size_t ci = 0; ci < c; ++ci) dst[ci] += src[ci];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cnn::kernels

@@ -1,0 +1,100 @@
+// Scalar pooling kernels. Each output position clips its window to the input once, then walks
+// the window's cells with the c channels of a cell as the contiguous inner loop.
+#include "kernels/pooling.hpp"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace cnn::kernels {
+namespace {
+
+// The real cells [begin, end) of window o along one axis (padding clipped away).
+struct Range {
+  std::size_t begin, end;
+};
+
+inline Range clip(std::size_t o, std::size_t stride, std::size_t pad, std::size_t k,
+                  std::size_t in) {
+  const auto start = static_cast<std::ptrdiff_t>(o * stride) - static_cast<std::ptrdiff_t>(pad);
+  const auto stop = start + static_cast<std::ptrdiff_t>(k);
+  const auto n = static_cast<std::ptrdiff_t>(in);
+  return {static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(start, 0, n)),
+          static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(stop, 0, n))};
+}
+
+}  // namespace
+
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax) {
+  const std::size_t c = g.c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.h);
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.w);
+      float* o = out + (oy * g.out_w + ox) * c;
+      std::size_t* a = argmax ? argmax + (oy * g.out_w + ox) * c : nullptr;
+      bool first = true;
+      for (std::size_t y = ry.begin; y < ry.end; ++y) {
+        for (std::size_t x = rx.begin; x < rx.end; ++x) {
+          const std::size_t base = (y * g.w + x) * c;
+          const float* cell = in + base;
+          // The first real cell seeds the max (so -inf inputs still get an argmax); later cells
+          // replace it only when strictly greater, which keeps the first max on ties.
+          for (std::size_t ci = 0; ci < c; ++ci) {
+            if (first || cell[ci] > o[ci]) {
+              o[ci] = cell[ci];
+              if (a) a[ci] = base + ci;
+            }
+          }
+          first = false;
+        }
+      }
+    }
+  }
+}
+
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+                           float* dx) {
+  const std::size_t n = g.out_size();
+  for (std::size_t i = 0; i < n; ++i) dx[argmax[i]] += dy[i];
+}
+
+void avg_pool_forward(const PoolGeometry& g, const float* in, float* out) {
+  const std::size_t c = g.c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.h);
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.w);
+      float* o = out + (oy * g.out_w + ox) * c;
+      std::fill(o, o + c, 0.0f);
+      for (std::size_t y = ry.begin; y < ry.end; ++y) {
+        for (std::size_t x = rx.begin; x < rx.end; ++x) {
+          const float* cell = in + (y * g.w + x) * c;
+          for (std::size_t ci = 0; ci < c; ++ci) o[ci] += cell[ci];
+        }
+      }
+      // Divide (not multiply by a reciprocal) to round as TensorFlow does.
+      const auto count = static_cast<float>((ry.end - ry.begin) * (rx.end - rx.begin));
+      for (std::size_t ci = 0; ci < c; ++ci) o[ci] /= count;
+    }
+  }
+}
+
+void avg_pool_backward_add(const PoolGeometry& g, const float* dy, float* dx) {
+  const std::size_t c = g.c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.h);
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.w);
+      const float* d = dy + (oy * g.out_w + ox) * c;
+      const auto count = static_cast<float>((ry.end - ry.begin) * (rx.end - rx.begin));
+      for (std::size_t y = ry.begin; y < ry.end; ++y) {
+        for (std::size_t x = rx.begin; x < rx.end; ++x) {
+          float* cell = dx + (y * g.w + x) * c;
+          for (std::size_t ci = 0; ci < c; ++ci) cell[ci] += d[ci] / count;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cnn::kernels

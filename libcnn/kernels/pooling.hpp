@@ -1,0 +1,39 @@
+// 2-D max and average pooling on one NHWC sample, forward and backward. Padding cells (TF "same"
+// padding) never take part: max ignores them, the average divides by the real cells only.
+#pragma once
+
+#include <cstddef>
+
+namespace cnn::kernels {
+
+// Output position (oy, ox) covers input rows [oy * stride_h - pad_top, + ph) and columns
+// [ox * stride_w - pad_left, + pw), clipped to the input. The caller fills out_h/out_w (see
+// window.hpp) so that every window holds at least one real cell.
+struct PoolGeometry {
+  std::size_t h = 0, w = 0, c = 0;
+  std::size_t ph = 1, pw = 1;
+  std::size_t stride_h = 1, stride_w = 1;
+  std::size_t pad_top = 0, pad_left = 0;
+  std::size_t out_h = 0, out_w = 0;
+
+  std::size_t in_size() const { return h * w * c; }
+  std::size_t out_size() const { return out_h * out_w * c; }
+};
+
+// in: [h, w, c]; out: [out_h, out_w, c], overwritten with each window's max per channel.
+// argmax (nullptr: not wanted): [out_h, out_w, c], the flat index (y * w + x) * c + ci into in
+// of the max; on ties, the first in scan order (rows, then columns).
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax);
+
+// dx[argmax[i]] += dy[i] for every output element i. dy, argmax: [out_h, out_w, c]; dx: [h, w, c].
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+                           float* dx);
+
+// in: [h, w, c]; out: [out_h, out_w, c], overwritten with the mean of each window's real cells.
+void avg_pool_forward(const PoolGeometry& g, const float* in, float* out);
+
+// dx[cell] += dy[o] / (real cells of window o), for every cell of every window o.
+// dy: [out_h, out_w, c]; dx: [h, w, c].
+void avg_pool_backward_add(const PoolGeometry& g, const float* dy, float* dx);
+
+}  // namespace cnn::kernels

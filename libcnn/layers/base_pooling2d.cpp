@@ -1,0 +1,135 @@
+// Shared pooling machinery: window/global configuration, shape inference, forward/backward.
+#include "layers/base_pooling2d.hpp"
+
+#include <algorithm>
+
+namespace cnn::detail {
+
+void Pool2D::set_geometry(const Shape& in_shape, const Shape& out_shape,
+                          const kernels::PoolGeometry& geo) {
+  in_shape_ = in_shape;
+  out_shape_ = out_shape;
+  geo_ = geo;
+  argmax_batch_.reset();
+}
+
+void Pool2D::compute_argmax(const Tensor& x, std::size_t n) {
+  const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
+  argmax_.resize(n * out_size);
+  pooled_.resize(out_size);
+  for (std::size_t s = 0; s < n; ++s)
+    kernels::max_pool_forward(geo_, x.data() + s * in_size, pooled_.data(),
+                              argmax_.data() + s * out_size);
+}
+
+void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
+  const Tensor& x = *in[0];
+  if (auto p = batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
+  if (auto p = batch_problem(out, out_shape_, "output"); !p.empty()) throw shape_error(p);
+  const std::size_t n = x.shape()[0];
+  const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
+  argmax_batch_.reset();
+  if (mode_ == PoolMode::Average) {
+    for (std::size_t s = 0; s < n; ++s)
+      kernels::avg_pool_forward(geo_, x.data() + s * in_size, out.data() + s * out_size);
+    return;
+  }
+  if (ctx.training) argmax_.resize(n * out_size);
+  for (std::size_t s = 0; s < n; ++s)
+    kernels::max_pool_forward(geo_, x.data() + s * in_size, out.data() + s * out_size,
+                              ctx.training ? argmax_.data() + s * out_size : nullptr);
+  if (ctx.training) argmax_batch_ = n;
+}
+
+void Pool2D::backward(Context& /*ctx*/, Inputs in, const Tensor& /*out*/, const Tensor& grad_out,
+                      GradInputs grad_in) {
+  Tensor* gx = grad_in.empty() ? nullptr : grad_in[0];
+  if (!gx) return;
+  const Tensor& x = *in[0];
+  if (auto p = batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
+  if (auto p = batch_problem(grad_out, out_shape_, "output gradient"); !p.empty())
+    throw shape_error(p);
+  if (auto p = batch_problem(*gx, in_shape_, "input gradient"); !p.empty()) throw shape_error(p);
+  const std::size_t n = x.shape()[0];
+  const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
+  if (mode_ == PoolMode::Max && argmax_batch_ != n) compute_argmax(x, n);
+
+  dx_.resize(in_size);
+  for (std::size_t s = 0; s < n; ++s) {
+    std::fill(dx_.begin(), dx_.end(), 0.0f);
+    const float* dy = grad_out.data() + s * out_size;
+    if (mode_ == PoolMode::Max)
+      kernels::max_pool_backward_add(geo_, dy, argmax_.data() + s * out_size, dx_.data());
+    else
+      kernels::avg_pool_backward_add(geo_, dy, dx_.data());
+    float* g = gx->data() + s * in_size;
+    for (std::size_t i = 0; i < in_size; ++i) g[i] += dx_[i];
+  }
+}
+
+void WindowPool2D::configure(ConfigReader& cfg) {
+  pool_size_ = read_pair(cfg, "pool_size", Pair{2, 2}, 1);
+  // Keras writes "strides": null for the default, which means the pool size.
+  const json* strides = cfg.get_raw("strides");
+  strides_ = strides == nullptr || strides->is_null() ? pool_size_
+                                                      : read_pair(cfg, "strides", std::nullopt, 1);
+  padding_ = kernels::padding_from_name(
+      cfg.get_choice("padding", std::string("valid"), kernels::padding_names()));
+}
+
+void WindowPool2D::write_config(json_ordered& out) const {
+  out["pool_size"] = pair_json(pool_size_);
+  out["strides"] = pair_json(strides_);
+  out["padding"] = kernels::padding_name(padding_);
+}
+
+Shape WindowPool2D::infer_shape(const std::vector<Shape>& inputs) {
+  if (auto p = image_shape_problem(inputs); !p.empty()) throw shape_error(p);
+  const Shape& s = inputs[0];
+  const auto wy = kernels::window_1d(s[0], pool_size_[0], strides_[0], 1, padding_);
+  const auto wx = kernels::window_1d(s[1], pool_size_[1], strides_[1], 1, padding_);
+  if (!wy || !wx) {
+    const Shape bad{s[0] < pool_size_[0] ? 0 : (s[0] - pool_size_[0]) / strides_[0] + 1,
+                    s[1] < pool_size_[1] ? 0 : (s[1] - pool_size_[1]) / strides_[1] + 1, s[2]};
+    throw shape_error("input " + shape_str(s) + " is smaller than the " + pair_str(pool_size_) +
+                      " pool window with 'valid' padding: the output " + shape_str(bad) +
+                      " would be below 1x1");
+  }
+  kernels::PoolGeometry g;
+  g.h = s[0];
+  g.w = s[1];
+  g.c = s[2];
+  g.ph = pool_size_[0];
+  g.pw = pool_size_[1];
+  g.stride_h = strides_[0];
+  g.stride_w = strides_[1];
+  g.pad_top = wy->pad_before;
+  g.pad_left = wx->pad_before;
+  g.out_h = wy->out;
+  g.out_w = wx->out;
+  const Shape out{wy->out, wx->out, s[2]};
+  set_geometry(s, out, g);
+  return out;
+}
+
+void GlobalPool2D::configure(ConfigReader& cfg) { keepdims_ = cfg.get_bool("keepdims", false); }
+
+void GlobalPool2D::write_config(json_ordered& out) const { out["keepdims"] = keepdims_; }
+
+Shape GlobalPool2D::infer_shape(const std::vector<Shape>& inputs) {
+  if (auto p = image_shape_problem(inputs); !p.empty()) throw shape_error(p);
+  const Shape& s = inputs[0];
+  kernels::PoolGeometry g;
+  g.h = s[0];
+  g.w = s[1];
+  g.c = s[2];
+  g.ph = s[0];
+  g.pw = s[1];
+  g.out_h = 1;
+  g.out_w = 1;
+  const Shape out = keepdims_ ? Shape{1, 1, s[2]} : Shape{s[2]};
+  set_geometry(s, out, g);
+  return out;
+}
+
+}  // namespace cnn::detail

@@ -1,0 +1,91 @@
+// The shared machinery of the four 2-D pooling layers (MaxPooling2D, AveragePooling2D,
+// GlobalMaxPooling2D, GlobalAveragePooling2D), as Keras shares it in BasePooling /
+// BaseGlobalPooling. These bases are not layer types themselves and are not registered.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "kernels/pooling.hpp"
+#include "kernels/window.hpp"
+#include "layers/layer.hpp"
+#include "layers/spatial_common.hpp"
+
+namespace cnn::detail {
+
+enum class PoolMode { Max, Average };
+
+// Forward/backward of a pooling layer over the geometry that the subclass's infer_shape sets.
+//   max:     y = max of the window's real cells, per channel. Forward with ctx.training keeps
+//            the argmax of every output (the first max in scan order on ties) for backward;
+//            backward after an inference forward recomputes it from the input.
+//   average: y = mean of the window's real cells (padding excluded from the count); nothing
+//            is kept.
+// Pooling has no parameters.
+class Pool2D : public Layer {
+ public:
+  // in[0]: [n, h, w, c]; out: [n, ...out_shape_] (out_h * out_w * c elements per sample).
+  void forward(Context& ctx, Inputs in, Tensor& out) override;
+  // Adds dL/dx into *grad_in[0] when set.
+  void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
+                GradInputs grad_in) override;
+
+ protected:
+  explicit Pool2D(PoolMode mode) : mode_(mode) {}
+  // For subclasses' infer_shape: records the sample shapes and the window geometry.
+  void set_geometry(const Shape& in_shape, const Shape& out_shape,
+                    const kernels::PoolGeometry& geo);
+
+ private:
+  // argmax_ for n samples, from max_pool_forward on in.
+  void compute_argmax(const Tensor& x, std::size_t n);
+
+  PoolMode mode_;
+  Shape in_shape_, out_shape_;
+  kernels::PoolGeometry geo_;
+  // Max pooling: argmax_ [n, out_h, out_w, c] (indices within a sample), valid for
+  // argmax_batch_ samples when set by a training forward.
+  std::vector<std::size_t> argmax_;
+  std::optional<std::size_t> argmax_batch_;
+  // Scratch: pooled_ [out_h, out_w, c] (recomputing the argmax), dx_ [h, w, c] (one sample's
+  // input gradient, summed here and added once so two backward calls give exactly twice one).
+  std::vector<float> pooled_, dx_;
+};
+
+// MaxPooling2D / AveragePooling2D.
+// JSON keys (Keras defaults): pool_size 2 (int or [ph, pw]); strides = pool_size (int,
+// [sh, sw], or null meaning pool_size); padding "valid" | "same" ("valid"; TensorFlow's same:
+// out = ceil(in / stride), the odd padding cell at the bottom/right).
+// Shapes: [h, w, c] -> [out_h, out_w, c] (kernels::window_1d); a valid pooling whose output
+// would be below 1x1 is a ShapeError.
+class WindowPool2D : public Pool2D {
+ public:
+  void configure(ConfigReader& cfg) override;
+  void write_config(json_ordered& out) const override;
+  Shape infer_shape(const std::vector<Shape>& inputs) override;
+
+ protected:
+  using Pool2D::Pool2D;
+
+ private:
+  Pair pool_size_{2, 2}, strides_{2, 2};
+  kernels::Padding padding_ = kernels::Padding::Valid;
+};
+
+// GlobalMaxPooling2D / GlobalAveragePooling2D: one window covering the whole image.
+// JSON keys (Keras defaults): keepdims false.
+// Shapes: [h, w, c] -> [c], or [1, 1, c] with keepdims (the same memory either way).
+class GlobalPool2D : public Pool2D {
+ public:
+  void configure(ConfigReader& cfg) override;
+  void write_config(json_ordered& out) const override;
+  Shape infer_shape(const std::vector<Shape>& inputs) override;
+
+ protected:
+  using Pool2D::Pool2D;
+
+ private:
+  bool keepdims_ = false;
+};
+
+}  // namespace cnn::detail

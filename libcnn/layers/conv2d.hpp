@@ -1,0 +1,80 @@
+// Conv2D: 2-D convolution over NHWC images with Keras semantics, computed per sample as
+// im2col followed by one GEMM.
+//
+// Formula, per sample, output (oy, ox, f):
+//   z = bias[f] + sum over (ky, kx, ci) of
+//         x[oy * stride_h + ky * dil_h - pad_top, ox * stride_w + kx * dil_w - pad_left, ci]
+//         * kernel[ky, kx, ci, f]          (taps outside the input read 0)
+//   y = activation(z)
+//
+// JSON keys (Keras defaults):
+//   filters             required, >= 1
+//   kernel_size         required, int or [kh, kw]
+//   strides             1, int or [sh, sw]
+//   padding             "valid" | "same" ("valid"). "same" is TensorFlow's: out = ceil(in /
+//                       stride) and the odd padding cell goes to the bottom/right.
+//   dilation_rate       1, int or [dh, dw]; strides > 1 together with dilation > 1 is refused,
+//                       as Keras refuses it
+//   activation          "linear" (kernels::act_names())
+//   use_bias            true
+//   kernel_initializer  "glorot_uniform" (init_names())
+//   bias_initializer    "zeros"
+//
+// Shapes: input [h, w, in_c] -> output [out_h, out_w, filters], with out_h/out_w from
+// kernels::window_1d (valid: (in - (k - 1) * dilation - 1) / stride + 1; same: ceil(in /
+// stride)). A valid convolution whose output would be below 1x1 is a ShapeError.
+// Parameters: kernel [kh, kw, in_c, filters], bias [filters] (only when use_bias).
+//
+// Forward keeps nothing for backward: backward rebuilds the im2col matrix from the input and
+// takes the activation derivative from the output y. Scratch buffers are members, so repeated
+// calls with the same batch shape do not allocate.
+#pragma once
+
+#include <vector>
+
+#include "kernels/activation.hpp"
+#include "kernels/im2col.hpp"
+#include "kernels/window.hpp"
+#include "layers/layer.hpp"
+#include "layers/spatial_common.hpp"
+
+namespace cnn {
+
+class Conv2D final : public Layer {
+ public:
+  std::string type() const override { return "Conv2D"; }
+
+  // Throws ConfigError naming the layer and the key.
+  void configure(ConfigReader& cfg) override;
+  void write_config(json_ordered& out) const override;
+  // [h, w, in_c] -> [out_h, out_w, filters]; declares kernel (and bias). Throws ShapeError.
+  Shape infer_shape(const std::vector<Shape>& inputs) override;
+
+  // in[0]: [n, h, w, in_c]; out: [n, out_h, out_w, filters].
+  void forward(Context& ctx, Inputs in, Tensor& out) override;
+  // Adds dL/dx into *grad_in[0] (when set) and dL/dkernel, dL/dbias into the parameter grads.
+  void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
+                GradInputs grad_in) override;
+
+ private:
+  // Configuration.
+  std::size_t filters_ = 0;
+  detail::Pair kernel_size_{1, 1}, strides_{1, 1}, dilation_{1, 1};
+  kernels::Padding padding_ = kernels::Padding::Valid;
+  kernels::Act activation_ = kernels::Act::Linear;
+  bool use_bias_ = true;
+  Init kernel_init_ = Init::GlorotUniform;
+  Init bias_init_ = Init::Zeros;
+
+  // From infer_shape.
+  Shape in_shape_, out_shape_;
+  kernels::ConvGeometry geo_;
+
+  // Scratch: col_/dcol_ [out_h * out_w, kh * kw * in_c], dz_ [out_h * out_w, filters],
+  // dx_ [h, w, in_c], dkernel_ [kh * kw * in_c, filters], dbias_ [filters]. Gradients are
+  // summed here and added to their destination once, so that backward adds exactly one value
+  // per element (two calls give exactly twice one call).
+  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_;
+};
+
+}  // namespace cnn

@@ -1,0 +1,125 @@
+// MaxPooling2D: gradients (stored and recomputed argmax), accumulation, hand-computed forwards
+// including same padding and ties, parameter count, config round trip and errors (STYLE.md §8).
+#include <doctest/doctest.h>
+
+#include "layers/spatial_test_util.hpp"
+
+using namespace cnn;
+using namespace cnn::test;
+
+TEST_CASE("MaxPooling2D gradients match central differences") {
+  // Valid and same padding, strides 1 and 2, overlapping and non-square windows, odd sizes.
+  // Inputs are distinct values 0.05 apart, so the 1e-2 step never changes a window's argmax.
+  const char* configs[] = {
+      R"({})",
+      R"({"pool_size": 3, "strides": 2, "padding": "same"})",
+      R"({"pool_size": [2, 3], "strides": [1, 2], "padding": "same"})",
+      R"({"pool_size": 3, "strides": 1})",
+      R"({"pool_size": [3, 2], "strides": null, "padding": "same"})",
+  };
+  for (const char* config : configs) {
+    for (bool training : {false, true}) {
+      const std::string config_text = config;
+      CAPTURE(config_text);
+      CAPTURE(training);
+      json block = json::parse(config);
+      block["type"] = "MaxPooling2D";
+      LayerHarness h(block, {{7, 5, 3}});
+      Rng rng(8);
+      GradCheckOptions opt;
+      opt.training = training;  // true: argmax stored by forward; false: recomputed by backward
+      const std::size_t compared = check_gradients(h, {distinct_tensor({2, 7, 5, 3}, rng)}, opt);
+      CHECK(compared == 64);
+    }
+  }
+}
+
+TEST_CASE("MaxPooling2D backward accumulates: two calls give exactly twice the gradients") {
+  Rng rng(4);
+  for (bool training : {false, true}) {
+    // Overlapping windows (stride 1 < pool 3) send several gradients to one input cell.
+    LayerHarness h({{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 1}}, {{7, 5, 5}});
+    check_accumulation(h, {distinct_tensor({2, 7, 5, 5}, rng)}, training);
+  }
+}
+
+TEST_CASE("MaxPooling2D forward by hand") {
+  SUBCASE("2x2 windows over a 4x4 image, two channels") {
+    LayerHarness h({{"type", "MaxPooling2D"}}, {{4, 4, 2}});
+    CHECK(h.out_shape == Shape{2, 2, 2});
+    std::vector<float> v(32);
+    for (std::size_t i = 0; i < 16; ++i) {
+      v[2 * i] = static_cast<float>(i);       // channel 0: a ramp, max at each bottom-right
+      v[2 * i + 1] = -static_cast<float>(i);  // channel 1: max at each top-left
+    }
+    const Tensor y = h.forward({make_tensor({1, 4, 4, 2}, v)}, false);
+    CHECK(std::vector<float>(y.begin(), y.end()) ==
+          std::vector<float>{5, 0, 7, -2, 13, -8, 15, -10});
+  }
+  SUBCASE("same padding ignores the padded cells, even when every value is negative") {
+    // 3x3, pool 2, stride 2: out 2x2, pad_total 1 -> one padded row at the bottom and one
+    // padded column at the right; padding taking part as zeros would give 0 on the edges.
+    LayerHarness h({{"type", "MaxPooling2D"}, {"padding", "same"}}, {{3, 3, 1}});
+    CHECK(h.out_shape == Shape{2, 2, 1});
+    const Tensor y =
+        h.forward({make_tensor({1, 3, 3, 1}, {-9, -8, -7, -6, -5, -4, -3, -2, -1})}, false);
+    CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{-5, -4, -2, -1});
+  }
+  SUBCASE("a tie sends the gradient to the first maximum in scan order") {
+    LayerHarness h({{"type", "MaxPooling2D"}}, {{2, 2, 1}});
+    const Tensor x = make_tensor({1, 2, 2, 1}, {1, 3, 3, 3});
+    for (bool training : {false, true}) {
+      const Tensor y = h.forward({x}, training);
+      CHECK(y(0, 0, 0, 0) == 3.0f);
+      const auto g = h.backward({x}, y, make_tensor({1, 1, 1, 1}, {2.0f}), training);
+      CHECK(std::vector<float>(g[0].begin(), g[0].end()) == std::vector<float>{0, 2, 0, 0});
+    }
+  }
+}
+
+TEST_CASE("MaxPooling2D backward after an inference forward ignores an older training argmax") {
+  // Grad-CAM style: a training forward on a, then an inference forward and backward on b.
+  LayerHarness h({{"type", "MaxPooling2D"}}, {{2, 2, 1}});
+  const Tensor a = make_tensor({1, 2, 2, 1}, {9, 0, 0, 0});
+  const Tensor b = make_tensor({1, 2, 2, 1}, {0, 0, 0, 9});
+  h.forward({a}, true);
+  const Tensor y = h.forward({b}, false);
+  const auto g = h.backward({b}, y, make_tensor({1, 1, 1, 1}, {1.0f}), false);
+  CHECK(std::vector<float>(g[0].begin(), g[0].end()) == std::vector<float>{0, 0, 0, 1});
+}
+
+TEST_CASE("MaxPooling2D has no parameters") {
+  LayerHarness h({{"type", "MaxPooling2D"}, {"pool_size", 2}}, {{26, 26, 32}});
+  CHECK(h.layer->param_count() == 0);
+  CHECK(h.out_shape == Shape{13, 13, 32});
+}
+
+TEST_CASE("MaxPooling2D config round-trips with every default written") {
+  const auto full = check_round_trip({{"type", "MaxPooling2D"}});
+  CHECK(full.dump() ==
+        R"({"type":"MaxPooling2D","pool_size":[2,2],"strides":[2,2],"padding":"valid"})");
+  // Keras writes "strides": null for the default.
+  CHECK(check_round_trip({{"type", "MaxPooling2D"}, {"pool_size", {3, 2}}, {"strides", nullptr}})
+            .dump() ==
+        R"({"type":"MaxPooling2D","pool_size":[3,2],"strides":[3,2],"padding":"valid"})");
+  check_round_trip(
+      {{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 1}, {"padding", "same"}});
+}
+
+TEST_CASE("MaxPooling2D rejects bad configs naming the layer and the field") {
+  const Shape in{6, 6, 3};
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"pool", 2}}, {in}),
+                     {"layer 'bad_layer'", "/pool", "unknown field", "pool_size"}));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"padding", "vaild"}}, {in}),
+                     {"layer 'bad_layer'", "/padding", "did you mean 'valid'?"}));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"pool_size", 0}}, {in}),
+                     {"layer 'bad_layer'", "/pool_size", ">= 1"}));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"strides", -1}}, {in}),
+                     {"layer 'bad_layer'", "/strides", ">= 1"}));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"strides", "2"}}, {in}),
+                     {"layer 'bad_layer'", "/strides", "integer"}));
+  CHECK(contains_all(shape_error({{"type", "MaxPooling2D"}, {"pool_size", 3}}, {{2, 4, 3}}),
+                     {"layer 'bad_layer' (MaxPooling2D)", "(2, 4, 3)", "3x3", "(0, 1, 3)", "1x1"}));
+  CHECK(contains_all(shape_error({{"type", "MaxPooling2D"}}, {{4, 4}}),
+                     {"layer 'bad_layer' (MaxPooling2D)", "(4, 4)"}));
+}
