@@ -8,7 +8,8 @@
 
 // end of spatial layers
 // other layers
-
+#include "layers/dense.hpp"
+#include "layers/flatten.hpp"
 // end of other layers
 
 namespace cnn {
@@ -27,7 +28,8 @@ const std::map<std::string, Factory>& table() {
 
       // end of spatial layers
       // other layers
-
+      {"Dense", factory<Dense>()},
+      {"Flatten", factory<Flatten>()},
       // end of other layers
   };
   return t;
