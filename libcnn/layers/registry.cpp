@@ -8,7 +8,9 @@
 
 // end of spatial layers
 // other layers
+#include "layers/activation.hpp"
 #include "layers/dense.hpp"
+#include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
 // end of other layers
 
@@ -28,7 +30,9 @@ const std::map<std::string, Factory>& table() {
 
       // end of spatial layers
       // other layers
+      {"Activation", factory<Activation>()},
       {"Dense", factory<Dense>()},
+      {"Dropout", factory<Dropout>()},
       {"Flatten", factory<Flatten>()},
       // end of other layers
   };
