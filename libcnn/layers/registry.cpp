@@ -9,6 +9,7 @@
 // end of spatial layers
 // other layers
 #include "layers/activation.hpp"
+#include "layers/batch_normalization.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
@@ -31,6 +32,7 @@ const std::map<std::string, Factory>& table() {
       // end of spatial layers
       // other layers
       {"Activation", factory<Activation>()},
+      {"BatchNormalization", factory<BatchNormalization>()},
       {"Dense", factory<Dense>()},
       {"Dropout", factory<Dropout>()},
       {"Flatten", factory<Flatten>()},
