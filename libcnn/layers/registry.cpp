@@ -9,7 +9,9 @@
 // end of spatial layers
 // other layers
 #include "layers/activation.hpp"
+#include "layers/add.hpp"
 #include "layers/batch_normalization.hpp"
+#include "layers/concatenate.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
@@ -32,7 +34,9 @@ const std::map<std::string, Factory>& table() {
       // end of spatial layers
       // other layers
       {"Activation", factory<Activation>()},
+      {"Add", factory<Add>()},
       {"BatchNormalization", factory<BatchNormalization>()},
+      {"Concatenate", factory<Concatenate>()},
       {"Dense", factory<Dense>()},
       {"Dropout", factory<Dropout>()},
       {"Flatten", factory<Flatten>()},
