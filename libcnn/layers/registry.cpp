@@ -13,7 +13,13 @@
 #include "layers/zero_padding2d.hpp"
 // end of spatial layers
 // other layers
-
+#include "layers/activation.hpp"
+#include "layers/add.hpp"
+#include "layers/batch_normalization.hpp"
+#include "layers/concatenate.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
 // end of other layers
 
 namespace cnn {
@@ -37,7 +43,13 @@ const std::map<std::string, Factory>& table() {
       {"ZeroPadding2D", factory<ZeroPadding2D>()},
       // end of spatial layers
       // other layers
-
+      {"Activation", factory<Activation>()},
+      {"Add", factory<Add>()},
+      {"BatchNormalization", factory<BatchNormalization>()},
+      {"Concatenate", factory<Concatenate>()},
+      {"Dense", factory<Dense>()},
+      {"Dropout", factory<Dropout>()},
+      {"Flatten", factory<Flatten>()},
       // end of other layers
   };
   return t;

@@ -1,0 +1,109 @@
+// Dense layer: GEMM forward and backward with bias and a fused activation.
+#include "layers/dense.hpp"
+
+#include <algorithm>
+
+#include "kernels/gemm.hpp"
+
+namespace cnn {
+namespace {
+// Rows of dW computed per GEMM call in backward (see there); bounds the scratch to
+// kDwBlock * units floats however wide the input is.
+constexpr std::size_t kDwBlock = 64;
+}  // namespace
+
+void Dense::configure(ConfigReader& cfg) {
+  units_ = static_cast<std::size_t>(cfg.get_int("units", std::nullopt, 1));
+  act_ = kernels::act_from_name(cfg.get_choice("activation", "linear", kernels::act_names()));
+  use_bias_ = cfg.get_bool("use_bias", true);
+  kernel_init_ =
+      init_from_name(cfg.get_choice("kernel_initializer", "glorot_uniform", init_names()));
+  bias_init_ = init_from_name(cfg.get_choice("bias_initializer", "zeros", init_names()));
+}
+
+void Dense::write_config(json_ordered& out) const {
+  out["units"] = units_;
+  out["activation"] = kernels::act_name(act_);
+  out["use_bias"] = use_bias_;
+  out["kernel_initializer"] = init_name(kernel_init_);
+  out["bias_initializer"] = init_name(bias_init_);
+}
+
+Shape Dense::infer_shape(const std::vector<Shape>& inputs) {
+  if (inputs.size() != 1)
+    throw shape_error("expected 1 input, got " + std::to_string(inputs.size()));
+  const Shape& s = inputs[0];
+  if (s.size() != 1)
+    throw shape_error("expected a rank-1 input (features), got " + shape_str(s, true) +
+                      "; add a Flatten layer before this Dense layer (Keras would apply Dense "
+                      "to the last axis; cnn requires Flatten)");
+  in_ = s[0];
+  params().clear();
+  add_param("kernel", {in_, units_}, kernel_init_);
+  if (use_bias_) add_param("bias", {units_}, bias_init_);
+  return {units_};
+}
+
+// x [n, in] -> y [n, units]: y = act(x . W + b).
+void Dense::forward(Context&, Inputs in, Tensor& out) {
+  const Tensor& x = *in[0];
+  const std::size_t n = x.shape()[0];
+  const float* w = params()[0].value;
+  float* y = out.data();
+  kernels::gemm(kernels::Trans::No, kernels::Trans::No, n, units_, in_, 1.0f, x.data(), in_, w,
+                units_, 0.0f, y, units_);
+  if (use_bias_) {
+    const float* b = params()[1].value;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < units_; ++j) y[i * units_ + j] += b[j];
+  }
+  kernels::act_forward(act_, y, n, units_);
+}
+
+// x [n, in], y [n, units], dy [n, units]; adds into dx [n, in], dW [in, units], db [units].
+//
+// The products are computed into zeroed scratch and then added, rather than with GEMM's
+// beta = 1: the portable GEMM adds each term into C in turn, so accumulating straight into a
+// non-zero gradient rounds differently from computing it alone, and two backward calls would
+// not give exactly twice one call (STYLE.md §8.2). Adding a finished product keeps it exact.
+void Dense::backward(Context&, Inputs in, const Tensor& out, const Tensor& grad_out,
+                     GradInputs grad_in) {
+  const Tensor& x = *in[0];
+  const std::size_t n = x.shape()[0];
+  ensure_shape(dz_, {n, units_});
+  kernels::act_backward(act_, out.data(), grad_out.data(), dz_.data(), n, units_);
+  const float* dz = dz_.data();
+
+  Param& kernel = params()[0];
+  if (wants_param_grads() && kernel.grad) {
+    // dW[i0:i0+rows, :] = x[:, i0:i0+rows]^T . dZ, one block of rows at a time.
+    ensure_shape(dw_block_, {std::min(kDwBlock, in_), units_});
+    for (std::size_t i0 = 0; i0 < in_; i0 += kDwBlock) {
+      const std::size_t rows = std::min(kDwBlock, in_ - i0);
+      kernels::gemm(kernels::Trans::Yes, kernels::Trans::No, rows, units_, n, 1.0f, x.data() + i0,
+                    in_, dz, units_, 0.0f, dw_block_.data(), units_);
+      float* dw = kernel.grad + i0 * units_;
+      const float* blk = dw_block_.data();
+      for (std::size_t e = 0; e < rows * units_; ++e) dw[e] += blk[e];
+    }
+  }
+  if (use_bias_ && wants_param_grads() && params()[1].grad) {
+    float* db = params()[1].grad;
+    for (std::size_t j = 0; j < units_; ++j) {
+      double s = 0.0;
+      for (std::size_t i = 0; i < n; ++i) s += dz[i * units_ + j];
+      db[j] += static_cast<float>(s);
+    }
+  }
+  if (!grad_in.empty() && grad_in[0]) {
+    // dx = dZ . W^T
+    ensure_shape(dx_, {n, in_});
+    kernels::gemm(kernels::Trans::No, kernels::Trans::Yes, n, in_, units_, 1.0f, dz, units_,
+                  kernel.value, units_, 0.0f, dx_.data(), in_);
+    float* dx = grad_in[0]->data();
+    const float* d = dx_.data();
+    for (std::size_t e = 0; e < n * in_; ++e) dx[e] += d[e];
+  }
+}
+
+}  // namespace cnn
