@@ -4,23 +4,19 @@
 #include <functional>
 #include <map>
 
-// spatial layers
+#include "layers/activation.hpp"
+#include "layers/add.hpp"
 #include "layers/average_pooling2d.hpp"
+#include "layers/batch_normalization.hpp"
+#include "layers/concatenate.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
 #include "layers/global_average_pooling2d.hpp"
 #include "layers/global_max_pooling2d.hpp"
 #include "layers/max_pooling2d.hpp"
 #include "layers/zero_padding2d.hpp"
-// end of spatial layers
-// other layers
-#include "layers/activation.hpp"
-#include "layers/add.hpp"
-#include "layers/batch_normalization.hpp"
-#include "layers/concatenate.hpp"
-#include "layers/dense.hpp"
-#include "layers/dropout.hpp"
-#include "layers/flatten.hpp"
-// end of other layers
 
 namespace cnn {
 namespace {
@@ -34,23 +30,19 @@ Factory factory() {
 
 const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
-      // spatial layers
+      {"Activation", factory<Activation>()},
+      {"Add", factory<Add>()},
       {"AveragePooling2D", factory<AveragePooling2D>()},
+      {"BatchNormalization", factory<BatchNormalization>()},
+      {"Concatenate", factory<Concatenate>()},
       {"Conv2D", factory<Conv2D>()},
+      {"Dense", factory<Dense>()},
+      {"Dropout", factory<Dropout>()},
+      {"Flatten", factory<Flatten>()},
       {"GlobalAveragePooling2D", factory<GlobalAveragePooling2D>()},
       {"GlobalMaxPooling2D", factory<GlobalMaxPooling2D>()},
       {"MaxPooling2D", factory<MaxPooling2D>()},
       {"ZeroPadding2D", factory<ZeroPadding2D>()},
-      // end of spatial layers
-      // other layers
-      {"Activation", factory<Activation>()},
-      {"Add", factory<Add>()},
-      {"BatchNormalization", factory<BatchNormalization>()},
-      {"Concatenate", factory<Concatenate>()},
-      {"Dense", factory<Dense>()},
-      {"Dropout", factory<Dropout>()},
-      {"Flatten", factory<Flatten>()},
-      // end of other layers
   };
   return t;
 }

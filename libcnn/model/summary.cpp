@@ -98,8 +98,9 @@ std::string summary_text(const Model& m, const SummaryOptions& opt) {
     if (!seq) f.push_back(connections(m, i));
     if (opt.show_trainable) f.push_back(l.trainable() ? "Y" : "N");
     print_row(out, f, positions);
-    out << std::string(line_length, i + 1 == m.size() ? '=' : ' ') << '\n';
+    out << std::string(line_length, ' ') << '\n';
   }
+  out << std::string(line_length, '=') << '\n';
   const std::size_t total = m.param_count(), trainable = m.trainable_param_count();
   out << "Total params: " << with_thousands(total) << '\n'
       << "Trainable params: " << with_thousands(trainable) << '\n'
