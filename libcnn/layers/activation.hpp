@@ -15,6 +15,8 @@ namespace cnn {
 class Activation : public Layer {
  public:
   std::string type() const override { return "Activation"; }
+  std::optional<kernels::Act> activation() const override { return act_; }
+  void set_activation(kernels::Act a) override { act_ = a; }
   void configure(ConfigReader& cfg) override;
   void write_config(json_ordered& out) const override;
   Shape infer_shape(const std::vector<Shape>& inputs) override;

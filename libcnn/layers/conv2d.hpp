@@ -43,6 +43,8 @@ namespace cnn {
 class Conv2D final : public Layer {
  public:
   std::string type() const override { return "Conv2D"; }
+  std::optional<kernels::Act> activation() const override { return activation_; }
+  void set_activation(kernels::Act a) override { activation_ = a; }
 
   // Throws ConfigError naming the layer and the key.
   void configure(ConfigReader& cfg) override;

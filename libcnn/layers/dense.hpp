@@ -29,6 +29,8 @@ namespace cnn {
 class Dense : public Layer {
  public:
   std::string type() const override { return "Dense"; }
+  std::optional<kernels::Act> activation() const override { return act_; }
+  void set_activation(kernels::Act a) override { act_ = a; }
   void configure(ConfigReader& cfg) override;
   void write_config(json_ordered& out) const override;
   // [in] -> [units]; throws ShapeError for any other rank (suggesting Flatten).

@@ -14,10 +14,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "layers/config.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
@@ -80,6 +82,13 @@ class Layer {
 
   // Per-sample shapes in, per-sample shape out. Called once; declares parameters.
   virtual Shape infer_shape(const std::vector<Shape>& inputs) = 0;
+
+  // The activation fused into the layer's output (Conv2D, Dense, Activation), if it has one.
+  // Training switches a final sigmoid/softmax to linear and computes the cross-entropy from
+  // the logits, which is stable where log(softmax) would underflow (as Keras/TF do).
+  virtual std::optional<kernels::Act> activation() const { return std::nullopt; }
+  // Replaces the fused activation; only called when activation() has a value.
+  virtual void set_activation(kernels::Act) {}
 
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
