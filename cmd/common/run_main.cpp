@@ -3,10 +3,17 @@
 
 #include <iostream>
 #include <new>
+#include <thread>
 
 #include "tensor/error.hpp"
 
 namespace cnn::cmd {
+
+std::size_t resolve_threads(int n) {
+  if (n > 0) return static_cast<std::size_t>(n);
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? hw : 1;
+}
 
 void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.add_option("--seed", opts.seed, "Random seed (same seed and threads: same result)")
@@ -36,6 +43,11 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   }
   try {
     return body();
+  } catch (const CLI::ParseError& e) {
+    // Flag combinations the body rejects are usage errors too.
+    std::cerr << prog << ": error: " << e.what() << "\n"
+              << "Run '" << prog << " --help' for usage.\n";
+    return kUsage;
   } catch (const ConfigError& e) {
     std::cerr << prog << ": error: " << e.what() << "\n";
     return kBadInput;

@@ -26,6 +26,9 @@ struct CommonOptions {
   bool json = false;
 };
 
+// The thread count to use: n, or every core for 0.
+std::size_t resolve_threads(int n);
+
 // Adds the common options to app (and --version, which prints "<program> <version>").
 void add_common_options(CLI::App& app, CommonOptions& opts);
 

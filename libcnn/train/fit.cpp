@@ -1,0 +1,215 @@
+// fit(): the epoch loop around Trainer::train_step, with validation, schedules, early stopping
+// and checkpoints. Everything the loop needs to continue exactly is in its checkpoint state.
+#include "train/fit.hpp"
+
+#include <chrono>
+
+#include "data/batcher.hpp"
+#include "train/checkpoint.hpp"
+#include "train/schedule.hpp"
+
+namespace cnn::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+json stats_json(const PassStats& s) {
+  return {{"loss_sum", s.loss_sum}, {"correct", s.correct}, {"top_k_correct", s.top_k_correct},
+          {"samples", s.samples}};
+}
+
+PassStats stats_from_json(const json& j) {
+  PassStats s;
+  s.loss_sum = j.at("loss_sum").get<double>();
+  s.correct = j.at("correct").get<double>();
+  s.top_k_correct = j.at("top_k_correct").get<double>();
+  s.samples = j.at("samples").get<std::size_t>();
+  return s;
+}
+
+}  // namespace
+
+json_ordered to_json(const EpochRecord& r) {
+  json_ordered j;
+  j["epoch"] = r.epoch;
+  j["loss"] = r.loss;
+  j["accuracy"] = r.accuracy;
+  if (r.top_k) j["top_k_accuracy"] = *r.top_k;
+  if (r.val_loss) j["val_loss"] = *r.val_loss;
+  if (r.val_accuracy) j["val_accuracy"] = *r.val_accuracy;
+  if (r.val_top_k) j["val_top_k_accuracy"] = *r.val_top_k;
+  j["lr"] = r.learning_rate;
+  j["seconds"] = r.seconds;
+  return j;
+}
+
+EpochRecord epoch_record_from_json(const json& j) {
+  EpochRecord r;
+  r.epoch = j.at("epoch").get<std::size_t>();
+  r.loss = j.at("loss").get<double>();
+  r.accuracy = j.at("accuracy").get<double>();
+  auto opt = [&](const char* k) -> std::optional<double> {
+    auto it = j.find(k);
+    if (it == j.end()) return std::nullopt;
+    return it->get<double>();
+  };
+  r.top_k = opt("top_k_accuracy");
+  r.val_loss = opt("val_loss");
+  r.val_accuracy = opt("val_accuracy");
+  r.val_top_k = opt("val_top_k_accuracy");
+  r.learning_rate = j.at("lr").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  return r;
+}
+
+PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
+                   std::size_t threads, std::optional<std::size_t> steps,
+                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch) {
+  data::Batcher batcher(dataset, {batch_size, false, 0, threads, 2, steps});
+  data::Batch batch;
+  Tensor probabilities;
+  PassStats total;
+  batcher.start_epoch(0);
+  while (batcher.next(batch)) {
+    total.add(trainer.eval_step(batch.x, batch.labels, on_batch ? &probabilities : nullptr));
+    if (on_batch) on_batch(batch, probabilities);
+  }
+  return total;
+}
+
+FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
+              const data::Dataset* validation, const FitOptions& opt) {
+  Optimizer& optimizer = trainer.optimizer();
+  const json schedule_cfg = opt.schedule.is_null()
+                                ? json{{"type", "constant"}}
+                                : opt.schedule;
+  auto schedule = make_schedule(schedule_cfg, optimizer.learning_rate(), opt.recipe_file,
+                                "/schedule");
+  std::optional<EarlyStopping> early;
+  if (!opt.early_stopping.is_null())
+    early = EarlyStopping::from_json(opt.early_stopping, opt.recipe_file, "/early_stopping");
+  // Monitors must name something the loop logs.
+  auto check_monitor = [&](const std::string& monitor, const std::string& pointer) {
+    const bool val = monitor.rfind("val_", 0) == 0;
+    if (val && !validation)
+      throw ConfigError(opt.recipe_file, pointer, "",
+                        "monitors '" + monitor + "' but there is no validation data; give "
+                        "validation data or monitor 'loss'");
+  };
+  if (auto* plateau = dynamic_cast<ReduceLrOnPlateau*>(schedule.get()))
+    check_monitor(plateau->monitor(), "/schedule/monitor");
+  if (early) check_monitor(early->config().monitor, "/early_stopping/monitor");
+
+  FitResult result;
+  std::vector<float> best;
+  std::size_t start_epoch = 0, skip_steps = 0;
+  PassStats partial;
+  if (opt.resume) {
+    const json st = read_checkpoint(opt.run_dir, model, optimizer, best);
+    start_epoch = st.at("epoch").get<std::size_t>();
+    skip_steps = st.at("step").get<std::size_t>();
+    partial = stats_from_json(st.at("partial"));
+    std::array<std::uint64_t, 4> s{};
+    for (std::size_t i = 0; i < 4; ++i) s[i] = st.at("rng").at(i).get<std::uint64_t>();
+    trainer.rng().set_state(s);
+    schedule->load_state(st.at("schedule"), opt.run_dir, "/schedule");
+    if (early && st.contains("early_stopping"))
+      early->load_state(st.at("early_stopping"), opt.run_dir, "/early_stopping");
+    for (const auto& r : st.at("history")) result.history.push_back(epoch_record_from_json(r));
+  }
+
+  auto state_json = [&](std::size_t epoch, std::size_t step, const PassStats& p) {
+    json st;
+    st["epoch"] = epoch;
+    st["step"] = step;
+    st["partial"] = stats_json(p);
+    const auto s = trainer.rng().state();
+    st["rng"] = json::array({s[0], s[1], s[2], s[3]});
+    st["schedule"] = schedule->state_to_json();
+    if (early) st["early_stopping"] = early->state_to_json();
+    json h = json::array();
+    for (const auto& r : result.history) h.push_back(to_json(r));
+    st["history"] = h;
+    return st;
+  };
+
+  data::Batcher batcher(train, {opt.batch_size, opt.shuffle, opt.seed, opt.threads, 2,
+                                opt.steps_per_epoch});
+  data::Batch batch;
+  for (std::size_t epoch = start_epoch; epoch < opt.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    PassStats stats = partial;
+    partial = PassStats{};
+    double lr = optimizer.learning_rate();
+    batcher.start_epoch(epoch);
+    std::size_t step = 0;
+    // A run interrupted mid-epoch resumes after the batches it had already trained on.
+    for (; step < skip_steps && batcher.next(batch); ++step) {
+    }
+    skip_steps = 0;
+    while (batcher.next(batch)) {
+      lr = schedule->learning_rate(optimizer.iterations(), static_cast<std::int64_t>(epoch));
+      optimizer.set_learning_rate(lr);
+      stats.add(trainer.train_step(batch.x, batch.labels));
+      ++step;
+      if (opt.on_step)
+        opt.on_step({epoch + 1, opt.epochs, step, batcher.steps_per_epoch(), stats.loss(),
+                     stats.accuracy(), seconds_since(t0)});
+      if (opt.stop && opt.stop->load() && step < batcher.steps_per_epoch()) {
+        write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(optimizer.iterations()), model,
+                         optimizer, state_json(epoch, step, stats), best);
+        result.interrupted = true;
+        return result;
+      }
+    }
+
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.loss = stats.loss();
+    rec.accuracy = stats.accuracy();
+    if (trainer.top_k()) rec.top_k = stats.top_k();
+    rec.learning_rate = lr;
+    if (validation) {
+      const PassStats v = evaluate(trainer, *validation, opt.batch_size, opt.threads,
+                                   opt.validation_steps);
+      rec.val_loss = v.loss();
+      rec.val_accuracy = v.accuracy();
+      if (trainer.top_k()) rec.val_top_k = v.top_k();
+    }
+    rec.seconds = seconds_since(t0);
+    EpochLogs logs{{"loss", rec.loss}, {"accuracy", rec.accuracy}, {"lr", rec.learning_rate}};
+    if (rec.val_loss) logs["val_loss"] = *rec.val_loss;
+    if (rec.val_accuracy) logs["val_accuracy"] = *rec.val_accuracy;
+    schedule->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
+    bool stop_now = false;
+    if (early) {
+      const auto d = early->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
+      if (d.keep_weights) best.assign(model.values(), model.values() + model.arena_size());
+      if (d.stop) {
+        stop_now = true;
+        result.stopped_early_at = epoch + 1;
+      }
+      if (d.restore_weights && !best.empty()) {
+        std::copy(best.begin(), best.end(), model.values());
+        result.restored_best = true;
+      }
+      result.best_epoch = static_cast<std::size_t>(early->best_epoch()) + 1;
+    }
+    result.history.push_back(rec);
+    write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(optimizer.iterations()), model,
+                     optimizer, state_json(epoch + 1, 0, PassStats{}), best);
+    if (opt.on_epoch) opt.on_epoch(result.history);
+    if (stop_now) break;
+    if (opt.stop && opt.stop->load()) {
+      result.interrupted = epoch + 1 < opt.epochs;
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace cnn::train

@@ -1,0 +1,73 @@
+// The fit loop: epochs of training steps over a dataset, validation, learning-rate schedule,
+// early stopping, checkpoints after every epoch (and on interruption), exact resume.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "train/trainer.hpp"
+
+namespace cnn::train {
+
+// One row of the history (history.json / history.csv).
+struct EpochRecord {
+  std::size_t epoch = 0;  // from 1, as Keras prints it
+  double loss = 0, accuracy = 0;
+  std::optional<double> top_k;
+  std::optional<double> val_loss, val_accuracy, val_top_k;
+  double learning_rate = 0;
+  double seconds = 0;
+};
+json_ordered to_json(const EpochRecord& r);
+EpochRecord epoch_record_from_json(const json& j);
+
+// Progress within an epoch, for progress bars.
+struct StepProgress {
+  std::size_t epoch = 0, epochs = 0;  // epoch from 1
+  std::size_t step = 0, steps = 0;    // batches done in this epoch, batches per epoch
+  double loss = 0, accuracy = 0;      // running means over the epoch
+  double seconds = 0;                 // since the epoch started
+};
+
+struct FitOptions {
+  std::size_t epochs = 1;
+  std::size_t batch_size = 32;
+  std::optional<std::size_t> steps_per_epoch, validation_steps;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  std::size_t threads = 1;         // data decoding threads
+  json schedule;                   // null: the optimizer's constant learning rate
+  json early_stopping;             // null: none
+  std::string recipe_file;         // names the recipe in schedule/early-stopping errors
+  std::string run_dir;             // checkpoints go to run_dir/checkpoint
+  bool resume = false;             // continue from run_dir's latest checkpoint
+  const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): finish the step, checkpoint
+  std::function<void(const StepProgress&)> on_step;
+  // After each epoch, with the history so far (its last record is the new epoch).
+  std::function<void(const std::vector<EpochRecord>&)> on_epoch;
+};
+
+struct FitResult {
+  std::vector<EpochRecord> history;
+  bool interrupted = false;
+  std::optional<std::size_t> stopped_early_at;  // epoch (from 1)
+  std::optional<std::size_t> best_epoch;        // early stopping's best (from 1)
+  bool restored_best = false;
+};
+
+// Trains; validation (if given) after every epoch. Throws what the data, the trainer or the
+// checkpoint writer throw; a schedule or early-stopping monitor that is not logged (e.g.
+// val_loss without validation data) is a ConfigError before any work.
+FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
+              const data::Dataset* validation, const FitOptions& options);
+
+// Loss/accuracy of a model over a dataset (inference mode), batched in dataset order.
+PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
+                   std::size_t threads, std::optional<std::size_t> steps = std::nullopt,
+                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch = {});
+
+}  // namespace cnn::train

@@ -1,0 +1,170 @@
+// Recipe resolution and validation.
+#include "train/recipe.hpp"
+
+#include <filesystem>
+
+namespace cnn::train {
+
+json default_recipe() {
+  return json::parse(R"({
+    "model": null,
+    "weights": null,
+    "data": {"train": "fashion-mnist:train", "validation": null, "validation_split": 0.0,
+             "target_size": null, "color_mode": null, "class_mode": null,
+             "interpolation": "nearest", "rescale": null, "on_bad_image": "fail",
+             "check": "header", "classes": null},
+    "loss": null,
+    "optimizer": {"type": "RMSprop", "learning_rate": 0.001},
+    "metrics": ["accuracy"],
+    "top_k": 5,
+    "batch_size": 32,
+    "epochs": 1,
+    "steps_per_epoch": null,
+    "validation_steps": null,
+    "shuffle": true,
+    "seed": 0,
+    "schedule": null,
+    "early_stopping": null,
+    "class_weight": null,
+    "weight_decay": 0.0
+  })");
+}
+
+void merge_into(json& base, const json& patch) {
+  if (!patch.is_object() || !base.is_object()) {
+    base = patch;
+    return;
+  }
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    auto b = base.find(it.key());
+    // The optimizer is replaced whole when its type changes (other types have other fields).
+    if (b != base.end() && b->is_object() && it->is_object() && !(it.key() == "optimizer" &&
+        it->contains("type") && b->value("type", "") != it->at("type").get<std::string>()))
+      merge_into(*b, *it);
+    else
+      base[it.key()] = *it;
+  }
+}
+
+void apply_assignment(json& recipe, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set", "", "", "expected KEY=VALUE (e.g. data.validation_split=0.2), got '" +
+                                           assignment + "'");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text;  // a bare word is a string
+  }
+  json patch = value;
+  std::string rest = key;
+  std::vector<std::string> parts;
+  for (std::size_t p; (p = rest.find('.')) != std::string::npos; rest = rest.substr(p + 1))
+    parts.push_back(rest.substr(0, p));
+  parts.push_back(rest);
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) patch = json{{*it, patch}};
+  merge_into(recipe, patch);
+}
+
+namespace {
+
+std::optional<std::string> opt_string(ConfigReader& r, const std::string& key) {
+  const json* v = r.get_raw(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) throw r.error(key, "expected a string or null, got " + json_brief(*v));
+  return v->get<std::string>();
+}
+
+std::optional<std::size_t> opt_count(ConfigReader& r, const std::string& key) {
+  const json* v = r.get_raw(key);
+  if (!v || v->is_null()) return std::nullopt;
+  return static_cast<std::size_t>(r.get_int(key, std::nullopt, 1));
+}
+
+std::string resolve(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+}  // namespace
+
+Recipe parse_recipe(const json& j, const std::string& file, const std::string& base_dir) {
+  Recipe r;
+  r.file = file;
+  ConfigReader top(j, file, "", "");
+  auto model = opt_string(top, "model");
+  if (!model) throw top.error("model", "missing: name an architecture JSON file (--model)");
+  r.model = resolve(*model, base_dir);
+  if (auto w = opt_string(top, "weights")) r.weights = resolve(*w, base_dir);
+
+  const json* data = top.get_raw("data");
+  if (!data) throw top.error("data", "missing required field");
+  ConfigReader d(*data, file, "/data", "");
+  auto train = opt_string(d, "train");
+  if (!train) throw d.error("train", "missing: name a dataset (--data)");
+  r.data.train = *train;
+  r.data.validation = opt_string(d, "validation");
+  r.data.validation_split = d.get_number("validation_split", 0.0, 0.0, 0.99);
+  if (const json* ts = d.get_raw("target_size"); ts && !ts->is_null())
+    r.data.target_size = d.get_pair("target_size", std::nullopt, 1);
+  if (d.has("color_mode") && !data->at("color_mode").is_null())
+    r.data.color_mode = d.get_choice("color_mode", std::nullopt, {"rgb", "grayscale"});
+  else
+    d.accept("color_mode");
+  if (d.has("class_mode") && !data->at("class_mode").is_null())
+    r.data.class_mode = d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
+  else
+    d.accept("class_mode");
+  r.data.interpolation = d.get_choice("interpolation", std::string("nearest"), {"nearest", "bilinear"});
+  if (const json* rs = d.get_raw("rescale"); rs && !rs->is_null())
+    r.data.rescale = d.get_number("rescale", std::nullopt, 1e-12, 1e12);
+  r.data.on_bad_image = d.get_choice("on_bad_image", std::string("fail"), {"fail", "skip"});
+  r.data.check = d.get_choice("check", std::string("header"), {"header", "full"});
+  if (const json* c = d.get_raw("classes"); c && !c->is_null()) {
+    if (!c->is_array() || c->empty())
+      throw d.error("classes", "expected a non-empty list of class names, got " + json_brief(*c));
+    for (const auto& e : *c) {
+      if (!e.is_string()) throw d.error("classes", "expected class names, got " + json_brief(*c));
+      r.data.classes.push_back(e.get<std::string>());
+    }
+  }
+  if (r.data.validation && r.data.validation_split > 0)
+    throw d.error("validation_split", "give either validation data or a validation_split, not both");
+  d.finish();
+
+  if (const json* l = top.get_raw("loss"); l && !l->is_null()) r.loss = top.get_string("loss", std::nullopt);
+  const json* o = top.get_raw("optimizer");
+  if (!o || !o->is_object()) throw top.error("optimizer", "expected an object like {\"type\": \"RMSprop\"}");
+  r.optimizer = *o;
+  if (const json* m = top.get_raw("metrics")) {
+    if (!m->is_array()) throw top.error("metrics", "expected a list, got " + json_brief(*m));
+    for (const auto& e : *m) {
+      const std::vector<std::string> known = {"accuracy", "top_k_categorical_accuracy"};
+      if (!e.is_string() || std::find(known.begin(), known.end(), e.get<std::string>()) == known.end())
+        throw top.error("metrics", "unknown metric " + json_brief(e) + "; " +
+                                       choices_hint(e.is_string() ? e.get<std::string>() : "", known));
+      r.metrics.push_back(e.get<std::string>());
+    }
+  }
+  r.top_k = static_cast<std::size_t>(top.get_int("top_k", 5, 1));
+  r.batch_size = static_cast<std::size_t>(top.get_int("batch_size", 32, 1, 1 << 20));
+  r.epochs = static_cast<std::size_t>(top.get_int("epochs", 1, 1, 1000000));
+  r.steps_per_epoch = opt_count(top, "steps_per_epoch");
+  r.validation_steps = opt_count(top, "validation_steps");
+  r.shuffle = top.get_bool("shuffle", true);
+  r.seed = static_cast<std::uint64_t>(top.get_int("seed", 0, 0));
+  auto raw_or_null = [&](const char* k) {
+    const json* v = top.get_raw(k);
+    return v ? *v : json();
+  };
+  r.schedule = raw_or_null("schedule");
+  r.early_stopping = raw_or_null("early_stopping");
+  r.class_weight = raw_or_null("class_weight");
+  r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
+  top.finish();
+  return r;
+}
+
+}  // namespace cnn::train

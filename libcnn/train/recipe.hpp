@@ -1,0 +1,61 @@
+// Training recipes (configs/train/*.json): which model, which data, optimizer, loss, batch size,
+// epochs, schedules, seed. A recipe is resolved from defaults, a file, and overrides (flags),
+// validated field by field, and saved whole in the run directory (train.json).
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layers/config.hpp"
+
+namespace cnn::train {
+
+// Data section: the datasets and how images are read (Keras flow_from_directory keys).
+struct DataRecipe {
+  std::string train;                    // dataset spec (data/dataset.hpp open_dataset)
+  std::optional<std::string> validation;
+  double validation_split = 0.0;        // Keras ImageDataGenerator(validation_split)
+  std::optional<std::array<long, 2>> target_size;  // default: the model's input height, width
+  std::optional<std::string> color_mode;           // default: from the model's input channels
+  std::optional<std::string> class_mode;           // default: binary for 1 output, else sparse
+  std::string interpolation = "nearest";
+  std::optional<double> rescale;        // default: 1/255 for IDX data, 1 for image folders
+  std::string on_bad_image = "fail";
+  std::string check = "header";
+  std::vector<std::string> classes;     // default: sorted sub-folder names / known names
+};
+
+struct Recipe {
+  std::string file;       // where the recipe came from (messages)
+  std::string model;      // architecture JSON path
+  std::optional<std::string> weights;  // initial weights (not a resume)
+  DataRecipe data;
+  std::optional<std::string> loss;     // default: from the class mode
+  json optimizer;
+  std::vector<std::string> metrics;    // "accuracy", "top_k_categorical_accuracy"
+  std::size_t top_k = 5;
+  std::size_t batch_size = 32, epochs = 1;
+  std::optional<std::size_t> steps_per_epoch, validation_steps;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  json schedule, early_stopping, class_weight;  // null when absent
+  double weight_decay = 0.0;
+};
+
+// Every field with its default (null for "derived" defaults).
+json default_recipe();
+
+// Recursively merges patch into base (objects merge key by key; anything else replaces).
+void merge_into(json& base, const json& patch);
+
+// Applies "key.sub=value" (value parsed as JSON, or taken as a string when it is not JSON).
+// Throws ConfigError for a malformed assignment.
+void apply_assignment(json& recipe, const std::string& assignment);
+
+// Validates a resolved recipe (unknown keys, types, ranges) into a Recipe. Relative paths of
+// model/weights are taken relative to base_dir.
+Recipe parse_recipe(const json& resolved, const std::string& file, const std::string& base_dir);
+
+}  // namespace cnn::train

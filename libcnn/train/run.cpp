@@ -1,0 +1,223 @@
+// run_training: recipe -> model + datasets -> run directory -> fit -> results.
+#include "train/run.hpp"
+
+#include <filesystem>
+#include <sstream>
+
+#include "data/dataset.hpp"
+#include "io/architecture.hpp"
+#include "io/atomic_file.hpp"
+#include "io/weights.hpp"
+#include "train/checkpoint.hpp"
+#include "train/class_weight.hpp"
+
+namespace cnn::train {
+namespace fs = std::filesystem;
+namespace {
+
+// Dataset options from the recipe, with defaults derived from the model.
+data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model,
+                                     const RunOptions& opt) {
+  data::DatasetOptions o;
+  const Shape& in = model.input_shape();
+  if (d.target_size) {
+    o.target_h = static_cast<std::size_t>((*d.target_size)[0]);
+    o.target_w = static_cast<std::size_t>((*d.target_size)[1]);
+  } else if (in.size() == 3) {
+    o.target_h = in[0];
+    o.target_w = in[1];
+  }
+  const std::string color = d.color_mode ? *d.color_mode
+                                         : (in.size() == 3 && in[2] == 1 ? "grayscale" : "rgb");
+  o.color_mode = *data::parse_color_mode(color);
+  const std::string mode = d.class_mode ? *d.class_mode
+                                        : (model.output_shape() == Shape{1} ? "binary" : "sparse");
+  o.class_mode = *data::parse_class_mode(mode);
+  o.interpolation = *data::parse_interpolation(d.interpolation);
+  o.on_bad_image = *data::parse_bad_image_policy(d.on_bad_image);
+  o.check = *data::parse_image_check(d.check);
+  o.threads = std::max<std::size_t>(1, opt.threads);
+  o.classes = d.classes;
+  if (d.rescale) o.rescale = static_cast<float>(*d.rescale);
+  o.mnist_dir = opt.mnist_dir;
+  return o;
+}
+
+std::string default_loss(data::ClassMode mode) {
+  switch (mode) {
+    case data::ClassMode::binary:
+      return "binary_crossentropy";
+    case data::ClassMode::categorical:
+      return "categorical_crossentropy";
+    case data::ClassMode::sparse:
+      break;
+  }
+  return "sparse_categorical_crossentropy";
+}
+
+// The data must fit the model: sample shape = input shape, labels within the outputs.
+void check_fit(const Model& model, const data::Dataset& ds, const std::string& spec) {
+  if (ds.sample_shape() != model.input_shape())
+    throw DataError(spec, "samples have shape " + shape_str(ds.sample_shape()) + " but the model '" +
+                              model.name() + "' expects " + shape_str(model.input_shape()) +
+                              "; set data.target_size/color_mode or change input_shape");
+  const std::size_t k = model.output_shape().empty() ? 0 : model.output_shape()[0];
+  const std::size_t classes = ds.num_classes();
+  if ((k == 1 && classes != 2) || (k > 1 && classes > k))
+    throw DataError(spec, "has " + std::to_string(classes) + " classes but the model '" +
+                              model.name() + "' has " + std::to_string(k) + " output" +
+                              (k == 1 ? " (binary needs exactly 2 classes)" : "s"));
+}
+
+bool dir_has_files(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
+}
+
+}  // namespace
+
+void write_history(const std::string& run_dir, const std::vector<EpochRecord>& history) {
+  json_ordered j = json_ordered::array();
+  for (const auto& r : history) j.push_back(to_json(r));
+  io::write_file_atomically(run_dir + "/history.json", j.dump(2) + "\n");
+  // CSV: the union of the columns, in the JSON's order.
+  std::vector<std::string> cols;
+  for (const auto& row : j)
+    for (auto it = row.begin(); it != row.end(); ++it)
+      if (std::find(cols.begin(), cols.end(), it.key()) == cols.end()) cols.push_back(it.key());
+  std::ostringstream csv;
+  csv.precision(9);
+  for (std::size_t c = 0; c < cols.size(); ++c) csv << (c ? "," : "") << cols[c];
+  csv << "\n";
+  for (const auto& row : j) {
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      if (c) csv << ",";
+      if (row.contains(cols[c])) csv << row.at(cols[c]).get<double>();
+    }
+    csv << "\n";
+  }
+  io::write_file_atomically(run_dir + "/history.csv", csv.str());
+}
+
+RunResult run_training(const RunOptions& opt) {
+  RunResult result;
+  result.run_dir = opt.run_dir;
+  json resolved = opt.recipe;
+  std::string recipe_file = opt.recipe_file, base_dir = opt.base_dir;
+  if (opt.resume) {
+    recipe_file = opt.run_dir + "/train.json";
+    resolved = json::parse(io::read_file(recipe_file));
+    merge_into(resolved, opt.resume_overrides);
+    base_dir.clear();
+  }
+  const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
+  result.recipe = recipe;
+  Model model = io::load_model(opt.resume ? opt.run_dir + "/model.json" : recipe.model);
+
+  // Data, checked against the model before anything is written.
+  const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt);
+  data::DatasetOptions train_opt = dopt, val_opt = dopt;
+  if (recipe.data.validation_split > 0) {
+    train_opt.validation_split = val_opt.validation_split = recipe.data.validation_split;
+    train_opt.subset = data::Subset::training;
+    val_opt.subset = data::Subset::validation;
+  }
+  auto train = data::open_dataset(recipe.data.train, train_opt);
+  check_fit(model, *train, recipe.data.train);
+  std::unique_ptr<data::Dataset> validation;
+  if (recipe.data.validation) {
+    validation = data::open_dataset(*recipe.data.validation, val_opt);
+    check_fit(model, *validation, *recipe.data.validation);
+  } else if (recipe.data.validation_split > 0) {
+    validation = data::open_dataset(recipe.data.train, val_opt);
+  }
+  if (opt.log) {
+    opt.log("Found " + std::to_string(train->size()) + " training samples belonging to " +
+            std::to_string(train->num_classes()) + " classes (" + recipe.data.train + ").");
+    if (validation)
+      opt.log("Found " + std::to_string(validation->size()) + " validation samples.");
+  }
+  result.train_samples = train->size();
+  result.validation_samples = validation ? validation->size() : 0;
+  if (auto* dir = dynamic_cast<data::DirectoryDataset*>(train.get()))
+    for (const auto& s : dir->skipped()) result.skipped_images.push_back(s.path);
+
+  TrainerOptions topt;
+  topt.loss = recipe.loss ? *recipe.loss : default_loss(dopt.class_mode);
+  topt.optimizer = recipe.optimizer;
+  topt.optimizer_file = recipe_file;
+  topt.weight_decay = recipe.weight_decay;
+  if (std::find(recipe.metrics.begin(), recipe.metrics.end(), "top_k_categorical_accuracy") !=
+      recipe.metrics.end())
+    topt.top_k = recipe.top_k;
+  if (!recipe.class_weight.is_null()) {
+    std::vector<std::int32_t> labels(train->size());
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = train->label(i);
+    topt.class_weights = class_weights_from_json(recipe.class_weight, labels, train->num_classes());
+  }
+
+  // Initial weights: Keras initialisers from the seed, or a weights file.
+  Rng init_rng(recipe.seed);
+  model.init_params(init_rng);
+  if (recipe.weights && !opt.resume) io::load_weights(model, *recipe.weights);
+
+  // The run directory.
+  bool created = false;
+  if (opt.resume) {
+    if (!has_checkpoint(opt.run_dir))
+      throw InputError(opt.run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
+  } else {
+    if (dir_has_files(opt.run_dir) && !opt.overwrite)
+      throw InputError(opt.run_dir, "the run directory already has files; choose another -o, "
+                                    "pass --overwrite, or --resume it");
+    std::error_code ec;
+    created = !fs::exists(opt.run_dir, ec);
+    fs::create_directories(opt.run_dir, ec);
+    if (ec) throw IoError(opt.run_dir, "create directory", ec.message());
+    if (!created) fs::remove_all(fs::path(opt.run_dir) / "checkpoint", ec);
+    io::check_writable_directory(opt.run_dir);
+  }
+  try {
+    if (!opt.resume) {
+      io::save_model(model, opt.run_dir + "/model.json");
+      json saved = resolved;
+      saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
+      if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
+      io::write_file_atomically(opt.run_dir + "/train.json", saved.dump(2) + "\n");
+      io::write_file_atomically(opt.run_dir + "/class_indices.json",
+                                data::class_indices_json(train->class_names()).dump(2) + "\n");
+    }
+    Trainer trainer(model, topt, recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
+    FitOptions fopt;
+    fopt.epochs = recipe.epochs;
+    fopt.batch_size = recipe.batch_size;
+    fopt.steps_per_epoch = recipe.steps_per_epoch;
+    fopt.validation_steps = recipe.validation_steps;
+    fopt.shuffle = recipe.shuffle;
+    fopt.seed = recipe.seed;
+    fopt.threads = opt.threads;
+    fopt.schedule = recipe.schedule;
+    fopt.early_stopping = recipe.early_stopping;
+    fopt.recipe_file = recipe_file;
+    fopt.run_dir = opt.run_dir;
+    fopt.resume = opt.resume;
+    fopt.stop = opt.stop;
+    fopt.on_step = opt.on_step;
+    fopt.on_epoch = [&](const std::vector<EpochRecord>& history) {
+      write_history(opt.run_dir, history);
+      if (opt.on_epoch) opt.on_epoch(history.back());
+    };
+    result.fit = fit(model, trainer, *train, validation.get(), fopt);
+  } catch (...) {
+    if (created && !has_checkpoint(opt.run_dir)) {
+      std::error_code ec;
+      fs::remove_all(opt.run_dir, ec);
+    }
+    throw;
+  }
+  write_history(opt.run_dir, result.fit.history);
+  if (!result.fit.interrupted) io::save_weights(model, opt.run_dir + "/weights.safetensors");
+  return result;
+}
+
+}  // namespace cnn::train

@@ -1,0 +1,47 @@
+// A whole training run as cnn-train performs it: resolve the recipe, open the model and data,
+// check that they fit, create the run directory (DESIGN.md "Run directory"), train, and write
+// the results. Resuming continues a run directory from its latest checkpoint.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "train/fit.hpp"
+#include "train/recipe.hpp"
+
+namespace cnn::train {
+
+struct RunOptions {
+  json recipe;                // resolved (default_recipe + file + overrides); ignored on resume
+  std::string recipe_file;    // names the recipe in messages ("<flags>" when there is none)
+  std::string base_dir;       // relative model/weights paths are relative to it
+  std::string run_dir;
+  bool resume = false;        // continue run_dir (its train.json and model.json)
+  json resume_overrides;      // on resume: fields that may change (epochs)
+  bool overwrite = false;     // reuse a run_dir that already has files
+  std::size_t threads = 1;    // data decoding threads
+  std::string mnist_dir;      // where "mnist:" datasets live
+  const std::atomic<bool>* stop = nullptr;
+  std::function<void(const std::string&)> log;  // one informational line (no newline)
+  std::function<void(const StepProgress&)> on_step;
+  std::function<void(const EpochRecord&)> on_epoch;
+};
+
+struct RunResult {
+  std::string run_dir;
+  Recipe recipe;
+  FitResult fit;
+  std::size_t train_samples = 0, validation_samples = 0;
+  std::vector<std::string> skipped_images;
+};
+
+// Throws ConfigError/ShapeError/DataError/FormatError/InputError (exit 3) for bad inputs, all
+// before the run directory is created; IoError for outputs. A failure before the first
+// checkpoint removes the run directory it created.
+RunResult run_training(const RunOptions& options);
+
+// Writes history.json and history.csv into run_dir.
+void write_history(const std::string& run_dir, const std::vector<EpochRecord>& history);
+
+}  // namespace cnn::train

@@ -1,0 +1,125 @@
+// Trainer: the training step, evaluation step, and the logits switch.
+#include "train/trainer.hpp"
+
+#include "train/class_weight.hpp"
+#include "train/metrics.hpp"
+
+namespace cnn::train {
+
+void PassStats::add(const PassStats& o) {
+  loss_sum += o.loss_sum;
+  correct += o.correct;
+  top_k_correct += o.top_k_correct;
+  samples += o.samples;
+}
+
+Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed)
+    : model_(model),
+      loss_(loss_from_name(options.loss)),
+      optimizer_(make_optimizer(options.optimizer, options.optimizer_file, "/optimizer")),
+      weight_decay_(options.weight_decay),
+      class_weights_(options.class_weights),
+      top_k_(options.top_k),
+      rng_(seed) {
+  last_ = model.size() - 1;
+  const Shape& out = model.output_shape();
+  if (out.size() != 1)
+    throw ShapeError(model.layer(last_).name(),
+                     "the model's output must be a vector of class scores, got " +
+                         shape_str(out, true) + "; add Flatten or GlobalAveragePooling2D and Dense");
+  const std::size_t k = out[0];
+  const LossType t = loss_.type();
+  if (t == LossType::BinaryCrossentropy && k != 1)
+    throw ShapeError(model.layer(last_).name(),
+                     "binary_crossentropy needs one output unit, got " + std::to_string(k) +
+                         "; use sparse_categorical_crossentropy or Dense(1, sigmoid)");
+  if ((t == LossType::CategoricalCrossentropy || t == LossType::SparseCategoricalCrossentropy) &&
+      k < 2)
+    throw ShapeError(model.layer(last_).name(),
+                     loss_.name() + " needs one output per class, got " + std::to_string(k) +
+                         "; use binary_crossentropy for a single sigmoid unit");
+  // Cross-entropy from logits when the model ends in the matching activation.
+  const auto act = model.layer(last_).activation();
+  const bool softmax_ce = act == kernels::Act::Softmax && (t == LossType::CategoricalCrossentropy ||
+                                                           t == LossType::SparseCategoricalCrossentropy);
+  const bool sigmoid_ce = act == kernels::Act::Sigmoid && t == LossType::BinaryCrossentropy;
+  if (softmax_ce || sigmoid_ce) {
+    final_act_ = act;
+    model.layer(last_).set_activation(kernels::Act::Linear);
+    loss_ = Loss(t, true);
+  }
+  // What the optimizer updates, and the kernels weight decay applies to.
+  for (const auto& np : model.named_params()) {
+    if (!np.layer->trainable() || !np.param->trainable) continue;
+    const std::size_t b = static_cast<std::size_t>(np.param->value - model.values());
+    trainable_.push_back({b, b + np.param->size()});
+    if (np.param->name == "kernel") kernels_.push_back({b, b + np.param->size()});
+  }
+  trainable_ = normalize_ranges(trainable_);
+  kernels_ = normalize_ranges(kernels_);
+  ctx_.rng = &rng_;
+}
+
+Trainer::~Trainer() {
+  if (final_act_) model_.layer(last_).set_activation(*final_act_);
+}
+
+PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labels,
+                           std::size_t first_sample, Tensor* grad) {
+  const Targets targets(labels, first_sample);
+  std::span<const float> weights;
+  if (!class_weights_.empty()) {
+    sample_weights_ = sample_weights(labels, class_weights_, first_sample);
+    weights = sample_weights_;
+  }
+  PassStats s;
+  s.samples = labels.size();
+  const double n = double(labels.size());
+  double loss = loss_(out, targets, grad, weights);
+  if (weight_decay_ > 0)
+    loss += l2_penalty(model_.values(), model_.arena_size(), kernels_, weight_decay_);
+  s.loss_sum = loss * n;
+  if (loss_.type() != LossType::MeanSquaredError) {
+    s.correct = accuracy(out, targets, loss_.from_logits()) * n;
+    if (top_k_ > 0 && out.shape()[1] > 1)
+      s.top_k_correct = top_k_categorical_accuracy(out, targets, top_k_) * n;
+  }
+  return s;
+}
+
+PassStats Trainer::train_step(const Tensor& x, std::span<const std::int32_t> labels,
+                              std::size_t first_sample) {
+  ctx_.training = true;
+  const Tensor& out = model_.forward(ctx_, x);
+  ensure_shape(grad_out_, shape_of(out));
+  const PassStats s = measure(out, labels, first_sample, &grad_out_);
+  model_.zero_grads();
+  model_.backward(ctx_, x, grad_out_);
+  if (weight_decay_ > 0)
+    add_l2_gradient(model_.values(), model_.grads(), model_.arena_size(), kernels_, weight_decay_);
+  optimizer_->step(model_.values(), model_.grads(), model_.arena_size(), trainable_);
+  return s;
+}
+
+void Trainer::to_probabilities(const Tensor& out, Tensor& probabilities) const {
+  ensure_shape(probabilities, shape_of(out));
+  std::copy(out.begin(), out.end(), probabilities.begin());
+  if (final_act_)
+    kernels::act_forward(*final_act_, probabilities.data(), out.shape()[0], out.shape()[1]);
+}
+
+PassStats Trainer::eval_step(const Tensor& x, std::span<const std::int32_t> labels,
+                             Tensor* probabilities, std::size_t first_sample) {
+  ctx_.training = false;
+  const Tensor& out = model_.forward(ctx_, x);
+  const PassStats s = measure(out, labels, first_sample, nullptr);
+  if (probabilities) to_probabilities(out, *probabilities);
+  return s;
+}
+
+void Trainer::predict(const Tensor& x, Tensor& probabilities) {
+  ctx_.training = false;
+  to_probabilities(model_.forward(ctx_, x), probabilities);
+}
+
+}  // namespace cnn::train
