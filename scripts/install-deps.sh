@@ -10,6 +10,7 @@ packages=(
   libcli11-dev                        # command-line parsing of the cnn-* programs
   libxtensor-dev libxsimd-dev         # tensors and SIMD kernels
   libturbojpeg0-dev                   # JPEG decoding of photo datasets
+  zlib1g-dev libpng-dev               # gzipped IDX files (MNIST); PNG images read and written
   doctest-dev                         # unit tests
   dataset-fashion-mnist               # the built-in default dataset
   python3                             # end-to-end test helpers

@@ -140,10 +140,13 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   write_file_atomically(path, [&](AtomicFile& f) { f.write(bytes); });
 }
 
-std::string read_file(const std::string& path) {
+namespace {
+
+template <class Bytes>
+Bytes read_whole(const std::string& path) {
   struct stat st {};
   const int fd = open_input(path, st);
-  std::string out;
+  Bytes out;
   if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
@@ -155,10 +158,18 @@ std::string read_file(const std::string& path) {
       ::close(fd);
       throw InputError(path, std::string("cannot read: ") + std::strerror(err));
     }
-    out.append(buf, static_cast<std::size_t>(k));
+    out.insert(out.end(), buf, buf + k);
   }
   ::close(fd);
   return out;
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) { return read_whole<std::string>(path); }
+
+std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+  return read_whole<std::vector<std::uint8_t>>(path);
 }
 
 InputFile::InputFile(std::string path) : path_(std::move(path)) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cnn::io {
 
@@ -56,6 +57,8 @@ void write_file_atomically(const std::string& path, std::string_view bytes);
 // The whole content of an input file (a regular file or a pipe). Throws InputError "no such
 // file", "is a directory", "permission denied" or "cannot read: <strerror>".
 std::string read_file(const std::string& path);
+// The same as bytes (binary readers: IDX, images).
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 
 // An input file opened for random-access reads, for formats that check a header before reading
 // (and allocating) the rest. Only regular files: the size must be known up front.

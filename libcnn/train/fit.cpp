@@ -132,7 +132,7 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     st["schedule"] = schedule->state_to_json();
     if (early) st["early_stopping"] = early->state_to_json();
     json h = json::array();
-    for (const auto& r : result.history) h.push_back(to_json(r));
+    for (const auto& r : result.history) h.push_back(json::parse(to_json(r).dump()));
     st["history"] = h;
     return st;
   };

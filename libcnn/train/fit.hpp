@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/batcher.hpp"
 #include "data/dataset.hpp"
 #include "train/trainer.hpp"
 

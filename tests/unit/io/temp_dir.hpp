@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cnn::test {
 
@@ -32,6 +35,7 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   std::string path() const { return path_.string(); }
+  const std::filesystem::path& dir() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   // Names of the entries directly in the directory.
   std::set<std::string> entries() const {
@@ -45,5 +49,15 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
 
 }  // namespace cnn::test
