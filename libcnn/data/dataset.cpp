@@ -345,22 +345,52 @@ DirectoryDataset::DirectoryDataset(const std::string& directory, const DatasetOp
   fill_lut(lut_, options.rescale.value_or(1.0f));
 }
 
+namespace {
+
+// Decodes path, converts, resizes to shape (h, w, c) and maps pixels through lut into out.
+void load_image_sample(const std::string& path, io::ColorMode color, const Shape& shape,
+                       io::Interpolation interpolation, const float (&lut)[256], float* out) {
+  io::Image img = io::read_image(path, color);
+  if (img.h != shape[0] || img.w != shape[1]) img = io::resize(img, shape[0], shape[1], interpolation);
+  const std::size_t n = img.data.size();
+  for (std::size_t i = 0; i < n; ++i) out[i] = lut[img.data[i]];
+}
+
+}  // namespace
+
 void DirectoryDataset::load(std::size_t index, float* out, std::int32_t& label,
                             std::uint64_t /*seed*/) const {
   const std::string& path = paths_.at(index);
   label = labels_[index];
-  io::Image img;
   try {
-    img = io::read_image(path, color_);
+    load_image_sample(path, color_, shape_, interpolation_, lut_, out);
   } catch (const DataError& e) {
     throw DataError(path, problem_of(e, path) +
                               " (the file passed the header check when the folder was opened; "
                               "check=full decodes every file then)");
   }
-  if (img.h != shape_[0] || img.w != shape_[1])
-    img = io::resize(img, shape_[0], shape_[1], interpolation_);
-  const std::size_t n = img.data.size();
-  for (std::size_t i = 0; i < n; ++i) out[i] = lut_[img.data[i]];
+}
+
+ImageFilesDataset::ImageFilesDataset(std::vector<std::string> paths, const DatasetOptions& options,
+                                     std::vector<std::string> class_names)
+    : paths_(std::move(paths)),
+      classes_(std::move(class_names)),
+      shape_{options.target_h, options.target_w,
+             options.color_mode == io::ColorMode::grayscale ? std::size_t{1} : std::size_t{3}},
+      mode_(options.class_mode),
+      color_(options.color_mode),
+      interpolation_(options.interpolation) {
+  for (const auto& p : paths_) {
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) throw InputError(p, fs::exists(p, ec) ? "not a regular file" : "no such file");
+  }
+  fill_lut(lut_, options.rescale.value_or(1.0f));
+}
+
+void ImageFilesDataset::load(std::size_t index, float* out, std::int32_t& label,
+                             std::uint64_t /*seed*/) const {
+  label = 0;
+  load_image_sample(paths_.at(index), color_, shape_, interpolation_, lut_, out);
 }
 
 // ---------------------------------------------------------------- open_dataset

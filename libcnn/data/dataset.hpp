@@ -193,6 +193,32 @@ class DirectoryDataset : public Dataset {
   float lut_[256];
 };
 
+// Single image files (predictions for photos given on the command line), read as a folder
+// dataset reads its files: converted to color_mode, resized to the target size, rescaled.
+// Labels are unknown: label() is 0 for every file. Files are decoded when loaded; a bad one
+// throws DataError naming it.
+class ImageFilesDataset : public Dataset {
+ public:
+  // Throws InputError for a missing file. class_names are the model's classes.
+  ImageFilesDataset(std::vector<std::string> paths, const DatasetOptions& options,
+                    std::vector<std::string> class_names);
+  std::size_t size() const override { return paths_.size(); }
+  Shape sample_shape() const override { return shape_; }
+  const std::vector<std::string>& class_names() const override { return classes_; }
+  ClassMode class_mode() const override { return mode_; }
+  std::int32_t label(std::size_t) const override { return 0; }
+  std::string sample_name(std::size_t index) const override { return paths_.at(index); }
+  void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
+
+ private:
+  std::vector<std::string> paths_, classes_;
+  Shape shape_;
+  ClassMode mode_;
+  io::ColorMode color_;
+  io::Interpolation interpolation_;
+  float lut_[256];
+};
+
 // Opens the dataset a spec names:
 //   fashion-mnist:train | fashion-mnist:test   options.fashion_mnist_dir/{train,t10k}-...
 //   mnist:train | mnist:test                   $CNN_MNIST_DIR or options.mnist_dir

@@ -13,11 +13,8 @@
 
 namespace cnn::train {
 namespace fs = std::filesystem;
-namespace {
-
-// Dataset options from the recipe, with defaults derived from the model.
-data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model,
-                                     const RunOptions& opt) {
+data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model, std::size_t threads,
+                                     const std::string& mnist_dir) {
   data::DatasetOptions o;
   const Shape& in = model.input_shape();
   if (d.target_size) {
@@ -36,10 +33,10 @@ data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model,
   o.interpolation = *data::parse_interpolation(d.interpolation);
   o.on_bad_image = *data::parse_bad_image_policy(d.on_bad_image);
   o.check = *data::parse_image_check(d.check);
-  o.threads = std::max<std::size_t>(1, opt.threads);
+  o.threads = std::max<std::size_t>(1, threads);
   o.classes = d.classes;
   if (d.rescale) o.rescale = static_cast<float>(*d.rescale);
-  o.mnist_dir = opt.mnist_dir;
+  o.mnist_dir = mnist_dir;
   return o;
 }
 
@@ -55,7 +52,6 @@ std::string default_loss(data::ClassMode mode) {
   return "sparse_categorical_crossentropy";
 }
 
-// The data must fit the model: sample shape = input shape, labels within the outputs.
 void check_fit(const Model& model, const data::Dataset& ds, const std::string& spec) {
   if (ds.sample_shape() != model.input_shape())
     throw DataError(spec, "samples have shape " + shape_str(ds.sample_shape()) + " but the model '" +
@@ -68,6 +64,8 @@ void check_fit(const Model& model, const data::Dataset& ds, const std::string& s
                               model.name() + "' has " + std::to_string(k) + " output" +
                               (k == 1 ? " (binary needs exactly 2 classes)" : "s"));
 }
+
+namespace {
 
 bool dir_has_files(const std::string& dir) {
   std::error_code ec;
@@ -115,7 +113,7 @@ RunResult run_training(const RunOptions& opt) {
   Model model = io::load_model(opt.resume ? opt.run_dir + "/model.json" : recipe.model);
 
   // Data, checked against the model before anything is written.
-  const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt);
+  const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
   data::DatasetOptions train_opt = dopt, val_opt = dopt;
   if (recipe.data.validation_split > 0) {
     train_opt.validation_split = val_opt.validation_split = recipe.data.validation_split;

@@ -36,6 +36,15 @@ struct RunResult {
   std::vector<std::string> skipped_images;
 };
 
+// Dataset options from a recipe's data section, with the defaults derived from the model:
+// target size and color mode from its input, class mode binary for one output else sparse.
+data::DatasetOptions dataset_options(const DataRecipe& data, const Model& model,
+                                     std::size_t threads, const std::string& mnist_dir);
+// The loss that goes with a class mode (binary / categorical / sparse cross-entropy).
+std::string default_loss(data::ClassMode mode);
+// Throws DataError naming spec when the dataset's samples or classes do not fit the model.
+void check_fit(const Model& model, const data::Dataset& dataset, const std::string& spec);
+
 // Throws ConfigError/ShapeError/DataError/FormatError/InputError (exit 3) for bad inputs, all
 // before the run directory is created; IoError for outputs. A failure before the first
 // checkpoint removes the run directory it created.

@@ -1,0 +1,94 @@
+// cnn-eval: loss, accuracy, confusion matrix and predictions of a trained model; a CI gate.
+#include <iostream>
+
+#include "common/run_main.hpp"
+#include "io/atomic_file.hpp"
+#include "train/evaluation.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Evaluate a trained model on a dataset (loss, accuracy, per-class precision/recall/F1,\n"
+      "confusion matrix), or predict single images.\n\n"
+      "Examples:\n"
+      "  cnn-eval runs/fmnist --data fashion-mnist:test --min-accuracy 0.9\n"
+      "  cnn-eval runs/cats --data ../shared/data/cats_and_dogs_filtered/validation --json\n"
+      "  cnn-eval runs/cats --images photo1.jpg photo2.jpg        # CSV of predictions",
+      "cnn-eval"};
+  cnn::cmd::CommonOptions common;
+  cnn::cmd::add_common_options(app, common);
+  std::string target, weights, predictions_path;
+  std::optional<std::string> data, loss, color_mode, interpolation;
+  std::optional<double> rescale, min_accuracy;
+  std::vector<std::size_t> target_size;
+  std::vector<std::string> images;
+  std::size_t batch_size = 32;
+  app.add_option("target", target, "A run directory (from cnn-train), or an architecture JSON")
+      ->required();
+  app.add_option("--weights", weights, "Weights (.safetensors); default: the run's");
+  app.add_option("--data", data, "Dataset: fashion-mnist:test, mnist:test, DIR, DIR:test");
+  app.add_option("--images", images, "Image files to predict (prints CSV, or JSON with --json)");
+  app.add_option("--predictions", predictions_path,
+                 "Also write per-sample predictions to this file (.csv or .json)");
+  app.add_option("--min-accuracy", min_accuracy, "Exit with 4 when accuracy is below this")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--batch-size", batch_size, "Batch size")->check(CLI::PositiveNumber);
+  app.add_option("--loss", loss, "Loss (default: the run's)");
+  app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
+  app.add_option("--color-mode", color_mode, "rgb or grayscale");
+  app.add_option("--interpolation", interpolation, "nearest or bilinear");
+  app.add_option("--rescale", rescale, "Multiply pixel values by this");
+
+  return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
+    namespace fs = std::filesystem;
+    cnn::train::EvalOptions opt;
+    if (fs::is_directory(target)) {
+      opt.run_dir = target;
+      opt.weights_path = weights;
+    } else {
+      if (weights.empty())
+        throw CLI::ValidationError("an architecture JSON needs --weights (or give a run directory)");
+      opt.model_path = target;
+      opt.weights_path = weights;
+    }
+    if (data && !images.empty()) throw CLI::ValidationError("give --data or --images, not both");
+    if (min_accuracy && !data) throw CLI::ValidationError("--min-accuracy needs --data with labels");
+    opt.data = data;
+    opt.images = images;
+    opt.loss = loss;
+    opt.batch_size = batch_size;
+    opt.threads = cnn::cmd::resolve_threads(common.threads);
+    opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
+    opt.predictions = !predictions_path.empty();
+    if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
+    if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
+    if (interpolation) opt.data_overrides["interpolation"] = *interpolation;
+    if (rescale) opt.data_overrides["rescale"] = *rescale;
+
+    const auto rep = cnn::train::run_evaluation(opt);
+    if (!predictions_path.empty()) {
+      const bool as_json = fs::path(predictions_path).extension() == ".json";
+      cnn::train::EvalReport only = rep;
+      cnn::io::write_file_atomically(
+          predictions_path, as_json ? cnn::train::report_json(only)["predictions"].dump(2) + "\n"
+                                    : cnn::train::predictions_csv(rep));
+    }
+    if (common.json) {
+      auto j = cnn::train::report_json(rep);
+      if (!predictions_path.empty()) j.erase("predictions");
+      if (min_accuracy) {
+        j["min_accuracy"] = *min_accuracy;
+        j["passed"] = rep.accuracy >= *min_accuracy;
+      }
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << cnn::train::report_text(rep);
+    }
+    if (min_accuracy && rep.accuracy < *min_accuracy) {
+      if (!common.quiet)
+        std::cerr << "cnn-eval: accuracy " << rep.accuracy << " is below --min-accuracy "
+                  << *min_accuracy << "\n";
+      return cnn::cmd::kGateFailed;
+    }
+    return cnn::cmd::kOk;
+  });
+}

@@ -1,0 +1,243 @@
+// run_evaluation: model + data -> metrics, confusion matrix and predictions.
+#include "train/evaluation.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "data/batcher.hpp"
+#include "io/architecture.hpp"
+#include "io/atomic_file.hpp"
+#include "io/weights.hpp"
+#include "train/fit.hpp"
+#include "train/run.hpp"
+
+namespace cnn::train {
+namespace fs = std::filesystem;
+
+EvalReport run_evaluation(const EvalOptions& opt) {
+  std::string model_path = opt.model_path, weights_path = opt.weights_path;
+  json recipe = default_recipe();
+  std::vector<std::string> run_classes;
+  if (!opt.run_dir.empty()) {
+    if (model_path.empty()) model_path = opt.run_dir + "/model.json";
+    if (weights_path.empty()) weights_path = opt.run_dir + "/weights.safetensors";
+    const std::string train_json = opt.run_dir + "/train.json";
+    if (fs::exists(train_json)) {
+      json saved;
+      try {
+        saved = json::parse(io::read_file(train_json));
+      } catch (const json::parse_error& e) {
+        throw FormatError(train_json, e.byte, std::string("not valid JSON: ") + e.what());
+      }
+      merge_into(recipe, saved);
+    }
+    const std::string indices = opt.run_dir + "/class_indices.json";
+    if (fs::exists(indices)) {
+      const json ci = json::parse(io::read_file(indices));
+      run_classes.resize(ci.size());
+      for (auto it = ci.begin(); it != ci.end(); ++it) {
+        const auto k = it->get<std::size_t>();
+        if (k >= run_classes.size()) throw FormatError(indices, std::nullopt, "class index out of range");
+        run_classes[k] = it.key();
+      }
+    }
+  }
+  if (model_path.empty() || weights_path.empty())
+    throw InputError(model_path.empty() ? "<model>" : model_path,
+                     "give a run directory, or a model and --weights");
+  Model model = io::load_model(model_path);
+  io::load_weights(model, weights_path);
+
+  // The data section of the training recipe, with the evaluation's dataset and overrides.
+  recipe["model"] = model_path;
+  json& d = recipe["data"];
+  d["train"] = opt.data ? *opt.data : std::string("<images>");
+  d["validation"] = nullptr;
+  d["validation_split"] = 0.0;
+  d["on_bad_image"] = "fail";
+  merge_into(d, opt.data_overrides);
+  if (opt.loss) recipe["loss"] = *opt.loss;
+  const Recipe r = parse_recipe(recipe, opt.run_dir.empty() ? model_path : opt.run_dir + "/train.json", "");
+  data::DatasetOptions dopt = dataset_options(r.data, model, opt.threads, opt.mnist_dir);
+  if (dopt.classes.empty() && !run_classes.empty() && opt.images.empty() && opt.data &&
+      fs::is_directory(*opt.data))
+    dopt.classes = run_classes;
+
+  EvalReport rep;
+  rep.model_name = model.name();
+  std::unique_ptr<data::Dataset> ds;
+  if (!opt.images.empty()) {
+    std::vector<std::string> names = run_classes;
+    const std::size_t k = model.output_shape().at(0);
+    if (names.empty())
+      for (std::size_t c = 0; c < std::max<std::size_t>(k, 2) && (k > 1 || c < 2); ++c)
+        names.push_back(std::to_string(c));
+    ds = std::make_unique<data::ImageFilesDataset>(opt.images, dopt, names);
+  } else if (opt.data) {
+    ds = data::open_dataset(*opt.data, dopt);
+    rep.has_labels = true;
+  } else {
+    throw InputError("<data>", "give a dataset (--data) or image files to predict");
+  }
+  check_fit(model, *ds, opt.data ? *opt.data : opt.images.front());
+  rep.class_names = ds->class_names();
+  rep.samples = ds->size();
+
+  TrainerOptions topt;
+  topt.loss = r.loss ? *r.loss : default_loss(dopt.class_mode);
+  topt.optimizer = json{{"type", "SGD"}};
+  const std::size_t k = model.output_shape().at(0);
+  topt.top_k = k > 5 ? 5 : 0;
+  Trainer trainer(model, topt, 0);
+  rep.confusion = ConfusionMatrix(std::max<std::size_t>(rep.class_names.size(), k == 1 ? 2 : k));
+  const PassStats s = evaluate(
+      trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
+      [&](const data::Batch& b, const Tensor& probs) {
+        const std::size_t cols = probs.shape()[1];
+        for (std::size_t i = 0; i < b.size; ++i) {
+          const float* p = probs.data() + i * cols;
+          Prediction pr;
+          if (cols == 1) {
+            pr.probabilities = {1.0f - p[0], p[0]};
+            pr.predicted = p[0] > 0.5f ? 1 : 0;
+          } else {
+            pr.probabilities.assign(p, p + cols);
+            pr.predicted = static_cast<std::int32_t>(
+                std::max_element(p, p + cols) - p);  // ties: the first, as argmax
+          }
+          if (rep.has_labels) {
+            pr.label = b.labels[i];
+            rep.confusion.add(b.labels[i], pr.predicted);
+          }
+          if (opt.predictions || !rep.has_labels) {
+            pr.name = ds->sample_name(b.indices[i]);
+            rep.predictions.push_back(std::move(pr));
+          }
+        }
+      });
+  if (rep.has_labels) {
+    rep.loss = s.loss();
+    rep.accuracy = s.accuracy();
+    if (topt.top_k) rep.top_k = s.top_k();
+  }
+  return rep;
+}
+
+json_ordered report_json(const EvalReport& rep) {
+  json_ordered j;
+  j["model"] = rep.model_name;
+  j["samples"] = rep.samples;
+  if (rep.has_labels) {
+    j["loss"] = rep.loss;
+    j["accuracy"] = rep.accuracy;
+    if (rep.top_k) j["top_5_accuracy"] = *rep.top_k;
+    json_ordered per = json_ordered::array();
+    for (std::size_t c = 0; c < rep.class_names.size(); ++c)
+      per.push_back({{"class", rep.class_names[c]},
+                     {"precision", rep.confusion.precision(c)},
+                     {"recall", rep.confusion.recall(c)},
+                     {"f1", rep.confusion.f1(c)},
+                     {"support", rep.confusion.support(c)}});
+    j["classes"] = per;
+    j["macro_f1"] = rep.confusion.macro_f1();
+    json_ordered cm = json_ordered::array();
+    for (std::size_t t = 0; t < rep.class_names.size(); ++t) {
+      json_ordered row = json_ordered::array();
+      for (std::size_t p = 0; p < rep.class_names.size(); ++p) row.push_back(rep.confusion.count(t, p));
+      cm.push_back(row);
+    }
+    j["confusion_matrix"] = {{"labels", rep.class_names}, {"rows_true_columns_predicted", cm}};
+  }
+  if (!rep.predictions.empty()) {
+    json_ordered preds = json_ordered::array();
+    for (const auto& p : rep.predictions) {
+      json_ordered e;
+      e["file"] = p.name;
+      if (p.label) e["label"] = rep.class_names.at(static_cast<std::size_t>(*p.label));
+      e["predicted"] = rep.class_names.at(static_cast<std::size_t>(p.predicted));
+      json_ordered probs;
+      for (std::size_t c = 0; c < p.probabilities.size() && c < rep.class_names.size(); ++c)
+        probs[rep.class_names[c]] = p.probabilities[c];
+      e["probabilities"] = probs;
+      preds.push_back(e);
+    }
+    j["predictions"] = preds;
+  }
+  return j;
+}
+
+std::string report_text(const EvalReport& rep) {
+  std::ostringstream o;
+  char buf[256];
+  if (!rep.has_labels) return predictions_csv(rep);
+  std::snprintf(buf, sizeof buf, "%s on %zu samples: loss %.4f, accuracy %.4f", rep.model_name.c_str(),
+                rep.samples, rep.loss, rep.accuracy);
+  o << buf;
+  if (rep.top_k) {
+    std::snprintf(buf, sizeof buf, ", top-5 accuracy %.4f", *rep.top_k);
+    o << buf;
+  }
+  o << "\n\n";
+  std::size_t w = 5;
+  for (const auto& c : rep.class_names) w = std::max(w, c.size());
+  std::snprintf(buf, sizeof buf, "%*s  %9s  %9s  %9s  %7s\n", int(w), "class", "precision", "recall",
+                "f1", "support");
+  o << buf;
+  for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
+    std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7llu\n", int(w), rep.class_names[c].c_str(),
+                  rep.confusion.precision(c), rep.confusion.recall(c), rep.confusion.f1(c),
+                  static_cast<unsigned long long>(rep.confusion.support(c)));
+    o << buf;
+  }
+  std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7zu\n", int(w), "macro avg",
+                rep.confusion.macro_precision(), rep.confusion.macro_recall(), rep.confusion.macro_f1(),
+                rep.samples);
+  o << buf << "\nconfusion matrix (rows: true class, columns: predicted)\n";
+  std::size_t cw = 6;
+  for (const auto& c : rep.class_names) cw = std::max(cw, std::min<std::size_t>(c.size(), 12));
+  std::snprintf(buf, sizeof buf, "%*s", int(w), "");
+  o << buf;
+  for (const auto& c : rep.class_names) {
+    std::snprintf(buf, sizeof buf, " %*s", int(cw), c.substr(0, 12).c_str());
+    o << buf;
+  }
+  o << "\n";
+  for (std::size_t t = 0; t < rep.class_names.size(); ++t) {
+    std::snprintf(buf, sizeof buf, "%*s", int(w), rep.class_names[t].c_str());
+    o << buf;
+    for (std::size_t p = 0; p < rep.class_names.size(); ++p) {
+      std::snprintf(buf, sizeof buf, " %*llu", int(cw), static_cast<unsigned long long>(rep.confusion.count(t, p)));
+      o << buf;
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string predictions_csv(const EvalReport& rep) {
+  auto quote_csv = [](const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  std::ostringstream o;
+  o << "file,label,predicted";
+  for (const auto& c : rep.class_names) o << "," << quote_csv(c);
+  o << "\n";
+  char buf[32];
+  for (const auto& p : rep.predictions) {
+    o << quote_csv(p.name) << ","
+      << (p.label ? quote_csv(rep.class_names.at(static_cast<std::size_t>(*p.label))) : "") << ","
+      << quote_csv(rep.class_names.at(static_cast<std::size_t>(p.predicted)));
+    for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
+      std::snprintf(buf, sizeof buf, ",%.6g", c < p.probabilities.size() ? p.probabilities[c] : 0.0f);
+      o << buf;
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace cnn::train
