@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# cnn-train and cnn-eval end to end on small slices of real data: a pipeline, reproducibility,
+# resume, SIGINT, the accuracy gate, --json, and bad inputs (exit 3, path named, no run dir).
+# usage: train_eval.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+bin=$1 src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tiny="$src/tests/data/tiny_convnet.json"
+train=("$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32
+       --steps-per-epoch 8 --seed 3 --threads 2 -q)
+
+# A pipeline: train (--json on stdout names the run), then evaluate that run.
+"${train[@]}" --epochs 2 -o "$work/a" --json > "$work/a.json"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['epochs']==2 and j['loss']>0" "$work/a.json" \
+  || fail "--json output: $(cat "$work/a.json")"
+for f in model.json weights.safetensors history.json history.csv train.json class_indices.json checkpoint/latest; do
+  [[ -e "$work/a/$f" ]] || fail "run directory lacks $f"
+done
+python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert len(h)==2 and h[1]['loss']<h[0]['loss'], h" \
+  "$work/a/history.json" || fail "the loss did not go down"
+run=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['run_dir'])" "$work/a.json")
+"$bin/cnn-eval" "$run" --data fashion-mnist:test --json > "$work/eval.json"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['samples']==10000 and 0<=j['accuracy']<=1; assert len(j['confusion_matrix']['labels'])==10" \
+  "$work/eval.json" || fail "cnn-eval --json: $(head -c 300 "$work/eval.json")"
+
+# Same seed, same threads: bit-identical weights.
+"${train[@]}" --epochs 2 -o "$work/b"
+cmp -s "$work/a/weights.safetensors" "$work/b/weights.safetensors" || fail "same seed, different weights"
+
+# 2 epochs == 1 epoch + --resume to 2 (identical weights).
+"${train[@]}" --epochs 1 -o "$work/c"
+"$bin/cnn-train" --resume "$work/c" --epochs 2 --threads 2 -q
+cmp -s "$work/a/weights.safetensors" "$work/c/weights.safetensors" || fail "resume differs from an uninterrupted run"
+
+# The accuracy gate: exit 4 below the bar, 0 above it.
+rc=0; "$bin/cnn-eval" "$work/a" --data fashion-mnist:test --min-accuracy 0.999 -q > /dev/null || rc=$?
+[[ $rc -eq 4 ]] || fail "--min-accuracy 0.999 exited $rc, expected 4"
+"$bin/cnn-eval" "$work/a" --data fashion-mnist:test --min-accuracy 0.05 -q > /dev/null || fail "gate 0.05"
+
+# SIGINT: finish the step, write a checkpoint, exit 130; the checkpoint resumes.
+"$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32 --epochs 50 \
+  --seed 3 -q -o "$work/int" & pid=$!
+for _ in $(seq 100); do [[ -e "$work/int/train.json" ]] && break; sleep 0.1; done
+sleep 0.5
+kill -INT $pid
+rc=0; wait $pid || rc=$?
+[[ $rc -eq 130 ]] || fail "SIGINT exited $rc, expected 130"
+[[ -e "$work/int/checkpoint/latest" ]] || fail "no checkpoint after SIGINT"
+"$bin/cnn-summary" --weights "$work/int/checkpoint/$(cat "$work/int/checkpoint/latest")/weights.safetensors" \
+  "$work/int/model.json" > /dev/null || fail "the SIGINT checkpoint does not load"
+
+# Bad inputs: exit 3, one sentence naming the path, no run directory left behind.
+expect_bad() {  # NAME TEXT ARGS...
+  local name=$1 text=$2 rc=0; shift 2
+  "$bin/cnn-train" --seed 1 -q -o "$work/bad-$name" --steps-per-epoch 1 "$@" > "$work/out" 2> "$work/err" || rc=$?
+  [[ $rc -eq 3 ]] || fail "$name: exit $rc, expected 3: $(cat "$work/err")"
+  grep -qF -- "$text" "$work/err" || fail "$name: '$text' not in: $(cat "$work/err")"
+  [[ $(wc -l < "$work/err") -eq 1 ]] || fail "$name: not one line: $(cat "$work/err")"
+  [[ ! -e "$work/bad-$name" ]] || fail "$name: left a run directory"
+  [[ ! -s "$work/out" ]] || fail "$name: wrote to stdout"
+}
+expect_bad missing-model "$work/nope.json" --model "$work/nope.json"
+expect_bad missing-data "$work/nodata" --model "$tiny" --data "$work/nodata"
+mkdir -p "$work/idx"
+printf 'not an idx file at all' > "$work/idx/images"
+python3 - "$work/idx" <<'PY'
+import struct, sys, os
+d = sys.argv[1]
+open(os.path.join(d, "img3"), "wb").write(struct.pack(">IIII", 0x803, 3, 28, 28) + bytes(3 * 784))
+open(os.path.join(d, "lab2"), "wb").write(struct.pack(">II", 0x801, 2) + bytes(2))
+PY
+expect_bad corrupt-idx "$work/idx/images" --model "$tiny" --data "idx:$work/idx/images,$work/idx/lab2"
+expect_bad count-mismatch "$work/idx/lab2" --model "$tiny" --data "idx:$work/idx/img3,$work/idx/lab2"
+photos="$src/../shared/data/cats_and_dogs_filtered/train"
+mkdir -p "$work/photos/cats" "$work/photos/dogs"
+cp "$photos"/cats/cat.{0,1,2}.jpg "$work/photos/cats/"
+cp "$photos"/dogs/dog.{0,1,2}.jpg "$work/photos/dogs/"
+echo "a text file" > "$work/photos/dogs/dog.99.jpg"
+expect_bad non-image "dog.99.jpg" --model "$src/tests/data/tiny_photos.json" --data "$work/photos"
+rm "$work/photos/dogs/dog.99.jpg"
+head -c 3000 "$photos/cats/cat.3.jpg" > "$work/photos/cats/cat.3.jpg"
+expect_bad truncated-jpeg "cat.3.jpg" --model "$src/tests/data/tiny_photos.json" --data "$work/photos"
+rm "$work/photos/cats/cat.3.jpg"
+mv "$work/photos/dogs" "$work/dogs.saved" && mkdir "$work/photos/dogs"
+expect_bad empty-class "photos/dogs" --model "$src/tests/data/tiny_photos.json" --data "$work/photos"
+rmdir "$work/photos/dogs" && mv "$work/dogs.saved" "$work/photos/dogs"
+expect_bad shape-mismatch "expects (28, 28, 1)" --model "$tiny" --data "$work/photos" --target-size 24 24
+
+# The photo folder trains (binary, sigmoid) and skips bad images when asked.
+echo "a text file" > "$work/photos/dogs/dog.99.jpg"
+"$bin/cnn-train" --model "$src/tests/data/tiny_photos.json" --data "$work/photos" --on-bad-image skip \
+  --rescale 0.00392156862745098 --batch-size 2 --epochs 1 --seed 1 -q -o "$work/photo-run" --json > "$work/p.json"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['skipped_images'])==1, j" "$work/p.json" \
+  || fail "skipped image not reported: $(cat "$work/p.json")"
+"$bin/cnn-eval" "$work/photo-run" --images "$photos/cats/cat.5.jpg" "$photos/dogs/dog.5.jpg" > "$work/pred.csv"
+[[ $(wc -l < "$work/pred.csv") -eq 3 ]] || fail "predictions: $(cat "$work/pred.csv")"
+head -1 "$work/pred.csv" | grep -q "^file,label,predicted,cats,dogs$" || fail "predictions header: $(head -1 "$work/pred.csv")"
+echo "train_eval: ok"
