@@ -83,9 +83,19 @@ int main(int argc, char** argv) {
       }
     };
     if (!resume_dir.empty()) {
-      if (!recipe_path.empty() || model || data)
-        throw CLI::ValidationError("--resume continues a run with its own recipe; it takes no "
-                                   "recipe, --model or --data");
+      for (const char* flag : {"--model", "--data", "--validation", "--validation-split",
+                               "--batch-size", "--steps-per-epoch", "--validation-steps",
+                               "--optimizer", "--learning-rate", "--loss", "--target-size",
+                               "--color-mode", "--class-mode", "--interpolation", "--rescale",
+                               "--on-bad-image", "--class-weight", "--weight-decay", "--schedule",
+                               "--early-stopping", "--no-shuffle", "--set", "--seed", "--output",
+                               "--overwrite"})
+        if (app.count(flag))
+          throw CLI::ValidationError(std::string("--resume continues a run with its own recipe "
+                                                 "(train.json); it takes only --epochs and "
+                                                 "--threads, not ") + flag);
+      if (!recipe_path.empty())
+        throw CLI::ValidationError("--resume takes no recipe file: the run has its train.json");
       if (weights)
         throw CLI::ValidationError("--resume and --weights are different operations; use one");
       opt.resume = true;

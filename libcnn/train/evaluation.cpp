@@ -34,12 +34,20 @@ EvalReport run_evaluation(const EvalOptions& opt) {
     }
     const std::string indices = opt.run_dir + "/class_indices.json";
     if (fs::exists(indices)) {
-      const json ci = json::parse(io::read_file(indices));
-      run_classes.resize(ci.size());
-      for (auto it = ci.begin(); it != ci.end(); ++it) {
-        const auto k = it->get<std::size_t>();
-        if (k >= run_classes.size()) throw FormatError(indices, std::nullopt, "class index out of range");
-        run_classes[k] = it.key();
+      try {
+        const json ci = json::parse(io::read_file(indices));
+        run_classes.resize(ci.size());
+        for (auto it = ci.begin(); it != ci.end(); ++it) {
+          const auto k = it->get<std::size_t>();
+          if (k >= run_classes.size())
+            throw FormatError(indices, std::nullopt, "class index " + std::to_string(k) +
+                                                         " is out of range; expected 0.." +
+                                                         std::to_string(run_classes.size() - 1));
+          run_classes[k] = it.key();
+        }
+      } catch (const json::exception& e) {
+        throw FormatError(indices, std::nullopt,
+                          std::string("expected {\"class name\": index, ...}: ") + e.what());
       }
     }
   }
@@ -82,15 +90,19 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   }
   check_fit(model, *ds, opt.data ? *opt.data : opt.images.front());
   rep.class_names = ds->class_names();
+  // The model may predict classes the data lacks: name every output.
+  const std::size_t outputs = model.output_shape().at(0) == 1 ? 2 : model.output_shape().at(0);
+  while (rep.class_names.size() < outputs) rep.class_names.push_back(std::to_string(rep.class_names.size()));
   rep.samples = ds->size();
 
   TrainerOptions topt;
   topt.loss = r.loss ? *r.loss : default_loss(dopt.class_mode);
   topt.optimizer = json{{"type", "SGD"}};
+  topt.weight_decay = r.weight_decay;  // Keras's evaluate() includes regularisation losses
   const std::size_t k = model.output_shape().at(0);
   topt.top_k = k > 5 ? 5 : 0;
   Trainer trainer(model, topt, 0);
-  rep.confusion = ConfusionMatrix(std::max<std::size_t>(rep.class_names.size(), k == 1 ? 2 : k));
+  rep.confusion = ConfusionMatrix(rep.class_names.size());
   const PassStats s = evaluate(
       trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
       [&](const data::Batch& b, const Tensor& probs) {

@@ -2,6 +2,7 @@
 // and checkpoints. Everything the loop needs to continue exactly is in its checkpoint state.
 #include "train/fit.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "data/batcher.hpp"
@@ -81,34 +82,49 @@ PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t b
   return total;
 }
 
+Callbacks make_callbacks(const FitOptions& opt, double learning_rate, bool has_validation,
+                         bool has_top_k) {
+  Callbacks c;
+  const json schedule_cfg = opt.schedule.is_null() ? json{{"type", "constant"}} : opt.schedule;
+  c.schedule = make_schedule(schedule_cfg, learning_rate, opt.recipe_file, "/schedule");
+  if (!opt.early_stopping.is_null())
+    c.early_stopping =
+        EarlyStopping::from_json(opt.early_stopping, opt.recipe_file, "/early_stopping");
+  // Monitors must name something the loop logs.
+  std::vector<std::string> logged = {"loss", "accuracy", "lr"};
+  if (has_top_k) logged.push_back("top_k_accuracy");
+  if (has_validation) {
+    logged.insert(logged.end(), {"val_loss", "val_accuracy"});
+    if (has_top_k) logged.push_back("val_top_k_accuracy");
+  }
+  auto check_monitor = [&](const std::string& monitor, const std::string& pointer) {
+    if (std::find(logged.begin(), logged.end(), monitor) != logged.end()) return;
+    std::string problem = "monitors '" + monitor + "', which this run does not log; " +
+                          choices_hint(monitor, logged);
+    if (monitor.rfind("val_", 0) == 0 && !has_validation)
+      problem = "monitors '" + monitor + "' but there is no validation data; give validation "
+                "data or monitor 'loss'";
+    throw ConfigError(opt.recipe_file, pointer, "", problem);
+  };
+  if (auto* plateau = dynamic_cast<ReduceLrOnPlateau*>(c.schedule.get()))
+    check_monitor(plateau->monitor(), "/schedule/monitor");
+  if (c.early_stopping) check_monitor(c.early_stopping->config().monitor, "/early_stopping/monitor");
+  return c;
+}
+
 FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
               const data::Dataset* validation, const FitOptions& opt) {
   Optimizer& optimizer = trainer.optimizer();
-  const json schedule_cfg = opt.schedule.is_null()
-                                ? json{{"type", "constant"}}
-                                : opt.schedule;
-  auto schedule = make_schedule(schedule_cfg, optimizer.learning_rate(), opt.recipe_file,
-                                "/schedule");
-  std::optional<EarlyStopping> early;
-  if (!opt.early_stopping.is_null())
-    early = EarlyStopping::from_json(opt.early_stopping, opt.recipe_file, "/early_stopping");
-  // Monitors must name something the loop logs.
-  auto check_monitor = [&](const std::string& monitor, const std::string& pointer) {
-    const bool val = monitor.rfind("val_", 0) == 0;
-    if (val && !validation)
-      throw ConfigError(opt.recipe_file, pointer, "",
-                        "monitors '" + monitor + "' but there is no validation data; give "
-                        "validation data or monitor 'loss'");
-  };
-  if (auto* plateau = dynamic_cast<ReduceLrOnPlateau*>(schedule.get()))
-    check_monitor(plateau->monitor(), "/schedule/monitor");
-  if (early) check_monitor(early->config().monitor, "/early_stopping/monitor");
+  Callbacks callbacks = make_callbacks(opt, optimizer.learning_rate(), validation != nullptr,
+                                       trainer.top_k() > 0);
+  auto& schedule = callbacks.schedule;
+  auto& early = callbacks.early_stopping;
 
   FitResult result;
   std::vector<float> best;
   std::size_t start_epoch = 0, skip_steps = 0;
   PassStats partial;
-  if (opt.resume) {
+  if (opt.resume) try {
     const json st = read_checkpoint(opt.run_dir, model, optimizer, best);
     start_epoch = st.at("epoch").get<std::size_t>();
     skip_steps = st.at("step").get<std::size_t>();
@@ -120,6 +136,9 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     if (early && st.contains("early_stopping"))
       early->load_state(st.at("early_stopping"), opt.run_dir, "/early_stopping");
     for (const auto& r : st.at("history")) result.history.push_back(epoch_record_from_json(r));
+  } catch (const json::exception& e) {
+    throw FormatError(opt.run_dir + "/checkpoint", std::nullopt,
+                      std::string("the checkpoint's state.json is damaged: ") + e.what());
   }
 
   auto state_json = [&](std::size_t epoch, std::size_t step, const PassStats& p) {

@@ -10,6 +10,7 @@
 
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
+#include "train/schedule.hpp"
 #include "train/trainer.hpp"
 
 namespace cnn::train {
@@ -59,6 +60,16 @@ struct FitResult {
   std::optional<std::size_t> best_epoch;        // early stopping's best (from 1)
   bool restored_best = false;
 };
+
+// The learning-rate schedule and early stopping that options describe. Throws ConfigError
+// (naming the recipe and field) for a bad config or a monitor the loop does not log: loss,
+// accuracy, lr, their val_ forms with validation data, top_k_accuracy when measured.
+struct Callbacks {
+  std::unique_ptr<LrSchedule> schedule;
+  std::optional<EarlyStopping> early_stopping;
+};
+Callbacks make_callbacks(const FitOptions& options, double learning_rate, bool has_validation,
+                         bool has_top_k);
 
 // Trains; validation (if given) after every epoch. Throws what the data, the trainer or the
 // checkpoint writer throw; a schedule or early-stopping monitor that is not logged (e.g.

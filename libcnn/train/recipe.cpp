@@ -3,6 +3,8 @@
 
 #include <filesystem>
 
+#include "train/loss.hpp"
+
 namespace cnn::train {
 
 json default_recipe() {
@@ -134,7 +136,8 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
     throw d.error("validation_split", "give either validation data or a validation_split, not both");
   d.finish();
 
-  if (const json* l = top.get_raw("loss"); l && !l->is_null()) r.loss = top.get_string("loss", std::nullopt);
+  if (const json* l = top.get_raw("loss"); l && !l->is_null())
+    r.loss = top.get_choice("loss", std::nullopt, loss_names());
   const json* o = top.get_raw("optimizer");
   if (!o || !o->is_object()) throw top.error("optimizer", "expected an object like {\"type\": \"RMSprop\"}");
   r.optimizer = *o;

@@ -151,13 +151,40 @@ RunResult run_training(const RunOptions& opt) {
   if (!recipe.class_weight.is_null()) {
     std::vector<std::int32_t> labels(train->size());
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = train->label(i);
-    topt.class_weights = class_weights_from_json(recipe.class_weight, labels, train->num_classes());
+    topt.class_weights = class_weights_from_json(recipe.class_weight, labels, train->num_classes(),
+                                                recipe_file, "/class_weight");
   }
 
   // Initial weights: Keras initialisers from the seed, or a weights file.
   Rng init_rng(recipe.seed);
   model.init_params(init_rng);
   if (recipe.weights && !opt.resume) io::load_weights(model, *recipe.weights);
+
+  // Everything the recipe configures is checked before the run directory is touched: the
+  // trainer (loss against the outputs, optimizer) and the schedule and early stopping.
+  const std::string model_json = model.to_json().dump(2) + "\n";  // before the logits switch
+  Trainer trainer(model, topt, recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
+  FitOptions fopt;
+  fopt.epochs = recipe.epochs;
+  fopt.batch_size = recipe.batch_size;
+  fopt.steps_per_epoch = recipe.steps_per_epoch;
+  fopt.validation_steps = recipe.validation_steps;
+  fopt.shuffle = recipe.shuffle;
+  fopt.seed = recipe.seed;
+  fopt.threads = opt.threads;
+  fopt.schedule = recipe.schedule;
+  fopt.early_stopping = recipe.early_stopping;
+  fopt.recipe_file = recipe_file;
+  fopt.run_dir = opt.run_dir;
+  fopt.resume = opt.resume;
+  fopt.stop = opt.stop;
+  fopt.on_step = opt.on_step;
+  fopt.on_epoch = [&](const std::vector<EpochRecord>& history) {
+    write_history(opt.run_dir, history);
+    if (opt.on_epoch) opt.on_epoch(history.back());
+  };
+  make_callbacks(fopt, trainer.optimizer().learning_rate(), validation != nullptr,
+                 trainer.top_k() > 0);
 
   // The run directory.
   bool created = false;
@@ -176,8 +203,10 @@ RunResult run_training(const RunOptions& opt) {
     io::check_writable_directory(opt.run_dir);
   }
   try {
+    if (opt.resume && !opt.resume_overrides.empty())
+      io::write_file_atomically(recipe_file, resolved.dump(2) + "\n");
     if (!opt.resume) {
-      io::save_model(model, opt.run_dir + "/model.json");
+      io::write_file_atomically(opt.run_dir + "/model.json", model_json);
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
       if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
@@ -185,26 +214,6 @@ RunResult run_training(const RunOptions& opt) {
       io::write_file_atomically(opt.run_dir + "/class_indices.json",
                                 data::class_indices_json(train->class_names()).dump(2) + "\n");
     }
-    Trainer trainer(model, topt, recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
-    FitOptions fopt;
-    fopt.epochs = recipe.epochs;
-    fopt.batch_size = recipe.batch_size;
-    fopt.steps_per_epoch = recipe.steps_per_epoch;
-    fopt.validation_steps = recipe.validation_steps;
-    fopt.shuffle = recipe.shuffle;
-    fopt.seed = recipe.seed;
-    fopt.threads = opt.threads;
-    fopt.schedule = recipe.schedule;
-    fopt.early_stopping = recipe.early_stopping;
-    fopt.recipe_file = recipe_file;
-    fopt.run_dir = opt.run_dir;
-    fopt.resume = opt.resume;
-    fopt.stop = opt.stop;
-    fopt.on_step = opt.on_step;
-    fopt.on_epoch = [&](const std::vector<EpochRecord>& history) {
-      write_history(opt.run_dir, history);
-      if (opt.on_epoch) opt.on_epoch(history.back());
-    };
     result.fit = fit(model, trainer, *train, validation.get(), fopt);
   } catch (...) {
     if (created && !has_checkpoint(opt.run_dir)) {

@@ -68,7 +68,8 @@ PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labe
                            std::size_t first_sample, Tensor* grad) {
   const Targets targets(labels, first_sample);
   std::span<const float> weights;
-  if (!class_weights_.empty()) {
+  // Class weights apply to the training loss only, as Keras's class_weight does.
+  if (!class_weights_.empty() && grad) {
     sample_weights_ = sample_weights(labels, class_weights_, first_sample);
     weights = sample_weights_;
   }

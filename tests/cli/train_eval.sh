@@ -62,6 +62,8 @@ expect_bad() {  # NAME TEXT ARGS...
   [[ ! -s "$work/out" ]] || fail "$name: wrote to stdout"
 }
 expect_bad missing-model "$work/nope.json" --model "$work/nope.json"
+expect_bad unknown-loss "/loss: unknown value 'sparse_crossentropy'" --model "$tiny" --loss sparse_crossentropy
+expect_bad bad-monitor "/early_stopping/monitor" --model "$tiny" --early-stopping '{"monitor": "val_loss"}'
 expect_bad missing-data "$work/nodata" --model "$tiny" --data "$work/nodata"
 mkdir -p "$work/idx"
 printf 'not an idx file at all' > "$work/idx/images"
