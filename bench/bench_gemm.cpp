@@ -1,0 +1,108 @@
+// bench_gemm: sgemm GFLOP/s of kernels::gemm (the active ISA) for square sizes and the GEMM shapes
+// of the lecture's convnets, with 1 and 2 threads; next to OpenBLAS's cblas_sgemm when the build
+// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown).
+//
+//   bench_gemm [--quick]      --quick: fewer shapes, for a smoke run
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.hpp"
+#include "kernels/threading.hpp"
+#include "tensor/rng.hpp"
+
+#ifdef CNN_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+using cnn::kernels::Trans;
+
+namespace {
+
+struct Shape {
+  std::string name;
+  Trans ta, tb;
+  std::size_t m, n, k;
+};
+
+struct Stat {
+  double median, lo, hi;  // GFLOP/s
+};
+
+template <class F>
+Stat time_gflops(double flops, F&& f) {
+  f();  // warm-up: page faults, packing buffers, worker start
+  std::vector<double> g;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g.push_back(flops / s * 1e-9);
+  }
+  std::sort(g.begin(), g.end());
+  return {g[2], g.front(), g.back()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::vector<Shape> shapes = {
+      {"square 256", Trans::No, Trans::No, 256, 256, 256},
+      {"square 512", Trans::No, Trans::No, 512, 512, 512},
+      {"square 1024", Trans::No, Trans::No, 1024, 1024, 1024},
+      {"square 2048", Trans::No, Trans::No, 2048, 2048, 2048},
+      // Forward convolutions as im2col GEMMs: M = batch*H_out*W_out, N = filters, K = 3*3*C_in.
+      {"mnist conv2 fwd (64x11x11, 64, 288)", Trans::No, Trans::No, 64 * 11 * 11, 64, 288},
+      {"catsdogs conv (20x72x72, 64, 288)", Trans::No, Trans::No, 20 * 72 * 72, 64, 288},
+      {"vgg block3 (20x37x37, 256, 2304)", Trans::No, Trans::No, 20 * 37 * 37, 256, 2304},
+      // The MNIST conv2 backward GEMMs: weight gradient (A^T B) and input gradient (A B^T).
+      {"mnist conv2 dW (288, 64, 7744) TN", Trans::Yes, Trans::No, 288, 64, 64 * 11 * 11},
+      {"mnist conv2 dX (7744, 288, 64) NT", Trans::No, Trans::Yes, 64 * 11 * 11, 288, 64},
+  };
+  if (quick) shapes = {shapes[0], shapes[4]};
+
+  std::printf("bench_gemm: isa=%s, median of 5 runs (min-max), GFLOP/s = 2*m*n*k / s\n",
+              cnn::kernels::isa_name(cnn::kernels::active_isa()).c_str());
+#ifdef CNN_BENCH_OPENBLAS
+  std::printf("%-38s %3s %22s %22s %6s\n", "shape (m, n, k)", "thr", "ours", "openblas", "ratio");
+#else
+  std::printf("%-38s %3s %22s\n", "shape (m, n, k)", "thr", "ours");
+#endif
+  cnn::Rng rng(1);
+  for (const auto& s : shapes) {
+    const std::size_t lda = s.ta == Trans::No ? s.k : s.m, ldb = s.tb == Trans::No ? s.n : s.k;
+    std::vector<float> a(s.m * s.k), b(s.k * s.n), c(s.m * s.n);
+    for (auto& v : a) v = rng.uniform(-1, 1);
+    for (auto& v : b) v = rng.uniform(-1, 1);
+    const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+    for (int threads : {1, 2}) {
+      cnn::kernels::set_num_threads(threads);
+      const Stat ours = time_gflops(flops, [&] {
+        cnn::kernels::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                           c.data(), s.n);
+      });
+      char col[64];
+      std::snprintf(col, sizeof col, "%6.1f (%5.1f-%5.1f)", ours.median, ours.lo, ours.hi);
+#ifdef CNN_BENCH_OPENBLAS
+      openblas_set_num_threads(threads);
+      const Stat ob = time_gflops(flops, [&] {
+        cblas_sgemm(CblasRowMajor, s.ta == Trans::No ? CblasNoTrans : CblasTrans,
+                    s.tb == Trans::No ? CblasNoTrans : CblasTrans, int(s.m), int(s.n), int(s.k),
+                    1.0f, a.data(), int(lda), b.data(), int(ldb), 0.0f, c.data(), int(s.n));
+      });
+      char col2[64];
+      std::snprintf(col2, sizeof col2, "%6.1f (%5.1f-%5.1f)", ob.median, ob.lo, ob.hi);
+      std::printf("%-38s %3d %22s %22s %6.2f\n", s.name.c_str(), threads, col, col2,
+                  ours.median / ob.median);
+#else
+      std::printf("%-38s %3d %22s\n", s.name.c_str(), threads, col);
+#endif
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
