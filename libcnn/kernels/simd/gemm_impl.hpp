@@ -37,6 +37,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <xsimd/xsimd.hpp>
 
@@ -76,14 +77,18 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-template <class Arch, int MR, int NV, std::size_t KC, std::size_t NC>
+template <class Arch, int MR, int NV, std::size_t KC, std::size_t NC, int MCS = 8>
 struct Gemm {
   using V = xsimd::batch<float, Arch>;
   static constexpr int W = static_cast<int>(V::size);
   static constexpr int NR = NV * W;
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
   // Packed B panel, packed A sliver, staging tile.
-  static constexpr std::size_t kBFloats = KC * NC, kAFloats = MR * KC, kTileFloats = MR * NR;
+  // A packed MC rows at a time (when it is packed): with A transposed, each packed row of op(A)
+  // is a contiguous MC-float run of memory instead of MR floats every lda (few floats per cache
+  // line and per page).
+  static constexpr std::size_t MC = MR * (MCS > 0 ? MCS : 1);
+  static constexpr std::size_t kBFloats = KC * NC, kAFloats = MC * KC, kTileFloats = MR * NR;
 
   static float* scratch() {
     thread_local Scratch<kBFloats + kAFloats + kTileFloats> s;
@@ -168,24 +173,37 @@ struct Gemm {
     }
   }
 
-  // op(A)[ic:ic+mr, pc:pc+kc] into one MR-wide sliver (kc groups of MR floats, rows past mr zero).
-  static void pack_a(const GemmArgs& g, std::size_t ic, std::size_t mr, std::size_t pc,
+  // op(A)[ic:ic+mc, pc:pc+kc] into ceil(mc / MR) MR-wide slivers of kc groups of MR floats, rows
+  // past mc zero.
+  static void pack_a(const GemmArgs& g, std::size_t ic, std::size_t mc, std::size_t pc,
                      std::size_t kc, float* dst) {
+    const std::size_t slivers = ceil_div(mc, MR);
     if (g.ta == Trans::Yes) {
       const float* src = g.a + pc * g.lda + ic;
-      for (std::size_t p = 0; p < kc; ++p, src += g.lda) {
-        float* d = dst + p * MR;
-        std::size_t i = 0;
-        for (; i < mr; ++i) d[i] = src[i];
-        for (; i < static_cast<std::size_t>(MR); ++i) d[i] = 0.0f;
-      }
+      for (std::size_t p = 0; p < kc; ++p, src += g.lda)
+        for (std::size_t s = 0; s < slivers; ++s) {
+          float* d = dst + s * MR * kc + p * MR;
+          const float* sp = src + s * MR;
+          const std::size_t mr = min_sz(MR, mc - s * MR);
+          if (mr == static_cast<std::size_t>(MR)) {
+            std::memcpy(d, sp, sizeof(float) * MR);  // fixed size: a few vector moves
+            continue;
+          }
+          std::size_t i = 0;
+          for (; i < mr; ++i) d[i] = sp[i];
+          for (; i < static_cast<std::size_t>(MR); ++i) d[i] = 0.0f;
+        }
     } else {
-      for (std::size_t i = 0; i < mr; ++i) {
-        const float* src = g.a + (ic + i) * g.lda + pc;
-        for (std::size_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+      for (std::size_t s = 0; s < slivers; ++s) {
+        float* d = dst + s * MR * kc;
+        const std::size_t mr = min_sz(MR, mc - s * MR);
+        for (std::size_t i = 0; i < mr; ++i) {
+          const float* sp = g.a + (ic + s * MR + i) * g.lda + pc;
+          for (std::size_t p = 0; p < kc; ++p) d[p * MR + i] = sp[p];
+        }
+        for (std::size_t i = mr; i < static_cast<std::size_t>(MR); ++i)
+          for (std::size_t p = 0; p < kc; ++p) d[p * MR + i] = 0.0f;
       }
-      for (std::size_t i = mr; i < static_cast<std::size_t>(MR); ++i)
-        for (std::size_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.0f;
     }
   }
 
@@ -214,14 +232,23 @@ struct Gemm {
         for (std::size_t ic = m0; ic < m1; ic += MR) {
           const std::size_t mr = min_sz(MR, m1 - ic);
           const bool in_place = direct && mr == static_cast<std::size_t>(MR);
-          if (!in_place) pack_a(g, ic, mr, pc, kc, apack);
+          const float* asl = apack;  // this sliver, when packed
+          if (!direct) {
+            if ((ic - m0) % MC == 0) pack_a(g, ic, min_sz(MC, m1 - ic), pc, kc, apack);
+            asl = apack + (ic - m0) % MC * kc;
+          } else if (!in_place) {
+            pack_a(g, ic, mr, pc, kc, apack);
+          }
           const float* arow = g.a + ic * g.lda + pc;
-          // Ask for the next sliver's rows of A (to L2) while this one computes: MR row streams
-          // are more than the hardware prefetchers run ahead on (measured: +15-25% on conv shapes).
+          // Ask for the rows of A needed next (to L2) while this sliver computes: the next sliver
+          // when A is read in place, the same sliver of the next block when it is packed. MR row
+          // streams are more than the hardware prefetchers run ahead on (measured: +15-25% on the
+          // conv shapes).
           if (g.ta == Trans::No) {
-            const std::size_t next_rows = ic + MR < m1 ? min_sz(MR, m1 - ic - MR) : 0;
+            const std::size_t ahead = direct ? MR : MC;
+            const std::size_t next_rows = ic + ahead < m1 ? min_sz(MR, m1 - ic - ahead) : 0;
             for (std::size_t i = 0; i < next_rows; ++i) {
-              const float* r = arow + (MR + i) * g.lda;
+              const float* r = arow + (ahead + i) * g.lda;
               for (std::size_t p = 0; p < kc; p += 16) __builtin_prefetch(r + p, 0, 2);
             }
           }
@@ -233,7 +260,7 @@ struct Gemm {
               if (in_place)
                 kernel<false>(kc, arow, g.lda, bs, cp, g.ldc, g.alpha, beta);
               else
-                kernel<true>(kc, apack, 0, bs, cp, g.ldc, g.alpha, beta);
+                kernel<true>(kc, asl, 0, bs, cp, g.ldc, g.alpha, beta);
               continue;
             }
             // Partial tile: stage the valid part of C (zeros elsewhere), run the same code, copy back.
@@ -243,7 +270,7 @@ struct Gemm {
             if (in_place)
               kernel<false>(kc, arow, g.lda, bs, tile, NR, g.alpha, beta);
             else
-              kernel<true>(kc, apack, 0, bs, tile, NR, g.alpha, beta);
+              kernel<true>(kc, asl, 0, bs, tile, NR, g.alpha, beta);
             for (std::size_t i = 0; i < mr; ++i)
               for (std::size_t j = 0; j < nr; ++j) cp[i * g.ldc + j] = tile[i * NR + j];
           }
