@@ -1,12 +1,15 @@
 // bench_gemm: sgemm GFLOP/s of kernels::gemm (the active ISA) for square sizes and the GEMM shapes
 // of the lecture's convnets, with 1 and 2 threads; next to OpenBLAS's cblas_sgemm when the build
-// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown).
+// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown);
+// ours and OpenBLAS take turns run by run.
 //
 //   bench_gemm [--quick]      --quick: fewer shapes, for a smoke run
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,18 +35,34 @@ struct Stat {
   double median, lo, hi;  // GFLOP/s
 };
 
-template <class F>
-Stat time_gflops(double flops, F&& f) {
-  f();  // warm-up: page faults, packing buffers, worker start
-  std::vector<double> g;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    g.push_back(flops / s * 1e-9);
-  }
+Stat summarize(std::vector<double> g) {
   std::sort(g.begin(), g.end());
-  return {g[2], g.front(), g.back()};
+  return {g[g.size() / 2], g.front(), g.back()};
+}
+
+double seconds(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Times each function 5 times after a warm-up run (page faults, packing buffers, worker start),
+// taking turns run by run so that both see the same load on a shared machine.
+std::vector<Stat> time_gflops(double flops, const std::vector<std::function<void()>>& fns) {
+  for (const auto& f : fns) f();
+  std::vector<std::vector<double>> g(fns.size());
+  for (int r = 0; r < 5; ++r)
+    for (std::size_t i = 0; i < fns.size(); ++i) g[i].push_back(flops / seconds(fns[i]) * 1e-9);
+  std::vector<Stat> out;
+  for (auto& v : g) out.push_back(summarize(v));
+  return out;
+}
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return in ? a + " " + b + " " + c : "unknown";
 }
 
 }  // namespace
@@ -67,6 +86,8 @@ int main(int argc, char** argv) {
 
   std::printf("bench_gemm: isa=%s, median of 5 runs (min-max), GFLOP/s = 2*m*n*k / s\n",
               cnn::kernels::isa_name(cnn::kernels::active_isa()).c_str());
+  std::printf("load average at start: %s (a busy machine lowers and scatters every figure)\n",
+              loadavg().c_str());
 #ifdef CNN_BENCH_OPENBLAS
   std::printf("%-38s %3s %22s %22s %6s\n", "shape (m, n, k)", "thr", "ours", "openblas", "ratio");
 #else
@@ -81,28 +102,32 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
     for (int threads : {1, 2}) {
       cnn::kernels::set_num_threads(threads);
-      const Stat ours = time_gflops(flops, [&] {
+      std::vector<std::function<void()>> fns = {[&] {
         cnn::kernels::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
                            c.data(), s.n);
-      });
-      char col[64];
-      std::snprintf(col, sizeof col, "%6.1f (%5.1f-%5.1f)", ours.median, ours.lo, ours.hi);
+      }};
 #ifdef CNN_BENCH_OPENBLAS
       openblas_set_num_threads(threads);
-      const Stat ob = time_gflops(flops, [&] {
+      fns.push_back([&] {
         cblas_sgemm(CblasRowMajor, s.ta == Trans::No ? CblasNoTrans : CblasTrans,
                     s.tb == Trans::No ? CblasNoTrans : CblasTrans, int(s.m), int(s.n), int(s.k),
                     1.0f, a.data(), int(lda), b.data(), int(ldb), 0.0f, c.data(), int(s.n));
       });
+#endif
+      const std::vector<Stat> st = time_gflops(flops, fns);
+      char col[64];
+      std::snprintf(col, sizeof col, "%6.1f (%5.1f-%5.1f)", st[0].median, st[0].lo, st[0].hi);
+#ifdef CNN_BENCH_OPENBLAS
       char col2[64];
-      std::snprintf(col2, sizeof col2, "%6.1f (%5.1f-%5.1f)", ob.median, ob.lo, ob.hi);
+      std::snprintf(col2, sizeof col2, "%6.1f (%5.1f-%5.1f)", st[1].median, st[1].lo, st[1].hi);
       std::printf("%-38s %3d %22s %22s %6.2f\n", s.name.c_str(), threads, col, col2,
-                  ours.median / ob.median);
+                  st[0].median / st[1].median);
 #else
       std::printf("%-38s %3d %22s\n", s.name.c_str(), threads, col);
 #endif
       std::fflush(stdout);
     }
   }
+  std::printf("load average at end: %s\n", loadavg().c_str());
   return 0;
 }
