@@ -1,8 +1,9 @@
 // The kernels' thread pool: num_threads() - 1 persistent workers plus the calling thread.
-// Workers sleep on a condition variable between jobs (no spinning: the machines are shared, and
-// the kernels only go parallel on jobs long enough that a wake-up costs little).
+// Between jobs workers poll briefly (kSpin), then sleep on a condition variable.
 #include "kernels/threading.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -23,6 +24,31 @@ std::size_t chunk_lo(std::size_t begin, std::size_t len, std::size_t t, std::siz
   return begin + len * t / parts;
 }
 
+// How long a worker, or the caller waiting for the workers, polls before it sleeps. A futex
+// wake-up costs tens of microseconds (far more on a loaded machine), as much as a whole 256^3
+// GEMM per thread; polling for a short while after each job lets back-to-back kernels (a training
+// step) start at once, and costs little CPU when the program goes quiet.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls pred for up to kSpin; true when it held.
+template <class Pred>
+bool spin_until(Pred pred) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (pred()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
+}
+
 class Pool {
  public:
   explicit Pool(int n) : parts_(static_cast<std::size_t>(n)), errors_(parts_) {
@@ -33,7 +59,7 @@ class Pool {
   ~Pool() {
     {
       std::lock_guard lock(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -42,20 +68,25 @@ class Pool {
   std::size_t parts() const { return parts_; }
 
   void run(std::size_t begin, std::size_t end, detail::ChunkFn fn, void* ctx) {
+    // The job is written before generation_ moves (release); workers read it after they see the
+    // new generation (acquire), and the caller touches it again only when pending_ is back to 0.
+    begin_ = begin;
+    len_ = end - begin;
+    fn_ = fn;
+    ctx_ = ctx;
+    for (auto& e : errors_) e = nullptr;
+    pending_.store(parts_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard lock(mu_);
-      begin_ = begin;
-      len_ = end - begin;
-      fn_ = fn;
-      ctx_ = ctx;
-      pending_ = parts_ - 1;
-      for (auto& e : errors_) e = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     run_chunk(0);
-    std::unique_lock lock(mu_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(done)) {
+      std::unique_lock lock(mu_);
+      done_.wait(lock, done);
+    }
     for (auto& e : errors_)
       if (e) std::rethrow_exception(e);
   }
@@ -77,20 +108,22 @@ class Pool {
 
   void work(std::size_t w) {
     std::uint64_t seen = 0;
+    auto ready = [&] {
+      return stop_.load(std::memory_order_relaxed) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
     for (;;) {
-      {
+      if (!spin_until(ready)) {
         std::unique_lock lock(mu_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
+        wake_.wait(lock, ready);
       }
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
       run_chunk(w);
-      bool last;
-      {
-        std::lock_guard lock(mu_);
-        last = --pending_ == 0;
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard lock(mu_);  // so the notify cannot slip between the caller's check and its sleep
+        done_.notify_one();
       }
-      if (last) done_.notify_one();
     }
   }
 
@@ -98,10 +131,11 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  std::uint64_t generation_ = 0;
-  bool stop_ = false;
-  // The current job; written under mu_ before generation_ moves, read by workers after they see it.
-  std::size_t begin_ = 0, len_ = 0, pending_ = 0;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> pending_{0};
+  // The current job (see run()).
+  std::size_t begin_ = 0, len_ = 0;
   detail::ChunkFn fn_ = nullptr;
   void* ctx_ = nullptr;
   std::vector<std::exception_ptr> errors_;
