@@ -22,8 +22,8 @@
 //
 // Threads split C into blocks of whole tiles (rows first, columns when there are too few rows),
 // never the k sum, and the k blocking depends only on k. Each C element is computed by one thread
-// with the same operations in the same order whatever the thread count, so results are bitwise
-// identical for ANY number of threads (tested for 1 vs 2).
+// with the same operations in the same order whatever the thread count or the thread that takes
+// its block, so results are bitwise identical for ANY number of threads (tested for 1, 2, 3).
 //
 // Everything here sits in a namespace named by CNN_SIMD_NS, which each ISA file defines
 // differently: otherwise an inline helper compiled with -mavx512f in one file and without in
@@ -34,6 +34,7 @@
 #error "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including gemm_impl.hpp"
 #endif
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
@@ -335,18 +336,28 @@ struct Gemm {
 
     // k in equal blocks of at most KC (k = 288 is one block, not 256 + 32).
     const std::size_t kb = ceil_div(g.k, ceil_div(g.k, KC));
-    // Threads: below ~2 M multiply-adds (~40 us here) waking a worker costs more than it saves.
-    // Otherwise split rows of tiles, or columns when there are fewer row tiles than threads.
+    // Threads: below ~2 M multiply-adds (~20 us per thread here) a parallel start costs more than
+    // it saves. Otherwise split rows of tiles, or columns when there are fewer row tiles than
+    // threads.
     const std::size_t mt = ceil_div(g.m, MR), nt = ceil_div(g.n, NR);
-    std::size_t threads = g.m * g.n * g.k < (std::size_t{1} << 21) ? 1 : num_threads();
+    const std::size_t threads = g.m * g.n * g.k < (std::size_t{1} << 21) ? 1 : num_threads();
     std::size_t tm = min_sz(threads, mt);
-    std::size_t tn = min_sz(threads / tm, nt);
+    const std::size_t tn = min_sz(threads / tm, nt);
     if (tm * tn <= 1) return block(g, 0, g.m, 0, g.n, kb);
-    parallel_for(0, tm * tn, [&](std::size_t t) {
-      const std::size_t r = t / tn, s = t % tn;
-      const std::size_t m0 = mt * r / tm * MR, m1 = min_sz(mt * (r + 1) / tm * MR, g.m);
-      const std::size_t n0 = nt * s / tn * NR, n1 = min_sz(nt * (s + 1) / tn * NR, g.n);
-      if (m0 < m1 && n0 < n1) block(g, m0, m1, n0, n1, kb);
+    // Blocks are claimed from a counter, so a thread that is done (or a caller whose worker has
+    // not been scheduled yet, on a busy machine) takes the blocks left. Where B is small next to
+    // A (the conv shapes) rows are cut 4x finer: each block packs its own copy of B, which costs
+    // little there. Which thread computes a block does not change its result.
+    if (tn == 1 && mt >= 16 * tm && 16 * tm * g.n <= g.m) tm *= 4;
+    const std::size_t blocks = tm * tn;
+    std::atomic<std::size_t> next{0};
+    parallel_for(0, threads, [&](std::size_t) {
+      for (std::size_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+        const std::size_t r = t / tn, s = t % tn;
+        const std::size_t m0 = mt * r / tm * MR, m1 = min_sz(mt * (r + 1) / tm * MR, g.m);
+        const std::size_t n0 = nt * s / tn * NR, n1 = min_sz(nt * (s + 1) / tn * NR, g.n);
+        if (m0 < m1 && n0 < n1) block(g, m0, m1, n0, n1, kb);
+      }
     });
   }
 };

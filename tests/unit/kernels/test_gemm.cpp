@@ -179,6 +179,7 @@ TEST_CASE("gemm: every ISA equals the reference on larger shapes (several blocks
       {61, 600, 800, 5},   // k in 3 blocks, n in 2 panels (NC = 512)
       {10, 700, 320, 0},   // fewer row tiles than threads: threaded over columns
       {64, 64, 200, 56},   // lda = 256 floats when A is not transposed: the packed-A path
+      {2100, 16, 70, 2},   // many rows, narrow B: rows cut into 4 blocks per thread
   };
   for (const Case& cs : cases)
     for (auto ta : {Trans::No, Trans::Yes})
@@ -202,6 +203,7 @@ TEST_CASE("gemm: results are bitwise identical for 1, 2 and 3 threads") {
       {Trans::No, Trans::No, 1000, 64, 288},  // a conv forward shape
       {Trans::Yes, Trans::No, 288, 64, 900},  // a weight gradient: long k, never split
       {Trans::No, Trans::Yes, 9, 1100, 250},  // split over columns
+      {Trans::Yes, Trans::No, 2100, 16, 70},  // 4 row blocks per thread, claimed dynamically
       {Trans::Yes, Trans::Yes, 130, 520, 400},
   };
   for (const Case& cs : cases) {
