@@ -1,7 +1,6 @@
 // bench_gemm: sgemm GFLOP/s of kernels::gemm (the active ISA) for square sizes and the GEMM shapes
 // of the lecture's convnets, with 1 and 2 threads; next to OpenBLAS's cblas_sgemm when the build
-// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown);
-// ours and OpenBLAS take turns run by run.
+// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown).
 //
 //   bench_gemm [--quick]      --quick: fewer shapes, for a smoke run
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/gemm.hpp"
@@ -46,15 +46,18 @@ double seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Times each function 5 times after a warm-up run (page faults, packing buffers, worker start),
-// taking turns run by run so that both see the same load on a shared machine.
+// Times each function: a warm-up run (page faults, packing buffers, worker start), then 5 timed
+// runs. One library after the other, with a pause between: OpenBLAS's idle workers keep polling
+// for a while after a call, and would take a core from the next library's threads.
 std::vector<Stat> time_gflops(double flops, const std::vector<std::function<void()>>& fns) {
-  for (const auto& f : fns) f();
-  std::vector<std::vector<double>> g(fns.size());
-  for (int r = 0; r < 5; ++r)
-    for (std::size_t i = 0; i < fns.size(); ++i) g[i].push_back(flops / seconds(fns[i]) * 1e-9);
   std::vector<Stat> out;
-  for (auto& v : g) out.push_back(summarize(v));
+  for (const auto& f : fns) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    f();
+    std::vector<double> g;
+    for (int r = 0; r < 5; ++r) g.push_back(flops / seconds(f) * 1e-9);
+    out.push_back(summarize(g));
+  }
   return out;
 }
 
