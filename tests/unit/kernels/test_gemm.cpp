@@ -178,7 +178,8 @@ TEST_CASE("gemm: every ISA equals the reference on larger shapes (several blocks
       {300, 257, 129, 0},  // threaded over rows; ragged in every dimension
       {61, 600, 800, 5},   // k in 3 blocks, n in 2 panels (NC = 512)
       {10, 700, 320, 0},   // fewer row tiles than threads: threaded over columns
-      {64, 64, 200, 56},   // lda = 256 floats when A is not transposed: the packed-A path
+      {64, 64, 200, 56},   // lda = 256 floats (1 KiB) when A is not transposed: read in place
+      {30, 40, 100, 924},  // lda = 1024 floats (4 KiB): A packed (AVX-512), read in place (AVX2)
       {2100, 16, 70, 2},   // many rows, narrow B: rows cut into 4 blocks per thread
   };
   for (const Case& cs : cases)
