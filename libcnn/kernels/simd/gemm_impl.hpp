@@ -2,11 +2,13 @@
 // only files compiled with ISA flags). Row-major C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C.
 //
 // Scheme (Goto/BLIS, written for row-major C so the vector lanes run along n):
-//   for jc over n, step NC                       B panel: KC x NC floats, packed, lives in L2
+//   for each block of C rows/columns a thread claims (see run())
+//   for jc over the block's columns, step NC     B panel: KC x NC floats, packed, lives in L2
 //     for pc over k, step kc (<= KC)             (kc is balanced: K split into equal blocks)
 //       pack op(B)[pc:pc+kc, jc:jc+NC] into NR-wide slivers (p-major, NR floats per p)
-//       for ic over this thread's rows, step MR  A sliver: MR x kc floats, lives in L1
-//         A sliver = op(A)[ic:ic+MR, pc:pc+kc], packed MR-wide, or read in place (see below)
+//       for ic over the block's rows, step MR    A sliver: MR x kc floats, lives in L1
+//         A sliver = op(A)[ic:ic+MR, pc:pc+kc], read in place, or packed MR-wide (MC rows at a
+//         time) when its rows are not contiguous or would collide in L1 (see direct_a)
 //         for jr over the panel, step NR          each B sliver streams from L2 once per A sliver
 //           micro-kernel: MR x NR accumulators in registers, kc rank-1 updates, then
 //           C = alpha * acc + beta * C (beta = 1 after the first k block)
@@ -78,17 +80,18 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
+// MR x (NV vectors) tile, KC x NC B panel; A, when packed, is packed MCS slivers at a time.
 template <class Arch, int MR, int NV, std::size_t KC, std::size_t NC, int MCS = 8>
 struct Gemm {
   using V = xsimd::batch<float, Arch>;
   static constexpr int W = static_cast<int>(V::size);
   static constexpr int NR = NV * W;
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
-  // Packed B panel, packed A sliver, staging tile.
-  // A packed MC rows at a time (when it is packed): with A transposed, each packed row of op(A)
-  // is a contiguous MC-float run of memory instead of MR floats every lda (few floats per cache
-  // line and per page).
-  static constexpr std::size_t MC = MR * (MCS > 0 ? MCS : 1);
+  static_assert(MCS > 0, "MCS counts slivers");
+  // A packed MC rows at a time: with A transposed, each packed row of op(A) is then a contiguous
+  // run of MC floats instead of MR floats every lda (few floats per cache line and per page).
+  static constexpr std::size_t MC = std::size_t{MR} * MCS;
+  // Scratch: packed B panel, packed A block, staging tile for partial C tiles.
   static constexpr std::size_t kBFloats = KC * NC, kAFloats = MC * KC, kTileFloats = MR * NR;
 
   static float* scratch() {
