@@ -2,7 +2,9 @@
 // of the lecture's convnets, with 1 and 2 threads; next to OpenBLAS's cblas_sgemm when the build
 // found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown).
 //
-//   bench_gemm [--quick]      --quick: fewer shapes, for a smoke run
+//   bench_gemm [--quick] [--isa NAME]
+//     --quick       fewer shapes, for a smoke run
+//     --isa NAME    time that variant (sse2, avx2+fma, avx512, reference) instead of the active one
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -71,7 +73,26 @@ std::string loadavg() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  cnn::kernels::Isa isa = cnn::kernels::active_isa();
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+      const std::string want = argv[++i];
+      bool found = false;
+      for (auto cand : {cnn::kernels::Isa::Reference, cnn::kernels::Isa::Sse2,
+                        cnn::kernels::Isa::Avx2, cnn::kernels::Isa::Avx512})
+        if (cnn::kernels::isa_name(cand) == want) isa = cand, found = true;
+      if (!found) {
+        std::fprintf(stderr, "bench_gemm: unknown --isa %s\n", want.c_str());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "usage: bench_gemm [--quick] [--isa NAME]\n");
+      return 2;
+    }
+  }
   std::vector<Shape> shapes = {
       {"square 256", Trans::No, Trans::No, 256, 256, 256},
       {"square 512", Trans::No, Trans::No, 512, 512, 512},
@@ -88,7 +109,7 @@ int main(int argc, char** argv) {
   if (quick) shapes = {shapes[0], shapes[4]};
 
   std::printf("bench_gemm: isa=%s, median of 5 runs (min-max), GFLOP/s = 2*m*n*k / s\n",
-              cnn::kernels::isa_name(cnn::kernels::active_isa()).c_str());
+              cnn::kernels::isa_name(isa).c_str());
   std::printf("load average at start: %s (a busy machine lowers and scatters every figure)\n",
               loadavg().c_str());
 #ifdef CNN_BENCH_OPENBLAS
@@ -106,8 +127,8 @@ int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
       cnn::kernels::set_num_threads(threads);
       std::vector<std::function<void()>> fns = {[&] {
-        cnn::kernels::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
-                           c.data(), s.n);
+        cnn::kernels::gemm_for(isa, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb,
+                               0.0f, c.data(), s.n);
       }};
 #ifdef CNN_BENCH_OPENBLAS
       openblas_set_num_threads(threads);
