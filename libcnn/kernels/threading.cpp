@@ -1,5 +1,5 @@
 // The kernels' thread pool: num_threads() - 1 persistent workers plus the calling thread.
-// Between jobs workers poll briefly (kSpin), then sleep on a condition variable.
+// Between jobs workers poll briefly (kIdleSpin), then sleep on a condition variable.
 #include "kernels/threading.hpp"
 
 #include <atomic>
@@ -24,11 +24,14 @@ std::size_t chunk_lo(std::size_t begin, std::size_t len, std::size_t t, std::siz
   return begin + len * t / parts;
 }
 
-// How long a worker, or the caller waiting for the workers, polls before it sleeps. A futex
-// wake-up costs tens of microseconds (far more on a loaded machine), as much as a whole 256^3
-// GEMM per thread; polling for a short while after each job lets back-to-back kernels (a training
-// step) start at once, and costs little CPU when the program goes quiet.
-constexpr auto kSpin = std::chrono::microseconds(200);
+// Polling before sleeping. A futex wake-up costs tens of microseconds (far more on a loaded
+// machine), as much as a whole 256^3 GEMM per thread. Idle workers poll for kIdleSpin after each
+// job, so back-to-back kernels (a training step) start at once, and yield while they poll, so a
+// busy thread sharing their core (an oversubscribed machine) is not held up. The caller, once its
+// own chunks are done, polls only kJoinSpin for the workers and then sleeps: the work left is a
+// whole chunk, and on a shared core its polling would only delay that chunk.
+constexpr auto kIdleSpin = std::chrono::microseconds(200);
+constexpr auto kJoinSpin = std::chrono::microseconds(20);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -36,16 +39,17 @@ inline void cpu_relax() {
 #endif
 }
 
-// Polls pred for up to kSpin; true when it held.
+// Polls pred for up to `spin`; true when it held. With yield, gives up the core every ~64 polls.
 template <class Pred>
-bool spin_until(Pred pred) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
+bool spin_until(Pred pred, std::chrono::microseconds spin, bool yield) {
+  const auto until = std::chrono::steady_clock::now() + spin;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (pred()) return true;
       cpu_relax();
     }
     if (std::chrono::steady_clock::now() >= until) return false;
+    if (yield) std::this_thread::yield();
   }
 }
 
@@ -83,7 +87,7 @@ class Pool {
     wake_.notify_all();
     run_chunk(0);
     auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
-    if (!spin_until(done)) {
+    if (!spin_until(done, kJoinSpin, false)) {
       std::unique_lock lock(mu_);
       done_.wait(lock, done);
     }
@@ -113,7 +117,7 @@ class Pool {
              generation_.load(std::memory_order_acquire) != seen;
     };
     for (;;) {
-      if (!spin_until(ready)) {
+      if (!spin_until(ready, kIdleSpin, true)) {
         std::unique_lock lock(mu_);
         wake_.wait(lock, ready);
       }
