@@ -1,6 +1,6 @@
 // bench_gemm: sgemm GFLOP/s of kernels::gemm (the active ISA) for square sizes and the GEMM shapes
 // of the lecture's convnets, with 1 and 2 threads; next to OpenBLAS's cblas_sgemm when the build
-// found it. Each figure is the median of 5 timed runs after one warm-up run (min-max shown).
+// found it. Each figure is the median of 5 timed runs after >= 50 ms of warm-up (min-max shown).
 //
 //   bench_gemm [--quick] [--isa NAME]
 //     --quick       fewer shapes, for a smoke run
@@ -48,16 +48,23 @@ double seconds(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Times each function: a warm-up run (page faults, packing buffers, worker start), then 5 timed
-// runs. One library after the other, with a pause between: OpenBLAS's idle workers keep polling
-// for a while after a call, and would take a core from the next library's threads.
-std::vector<Stat> time_gflops(double flops, const std::vector<std::function<void()>>& fns) {
+// A library to time: setup (its thread count) runs just before its own runs.
+struct Lib {
+  std::function<void()> setup, run;
+};
+
+// Times each library: warm-up runs for at least 50 ms (page faults, packing buffers, worker start,
+// and time for the OS to spread the threads over the cores), then 5 timed runs. One library after the other, with a pause between: OpenBLAS's idle workers keep polling
+// for a while after a call (and after openblas_set_num_threads), and would take a core from the
+// next library's threads.
+std::vector<Stat> time_gflops(double flops, const std::vector<Lib>& libs) {
   std::vector<Stat> out;
-  for (const auto& f : fns) {
+  for (const auto& lib : libs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    f();
+    lib.setup();
+    for (double warm = 0; warm < 0.05;) warm += seconds(lib.run);
     std::vector<double> g;
-    for (int r = 0; r < 5; ++r) g.push_back(flops / seconds(f) * 1e-9);
+    for (int r = 0; r < 5; ++r) g.push_back(flops / seconds(lib.run) * 1e-9);
     out.push_back(summarize(g));
   }
   return out;
@@ -125,20 +132,20 @@ int main(int argc, char** argv) {
     for (auto& v : b) v = rng.uniform(-1, 1);
     const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
     for (int threads : {1, 2}) {
-      cnn::kernels::set_num_threads(threads);
-      std::vector<std::function<void()>> fns = {[&] {
-        cnn::kernels::gemm_for(isa, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb,
-                               0.0f, c.data(), s.n);
-      }};
+      std::vector<Lib> libs = {{[&] { cnn::kernels::set_num_threads(threads); }, [&] {
+                                  cnn::kernels::gemm_for(isa, s.ta, s.tb, s.m, s.n, s.k, 1.0f,
+                                                         a.data(), lda, b.data(), ldb, 0.0f,
+                                                         c.data(), s.n);
+                                }}};
 #ifdef CNN_BENCH_OPENBLAS
-      openblas_set_num_threads(threads);
-      fns.push_back([&] {
-        cblas_sgemm(CblasRowMajor, s.ta == Trans::No ? CblasNoTrans : CblasTrans,
-                    s.tb == Trans::No ? CblasNoTrans : CblasTrans, int(s.m), int(s.n), int(s.k),
-                    1.0f, a.data(), int(lda), b.data(), int(ldb), 0.0f, c.data(), int(s.n));
-      });
+      libs.push_back({[&] { openblas_set_num_threads(threads); }, [&] {
+                        cblas_sgemm(CblasRowMajor, s.ta == Trans::No ? CblasNoTrans : CblasTrans,
+                                    s.tb == Trans::No ? CblasNoTrans : CblasTrans, int(s.m),
+                                    int(s.n), int(s.k), 1.0f, a.data(), int(lda), b.data(),
+                                    int(ldb), 0.0f, c.data(), int(s.n));
+                      }});
 #endif
-      const std::vector<Stat> st = time_gflops(flops, fns);
+      const std::vector<Stat> st = time_gflops(flops, libs);
       char col[64];
       std::snprintf(col, sizeof col, "%6.1f (%5.1f-%5.1f)", st[0].median, st[0].lo, st[0].hi);
 #ifdef CNN_BENCH_OPENBLAS
