@@ -5,6 +5,7 @@
 #include <new>
 #include <thread>
 
+#include "kernels/threading.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::cmd {
@@ -23,6 +24,8 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.add_flag("-q,--quiet", opts.quiet, "No progress or log output on stderr");
   app.add_flag("--json", opts.json, "Print one machine-readable JSON result on stdout");
   app.set_version_flag("--version", app.get_name() + " " + CNN_VERSION);
+  // The kernels' thread pool follows --threads (0: every core) in every program.
+  app.parse_complete_callback([&opts] { kernels::set_num_threads(opts.threads); });
 }
 
 int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
