@@ -39,5 +39,26 @@ echo '{"name": "m", "input_shape": [4, 4, 1], "layers": [{"type": "Dens", "units
 grep -q "bad.json: /layers/0/type: unknown layer type 'Dens'" "$work/err" || fail "bad layer message: $(cat "$work/err")"
 [[ $(wc -l < "$work/err") -eq 1 ]] || fail "error is not one line"
 [[ ! -s "$work/out" ]] || fail "stdout not empty on error"
+
+# Each kind of malformed architecture: exit 3, one line naming the file, the layer and the field.
+bad_arch() {  # NAME TEXT JSON
+  local name=$1 text=$2 rc=0
+  printf '%s\n' "$3" > "$work/$name.json"
+  "$bin/cnn-summary" "$work/$name.json" > "$work/out" 2> "$work/err"; rc=$?
+  [[ $rc -eq 3 ]] || fail "$name: exit $rc, expected 3"
+  [[ $(wc -l < "$work/err") -eq 1 ]] || fail "$name: not one line: $(cat "$work/err")"
+  grep -qF "$name.json" "$work/err" || fail "$name: file not named: $(cat "$work/err")"
+  grep -qF -- "$text" "$work/err" || fail "$name: '$text' not in: $(cat "$work/err")"
+}
+head='{"name": "m", "input_shape": [8, 8, 1], "layers": ['
+bad_arch not-json "not-json.json:2:1: not valid JSON" '{"name": "m",'
+bad_arch unknown-type "/layers/0/type: unknown layer type 'Conv3D'" "$head"'{"type": "Conv3D"}]}'
+bad_arch unknown-field "layer 'conv2d': /layers/0/filter: unknown field" "$head"'{"type": "Conv2D", "filter": 4, "filters": 4, "kernel_size": 3}]}'
+bad_arch missing-field "layer 'dense': /layers/1/units: missing required field" "$head"'{"type": "Flatten"}, {"type": "Dense"}]}'
+bad_arch negative-size "layer 'conv2d': /layers/0/kernel_size" "$head"'{"type": "Conv2D", "filters": 4, "kernel_size": -3}]}'
+bad_arch too-small "layer 'conv2d_1': /layers/1:" "$head"'{"type": "Conv2D", "filters": 4, "kernel_size": 5}, {"type": "Conv2D", "filters": 4, "kernel_size": 5}]}'
+bad_arch add-shapes "layer 'add': /layers/2:" "$head"'{"type": "Conv2D", "filters": 4, "kernel_size": 3, "name": "a"}, {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "b", "inputs": "input_1"}, {"type": "Add", "inputs": ["a", "b"]}]}'
+bad_arch no-such-input "layer 'add': /layers/1/inputs: no layer named 'c'" "$head"'{"type": "Conv2D", "filters": 4, "kernel_size": 3, "name": "a"}, {"type": "Add", "inputs": ["a", "c"]}]}'
+bad_arch cycle "the inputs form a cycle" "$head"'{"type": "Conv2D", "filters": 1, "kernel_size": 1, "name": "a", "inputs": "b"}, {"type": "Conv2D", "filters": 1, "kernel_size": 1, "name": "b"}]}'
 set -e
 echo "summary: ok"
