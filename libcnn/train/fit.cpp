@@ -45,6 +45,7 @@ json_ordered to_json(const EpochRecord& r) {
   if (r.val_top_k) j["val_top_k_accuracy"] = *r.val_top_k;
   j["lr"] = r.learning_rate;
   j["seconds"] = r.seconds;
+  j["skipped_images"] = r.skipped_images;
   return j;
 }
 
@@ -64,6 +65,7 @@ EpochRecord epoch_record_from_json(const json& j) {
   r.val_top_k = opt("val_top_k_accuracy");
   r.learning_rate = j.at("lr").get<double>();
   r.seconds = j.at("seconds").get<double>();
+  r.skipped_images = j.value("skipped_images", std::size_t{0});
   return r;
 }
 
@@ -192,6 +194,7 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     rec.accuracy = stats.accuracy();
     if (trainer.top_k()) rec.top_k = stats.top_k();
     rec.learning_rate = lr;
+    rec.skipped_images = opt.skipped_images;
     if (validation) {
       const PassStats v = evaluate(trainer, *validation, opt.batch_size, opt.threads,
                                    opt.validation_steps);

@@ -23,6 +23,7 @@ struct EpochRecord {
   std::optional<double> val_loss, val_accuracy, val_top_k;
   double learning_rate = 0;
   double seconds = 0;
+  std::size_t skipped_images = 0;  // bad images left out of the data (--on-bad-image skip)
 };
 json_ordered to_json(const EpochRecord& r);
 EpochRecord epoch_record_from_json(const json& j);
@@ -42,6 +43,7 @@ struct FitOptions {
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::size_t threads = 1;         // data decoding threads
+  std::size_t skipped_images = 0;  // recorded in every epoch's history row
   json schedule;                   // null: the optimizer's constant learning rate
   json early_stopping;             // null: none
   std::string recipe_file;         // names the recipe in schedule/early-stopping errors

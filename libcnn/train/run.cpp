@@ -137,8 +137,14 @@ RunResult run_training(const RunOptions& opt) {
   }
   result.train_samples = train->size();
   result.validation_samples = validation ? validation->size() : 0;
-  if (auto* dir = dynamic_cast<data::DirectoryDataset*>(train.get()))
-    for (const auto& s : dir->skipped()) result.skipped_images.push_back(s.path);
+  for (const data::Dataset* ds : {train.get(), validation.get()})
+    if (auto* dir = dynamic_cast<const data::DirectoryDataset*>(ds))
+      for (const auto& s : dir->skipped()) {
+        auto& list = result.skipped_images;
+        if (std::find(list.begin(), list.end(), s.path) != list.end()) continue;
+        list.push_back(s.path);
+        if (opt.log) opt.log("skipped: " + s.reason);
+      }
 
   TrainerOptions topt;
   topt.loss = recipe.loss ? *recipe.loss : default_loss(dopt.class_mode);
@@ -172,6 +178,7 @@ RunResult run_training(const RunOptions& opt) {
   fopt.shuffle = recipe.shuffle;
   fopt.seed = recipe.seed;
   fopt.threads = opt.threads;
+  fopt.skipped_images = result.skipped_images.size();
   fopt.schedule = recipe.schedule;
   fopt.early_stopping = recipe.early_stopping;
   fopt.recipe_file = recipe_file;

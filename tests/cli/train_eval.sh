@@ -96,6 +96,8 @@ echo "a text file" > "$work/photos/dogs/dog.99.jpg"
   --rescale 0.00392156862745098 --batch-size 2 --epochs 1 --seed 1 -q -o "$work/photo-run" --json > "$work/p.json"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['skipped_images'])==1, j" "$work/p.json" \
   || fail "skipped image not reported: $(cat "$work/p.json")"
+python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert h[0]['skipped_images']==1, h" \
+  "$work/photo-run/history.json" || fail "skipped images not counted in the history"
 "$bin/cnn-eval" "$work/photo-run" --images "$photos/cats/cat.5.jpg" "$photos/dogs/dog.5.jpg" > "$work/pred.csv"
 [[ $(wc -l < "$work/pred.csv") -eq 3 ]] || fail "predictions: $(cat "$work/pred.csv")"
 head -1 "$work/pred.csv" | grep -q "^file,label,predicted,cats,dogs$" || fail "predictions header: $(head -1 "$work/pred.csv")"
