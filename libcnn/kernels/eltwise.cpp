@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kernels/im2col.hpp"
+#include "kernels/pooling.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
 #include "tensor/error.hpp"
 
@@ -48,7 +50,8 @@ namespace simd {
 const EltwiseFns& eltwise_for(Isa isa) {
   static const EltwiseFns reference{ref::act_forward,  ref::act_backward, ref::bias_act_forward,
                                     ref::sum_rows_add, ref::add_to,       ref::max_pool_forward,
-                                    ref::max_pool_backward_add};
+                                    ref::max_pool_backward_add, ref::im2col,
+                                    ref::col2im_add};
   if (isa == Isa::Reference) return reference;
   const auto& isas = supported_isas();
   if (std::find(isas.begin(), isas.end(), isa) == isas.end())

@@ -23,6 +23,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/eltwise.hpp"
+#include "kernels/im2col.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
@@ -249,6 +250,92 @@ struct Eltwise {
     }
   }
 
+  // dst[0, n) = src[0, n), in vector moves (runs here are short: a libc memmove call per run
+  // of 1-32 floats cost more than the copy itself in im2col).
+  static void copy_run(const float* src, std::size_t n, float* dst) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) V::load_unaligned(src + i).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] = src[i];
+  }
+  static void zero_run(std::size_t n, float* dst) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) V(0.0f).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] = 0.0f;
+  }
+
+  // Input column of output column ox and tap kx (may be negative or >= w: padding).
+  static std::ptrdiff_t src_x(const ConvGeometry& g, std::size_t ox, std::size_t kx) {
+    return static_cast<std::ptrdiff_t>(ox * g.stride_w + kx * g.dil_w) -
+           static_cast<std::ptrdiff_t>(g.pad_left);
+  }
+  static std::ptrdiff_t src_y(const ConvGeometry& g, std::size_t oy, std::size_t ky) {
+    return static_cast<std::ptrdiff_t>(oy * g.stride_h + ky * g.dil_h) -
+           static_cast<std::ptrdiff_t>(g.pad_top);
+  }
+
+  // im2col, the reference's layout. When the kernel row lies inside the input and dilation_w
+  // is 1, its kw taps are kw * c contiguous input floats, copied as one run.
+  static void im2col(const ConvGeometry& g, const float* in, float* col) {
+    const std::size_t c = g.c, run = g.kw * c;
+    const auto h = static_cast<std::ptrdiff_t>(g.h), w = static_cast<std::ptrdiff_t>(g.w);
+    float* dst = col;
+    for (std::size_t oy = 0; oy < g.out_h; ++oy)
+      for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+        const std::ptrdiff_t x0 = src_x(g, ox, 0), xl = src_x(g, ox, g.kw - 1);
+        const bool whole = g.dil_w == 1 && x0 >= 0 && xl < w;
+        for (std::size_t ky = 0; ky < g.kh; ++ky) {
+          const std::ptrdiff_t iy = src_y(g, oy, ky);
+          if (iy < 0 || iy >= h) {
+            zero_run(run, dst);
+            dst += run;
+            continue;
+          }
+          const float* row = in + static_cast<std::size_t>(iy) * g.w * c;
+          if (whole) {
+            copy_run(row + static_cast<std::size_t>(x0) * c, run, dst);
+            dst += run;
+            continue;
+          }
+          for (std::size_t kx = 0; kx < g.kw; ++kx, dst += c) {
+            const std::ptrdiff_t ix = src_x(g, ox, kx);
+            if (ix < 0 || ix >= w)
+              zero_run(c, dst);
+            else
+              copy_run(row + static_cast<std::size_t>(ix) * c, c, dst);
+          }
+        }
+      }
+  }
+
+  // col2im_add, the reference's order of additions (output positions in order, then taps).
+  static void col2im_add(const ConvGeometry& g, const float* col, float* img) {
+    const std::size_t c = g.c, run = g.kw * c;
+    const auto h = static_cast<std::ptrdiff_t>(g.h), w = static_cast<std::ptrdiff_t>(g.w);
+    const float* src = col;
+    for (std::size_t oy = 0; oy < g.out_h; ++oy)
+      for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+        const std::ptrdiff_t x0 = src_x(g, ox, 0), xl = src_x(g, ox, g.kw - 1);
+        const bool whole = g.dil_w == 1 && x0 >= 0 && xl < w;
+        for (std::size_t ky = 0; ky < g.kh; ++ky) {
+          const std::ptrdiff_t iy = src_y(g, oy, ky);
+          if (iy < 0 || iy >= h) {
+            src += run;
+            continue;
+          }
+          float* row = img + static_cast<std::size_t>(iy) * g.w * c;
+          if (whole) {
+            add_to(src, run, row + static_cast<std::size_t>(x0) * c);
+            src += run;
+            continue;
+          }
+          for (std::size_t kx = 0; kx < g.kw; ++kx, src += c) {
+            const std::ptrdiff_t ix = src_x(g, ox, kx);
+            if (ix >= 0 && ix < w) add_to(src, c, row + static_cast<std::size_t>(ix) * c);
+          }
+        }
+      }
+  }
+
   static const EltwiseFns& table() {
     static const EltwiseFns t{act_forward,  act_backward,     bias_act_forward,
                               sum_rows_add, add_to,           max_pool_forward,
@@ -257,7 +344,8 @@ struct Eltwise {
                                 // A scatter: no vector form worth having here.
                                 const std::size_t n = g.out_size();
                                 for (std::size_t i = 0; i < n; ++i) dx[am[i]] += dy[i];
-                              }};
+                              },
+                              im2col,       col2im_add};
     return t;
   }
 };

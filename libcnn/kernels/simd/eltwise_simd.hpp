@@ -1,5 +1,5 @@
 // The per-ISA element-wise kernels (simd/eltwise_<isa>.cpp), reached through kernels/eltwise.hpp,
-// kernels/activation.hpp and kernels/pooling.hpp. Internal; tests use eltwise_for() to run every
+// kernels/activation.hpp, kernels/pooling.hpp and kernels/im2col.hpp. Internal; tests use eltwise_for() to run every
 // ISA against the reference.
 #pragma once
 
@@ -7,6 +7,7 @@
 
 #include "kernels/activation.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/im2col.hpp"
 #include "kernels/pooling.hpp"
 
 namespace cnn::kernels::simd {
@@ -19,6 +20,8 @@ struct EltwiseFns {
   void (*add_to)(const float*, std::size_t, float*);
   void (*max_pool_forward)(const PoolGeometry&, const float*, float*, std::size_t*);
   void (*max_pool_backward_add)(const PoolGeometry&, const float*, const std::size_t*, float*);
+  void (*im2col)(const ConvGeometry&, const float*, float*);
+  void (*col2im_add)(const ConvGeometry&, const float*, float*);
 };
 
 const EltwiseFns& eltwise_sse2();

@@ -16,7 +16,9 @@
 
 #include "kernels/dispatch.hpp"
 #include "kernels/eltwise.hpp"
+#include "kernels/im2col.hpp"
 #include "kernels/pooling.hpp"
+#include "kernels/window.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
 #include "tensor/rng.hpp"
 
@@ -176,6 +178,58 @@ TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ti
       fns.max_pool_backward_add(g, dy.data(), am.data(), dx.data());
       ref.max_pool_backward_add(g, dy.data(), am_ref.data(), dx_ref.data());
       check_close(dx, dx_ref, true);
+    }
+  }
+}
+
+TEST_CASE("eltwise: im2col and col2im_add of every ISA equal the reference exactly") {
+  struct Case {
+    std::size_t h, w, c, kh, kw, sh, sw, dh, dw;
+    Padding pad;
+  };
+  const Case cases[] = {
+      {28, 28, 1, 3, 3, 1, 1, 1, 1, Padding::Valid}, {7, 15, 3, 5, 5, 1, 1, 1, 1, Padding::Same},
+      {16, 17, 13, 3, 3, 2, 2, 1, 1, Padding::Same}, {1, 1, 24, 1, 1, 1, 1, 1, 1, Padding::Valid},
+      {9, 7, 24, 1, 1, 2, 2, 1, 1, Padding::Same},   {11, 9, 3, 3, 2, 1, 1, 2, 2, Padding::Same},
+      {5, 127, 1, 3, 5, 2, 1, 1, 1, Padding::Valid}, {4, 4, 17, 5, 5, 1, 1, 1, 1, Padding::Same},
+  };
+  const auto& ref = simd::eltwise_for(Isa::Reference);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (const auto& t : cases) {
+      CAPTURE(t.h);
+      CAPTURE(t.w);
+      CAPTURE(t.c);
+      CAPTURE(t.kh);
+      const auto wy = window_1d(t.h, t.kh, t.sh, t.dh, t.pad);
+      const auto wx = window_1d(t.w, t.kw, t.sw, t.dw, t.pad);
+      REQUIRE((wy && wx));
+      ConvGeometry g;
+      g.h = t.h;
+      g.w = t.w;
+      g.c = t.c;
+      g.kh = t.kh;
+      g.kw = t.kw;
+      g.stride_h = t.sh;
+      g.stride_w = t.sw;
+      g.dil_h = t.dh;
+      g.dil_w = t.dw;
+      g.pad_top = wy->pad_before;
+      g.pad_left = wx->pad_before;
+      g.out_h = wy->out;
+      g.out_w = wx->out;
+      cnn::Rng rng(t.h * 31 + t.c);
+      const auto in = random_vec(rng, t.h * t.w * t.c);
+      std::vector<float> col(g.col_rows() * g.col_cols(), -7.0f), col_ref(col.size(), 7.0f);
+      fns.im2col(g, in.data(), col.data());
+      ref.im2col(g, in.data(), col_ref.data());
+      check_close(col, col_ref, true);
+      const auto dcol = random_vec(rng, col.size());
+      auto img = random_vec(rng, in.size()), img_ref = img;
+      fns.col2im_add(g, dcol.data(), img.data());
+      ref.col2im_add(g, dcol.data(), img_ref.data());
+      check_close(img, img_ref, true);
     }
   }
 }
