@@ -189,6 +189,8 @@ struct Eltwise {
                                std::size_t* argmax) {
     const std::size_t c = g.c, cv = c - c % W;
     alignas(64) float cell_no[W];
+    constexpr std::size_t kMaxCells = 64;
+    std::size_t cell_base[kMaxCells];
     for (std::size_t oy = 0; oy < g.out_h; ++oy) {
       const auto y0 = std::clamp<std::ptrdiff_t>(
           static_cast<std::ptrdiff_t>(oy * g.stride_h) - static_cast<std::ptrdiff_t>(g.pad_top), 0,
@@ -210,8 +212,14 @@ struct Eltwise {
         const std::size_t ww = xe - xs;
         float* o = out + (oy * g.out_w + ox) * c;
         std::size_t* a = argmax ? argmax + (oy * g.out_w + ox) * c : nullptr;
-        // Flat index of window cell q (row-major over the clipped window).
-        auto base_of = [&](std::size_t q) { return ((ys + q / ww) * g.w + xs + q % ww) * c; };
+        // Flat index of window cell q (row-major over the clipped window): from a table for the
+        // usual small windows (a division per lane cost as much as the max itself).
+        const std::size_t cells = (ye - ys) * ww;
+        if (a && cells <= kMaxCells)
+          for (std::size_t q = 0; q < cells; ++q) cell_base[q] = ((ys + q / ww) * g.w + xs + q % ww) * c;
+        auto base_of = [&](std::size_t q) {
+          return cells <= kMaxCells ? cell_base[q] : ((ys + q / ww) * g.w + xs + q % ww) * c;
+        };
         std::size_t ci = 0;
         for (; ci < cv; ci += W) {
           V best = V::load_unaligned(in + (ys * g.w + xs) * c + ci);

@@ -132,6 +132,7 @@ TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ti
       {28, 28, 3, 2, 2, 2, 2, false},  {7, 9, 13, 2, 2, 2, 2, false}, {7, 9, 24, 3, 3, 2, 2, true},
       {5, 5, 17, 3, 3, 1, 1, true},    {1, 1, 1, 1, 1, 1, 1, false},  {6, 4, 16, 6, 4, 1, 1, false},
       {15, 17, 127, 2, 3, 2, 1, true}, {9, 8, 32, 2, 2, 2, 2, false},
+      {9, 8, 19, 9, 8, 1, 1, false},  // 72 cells: past the kernel's table of cell offsets
   };
   const auto& ref = simd::eltwise_for(Isa::Reference);
   for (Isa isa : isas()) {
