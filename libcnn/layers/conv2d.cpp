@@ -98,6 +98,10 @@ namespace {
 // which is already a large GEMM.
 std::size_t g_chunk_budget = std::size_t{4} << 20;
 
+// The weight gradient's row split (see backward): kernels of at most kSmallKernel floats, chunks
+// of at least kSplitRows rows per slice, kSplits slices (enough for the 2-4 cores this runs on).
+constexpr std::size_t kSmallKernel = 64 * 64, kSplitRows = 2048, kSplits = 4;
+
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -195,8 +199,24 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
     if (want_kernel) {
       // dkernel[k, f] (+)= col^T[k, rows] * dz[rows, f]; the first chunk overwrites.
       const float* col = chunk_col(x.data(), s0, cs);
-      kernels::gemm(Trans::Yes, Trans::No, k, f, rows, 1.0f, col, k, dz, f,
-                    s0 == 0 ? 0.0f : 1.0f, dkernel_.data(), f);
+      if (k * f <= kSmallKernel && rows >= kSplitRows * kSplits) {
+        // A small kernel matrix (a first layer: k = 9 or 27) is one or two GEMM tiles, so the
+        // GEMM runs it on one thread however long the sum over rows. Split the rows into a fixed
+        // number of slices instead (fixed: the result must not depend on the thread count),
+        // one GEMM per slice in parallel, and add the partial sums in slice order.
+        dpart_.resize(kSplits * k * f);
+        kernels::parallel_for(0, kSplits, [&](std::size_t sl) {
+          const std::size_t r0 = rows * sl / kSplits, r1 = rows * (sl + 1) / kSplits;
+          kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k,
+                        dz + r0 * f, f, 0.0f, dpart_.data() + sl * k * f, f);
+        });
+        if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
+        for (std::size_t sl = 0; sl < kSplits; ++sl)
+          kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
+      } else {
+        kernels::gemm(Trans::Yes, Trans::No, k, f, rows, 1.0f, col, k, dz, f,
+                      s0 == 0 ? 0.0f : 1.0f, dkernel_.data(), f);
+      }
     }
     if (want_bias) kernels::sum_rows_add(dz, rows, f, dbias_.data());
     if (gx) {

@@ -88,7 +88,8 @@ class Conv2D final : public Layer {
   // dbias_ [filters]. Gradients are
   // summed here and added to their destination once, so that backward adds exactly one value
   // per element (two calls give exactly twice one call).
-  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_;
+  // dpart_ [4, kh * kw * in_c, filters]: partial weight gradients of a small kernel.
+  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_;
 };
 
 }  // namespace cnn

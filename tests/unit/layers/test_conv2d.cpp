@@ -337,7 +337,8 @@ TEST_CASE("Conv2D frozen: no parameter gradients, input gradient still flows") {
 TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-sample gradients") {
   // The chunk size comes from a scratch budget; tiny budgets force one sample per GEMM, or
   // chunks of 2-3 samples with a shorter last chunk (batch 7), against the whole batch at once.
-  // 1x1 (no im2col), 5x5, stride 2, same padding, channels 3/13/24, batch 1 and 7.
+  // 1x1 (no im2col), 5x5, stride 2, same padding, channels 3/13/24, batch 1 and 7, and the
+  // row-split weight gradient of a small kernel.
   struct Case {
     std::size_t k, filters, stride;
     bool same;
@@ -349,6 +350,8 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
       {3, 4, 1, false, {7, 5, 3}, 7, "relu"},    {1, 5, 1, false, {3, 4, 13}, 7, "relu"},
       {5, 3, 1, true, {6, 7, 3}, 7, "linear"},  {3, 6, 2, true, {9, 8, 24}, 1, "tanh"},
       {3, 17, 2, false, {15, 16, 3}, 7, "sigmoid"}, {1, 3, 2, true, {5, 5, 13}, 7, "relu"},
+      // 7 * 38 * 38 rows in one chunk: the small kernel's weight gradient is split over rows.
+      {3, 4, 1, false, {40, 40, 1}, 7, "linear"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.k);
