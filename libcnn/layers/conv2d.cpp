@@ -129,8 +129,25 @@ const float* Conv2D::chunk_col(const float* x, std::size_t s0, std::size_t cs) {
   if (direct_col()) return x + s0 * in_size;
   col_.resize(cs * m * k);
   float* col = col_.data();
-  kernels::parallel_for(0, cs, [&](std::size_t j) {
-    kernels::im2col(geo_, x + (s0 + j) * in_size, col + j * m * k);
+  // One task per output row of each sample, so a chunk of one large sample still uses every
+  // thread. Each task writes its own rows of col.
+  const std::size_t oh = geo_.out_h, row_floats = geo_.out_w * k;
+  kernels::parallel_for(0, cs * oh, [&](std::size_t t) {
+    const std::size_t j = t / oh, oy = t % oh;
+    // Output row oy of the sample is output row 0 of the input shifted down by oy * stride_h
+    // (what of that shift falls in the top padding stays padding).
+    kernels::ConvGeometry g = geo_;
+    const std::size_t shift = oy * g.stride_h;
+    const float* in = x + (s0 + j) * in_size;
+    if (shift >= g.pad_top) {
+      in += (shift - g.pad_top) * g.w * g.c;
+      g.h -= shift - g.pad_top;
+      g.pad_top = 0;
+    } else {
+      g.pad_top -= shift;
+    }
+    g.out_h = 1;
+    kernels::im2col(g, in, col + j * m * k + oy * row_floats);
   });
   return col;
 }
