@@ -1,9 +1,12 @@
-// Scalar activation kernels (the reference; SIMD versions come with the speed work, issue #4).
+// Scalar activation kernels: the reference (ref::) the SIMD variants in simd/eltwise_impl.hpp are
+// tested against, and the dispatching entry points.
 #include "kernels/activation.hpp"
 
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/eltwise.hpp"
+#include "kernels/simd/eltwise_simd.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::kernels {
@@ -24,6 +27,17 @@ Act act_from_name(const std::string& name) {
 }
 
 std::string act_name(Act a) { return act_names().at(static_cast<std::size_t>(a)); }
+
+void act_forward(Act a, float* x, std::size_t rows, std::size_t cols) {
+  simd::eltwise_active().act_forward(a, x, rows, cols);
+}
+
+void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t rows,
+                  std::size_t cols) {
+  simd::eltwise_active().act_backward(a, y, dy, dz, rows, cols);
+}
+
+namespace ref {
 
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols) {
   const std::size_t n = rows * cols;
@@ -107,5 +121,7 @@ void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t
       return;
   }
 }
+
+}  // namespace ref
 
 }  // namespace cnn::kernels

@@ -1,6 +1,9 @@
-// Scalar im2col / col2im: one row per output position, copying a run of c contiguous channels
+// Scalar im2col / col2im (the reference of simd/eltwise_impl.hpp, which also copies a kernel
+// row's kw taps as one run): one row per output position, copying a run of c contiguous channels
 // per kernel tap (NHWC keeps a tap's channels together, so the inner loop is a plain copy).
 #include "kernels/im2col.hpp"
+
+#include "kernels/simd/eltwise_simd.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -18,6 +21,16 @@ inline std::ptrdiff_t source(std::size_t o, std::size_t t, std::size_t stride, s
 }
 
 }  // namespace
+
+void im2col(const ConvGeometry& g, const float* in, float* col) {
+  simd::eltwise_active().im2col(g, in, col);
+}
+
+void col2im_add(const ConvGeometry& g, const float* col, float* img) {
+  simd::eltwise_active().col2im_add(g, col, img);
+}
+
+namespace ref {
 
 void im2col(const ConvGeometry& g, const float* in, float* col) {
   const std::size_t c = g.c;
@@ -59,5 +72,7 @@ void col2im_add(const ConvGeometry& g, const float* col, float* img) {
     }
   }
 }
+
+}  // namespace ref
 
 }  // namespace cnn::kernels

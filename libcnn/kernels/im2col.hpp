@@ -31,4 +31,10 @@ void im2col(const ConvGeometry& g, const float* in, float* col);
 // each input cell; entries of padding taps are dropped. col: [out_h * out_w, kh * kw * c].
 void col2im_add(const ConvGeometry& g, const float* col, float* img);
 
+namespace ref {
+// The scalar oracles of im2col / col2im_add.
+void im2col(const ConvGeometry& g, const float* in, float* col);
+void col2im_add(const ConvGeometry& g, const float* col, float* img);
+}  // namespace ref
+
 }  // namespace cnn::kernels

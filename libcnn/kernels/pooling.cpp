@@ -1,6 +1,8 @@
-// Scalar pooling kernels. Each output position clips its window to the input once, then walks
+// Scalar pooling kernels (max pooling's are the reference of simd/eltwise_impl.hpp). Each output position clips its window to the input once, then walks
 // the window's cells with the c channels of a cell as the contiguous inner loop.
 #include "kernels/pooling.hpp"
+
+#include "kernels/simd/eltwise_simd.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +25,17 @@ inline Range clip(std::size_t o, std::size_t stride, std::size_t pad, std::size_
 }
 
 }  // namespace
+
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax) {
+  simd::eltwise_active().max_pool_forward(g, in, out, argmax);
+}
+
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+                           float* dx) {
+  simd::eltwise_active().max_pool_backward_add(g, dy, argmax, dx);
+}
+
+namespace ref {
 
 void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax) {
   const std::size_t c = g.c;
@@ -57,6 +70,8 @@ void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::si
   const std::size_t n = g.out_size();
   for (std::size_t i = 0; i < n; ++i) dx[argmax[i]] += dy[i];
 }
+
+}  // namespace ref
 
 void avg_pool_forward(const PoolGeometry& g, const float* in, float* out) {
   const std::size_t c = g.c;

@@ -36,4 +36,11 @@ void avg_pool_forward(const PoolGeometry& g, const float* in, float* out);
 // dy: [out_h, out_w, c]; dx: [h, w, c].
 void avg_pool_backward_add(const PoolGeometry& g, const float* dy, float* dx);
 
+namespace ref {
+// The scalar oracle of max_pool_forward / max_pool_backward_add.
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax);
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+                           float* dx);
+}  // namespace ref
+
 }  // namespace cnn::kernels

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "kernels/eltwise.hpp"
+#include "kernels/threading.hpp"
+
 namespace cnn::detail {
 
 void Pool2D::set_geometry(const Shape& in_shape, const Shape& out_shape,
@@ -16,10 +19,11 @@ void Pool2D::set_geometry(const Shape& in_shape, const Shape& out_shape,
 void Pool2D::compute_argmax(const Tensor& x, std::size_t n) {
   const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
   argmax_.resize(n * out_size);
-  pooled_.resize(out_size);
-  for (std::size_t s = 0; s < n; ++s)
-    kernels::max_pool_forward(geo_, x.data() + s * in_size, pooled_.data(),
+  pooled_.resize(n * out_size);
+  kernels::parallel_for(0, n, [&](std::size_t s) {
+    kernels::max_pool_forward(geo_, x.data() + s * in_size, pooled_.data() + s * out_size,
                               argmax_.data() + s * out_size);
+  });
 }
 
 void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
@@ -29,15 +33,18 @@ void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
   argmax_batch_.reset();
+  // Samples are independent: one task each, so the result does not depend on the thread count.
   if (mode_ == PoolMode::Average) {
-    for (std::size_t s = 0; s < n; ++s)
+    kernels::parallel_for(0, n, [&](std::size_t s) {
       kernels::avg_pool_forward(geo_, x.data() + s * in_size, out.data() + s * out_size);
+    });
     return;
   }
   if (ctx.training) argmax_.resize(n * out_size);
-  for (std::size_t s = 0; s < n; ++s)
+  kernels::parallel_for(0, n, [&](std::size_t s) {
     kernels::max_pool_forward(geo_, x.data() + s * in_size, out.data() + s * out_size,
                               ctx.training ? argmax_.data() + s * out_size : nullptr);
+  });
   if (ctx.training) argmax_batch_ = n;
 }
 
@@ -54,17 +61,27 @@ void Pool2D::backward(Context& /*ctx*/, Inputs in, const Tensor& /*out*/, const 
   const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
   if (mode_ == PoolMode::Max && argmax_batch_ != n) compute_argmax(x, n);
 
-  dx_.resize(in_size);
-  for (std::size_t s = 0; s < n; ++s) {
-    std::fill(dx_.begin(), dx_.end(), 0.0f);
+  // Windows that do not overlap (stride >= pool size, or a single window along an axis) send at most one value to each input cell,
+  // so adding it straight into the gradient gives exactly g + (0 + d), the same as summing the
+  // sample's gradient in scratch first. Overlapping windows sum in per-sample scratch and add
+  // the total once, so that two backward calls still give exactly twice one call.
+  const bool disjoint = (geo_.stride_h >= geo_.ph || geo_.out_h == 1) &&
+                        (geo_.stride_w >= geo_.pw || geo_.out_w == 1);
+  if (!disjoint) dx_.resize(n * in_size);
+  kernels::parallel_for(0, n, [&](std::size_t s) {
     const float* dy = grad_out.data() + s * out_size;
-    if (mode_ == PoolMode::Max)
-      kernels::max_pool_backward_add(geo_, dy, argmax_.data() + s * out_size, dx_.data());
-    else
-      kernels::avg_pool_backward_add(geo_, dy, dx_.data());
     float* g = gx->data() + s * in_size;
-    for (std::size_t i = 0; i < in_size; ++i) g[i] += dx_[i];
-  }
+    float* d = g;
+    if (!disjoint) {
+      d = dx_.data() + s * in_size;
+      std::fill(d, d + in_size, 0.0f);
+    }
+    if (mode_ == PoolMode::Max)
+      kernels::max_pool_backward_add(geo_, dy, argmax_.data() + s * out_size, d);
+    else
+      kernels::avg_pool_backward_add(geo_, dy, d);
+    if (!disjoint) kernels::add_to(d, in_size, g);
+  });
 }
 
 void WindowPool2D::configure(ConfigReader& cfg) {

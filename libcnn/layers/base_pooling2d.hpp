@@ -47,8 +47,9 @@ class Pool2D : public Layer {
   // argmax_batch_ samples when set by a training forward.
   std::vector<std::size_t> argmax_;
   std::optional<std::size_t> argmax_batch_;
-  // Scratch: pooled_ [out_h, out_w, c] (recomputing the argmax), dx_ [h, w, c] (one sample's
-  // input gradient, summed here and added once so two backward calls give exactly twice one).
+  // Scratch: pooled_ [n, out_h, out_w, c] (recomputing the argmax), dx_ [n, h, w, c] (only for
+  // overlapping windows: each sample's input gradient, summed here and added once so two
+  // backward calls give exactly twice one).
   std::vector<float> pooled_, dx_;
 };
 

@@ -1,9 +1,12 @@
-// Conv2D: configuration, shape inference, and forward/backward as im2col + GEMM.
+// Conv2D: configuration, shape inference, and forward/backward as im2col + GEMM over chunks of
+// samples.
 #include "layers/conv2d.hpp"
 
 #include <algorithm>
 
+#include "kernels/eltwise.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/threading.hpp"
 
 namespace cnn {
 
@@ -83,29 +86,92 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
   return out_shape_;
 }
 
+namespace {
+
+// Scratch budget of one chunk's im2col matrix, in bytes (see chunk_samples). 4 MiB: big enough
+// that the small layers of the lecture's nets (MNIST: 24 KiB to 140 KiB of col per sample) put a
+// whole batch, or a large part of it, into one GEMM with a tall M -- one parallel region instead
+// of one per sample, and the packed kernel panel reused over all the rows -- yet small enough
+// that the col matrix written by im2col is still in the L2/L3 caches when the GEMM packs it, and
+// that the layer's scratch does not grow with the batch size. Layers whose col matrix per sample
+// is over the budget (cats-vs-dogs' first layers: 2.4 MiB and 6 MiB) run one sample per GEMM,
+// which is already a large GEMM.
+std::size_t g_chunk_budget = std::size_t{4} << 20;
+
+// The weight gradient's row split (see backward): kernels of at most kSmallKernel floats, chunks
+// of at least kSplitRows rows per slice, kSplits slices (enough for the 2-4 cores this runs on).
+constexpr std::size_t kSmallKernel = 64 * 64, kSplitRows = 2048, kSplits = 4;
+
+}  // namespace
+
+void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
+
+std::size_t Conv2D::chunk_samples(std::size_t n) const {
+  const std::size_t m = geo_.col_rows(), k = geo_.col_cols();
+  // The widest per-row scratch: col/dcol [m, k] or dz [m, filters].
+  const std::size_t per_sample = m * std::max(k, filters_) * sizeof(float);
+  const std::size_t cs = std::max<std::size_t>(1, g_chunk_budget / std::max<std::size_t>(1, per_sample));
+  return std::min(cs, std::max<std::size_t>(n, 1));
+}
+
+bool Conv2D::direct_col() const {
+  // A 1x1 stride-1 unpadded convolution reads every input cell exactly once, in order: the NHWC
+  // input [h * w, c] already is the col matrix [m, k].
+  return geo_.kh == 1 && geo_.kw == 1 && geo_.stride_h == 1 && geo_.stride_w == 1 &&
+         geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.out_h == geo_.h && geo_.out_w == geo_.w;
+}
+
+// The col matrix of samples [s0, s0 + cs) of x: [cs * m, k]. Points into x for 1x1 convolutions;
+// else im2col into col_, one sample per task (samples are independent, so the result does not
+// depend on the thread count).
+const float* Conv2D::chunk_col(const float* x, std::size_t s0, std::size_t cs) {
+  const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), in_size = numel(in_shape_);
+  if (direct_col()) return x + s0 * in_size;
+  col_.resize(cs * m * k);
+  float* col = col_.data();
+  // One task per output row of each sample, so a chunk of one large sample still uses every
+  // thread. Each task writes its own rows of col.
+  const std::size_t oh = geo_.out_h, row_floats = geo_.out_w * k;
+  kernels::parallel_for(0, cs * oh, [&](std::size_t t) {
+    const std::size_t j = t / oh, oy = t % oh;
+    // Output row oy of the sample is output row 0 of the input shifted down by oy * stride_h
+    // (what of that shift falls in the top padding stays padding).
+    kernels::ConvGeometry g = geo_;
+    const std::size_t shift = oy * g.stride_h;
+    const float* in = x + (s0 + j) * in_size;
+    if (shift >= g.pad_top) {
+      in += (shift - g.pad_top) * g.w * g.c;
+      g.h -= shift - g.pad_top;
+      g.pad_top = 0;
+    } else {
+      g.pad_top -= shift;
+    }
+    g.out_h = 1;
+    kernels::im2col(g, in, col + j * m * k + oy * row_floats);
+  });
+  return col;
+}
+
 void Conv2D::forward(Context& /*ctx*/, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
   if (auto p = detail::batch_problem(out, out_shape_, "output"); !p.empty()) throw shape_error(p);
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
-  const std::size_t in_size = numel(in_shape_);
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
-  col_.resize(m * k);
+  const std::size_t chunk = chunk_samples(n);
 
-  for (std::size_t s = 0; s < n; ++s) {
-    float* y = out.data() + s * m * f;
-    kernels::im2col(geo_, x.data() + s * in_size, col_.data());
-    // Start every output row from the bias and let the GEMM accumulate onto it (beta = 1).
-    if (bias)
-      for (std::size_t r = 0; r < m; ++r) std::copy(bias, bias + f, y + r * f);
-    // y[m, f] (+)= col[m, k] * kernel[k, f]; [m, f] is [out_h, out_w, filters], i.e. NHWC.
-    kernels::gemm(Trans::No, Trans::No, m, f, k, 1.0f, col_.data(), k, kernel, f,
-                  bias ? 1.0f : 0.0f, y, f);
+  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+    const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
+    const float* col = chunk_col(x.data(), s0, cs);
+    float* y = out.data() + s0 * m * f;
+    // y[rows, f] = col[rows, k] * kernel[k, f]; [cs * m, f] is [cs, out_h, out_w, filters], NHWC.
+    kernels::gemm(Trans::No, Trans::No, rows, f, k, 1.0f, col, k, kernel, f, 0.0f, y, f);
+    // Bias and activation in one pass while the chunk's output is still in cache. Softmax (if
+    // chosen) normalises each row of [rows, filters]: the channel axis.
+    kernels::bias_act_forward(activation_, y, bias, rows, f);
   }
-  // Softmax (if chosen) normalises each row of [n * out_h * out_w, filters]: the channel axis.
-  kernels::act_forward(activation_, out.data(), n * m, f);
 }
 
 void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tensor& grad_out,
@@ -128,43 +194,68 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
   const bool want_kernel = wants_param_grads() && kernel.grad;
   const bool want_bias = wants_param_grads() && bias && bias->grad;
   if (!gx && !want_kernel && !want_bias) return;
+  const std::size_t chunk = chunk_samples(n);
+  const bool direct = direct_col();
 
-  dz_.resize(m * f);
-  if (want_kernel) {
-    col_.resize(m * k);
-    dkernel_.assign(k * f, 0.0f);
-  }
+  dz_.resize(chunk * m * f);
+  if (want_kernel) dkernel_.resize(k * f);
   if (want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
-    dcol_.resize(m * k);
-    dx_.resize(in_size);
+    dcol_.resize(chunk * m * k);
+    if (!direct) dx_.resize(chunk * in_size);
   }
 
-  for (std::size_t s = 0; s < n; ++s) {
-    // dz = dL/dz for this sample, from y and dL/dy: [m, f].
-    kernels::act_backward(activation_, out.data() + s * m * f, grad_out.data() + s * m * f,
-                          dz_.data(), m, f);
+  // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
+  // order (the GEMM's own order within a chunk), so results do not depend on the thread count.
+  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+    const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
+    float* dz = dz_.data();
+    // dz = dL/dz for the chunk, from y and dL/dy: [rows, f].
+    kernels::act_backward(activation_, out.data() + s0 * m * f, grad_out.data() + s0 * m * f, dz,
+                          rows, f);
     if (want_kernel) {
-      // dkernel[k, f] += col^T[k, m] * dz[m, f]
-      kernels::im2col(geo_, x.data() + s * in_size, col_.data());
-      kernels::gemm(Trans::Yes, Trans::No, k, f, m, 1.0f, col_.data(), k, dz_.data(), f, 1.0f,
-                    dkernel_.data(), f);
+      // dkernel[k, f] (+)= col^T[k, rows] * dz[rows, f]; the first chunk overwrites.
+      const float* col = chunk_col(x.data(), s0, cs);
+      if (k * f <= kSmallKernel && rows >= kSplitRows * kSplits) {
+        // A small kernel matrix (a first layer: k = 9 or 27) is one or two GEMM tiles, so the
+        // GEMM runs it on one thread however long the sum over rows. Split the rows into a fixed
+        // number of slices instead (fixed: the result must not depend on the thread count),
+        // one GEMM per slice in parallel, and add the partial sums in slice order.
+        dpart_.resize(kSplits * k * f);
+        kernels::parallel_for(0, kSplits, [&](std::size_t sl) {
+          const std::size_t r0 = rows * sl / kSplits, r1 = rows * (sl + 1) / kSplits;
+          kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k,
+                        dz + r0 * f, f, 0.0f, dpart_.data() + sl * k * f, f);
+        });
+        if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
+        for (std::size_t sl = 0; sl < kSplits; ++sl)
+          kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
+      } else {
+        kernels::gemm(Trans::Yes, Trans::No, k, f, rows, 1.0f, col, k, dz, f,
+                      s0 == 0 ? 0.0f : 1.0f, dkernel_.data(), f);
+      }
     }
-    if (want_bias)
-      for (std::size_t r = 0; r < m; ++r)
-        for (std::size_t j = 0; j < f; ++j) dbias_[j] += dz_[r * f + j];
+    if (want_bias) kernels::sum_rows_add(dz, rows, f, dbias_.data());
     if (gx) {
-      // dcol[m, k] = dz[m, f] * kernel^T[f, k]; col2im scatters it back onto the input cells.
-      kernels::gemm(Trans::No, Trans::Yes, m, k, f, 1.0f, dz_.data(), f, kernel.value, f, 0.0f,
-                    dcol_.data(), k);
-      std::fill(dx_.begin(), dx_.end(), 0.0f);
-      kernels::col2im_add(geo_, dcol_.data(), dx_.data());
-      float* g = gx->data() + s * in_size;
-      for (std::size_t i = 0; i < in_size; ++i) g[i] += dx_[i];
+      // dcol[rows, k] = dz[rows, f] * kernel^T[f, k]; col2im scatters it back onto the input.
+      float* dcol = dcol_.data();
+      kernels::gemm(Trans::No, Trans::Yes, rows, k, f, 1.0f, dz, f, kernel.value, f, 0.0f, dcol, k);
+      float* g = gx->data() + s0 * in_size;
+      if (direct) {
+        // 1x1: dcol is dL/dx itself.
+        kernels::add_to(dcol, rows * k, g);
+      } else {
+        float* dx = dx_.data();
+        kernels::parallel_for(0, cs, [&](std::size_t j) {
+          float* d = dx + j * in_size;
+          std::fill(d, d + in_size, 0.0f);
+          kernels::col2im_add(geo_, dcol + j * m * k, d);
+          kernels::add_to(d, in_size, g + j * in_size);
+        });
+      }
     }
   }
-  if (want_kernel)
-    for (std::size_t i = 0; i < k * f; ++i) kernel.grad[i] += dkernel_[i];
+  if (want_kernel) kernels::add_to(dkernel_.data(), k * f, kernel.grad);
   if (want_bias)
     for (std::size_t j = 0; j < f; ++j) bias->grad[j] += dbias_[j];
 }

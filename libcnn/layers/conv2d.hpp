@@ -1,5 +1,6 @@
-// Conv2D: 2-D convolution over NHWC images with Keras semantics, computed per sample as
-// im2col followed by one GEMM.
+// Conv2D: 2-D convolution over NHWC images with Keras semantics, computed as im2col followed by
+// one GEMM per chunk of samples (as many samples as fit a scratch budget, see conv2d.cpp); 1x1
+// stride-1 unpadded convolutions skip im2col (the NHWC input is the col matrix).
 //
 // Formula, per sample, output (oy, ox, f):
 //   z = bias[f] + sum over (ky, kx, ci) of
@@ -58,7 +59,17 @@ class Conv2D final : public Layer {
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;
 
+  // The im2col scratch budget per chunk of samples, in bytes, for every Conv2D (default 4 MiB).
+  // For tests, to force several chunks (and a last, shorter one) on small inputs.
+  static void set_chunk_budget(std::size_t bytes);
+
  private:
+  // Samples per GEMM for a batch of n.
+  std::size_t chunk_samples(std::size_t n) const;
+  // 1x1, stride 1, no padding: the input is its own col matrix.
+  bool direct_col() const;
+  const float* chunk_col(const float* x, std::size_t s0, std::size_t cs);
+
   // Configuration.
   std::size_t filters_ = 0;
   detail::Pair kernel_size_{1, 1}, strides_{1, 1}, dilation_{1, 1};
@@ -72,11 +83,13 @@ class Conv2D final : public Layer {
   Shape in_shape_, out_shape_;
   kernels::ConvGeometry geo_;
 
-  // Scratch: col_/dcol_ [out_h * out_w, kh * kw * in_c], dz_ [out_h * out_w, filters],
-  // dx_ [h, w, in_c], dkernel_ [kh * kw * in_c, filters], dbias_ [filters]. Gradients are
+  // Scratch, for a chunk of cs samples: col_/dcol_ [cs * out_h * out_w, kh * kw * in_c],
+  // dz_ [cs * out_h * out_w, filters], dx_ [cs, h, w, in_c], dkernel_ [kh * kw * in_c, filters],
+  // dbias_ [filters]. Gradients are
   // summed here and added to their destination once, so that backward adds exactly one value
   // per element (two calls give exactly twice one call).
-  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_;
+  // dpart_ [4, kh * kw * in_c, filters]: partial weight gradients of a small kernel.
+  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_;
 };
 
 }  // namespace cnn

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "kernels/eltwise.hpp"
 #include "kernels/gemm.hpp"
 
 namespace cnn {
@@ -52,12 +53,8 @@ void Dense::forward(Context&, Inputs in, Tensor& out) {
   float* y = out.data();
   kernels::gemm(kernels::Trans::No, kernels::Trans::No, n, units_, in_, 1.0f, x.data(), in_, w,
                 units_, 0.0f, y, units_);
-  if (use_bias_) {
-    const float* b = params()[1].value;
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t j = 0; j < units_; ++j) y[i * units_ + j] += b[j];
-  }
-  kernels::act_forward(act_, y, n, units_);
+  // Bias and activation in one pass over y.
+  kernels::bias_act_forward(act_, y, use_bias_ ? params()[1].value : nullptr, n, units_);
 }
 
 // x [n, in], y [n, units], dy [n, units]; adds into dx [n, in], dW [in, units], db [units].
@@ -82,9 +79,7 @@ void Dense::backward(Context&, Inputs in, const Tensor& out, const Tensor& grad_
       const std::size_t rows = std::min(kDwBlock, in_ - i0);
       kernels::gemm(kernels::Trans::Yes, kernels::Trans::No, rows, units_, n, 1.0f, x.data() + i0,
                     in_, dz, units_, 0.0f, dw_block_.data(), units_);
-      float* dw = kernel.grad + i0 * units_;
-      const float* blk = dw_block_.data();
-      for (std::size_t e = 0; e < rows * units_; ++e) dw[e] += blk[e];
+      kernels::add_to(dw_block_.data(), rows * units_, kernel.grad + i0 * units_);
     }
   }
   if (use_bias_ && wants_param_grads() && params()[1].grad) {
@@ -100,9 +95,7 @@ void Dense::backward(Context&, Inputs in, const Tensor& out, const Tensor& grad_
     ensure_shape(dx_, {n, in_});
     kernels::gemm(kernels::Trans::No, kernels::Trans::Yes, n, in_, units_, 1.0f, dz, units_,
                   kernel.value, units_, 0.0f, dx_.data(), in_);
-    float* dx = grad_in[0]->data();
-    const float* d = dx_.data();
-    for (std::size_t e = 0; e < n * in_; ++e) dx[e] += d[e];
+    kernels::add_to(dx_.data(), n * in_, grad_in[0]->data());
   }
 }
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kernels/eltwise.hpp"
+
 namespace cnn {
 
 void Flatten::configure(ConfigReader&) {}
@@ -25,9 +27,7 @@ void Flatten::forward(Context&, Inputs in, Tensor& out) {
 void Flatten::backward(Context&, Inputs, const Tensor&, const Tensor& grad_out,
                        GradInputs grad_in) {
   if (grad_in.empty() || !grad_in[0]) return;
-  float* dx = grad_in[0]->data();
-  const float* dy = grad_out.data();
-  for (std::size_t i = 0; i < grad_out.size(); ++i) dx[i] += dy[i];
+  kernels::add_to(grad_out.data(), grad_out.size(), grad_in[0]->data());
 }
 
 }  // namespace cnn

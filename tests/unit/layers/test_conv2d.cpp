@@ -2,8 +2,12 @@
 // counts, config round trip and config/shape errors (STYLE.md §8).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "layers/conv2d.hpp"
 #include "layers/spatial_test_util.hpp"
 
 using namespace cnn;
@@ -328,4 +332,78 @@ TEST_CASE("Conv2D frozen: no parameter gradients, input gradient still flows") {
   const auto gin = h.backward({x}, y, dy, true);
   CHECK(std::all_of(h.grads.begin(), h.grads.end(), [](float g) { return g == 0.0f; }));
   CHECK(std::any_of(gin[0].begin(), gin[0].end(), [](float g) { return g != 0.0f; }));
+}
+
+TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-sample gradients") {
+  // The chunk size comes from a scratch budget; tiny budgets force one sample per GEMM, or
+  // chunks of 2-3 samples with a shorter last chunk (batch 7), against the whole batch at once.
+  // 1x1 (no im2col), 5x5, stride 2, same padding, channels 3/13/24, batch 1 and 7, and the
+  // row-split weight gradient of a small kernel.
+  struct Case {
+    std::size_t k, filters, stride;
+    bool same;
+    Shape in;
+    std::size_t batch;
+    const char* act;
+  };
+  const Case cases[] = {
+      {3, 4, 1, false, {7, 5, 3}, 7, "relu"},    {1, 5, 1, false, {3, 4, 13}, 7, "relu"},
+      {5, 3, 1, true, {6, 7, 3}, 7, "linear"},  {3, 6, 2, true, {9, 8, 24}, 1, "tanh"},
+      {3, 17, 2, false, {15, 16, 3}, 7, "sigmoid"}, {1, 3, 2, true, {5, 5, 13}, 7, "relu"},
+      // 7 * 38 * 38 rows in one chunk: the small kernel's weight gradient is split over rows.
+      {3, 4, 1, false, {40, 40, 1}, 7, "linear"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.k);
+    CAPTURE(c.stride);
+    CAPTURE(c.same);
+    CAPTURE(c.batch);
+    const json block = {{"type", "Conv2D"},
+                        {"filters", c.filters},
+                        {"kernel_size", c.k},
+                        {"strides", c.stride},
+                        {"padding", c.same ? "same" : "valid"},
+                        {"activation", c.act},
+                        {"bias_initializer", "glorot_uniform"}};
+    Rng rng(21);
+    const Tensor x = random_tensor(batch_shape(c.batch, c.in), rng);
+    // Per-sample bytes of the widest scratch row block, to size budgets of 1, 2 and 3 samples.
+    const std::size_t oh = c.same ? (c.in[0] + c.stride - 1) / c.stride : (c.in[0] - c.k) / c.stride + 1;
+    const std::size_t ow = c.same ? (c.in[1] + c.stride - 1) / c.stride : (c.in[1] - c.k) / c.stride + 1;
+    const std::size_t per_sample =
+        oh * ow * std::max(c.k * c.k * c.in[2], c.filters) * sizeof(float);
+
+    std::vector<Tensor> ys, gxs;
+    std::vector<std::vector<float>> gps;
+    for (std::size_t budget : {per_sample, 2 * per_sample + 1, 3 * per_sample, std::size_t{1} << 30}) {
+      Conv2D::set_chunk_budget(budget);
+      LayerHarness h(block, {c.in}, 9);
+      const Tensor y = h.forward({x}, true);
+      Rng r2(5);
+      const Tensor dy = random_tensor(shape_of(y), r2);
+      h.zero_grads();
+      auto gx = h.backward({x}, y, dy, true);
+      ys.push_back(y);
+      gxs.push_back(gx[0]);
+      gps.push_back(h.grads);
+      if (budget == per_sample && std::string(c.act) == "linear") {
+        const Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, c.k, c.k,
+                                      c.filters, c.stride, c.stride, 1, 1, c.same);
+        for (std::size_t i = 0; i < y.size(); ++i)
+          REQUIRE(std::fabs(y.data()[i] - ref.data()[i]) <= 1e-5f * std::max(1.0f, std::fabs(ref.data()[i])));
+      }
+    }
+    Conv2D::set_chunk_budget(std::size_t{4} << 20);
+    auto close = [](const float* a, const float* b, std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i)
+        REQUIRE_MESSAGE(std::fabs(a[i] - b[i]) <= 1e-5f * std::max(1.0f, std::fabs(b[i])),
+                        "index " << i << ": " << a[i] << " vs " << b[i]);
+    };
+    for (std::size_t v = 1; v < ys.size(); ++v) {
+      CAPTURE(v);
+      close(ys[v].data(), ys[0].data(), ys[0].size());
+      close(gxs[v].data(), gxs[0].data(), gxs[0].size());
+      close(gps[v].data(), gps[0].data(), gps[0].size());
+    }
+  }
 }

@@ -1,0 +1,73 @@
+// The element-wise entry points and their scalar reference; the choice of ISA table.
+#include "kernels/eltwise.hpp"
+
+#include <algorithm>
+
+#include "kernels/im2col.hpp"
+#include "kernels/pooling.hpp"
+#include "kernels/simd/eltwise_simd.hpp"
+#include "tensor/error.hpp"
+
+namespace cnn::kernels {
+
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols) {
+  simd::eltwise_active().bias_act_forward(a, y, bias, rows, cols);
+}
+
+void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc) {
+  simd::eltwise_active().sum_rows_add(x, rows, cols, acc);
+}
+
+void add_to(const float* src, std::size_t n, float* dst) {
+  simd::eltwise_active().add_to(src, n, dst);
+}
+
+namespace ref {
+
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols) {
+  if (bias)
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
+  ref::act_forward(a, y, rows, cols);
+}
+
+void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc) {
+  for (std::size_t j = 0; j < cols; ++j) {
+    float s = acc[j];
+    for (std::size_t r = 0; r < rows; ++r) s += x[r * cols + j];
+    acc[j] = s;
+  }
+}
+
+void add_to(const float* src, std::size_t n, float* dst) {
+  for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace ref
+
+namespace simd {
+
+const EltwiseFns& eltwise_for(Isa isa) {
+  static const EltwiseFns reference{ref::act_forward,  ref::act_backward, ref::bias_act_forward,
+                                    ref::sum_rows_add, ref::add_to,       ref::max_pool_forward,
+                                    ref::max_pool_backward_add, ref::im2col,
+                                    ref::col2im_add};
+  if (isa == Isa::Reference) return reference;
+  const auto& isas = supported_isas();
+  if (std::find(isas.begin(), isas.end(), isa) == isas.end())
+    throw Error("eltwise: instruction set " + isa_name(isa) + " is not supported by this CPU");
+  switch (isa) {
+    case Isa::Sse2: return eltwise_sse2();
+    case Isa::Avx2: return eltwise_avx2();
+    case Isa::Avx512: return eltwise_avx512();
+    default: return reference;
+  }
+}
+
+const EltwiseFns& eltwise_active() {
+  static const EltwiseFns& t = eltwise_for(active_isa());
+  return t;
+}
+
+}  // namespace simd
+}  // namespace cnn::kernels

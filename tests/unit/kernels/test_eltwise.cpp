@@ -1,0 +1,236 @@
+// The element-wise and max-pooling kernels of every ISA variant this machine runs against the
+// scalar reference (kernels/ref), on sizes that exercise the vector tails (1, 7, 8, 9, 15, 16,
+// 17, 127) and channel counts that are not multiples of any vector width (3, 13, 24).
+//
+// Exact equality where the vector code does the reference's operations in the reference's order
+// (relu, linear, leaky_relu, every backward formula but tanh's, bias adds, row sums, max pooling
+// and its argmax). Tolerance 1e-6 * max(1, |ref|) for sigmoid and tanh forward (xsimd's exp/tanh
+// vs libm, a few ulp) and tanh backward (1 - y*y may be fused into one FMA; near |y| = 1 the
+// cancellation turns that one rounding into an absolute, not a relative, error of ~eps * |dy|).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.hpp"
+#include "kernels/eltwise.hpp"
+#include "kernels/im2col.hpp"
+#include "kernels/pooling.hpp"
+#include "kernels/window.hpp"
+#include "kernels/simd/eltwise_simd.hpp"
+#include "tensor/rng.hpp"
+
+using namespace cnn::kernels;
+
+namespace {
+
+const std::size_t kSizes[] = {1, 7, 8, 9, 15, 16, 17, 127};
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v{Isa::Reference};
+  for (Isa i : supported_isas()) v.push_back(i);
+  return v;
+}
+
+std::vector<float> random_vec(cnn::Rng& rng, std::size_t n, float lo = -3.0f, float hi = 3.0f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.uniform(lo, hi);
+  return v;
+}
+
+void check_close(const std::vector<float>& got, const std::vector<float>& want, bool exact) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (exact) {
+      REQUIRE_MESSAGE(got[i] == want[i], "index " << i << ": " << got[i] << " vs " << want[i]);
+    } else {
+      REQUIRE_MESSAGE(std::fabs(got[i] - want[i]) <= 1e-6f * std::max(1.0f, std::fabs(want[i])),
+                      "index " << i << ": " << got[i] << " vs " << want[i]);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("eltwise: activations of every ISA equal the reference on awkward sizes") {
+  const auto& ref = simd::eltwise_for(Isa::Reference);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (std::size_t ai = 0; ai < act_names().size(); ++ai) {
+      const Act a = static_cast<Act>(ai);
+      CAPTURE(act_name(a));
+      const bool fwd_exact = a != Act::Sigmoid && a != Act::Tanh;
+      const bool bwd_exact = a != Act::Tanh;
+      for (std::size_t rows : {std::size_t{1}, std::size_t{3}}) {
+        for (std::size_t cols : kSizes) {
+          CAPTURE(rows);
+          CAPTURE(cols);
+          cnn::Rng rng(rows * 1000 + cols);
+          const std::size_t n = rows * cols;
+          auto x = random_vec(rng, n);
+          x[0] = 0.0f;  // the relu kink itself
+          if (n > 2) x[n - 1] = -100.0f;  // sigmoid's far tail
+          auto got = x, want = x;
+          fns.act_forward(a, got.data(), rows, cols);
+          ref.act_forward(a, want.data(), rows, cols);
+          check_close(got, want, fwd_exact);
+
+          const auto dy = random_vec(rng, n);
+          std::vector<float> dz(n), dz_ref(n);
+          fns.act_backward(a, want.data(), dy.data(), dz.data(), rows, cols);
+          ref.act_backward(a, want.data(), dy.data(), dz_ref.data(), rows, cols);
+          check_close(dz, dz_ref, bwd_exact);
+
+          const auto bias = random_vec(rng, cols);
+          auto b_got = x, b_want = x;
+          fns.bias_act_forward(a, b_got.data(), bias.data(), rows, cols);
+          ref.bias_act_forward(a, b_want.data(), bias.data(), rows, cols);
+          check_close(b_got, b_want, fwd_exact);
+          b_got = x;
+          fns.bias_act_forward(a, b_got.data(), nullptr, rows, cols);
+          check_close(b_got, want, fwd_exact);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("eltwise: sum_rows_add and add_to of every ISA equal the reference") {
+  const auto& ref = simd::eltwise_for(Isa::Reference);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (std::size_t rows : {std::size_t{1}, std::size_t{5}, std::size_t{127}})
+      for (std::size_t cols : {1, 3, 7, 13, 16, 17, 24, 127}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        cnn::Rng rng(rows * 7 + cols);
+        const auto x = random_vec(rng, rows * cols);
+        const auto acc0 = random_vec(rng, cols);
+        auto got = acc0, want = acc0;
+        fns.sum_rows_add(x.data(), rows, cols, got.data());
+        ref.sum_rows_add(x.data(), rows, cols, want.data());
+        check_close(got, want, true);
+        auto d_got = x, d_want = x;
+        const auto src = random_vec(rng, rows * cols);
+        fns.add_to(src.data(), src.size(), d_got.data());
+        ref.add_to(src.data(), src.size(), d_want.data());
+        check_close(d_got, d_want, true);
+      }
+  }
+}
+
+TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ties included") {
+  struct Case {
+    std::size_t h, w, c, ph, pw, sh, sw;
+    bool same;
+  };
+  const Case cases[] = {
+      {28, 28, 3, 2, 2, 2, 2, false},  {7, 9, 13, 2, 2, 2, 2, false}, {7, 9, 24, 3, 3, 2, 2, true},
+      {5, 5, 17, 3, 3, 1, 1, true},    {1, 1, 1, 1, 1, 1, 1, false},  {6, 4, 16, 6, 4, 1, 1, false},
+      {15, 17, 127, 2, 3, 2, 1, true}, {9, 8, 32, 2, 2, 2, 2, false},
+      {9, 8, 19, 9, 8, 1, 1, false},  // 72 cells: past the kernel's table of cell offsets
+  };
+  const auto& ref = simd::eltwise_for(Isa::Reference);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (const auto& k : cases) {
+      CAPTURE(k.h);
+      CAPTURE(k.w);
+      CAPTURE(k.c);
+      CAPTURE(k.ph);
+      CAPTURE(k.same);
+      PoolGeometry g;
+      g.h = k.h;
+      g.w = k.w;
+      g.c = k.c;
+      g.ph = k.ph;
+      g.pw = k.pw;
+      g.stride_h = k.sh;
+      g.stride_w = k.sw;
+      if (k.same) {
+        g.out_h = (k.h + k.sh - 1) / k.sh;
+        g.out_w = (k.w + k.sw - 1) / k.sw;
+        const std::size_t th = (g.out_h - 1) * k.sh + k.ph, tw = (g.out_w - 1) * k.sw + k.pw;
+        g.pad_top = th > k.h ? (th - k.h) / 2 : 0;
+        g.pad_left = tw > k.w ? (tw - k.w) / 2 : 0;
+      } else {
+        g.out_h = (k.h - k.ph) / k.sh + 1;
+        g.out_w = (k.w - k.pw) / k.sw + 1;
+      }
+      cnn::Rng rng(k.h * 100 + k.c);
+      auto in = random_vec(rng, g.in_size());
+      // Ties: quantise half of the values to a few levels so windows often hold equal maxima.
+      for (std::size_t i = 0; i < in.size(); i += 2) in[i] = std::round(in[i]);
+      std::vector<float> out(g.out_size()), out_ref(g.out_size()), out_na(g.out_size());
+      std::vector<std::size_t> am(g.out_size()), am_ref(g.out_size());
+      fns.max_pool_forward(g, in.data(), out.data(), am.data());
+      ref.max_pool_forward(g, in.data(), out_ref.data(), am_ref.data());
+      check_close(out, out_ref, true);
+      CHECK(am == am_ref);
+      fns.max_pool_forward(g, in.data(), out_na.data(), nullptr);
+      check_close(out_na, out_ref, true);
+      const auto dy = random_vec(rng, g.out_size());
+      auto dx = random_vec(rng, g.in_size()), dx_ref = dx;
+      fns.max_pool_backward_add(g, dy.data(), am.data(), dx.data());
+      ref.max_pool_backward_add(g, dy.data(), am_ref.data(), dx_ref.data());
+      check_close(dx, dx_ref, true);
+    }
+  }
+}
+
+TEST_CASE("eltwise: im2col and col2im_add of every ISA equal the reference exactly") {
+  struct Case {
+    std::size_t h, w, c, kh, kw, sh, sw, dh, dw;
+    Padding pad;
+  };
+  const Case cases[] = {
+      {28, 28, 1, 3, 3, 1, 1, 1, 1, Padding::Valid}, {7, 15, 3, 5, 5, 1, 1, 1, 1, Padding::Same},
+      {16, 17, 13, 3, 3, 2, 2, 1, 1, Padding::Same}, {1, 1, 24, 1, 1, 1, 1, 1, 1, Padding::Valid},
+      {9, 7, 24, 1, 1, 2, 2, 1, 1, Padding::Same},   {11, 9, 3, 3, 2, 1, 1, 2, 2, Padding::Same},
+      {5, 127, 1, 3, 5, 2, 1, 1, 1, Padding::Valid}, {4, 4, 17, 5, 5, 1, 1, 1, 1, Padding::Same},
+  };
+  const auto& ref = simd::eltwise_for(Isa::Reference);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (const auto& t : cases) {
+      CAPTURE(t.h);
+      CAPTURE(t.w);
+      CAPTURE(t.c);
+      CAPTURE(t.kh);
+      const auto wy = window_1d(t.h, t.kh, t.sh, t.dh, t.pad);
+      const auto wx = window_1d(t.w, t.kw, t.sw, t.dw, t.pad);
+      REQUIRE((wy && wx));
+      ConvGeometry g;
+      g.h = t.h;
+      g.w = t.w;
+      g.c = t.c;
+      g.kh = t.kh;
+      g.kw = t.kw;
+      g.stride_h = t.sh;
+      g.stride_w = t.sw;
+      g.dil_h = t.dh;
+      g.dil_w = t.dw;
+      g.pad_top = wy->pad_before;
+      g.pad_left = wx->pad_before;
+      g.out_h = wy->out;
+      g.out_w = wx->out;
+      cnn::Rng rng(t.h * 31 + t.c);
+      const auto in = random_vec(rng, t.h * t.w * t.c);
+      std::vector<float> col(g.col_rows() * g.col_cols(), -7.0f), col_ref(col.size(), 7.0f);
+      fns.im2col(g, in.data(), col.data());
+      ref.im2col(g, in.data(), col_ref.data());
+      check_close(col, col_ref, true);
+      const auto dcol = random_vec(rng, col.size());
+      auto img = random_vec(rng, in.size()), img_ref = img;
+      fns.col2im_add(g, dcol.data(), img.data());
+      ref.col2im_add(g, dcol.data(), img_ref.data());
+      check_close(img, img_ref, true);
+    }
+  }
+}
