@@ -121,6 +121,18 @@ RecordWriter::RecordWriter(const std::string& path, RecordHeader header)
     name_ = "<stdout>";
   } else {
     path_ = name_ = path;
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+      // A device or a named pipe (/dev/null, a FIFO): written directly, never replaced by a
+      // rename.
+      fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd_ < 0) throw IoError(path, "open", errno);
+      own_fd_ = true;
+      direct_ = true;
+      start();
+      return;
+    }
     const auto p = std::filesystem::path(path);
     tmp_path_ = (p.parent_path() / ("." + p.filename().string() + ".tmp-XXXXXX")).string();
     std::vector<char> tmpl(tmp_path_.begin(), tmp_path_.end());
@@ -148,7 +160,7 @@ void RecordWriter::start() {
 RecordWriter::~RecordWriter() {
   if (own_fd_) {
     ::close(fd_);
-    if (!finished_) ::unlink(tmp_path_.c_str());
+    if (!finished_ && !direct_) ::unlink(tmp_path_.c_str());
   }
 }
 
@@ -198,7 +210,7 @@ void RecordWriter::finish() {
     throw DataError(name_, "the header promised " + std::to_string(*header_.count) +
                                " records but " + std::to_string(written_) + " were written");
   flush();
-  if (own_fd_) {
+  if (own_fd_ && !direct_) {
     if (::fsync(fd_) != 0) throw IoError(path_, "sync", errno);
     if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) throw IoError(path_, "rename into place", errno);
   }

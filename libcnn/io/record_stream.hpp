@@ -43,7 +43,8 @@ class RecordWriter {
  public:
   // To an open descriptor (not closed by the writer). Writes the header at once.
   RecordWriter(int fd, RecordHeader header, std::string name = "<stdout>");
-  // To a file path, atomically; "-" means stdout.
+  // To a file path, atomically (temporary file + rename); "-" means stdout; an existing
+  // device or FIFO (/dev/null) is written directly.
   RecordWriter(const std::string& path, RecordHeader header);
   ~RecordWriter();
   RecordWriter(const RecordWriter&) = delete;
@@ -64,7 +65,7 @@ class RecordWriter {
 
   RecordHeader header_;
   int fd_ = -1;
-  bool own_fd_ = false, finished_ = false;
+  bool own_fd_ = false, finished_ = false, direct_ = false;
   std::string name_, path_, tmp_path_;
   std::vector<std::uint8_t> buf_;
   std::uint64_t written_ = 0;

@@ -2,6 +2,7 @@
 // byte offsets (wrong magic, future version, bad header, truncated record, count mismatch).
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "data/record_stream_dataset.hpp"
@@ -105,6 +106,16 @@ TEST_CASE("uint8 records round and clamp; endless streams need a limit") {
   std::int32_t label;
   ds.load(0, x.data(), label, 0);
   CHECK(x == std::vector<float>{0, 0, 1, 255, 255, 17});
+}
+
+TEST_CASE("a device is written directly, never replaced by a rename") {
+  {
+    RecordWriter w("/dev/null", header(1));
+    const std::vector<float> x(6, 1.0f);
+    w.write(0, x.data());
+    w.finish();
+  }
+  CHECK(std::filesystem::is_character_file("/dev/null"));
 }
 
 TEST_CASE("bad streams are refused with the byte offset") {
