@@ -126,7 +126,7 @@ inline long map_index(long i, long n, FillMode mode) {
 
 inline double snap(double v) {
   const double r = std::nearbyint(v);
-  return std::fabs(v - r) < 1e-6 ? r : v;
+  return std::fabs(v - r) < 1e-9 ? r : v;
 }
 
 bool is_identity(const Transform& t) {
@@ -336,14 +336,20 @@ Matrix3 sampling_matrix(const Transform& t, std::size_t h, std::size_t w, Conven
 }
 
 void warp_affine(const float* src, float* dst, std::size_t h, std::size_t w, std::size_t c,
-                 const Matrix3& m, FillMode mode, float cval, int order) {
+                 const Matrix3& matrix, FillMode mode, float cval, int order) {
+  // Entries within 1e-9 of a whole number are snapped, so rotations by multiples of 90 degrees
+  // (cos 90 = 6e-17) and integer shifts give whole-number sample points: exact copies.
+  Matrix3 m = matrix;
+  for (double& v : m) v = snap(v);
   const long H = static_cast<long>(h), W = static_cast<long>(w);
+  const double top = static_cast<double>(H - 1), right = static_cast<double>(W - 1);
   for (long r = 0; r < H; ++r) {
     float* out = dst + static_cast<std::size_t>(r) * w * c;
+    const double R = static_cast<double>(r);
     for (long col = 0; col < W; ++col, out += c) {
-      const double R = static_cast<double>(r), C = static_cast<double>(col);
-      const double yr = snap(m[0] * R + m[1] * C + m[2]);
-      const double xc = snap(m[3] * R + m[4] * C + m[5]);
+      const double C = static_cast<double>(col);
+      const double yr = m[0] * R + m[1] * C + m[2];
+      const double xc = m[3] * R + m[4] * C + m[5];
       if (order == 0) {
         const long ir = static_cast<long>(std::floor(yr + 0.5)),
                    ic = static_cast<long>(std::floor(xc + 0.5));
@@ -356,20 +362,28 @@ void warp_affine(const float* src, float* dst, std::size_t h, std::size_t w, std
         std::copy(p, p + c, out);
         continue;
       }
-      if (mode == FillMode::constant &&
-          (yr < 0 || yr > static_cast<double>(H - 1) || xc < 0 || xc > static_cast<double>(W - 1))) {
-        std::fill(out, out + c, cval);
-        continue;
-      }
-      const long r0 = static_cast<long>(std::floor(yr)), c0 = static_cast<long>(std::floor(xc));
-      const float fr = static_cast<float>(yr - static_cast<double>(r0));
-      const float fc = static_cast<float>(xc - static_cast<double>(c0));
-      long ra = r0, rb = r0 + 1, ca = c0, cb = c0 + 1;
-      if (ra < 0 || rb >= H || ca < 0 || cb >= W) {
-        ra = map_index(ra, H, mode);
-        rb = map_index(rb, H, mode);
-        ca = map_index(ca, W, mode);
-        cb = map_index(cb, W, mode);
+      long ra, rb, ca, cb;
+      float fr, fc;
+      if (yr >= 0 && yr < top && xc >= 0 && xc < right) {
+        // Inside: both neighbours exist on each axis (the common case; no index mapping).
+        ra = static_cast<long>(yr);
+        ca = static_cast<long>(xc);
+        rb = ra + 1;
+        cb = ca + 1;
+        fr = static_cast<float>(yr - static_cast<double>(ra));
+        fc = static_cast<float>(xc - static_cast<double>(ca));
+      } else {
+        if (mode == FillMode::constant && (yr < 0 || yr > top || xc < 0 || xc > right)) {
+          std::fill(out, out + c, cval);
+          continue;
+        }
+        const long r0 = static_cast<long>(std::floor(yr)), c0 = static_cast<long>(std::floor(xc));
+        fr = static_cast<float>(yr - static_cast<double>(r0));
+        fc = static_cast<float>(xc - static_cast<double>(c0));
+        ra = map_index(r0, H, mode);
+        rb = map_index(r0 + 1, H, mode);
+        ca = map_index(c0, W, mode);
+        cb = map_index(c0 + 1, W, mode);
       }
       const float* p00 = src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(ca)) * c;
       const float* p01 = src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(cb)) * c;

@@ -105,8 +105,8 @@ Matrix3 sampling_matrix(const Transform& t, std::size_t h, std::size_t w, Conven
 // Resamples an HWC float image through m (output pixel -> input point). Samples outside the
 // image follow fill_mode: constant (cval outside [0, n-1], as scipy's "constant"), nearest
 // (a a a | a b c d | d d d), reflect (d c b a | a b c d | d c b a), wrap (period n, a b c d |
-// a b c d). Coordinates within 1e-6 of an integer are snapped, so rotations by multiples of
-// 90 degrees and integer shifts copy pixels exactly. src and dst must not overlap.
+// a b c d). Matrix entries within 1e-9 of an integer are snapped, so rotations by multiples
+// of 90 degrees and integer shifts copy pixels exactly. src and dst must not overlap.
 void warp_affine(const float* src, float* dst, std::size_t h, std::size_t w, std::size_t c,
                  const Matrix3& m, FillMode fill_mode, float cval, int order);
 
