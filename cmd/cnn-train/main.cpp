@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sets;
   // Flags that override recipe fields; each is applied only when given.
   std::optional<std::string> model, weights, data, validation, loss, optimizer, color_mode,
-      class_mode, interpolation, on_bad_image, class_weight, schedule, early_stopping;
+      class_mode, interpolation, on_bad_image, class_weight, schedule, early_stopping, augment;
   std::optional<double> validation_split, learning_rate, rescale, weight_decay;
   std::optional<std::size_t> epochs, batch_size, steps_per_epoch, validation_steps;
   std::vector<std::size_t> target_size;
@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   app.add_option("--early-stopping", early_stopping, "Early stopping as JSON, e.g. "
                                                      "'{\"patience\": 3}'");
   app.add_flag("--no-shuffle", no_shuffle, "Keep the dataset order");
+  app.add_option("--augment", augment, "Augment the training data with these ImageDataGenerator "
+                                       "settings (configs/augment/*.json)");
   app.add_option("--set", sets, "Set any recipe field: KEY=VALUE (e.g. data.rescale=0.5)");
 
   return cnn::cmd::run_main(app, argc, argv, [&] {
@@ -88,7 +90,7 @@ int main(int argc, char** argv) {
                                "--optimizer", "--learning-rate", "--loss", "--target-size",
                                "--color-mode", "--class-mode", "--interpolation", "--rescale",
                                "--on-bad-image", "--class-weight", "--weight-decay", "--schedule",
-                               "--early-stopping", "--no-shuffle", "--set", "--seed", "--output",
+                               "--early-stopping", "--no-shuffle", "--augment", "--set", "--seed", "--output",
                                "--overwrite"})
         if (app.count(flag))
           throw CLI::ValidationError(std::string("--resume continues a run with its own recipe "
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
       if (schedule) o["schedule"] = as_json("--schedule", *schedule);
       if (early_stopping) o["early_stopping"] = as_json("--early-stopping", *early_stopping);
       if (no_shuffle) o["shuffle"] = false;
+      if (augment) o["augment"] = fs::absolute(*augment).string();
       if (app.count("--seed")) o["seed"] = common.seed;
       cnn::train::merge_into(recipe, o);
       for (const auto& s : sets) cnn::train::apply_assignment(recipe, s);

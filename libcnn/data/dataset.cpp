@@ -1,5 +1,6 @@
 // IDX and folder datasets, Keras's validation split, and dataset spec resolution.
 #include "data/dataset.hpp"
+#include "data/record_stream_dataset.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -439,7 +440,9 @@ std::unique_ptr<Dataset> open_idx_folder(const std::string& spec, const std::str
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DatasetOptions& options) {
   const std::string kForms =
       "expected fashion-mnist:train|test, mnist:train|test, DIR:train|test (a folder of IDX "
-      "files), idx:IMAGES,LABELS, or a folder of class sub-folders";
+      "files), idx:IMAGES,LABELS, a folder of class sub-folders, or a record stream (- for "
+      "stdin, FILE.cnnrec)";
+  if (is_record_stream_spec(spec)) return std::make_unique<RecordStreamDataset>(spec, options);
   if (spec.rfind("fashion-mnist:", 0) == 0)
     return open_idx_folder(spec, options.fashion_mnist_dir, spec.substr(14), options,
                            kFashionClasses);

@@ -97,6 +97,9 @@ struct DatasetOptions {
   std::optional<float> rescale;   // sample = pixel * rescale; default 1/255 (IDX), 1 (folders)
   double validation_split = 0.0;  // 0 <= v < 1; see split_range()
   Subset subset = Subset::all;    // training or validation need validation_split > 0
+  // Record streams without a count (endless): how many records to read (see
+  // RecordStreamDataset); nullopt refuses such a stream.
+  std::optional<std::size_t> stream_limit;
 
   // Where named datasets live.
   // "mnist:..." reads the folder in the environment variable CNN_MNIST_DIR, else this one
@@ -226,6 +229,7 @@ class ImageFilesDataset : public Dataset {
 //                                              and -labels-idx1-ubyte (each .gz or plain)
 //   idx:IMAGES,LABELS                          any IDX image/label pair
 //   DIR                                        a folder of class sub-folders (DirectoryDataset)
+//   - | FILE.cnnrec | a record stream file       a record stream (RecordStreamDataset)
 // Throws InputError for a spec that names nothing (listing these forms), and whatever the
 // chosen dataset's constructor throws.
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DatasetOptions& options);

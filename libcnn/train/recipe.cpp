@@ -3,6 +3,8 @@
 
 #include <filesystem>
 
+#include "data/augment.hpp"
+#include "io/atomic_file.hpp"
 #include "train/loss.hpp"
 
 namespace cnn::train {
@@ -28,7 +30,8 @@ json default_recipe() {
     "schedule": null,
     "early_stopping": null,
     "class_weight": null,
-    "weight_decay": 0.0
+    "weight_decay": 0.0,
+    "augment": null
   })");
 }
 
@@ -166,6 +169,26 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   r.early_stopping = raw_or_null("early_stopping");
   r.class_weight = raw_or_null("class_weight");
   r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
+  if (const json* a = top.get_raw("augment"); a && !a->is_null()) {
+    if (a->is_string()) {
+      // A settings file (configs/augment/*.json), relative to the recipe.
+      r.augment_file = resolve(a->get<std::string>(), base_dir);
+      const std::string text = io::read_file(r.augment_file);
+      try {
+        r.augment = json::parse(text);
+      } catch (const json::parse_error& e) {
+        throw ConfigError(r.augment_file, "", "", std::string("not valid JSON: ") + e.what());
+      }
+      data::parse_augment_settings(r.augment, r.augment_file);
+    } else if (a->is_object()) {
+      r.augment = *a;
+      r.augment_file = file;
+      data::parse_augment_settings(r.augment, file, "/augment");
+    } else {
+      throw top.error("augment", "expected ImageDataGenerator settings (an object) or the path "
+                                 "of a settings file, got " + json_brief(*a));
+    }
+  }
   top.finish();
   return r;
 }

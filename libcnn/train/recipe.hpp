@@ -42,6 +42,10 @@ struct Recipe {
   std::uint64_t seed = 0;
   json schedule, early_stopping, class_weight;  // null when absent
   double weight_decay = 0.0;
+  // ImageDataGenerator settings for the training data (data/augment.hpp), as a JSON object
+  // (a path in the recipe is read and replaced by its content); null: no augmentation.
+  json augment;
+  std::string augment_file;  // where the settings came from (messages)
 };
 
 // Every field with its default (null for "derived" defaults).

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
@@ -120,7 +121,10 @@ RunResult run_training(const RunOptions& opt) {
     train_opt.subset = data::Subset::training;
     val_opt.subset = data::Subset::validation;
   }
-  auto train = data::open_dataset(recipe.data.train, train_opt);
+  // An endless record stream is read for as many samples as training takes.
+  if (recipe.steps_per_epoch)
+    train_opt.stream_limit = *recipe.steps_per_epoch * recipe.batch_size * recipe.epochs;
+  std::unique_ptr<data::Dataset> train = data::open_dataset(recipe.data.train, train_opt);
   check_fit(model, *train, recipe.data.train);
   std::unique_ptr<data::Dataset> validation;
   if (recipe.data.validation) {
@@ -145,6 +149,17 @@ RunResult run_training(const RunOptions& opt) {
         list.push_back(s.path);
         if (opt.log) opt.log("skipped: " + s.reason);
       }
+
+  // Augmentation (Keras ImageDataGenerator) of the training data only, drawn per sample from
+  // the Batcher's seeds. Pixel units: the dataset's rescale (IDX data default to 1/255).
+  if (!recipe.augment.is_null()) {
+    auto settings = data::parse_augment_settings(recipe.augment, recipe.augment_file);
+    const bool idx = dynamic_cast<const data::IdxDataset*>(train.get()) != nullptr;
+    const float scale = dopt.rescale.value_or(idx ? 1.0f / 255.0f : 1.0f);
+    train = std::make_unique<data::AugmentedDataset>(std::move(train), std::move(settings), scale,
+                                                     opt.threads);
+    if (opt.log) opt.log("Augmenting the training data (" + recipe.augment_file + ").");
+  }
 
   TrainerOptions topt;
   topt.loss = recipe.loss ? *recipe.loss : default_loss(dopt.class_mode);
@@ -217,6 +232,7 @@ RunResult run_training(const RunOptions& opt) {
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
       if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
+      if (!recipe.augment.is_null()) saved["augment"] = recipe.augment;
       io::write_file_atomically(opt.run_dir + "/train.json", saved.dump(2) + "\n");
       io::write_file_atomically(opt.run_dir + "/class_indices.json",
                                 data::class_indices_json(train->class_names()).dump(2) + "\n");

@@ -1,0 +1,316 @@
+// Record stream writer and reader on raw file descriptors (pipes need EPIPE, not stdio buffers).
+#include "io/record_stream.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "layers/config.hpp"
+#include "tensor/error.hpp"
+
+namespace cnn::io {
+namespace {
+
+void put_u32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+std::uint32_t get_u32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+
+constexpr std::size_t kPreamble = 16;  // magic, version, header length
+constexpr std::size_t kBufferBytes = 1 << 20;
+
+}  // namespace
+
+const char* dtype_name(RecordDtype d) { return d == RecordDtype::uint8 ? "uint8" : "float32"; }
+
+std::size_t RecordHeader::record_bytes() const {
+  return 4 + sample_numel() * (dtype == RecordDtype::uint8 ? 1 : 4);
+}
+
+std::string header_json(const RecordHeader& h) {
+  json_ordered j;
+  j["shape"] = h.shape;
+  j["dtype"] = dtype_name(h.dtype);
+  j["label"] = "int32";
+  j["classes"] = h.classes;
+  j["class_mode"] = h.class_mode;
+  j["count"] = h.count ? json_ordered(*h.count) : json_ordered();
+  return j.dump();
+}
+
+RecordHeader parse_header_json(const std::string& text, const std::string& name,
+                               std::uint64_t offset) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw FormatError(name, offset, std::string("the header is not valid JSON: ") + e.what());
+  }
+  auto bad = [&](const std::string& what) {
+    return FormatError(name, offset, "header: " + what);
+  };
+  if (!j.is_object()) throw bad("expected a JSON object");
+  RecordHeader h;
+  try {
+    ConfigReader r(j, name, "", "");
+    const json* shape = r.get_raw("shape");
+    if (!shape || !shape->is_array() || shape->size() != 3)
+      throw bad("'shape' must be [height, width, channels]");
+    for (const auto& d : *shape) {
+      if (!d.is_number_unsigned() || d.get<std::uint64_t>() == 0 || d.get<std::uint64_t>() > (1u << 20))
+        throw bad("'shape' must hold three positive integers, got " + json_brief(*shape));
+      h.shape.push_back(d.get<std::size_t>());
+    }
+    const std::string dtype = r.get_choice("dtype", std::nullopt, {"uint8", "float32"});
+    h.dtype = dtype == "uint8" ? RecordDtype::uint8 : RecordDtype::float32;
+    r.get_choice("label", std::string("int32"), {"int32"});
+    const json* classes = r.get_raw("classes");
+    if (!classes || !classes->is_array() || classes->empty())
+      throw bad("'classes' must be a non-empty list of class names");
+    for (const auto& c : *classes) {
+      if (!c.is_string()) throw bad("'classes' must hold strings");
+      h.classes.push_back(c.get<std::string>());
+    }
+    h.class_mode = r.get_choice("class_mode", std::string("sparse"), {"binary", "categorical", "sparse"});
+    if (const json* c = r.get_raw("count"); c && !c->is_null()) {
+      if (!c->is_number_unsigned()) throw bad("'count' must be a whole number or null");
+      h.count = c->get<std::uint64_t>();
+    }
+    r.finish();
+  } catch (const ConfigError& e) {
+    throw bad(e.problem() + " (field '" + e.pointer().substr(1) + "')");
+  }
+  return h;
+}
+
+std::int32_t decode_record(const RecordHeader& h, const std::uint8_t* rec, float* out) {
+  const auto label = static_cast<std::int32_t>(get_u32(rec));
+  const std::size_t n = h.sample_numel();
+  const std::uint8_t* p = rec + 4;
+  if (h.dtype == RecordDtype::uint8) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(p[i]);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint32_t bits = get_u32(p + 4 * i);
+      std::memcpy(out + i, &bits, 4);
+    }
+  }
+  return label;
+}
+
+// ---------------------------------------------------------------- writer
+
+RecordWriter::RecordWriter(int fd, RecordHeader header, std::string name)
+    : header_(std::move(header)), fd_(fd), name_(std::move(name)) {
+  start();
+}
+
+RecordWriter::RecordWriter(const std::string& path, RecordHeader header)
+    : header_(std::move(header)) {
+  if (path == "-") {
+    fd_ = 1;
+    name_ = "<stdout>";
+  } else {
+    path_ = name_ = path;
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+      // A device or a named pipe (/dev/null, a FIFO): written directly, never replaced by a
+      // rename.
+      fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd_ < 0) throw IoError(path, "open", errno);
+      own_fd_ = true;
+      direct_ = true;
+      start();
+      return;
+    }
+    const auto p = std::filesystem::path(path);
+    tmp_path_ = (p.parent_path() / ("." + p.filename().string() + ".tmp-XXXXXX")).string();
+    std::vector<char> tmpl(tmp_path_.begin(), tmp_path_.end());
+    tmpl.push_back('\0');
+    fd_ = ::mkstemp(tmpl.data());
+    if (fd_ < 0) throw IoError(path, "create", errno);
+    tmp_path_ = tmpl.data();
+    own_fd_ = true;
+  }
+  start();
+}
+
+void RecordWriter::start() {
+  if (header_.shape.size() != 3) throw DataError(name_, "record shape must be [h, w, c]");
+  buf_.reserve(kBufferBytes + header_.record_bytes());
+  const std::string text = header_json(header_);
+  std::uint8_t pre[kPreamble];
+  std::memcpy(pre, kRecordMagic, 8);
+  put_u32(pre + 8, kRecordVersion);
+  put_u32(pre + 12, static_cast<std::uint32_t>(text.size()));
+  put(pre, kPreamble);
+  put(text.data(), text.size());
+}
+
+RecordWriter::~RecordWriter() {
+  if (own_fd_) {
+    ::close(fd_);
+    if (!finished_ && !direct_) ::unlink(tmp_path_.c_str());
+  }
+}
+
+void RecordWriter::put(const void* p, std::size_t n) {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  buf_.insert(buf_.end(), b, b + n);
+  if (buf_.size() >= kBufferBytes) flush();
+}
+
+void RecordWriter::write(std::int32_t label, const float* x) {
+  const std::size_t n = header_.sample_numel();
+  const std::size_t at = buf_.size();
+  buf_.resize(at + header_.record_bytes());
+  std::uint8_t* p = buf_.data() + at;
+  put_u32(p, static_cast<std::uint32_t>(label));
+  p += 4;
+  if (header_.dtype == RecordDtype::uint8) {
+    for (std::size_t i = 0; i < n; ++i)
+      p[i] = static_cast<std::uint8_t>(std::clamp(std::nearbyint(x[i]), 0.0f, 255.0f));
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint32_t bits;
+      std::memcpy(&bits, x + i, 4);
+      put_u32(p + 4 * i, bits);
+    }
+  }
+  ++written_;
+  if (buf_.size() >= kBufferBytes) flush();
+}
+
+void RecordWriter::flush() {
+  std::size_t done = 0;
+  while (done < buf_.size()) {
+    const ssize_t k = ::write(fd_, buf_.data() + done, buf_.size() - done);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE) throw BrokenPipe();
+      throw IoError(name_, "write", errno);
+    }
+    done += static_cast<std::size_t>(k);
+  }
+  buf_.clear();
+}
+
+void RecordWriter::finish() {
+  if (header_.count && *header_.count != written_)
+    throw DataError(name_, "the header promised " + std::to_string(*header_.count) +
+                               " records but " + std::to_string(written_) + " were written");
+  flush();
+  if (own_fd_ && !direct_) {
+    if (::fsync(fd_) != 0) throw IoError(path_, "sync", errno);
+    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) throw IoError(path_, "rename into place", errno);
+  }
+  finished_ = true;
+}
+
+// ---------------------------------------------------------------- reader
+
+RecordReader::RecordReader(const std::string& path) {
+  if (path == "-") {
+    fd_ = 0;
+    name_ = "<stdin>";
+  } else {
+    name_ = path;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory");
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw InputError(path, errno == ENOENT ? "no such file" : std::string("cannot open: ") +
+                                                                   std::strerror(errno));
+    own_fd_ = true;
+  }
+  std::uint8_t pre[kPreamble];
+  const std::size_t got = read_some(pre, kPreamble);
+  if (got < 8 || std::memcmp(pre, kRecordMagic, 8) != 0)
+    throw FormatError(name_, 0, "not a record stream: the first 8 bytes are not the magic "
+                                "\"\\x89CNNREC\\n\"");
+  if (got < kPreamble) throw FormatError(name_, got, "truncated preamble: expected 16 bytes");
+  const std::uint32_t version = get_u32(pre + 8);
+  if (version != kRecordVersion)
+    throw FormatError(name_, 8, "format version " + std::to_string(version) +
+                                    (version > kRecordVersion ? " is newer than" : " is not") +
+                                    " the version this program reads (" +
+                                    std::to_string(kRecordVersion) + ")");
+  const std::uint32_t len = get_u32(pre + 12);
+  if (len == 0 || len > kMaxRecordHeader)
+    throw FormatError(name_, 12, "header length " + std::to_string(len) + " is not between 1 and " +
+                                     std::to_string(kMaxRecordHeader));
+  std::string text(len, '\0');
+  if (read_some(text.data(), len) < len)
+    throw FormatError(name_, offset_, "truncated header: expected " + std::to_string(len) +
+                                          " bytes of JSON at offset 16");
+  header_ = parse_header_json(text, name_, kPreamble);
+  data_start_ = offset_;
+}
+
+RecordReader::~RecordReader() { close(); }
+
+void RecordReader::close() {
+  if (own_fd_ && fd_ >= 0) ::close(fd_);
+  if (fd_ == 0) ::close(0);
+  fd_ = -1;
+}
+
+std::size_t RecordReader::read_some(void* p, std::size_t n) {
+  auto* b = static_cast<std::uint8_t*>(p);
+  std::size_t done = 0;
+  while (done < n && fd_ >= 0) {
+    const ssize_t k = ::read(fd_, b + done, n - done);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      throw InputError(name_, std::string("cannot read: ") + std::strerror(errno));
+    }
+    if (k == 0) break;
+    done += static_cast<std::size_t>(k);
+  }
+  offset_ += done;
+  return done;
+}
+
+bool RecordReader::next(std::vector<std::uint8_t>& rec) {
+  const std::size_t size = header_.record_bytes();
+  rec.resize(size);
+  const std::uint64_t start = offset_;
+  if (header_.count && records_ == *header_.count) {
+    std::uint8_t extra;
+    if (read_some(&extra, 1) != 0)
+      throw FormatError(name_, start, "bytes after the " + std::to_string(*header_.count) +
+                                          " records the header announces");
+    return false;
+  }
+  const std::size_t got = read_some(rec.data(), size);
+  if (got == 0) {
+    if (header_.count)
+      throw FormatError(name_, start, "the stream ends after " + std::to_string(records_) +
+                                          " records; the header announces " +
+                                          std::to_string(*header_.count));
+    return false;
+  }
+  if (got < size)
+    throw FormatError(name_, start, "record " + std::to_string(records_) + " is truncated: " +
+                                        std::to_string(got) + " of " + std::to_string(size) +
+                                        " bytes");
+  const auto label = static_cast<std::int32_t>(get_u32(rec.data()));
+  if (label < 0 || static_cast<std::size_t>(label) >= header_.classes.size())
+    throw FormatError(name_, start, "record " + std::to_string(records_) + " has label " +
+                                        std::to_string(label) + "; expected 0 to " +
+                                        std::to_string(header_.classes.size() - 1));
+  ++records_;
+  return true;
+}
+
+}  // namespace cnn::io
