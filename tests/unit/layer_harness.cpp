@@ -74,6 +74,39 @@ std::vector<Tensor> LayerHarness::backward(const std::vector<Tensor>& inputs, co
   return gin;
 }
 
+void check_accumulation(LayerHarness& h, const std::vector<Tensor>& inputs, bool training) {
+  const Tensor y = h.forward(inputs, training);
+  Rng rng(5);
+  const Tensor dy = random_tensor(shape_of(y), rng);
+  std::vector<const Tensor*> in;
+  std::vector<Tensor> gin(inputs.size());
+  std::vector<Tensor*> gptr;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    in.push_back(&inputs[i]);
+    ensure_shape(gin[i], shape_of(inputs[i]));
+    std::fill(gin[i].begin(), gin[i].end(), 0.0f);
+    gptr.push_back(&gin[i]);
+  }
+  h.zero_grads();
+  h.layer->backward(h.ctx, in, y, dy, gptr);
+  const std::vector<Tensor> once = gin;
+  const std::vector<float> params_once = h.grads;
+  h.layer->backward(h.ctx, in, y, dy, gptr);
+
+  bool nonzero = false;
+  for (std::size_t t = 0; t < gin.size(); ++t)
+    for (std::size_t i = 0; i < gin[t].size(); ++i) {
+      nonzero = nonzero || once[t].data()[i] != 0.0f;
+      REQUIRE_MESSAGE(gin[t].data()[i] == 2.0f * once[t].data()[i],
+                      "input " << t << "[" << i << "]");
+    }
+  for (std::size_t i = 0; i < h.grads.size(); ++i) {
+    nonzero = nonzero || params_once[i] != 0.0f;
+    REQUIRE_MESSAGE(h.grads[i] == 2.0f * params_once[i], "parameter gradient [" << i << "]");
+  }
+  CHECK(nonzero);
+}
+
 Tensor random_tensor(const Shape& shape, Rng& rng, float lo, float hi) {
   Tensor t;
   ensure_shape(t, shape);

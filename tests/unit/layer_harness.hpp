@@ -32,6 +32,11 @@ struct LayerHarness {
                                const Tensor& grad_out, bool training, std::uint64_t rng_seed = 7);
 };
 
+// Two backward calls without zeroing in between must give exactly twice one call, for every
+// input gradient and every parameter gradient (backward adds; STYLE.md §8.2), and something
+// must be non-zero.
+void check_accumulation(LayerHarness& h, const std::vector<Tensor>& inputs, bool training);
+
 // A tensor of the given full shape with uniform values in [lo, hi).
 Tensor random_tensor(const Shape& shape, Rng& rng, float lo = -1.0f, float hi = 1.0f);
 

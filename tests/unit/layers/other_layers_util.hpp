@@ -63,39 +63,6 @@ std::string message_of(F&& f) {
   return {};
 }
 
-// Two backward calls without zeroing in between must give exactly twice one call, for every
-// input gradient and every parameter gradient (backward adds; STYLE.md §8.2).
-inline void check_accumulates(LayerHarness& h, const std::vector<Tensor>& inputs, bool training) {
-  const Tensor y = h.forward(inputs, training);
-  Rng rng(23);
-  const Tensor dy = random_tensor(shape_of(y), rng);
-  std::vector<const Tensor*> in;
-  std::vector<Tensor> gin(inputs.size());
-  std::vector<Tensor*> gptr;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    in.push_back(&inputs[i]);
-    ensure_shape(gin[i], shape_of(inputs[i]));
-    std::fill(gin[i].begin(), gin[i].end(), 0.0f);
-    gptr.push_back(&gin[i]);
-  }
-  h.zero_grads();
-  h.layer->backward(h.ctx, in, y, dy, gptr);
-  const std::vector<Tensor> once_in = gin;
-  const std::vector<float> once_params = h.grads;
-  h.layer->backward(h.ctx, in, y, dy, gptr);
-  std::size_t nonzero = 0;
-  for (std::size_t i = 0; i < gin.size(); ++i)
-    for (std::size_t e = 0; e < gin[i].size(); ++e) {
-      REQUIRE(gin[i].data()[e] == 2.0f * once_in[i].data()[e]);
-      nonzero += once_in[i].data()[e] != 0.0f;
-    }
-  for (std::size_t e = 0; e < h.grads.size(); ++e) {
-    REQUIRE(h.grads[e] == 2.0f * once_params[e]);
-    nonzero += once_params[e] != 0.0f;
-  }
-  CHECK(nonzero > 0);
-}
-
 // Whether text contains every one of parts (for pinning error messages).
 inline bool contains_all(const std::string& text, const std::vector<std::string>& parts) {
   for (const auto& p : parts)

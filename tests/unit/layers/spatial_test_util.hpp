@@ -29,9 +29,6 @@ bool contains_all(const std::string& text, const std::vector<std::string>& parts
 // finite-difference step below gap / 2 never changes which element is a window's maximum.
 Tensor distinct_tensor(const Shape& shape, Rng& rng, float gap = 0.05f);
 
-// Runs backward twice after one forward without zeroing anything and checks that the input and
-// parameter gradients are exactly twice those of one call, and that they are not all zero.
-void check_accumulation(LayerHarness& h, const std::vector<Tensor>& inputs, bool training);
 
 // A tensor of the given full shape holding values.
 Tensor make_tensor(const Shape& shape, const std::vector<float>& values);

@@ -24,7 +24,7 @@ TEST_CASE("Activation backward accumulates exactly") {
     CAPTURE(act);
     LayerHarness h({{"type", "Activation"}, {"activation", act}}, {{3, 3, 5}});
     Rng rng(2);
-    check_accumulates(h, {random_tensor({2, 3, 3, 5}, rng)}, false);
+    check_accumulation(h, {random_tensor({2, 3, 3, 5}, rng)}, false);
   }
 }
 

@@ -86,8 +86,8 @@ TEST_CASE("BatchNormalization backward accumulates exactly") {
   randomise(h);
   Rng rng(9);
   const Tensor x = random_tensor({2, 3, 3, 5}, rng);
-  check_accumulates(h, {x}, true);
-  check_accumulates(h, {x}, false);
+  check_accumulation(h, {x}, true);
+  check_accumulation(h, {x}, false);
 }
 
 TEST_CASE("BatchNormalization forward by hand on a known batch") {

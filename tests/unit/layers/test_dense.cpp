@@ -45,7 +45,7 @@ TEST_CASE("Dense backward accumulates exactly") {
   LayerHarness h({{"type", "Dense"}, {"units", 6}, {"activation", "sigmoid"}}, {{70}});
   randomise(h, "bias", 6);
   Rng rng(7);
-  check_accumulates(h, {random_tensor({5, 70}, rng)}, true);
+  check_accumulation(h, {random_tensor({5, 70}, rng)}, true);
 }
 
 TEST_CASE("Dense forward by hand: 2 -> 1") {

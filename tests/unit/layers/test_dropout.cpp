@@ -21,8 +21,8 @@ TEST_CASE("Dropout gradients match numerical ones in training and inference") {
 TEST_CASE("Dropout backward accumulates exactly") {
   LayerHarness h({{"type", "Dropout"}, {"rate", 0.5}}, {{4, 3}});
   Rng rng(2);
-  check_accumulates(h, {random_tensor({3, 4, 3}, rng)}, true);
-  check_accumulates(h, {random_tensor({3, 4, 3}, rng)}, false);
+  check_accumulation(h, {random_tensor({3, 4, 3}, rng)}, true);
+  check_accumulation(h, {random_tensor({3, 4, 3}, rng)}, false);
 }
 
 TEST_CASE("Dropout drops about rate of the values and scales the rest exactly") {

@@ -16,7 +16,7 @@ TEST_CASE("Flatten gradients match numerical ones") {
 TEST_CASE("Flatten backward accumulates exactly") {
   LayerHarness h({{"type", "Flatten"}}, {{3, 3, 2}});
   Rng rng(2);
-  check_accumulates(h, {random_tensor({2, 3, 3, 2}, rng)}, false);
+  check_accumulation(h, {random_tensor({2, 3, 3, 2}, rng)}, false);
 }
 
 TEST_CASE("Flatten keeps NHWC memory order") {
