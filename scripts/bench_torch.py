@@ -421,10 +421,12 @@ def main():
     probe = {}
     fmt = args.memory_format
     if fmt == "auto":
-        # A short probe of each layout (after one warm-up step each); the faster one is timed.
+        # A short probe of each layout after warm-up steps (the first steps in a layout create
+        # oneDNN's primitives); the faster one is timed.
         for cand in ("contiguous", "channels_last"):
             data = to_format(cand)
-            step(data)
+            for _ in range(1 if args.steps == 1 else 2):
+                step(data)
             probe[cand] = round(time_run(data, max(1, args.steps // 2)), 2)
         fmt = max(probe, key=probe.get)
     data = to_format(fmt)
