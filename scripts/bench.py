@@ -344,7 +344,8 @@ def main():
                         f"({m['sides'][n]['processes']} process"
                         f"{'es' if m['sides'][n]['processes'] > 1 else ''})"
                         for n in TORCH_POLICIES)
-        line = (f"  {mid}: {len(c['images_per_s'])} runs of {c['steps']} steps of batch "
+        line = (f"  {mid}: {len(c['images_per_s'])} runs of {c['steps']} step"
+                f"{'s' if c['steps'] != 1 else ''} of batch "
                 f"{c['batch']} per side, in {c['processes']} process"
                 f"{'es' if c['processes'] > 1 else ''} alternating with the other side's, each "
                 f"after {c['warmup']} warm-up step{'s' if c['warmup'] != 1 else ''}; PyTorch "
