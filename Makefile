@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN = $(BUILD)/bin
 
-.PHONY: all build deps test test-sanitize demo clean
+.PHONY: all build deps test test-sanitize demo bench clean
 
 all: build
 
@@ -33,5 +33,11 @@ demo: build
 	$(BIN)/cnn-train configs/train/mnist_convnet.json -o runs/demo --overwrite
 	$(BIN)/cnn-eval runs/demo --data fashion-mnist:test --min-accuracy 0.90
 
+# cnn vs PyTorch (and our sgemm vs OpenBLAS) on this machine, side by side: one table with
+# medians, min-max and ratios. Installs PyTorch and OpenBLAS first (install-deps.sh --bench).
+# Pass options with BENCH_FLAGS, e.g. make bench BENCH_FLAGS="--quick".
+bench:
+	BUILD=$(BUILD) JOBS=$(JOBS) scripts/bench.sh $(BENCH_FLAGS)
+
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-bench

@@ -2,7 +2,19 @@
 # Installs the Debian packages cnn builds, tests and runs with (Debian 12).
 #   scripts/install-deps.sh          install what is missing (apt-get; sudo when not root)
 #   scripts/install-deps.sh --check  exit 1 (listing them) if any package is missing
+#   --bench (with either form)       also the reference side of `make bench`: PyTorch and
+#                                    OpenBLAS (not needed to build or test, so not in CI)
 set -euo pipefail
+
+check=0
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) check=1 ;;
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/install-deps.sh [--check] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   g++ cmake make pkg-config           # the build
@@ -15,6 +27,13 @@ packages=(
   dataset-fashion-mnist               # the built-in default dataset
   python3                             # end-to-end test helpers
 )
+if ((bench)); then
+  packages+=(
+    python3-torch python3-numpy       # the PyTorch reference of make bench (scripts/bench_torch.py)
+    libopenblas-dev                   # OpenBLAS's cblas_sgemm, timed next to ours by bench_gemm
+    libopenblas0-openmp               # OpenBLAS as PyTorch's BLAS (OpenMP, as PyTorch's threads)
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,7 +41,7 @@ for p in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
-if [[ "${1:-}" == "--check" ]]; then
+if ((check)); then
   if ((${#missing[@]})); then
     echo "missing packages: ${missing[*]}" >&2
     exit 1
