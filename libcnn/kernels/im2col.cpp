@@ -9,6 +9,30 @@
 #include <cstddef>
 
 namespace cnn::kernels {
+
+std::optional<ConvGeometry> conv_geometry(std::size_t h, std::size_t w, std::size_t c,
+                                          std::size_t kh, std::size_t kw, std::size_t stride_h,
+                                          std::size_t stride_w, std::size_t dil_h,
+                                          std::size_t dil_w, Padding padding) {
+  const auto wy = window_1d(h, kh, stride_h, dil_h, padding);
+  const auto wx = window_1d(w, kw, stride_w, dil_w, padding);
+  if (!wy || !wx) return std::nullopt;
+  ConvGeometry g;
+  g.h = h;
+  g.w = w;
+  g.c = c;
+  g.kh = kh;
+  g.kw = kw;
+  g.stride_h = stride_h;
+  g.stride_w = stride_w;
+  g.dil_h = dil_h;
+  g.dil_w = dil_w;
+  g.pad_top = wy->pad_before;
+  g.pad_left = wx->pad_before;
+  g.out_h = wy->out;
+  g.out_w = wx->out;
+  return g;
+}
 namespace {
 
 // Input coordinate of an output position and tap, or -1 when it falls in the padding. Signed

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+
+#include "kernels/window.hpp"
 
 namespace cnn::kernels {
 
@@ -23,6 +26,13 @@ struct ConvGeometry {
   // Columns are ordered (ky, kx, ci), the order of a Keras kernel [kh, kw, in_c, filters].
   std::size_t col_cols() const { return kh * kw * c; }
 };
+
+// The geometry of a convolution with the given padding (window.hpp's output sizes and padding
+// along each axis), or nullopt when "valid" padding leaves no output.
+std::optional<ConvGeometry> conv_geometry(std::size_t h, std::size_t w, std::size_t c,
+                                          std::size_t kh, std::size_t kw, std::size_t stride_h,
+                                          std::size_t stride_w, std::size_t dil_h,
+                                          std::size_t dil_w, Padding padding);
 
 // in: [h, w, c]; col: [out_h * out_w, kh * kw * c], fully overwritten (padding taps get 0).
 void im2col(const ConvGeometry& g, const float* in, float* col);

@@ -48,9 +48,10 @@ void Conv2D::write_config(json_ordered& out) const {
 Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
   if (auto p = detail::image_shape_problem(inputs); !p.empty()) throw shape_error(p);
   const Shape& s = inputs[0];
-  const auto wy = kernels::window_1d(s[0], kernel_size_[0], strides_[0], dilation_[0], padding_);
-  const auto wx = kernels::window_1d(s[1], kernel_size_[1], strides_[1], dilation_[1], padding_);
-  if (!wy || !wx) {
+  const auto geo = kernels::conv_geometry(s[0], s[1], s[2], kernel_size_[0], kernel_size_[1],
+                                         strides_[0], strides_[1], dilation_[0], dilation_[1],
+                                         padding_);
+  if (!geo) {
     // Only "valid" padding can fail; report the (clamped) output it would have had.
     auto would = [](std::size_t in, std::size_t k, std::size_t s, std::size_t d) {
       const std::size_t ek = (k - 1) * d + 1;
@@ -63,22 +64,9 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
                       detail::pair_str(dilation_) + ") with 'valid' padding: the output " +
                       shape_str(bad) + " would be below 1x1");
   }
-  geo_ = kernels::ConvGeometry{};
-  geo_.h = s[0];
-  geo_.w = s[1];
-  geo_.c = s[2];
-  geo_.kh = kernel_size_[0];
-  geo_.kw = kernel_size_[1];
-  geo_.stride_h = strides_[0];
-  geo_.stride_w = strides_[1];
-  geo_.dil_h = dilation_[0];
-  geo_.dil_w = dilation_[1];
-  geo_.pad_top = wy->pad_before;
-  geo_.pad_left = wx->pad_before;
-  geo_.out_h = wy->out;
-  geo_.out_w = wx->out;
+  geo_ = *geo;
   in_shape_ = s;
-  out_shape_ = {wy->out, wx->out, filters_};
+  out_shape_ = {geo_.out_h, geo_.out_w, filters_};
 
   params().clear();  // infer_shape declares the parameters afresh
   add_param("kernel", {kernel_size_[0], kernel_size_[1], s[2], filters_}, kernel_init_);

@@ -72,23 +72,9 @@ TEST_CASE("col2im_add is the adjoint of im2col") {
       {9, 4, 1, 2, 3, 1, 1, 3, 1, Padding::Valid}, {3, 2, 3, 5, 5, 1, 1, 1, 1, Padding::Same}};
   cnn::Rng rng(17);
   for (const auto& t : cases) {
-    const auto wy = window_1d(t.h, t.kh, t.sh, t.dh, t.pad);
-    const auto wx = window_1d(t.w, t.kw, t.sw, t.dw, t.pad);
-    REQUIRE((wy && wx));
-    ConvGeometry g;
-    g.h = t.h;
-    g.w = t.w;
-    g.c = t.c;
-    g.kh = t.kh;
-    g.kw = t.kw;
-    g.stride_h = t.sh;
-    g.stride_w = t.sw;
-    g.dil_h = t.dh;
-    g.dil_w = t.dw;
-    g.pad_top = wy->pad_before;
-    g.pad_left = wx->pad_before;
-    g.out_h = wy->out;
-    g.out_w = wx->out;
+    const auto geo = conv_geometry(t.h, t.w, t.c, t.kh, t.kw, t.sh, t.sw, t.dh, t.dw, t.pad);
+    REQUIRE(geo.has_value());
+    const ConvGeometry g = *geo;
     std::vector<float> x(t.h * t.w * t.c), col(g.col_rows() * g.col_cols()), c(col.size());
     for (auto& v : x) v = rng.uniform(-1, 1);
     for (auto& v : c) v = rng.uniform(-1, 1);
