@@ -2,6 +2,8 @@
 // forward in topological order and backward in reverse.
 #include "model/model.hpp"
 
+#include <chrono>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -414,6 +416,14 @@ void Model::init_params(Rng& rng) {
     for (auto& p : n.layer->params()) init_fill(p.init, p.shape, p.value, rng);
 }
 
+void Model::set_layer_times(LayerTimes* times) {
+  times_ = times;
+  if (times_) {
+    times_->forward_s.resize(nodes_.size(), 0.0);
+    times_->backward_s.resize(nodes_.size(), 0.0);
+  }
+}
+
 void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
 std::vector<const Tensor*> Model::gather_inputs(std::size_t i, const Tensor& x) const {
@@ -437,7 +447,10 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
+    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->forward(ctx, in, acts_[i]);
+    if (times_)
+      times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
 }
@@ -475,7 +488,10 @@ void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, T
     for (std::size_t j : nodes_[i].inputs)
       gin.push_back(j == kModelInput ? grad_model_input : (upstream[j] ? &act_grads_[j] : nullptr));
     const Tensor& gout = i == last ? grad_output : act_grads_[i];
+    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
+    if (times_)
+      times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (grad_input && preprocessing_)
     preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),

@@ -31,6 +31,12 @@ struct Preprocessing {
   void backward_add(const float* grad_out, float* grad_in, std::size_t pixels, std::size_t c) const;
 };
 
+// Wall-clock seconds per node (execution order), added to by forward() and backward() while a
+// Model has it set (cnn-summary --time).
+struct LayerTimes {
+  std::vector<double> forward_s, backward_s;
+};
+
 class Model {
  public:
   // Index used in Node::inputs for the model's input tensor.
@@ -105,6 +111,10 @@ class Model {
   void backward(Context& ctx, const Tensor& x, const Tensor& grad_output,
                 Tensor* grad_input = nullptr);
 
+  // Per-layer timing: while set, forward() and backward() add each node's seconds to *times
+  // (resized to size()). nullptr turns it off.
+  void set_layer_times(LayerTimes* times);
+
  private:
   Model() = default;
   void allocate_params();
@@ -117,6 +127,7 @@ class Model {
   std::vector<Node> nodes_;
   std::vector<float> values_, grads_;
   std::vector<Tensor> acts_, act_grads_;
+  LayerTimes* times_ = nullptr;
   Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)
 };
 
