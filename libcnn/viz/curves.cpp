@@ -228,7 +228,24 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
     long longest = 0;
     for (const auto& e : legend) longest = std::max(longest, static_cast<long>(e.label.size()));
     const float lw = 40 + 12 * static_cast<float>(longest), lh = 8 + 20 * static_cast<float>(legend.size());
-    const float lx = x1 - lw - 8, ly = y0 + 8;
+    // The corner or side of the plot area (top right first) covering the fewest data points.
+    float lx = x1 - lw - 8, ly = y0 + 8;
+    std::size_t fewest = static_cast<std::size_t>(-1);
+    for (const auto& [cx, cy] : {std::pair{x1 - lw - 8, y0 + 8}, std::pair{x1 - lw - 8, y1 - lh - 8},
+                                 std::pair{x0 + 8, y0 + 8}, std::pair{x0 + 8, y1 - lh - 8},
+                                 std::pair{x1 - lw - 8, (y0 + y1 - lh) / 2}, std::pair{x0 + 8, (y0 + y1 - lh) / 2}}) {
+      std::size_t inside = 0;
+      for (const auto& p : f.polys)
+        if (p.cls == "raw" || p.cls == "smoothed")
+          for (std::size_t i = 0; i < p.xs.size(); ++i)
+            for (int q = 0; q < 16 && (q == 0 || i + 1 < p.xs.size()); ++q) {  // along each segment
+              const float t = static_cast<float>(q) / 16, nx = i + 1 < p.xs.size() ? p.xs[i + 1] : p.xs[i],
+                          ny = i + 1 < p.ys.size() ? p.ys[i + 1] : p.ys[i];
+              const float px = p.xs[i] + t * (nx - p.xs[i]), py = p.ys[i] + t * (ny - p.ys[i]);
+              if (px >= cx - 4 && px <= cx + lw + 4 && py >= cy - 4 && py <= cy + lh + 4) ++inside;
+            }
+      if (inside < fewest) fewest = inside, lx = cx, ly = cy;
+    }
     f.rects.push_back({lx, ly, lw, lh, {255, 255, 255}, 0.85f, true});
     for (std::size_t i = 0; i < legend.size(); ++i) {
       const float y = ly + 14 + 20 * static_cast<float>(i);
