@@ -246,11 +246,11 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
             }
       if (inside < fewest) fewest = inside, lx = cx, ly = cy;
     }
-    f.rects.push_back({lx, ly, lw, lh, {255, 255, 255}, 0.85f, true});
+    f.rects.push_back({lx, ly, lw, lh, {255, 255, 255}, 0.85f, true, true});
     for (std::size_t i = 0; i < legend.size(); ++i) {
       const float y = ly + 14 + 20 * static_cast<float>(i);
-      f.polys.push_back({{lx + 6, lx + 30}, {y, y}, 2, legend[i].colour, 1, legend[i].training ? 6.0f : 0.0f, "legend", {}});
-      if (legend[i].training) f.discs.push_back({lx + 18, y, 3.0f, legend[i].colour});
+      f.polys.push_back({{lx + 6, lx + 30}, {y, y}, 2, legend[i].colour, 1, legend[i].training ? 6.0f : 0.0f, "legend", {}, true});
+      if (legend[i].training) f.discs.push_back({lx + 18, y, 3.0f, legend[i].colour, 1, true});
       f.texts.push_back({lx + 36, y - 7, legend[i].label, 2, kInk});
     }
   }

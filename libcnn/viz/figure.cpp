@@ -42,7 +42,9 @@ std::string render_svg(const Figure& f) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" << num(f.width)
     << "\" height=\"" << num(f.height) << "\" viewBox=\"0 0 " << num(f.width) << " "
     << num(f.height) << "\">\n";
+  for (const bool top : {false, true}) {
   for (const auto& r : f.rects) {
+    if (r.top != top) continue;
     o << "<rect x=\"" << num(r.x) << "\" y=\"" << num(r.y) << "\" width=\"" << num(r.w)
       << "\" height=\"" << num(r.h) << "\" fill=\"" << colour(r.fill) << "\"";
     if (r.alpha < 1) o << " fill-opacity=\"" << num(r.alpha) << "\"";
@@ -50,6 +52,7 @@ std::string render_svg(const Figure& f) {
     o << "/>\n";
   }
   for (const auto& p : f.polys) {
+    if (p.top != top) continue;
     o << "<polyline";
     if (!p.cls.empty()) o << " class=\"" << xml_escape(p.cls) << "\"";
     for (const auto& [k, v] : p.data) o << " data-" << k << "=\"" << xml_escape(v) << "\"";
@@ -63,10 +66,12 @@ std::string render_svg(const Figure& f) {
     o << "\"/>\n";
   }
   for (const auto& d : f.discs) {
+    if (d.top != top) continue;
     o << "<circle cx=\"" << num(d.cx) << "\" cy=\"" << num(d.cy) << "\" r=\"" << num(d.r)
       << "\" fill=\"" << colour(d.colour) << "\"";
     if (d.alpha < 1) o << " fill-opacity=\"" << num(d.alpha) << "\"";
     o << "/>\n";
+  }
   }
   for (const auto& t : f.texts) {
     const float size = 10.0f * static_cast<float>(t.scale);
@@ -89,13 +94,18 @@ std::string render_svg(const Figure& f) {
 
 io::Image render_png(const Figure& f) {
   Canvas cv(static_cast<std::size_t>(std::ceil(f.width)), static_cast<std::size_t>(std::ceil(f.height)));
+  for (const bool top : {false, true}) {
   for (const auto& r : f.rects) {
+    if (r.top != top) continue;
     const long x = std::lround(r.x), y = std::lround(r.y), w = std::lround(r.w), h = std::lround(r.h);
     cv.fill_rect(x, y, w, h, r.fill, r.alpha);
     if (r.stroke) cv.stroke_rect(x, y, w, h, {64, 64, 64});
   }
-  for (const auto& p : f.polys) cv.polyline(p.xs, p.ys, p.width, p.colour, p.alpha, p.dash);
-  for (const auto& d : f.discs) cv.disc(d.cx, d.cy, d.r, d.colour, d.alpha);
+  for (const auto& p : f.polys)
+    if (p.top == top) cv.polyline(p.xs, p.ys, p.width, p.colour, p.alpha, p.dash);
+  for (const auto& d : f.discs)
+    if (d.top == top) cv.disc(d.cx, d.cy, d.r, d.colour, d.alpha);
+  }
   for (const auto& t : f.texts) {
     const long len = Canvas::text_width(t.s, t.scale) - t.scale;  // without the last spacing
     const long shift = t.anchor == Figure::Anchor::start ? 0 : t.anchor == Figure::Anchor::middle ? len / 2 : len;

@@ -20,17 +20,20 @@ struct Figure {
     float dash = 0;                             // dash length; 0: solid
     std::string cls;                            // SVG class attribute
     std::map<std::string, std::string> data;    // SVG data-* attributes
+    bool top = false;                           // drawn in the second pass (legends)
   };
   struct Disc {
     float cx, cy, r;
     Rgb colour;
     float alpha = 1;
+    bool top = false;
   };
   struct Rect {
     float x, y, w, h;
     Rgb fill;
     float alpha = 1;
     bool stroke = false;  // a one-pixel dark grey outline
+    bool top = false;
   };
   enum class Anchor { start, middle, end };
   struct Text {
@@ -49,7 +52,8 @@ struct Figure {
   std::vector<Text> texts;
 };
 
-// Standalone SVG 1.1 text (no external resources): rectangles, polylines, circles, then text.
+// Standalone SVG 1.1 text (no external resources). Drawing order: rectangles, polylines and
+// circles without `top`, then those with it (a legend over the curves), then all text.
 std::string render_svg(const Figure& fig);
 // The same, rasterised (anti-aliased lines and discs, bitmap text).
 io::Image render_png(const Figure& fig);
