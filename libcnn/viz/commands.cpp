@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/dataset.hpp"
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/image.hpp"
 #include "model/summary.hpp"
@@ -283,7 +284,8 @@ CommandResult run_report(const ReportOptions& o) {
        ".card img{image-rendering:pixelated;width:128px;display:block}.wrong{color:#c00}</style></head>\n<body>\n";
   h << "<h1>" << xml_escape(title) << "</h1>\n<p>Run directory <code>" << xml_escape(o.run_dir) << "</code>, model <code>"
     << xml_escape(t.model.name()) << "</code>.</p>\n";
-  h << "<h2>Model</h2>\n<pre>" << xml_escape(summary_text(t.model)) << "</pre>\n";
+  // The summary of the model as trained (load_target froze every layer for the gradients).
+  h << "<h2>Model</h2>\n<pre>" << xml_escape(summary_text(io::load_model(t.model_path))) << "</pre>\n";
 
   h << "<h2>Learning curves</h2>\n";
   try {

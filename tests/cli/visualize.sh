@@ -93,11 +93,14 @@ ls -A | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls -A)"
 grep -q '<svg' report.html || fail "report: no inline SVG curves"
 grep -q 'data:image/png;base64,' report.html || fail "report: no inline images"
 grep -q 'Confusion matrix' report.html || fail "report: no confusion matrix"
+grep -q "Trainable params: 1,490" report.html || fail "report: the summary is not the trained model's"
 grep -Eq '(src|href)="https?:' report.html && fail "report: refers to the network"
 if command -v chromium > /dev/null; then
   chromium --headless --no-sandbox --disable-gpu --screenshot="$work/report-shot.png" \
     --window-size=1200,2000 "file://$work/report.html" > chromium.log 2>&1 || fail "chromium failed: $(tail -5 chromium.log)"
   is_png report-shot.png
+  chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$work/report.html" 2> /dev/null \
+    | grep -q "Confusion matrix" || fail "chromium did not parse the report"
 else
   echo "notice: chromium is not installed; the report's render check is skipped"
 fi
