@@ -39,7 +39,6 @@ std::vector<Kernel2D> prewitt_kernels() { return edge_pair("prewitt", 1); }
 
 std::vector<Kernel2D> haar_kernels(std::size_t n) {
   n = std::max<std::size_t>(2, n + (n % 2));
-  const float area = static_cast<float>(n * n);
   auto make = [&](const std::string& name, auto sign) {
     Kernel2D k{name, n, n, std::vector<float>(n * n), {}};
     float pos = 0, neg = 0;
@@ -47,7 +46,6 @@ std::vector<Kernel2D> haar_kernels(std::size_t n) {
       for (std::size_t x = 0; x < n; ++x) (sign(y, x) > 0 ? pos : neg) += 1;
     for (std::size_t y = 0; y < n; ++y)
       for (std::size_t x = 0; x < n; ++x) k.k[y * n + x] = sign(y, x) > 0 ? 1.0f / pos : -1.0f / neg;
-    (void)area;
     return k;
   };
   const std::size_t h = n / 2;

@@ -80,7 +80,7 @@ TEST_CASE("viz: curves draw raw and smoothed series, training and validation, ru
   CHECK(polylines(raw, "raw").size() == 6);
   CHECK(polylines(raw, "smoothed").empty());
 
-  // The smoothed loss of run a ends where smooth_curve says: compare the last y with raw.
+  // The PNG: two 560 x 400 panels with run a's lines in tab10's first colour.
   const io::Image png = render_png(curves_figure(series, {0.8}));
   CHECK(png.w == 1120);
   CHECK(png.h == 400);
