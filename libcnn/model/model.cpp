@@ -498,4 +498,61 @@ void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, T
                                  grad_input->size() / input_shape_.back(), input_shape_.back());
 }
 
+void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                          Tensor* grad_input) {
+  if (from >= nodes_.size())
+    throw Error("backward_from: node " + std::to_string(from) + " is out of range; the model has " +
+                std::to_string(nodes_.size()));
+  const Node& f = nodes_[from];
+  if (shape_of(grad_at) != shape_of(acts_[from]))
+    throw ShapeError(f.layer->name(), "the gradient at the output has shape " +
+                                          shape_str(shape_of(grad_at)) + ", expected " +
+                                          shape_str(shape_of(acts_[from])),
+                     f.layer->type());
+  // needed[i]: node i is `from` or feeds it, so its output gradient is wanted.
+  grad_ready_.assign(nodes_.size(), false);
+  grad_ready_[from] = true;
+  for (std::size_t i = from + 1; i-- > 0;)
+    if (grad_ready_[i])
+      for (std::size_t j : nodes_[i].inputs)
+        if (j != kModelInput) grad_ready_[j] = true;
+  const Tensor& input = preprocessing_ ? pre_ : x;
+  Tensor* grad_model_input = grad_input;
+  if (grad_input) {
+    ensure_shape(*grad_input, shape_of(x));
+    std::fill(grad_input->begin(), grad_input->end(), 0.0f);
+    if (preprocessing_) {
+      ensure_shape(pre_grad_, shape_of(x));
+      std::fill(pre_grad_.begin(), pre_grad_.end(), 0.0f);
+      grad_model_input = &pre_grad_;
+    }
+  }
+  for (std::size_t i = 0; i <= from; ++i) {
+    if (!grad_ready_[i]) continue;
+    ensure_shape(act_grads_[i], shape_of(acts_[i]));
+    if (i == from)
+      std::copy(grad_at.begin(), grad_at.end(), act_grads_[i].begin());
+    else
+      std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
+  }
+  for (std::size_t i = from + 1; i-- > 0;) {
+    if (!grad_ready_[i]) continue;
+    const auto in = gather_inputs(i, input);
+    std::vector<Tensor*> gin;
+    for (std::size_t j : nodes_[i].inputs)
+      gin.push_back(j == kModelInput ? grad_model_input : &act_grads_[j]);
+    nodes_[i].layer->backward(ctx, in, acts_[i], act_grads_[i], gin);
+  }
+  if (grad_input && preprocessing_)
+    preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),
+                                 grad_input->size() / input_shape_.back(), input_shape_.back());
+}
+
+const Tensor& Model::grad_of(std::size_t i) const {
+  if (i >= grad_ready_.size() || !grad_ready_[i])
+    throw Error("grad_of: node " + std::to_string(i) +
+                " has no gradient from the last backward_from()");
+  return act_grads_[i];
+}
+
 }  // namespace cnn

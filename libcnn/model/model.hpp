@@ -110,6 +110,16 @@ class Model {
   // dL/dx (overwritten). Layers upstream of which nothing is trainable are skipped.
   void backward(Context& ctx, const Tensor& x, const Tensor& grad_output,
                 Tensor* grad_input = nullptr);
+  // Backpropagates from an intermediate node (visualisation: a filter's activation, Grad-CAM):
+  // after forward(ctx, x), grad_at (the shape of node `from`'s output) is dL/d(output of from),
+  // and the backward of `from` and of every node it depends on runs (nodes after it do not).
+  // Adds parameter gradients of trainable layers; grad_input, when given, receives dL/dx
+  // (overwritten). Throws ShapeError when grad_at's shape is not that output's.
+  void backward_from(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                     Tensor* grad_input = nullptr);
+  // dL/d(output of node i) from the last backward_from(), for `from` and the nodes it depends
+  // on; valid until the next forward/backward. Throws Error for any other node.
+  const Tensor& grad_of(std::size_t i) const;
 
   // Per-layer timing: while set, forward() and backward() add each node's seconds to *times
   // (resized to size()). nullptr turns it off.
@@ -129,6 +139,7 @@ class Model {
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)
+  std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
 };
 
 // Keras's default layer name stem for a class name: Conv2D -> conv2d, MaxPooling2D ->
