@@ -26,6 +26,7 @@ packages=(
   doctest-dev                         # unit tests
   dataset-fashion-mnist               # the built-in default dataset
   python3                             # end-to-end test helpers
+  chromium                            # cnn-visualize report: the test renders the page headless
 )
 if ((bench)); then
   packages+=(
