@@ -456,46 +456,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
 }
 
 void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, Tensor* grad_input) {
-  // upstream[i]: node i's backward must run because it, or something it reads, wants gradients.
-  std::vector<bool> upstream(nodes_.size(), false);
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    bool u = layer_trainable_param_count(i) > 0;
-    for (std::size_t j : nodes_[i].inputs) u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
-    upstream[i] = u;
-  }
-  const Tensor& input = preprocessing_ ? pre_ : x;
-  Tensor* grad_model_input = grad_input;
-  if (grad_input) {
-    ensure_shape(*grad_input, shape_of(x));
-    std::fill(grad_input->begin(), grad_input->end(), 0.0f);
-    if (preprocessing_) {
-      // Layers reading the model input add dL/d(preprocessed x) here; mapped back at the end.
-      ensure_shape(pre_grad_, shape_of(x));
-      std::fill(pre_grad_.begin(), pre_grad_.end(), 0.0f);
-      grad_model_input = &pre_grad_;
-    }
-  }
-  const std::size_t last = nodes_.size() - 1;
-  for (std::size_t i = 0; i < last; ++i) {
-    if (!upstream[i]) continue;
-    ensure_shape(act_grads_[i], shape_of(acts_[i]));
-    std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
-  }
-  for (std::size_t i = nodes_.size(); i-- > 0;) {
-    if (!upstream[i]) continue;
-    const auto in = gather_inputs(i, input);
-    std::vector<Tensor*> gin;
-    for (std::size_t j : nodes_[i].inputs)
-      gin.push_back(j == kModelInput ? grad_model_input : (upstream[j] ? &act_grads_[j] : nullptr));
-    const Tensor& gout = i == last ? grad_output : act_grads_[i];
-    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
-    if (times_)
-      times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  if (grad_input && preprocessing_)
-    preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),
-                                 grad_input->size() / input_shape_.back(), input_shape_.back());
+  backprop(ctx, x, nodes_.size() - 1, grad_output, grad_input, false);
 }
 
 void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
@@ -509,39 +470,63 @@ void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const
                                           shape_str(shape_of(grad_at)) + ", expected " +
                                           shape_str(shape_of(acts_[from])),
                      f.layer->type());
-  // needed[i]: node i is `from` or feeds it, so its output gradient is wanted.
-  grad_ready_.assign(nodes_.size(), false);
-  grad_ready_[from] = true;
+  backprop(ctx, x, from, grad_at, grad_input, true);
+}
+
+void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                     Tensor* grad_input, bool every_ancestor) {
+  // run[i]: node i feeds `from` (or is it) and its backward must run: every such node when the
+  // caller wants every gradient (grad_of), else only those that, or whose inputs, want gradients
+  // (trainable parameters, or the model input when grad_input is given).
+  std::vector<bool> feeds(nodes_.size(), false), upstream(nodes_.size(), false);
+  feeds[from] = true;
   for (std::size_t i = from + 1; i-- > 0;)
-    if (grad_ready_[i])
+    if (feeds[i])
       for (std::size_t j : nodes_[i].inputs)
-        if (j != kModelInput) grad_ready_[j] = true;
+        if (j != kModelInput) feeds[j] = true;
+  for (std::size_t i = 0; i <= from; ++i) {
+    bool u = layer_trainable_param_count(i) > 0;
+    for (std::size_t j : nodes_[i].inputs) u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
+    upstream[i] = u;
+  }
+  grad_ready_.assign(nodes_.size(), false);
+  for (std::size_t i = 0; i <= from; ++i) grad_ready_[i] = feeds[i] && (every_ancestor || upstream[i]);
+
   const Tensor& input = preprocessing_ ? pre_ : x;
   Tensor* grad_model_input = grad_input;
   if (grad_input) {
     ensure_shape(*grad_input, shape_of(x));
     std::fill(grad_input->begin(), grad_input->end(), 0.0f);
     if (preprocessing_) {
+      // Layers reading the model input add dL/d(preprocessed x) here; mapped back at the end.
       ensure_shape(pre_grad_, shape_of(x));
       std::fill(pre_grad_.begin(), pre_grad_.end(), 0.0f);
       grad_model_input = &pre_grad_;
     }
   }
-  for (std::size_t i = 0; i <= from; ++i) {
+  for (std::size_t i = 0; i < from; ++i) {
     if (!grad_ready_[i]) continue;
     ensure_shape(act_grads_[i], shape_of(acts_[i]));
-    if (i == from)
-      std::copy(grad_at.begin(), grad_at.end(), act_grads_[i].begin());
-    else
-      std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
+    std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
+  }
+  // grad_of(from) is the given gradient: kept only for callers that ask (backward_from).
+  if (every_ancestor) {
+    ensure_shape(act_grads_[from], shape_of(grad_at));
+    std::copy(grad_at.begin(), grad_at.end(), act_grads_[from].begin());
+  } else {
+    grad_ready_[from] = false;
   }
   for (std::size_t i = from + 1; i-- > 0;) {
-    if (!grad_ready_[i]) continue;
+    if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
     const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
     for (std::size_t j : nodes_[i].inputs)
-      gin.push_back(j == kModelInput ? grad_model_input : &act_grads_[j]);
-    nodes_[i].layer->backward(ctx, in, acts_[i], act_grads_[i], gin);
+      gin.push_back(j == kModelInput ? grad_model_input : (grad_ready_[j] ? &act_grads_[j] : nullptr));
+    const Tensor& gout = i == from ? grad_at : act_grads_[i];
+    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
+    if (times_)
+      times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (grad_input && preprocessing_)
     preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),

@@ -129,6 +129,11 @@ class Model {
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
+  // backward() and backward_from(): the gradient grad_at at node from's output, back through
+  // the nodes that feed it (all of them when every_ancestor, for grad_of; else only those on a
+  // path to trainable parameters or to grad_input).
+  void backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                Tensor* grad_input, bool every_ancestor);
 
   std::string name_ = "model";
   std::string input_name_ = "input_1";
