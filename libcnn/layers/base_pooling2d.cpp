@@ -92,19 +92,36 @@ void WindowPool2D::configure(ConfigReader& cfg) {
                                                       : read_pair(cfg, "strides", std::nullopt, 1);
   padding_ = kernels::padding_from_name(
       cfg.get_choice("padding", std::string("valid"), kernels::padding_names()));
+  ceil_mode_ = cfg.get_bool("ceil_mode", false);
+  if (ceil_mode_ && padding_ != kernels::Padding::Valid)
+    throw cfg.error("ceil_mode", "ceil_mode needs padding 'valid' (with 'same' the output size is "
+                                 "already rounded up)");
 }
 
 void WindowPool2D::write_config(json_ordered& out) const {
   out["pool_size"] = pair_json(pool_size_);
   out["strides"] = pair_json(strides_);
   out["padding"] = kernels::padding_name(padding_);
+  if (ceil_mode_) out["ceil_mode"] = true;
 }
 
 Shape WindowPool2D::infer_shape(const std::vector<Shape>& inputs) {
   if (auto p = image_shape_problem(inputs); !p.empty()) throw shape_error(p);
   const Shape& s = inputs[0];
-  const auto wy = kernels::window_1d(s[0], pool_size_[0], strides_[0], 1, padding_);
-  const auto wx = kernels::window_1d(s[1], pool_size_[1], strides_[1], 1, padding_);
+  auto wy = kernels::window_1d(s[0], pool_size_[0], strides_[0], 1, padding_);
+  auto wx = kernels::window_1d(s[1], pool_size_[1], strides_[1], 1, padding_);
+  if (ceil_mode_) {
+    // Round up instead of down; the last window must start inside the input (PyTorch, ONNX).
+    const auto ceil_out = [](std::optional<kernels::Window1D>& win, std::size_t in, std::size_t k,
+                             std::size_t stride) {
+      if (!win) return;
+      std::size_t out = (in - k + stride - 1) / stride + 1;
+      if ((out - 1) * stride >= in) --out;
+      win->out = out;
+    };
+    ceil_out(wy, s[0], pool_size_[0], strides_[0]);
+    ceil_out(wx, s[1], pool_size_[1], strides_[1]);
+  }
   if (!wy || !wx) {
     const Shape bad{s[0] < pool_size_[0] ? 0 : (s[0] - pool_size_[0]) / strides_[0] + 1,
                     s[1] < pool_size_[1] ? 0 : (s[1] - pool_size_[1]) / strides_[1] + 1, s[2]};

@@ -56,7 +56,11 @@ class Pool2D : public Layer {
 // MaxPooling2D / AveragePooling2D.
 // JSON keys (Keras defaults): pool_size 2 (int or [ph, pw]); strides = pool_size (int,
 // [sh, sw], or null meaning pool_size); padding "valid" | "same" ("valid"; TensorFlow's same:
-// out = ceil(in / stride), the odd padding cell at the bottom/right).
+// out = ceil(in / stride), the odd padding cell at the bottom/right); ceil_mode false (true:
+// PyTorch/ONNX ceil rounding with valid padding, out = ceil((in - pool) / stride) + 1, less one
+// if the last window would start past the input; windows that hang over the bottom/right edge
+// pool their real cells only, as "same" padding does -- what imported models such as SqueezeNet
+// need; not a Keras key, written only when true).
 // Shapes: [h, w, c] -> [out_h, out_w, c] (kernels::window_1d); a valid pooling whose output
 // would be below 1x1 is a ShapeError.
 class WindowPool2D : public Pool2D {
@@ -71,6 +75,7 @@ class WindowPool2D : public Pool2D {
  private:
   Pair pool_size_{2, 2}, strides_{2, 2};
   kernels::Padding padding_ = kernels::Padding::Valid;
+  bool ceil_mode_ = false;
 };
 
 // GlobalMaxPooling2D / GlobalAveragePooling2D: one window covering the whole image.

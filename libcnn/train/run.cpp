@@ -31,12 +31,27 @@ data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model, st
   const std::string mode = d.class_mode ? *d.class_mode
                                         : (model.output_shape() == Shape{1} ? "binary" : "sparse");
   o.class_mode = *data::parse_class_mode(mode);
-  o.interpolation = *data::parse_interpolation(d.interpolation);
+  const auto& pre = model.preprocessing();
+  std::string interpolation = "nearest";
+  if (d.interpolation)
+    interpolation = *d.interpolation;
+  else if (pre && !pre->interpolation.empty())
+    interpolation = pre->interpolation;
+  o.interpolation = *data::parse_interpolation(interpolation);
   o.on_bad_image = *data::parse_bad_image_policy(d.on_bad_image);
   o.check = *data::parse_image_check(d.check);
   o.threads = std::max<std::size_t>(1, threads);
   o.classes = d.classes;
-  if (d.rescale) o.rescale = static_cast<float>(*d.rescale);
+  if (pre) {
+    // The model scales raw pixels itself (Model::forward); a second rescale would be wrong.
+    if (d.rescale && *d.rescale != 1.0)
+      throw ConfigError("data.rescale", "", "", "the model '" + model.name() +
+                        "' declares its own preprocessing (rescale " + std::to_string(pre->rescale) +
+                        "); remove data.rescale (or --rescale), the model takes raw pixel values");
+    o.rescale = 1.0f;
+  } else if (d.rescale) {
+    o.rescale = static_cast<float>(*d.rescale);
+  }
   o.mnist_dir = mnist_dir;
   return o;
 }

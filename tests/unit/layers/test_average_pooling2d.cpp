@@ -84,3 +84,13 @@ TEST_CASE("AveragePooling2D rejects bad configs naming the layer and the field")
   CHECK(contains_all(shape_error({{"type", "AveragePooling2D"}, {"pool_size", {1, 7}}}, {in}),
                      {"layer 'bad_layer' (AveragePooling2D)", "(6, 6, 3)", "1x7", "(6, 0, 3)"}));
 }
+
+TEST_CASE("AveragePooling2D ceil_mode: overhanging windows average their real cells") {
+  LayerHarness h({{"type", "AveragePooling2D"}, {"pool_size", 2}, {"strides", 2}, {"ceil_mode", true}},
+                 {{3, 3, 1}});
+  CHECK(h.out_shape == Shape{2, 2, 1});
+  const Tensor y = h.forward({make_tensor({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, false);
+  CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{3, 4.5f, 7.5f, 9});
+  Rng rng(5);
+  CHECK(check_gradients(h, {distinct_tensor({2, 3, 3, 1}, rng)}, GradCheckOptions{}) > 0);
+}

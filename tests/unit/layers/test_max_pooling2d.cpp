@@ -123,3 +123,41 @@ TEST_CASE("MaxPooling2D rejects bad configs naming the layer and the field") {
   CHECK(contains_all(shape_error({{"type", "MaxPooling2D"}}, {{4, 4}}),
                      {"layer 'bad_layer' (MaxPooling2D)", "(4, 4)"}));
 }
+
+TEST_CASE("MaxPooling2D ceil_mode rounds the output size up, as PyTorch and ONNX do") {
+  // SqueezeNet's 3x3 stride-2 pools: 112 -> 56 with ceil (55 with floor); 111 -> 55 either way.
+  LayerHarness a({{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}},
+                 {{112, 112, 1}});
+  CHECK(a.out_shape == Shape{56, 56, 1});
+  LayerHarness b({{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}},
+                 {{111, 111, 1}});
+  CHECK(b.out_shape == Shape{55, 55, 1});
+  // The last window must start inside the input: in 5, pool 2, stride 4 -> windows at 0 and 4
+  // (ceil((5-2)/4)+1 = 2); in 4, pool 1, stride 3 -> 0 and 3; in 3, pool 2, stride 2 -> 0 and 2.
+  LayerHarness c({{"type", "MaxPooling2D"}, {"pool_size", 2}, {"strides", 2}, {"ceil_mode", true}},
+                 {{3, 3, 1}});
+  CHECK(c.out_shape == Shape{2, 2, 1});
+  // The overhanging windows pool only their real cells, even when all are negative.
+  const Tensor y = c.forward({make_tensor({1, 3, 3, 1}, {-9, -8, -7, -6, -5, -4, -3, -2, -1})}, false);
+  CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{-5, -4, -2, -1});
+  // Round trip writes the key only when true; 'same' padding with ceil_mode is refused.
+  const auto written = check_round_trip(
+      {{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}});
+  CHECK(written.at("ceil_mode") == true);
+  CHECK_FALSE(written_config({{"type", "MaxPooling2D"}}).contains("ceil_mode"));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"padding", "same"}, {"ceil_mode", true}},
+                                  {{4, 4, 1}}),
+                     {"ceil_mode", "valid"}));
+}
+
+TEST_CASE("MaxPooling2D ceil_mode gradients match central differences") {
+  for (bool training : {false, true}) {
+    LayerHarness h({{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}},
+                   {{8, 6, 2}});
+    CHECK(h.out_shape == Shape{4, 3, 2});
+    Rng rng(3);
+    GradCheckOptions opt;
+    opt.training = training;
+    CHECK(check_gradients(h, {distinct_tensor({2, 8, 6, 2}, rng)}, opt) > 0);
+  }
+}
