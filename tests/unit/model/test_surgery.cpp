@@ -237,3 +237,19 @@ TEST_CASE("a frozen BatchNormalization uses its moving statistics in training mo
   CHECK(c == d);
   CHECK_FALSE(b == d);
 }
+
+TEST_CASE("cutting and composing keep the model's input preprocessing") {
+  const json arch = json::parse(R"({"name": "p", "input_shape": [4, 4, 3],
+      "preprocessing": {"rescale": 0.5, "mean": [1, 2, 3], "channel_order": "bgr"},
+      "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 3},
+                 {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]})");
+  const Model m = Model::from_json(arch, "p.json");
+  const Model cut = build(cut_architecture(m, *m.find("conv2d")));
+  REQUIRE(cut.preprocessing());
+  CHECK(cut.preprocessing()->rescale == 0.5f);
+  CHECK(cut.preprocessing()->bgr);
+  const Model head = compose(cut_architecture(m, *m.find("flatten")), parse_head_spec("dense:3:softmax"),
+                             "p.json", "--head", {"dense"});
+  REQUIRE(head.preprocessing());
+  CHECK(head.preprocessing()->mean == std::vector<float>{1, 2, 3});
+}
