@@ -126,7 +126,9 @@ RunResult run_training(const RunOptions& opt) {
   }
   const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
   result.recipe = recipe;
-  Model model = io::load_model(opt.resume ? opt.run_dir + "/model.json" : recipe.model);
+  Model model = opt.resume       ? io::load_model(opt.run_dir + "/model.json")
+                : opt.model_arch ? Model::from_json(*opt.model_arch, recipe.model)
+                                 : io::load_model(recipe.model);
 
   // Data, checked against the model before anything is written.
   const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
@@ -195,6 +197,7 @@ RunResult run_training(const RunOptions& opt) {
   Rng init_rng(recipe.seed);
   model.init_params(init_rng);
   if (recipe.weights && !opt.resume) io::load_weights(model, *recipe.weights);
+  if (opt.init_weights && !opt.resume) opt.init_weights(model);
 
   // Everything the recipe configures is checked before the run directory is touched: the
   // trainer (loss against the outputs, optimizer) and the schedule and early stopping.
@@ -244,6 +247,8 @@ RunResult run_training(const RunOptions& opt) {
       io::write_file_atomically(recipe_file, resolved.dump(2) + "\n");
     if (!opt.resume) {
       io::write_file_atomically(opt.run_dir + "/model.json", model_json);
+      for (const auto& [name, content] : opt.extra_files)
+        io::write_file_atomically(opt.run_dir + "/" + name, content);
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
       if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
