@@ -103,8 +103,13 @@ AscentResult gradient_ascent(Model& model, const AscentOptions& o) {
           g[i] *= o.rescale;  // d/dp = d/dx * rescale
           sq += static_cast<double>(g[i]) * g[i];
         }
-        const float norm = static_cast<float>(std::sqrt(sq / static_cast<double>(sample)) + 1e-5);
-        for (std::size_t i = 0; i < sample; ++i) p[s * sample + i] += o.step_size * g[i] / norm;
+        // The lecture divides by RMS + 1e-5; in pixel units the gradient of a model that scales
+        // its input (1/255, ImageNet std) is often far below 1e-5, and the guard would swallow
+        // the step. Only a zero gradient needs guarding: then the image stays as it is.
+        const double rms = std::sqrt(sq / static_cast<double>(sample));
+        if (rms == 0) continue;
+        const float scale = static_cast<float>(o.step_size / rms);
+        for (std::size_t i = 0; i < sample; ++i) p[s * sample + i] += scale * g[i];
       }
     }
     for (std::size_t s = 0; s < b; ++s) {
