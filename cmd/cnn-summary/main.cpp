@@ -4,13 +4,16 @@
 #include "common/run_main.hpp"
 #include "io/architecture.hpp"
 #include "io/weights.hpp"
+#include "kernels/threading.hpp"
+#include "model/profile.hpp"
 #include "model/summary.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "Print a Keras-style summary of a model: layers, output shapes, parameter counts.\n\n"
       "Example:\n  cnn-summary configs/models/mnist_convnet.json\n"
-      "  cnn-summary --json configs/models/resnet_small.json | jq .total_params",
+      "  cnn-summary --json configs/models/resnet_small.json | jq .total_params\n"
+      "  cnn-summary --time --batch 64 configs/models/mnist_convnet.json   # per-layer ms, GFLOP/s",
       "cnn-summary"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -21,9 +24,28 @@ int main(int argc, char** argv) {
   app.add_flag("--show-trainable", show_trainable, "Add a Trainable (Y/N) column");
   app.add_option("--weights", weights_path,
                  "Also check that a weights file (.safetensors) fits the architecture");
+  bool time = false, inference = false;
+  cnn::ProfileOptions profile;
+  app.add_flag("--time", time,
+               "Profile instead: forward and backward ms and GFLOP/s per layer (random inputs)");
+  app.add_option("--batch", profile.batch, "--time: batch size")->check(CLI::PositiveNumber);
+  app.add_option("--iterations", profile.iterations, "--time: timed iterations (median)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup", profile.warmup, "--time: untimed iterations first");
+  app.add_flag("--inference", inference, "--time: inference forward only (no backward)");
   return cnn::cmd::run_main(app, argc, argv, [&] {
     cnn::Model model = cnn::io::load_model(model_path);
     if (!weights_path.empty()) cnn::io::load_weights(model, weights_path);
+    if (time) {
+      profile.backward = !inference;
+      cnn::Rng rng(common.seed);
+      const auto p = cnn::profile_model(model, profile, rng);
+      if (common.json)
+        std::cout << cnn::profile_json(p).dump(2) << "\n";
+      else
+        std::cout << cnn::profile_text(p);
+      return 0;
+    }
     if (common.json)
       std::cout << cnn::summary_json(model).dump(2) << "\n";
     else

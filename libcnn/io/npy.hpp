@@ -34,6 +34,8 @@ NpyArray read_npy(const std::string& path);
 // The header of a float32 C-order .npy array of the given shape (magic, version 1.0 or 2.0 when
 // the header needs it, dictionary, padding to a multiple of 64 bytes, newline).
 std::string npy_header(const std::vector<std::size_t>& shape);
+// The same for another dtype descr, e.g. "<i4" (int32 labels of extracted features).
+std::string npy_header(const std::vector<std::size_t>& shape, const std::string& descr);
 
 // Writes a float32 array (numel(shape) values) atomically.
 void write_npy(const std::string& path, const std::vector<std::size_t>& shape, const float* data);

@@ -63,11 +63,11 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
   try {
     ConfigReader r(j, name, "", "");
     const json* shape = r.get_raw("shape");
-    if (!shape || !shape->is_array() || shape->size() != 3)
-      throw bad("'shape' must be [height, width, channels]");
+    if (!shape || !shape->is_array() || (shape->size() != 3 && shape->size() != 1))
+      throw bad("'shape' must be [height, width, channels] or [features]");
     for (const auto& d : *shape) {
       if (!d.is_number_unsigned() || d.get<std::uint64_t>() == 0 || d.get<std::uint64_t>() > (1u << 20))
-        throw bad("'shape' must hold three positive integers, got " + json_brief(*shape));
+        throw bad("'shape' must hold positive integers, got " + json_brief(*shape));
       h.shape.push_back(d.get<std::size_t>());
     }
     const std::string dtype = r.get_choice("dtype", std::nullopt, {"uint8", "float32"});
@@ -146,7 +146,8 @@ RecordWriter::RecordWriter(const std::string& path, RecordHeader header)
 }
 
 void RecordWriter::start() {
-  if (header_.shape.size() != 3) throw DataError(name_, "record shape must be [h, w, c]");
+  if (header_.shape.size() != 3 && header_.shape.size() != 1)
+    throw DataError(name_, "record shape must be [h, w, c] or [features]");
   buf_.reserve(kBufferBytes + header_.record_bytes());
   const std::string text = header_json(header_);
   std::uint8_t pre[kPreamble];

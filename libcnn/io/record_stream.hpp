@@ -23,7 +23,7 @@ inline constexpr std::uint32_t kMaxRecordHeader = 16u << 20;
 enum class RecordDtype { uint8, float32 };
 
 struct RecordHeader {
-  Shape shape;                      // {h, w, c}
+  Shape shape;                      // {h, w, c}, or {k} for feature vectors
   RecordDtype dtype = RecordDtype::float32;
   std::vector<std::string> classes;  // label k means classes[k]
   std::string class_mode = "sparse"; // binary, categorical or sparse (how to train on labels)

@@ -3,10 +3,14 @@
 #include "layers/conv2d.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 
 #include "kernels/eltwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
+#include "kernels/winograd.hpp"
 
 namespace cnn {
 
@@ -94,6 +98,24 @@ constexpr std::size_t kSmallKernel = 64 * 64, kSplitRows = 2048, kSplits = 4;
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
 
+namespace {
+bool winograd_from_environment() {
+  const char* v = std::getenv("CNN_WINOGRAD");
+  return v && std::string(v) == "1";
+}
+std::atomic<bool> g_winograd{winograd_from_environment()};
+}  // namespace
+
+void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
+bool Conv2D::winograd_enabled() { return g_winograd; }
+
+bool Conv2D::use_winograd() const {
+  // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
+  // layer of an RGB network); the im2col path stays the oracle for everything else.
+  return g_winograd && kernels::winograd_applies(geo_) && geo_.c >= kWinogradMinChannels &&
+         filters_ >= kWinogradMinChannels;
+}
+
 std::size_t Conv2D::chunk_samples(std::size_t n) const {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols();
   // The widest per-row scratch: col/dcol [m, k] or dz [m, filters].
@@ -148,6 +170,15 @@ void Conv2D::forward(Context& /*ctx*/, Inputs in, Tensor& out) {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
+  if (use_winograd()) {
+    // The kernel is transformed on every call: training changes it between calls, and the
+    // transform costs 16 * in_c * filters values, little next to the convolution.
+    wino_u_.resize(16 * geo_.c * f);
+    kernels::winograd_kernel_transform(kernel, geo_.c, f, wino_u_.data());
+    kernels::winograd_conv3x3(geo_, n, x.data(), wino_u_.data(), f, out.data(), wino_scratch_);
+    kernels::bias_act_forward(activation_, out.data(), bias, n * m, f);
+    return;
+  }
   const std::size_t chunk = chunk_samples(n);
 
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {

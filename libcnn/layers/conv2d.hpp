@@ -62,8 +62,16 @@ class Conv2D final : public Layer {
   // The im2col scratch budget per chunk of samples, in bytes, for every Conv2D (default 4 MiB).
   // For tests, to force several chunks (and a last, shorter one) on small inputs.
   static void set_chunk_budget(std::size_t bytes);
+  // Whether forward() may use Winograd F(2x2,3x3) (kernels/winograd.hpp) for 3x3 stride-1
+  // layers with at least kWinogradMinChannels input and output channels. Off by default: on
+  // this project's 2-core machines it has not yet measured faster than im2col + GEMM (see
+  // share/layers.md); the environment variable CNN_WINOGRAD=1 turns it on at start-up.
+  static void set_winograd(bool enabled);
+  static bool winograd_enabled();
+  static constexpr std::size_t kWinogradMinChannels = 16;
 
  private:
+  bool use_winograd() const;
   // Samples per GEMM for a batch of n.
   std::size_t chunk_samples(std::size_t n) const;
   // 1x1, stride 1, no padding: the input is its own col matrix.
@@ -90,6 +98,8 @@ class Conv2D final : public Layer {
   // per element (two calls give exactly twice one call).
   // dpart_ [4, kh * kw * in_c, filters]: partial weight gradients of a small kernel.
   std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_;
+  // Winograd: the transformed kernel [16, in_c, filters] and the tile blocks' scratch.
+  std::vector<float> wino_u_, wino_scratch_;
 };
 
 }  // namespace cnn

@@ -2,6 +2,8 @@
 // forward in topological order and backward in reverse.
 #include "model/model.hpp"
 
+#include <chrono>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -38,7 +40,84 @@ struct Pending {
   bool trainable = true;
 };
 
+Preprocessing read_preprocessing(const json& obj, const std::string& file, const Shape& input) {
+  ConfigReader cfg(obj, file, "/preprocessing", "");
+  if (!obj.is_object()) throw cfg.error("", "expected an object such as {\"rescale\": 0.00392156862745098}");
+  Preprocessing p;
+  p.rescale = static_cast<float>(cfg.get_number("rescale", 1.0, 1e-12, 1e12));
+  const std::size_t c = input.back();
+  const auto read_list = [&](const char* key, bool positive) {
+    std::vector<float> v;
+    const json* raw = cfg.get_raw(key);
+    if (!raw) return v;
+    if (!raw->is_array() || (raw->size() != c && raw->size() != 1))
+      throw cfg.error(key, "expected a list of " + std::to_string(c) +
+                               " numbers (one per input channel) or of one, got " + json_brief(*raw));
+    for (const auto& e : *raw) {
+      if (!e.is_number() || (positive && e.get<double>() <= 0))
+        throw cfg.error(key, std::string("expected ") + (positive ? "positive " : "") +
+                                 "numbers, got " + json_brief(*raw));
+      v.push_back(e.get<float>());
+    }
+    if (v.size() == 1) v.assign(c, v[0]);
+    return v;
+  };
+  p.mean = read_list("mean", false);
+  p.std = read_list("std", true);
+  p.bgr = cfg.get_choice("channel_order", std::string("rgb"), {"rgb", "bgr"}) == "bgr";
+  if (p.bgr && c != 3)
+    throw cfg.error("channel_order", "\"bgr\" needs 3 input channels, the input has " +
+                                         std::to_string(c));
+  if (cfg.has("interpolation"))
+    p.interpolation = cfg.get_choice("interpolation", std::nullopt, {"nearest", "bilinear"});
+  cfg.finish();
+  return p;
+}
+
 }  // namespace
+
+void Preprocessing::apply(const float* in, float* out, std::size_t pixels, std::size_t c) const {
+  float scale[4] = {rescale, rescale, rescale, rescale}, shift[4] = {0, 0, 0, 0};
+  std::vector<float> scale_v, shift_v;
+  float* sc = scale;
+  float* sh = shift;
+  if (c > 4) {
+    scale_v.assign(c, rescale);
+    shift_v.assign(c, 0.0f);
+    sc = scale_v.data();
+    sh = shift_v.data();
+  }
+  for (std::size_t k = 0; k < c; ++k) {
+    const float inv = std.empty() ? 1.0f : 1.0f / std[k];
+    sc[k] = rescale * inv;
+    sh[k] = mean.empty() ? 0.0f : -mean[k] * inv;
+  }
+  for (std::size_t i = 0; i < pixels; ++i, in += c, out += c) {
+    if (bgr) {
+      const float r = in[0], g = in[1], b = in[2];
+      out[0] = b * sc[0] + sh[0];
+      out[1] = g * sc[1] + sh[1];
+      out[2] = r * sc[2] + sh[2];
+    } else {
+      for (std::size_t k = 0; k < c; ++k) out[k] = in[k] * sc[k] + sh[k];
+    }
+  }
+}
+
+void Preprocessing::backward_add(const float* grad_out, float* grad_in, std::size_t pixels,
+                                 std::size_t c) const {
+  std::vector<float> sc(c);
+  for (std::size_t k = 0; k < c; ++k) sc[k] = rescale / (std.empty() ? 1.0f : std[k]);
+  for (std::size_t i = 0; i < pixels; ++i, grad_out += c, grad_in += c) {
+    if (bgr) {
+      grad_in[2] += grad_out[0] * sc[0];
+      grad_in[1] += grad_out[1] * sc[1];
+      grad_in[0] += grad_out[2] * sc[2];
+    } else {
+      for (std::size_t k = 0; k < c; ++k) grad_in[k] += grad_out[k] * sc[k];
+    }
+  }
+}
 
 Model Model::from_json(const json& arch, const std::string& file) {
   Model m;
@@ -50,6 +129,8 @@ Model Model::from_json(const json& arch, const std::string& file) {
     m.input_shape_.push_back(static_cast<std::size_t>(d));
   if (m.input_shape_.empty()) throw top.error("input_shape", "expected at least one dimension");
   m.input_name_ = top.get_string("input_name", std::string("input_1"));
+  if (const json* pre = top.get_raw("preprocessing"))
+    m.preprocessing_ = read_preprocessing(*pre, file, m.input_shape_);
   const json* layers = top.get_raw("layers");
   if (!layers) throw top.error("layers", "missing required field");
   if (!layers->is_array() || layers->empty())
@@ -258,6 +339,16 @@ json_ordered Model::to_json() const {
   j["name"] = name_;
   j["input_shape"] = input_shape_;
   if (input_name_ != "input_1") j["input_name"] = input_name_;
+  if (preprocessing_) {
+    const Preprocessing& p = *preprocessing_;
+    json_ordered pj = json_ordered::object();
+    pj["rescale"] = p.rescale;
+    if (!p.mean.empty()) pj["mean"] = p.mean;
+    if (!p.std.empty()) pj["std"] = p.std;
+    pj["channel_order"] = p.bgr ? "bgr" : "rgb";
+    if (!p.interpolation.empty()) pj["interpolation"] = p.interpolation;
+    j["preprocessing"] = std::move(pj);
+  }
   json_ordered layers = json_ordered::array();
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const Node& n = nodes_[i];
@@ -325,6 +416,14 @@ void Model::init_params(Rng& rng) {
     for (auto& p : n.layer->params()) init_fill(p.init, p.shape, p.value, rng);
 }
 
+void Model::set_layer_times(LayerTimes* times) {
+  times_ = times;
+  if (times_) {
+    times_->forward_s.resize(nodes_.size(), 0.0);
+    times_->backward_s.resize(nodes_.size(), 0.0);
+  }
+}
+
 void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
 std::vector<const Tensor*> Model::gather_inputs(std::size_t i, const Tensor& x) const {
@@ -340,41 +439,105 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
                                       ", got " + shape_str(xs));
   const std::size_t n = xs[0];
+  if (preprocessing_) {
+    ensure_shape(pre_, xs);
+    preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(), input_shape_.back());
+  }
+  const Tensor& input = preprocessing_ ? pre_ : x;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
-    const auto in = gather_inputs(i, x);
+    const auto in = gather_inputs(i, input);
+    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->forward(ctx, in, acts_[i]);
+    if (times_)
+      times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
 }
 
 void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, Tensor* grad_input) {
-  // upstream[i]: node i's backward must run because it, or something it reads, wants gradients.
-  std::vector<bool> upstream(nodes_.size(), false);
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+  backprop(ctx, x, nodes_.size() - 1, grad_output, grad_input, false);
+}
+
+void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                          Tensor* grad_input) {
+  if (from >= nodes_.size())
+    throw Error("backward_from: node " + std::to_string(from) + " is out of range; the model has " +
+                std::to_string(nodes_.size()));
+  const Node& f = nodes_[from];
+  if (shape_of(grad_at) != shape_of(acts_[from]))
+    throw ShapeError(f.layer->name(), "the gradient at the output has shape " +
+                                          shape_str(shape_of(grad_at)) + ", expected " +
+                                          shape_str(shape_of(acts_[from])),
+                     f.layer->type());
+  backprop(ctx, x, from, grad_at, grad_input, true);
+}
+
+void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                     Tensor* grad_input, bool every_ancestor) {
+  // run[i]: node i feeds `from` (or is it) and its backward must run: every such node when the
+  // caller wants every gradient (grad_of), else only those that, or whose inputs, want gradients
+  // (trainable parameters, or the model input when grad_input is given).
+  std::vector<bool> feeds(nodes_.size(), false), upstream(nodes_.size(), false);
+  feeds[from] = true;
+  for (std::size_t i = from + 1; i-- > 0;)
+    if (feeds[i])
+      for (std::size_t j : nodes_[i].inputs)
+        if (j != kModelInput) feeds[j] = true;
+  for (std::size_t i = 0; i <= from; ++i) {
     bool u = layer_trainable_param_count(i) > 0;
     for (std::size_t j : nodes_[i].inputs) u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
     upstream[i] = u;
   }
+  grad_ready_.assign(nodes_.size(), false);
+  for (std::size_t i = 0; i <= from; ++i) grad_ready_[i] = feeds[i] && (every_ancestor || upstream[i]);
+
+  const Tensor& input = preprocessing_ ? pre_ : x;
+  Tensor* grad_model_input = grad_input;
   if (grad_input) {
     ensure_shape(*grad_input, shape_of(x));
     std::fill(grad_input->begin(), grad_input->end(), 0.0f);
+    if (preprocessing_) {
+      // Layers reading the model input add dL/d(preprocessed x) here; mapped back at the end.
+      ensure_shape(pre_grad_, shape_of(x));
+      std::fill(pre_grad_.begin(), pre_grad_.end(), 0.0f);
+      grad_model_input = &pre_grad_;
+    }
   }
-  const std::size_t last = nodes_.size() - 1;
-  for (std::size_t i = 0; i < last; ++i) {
-    if (!upstream[i]) continue;
+  for (std::size_t i = 0; i < from; ++i) {
+    if (!grad_ready_[i]) continue;
     ensure_shape(act_grads_[i], shape_of(acts_[i]));
     std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
   }
-  for (std::size_t i = nodes_.size(); i-- > 0;) {
-    if (!upstream[i]) continue;
-    const auto in = gather_inputs(i, x);
+  // grad_of(from) is the given gradient: kept only for callers that ask (backward_from).
+  if (every_ancestor) {
+    ensure_shape(act_grads_[from], shape_of(grad_at));
+    std::copy(grad_at.begin(), grad_at.end(), act_grads_[from].begin());
+  } else {
+    grad_ready_[from] = false;
+  }
+  for (std::size_t i = from + 1; i-- > 0;) {
+    if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
+    const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
     for (std::size_t j : nodes_[i].inputs)
-      gin.push_back(j == kModelInput ? grad_input : (upstream[j] ? &act_grads_[j] : nullptr));
-    const Tensor& gout = i == last ? grad_output : act_grads_[i];
+      gin.push_back(j == kModelInput ? grad_model_input : (grad_ready_[j] ? &act_grads_[j] : nullptr));
+    const Tensor& gout = i == from ? grad_at : act_grads_[i];
+    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
+    if (times_)
+      times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  if (grad_input && preprocessing_)
+    preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),
+                                 grad_input->size() / input_shape_.back(), input_shape_.back());
+}
+
+const Tensor& Model::grad_of(std::size_t i) const {
+  if (i >= grad_ready_.size() || !grad_ready_[i])
+    throw Error("grad_of: node " + std::to_string(i) +
+                " has no gradient from the last backward_from()");
+  return act_grads_[i];
 }
 
 }  // namespace cnn

@@ -13,6 +13,30 @@
 
 namespace cnn {
 
+// Image preprocessing a model declares ("preprocessing" in the architecture JSON), so that users
+// of a pretrained network need not remember it. A model that declares it takes raw pixel values
+// p (0..255, channels in RGB order as decoded) and its first step computes
+//   x[c] = (p[order(c)] * rescale - mean[c]) / std[c]
+// where order swaps RGB to BGR for channel_order "bgr". Datasets feed such a model raw pixels
+// (see train::dataset_options).
+struct Preprocessing {
+  float rescale = 1.0f;
+  std::vector<float> mean, std;  // empty (0 and 1), or one value per input channel
+  bool bgr = false;              // channel_order "bgr" (3-channel inputs only)
+  std::string interpolation;     // resize filter for photos ("nearest", "bilinear"); "" = unset
+
+  // out[i * c + k] from in (pixels x c values, HWC); in and out may be the same.
+  void apply(const float* in, float* out, std::size_t pixels, std::size_t c) const;
+  // The adjoint: dL/dp from dL/dx (added into grad_in).
+  void backward_add(const float* grad_out, float* grad_in, std::size_t pixels, std::size_t c) const;
+};
+
+// Wall-clock seconds per node (execution order), added to by forward() and backward() while a
+// Model has it set (cnn-summary --time).
+struct LayerTimes {
+  std::vector<double> forward_s, backward_s;
+};
+
 class Model {
  public:
   // Index used in Node::inputs for the model's input tensor.
@@ -47,6 +71,8 @@ class Model {
   const std::string& name() const { return name_; }
   const std::string& input_name() const { return input_name_; }
   const Shape& input_shape() const { return input_shape_; }
+  // The declared input preprocessing, if any (applied inside forward(); see Preprocessing).
+  const std::optional<Preprocessing>& preprocessing() const { return preprocessing_; }
   const Shape& output_shape() const { return nodes_.back().out_shape; }
 
   // Nodes in execution (topological) order; the last one is the model's output.
@@ -84,18 +110,41 @@ class Model {
   // dL/dx (overwritten). Layers upstream of which nothing is trainable are skipped.
   void backward(Context& ctx, const Tensor& x, const Tensor& grad_output,
                 Tensor* grad_input = nullptr);
+  // Backpropagates from an intermediate node (visualisation: a filter's activation, Grad-CAM):
+  // after forward(ctx, x), grad_at (the shape of node `from`'s output) is dL/d(output of from),
+  // and the backward of `from` and of every node it depends on runs (nodes after it do not).
+  // Adds parameter gradients of trainable layers; grad_input, when given, receives dL/dx
+  // (overwritten). Throws ShapeError when grad_at's shape is not that output's.
+  void backward_from(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                     Tensor* grad_input = nullptr);
+  // dL/d(output of node i) from the last backward_from(), for `from` and the nodes it depends
+  // on; valid until the next forward/backward. Throws Error for any other node.
+  const Tensor& grad_of(std::size_t i) const;
+
+  // Per-layer timing: while set, forward() and backward() add each node's seconds to *times
+  // (resized to size()). nullptr turns it off.
+  void set_layer_times(LayerTimes* times);
 
  private:
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
+  // backward() and backward_from(): the gradient grad_at at node from's output, back through
+  // the nodes that feed it (all of them when every_ancestor, for grad_of; else only those on a
+  // path to trainable parameters or to grad_input).
+  void backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
+                Tensor* grad_input, bool every_ancestor);
 
   std::string name_ = "model";
   std::string input_name_ = "input_1";
   Shape input_shape_;
+  std::optional<Preprocessing> preprocessing_;
   std::vector<Node> nodes_;
   std::vector<float> values_, grads_;
   std::vector<Tensor> acts_, act_grads_;
+  LayerTimes* times_ = nullptr;
+  Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)
+  std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
 };
 
 // Keras's default layer name stem for a class name: Conv2D -> conv2d, MaxPooling2D ->

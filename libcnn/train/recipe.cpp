@@ -15,7 +15,7 @@ json default_recipe() {
     "weights": null,
     "data": {"train": "fashion-mnist:train", "validation": null, "validation_split": 0.0,
              "target_size": null, "color_mode": null, "class_mode": null,
-             "interpolation": "nearest", "rescale": null, "on_bad_image": "fail",
+             "interpolation": null, "rescale": null, "on_bad_image": "fail",
              "check": "header", "classes": null},
     "loss": null,
     "optimizer": {"type": "RMSprop", "learning_rate": 0.001},
@@ -122,7 +122,10 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
     r.data.class_mode = d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
   else
     d.accept("class_mode");
-  r.data.interpolation = d.get_choice("interpolation", std::string("nearest"), {"nearest", "bilinear"});
+  if (d.has("interpolation") && !data->at("interpolation").is_null())
+    r.data.interpolation = d.get_choice("interpolation", std::nullopt, {"nearest", "bilinear"});
+  else
+    d.accept("interpolation");
   if (const json* rs = d.get_raw("rescale"); rs && !rs->is_null())
     r.data.rescale = d.get_number("rescale", std::nullopt, 1e-12, 1e12);
   r.data.on_bad_image = d.get_choice("on_bad_image", std::string("fail"), {"fail", "skip"});

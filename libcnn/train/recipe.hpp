@@ -20,7 +20,8 @@ struct DataRecipe {
   std::optional<std::array<long, 2>> target_size;  // default: the model's input height, width
   std::optional<std::string> color_mode;           // default: from the model's input channels
   std::optional<std::string> class_mode;           // default: binary for 1 output, else sparse
-  std::string interpolation = "nearest";
+  // default: the model's preprocessing.interpolation, else "nearest" (Keras's default)
+  std::optional<std::string> interpolation;
   std::optional<double> rescale;        // default: 1/255 for IDX data, 1 for image folders
   std::string on_bad_image = "fail";
   std::string check = "header";

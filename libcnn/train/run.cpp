@@ -31,12 +31,27 @@ data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model, st
   const std::string mode = d.class_mode ? *d.class_mode
                                         : (model.output_shape() == Shape{1} ? "binary" : "sparse");
   o.class_mode = *data::parse_class_mode(mode);
-  o.interpolation = *data::parse_interpolation(d.interpolation);
+  const auto& pre = model.preprocessing();
+  std::string interpolation = "nearest";
+  if (d.interpolation)
+    interpolation = *d.interpolation;
+  else if (pre && !pre->interpolation.empty())
+    interpolation = pre->interpolation;
+  o.interpolation = *data::parse_interpolation(interpolation);
   o.on_bad_image = *data::parse_bad_image_policy(d.on_bad_image);
   o.check = *data::parse_image_check(d.check);
   o.threads = std::max<std::size_t>(1, threads);
   o.classes = d.classes;
-  if (d.rescale) o.rescale = static_cast<float>(*d.rescale);
+  if (pre) {
+    // The model scales raw pixels itself (Model::forward); a second rescale would be wrong.
+    if (d.rescale && *d.rescale != 1.0)
+      throw ConfigError("data.rescale", "", "", "the model '" + model.name() +
+                        "' declares its own preprocessing (rescale " + std::to_string(pre->rescale) +
+                        "); remove data.rescale (or --rescale), the model takes raw pixel values");
+    o.rescale = 1.0f;
+  } else if (d.rescale) {
+    o.rescale = static_cast<float>(*d.rescale);
+  }
   o.mnist_dir = mnist_dir;
   return o;
 }
@@ -111,7 +126,9 @@ RunResult run_training(const RunOptions& opt) {
   }
   const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
   result.recipe = recipe;
-  Model model = io::load_model(opt.resume ? opt.run_dir + "/model.json" : recipe.model);
+  Model model = opt.resume       ? io::load_model(opt.run_dir + "/model.json")
+                : opt.model_arch ? Model::from_json(*opt.model_arch, recipe.model)
+                                 : io::load_model(recipe.model);
 
   // Data, checked against the model before anything is written.
   const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
@@ -180,6 +197,7 @@ RunResult run_training(const RunOptions& opt) {
   Rng init_rng(recipe.seed);
   model.init_params(init_rng);
   if (recipe.weights && !opt.resume) io::load_weights(model, *recipe.weights);
+  if (opt.init_weights && !opt.resume) opt.init_weights(model);
 
   // Everything the recipe configures is checked before the run directory is touched: the
   // trainer (loss against the outputs, optimizer) and the schedule and early stopping.
@@ -229,6 +247,8 @@ RunResult run_training(const RunOptions& opt) {
       io::write_file_atomically(recipe_file, resolved.dump(2) + "\n");
     if (!opt.resume) {
       io::write_file_atomically(opt.run_dir + "/model.json", model_json);
+      for (const auto& [name, content] : opt.extra_files)
+        io::write_file_atomically(opt.run_dir + "/" + name, content);
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
       if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "train/fit.hpp"
@@ -26,6 +28,14 @@ struct RunOptions {
   std::function<void(const std::string&)> log;  // one informational line (no newline)
   std::function<void(const StepProgress&)> on_step;
   std::function<void(const EpochRecord&)> on_epoch;
+  // cnn-finetune (all three ignored on resume): the architecture to train instead of loading
+  // recipe.model (which then only names it in train.json); a step run after the initialisers
+  // and recipe.weights, before the run directory is created (a partial load of pretrained
+  // weights); more files written into the new run directory next to model.json (name ->
+  // content).
+  std::optional<json> model_arch;
+  std::function<void(Model&)> init_weights;
+  std::map<std::string, std::string> extra_files;
 };
 
 struct RunResult {

@@ -61,4 +61,26 @@ bad_arch add-shapes "layer 'add': /layers/2:" "$head"'{"type": "Conv2D", "filter
 bad_arch no-such-input "layer 'add': /layers/1/inputs: no layer named 'c'" "$head"'{"type": "Conv2D", "filters": 4, "kernel_size": 3, "name": "a"}, {"type": "Add", "inputs": ["a", "c"]}]}'
 bad_arch cycle "the inputs form a cycle" "$head"'{"type": "Conv2D", "filters": 1, "kernel_size": 1, "name": "a", "inputs": "b"}, {"type": "Conv2D", "filters": 1, "kernel_size": 1, "name": "b"}]}'
 set -e
+
+# --time: one row per layer, FLOPs from the shapes (never the timings: those are only read).
+"$bin/cnn-summary" --time --batch 4 --iterations 2 --warmup 0 --threads 1 --json \
+  "$src/configs/models/mnist_convnet.json" > "$work/time.json"
+python3 - "$work/time.json" <<'PY' || fail "--time JSON"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["batch"] == 4 and p["threads"] == 1 and p["mode"] == "training", p
+names = [l["name"] for l in p["layers"]]
+assert names == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "conv2d_2", "flatten", "dense", "dense_1"], names
+conv = p["layers"][0]
+assert conv["forward_flops"] == 2 * 26 * 26 * 32 * 9 * 1 * 4, conv
+assert conv["backward_flops"] == conv["forward_flops"], conv  # weight gradient only: it reads the input
+assert p["layers"][2]["backward_flops"] == 2 * p["layers"][2]["forward_flops"]
+assert p["layers"][6]["forward_flops"] == 2 * 576 * 64 * 4
+assert p["layers"][1]["forward_flops"] == 0
+assert all(l["forward_ms"] >= 0 and l["backward_ms"] >= 0 for l in p["layers"])
+assert p["images_per_second"] > 0
+PY
+"$bin/cnn-summary" --time --inference --batch 2 --iterations 1 "$src/configs/models/mnist_convnet.json" > "$work/time.txt"
+grep -q "^Inference: .* images/s" "$work/time.txt" || fail "--time text: $(cat "$work/time.txt")"
+grep -q "^conv2d_2 (Conv2D) " "$work/time.txt" || fail "--time rows: $(cat "$work/time.txt")"
 echo "summary: ok"

@@ -407,3 +407,28 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
     }
   }
 }
+
+TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direct convolution") {
+  for (bool same : {false, true}) {
+    for (bool winograd : {true, false}) {
+      CAPTURE(same);
+      CAPTURE(winograd);
+      Conv2D::set_winograd(winograd);
+      const Shape in{9, 8, 16};
+      LayerHarness h({{"type", "Conv2D"}, {"filters", 17}, {"kernel_size", 3},
+                      {"padding", same ? "same" : "valid"}, {"activation", "relu"},
+                      {"bias_initializer", "glorot_uniform"}},
+                     {in}, 5);
+      Rng rng(21);
+      const Tensor x = random_tensor(batch_shape(3, in), rng);
+      const Tensor y = h.forward({x}, false);
+      Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 17, 1, 1,
+                              1, 1, same);
+      for (auto& v : ref) v = std::max(v, 0.0f);
+      REQUIRE(shape_of(y) == shape_of(ref));
+      for (std::size_t i = 0; i < y.size(); ++i)
+        REQUIRE_MESSAGE(std::fabs(y.data()[i] - ref.data()[i]) <= 2e-5f, "index " << i);
+    }
+  }
+  Conv2D::set_winograd(true);
+}

@@ -191,3 +191,55 @@ TEST_CASE("a branching DAG (Add, Concatenate) passes a numerical gradient check"
   for (std::size_t i = 0; i < m.arena_size(); i += 3) check(m.values() + i, grads[i]);
   for (std::size_t i = 0; i < x.size(); i += 2) check(x.data() + i, gx.data()[i]);
 }
+
+TEST_CASE("declared preprocessing: forward, input gradient, round trip and errors") {
+  // A 1x1 linear conv with identity weights exposes the preprocessed input.
+  const std::string text = R"({"name": "pre", "input_shape": [2, 2, 3],
+    "preprocessing": {"rescale": 0.5, "mean": [1, 2, 3], "std": [2, 4, 8], "channel_order": "bgr",
+                      "interpolation": "bilinear"},
+    "layers": [{"type": "Conv2D", "filters": 3, "kernel_size": 1, "use_bias": false, "name": "id"}]})";
+  Model m = io::parse_model(text, "pre.json");
+  REQUIRE(m.preprocessing());
+  CHECK(m.preprocessing()->interpolation == "bilinear");
+  auto named = m.named_params();
+  REQUIRE(named.size() == 1);
+  std::fill(named[0].param->value, named[0].param->value + 9, 0.0f);
+  for (int k = 0; k < 3; ++k) named[0].param->value[k * 3 + k] = 1.0f;
+  Rng rng(1);
+  Tensor x = test::random_tensor({1, 2, 2, 3}, rng);
+  for (auto& v : x) v = std::round((v + 1) * 100);  // pixel-like values
+  Context ctx{false, &rng};
+  const Tensor y = m.forward(ctx, x);
+  const float mean[3] = {1, 2, 3}, sd[3] = {2, 4, 8};
+  for (std::size_t p = 0; p < 4; ++p)
+    for (std::size_t c = 0; c < 3; ++c)
+      CHECK(y.data()[p * 3 + c] == doctest::Approx((x.data()[p * 3 + (2 - c)] * 0.5 - mean[c]) / sd[c]));
+  // dL/dp for L = sum(r * y): r[c] * rescale / std[c] at the swapped channel.
+  Tensor r = test::random_tensor({1, 2, 2, 3}, rng);
+  Context train{true, &rng};
+  m.forward(train, x);
+  m.zero_grads();
+  Tensor gx;
+  m.backward(train, x, r, &gx);
+  for (std::size_t p = 0; p < 4; ++p)
+    for (std::size_t c = 0; c < 3; ++c)
+      CHECK(gx.data()[p * 3 + (2 - c)] == doctest::Approx(r.data()[p * 3 + c] * 0.5 / sd[c]));
+  // Round trip keeps it.
+  Model again = Model::from_json(json::parse(m.to_json().dump()), "again.json");
+  REQUIRE(again.preprocessing());
+  CHECK(again.preprocessing()->bgr);
+  CHECK(again.preprocessing()->std == std::vector<float>{2, 4, 8});
+  // Errors name the field.
+  const auto with = [](const std::string& pre) {
+    return R"({"input_shape": [2, 2, 3], "preprocessing": )" + pre +
+           R"(, "layers": [{"type": "Flatten"}]})";
+  };
+  CHECK(contains(build_error(with(R"({"mean": [1, 2]})")), "/preprocessing/mean"));
+  CHECK(contains(build_error(with(R"({"std": [1, 0, 1]})")), "positive"));
+  CHECK(contains(build_error(with(R"({"scale": 2})")), "scale"));
+  CHECK(contains(build_error(with(R"({"channel_order": "grb"})")), "channel_order"));
+  CHECK(contains(build_error(R"({"input_shape": [2, 2, 1], "preprocessing": {"channel_order": "bgr"},
+                               "layers": [{"type": "Flatten"}]})"),
+                 "needs 3 input channels"));
+  CHECK(build_error(with(R"({"mean": [0.5]})")).empty());
+}

@@ -1,0 +1,200 @@
+// Per-layer profile: timing loop over Model::forward/backward with LayerTimes, FLOP counts from
+// the layers' configurations, and the caffe-time-like table.
+#include "model/profile.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "kernels/threading.hpp"
+
+namespace cnn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+Shape first_input_shape(const Model& model, std::size_t i) {
+  const auto& node = model.node(i);
+  const std::size_t j = node.inputs.at(0);
+  return j == Model::kModelInput ? model.input_shape() : model.node(j).out_shape;
+}
+
+// Multiply-adds of one sample's forward pass (weights only).
+double forward_macs(const Model& model, std::size_t i) {
+  const auto& node = model.node(i);
+  const std::string type = node.layer->type();
+  if (type != "Conv2D" && type != "Dense") return 0;
+  json_ordered cfg;
+  node.layer->write_config(cfg);
+  const Shape in = first_input_shape(model, i);
+  if (type == "Dense") {
+    const double units = cfg.at("units").get<double>();
+    return static_cast<double>(numel(node.out_shape)) / units * static_cast<double>(in.back()) * units;
+  }
+  const auto k = cfg.at("kernel_size");
+  const double taps = k.is_array() ? k[0].get<double>() * k[1].get<double>() : k.get<double>() * k.get<double>();
+  return static_cast<double>(numel(node.out_shape)) * taps * static_cast<double>(in.back());
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string pad_left(const std::string& s, std::size_t w) {
+  return s.size() >= w ? s : std::string(w - s.size(), ' ') + s;
+}
+std::string pad_right(const std::string& s, std::size_t w) {
+  return s.size() >= w ? s : s + std::string(w - s.size(), ' ');
+}
+
+std::string gflops(double flops, double ms) {
+  return flops > 0 && ms > 0 ? fixed(flops / (ms * 1e6), 1) : "-";
+}
+
+}  // namespace
+
+double forward_flops(const Model& model, std::size_t i, std::size_t n) {
+  return 2.0 * forward_macs(model, i) * static_cast<double>(n);
+}
+
+double backward_flops(const Model& model, std::size_t i, std::size_t n) {
+  const double f = forward_flops(model, i, n);
+  if (f == 0) return 0;
+  const auto& node = model.node(i);
+  double b = node.layer->trainable() ? f : 0;  // weight gradient
+  const bool reads_only_input = std::all_of(node.inputs.begin(), node.inputs.end(),
+                                            [](std::size_t j) { return j == Model::kModelInput; });
+  if (!reads_only_input) b += f;  // input gradient
+  return b;
+}
+
+ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
+  ModelProfile p;
+  p.model = model.name();
+  p.batch = opt.batch;
+  p.iterations = std::max<std::size_t>(1, opt.iterations);
+  p.warmup = opt.warmup;
+  p.backward = opt.backward;
+  p.threads = static_cast<std::size_t>(kernels::num_threads());
+  model.init_params(rng);
+
+  Tensor x = xt::empty<float>(batch_shape(opt.batch, model.input_shape()));
+  for (auto& v : x) v = rng.uniform();
+  Tensor g = xt::empty<float>(batch_shape(opt.batch, model.output_shape()));
+  for (auto& v : g) v = rng.uniform(-1.0f, 1.0f) / static_cast<float>(opt.batch);
+
+  const std::size_t layers = model.size();
+  std::vector<std::vector<double>> fwd(layers), bwd(layers);
+  std::vector<double> fwd_total, bwd_total;
+  Context ctx{opt.backward, &rng};
+  LayerTimes times;
+  for (std::size_t it = 0; it < opt.warmup + p.iterations; ++it) {
+    times.forward_s.assign(layers, 0.0);
+    times.backward_s.assign(layers, 0.0);
+    model.set_layer_times(&times);
+    const auto t0 = Clock::now();
+    model.forward(ctx, x);
+    const auto t1 = Clock::now();
+    if (opt.backward) {
+      model.zero_grads();
+      model.backward(ctx, x, g);
+    }
+    const auto t2 = Clock::now();
+    model.set_layer_times(nullptr);
+    if (it < opt.warmup) continue;
+    for (std::size_t i = 0; i < layers; ++i) {
+      fwd[i].push_back(times.forward_s[i] * 1e3);
+      bwd[i].push_back(times.backward_s[i] * 1e3);
+    }
+    fwd_total.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    bwd_total.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+  }
+  for (std::size_t i = 0; i < layers; ++i) {
+    LayerProfile l;
+    l.name = model.node(i).layer->name();
+    l.type = model.node(i).layer->type();
+    l.forward_ms = median(fwd[i]);
+    l.backward_ms = opt.backward ? median(bwd[i]) : 0;
+    l.forward_flops = forward_flops(model, i, opt.batch);
+    l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
+    p.layers.push_back(std::move(l));
+  }
+  p.forward_ms = median(fwd_total);
+  p.backward_ms = opt.backward ? median(bwd_total) : 0;
+  return p;
+}
+
+std::string profile_text(const ModelProfile& p) {
+  std::ostringstream o;
+  o << "Profile of '" << p.model << "': batch " << p.batch << ", " << p.threads << " thread"
+    << (p.threads == 1 ? "" : "s") << ", median of " << p.iterations << " iterations after "
+    << p.warmup << " warm-up, " << (p.backward ? "training" : "inference") << " mode\n";
+  std::size_t name_w = 12;
+  for (const auto& l : p.layers) name_w = std::max(name_w, l.name.size() + l.type.size() + 3);
+  const std::string rule(name_w + (p.backward ? 48 : 24), '-');
+  o << pad_right("Layer (type)", name_w) << pad_left("fwd ms", 12) << pad_left("GFLOP/s", 12);
+  if (p.backward) o << pad_left("bwd ms", 12) << pad_left("GFLOP/s", 12);
+  o << "\n" << rule << "\n";
+  double ff = 0, bf = 0;
+  for (const auto& l : p.layers) {
+    o << pad_right(l.name + " (" + l.type + ")", name_w) << pad_left(fixed(l.forward_ms, 3), 12)
+      << pad_left(gflops(l.forward_flops, l.forward_ms), 12);
+    if (p.backward)
+      o << pad_left(fixed(l.backward_ms, 3), 12) << pad_left(gflops(l.backward_flops, l.backward_ms), 12);
+    o << "\n";
+    ff += l.forward_flops;
+    bf += l.backward_flops;
+  }
+  o << rule << "\n";
+  o << pad_right("Total", name_w) << pad_left(fixed(p.forward_ms, 3), 12)
+    << pad_left(gflops(ff, p.forward_ms), 12);
+  if (p.backward) o << pad_left(fixed(p.backward_ms, 3), 12) << pad_left(gflops(bf, p.backward_ms), 12);
+  o << "\n";
+  const double ms = p.forward_ms + p.backward_ms;
+  o << (p.backward ? "Training" : "Inference") << ": "
+    << fixed(ms > 0 ? static_cast<double>(p.batch) * 1e3 / ms : 0, 1) << " images/s ("
+    << fixed(ms, 3) << " ms per batch of " << p.batch << ")\n";
+  return o.str();
+}
+
+json_ordered profile_json(const ModelProfile& p) {
+  json_ordered j;
+  j["model"] = p.model;
+  j["batch"] = p.batch;
+  j["threads"] = p.threads;
+  j["iterations"] = p.iterations;
+  j["warmup"] = p.warmup;
+  j["mode"] = p.backward ? "training" : "inference";
+  json_ordered layers = json_ordered::array();
+  for (const auto& l : p.layers) {
+    json_ordered e;
+    e["name"] = l.name;
+    e["type"] = l.type;
+    e["forward_ms"] = l.forward_ms;
+    e["forward_flops"] = l.forward_flops;
+    if (p.backward) {
+      e["backward_ms"] = l.backward_ms;
+      e["backward_flops"] = l.backward_flops;
+    }
+    layers.push_back(std::move(e));
+  }
+  j["layers"] = std::move(layers);
+  j["forward_ms"] = p.forward_ms;
+  if (p.backward) j["backward_ms"] = p.backward_ms;
+  const double ms = p.forward_ms + p.backward_ms;
+  j["images_per_second"] = ms > 0 ? static_cast<double>(p.batch) * 1e3 / ms : 0.0;
+  return j;
+}
+
+}  // namespace cnn

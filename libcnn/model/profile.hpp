@@ -1,0 +1,51 @@
+// A per-layer profile, like `caffe time`: forward and backward milliseconds of every layer of a
+// model on random inputs of a given batch size, with the multiply-add work of the layers that do
+// arithmetic (Conv2D, Dense) turned into GFLOP/s. For reading, never for asserting.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+#include "tensor/rng.hpp"
+
+namespace cnn {
+
+struct LayerProfile {
+  std::string name, type;
+  double forward_ms = 0, backward_ms = 0;        // medians over the timed iterations
+  double forward_flops = 0, backward_flops = 0;  // per batch; 0 for layers without arithmetic
+};
+
+struct ModelProfile {
+  std::string model;
+  std::size_t batch = 0, iterations = 0, warmup = 0, threads = 1;
+  bool backward = true;
+  std::vector<LayerProfile> layers;  // execution order
+  double forward_ms = 0, backward_ms = 0;  // medians of the whole passes (not sums of medians)
+};
+
+struct ProfileOptions {
+  std::size_t batch = 32;
+  std::size_t iterations = 10;
+  std::size_t warmup = 2;
+  bool backward = true;  // time a training forward + backward (else an inference forward)
+};
+
+// FLOPs (2 per multiply-add) of one forward pass of node i for a batch of n, and of its
+// backward (weight gradient, plus the input gradient unless the node reads only the model
+// input, which training never differentiates). 0 for layers that only move or compare data.
+double forward_flops(const Model& model, std::size_t i, std::size_t n);
+double backward_flops(const Model& model, std::size_t i, std::size_t n);
+
+// Runs warmup + iterations passes on random inputs (uniform [0, 1), drawn from rng) and random
+// output gradients; parameters are drawn from their initialisers. The kernels' thread count is
+// whatever kernels::set_num_threads chose.
+ModelProfile profile_model(Model& model, const ProfileOptions& options, Rng& rng);
+
+// The table cnn-summary --time prints, and the same as JSON.
+std::string profile_text(const ModelProfile& p);
+json_ordered profile_json(const ModelProfile& p);
+
+}  // namespace cnn
