@@ -59,15 +59,19 @@ std::vector<std::string> read_strings(hid_t obj, const char* name, const std::st
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));  // h5py writes str as UTF-8
     std::vector<char*> ptrs(count, nullptr);
     if (H5Aread(attr.get(), mem.get(), ptrs.data()) < 0) throw bad("cannot be read");
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
   } else {
-    const std::size_t size = H5Tget_size(type.get());
-    if (size == 0) throw bad("has empty strings");
+    // One byte more than the file's strings: a NULLTERM memory type keeps the last byte for
+    // the terminator, and Keras's strings fill the whole fixed width (NumPy "S" arrays).
+    const std::size_t size = H5Tget_size(type.get()) + 1;
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), size);
+    H5Tset_strpad(mem.get(), H5T_STR_NULLTERM);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
     std::vector<char> buf(count * size);
     if (H5Aread(attr.get(), mem.get(), buf.data()) < 0) throw bad("cannot be read");
     for (std::size_t i = 0; i < count; ++i) {

@@ -45,7 +45,7 @@ WeightsImport import_npy(Model& model, const std::string& dir, const std::string
     if (!params.count(t))
       throw ConfigError(map_path, pointer, "",
                         "'" + t + "' is not a parameter of the architecture '" + model.name() +
-                            "'; " + choices_hint(t, names));
+                            "'; did you mean '" + nearest(t, names) + "'?");
     const auto [it, fresh] = target_of.emplace(t, key);
     if (!fresh)
       throw ConfigError(map_path, pointer, "",

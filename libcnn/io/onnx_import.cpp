@@ -482,7 +482,9 @@ Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
     return in >= ek[k] ? (in - ek[k]) / s[k] + 1 : 0;
   };
   auto ceil_out = [&](std::size_t in, std::size_t k) {
-    return in >= ek[k] ? ceil_div(in - ek[k], s[k]) + 1 : 0;
+    if (in < ek[k]) return std::size_t{0};
+    const std::size_t o = ceil_div(in - ek[k], s[k]) + 1;
+    return (o - 1) * s[k] >= in ? o - 1 : o;  // the same rule for our ceil_mode
   };
   // Our valid padding, with ceil_mode where windows hang over the end (pooling only: cells
   // outside are ignored, which is what ONNX does with padding cells it does not count).

@@ -425,6 +425,28 @@ TEST_CASE("onnx import: pooling paddings, branches, batch normalization, softmax
   CHECK(max_abs_diff(run(m, x), want) < 1e-5);
 }
 
+TEST_CASE("onnx import: ceil_mode pooling becomes our ceil_mode") {
+  cnn::test::TempDir dir;
+  Rng rng(5);
+  for (bool max : {true, false}) {
+    Graph g({1, 2, 8, 7});
+    auto* p = g.node(max ? "MaxPool" : "AveragePool", {"x"}, {"y"}, "pool");
+    Graph::ints(p, "kernel_shape", {3, 3});
+    Graph::ints(p, "strides", {2, 2});
+    Graph::integer(p, "ceil_mode", 1);
+    const ImportedModel im = cnn::io::import_onnx(g.save(dir, "y"));
+    const auto& l = im.architecture["layers"];
+    REQUIRE(l.size() == 1);
+    CHECK(l[0]["padding"] == "valid");
+    CHECK(l[0]["ceil_mode"] == true);  // 8 rows: floor gives 3 windows, ceil 4
+    Model m = cnn::io::build_imported(im, "g.onnx");
+    const Chw x = random_chw(2, 8, 7, rng);
+    const Chw want = ref_pool(x, max, 3, 2, {0, 0, 0, 0}, true, false);
+    CHECK(want.h == 4);
+    CHECK(max_abs_diff(run(m, x), to_nhwc(want)) < 1e-6);
+  }
+}
+
 TEST_CASE("onnx import: a MaxPool padding that zeros could change is refused") {
   cnn::test::TempDir dir;
   Graph g({1, 2, 8, 8});
