@@ -56,8 +56,9 @@ int main(int argc, char** argv) {
   std::optional<std::string> channel_order, interpolation;
   bool no_preprocessing = false, append_softmax = false;
   CLI::App* onnx = app.add_subcommand(
-      "onnx", "An ONNX model (Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, Concat, Add, "
-              "Gemm/MatMul, Flatten/Reshape, BatchNormalization, Dropout, Softmax)");
+      "onnx",
+      "An ONNX model (Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, Concat, Add, "
+      "Gemm/MatMul, Flatten/Reshape, BatchNormalization, Dropout, Softmax)");
   onnx->add_option("model", onnx_path, "The .onnx file")->required();
   add_output_options(onnx, onnx_out);
   onnx->add_option("--name", onnx_name, "Model name (default: the graph's name)");
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
   std::string h5_path, h5_model;
   bool h5_allow_missing = false;
   CLI::App* h5 = app.add_subcommand(
-      "keras-h5", "Keras HDF5 weights (Keras 1 or 2, TensorFlow dim ordering) onto an architecture");
+      "keras-h5",
+      "Keras HDF5 weights (Keras 1 or 2, TensorFlow dim ordering) onto an architecture");
   h5->add_option("weights", h5_path, "The .h5 weights file")->required();
   h5->add_option("--model", h5_model, "Architecture JSON with the Keras layer names")->required();
   add_output_options(h5, h5_out);
@@ -110,8 +112,8 @@ int main(int argc, char** argv) {
     bool overwrite = false;
     std::optional<cnn::Model> model;
     if (onnx->parsed()) {
-      if (no_preprocessing && (rescale || !mean.empty() || !stddev.empty() || channel_order ||
-                               interpolation))
+      if (no_preprocessing &&
+          (rescale || !mean.empty() || !stddev.empty() || channel_order || interpolation))
         throw CLI::ValidationError("--no-preprocessing excludes the other preprocessing options");
       source = onnx_path;
       out_dir = onnx_out.dir;
@@ -177,9 +179,8 @@ int main(int argc, char** argv) {
         std::cerr << "cnn-import: not used (not in the architecture): " << join(loaded.unused)
                   << "\n";
       std::cerr << "cnn-import: wrote " << out_dir << "/model.json and " << out_dir
-                << "/weights.safetensors (" << model->size() << " layers, "
-                << model->param_count() << " parameters, " << loaded.loaded.size()
-                << " tensors imported)\n";
+                << "/weights.safetensors (" << model->size() << " layers, " << model->param_count()
+                << " parameters, " << loaded.loaded.size() << " tensors imported)\n";
     }
     return cnn::cmd::kOk;
   });

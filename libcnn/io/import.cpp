@@ -24,9 +24,9 @@ Model build_imported(const ImportedModel& imported, const std::string& source) {
   for (const auto& np : model.named_params()) {
     const auto it = imported.weights.find(np.name);
     if (it == imported.weights.end())
-      throw FormatError(source, std::nullopt,
-                        "no weights for parameter '" + np.name + "' (shape " +
-                            shape_list(np.param->shape) + ")");
+      throw FormatError(
+          source, std::nullopt,
+          "no weights for parameter '" + np.name + "' (shape " + shape_list(np.param->shape) + ")");
     if (it->second.shape != np.param->shape || it->second.data.size() != np.param->size())
       throw FormatError(source, std::nullopt,
                         "tensor for '" + np.name + "' has shape " + shape_list(it->second.shape) +

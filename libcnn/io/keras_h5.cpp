@@ -40,9 +40,9 @@ bool has_attribute(hid_t obj, const char* name) { return H5Aexists(obj, name) > 
 std::vector<std::string> read_strings(hid_t obj, const char* name, const std::string& file,
                                       const std::string& where) {
   auto bad = [&](const std::string& what) {
-    return FormatError(file, std::nullopt,
-                       where + ": attribute '" + name + "' " + what +
-                           "; expected a list of strings");
+    return FormatError(
+        file, std::nullopt,
+        where + ": attribute '" + name + "' " + what + "; expected a list of strings");
   };
   Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   if (!attr.ok()) throw bad("cannot be opened");
@@ -95,10 +95,14 @@ std::string param_name(const std::string& layer, std::string w) {
                                     w.find_first_not_of("0123456789", us + 1) == std::string::npos)
     w.resize(us);
   static const std::map<std::string, std::string> names = {
-      {"kernel", "kernel"},           {"W", "kernel"},
-      {"bias", "bias"},               {"b", "bias"},
-      {"gamma", "gamma"},             {"beta", "beta"},
-      {"moving_mean", "moving_mean"}, {"running_mean", "moving_mean"},
+      {"kernel", "kernel"},
+      {"W", "kernel"},
+      {"bias", "bias"},
+      {"b", "bias"},
+      {"gamma", "gamma"},
+      {"beta", "beta"},
+      {"moving_mean", "moving_mean"},
+      {"running_mean", "moving_mean"},
       {"moving_variance", "moving_variance"},
       // Keras 1 stored the variance under this name.
       {"running_std", "moving_variance"}};
@@ -115,7 +119,8 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
   if (!fs::exists(path, ec)) throw InputError(path, "no such file");
   if (fs::is_directory(path, ec)) throw InputError(path, "is a directory");
   if (H5Fis_hdf5(path.c_str()) <= 0)
-    throw FormatError(path, 0, "not an HDF5 file (no HDF5 signature; truncated or another format?)");
+    throw FormatError(path, 0,
+                      "not an HDF5 file (no HDF5 signature; truncated or another format?)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
   // A whole-model file keeps its weights in /model_weights.
@@ -150,9 +155,9 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
     const std::string group_path = root + layer;
     Handle group(H5Gopen2(file.get(), group_path.c_str(), H5P_DEFAULT), H5Gclose);
     if (!group.ok())
-      throw FormatError(path, std::nullopt,
-                        "layer '" + layer + "' is listed in layer_names but group " + group_path +
-                            " is missing");
+      throw FormatError(
+          path, std::nullopt,
+          "layer '" + layer + "' is listed in layer_names but group " + group_path + " is missing");
     std::vector<std::string> weight_names;
     if (has_attribute(group.get(), "weight_names"))
       weight_names = read_strings(group.get(), "weight_names", path, group_path);

@@ -90,7 +90,8 @@ WeightsImport import_npy(Model& model, const std::string& dir, const std::string
     } else if (type == "Dense" && np.param->name == "kernel" && opt.transpose_dense) {
       const std::size_t in = want[0], units = want[1];
       if (got != Shape{units, in})
-        throw mismatch(shape_list({units, in}) + " ([units, in]; --no-transpose takes [in, units])");
+        throw mismatch(shape_list({units, in}) +
+                       " ([units, in]; --no-transpose takes [in, units])");
       for (std::size_t u = 0; u < units; ++u)
         for (std::size_t i = 0; i < in; ++i) dst[i * units + u] = a.data[u * in + i];
     } else {

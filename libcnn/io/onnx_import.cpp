@@ -4,6 +4,8 @@
 // layouts can be decided exactly.
 #include "io/onnx_import.hpp"
 
+#include <onnx/onnx_pb.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -11,8 +13,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-
-#include <onnx/onnx_pb.h>
 
 #include "io/atomic_file.hpp"
 
@@ -146,8 +146,9 @@ Const Importer::tensor_const(const onnx::TensorProto& t, const std::string& what
     count *= static_cast<std::size_t>(d);
   }
   if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
-    fail(what + ": tensor data stored in an external file is not supported; save the model "
-                "with its weights inside the .onnx file");
+    fail(what +
+         ": tensor data stored in an external file is not supported; save the model "
+         "with its weights inside the .onnx file");
   const std::string& raw = t.raw_data();
   auto check = [&](std::size_t have, std::size_t elem) {
     if (have != count)
@@ -377,8 +378,8 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       for (std::int64_t k = 0; k < rank; ++k) {
         const auto d = x.dims[static_cast<std::size_t>(k)];
         if ((axes.empty() && d == 1) || drop.count(k)) {
-          if (d != 1) fail(n, "cannot squeeze axis " + std::to_string(k) + " of size " +
-                                  std::to_string(d));
+          if (d != 1)
+            fail(n, "cannot squeeze axis " + std::to_string(k) + " of size " + std::to_string(d));
           continue;
         }
         out.dims.push_back(d);
@@ -396,7 +397,8 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
     const auto rank = x.dims.size();
     std::vector<std::int64_t> perm = attr_ints(n, "perm", {});
     if (perm.empty())
-      for (std::size_t k = 0; k < rank; ++k) perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
+      for (std::size_t k = 0; k < rank; ++k)
+        perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
     if (perm.size() != rank) fail(n, "perm does not match the rank of the input");
     std::vector<std::size_t> in_stride(rank, 1), out_dims(rank);
     for (std::size_t k = rank; k-- > 1;)
@@ -408,22 +410,27 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
     out.dims.assign(out_dims.begin(), out_dims.end());
     const std::size_t count = static_cast<std::size_t>(total);
     std::vector<std::size_t> idx(rank, 0);
-    if (x.integer) out.i.assign(count, 0);
-    else out.f.assign(count, 0.0f);
+    if (x.integer)
+      out.i.assign(count, 0);
+    else
+      out.f.assign(count, 0.0f);
     for (std::size_t o = 0; o < count; ++o) {
       std::size_t src = 0;
       for (std::size_t k = 0; k < rank; ++k)
         src += idx[k] * in_stride[static_cast<std::size_t>(perm[k])];
-      if (x.integer) out.i[o] = x.i[src];
-      else out.f[o] = x.f[src];
+      if (x.integer)
+        out.i[o] = x.i[src];
+      else
+        out.f[o] = x.f[src];
       for (std::size_t k = rank; k-- > 0;) {
         if (++idx[k] < out_dims[k]) break;
         idx[k] = 0;
       }
     }
   } else {
-    fail(n, "operator '" + op + "' on constant inputs is not supported (constant folding knows "
-            "Constant, Identity, Reshape, Flatten, Squeeze, Unsqueeze and Transpose)");
+    fail(n, "operator '" + op +
+                "' on constant inputs is not supported (constant folding knows "
+                "Constant, Identity, Reshape, Flatten, Squeeze, Unsqueeze and Transpose)");
   }
   consts_[n.output(0)] = std::move(out);
 }
@@ -519,12 +526,12 @@ Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
   // Otherwise zeros first, then valid: exact for Conv and for counted padding; for MaxPool only
   // when the input cannot be negative (after a ReLU), since a zero could then never win.
   if (pool && !pad_cells_count && !(n.op_type() == "MaxPool" && x.nonneg))
-    fail(n, "padding " + shape_list({static_cast<std::size_t>(before[0]),
-                                      static_cast<std::size_t>(before[1]),
-                                      static_cast<std::size_t>(after[0]),
-                                      static_cast<std::size_t>(after[1])}) +
-                " is neither valid nor TensorFlow's same and cannot be written as zero padding "
-                "here (the input may be negative, or padding cells are not counted)");
+    fail(n,
+         "padding " +
+             shape_list({static_cast<std::size_t>(before[0]), static_cast<std::size_t>(before[1]),
+                         static_cast<std::size_t>(after[0]), static_cast<std::size_t>(after[1])}) +
+             " is neither valid nor TensorFlow's same and cannot be written as zero padding "
+             "here (the input may be negative, or padding cells are not counted)");
   w.zero_pad = true;
   std::array<std::size_t, 2> padded{};
   for (std::size_t k = 0; k < 2; ++k) {
@@ -532,8 +539,9 @@ Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
     padded[k] = in[k] + w.pad[k][0] + w.pad[k][1];
   }
   if (!try_valid(padded, w))
-    fail(n, "cannot express this window's padding and rounding with zero padding and "
-            "valid/ceil pooling");
+    fail(n,
+         "cannot express this window's padding and rounding with zero padding and "
+         "valid/ceil pooling");
   return w;
 }
 
@@ -598,8 +606,8 @@ void Importer::conv(const onnx::NodeProto& n) {
   if (n.input_size() > 2 && !n.input(2).empty()) {
     const Const& b = constant(n, 2);
     if (b.integer || b.f.size() != o)
-      fail(n, "the bias has " + std::to_string(b.numel()) + " values, expected " +
-                  std::to_string(o));
+      fail(n,
+           "the bias has " + std::to_string(b.numel()) + " values, expected " + std::to_string(o));
     bias.data = b.f;
     L.bias_set = true;
   }
@@ -640,8 +648,7 @@ void Importer::global_pool(const onnx::NodeProto& n, bool max) {
   const Value x = image(n, 0);
   json_ordered cfg;
   cfg["keepdims"] = true;  // ONNX keeps [N, C, 1, 1]
-  const int l = add_layer(n, max ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D", cfg,
-                          {x.layer});
+  const int l = add_layer(n, max ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D", cfg, {x.layer});
   set_output(n, Value{l, {1, 1, x.shape[2]}, true, {}, x.nonneg});
 }
 
@@ -680,8 +687,9 @@ void Importer::add(const onnx::NodeProto& n) {
   const Value x = value(n, vi);
   const Const& c = constant(n, 1 - vi);
   if (!fusable(n.input(vi), x))
-    fail(n, "adding a constant is supported only as the bias of a Conv, Gemm or MatMul whose "
-            "output nothing else reads");
+    fail(n,
+         "adding a constant is supported only as the bias of a Conv, Gemm or MatMul whose "
+         "output nothing else reads");
   PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
   const std::size_t ch = x.shape.back();
   // Right-align the constant's dims with the ONNX tensor's ([N, C, H, W] or [N, C]): every dim
@@ -692,7 +700,8 @@ void Importer::add(const onnx::NodeProto& n) {
   for (std::size_t k = 0; k < c.dims.size(); ++k) {
     const std::size_t axis = rank - c.dims.size() + k;
     const auto d = static_cast<std::size_t>(c.dims[k]);
-    if (axis == 1 && d == ch) per_channel = true;
+    if (axis == 1 && d == ch)
+      per_channel = true;
     else if (d != 1)
       fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
                   " is not a per-channel bias of the " + std::to_string(ch) + " channels");
@@ -740,8 +749,9 @@ void Importer::dense(const onnx::NodeProto& n, bool gemm) {
       k.data[r * units + u] = alpha * (trans_b ? b.f[u * cols + src] : b.f[src * cols + u]);
   }
   if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
-    notes_.push_back(node_label(n) + ": weight rows reordered from NCHW (c, h, w) to NHWC "
-                                     "(h, w, c) flattening");
+    notes_.push_back(node_label(n) +
+                     ": weight rows reordered from NCHW (c, h, w) to NHWC "
+                     "(h, w, c) flattening");
   json_ordered cfg;
   cfg["units"] = units;
   cfg["activation"] = "linear";
@@ -752,8 +762,8 @@ void Importer::dense(const onnx::NodeProto& n, bool gemm) {
   if (gemm && n.input_size() > 2 && !n.input(2).empty()) {
     const Const& c = constant(n, 2);
     if (c.integer || (c.f.size() != units && c.f.size() != 1))
-      fail(n, "C has " + std::to_string(c.numel()) + " values, expected " +
-                  std::to_string(units) + " (or 1)");
+      fail(n, "C has " + std::to_string(c.numel()) + " values, expected " + std::to_string(units) +
+                  " (or 1)");
     for (std::size_t u = 0; u < units; ++u) bias.data[u] = beta * c.f[c.f.size() == 1 ? 0 : u];
     L.bias_set = true;
   }
@@ -815,13 +825,14 @@ void Importer::concat(const onnx::NodeProto& n) {
   bool nonneg = true;
   for (int k = 0; k < n.input_size(); ++k) {
     const Value v = value(n, k);
-    if (v.image != first.image || (v.image && (v.shape[0] != first.shape[0] ||
-                                               v.shape[1] != first.shape[1])))
+    if (v.image != first.image ||
+        (v.image && (v.shape[0] != first.shape[0] || v.shape[1] != first.shape[1])))
       fail(n, "input shapes " + shape_list(first.shape) + " and " + shape_list(v.shape) +
                   " (channels last) cannot be concatenated on the channels");
     if (!v.chw.empty() && v.chw[1] * v.chw[2] > 1)
-      fail(n, "concatenating flattened images is not supported (their element order differs "
-              "between NCHW and NHWC)");
+      fail(n,
+           "concatenating flattened images is not supported (their element order differs "
+           "between NCHW and NHWC)");
     inputs.push_back(v.layer);
     shape.back() += v.shape.back();
     nonneg = nonneg && v.nonneg;
@@ -883,8 +894,10 @@ void Importer::softmax(const onnx::NodeProto& n) {
   // per-pixel (channel) softmax only for 1x1 images. From 13 on, axis 1 is the channel axis.
   const bool channels = (rank == 2 && axis == 1) ||
                         (rank == 4 && axis == 1 && (opset_ >= 13 || x.shape[0] * x.shape[1] == 1));
-  if (!channels) fail(n, "softmax over axis " + std::to_string(axis) + " is not supported; only "
-                         "over the channels");
+  if (!channels)
+    fail(n, "softmax over axis " + std::to_string(axis) +
+                " is not supported; only "
+                "over the channels");
   if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
     fail(n, "softmax of a flattened image is not supported");
   json_ordered cfg;
@@ -896,11 +909,25 @@ void Importer::softmax(const onnx::NodeProto& n) {
 }
 
 const std::vector<std::string>& kSupported() {
-  static const std::vector<std::string> ops = {
-      "Add",          "AveragePool", "BatchNormalization", "Concat",  "Constant",
-      "Conv",         "Dropout",     "Flatten",            "Gemm",    "GlobalAveragePool",
-      "GlobalMaxPool", "Identity",   "MatMul",             "MaxPool", "Relu",
-      "Reshape",      "Sigmoid",     "Softmax",            "Tanh"};
+  static const std::vector<std::string> ops = {"Add",
+                                               "AveragePool",
+                                               "BatchNormalization",
+                                               "Concat",
+                                               "Constant",
+                                               "Conv",
+                                               "Dropout",
+                                               "Flatten",
+                                               "Gemm",
+                                               "GlobalAveragePool",
+                                               "GlobalMaxPool",
+                                               "Identity",
+                                               "MatMul",
+                                               "MaxPool",
+                                               "Relu",
+                                               "Reshape",
+                                               "Sigmoid",
+                                               "Softmax",
+                                               "Tanh"};
   return ops;
 }
 
@@ -917,24 +944,42 @@ void Importer::convert(const onnx::NodeProto& n) {
   }
   if (all_const) return fold_constant(n);
   const std::string& op = n.op_type();
-  if (op == "Conv") conv(n);
-  else if (op == "MaxPool") pool(n, true);
-  else if (op == "AveragePool") pool(n, false);
-  else if (op == "GlobalAveragePool") global_pool(n, false);
-  else if (op == "GlobalMaxPool") global_pool(n, true);
-  else if (op == "Relu") relu_like(n, "relu");
-  else if (op == "Sigmoid") relu_like(n, "sigmoid");
-  else if (op == "Tanh") relu_like(n, "tanh");
-  else if (op == "Add") add(n);
-  else if (op == "Gemm") dense(n, true);
-  else if (op == "MatMul") dense(n, false);
-  else if (op == "Flatten") flatten(n, false);
-  else if (op == "Reshape") flatten(n, true);
-  else if (op == "Concat") concat(n);
-  else if (op == "BatchNormalization") batch_norm(n);
-  else if (op == "Dropout") dropout(n);
-  else if (op == "Softmax") softmax(n);
-  else if (op == "Identity") set_output(n, value(n, 0));
+  if (op == "Conv")
+    conv(n);
+  else if (op == "MaxPool")
+    pool(n, true);
+  else if (op == "AveragePool")
+    pool(n, false);
+  else if (op == "GlobalAveragePool")
+    global_pool(n, false);
+  else if (op == "GlobalMaxPool")
+    global_pool(n, true);
+  else if (op == "Relu")
+    relu_like(n, "relu");
+  else if (op == "Sigmoid")
+    relu_like(n, "sigmoid");
+  else if (op == "Tanh")
+    relu_like(n, "tanh");
+  else if (op == "Add")
+    add(n);
+  else if (op == "Gemm")
+    dense(n, true);
+  else if (op == "MatMul")
+    dense(n, false);
+  else if (op == "Flatten")
+    flatten(n, false);
+  else if (op == "Reshape")
+    flatten(n, true);
+  else if (op == "Concat")
+    concat(n);
+  else if (op == "BatchNormalization")
+    batch_norm(n);
+  else if (op == "Dropout")
+    dropout(n);
+  else if (op == "Softmax")
+    softmax(n);
+  else if (op == "Identity")
+    set_output(n, value(n, 0));
   else {
     std::string list;
     for (const auto& s : kSupported()) list += (list.empty() ? "" : ", ") + s;
@@ -961,8 +1006,9 @@ ImportedModel Importer::run() {
   const onnx::ValueInfoProto* input = nullptr;
   for (const auto& in : g.input()) {
     if (is_const(in.name())) continue;
-    if (input) fail("the graph has more than one input ('" + input->name() + "', '" + in.name() +
-                    "'); only single-input models are supported");
+    if (input)
+      fail("the graph has more than one input ('" + input->name() + "', '" + in.name() +
+           "'); only single-input models are supported");
     input = &in;
   }
   if (!input) fail("the graph has no input");
@@ -989,8 +1035,10 @@ ImportedModel Importer::run() {
   } else if (dims.size() == 2) {
     input_shape = {dim(1)};
   } else {
-    fail("input '" + input->name() + "': expected an NCHW image [N, C, H, W] or [N, features], "
-         "got rank " + std::to_string(dims.size()));
+    fail("input '" + input->name() +
+         "': expected an NCHW image [N, C, H, W] or [N, features], "
+         "got rank " +
+         std::to_string(dims.size()));
   }
   in_value.shape = input_shape;
   values_[input->name()] = in_value;
@@ -1007,8 +1055,9 @@ ImportedModel Importer::run() {
     fail("the graph output '" + out_name + "' is not computed from the input");
   if (out_it->second.layer < 0) fail("the graph output is its input; there are no layers");
   if (!out_it->second.chw.empty() && out_it->second.chw[1] * out_it->second.chw[2] > 1)
-    notes_.push_back("the output is a flattened image in channels-last (h, w, c) order, not "
-                     "ONNX's (c, h, w)");
+    notes_.push_back(
+        "the output is a flattened image in channels-last (h, w, c) order, not "
+        "ONNX's (c, h, w)");
 
   // Names: the nodes' (made valid, unique), else Keras defaults that skip taken names.
   const std::string input_name = valid_layer_name(input->name()).empty()
@@ -1055,7 +1104,8 @@ ImportedModel Importer::run() {
     j["type"] = L.type;
     j["name"] = names[i];
     json_ordered ins = json_ordered::array();
-    for (int src : L.inputs) ins.push_back(src < 0 ? input_name : names[static_cast<std::size_t>(src)]);
+    for (int src : L.inputs)
+      ins.push_back(src < 0 ? input_name : names[static_cast<std::size_t>(src)]);
     j["inputs"] = ins.size() == 1 ? ins[0] : ins;
     if ((L.type == "Conv2D" || L.type == "Dense") && !L.bias_set) {
       L.cfg["use_bias"] = false;

@@ -55,9 +55,9 @@ bool contains(const std::string& s, const std::string& part) {
 TEST_CASE("npy import: SqueezeNet 1.1 reproduces its three reference outputs") {
   Model m = squeezenet_network();
   CHECK(m.param_count() == 1235496);
-  const auto r = cnn::io::import_npy(m, kSqueeze + "/weights",
-                                     std::string(CNN_SOURCE_DIR) +
-                                         "/configs/import/squeezenet1_1_npy_map.json");
+  const auto r = cnn::io::import_npy(
+      m, kSqueeze + "/weights",
+      std::string(CNN_SOURCE_DIR) + "/configs/import/squeezenet1_1_npy_map.json");
   CHECK(r.loaded.size() == 52);
   CHECK(r.initialised.empty());
   CHECK(r.unused.empty());
@@ -98,11 +98,12 @@ TEST_CASE("npy import: layouts are converted by the parameter's kind") {
   std::vector<float> w(12);
   for (std::size_t f = 0; f < 3; ++f)
     for (std::size_t i = 0; i < 2; ++i)
-      for (std::size_t y = 0; y < 2; ++y) w[(f * 2 + i) * 2 + y] = float(1000 * f + 100 * i + 10 * y);
+      for (std::size_t y = 0; y < 2; ++y)
+        w[(f * 2 + i) * 2 + y] = float(1000 * f + 100 * i + 10 * y);
   cnn::io::write_npy(dir.file("cw.npy"), {3, 2, 2, 1}, w.data());
   const std::vector<float> cb = {1, 2, 3};
   cnn::io::write_npy(dir.file("cb.npy"), {3, 1, 1}, cb.data());  // a bias [c, 1, 1] is fine
-  std::vector<float> dw(2 * 36);  // conv output 3x4x3 = 36 features
+  std::vector<float> dw(2 * 36);                                 // conv output 3x4x3 = 36 features
   for (std::size_t u = 0; u < 2; ++u)
     for (std::size_t i = 0; i < 36; ++i) dw[u * 36 + i] = float(100 * u + i);
   cnn::io::write_npy(dir.file("dw.npy"), {2, 36}, dw.data());  // [units, in]
@@ -117,7 +118,8 @@ TEST_CASE("npy import: layouts are converted by the parameter's kind") {
   const float* k = params[0].param->value;  // [kh 2, kw 1, in 2, out 3]
   for (std::size_t y = 0; y < 2; ++y)
     for (std::size_t i = 0; i < 2; ++i)
-      for (std::size_t f = 0; f < 3; ++f) CHECK(k[(y * 2 + i) * 3 + f] == float(1000 * f + 100 * i + 10 * y));
+      for (std::size_t f = 0; f < 3; ++f)
+        CHECK(k[(y * 2 + i) * 3 + f] == float(1000 * f + 100 * i + 10 * y));
   CHECK(params[1].param->value[2] == 3.0f);
   const float* d = params[2].param->value;  // [in 36, units 2]
   CHECK(d[5 * 2 + 1] == 105.0f);
@@ -144,10 +146,9 @@ TEST_CASE("npy import: layouts are converted by the parameter's kind") {
 
 TEST_CASE("npy import: map errors and truncated files") {
   cnn::test::TempDir dir;
-  Model m = Model::from_json(
-      cnn::json::parse(R"({"name": "t", "input_shape": [3], "layers": [
+  Model m = Model::from_json(cnn::json::parse(R"({"name": "t", "input_shape": [3], "layers": [
           {"type": "Dense", "name": "d", "units": 2}]})"),
-      "t.json");
+                             "t.json");
   const std::vector<float> b = {1, 2};
   cnn::io::write_npy(dir.file("b.npy"), {2}, b.data());
   cnn::io::write_file_atomically(dir.file("bad.json"), R"({"b": "d.bais"})");
@@ -158,7 +159,8 @@ TEST_CASE("npy import: map errors and truncated files") {
   CHECK(contains(e, "d.bias"));  // the nearest name
 
   cnn::io::write_file_atomically(dir.file("part.json"), R"({"b": "d.bias"})");
-  e = error_of<ConfigError>([&] { (void)cnn::io::import_npy(m, dir.path(), dir.file("part.json")); });
+  e = error_of<ConfigError>(
+      [&] { (void)cnn::io::import_npy(m, dir.path(), dir.file("part.json")); });
   CHECK(contains(e, "d.kernel"));
   CHECK(contains(e, "--allow-missing"));
   cnn::io::NpyImportOptions allow;

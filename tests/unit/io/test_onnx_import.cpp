@@ -2,6 +2,7 @@
 // built with the ONNX protobuf classes against a naive NCHW implementation of ONNX's operators
 // (weight layouts, every padding form, the Flatten -> Dense row order, branches), and the errors.
 #include <doctest/doctest.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +10,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <onnx/onnx_pb.h>
 
 #include "io/onnx_import.hpp"
 #include "io/temp_dir.hpp"
@@ -53,9 +52,8 @@ std::vector<float> random_vec(std::size_t n, Rng& rng) {
 }
 
 // ONNX Conv (group 1): pads [top, left, bottom, right].
-Chw ref_conv(const Chw& x, const std::vector<float>& w, const std::vector<float>& b,
-             std::size_t f, std::size_t k, std::size_t s, std::size_t d,
-             std::array<std::size_t, 4> p) {
+Chw ref_conv(const Chw& x, const std::vector<float>& w, const std::vector<float>& b, std::size_t f,
+             std::size_t k, std::size_t s, std::size_t d, std::array<std::size_t, 4> p) {
   const std::size_t ek = (k - 1) * d + 1;
   Chw y{f, (x.h + p[0] + p[2] - ek) / s + 1, (x.w + p[1] + p[3] - ek) / s + 1, {}};
   y.v.resize(f * y.h * y.w);
@@ -67,11 +65,11 @@ Chw ref_conv(const Chw& x, const std::vector<float>& w, const std::vector<float>
           for (std::size_t a = 0; a < k; ++a)
             for (std::size_t e = 0; e < k; ++e) {
               bool in;
-              const float v = x.at(c, static_cast<std::ptrdiff_t>(oy * s + a * d) -
-                                          static_cast<std::ptrdiff_t>(p[0]),
-                                   static_cast<std::ptrdiff_t>(ox * s + e * d) -
-                                       static_cast<std::ptrdiff_t>(p[1]),
-                                   in);
+              const float v = x.at(
+                  c,
+                  static_cast<std::ptrdiff_t>(oy * s + a * d) - static_cast<std::ptrdiff_t>(p[0]),
+                  static_cast<std::ptrdiff_t>(ox * s + e * d) - static_cast<std::ptrdiff_t>(p[1]),
+                  in);
               acc += static_cast<double>(v) * w[((o * x.c + c) * k + a) * k + e];
             }
         y.v[(o * y.h + oy) * y.w + ox] = static_cast<float>(acc);
@@ -203,7 +201,8 @@ std::vector<float> to_nhwc(const Chw& y) {
   std::vector<float> v(y.v.size());
   for (std::size_t c = 0; c < y.c; ++c)
     for (std::size_t a = 0; a < y.h; ++a)
-      for (std::size_t b = 0; b < y.w; ++b) v[(a * y.w + b) * y.c + c] = y.v[(c * y.h + a) * y.w + b];
+      for (std::size_t b = 0; b < y.w; ++b)
+        v[(a * y.w + b) * y.c + c] = y.v[(c * y.h + a) * y.w + b];
   return v;
 }
 
@@ -239,7 +238,7 @@ bool contains(const std::string& s, const std::string& part) {
 TEST_CASE("onnx import: the MNIST model reproduces its three reference outputs") {
   const ImportedModel im = cnn::io::import_onnx(kMnist + "/model.onnx");
   CHECK(layer_types(im) == std::vector<std::string>{"Conv2D", "MaxPooling2D", "Conv2D",
-                                                     "MaxPooling2D", "Flatten", "Dense"});
+                                                    "MaxPooling2D", "Flatten", "Dense"});
   const auto& l = im.architecture["layers"];
   CHECK(l[0]["padding"] == "same");
   CHECK(l[0]["activation"] == "relu");  // Add (bias) and Relu fused into the convolution
@@ -264,7 +263,7 @@ TEST_CASE("onnx import: the MNIST model reproduces its three reference outputs")
                                   std::max(1.0, std::fabs(double(want.data[k]))));
     const double abs_diff = max_abs_diff(got, want.data);
     MESSAGE("set " << set << " max abs diff " << abs_diff
-                << ", max diff relative to max(1, |reference|) " << worst);
+                   << ", max diff relative to max(1, |reference|) " << worst);
     CHECK(worst < 1e-4);
     CHECK(abs_diff < 2e-3);
     CHECK(std::max_element(got.begin(), got.end()) - got.begin() ==
@@ -300,12 +299,15 @@ TEST_CASE("onnx import: Conv weights OIHW -> HWIO and every padding form") {
     g.init("B", {4}, b);
     auto* n = g.node("Conv", {"x", "W", "B"}, {"y"}, "conv/1");
     Graph::ints(n, "kernel_shape", {3, 3});
-    Graph::ints(n, "strides", {static_cast<std::int64_t>(c.stride), static_cast<std::int64_t>(c.stride)});
-    Graph::ints(n, "dilations", {static_cast<std::int64_t>(c.dilation), static_cast<std::int64_t>(c.dilation)});
+    Graph::ints(n, "strides",
+                {static_cast<std::int64_t>(c.stride), static_cast<std::int64_t>(c.stride)});
+    Graph::ints(n, "dilations",
+                {static_cast<std::int64_t>(c.dilation), static_cast<std::int64_t>(c.dilation)});
     std::array<std::size_t, 4> pads = c.pads;
     if (c.auto_pad.empty()) {
-      Graph::ints(n, "pads", {static_cast<std::int64_t>(pads[0]), static_cast<std::int64_t>(pads[1]),
-                              static_cast<std::int64_t>(pads[2]), static_cast<std::int64_t>(pads[3])});
+      Graph::ints(n, "pads",
+                  {static_cast<std::int64_t>(pads[0]), static_cast<std::int64_t>(pads[1]),
+                   static_cast<std::int64_t>(pads[2]), static_cast<std::int64_t>(pads[3])});
     } else {
       Graph::string(n, "auto_pad", c.auto_pad);
       if (c.auto_pad == "SAME_UPPER") pads = {1, 0, 1, 1};  // 7: total 2 -> 1/1; 6: total 1 -> 0/1
