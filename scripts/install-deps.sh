@@ -27,6 +27,9 @@ packages=(
   dataset-fashion-mnist               # the built-in default dataset
   python3                             # end-to-end test helpers
   chromium                            # cnn-visualize report: the test renders the page headless
+  libonnx-dev libprotobuf-dev         # cnn-import onnx: the ONNX protobuf classes and their runtime
+  libhdf5-dev                         # cnn-import keras-h5: Keras HDF5 weights (HDF5 C API)
+  python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
 )
 if ((bench)); then
   packages+=(

@@ -1,0 +1,187 @@
+// cnn-import: pretrained models (ONNX, Keras HDF5 weights, folders of .npy tensors) into an
+// architecture JSON + safetensors weights directory.
+#include <iostream>
+
+#include "common/run_main.hpp"
+#include "io/architecture.hpp"
+#include "io/import.hpp"
+#include "io/keras_h5.hpp"
+#include "io/npy_import.hpp"
+#include "io/onnx_import.hpp"
+#include "tensor/rng.hpp"
+
+namespace {
+
+// Options every import has.
+struct Output {
+  std::string dir;
+  bool overwrite = false;
+};
+
+void add_output_options(CLI::App* sub, Output& out) {
+  sub->add_option("-o,--output", out.dir, "Output directory (model.json, weights.safetensors)")
+      ->required();
+  sub->add_flag("--overwrite", out.overwrite, "Write into an output directory that has files");
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Convert a pretrained model into an architecture JSON + safetensors weights directory.\n\n"
+      "Examples:\n"
+      "  cnn-import onnx ../shared/data/onnx-mnist/model.onnx -o models/onnx_mnist\n"
+      "  cnn-import npy ../shared/data/squeezenet1.1/weights --model "
+      "configs/models/squeezenet1_1.json \\\n"
+      "      --map configs/import/squeezenet1_1_npy_map.json -o models/squeezenet1_1\n"
+      "  cnn-import keras-h5 vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 \\\n"
+      "      --model configs/models/vgg16_notop.json -o models/vgg16",
+      "cnn-import"};
+  cnn::cmd::CommonOptions common;
+  cnn::cmd::add_common_options(app, common);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  // onnx
+  Output onnx_out;
+  std::string onnx_path, onnx_name;
+  std::optional<double> rescale;
+  std::vector<double> mean, stddev;
+  std::optional<std::string> channel_order, interpolation;
+  bool no_preprocessing = false, append_softmax = false;
+  CLI::App* onnx = app.add_subcommand(
+      "onnx",
+      "An ONNX model (Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, Concat, Add, "
+      "Gemm/MatMul, Flatten/Reshape, BatchNormalization, Dropout, Softmax)");
+  onnx->add_option("model", onnx_path, "The .onnx file")->required();
+  add_output_options(onnx, onnx_out);
+  onnx->add_option("--name", onnx_name, "Model name (default: the graph's name)");
+  onnx->add_flag("--softmax", append_softmax,
+                 "Append an Activation softmax layer 'prob' (for graphs that output logits)");
+  onnx->add_option("--rescale", rescale,
+                   "Preprocessing: multiply pixel values 0..255 by this (default 1: raw pixels)");
+  onnx->add_option("--mean", mean, "Preprocessing: per-channel mean subtracted after rescaling");
+  onnx->add_option("--std", stddev, "Preprocessing: per-channel standard deviation to divide by");
+  onnx->add_option("--channel-order", channel_order, "Preprocessing: rgb or bgr")
+      ->check(CLI::IsMember({"rgb", "bgr"}));
+  onnx->add_option("--interpolation", interpolation, "Preprocessing: nearest or bilinear resizing")
+      ->check(CLI::IsMember({"nearest", "bilinear"}));
+  onnx->add_flag("--no-preprocessing", no_preprocessing,
+                 "Write no preprocessing block (datasets then scale pixels as they do for any "
+                 "model)");
+
+  // npy
+  Output npy_out;
+  std::string npy_dir, npy_model, npy_map;
+  bool no_transpose = false, npy_allow_missing = false;
+  CLI::App* npy = app.add_subcommand(
+      "npy", "A folder of .npy tensors onto an architecture, through a name map JSON");
+  npy->add_option("weights_dir", npy_dir, "Folder of .npy files")->required();
+  npy->add_option("--model", npy_model, "Architecture JSON")->required();
+  npy->add_option("--map", npy_map, "Name map JSON {\"<file stem>\": \"<layer>.<param>\"}")
+      ->required();
+  add_output_options(npy, npy_out);
+  npy->add_flag("--no-transpose", no_transpose,
+                "2-D tensors for Dense kernels are [in, units] already (default: [units, in])");
+  npy->add_flag("--allow-missing", npy_allow_missing,
+                "Leave parameters the map does not fill initialised (from --seed)");
+
+  // keras-h5
+  Output h5_out;
+  std::string h5_path, h5_model;
+  bool h5_allow_missing = false;
+  CLI::App* h5 = app.add_subcommand(
+      "keras-h5",
+      "Keras HDF5 weights (Keras 1 or 2, TensorFlow dim ordering) onto an architecture");
+  h5->add_option("weights", h5_path, "The .h5 weights file")->required();
+  h5->add_option("--model", h5_model, "Architecture JSON with the Keras layer names")->required();
+  add_output_options(h5, h5_out);
+  h5->add_flag("--allow-missing", h5_allow_missing,
+               "Leave layers the file does not have initialised (from --seed)");
+
+  return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
+    cnn::io::WeightsImport loaded;
+    std::vector<std::string> notes;
+    std::string source, out_dir;
+    bool overwrite = false;
+    std::optional<cnn::Model> model;
+    if (onnx->parsed()) {
+      if (no_preprocessing &&
+          (rescale || !mean.empty() || !stddev.empty() || channel_order || interpolation))
+        throw CLI::ValidationError("--no-preprocessing excludes the other preprocessing options");
+      source = onnx_path;
+      out_dir = onnx_out.dir;
+      overwrite = onnx_out.overwrite;
+      cnn::io::check_output_directory(out_dir, overwrite);
+      cnn::io::OnnxImportOptions opt;
+      opt.name = onnx_name;
+      opt.append_softmax = append_softmax;
+      if (!no_preprocessing) {
+        cnn::json_ordered pre;
+        pre["rescale"] = rescale.value_or(1.0);
+        if (!mean.empty()) pre["mean"] = mean;
+        if (!stddev.empty()) pre["std"] = stddev;
+        if (channel_order) pre["channel_order"] = *channel_order;
+        if (interpolation) pre["interpolation"] = *interpolation;
+        opt.preprocessing = pre;
+      }
+      const cnn::io::ImportedModel im = cnn::io::import_onnx(onnx_path, opt);
+      notes = im.notes;
+      model.emplace(cnn::io::build_imported(im, onnx_path));
+      for (const auto& np : model->named_params()) loaded.loaded.push_back(np.name);
+    } else {
+      const bool is_npy = npy->parsed();
+      source = is_npy ? npy_dir : h5_path;
+      out_dir = is_npy ? npy_out.dir : h5_out.dir;
+      overwrite = is_npy ? npy_out.overwrite : h5_out.overwrite;
+      cnn::io::check_output_directory(out_dir, overwrite);
+      model.emplace(cnn::io::load_model(is_npy ? npy_model : h5_model));
+      cnn::Rng rng(common.seed);
+      model->init_params(rng);
+      if (is_npy) {
+        cnn::io::NpyImportOptions opt;
+        opt.transpose_dense = !no_transpose;
+        opt.allow_missing = npy_allow_missing;
+        loaded = cnn::io::import_npy(*model, npy_dir, npy_map, opt);
+      } else {
+        cnn::io::KerasH5Options opt;
+        opt.allow_missing = h5_allow_missing;
+        loaded = cnn::io::import_keras_h5(*model, h5_path, opt);
+      }
+    }
+    cnn::io::write_import(*model, out_dir, overwrite);
+
+    if (common.json) {
+      cnn::json_ordered j;
+      j["source"] = source;
+      j["output"] = out_dir;
+      j["model"] = model->name();
+      j["layers"] = model->size();
+      j["params"] = model->param_count();
+      j["loaded"] = loaded.loaded;
+      j["initialised"] = loaded.initialised;
+      j["unused"] = loaded.unused;
+      j["notes"] = notes;
+      std::cout << j.dump() << "\n";
+    }
+    if (!common.quiet) {
+      for (const auto& n : notes) std::cerr << "cnn-import: " << n << "\n";
+      if (!loaded.initialised.empty())
+        std::cerr << "cnn-import: left initialised (not in " << source
+                  << "): " << join(loaded.initialised) << "\n";
+      if (!loaded.unused.empty())
+        std::cerr << "cnn-import: not used (not in the architecture): " << join(loaded.unused)
+                  << "\n";
+      std::cerr << "cnn-import: wrote " << out_dir << "/model.json and " << out_dir
+                << "/weights.safetensors (" << model->size() << " layers, " << model->param_count()
+                << " parameters, " << loaded.loaded.size() << " tensors imported)\n";
+    }
+    return cnn::cmd::kOk;
+  });
+}

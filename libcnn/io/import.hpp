@@ -1,0 +1,46 @@
+// What the importers (cnn-import: ONNX, Keras HDF5, .npy folders) have in common: an imported
+// architecture with named weights in Keras layouts, copying them into a model by name, and
+// writing the result as OUT_DIR/model.json + OUT_DIR/weights.safetensors with nothing left behind
+// on failure.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+
+namespace cnn::io {
+
+// A float32 tensor in row-major order.
+struct HostTensor {
+  Shape shape;
+  std::vector<float> data;
+};
+
+// An architecture (model JSON) and its weights "<layer>.<param>" in Keras layouts.
+struct ImportedModel {
+  json_ordered architecture;
+  std::map<std::string, HostTensor> weights;
+  std::vector<std::string> notes;  // facts worth telling the user (fused layers, permutations)
+};
+
+// Builds the model of imported.architecture (file names it in errors) and copies every weight
+// into it by name. A parameter without a weight, a weight without a parameter, or a shape that
+// differs is a FormatError naming source (the imported file) and the tensor: the importer's
+// output must describe the model completely.
+Model build_imported(const ImportedModel& imported, const std::string& source);
+
+// "[3, 3, 64, 128]".
+std::string shape_list(const Shape& s);
+
+// Checks before any work that out_dir can receive an import: it must not exist, or be empty,
+// or overwrite must be set (InputError naming it otherwise).
+void check_output_directory(const std::string& out_dir, bool overwrite);
+
+// Writes out_dir/model.json (model.to_json()) and out_dir/weights.safetensors, each atomically,
+// creating out_dir when needed. When a write fails, the files this call wrote and a directory it
+// created are removed again before the error propagates.
+void write_import(Model& model, const std::string& out_dir, bool overwrite);
+
+}  // namespace cnn::io

@@ -1,0 +1,224 @@
+// Keras HDF5 weights: walks layer_names / weight_names, maps Keras 1 and 2 weight names to our
+// parameter names and copies each dataset (converted to float32 by HDF5) after a shape check.
+#include "io/keras_h5.hpp"
+
+#include <hdf5.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "io/import.hpp"
+
+namespace cnn::io {
+namespace {
+
+// An HDF5 identifier closed by the matching H5*close when it goes out of scope.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+// HDF5 prints an error stack on stderr by default; the library reports through exceptions.
+void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+bool has_attribute(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
+
+// A string or list-of-strings attribute (fixed-length as h5py writes NumPy bytes arrays, or
+// variable-length as it writes Python strings).
+std::vector<std::string> read_strings(hid_t obj, const char* name, const std::string& file,
+                                      const std::string& where) {
+  auto bad = [&](const std::string& what) {
+    return FormatError(
+        file, std::nullopt,
+        where + ": attribute '" + name + "' " + what + "; expected a list of strings");
+  };
+  Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok()) throw bad("cannot be opened");
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (!type.ok() || !space.ok()) throw bad("cannot be read");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0) throw bad("has no size");
+  std::vector<std::string> out;
+  // Keras writes a layer without weights as an empty (float) array.
+  if (n == 0) return out;
+  if (H5Tget_class(type.get()) != H5T_STRING) throw bad("is not text");
+  const auto count = static_cast<std::size_t>(n);
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));  // h5py writes str as UTF-8
+    std::vector<char*> ptrs(count, nullptr);
+    if (H5Aread(attr.get(), mem.get(), ptrs.data()) < 0) throw bad("cannot be read");
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  } else {
+    // One byte more than the file's strings: a NULLTERM memory type keeps the last byte for
+    // the terminator, and Keras's strings fill the whole fixed width (NumPy "S" arrays).
+    const std::size_t size = H5Tget_size(type.get()) + 1;
+    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), size);
+    H5Tset_strpad(mem.get(), H5T_STR_NULLTERM);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    std::vector<char> buf(count * size);
+    if (H5Aread(attr.get(), mem.get(), buf.data()) < 0) throw bad("cannot be read");
+    for (std::size_t i = 0; i < count; ++i) {
+      const char* p = buf.data() + i * size;
+      std::size_t len = 0;
+      while (len < size && p[len] != '\0') ++len;
+      out.emplace_back(p, len);
+    }
+  }
+  return out;
+}
+
+// Our parameter name for a Keras weight name of layer, or "" if unknown:
+// Keras 2 "conv1/kernel:0" -> kernel; Keras 1 "conv1_W_1:0" / "conv1_W" -> kernel.
+std::string param_name(const std::string& layer, std::string w) {
+  if (const auto colon = w.rfind(':'); colon != std::string::npos) w.resize(colon);
+  if (const auto slash = w.rfind('/'); slash != std::string::npos) w = w.substr(slash + 1);
+  if (w.rfind(layer + "_", 0) == 0) w = w.substr(layer.size() + 1);
+  // Keras 1 appends "_<n>" to make variable names unique.
+  if (const auto us = w.rfind('_'); us != std::string::npos && us + 1 < w.size() &&
+                                    w.find_first_not_of("0123456789", us + 1) == std::string::npos)
+    w.resize(us);
+  static const std::map<std::string, std::string> names = {
+      {"kernel", "kernel"},
+      {"W", "kernel"},
+      {"bias", "bias"},
+      {"b", "bias"},
+      {"gamma", "gamma"},
+      {"beta", "beta"},
+      {"moving_mean", "moving_mean"},
+      {"running_mean", "moving_mean"},
+      {"moving_variance", "moving_variance"},
+      // Keras 1 stored the variance under this name.
+      {"running_std", "moving_variance"}};
+  const auto it = names.find(w);
+  return it == names.end() ? "" : it->second;
+}
+
+}  // namespace
+
+WeightsImport import_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
+  namespace fs = std::filesystem;
+  silence_hdf5();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "no such file");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory");
+  if (H5Fis_hdf5(path.c_str()) <= 0)
+    throw FormatError(path, 0,
+                      "not an HDF5 file (no HDF5 signature; truncated or another format?)");
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+  // A whole-model file keeps its weights in /model_weights.
+  std::string root = "/";
+  Handle root_group(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
+  if (!has_attribute(root_group.get(), "layer_names") &&
+      H5Lexists(file.get(), "model_weights", H5P_DEFAULT) > 0)
+    root = "/model_weights/";
+  Handle weights_group(H5Gopen2(file.get(), root.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!weights_group.ok() || !has_attribute(weights_group.get(), "layer_names"))
+    throw FormatError(path, std::nullopt,
+                      "not a Keras weights file: no 'layer_names' attribute at " + root);
+  const auto layer_names = read_strings(weights_group.get(), "layer_names", path, root);
+
+  // The architecture's parameters by layer.
+  std::map<std::string, std::map<std::string, Model::NamedParam>> by_layer;
+  std::vector<std::string> order;
+  for (const auto& np : model.named_params()) {
+    if (!by_layer.count(np.layer->name())) order.push_back(np.layer->name());
+    by_layer[np.layer->name()].emplace(np.param->name, np);
+  }
+
+  WeightsImport report;
+  std::set<std::string> filled, in_file;
+  for (const auto& layer : layer_names) {
+    in_file.insert(layer);
+    const auto target = by_layer.find(layer);
+    if (target == by_layer.end()) {
+      report.unused.push_back(layer);
+      continue;
+    }
+    const std::string group_path = root + layer;
+    Handle group(H5Gopen2(file.get(), group_path.c_str(), H5P_DEFAULT), H5Gclose);
+    if (!group.ok())
+      throw FormatError(
+          path, std::nullopt,
+          "layer '" + layer + "' is listed in layer_names but group " + group_path + " is missing");
+    std::vector<std::string> weight_names;
+    if (has_attribute(group.get(), "weight_names"))
+      weight_names = read_strings(group.get(), "weight_names", path, group_path);
+    for (const auto& w : weight_names) {
+      const std::string ds_path = group_path + "/" + w;
+      const std::string param = param_name(layer, w);
+      const auto p = target->second.find(param);
+      if (param.empty() || p == target->second.end()) {
+        std::string known;
+        for (const auto& [n, np] : target->second) known += (known.empty() ? "" : ", ") + n;
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path +
+                              "' is not a parameter of the architecture's layer (" +
+                              target->second.begin()->second.layer->type() + ": " + known + ")");
+      }
+      Handle ds(H5Dopen2(group.get(), w.c_str(), H5P_DEFAULT), H5Dclose);
+      if (!ds.ok())
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path +
+                              "' is listed in weight_names but missing");
+      Handle space(H5Dget_space(ds.get()), H5Sclose);
+      Handle type(H5Dget_type(ds.get()), H5Tclose);
+      const int rank = H5Sget_simple_extent_ndims(space.get());
+      if (rank < 0) throw FormatError(path, std::nullopt, "dataset '" + ds_path + "' has no shape");
+      std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+      H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+      const Shape got(dims.begin(), dims.end());
+      const Param& dst = *p->second.param;
+      if (got != dst.shape)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path + "' has shape " +
+                              shape_list(got) + ", the architecture needs " +
+                              shape_list(dst.shape) + " for '" + p->second.name + "'");
+      const H5T_class_t cls = H5Tget_class(type.get());
+      if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path + "' is not numeric");
+      if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst.value) < 0)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path + "' cannot be read");
+      if (!filled.insert(p->second.name).second)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': two datasets fill '" + p->second.name + "'");
+      report.loaded.push_back(p->second.name);
+    }
+  }
+  // What the architecture needs and the file does not have.
+  for (const auto& layer : order)
+    for (const auto& np : model.named_params())
+      if (np.layer->name() == layer && !filled.count(np.name)) {
+        if (!opt.allow_missing)
+          throw FormatError(path, std::nullopt,
+                            in_file.count(layer)
+                                ? "layer '" + layer + "' has no weight for '" + np.name +
+                                      "' (pass --allow-missing to leave it initialised)"
+                                : "layer '" + layer +
+                                      "' of the architecture is missing from the file (pass "
+                                      "--allow-missing to leave it initialised)");
+        report.initialised.push_back(np.name);
+      }
+  return report;
+}
+
+}  // namespace cnn::io

@@ -1,0 +1,29 @@
+// Keras HDF5 weights files onto a given architecture (cnn-import keras-h5), read with the HDF5 C
+// API. Both layouts the lecture's files use: Keras 2 (root attribute layer_names, per-layer
+// attribute weight_names such as "block1_conv1/kernel:0", datasets at
+// /block1_conv1/block1_conv1/kernel:0) and Keras 1 ("block1_conv1_W_1:0", "block1_conv1_b_1:0");
+// TensorFlow dim ordering, so kernels are already [kh, kw, in, out] and Dense [in, units].
+#pragma once
+
+#include <string>
+
+#include "io/npy_import.hpp"
+
+namespace cnn::io {
+
+struct KerasH5Options {
+  // Layers (or parameters) of the architecture that the file lacks keep their values.
+  bool allow_missing = false;
+};
+
+// Copies the weights of path into model, layer by layer by name. A whole-model file (weights
+// under /model_weights) works too. Throws InputError if path cannot be read; FormatError naming
+// the file and the layer or dataset for a file that is not HDF5 or not Keras weights, a weight
+// name that is not a known parameter (kernel/W, bias/b, gamma, beta, moving_mean/running_mean,
+// moving_variance/running_std), a dataset whose shape differs from the architecture's, and,
+// without allow_missing, a layer or parameter of the architecture that the file does not have.
+// Layers of the file that the architecture lacks are listed in WeightsImport::unused.
+WeightsImport import_keras_h5(Model& model, const std::string& path,
+                              const KerasH5Options& opt = {});
+
+}  // namespace cnn::io

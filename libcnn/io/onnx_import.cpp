@@ -1,0 +1,1174 @@
+// ONNX import: walks the (topologically sorted) graph once, folding constant subgraphs, and
+// emits one channels-last layer per operator (fewer where a bias Add or a Relu fuses into the
+// Conv/Dense before it). Shapes are tracked per value so that padding, flattening and weight
+// layouts can be decided exactly.
+#include "io/onnx_import.hpp"
+
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "io/atomic_file.hpp"
+
+namespace cnn::io {
+namespace {
+
+// A constant tensor (initializer, Constant node or folded subgraph), as floats and as integers.
+struct Const {
+  std::vector<std::int64_t> dims;
+  std::vector<float> f;
+  std::vector<std::int64_t> i;
+  bool integer = false;
+  std::size_t numel() const { return integer ? i.size() : f.size(); }
+};
+
+// A computed tensor: which layer makes it, and its per-sample shape in channels-last order.
+struct Value {
+  int layer = -1;  // index into the layers; -1 is the model input
+  Shape shape;     // [h, w, c] for images, [n] for vectors
+  bool image = false;
+  // Non-empty for a vector that holds an NCHW image [c, h, w] flattened in NHWC order (our
+  // Flatten): a Dense reading it needs its rows permuted.
+  Shape chw;
+  bool nonneg = false;  // known >= 0 (after a ReLU): zero padding cannot change a max
+};
+
+struct PendingLayer {
+  std::string type, wanted_name;  // wanted_name: from the ONNX node; empty: Keras default
+  json_ordered cfg;               // the layer's own keys
+  std::vector<int> inputs;        // layer indices, -1 for the model input
+  std::map<std::string, HostTensor> params;
+  bool bias_set = false;  // a bias came from the file (else use_bias is dropped)
+  std::string node;       // the ONNX node, for messages
+};
+
+std::string valid_layer_name(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    out += ok ? c : '_';
+  }
+  const auto first = out.find_first_not_of('_');
+  if (first == std::string::npos) return "";
+  const auto last = out.find_last_not_of('_');
+  return out.substr(first, last - first + 1);
+}
+
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+class Importer {
+ public:
+  Importer(std::string path, const OnnxImportOptions& opt) : path_(std::move(path)), opt_(opt) {}
+
+  ImportedModel run();
+
+ private:
+  // Errors name the file and the node.
+  [[noreturn]] void fail(const onnx::NodeProto& n, const std::string& problem) const {
+    throw FormatError(path_, std::nullopt, node_label(n) + ": " + problem);
+  }
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw FormatError(path_, std::nullopt, problem);
+  }
+  static std::string node_label(const onnx::NodeProto& n) {
+    return "node '" + n.name() + "' (" + n.op_type() + ")";
+  }
+
+  Const tensor_const(const onnx::TensorProto& t, const std::string& what) const;
+  const onnx::AttributeProto* attr(const onnx::NodeProto& n, const std::string& name) const;
+  std::int64_t attr_int(const onnx::NodeProto& n, const std::string& name, std::int64_t def) const;
+  float attr_float(const onnx::NodeProto& n, const std::string& name, float def) const;
+  std::string attr_string(const onnx::NodeProto& n, const std::string& name,
+                          const std::string& def) const;
+  std::vector<std::int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name,
+                                      std::vector<std::int64_t> def) const;
+
+  bool is_const(const std::string& name) const { return consts_.count(name) > 0; }
+  const Const& constant(const onnx::NodeProto& n, int input) const;
+  const Value& value(const onnx::NodeProto& n, int input) const;
+  const Value& image(const onnx::NodeProto& n, int input) const;
+  void set_output(const onnx::NodeProto& n, Value v) { values_[n.output(0)] = std::move(v); }
+  int add_layer(const onnx::NodeProto& n, std::string type, json_ordered cfg,
+                std::vector<int> inputs);
+  // Whether the layer making v can absorb a following bias Add or Relu: a Conv2D or Dense
+  // without activation whose output nothing else reads.
+  bool fusable(const std::string& value_name, const Value& v) const;
+
+  // A window operator's padding in our terms: valid, same, or a ZeroPadding2D first.
+  struct Window {
+    std::string padding = "valid";
+    bool ceil_mode = false;
+    bool zero_pad = false;
+    std::array<std::array<std::size_t, 2>, 2> pad{};  // [axis][before, after] of the ZeroPadding2D
+    std::array<std::size_t, 2> out{};                 // ONNX's output size
+  };
+  Window window(const onnx::NodeProto& n, const Value& x, const std::array<std::size_t, 2>& ek,
+                const std::array<std::size_t, 2>& s, bool ceil, bool pool,
+                bool pad_cells_count) const;
+  int pad_layer(const onnx::NodeProto& n, const Value& x, const Window& w);
+
+  void fold_constant(const onnx::NodeProto& n);
+  void convert(const onnx::NodeProto& n);
+  void conv(const onnx::NodeProto& n);
+  void pool(const onnx::NodeProto& n, bool max);
+  void global_pool(const onnx::NodeProto& n, bool max);
+  void relu_like(const onnx::NodeProto& n, const std::string& activation);
+  void add(const onnx::NodeProto& n);
+  void dense(const onnx::NodeProto& n, bool gemm);
+  void flatten(const onnx::NodeProto& n, bool reshape);
+  void concat(const onnx::NodeProto& n);
+  void batch_norm(const onnx::NodeProto& n);
+  void dropout(const onnx::NodeProto& n);
+  void softmax(const onnx::NodeProto& n);
+
+  std::string path_;
+  OnnxImportOptions opt_;
+  std::int64_t opset_ = 1;
+  std::map<std::string, Const> consts_;
+  std::map<std::string, Value> values_;
+  std::map<std::string, int> consumers_;
+  std::vector<PendingLayer> layers_;
+  std::vector<std::string> notes_;
+};
+
+Const Importer::tensor_const(const onnx::TensorProto& t, const std::string& what) const {
+  Const c;
+  std::size_t count = 1;
+  for (auto d : t.dims()) {
+    if (d < 0) fail(what + ": negative dimension " + std::to_string(d));
+    c.dims.push_back(d);
+    count *= static_cast<std::size_t>(d);
+  }
+  if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
+    fail(what +
+         ": tensor data stored in an external file is not supported; save the model "
+         "with its weights inside the .onnx file");
+  const std::string& raw = t.raw_data();
+  auto check = [&](std::size_t have, std::size_t elem) {
+    if (have != count)
+      fail(what + ": holds " + std::to_string(have) + " values, its shape " +
+           shape_list(Shape(c.dims.begin(), c.dims.end())) + " needs " + std::to_string(count) +
+           (elem ? " (" + std::to_string(count * elem) + " bytes of raw_data)" : ""));
+  };
+  switch (t.data_type()) {
+    case onnx::TensorProto_DataType_FLOAT:
+      if (!raw.empty()) {
+        check(raw.size() / 4, 4);
+        if (raw.size() % 4) check(raw.size(), 4);
+        c.f.resize(count);
+        std::memcpy(c.f.data(), raw.data(), raw.size());  // ONNX raw data is little-endian
+      } else {
+        check(static_cast<std::size_t>(t.float_data_size()), 0);
+        c.f.assign(t.float_data().begin(), t.float_data().end());
+      }
+      return c;
+    case onnx::TensorProto_DataType_DOUBLE:
+      if (!raw.empty()) {
+        check(raw.size() / 8, 8);
+        std::vector<double> d(count);
+        std::memcpy(d.data(), raw.data(), raw.size());
+        c.f.assign(d.begin(), d.end());
+      } else {
+        check(static_cast<std::size_t>(t.double_data_size()), 0);
+        c.f.assign(t.double_data().begin(), t.double_data().end());
+      }
+      return c;
+    case onnx::TensorProto_DataType_INT64:
+      c.integer = true;
+      if (!raw.empty()) {
+        check(raw.size() / 8, 8);
+        c.i.resize(count);
+        std::memcpy(c.i.data(), raw.data(), raw.size());
+      } else {
+        check(static_cast<std::size_t>(t.int64_data_size()), 0);
+        c.i.assign(t.int64_data().begin(), t.int64_data().end());
+      }
+      return c;
+    case onnx::TensorProto_DataType_INT32:
+      c.integer = true;
+      if (!raw.empty()) {
+        check(raw.size() / 4, 4);
+        std::vector<std::int32_t> d(count);
+        std::memcpy(d.data(), raw.data(), raw.size());
+        c.i.assign(d.begin(), d.end());
+      } else {
+        check(static_cast<std::size_t>(t.int32_data_size()), 0);
+        c.i.assign(t.int32_data().begin(), t.int32_data().end());
+      }
+      return c;
+    default:
+      fail(what + ": data type " + std::to_string(t.data_type()) +
+           " is not supported; expected float, double, int32 or int64");
+  }
+}
+
+const onnx::AttributeProto* Importer::attr(const onnx::NodeProto& n,
+                                           const std::string& name) const {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+std::int64_t Importer::attr_int(const onnx::NodeProto& n, const std::string& name,
+                                std::int64_t def) const {
+  const auto* a = attr(n, name);
+  if (!a) return def;
+  if (a->type() != onnx::AttributeProto_AttributeType_INT) fail(n, name + ": expected an integer");
+  return a->i();
+}
+
+float Importer::attr_float(const onnx::NodeProto& n, const std::string& name, float def) const {
+  const auto* a = attr(n, name);
+  if (!a) return def;
+  if (a->type() != onnx::AttributeProto_AttributeType_FLOAT) fail(n, name + ": expected a float");
+  return a->f();
+}
+
+std::string Importer::attr_string(const onnx::NodeProto& n, const std::string& name,
+                                  const std::string& def) const {
+  const auto* a = attr(n, name);
+  if (!a) return def;
+  if (a->type() != onnx::AttributeProto_AttributeType_STRING) fail(n, name + ": expected a string");
+  return a->s();
+}
+
+std::vector<std::int64_t> Importer::attr_ints(const onnx::NodeProto& n, const std::string& name,
+                                              std::vector<std::int64_t> def) const {
+  const auto* a = attr(n, name);
+  if (!a) return def;
+  if (a->type() != onnx::AttributeProto_AttributeType_INTS)
+    fail(n, name + ": expected a list of integers");
+  return {a->ints().begin(), a->ints().end()};
+}
+
+const Const& Importer::constant(const onnx::NodeProto& n, int input) const {
+  if (input >= n.input_size() || n.input(input).empty())
+    fail(n, "input " + std::to_string(input) + " is missing");
+  const auto it = consts_.find(n.input(input));
+  if (it == consts_.end())
+    fail(n, "input '" + n.input(input) + "' must be a constant (an initializer) for this import");
+  return it->second;
+}
+
+const Value& Importer::value(const onnx::NodeProto& n, int input) const {
+  if (input >= n.input_size() || n.input(input).empty())
+    fail(n, "input " + std::to_string(input) + " is missing");
+  const auto it = values_.find(n.input(input));
+  if (it == values_.end()) {
+    if (is_const(n.input(input)))
+      fail(n, "input '" + n.input(input) +
+                  "' is a constant where a computed tensor is expected; this is not supported");
+    fail(n, "input '" + n.input(input) + "' is not produced by any earlier node");
+  }
+  return it->second;
+}
+
+const Value& Importer::image(const onnx::NodeProto& n, int input) const {
+  const Value& v = value(n, input);
+  if (!v.image)
+    fail(n, "expected a 4-D NCHW image tensor as input '" + n.input(input) + "', got shape " +
+                shape_list(v.shape));
+  return v;
+}
+
+int Importer::add_layer(const onnx::NodeProto& n, std::string type, json_ordered cfg,
+                        std::vector<int> inputs) {
+  PendingLayer l;
+  l.type = std::move(type);
+  l.wanted_name = valid_layer_name(n.name());
+  l.cfg = std::move(cfg);
+  l.inputs = std::move(inputs);
+  l.node = node_label(n);
+  layers_.push_back(std::move(l));
+  return static_cast<int>(layers_.size() - 1);
+}
+
+bool Importer::fusable(const std::string& value_name, const Value& v) const {
+  if (v.layer < 0) return false;
+  const PendingLayer& l = layers_[static_cast<std::size_t>(v.layer)];
+  if (l.type != "Conv2D" && l.type != "Dense") return false;
+  if (l.cfg.value("activation", std::string("linear")) != "linear") return false;
+  const auto it = consumers_.find(value_name);
+  return it != consumers_.end() && it->second == 1;
+}
+
+// Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity of constants: evaluated here, so that
+// e.g. the MNIST model's Reshape of its Dense weights becomes a plain weight tensor.
+void Importer::fold_constant(const onnx::NodeProto& n) {
+  const std::string& op = n.op_type();
+  Const out;
+  if (op == "Constant") {
+    if (const auto* a = attr(n, "value")) {
+      out = tensor_const(a->t(), node_label(n));
+    } else if (const auto* a = attr(n, "value_float")) {
+      out.f = {a->f()};
+    } else if (const auto* a = attr(n, "value_floats")) {
+      out.f.assign(a->floats().begin(), a->floats().end());
+      out.dims = {static_cast<std::int64_t>(out.f.size())};
+    } else if (const auto* a = attr(n, "value_int")) {
+      out.integer = true;
+      out.i = {a->i()};
+    } else if (const auto* a = attr(n, "value_ints")) {
+      out.integer = true;
+      out.i.assign(a->ints().begin(), a->ints().end());
+      out.dims = {static_cast<std::int64_t>(out.i.size())};
+    } else {
+      fail(n, "a Constant without a value, value_float(s) or value_int(s) attribute");
+    }
+    consts_[n.output(0)] = std::move(out);
+    return;
+  }
+  const Const& x = constant(n, 0);
+  out = x;
+  std::int64_t total = 1;
+  for (auto d : x.dims) total *= d;
+  if (op == "Identity" || op == "Dropout") {
+    // Dropout of a constant at inference is the identity.
+  } else if (op == "Reshape") {
+    const Const& s = constant(n, 1);
+    if (!s.integer) fail(n, "the shape input must hold integers");
+    std::vector<std::int64_t> dims;
+    std::int64_t known = 1;
+    int infer = -1;
+    for (std::size_t k = 0; k < s.i.size(); ++k) {
+      std::int64_t d = s.i[k];
+      if (d == 0 && k < x.dims.size()) d = x.dims[k];
+      if (d == -1) {
+        if (infer >= 0) fail(n, "more than one -1 in the target shape");
+        infer = static_cast<int>(k);
+      } else if (d < 0) {
+        fail(n, "invalid target dimension " + std::to_string(d));
+      } else {
+        known *= d;
+      }
+      dims.push_back(d);
+    }
+    if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known ? total / known : 0;
+    std::int64_t got = 1;
+    for (auto d : dims) got *= d;
+    if (got != total)
+      fail(n, "cannot reshape " + std::to_string(total) + " values to " +
+                  shape_list(Shape(dims.begin(), dims.end())));
+    out.dims = dims;
+  } else if (op == "Flatten") {
+    auto axis = attr_int(n, "axis", 1);
+    const auto rank = static_cast<std::int64_t>(x.dims.size());
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis > rank) fail(n, "axis " + std::to_string(axis) + " is out of range");
+    std::int64_t a = 1;
+    for (std::int64_t k = 0; k < axis; ++k) a *= x.dims[static_cast<std::size_t>(k)];
+    out.dims = {a, a ? total / a : 0};
+  } else if (op == "Squeeze" || op == "Unsqueeze") {
+    std::vector<std::int64_t> axes = attr_ints(n, "axes", {});
+    if (n.input_size() > 1 && !n.input(1).empty()) {
+      const Const& ax = constant(n, 1);
+      axes = ax.i;
+    }
+    if (op == "Squeeze") {
+      const auto rank = static_cast<std::int64_t>(x.dims.size());
+      std::set<std::int64_t> drop;
+      for (auto a : axes) drop.insert(a < 0 ? a + rank : a);
+      out.dims.clear();
+      for (std::int64_t k = 0; k < rank; ++k) {
+        const auto d = x.dims[static_cast<std::size_t>(k)];
+        if ((axes.empty() && d == 1) || drop.count(k)) {
+          if (d != 1)
+            fail(n, "cannot squeeze axis " + std::to_string(k) + " of size " + std::to_string(d));
+          continue;
+        }
+        out.dims.push_back(d);
+      }
+    } else {
+      const auto rank = static_cast<std::int64_t>(x.dims.size() + axes.size());
+      std::set<std::int64_t> add;
+      for (auto a : axes) add.insert(a < 0 ? a + rank : a);
+      out.dims.clear();
+      std::size_t src = 0;
+      for (std::int64_t k = 0; k < rank; ++k)
+        out.dims.push_back(add.count(k) ? 1 : x.dims.at(src++));
+    }
+  } else if (op == "Transpose") {
+    const auto rank = x.dims.size();
+    std::vector<std::int64_t> perm = attr_ints(n, "perm", {});
+    if (perm.empty())
+      for (std::size_t k = 0; k < rank; ++k)
+        perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
+    if (perm.size() != rank) fail(n, "perm does not match the rank of the input");
+    std::vector<std::size_t> in_stride(rank, 1), out_dims(rank);
+    for (std::size_t k = rank; k-- > 1;)
+      in_stride[k - 1] = in_stride[k] * static_cast<std::size_t>(x.dims[k]);
+    for (std::size_t k = 0; k < rank; ++k) {
+      if (perm[k] < 0 || perm[k] >= static_cast<std::int64_t>(rank)) fail(n, "invalid perm");
+      out_dims[k] = static_cast<std::size_t>(x.dims[static_cast<std::size_t>(perm[k])]);
+    }
+    out.dims.assign(out_dims.begin(), out_dims.end());
+    const std::size_t count = static_cast<std::size_t>(total);
+    std::vector<std::size_t> idx(rank, 0);
+    if (x.integer)
+      out.i.assign(count, 0);
+    else
+      out.f.assign(count, 0.0f);
+    for (std::size_t o = 0; o < count; ++o) {
+      std::size_t src = 0;
+      for (std::size_t k = 0; k < rank; ++k)
+        src += idx[k] * in_stride[static_cast<std::size_t>(perm[k])];
+      if (x.integer)
+        out.i[o] = x.i[src];
+      else
+        out.f[o] = x.f[src];
+      for (std::size_t k = rank; k-- > 0;) {
+        if (++idx[k] < out_dims[k]) break;
+        idx[k] = 0;
+      }
+    }
+  } else {
+    fail(n, "operator '" + op +
+                "' on constant inputs is not supported (constant folding knows "
+                "Constant, Identity, Reshape, Flatten, Squeeze, Unsqueeze and Transpose)");
+  }
+  consts_[n.output(0)] = std::move(out);
+}
+
+// The padding of a window operator (Conv, MaxPool, AveragePool) in our terms. ONNX pads are
+// explicit numbers before/after each axis (or auto_pad); ours are "valid", TensorFlow's "same",
+// or a ZeroPadding2D layer first. Windows that hang over the end (ceil_mode) become our
+// ceil_mode. pad_cells_count says whether padding cells enter the result as zeros (Conv,
+// AveragePool with count_include_pad) or are ignored (MaxPool, AveragePool without).
+Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
+                                  const std::array<std::size_t, 2>& ek,
+                                  const std::array<std::size_t, 2>& s, bool ceil, bool pool,
+                                  bool pad_cells_count) const {
+  const std::string auto_pad = attr_string(n, "auto_pad", "NOTSET");
+  std::array<std::int64_t, 2> before{}, after{};
+  if (auto_pad == "NOTSET") {
+    const auto pads = attr_ints(n, "pads", {0, 0, 0, 0});
+    if (pads.size() != 4) fail(n, "pads: expected 4 values [top, left, bottom, right]");
+    for (auto p : pads)
+      if (p < 0) fail(n, "pads: negative padding is not supported");
+    before = {pads[0], pads[1]};
+    after = {pads[2], pads[3]};
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (std::size_t k = 0; k < 2; ++k) {
+      const std::size_t out = ceil_div(x.shape[k], s[k]);
+      const auto total = static_cast<std::int64_t>(
+          std::max<std::size_t>((out - 1) * s[k] + ek[k], x.shape[k]) - x.shape[k]);
+      before[k] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      after[k] = total - before[k];
+    }
+  } else if (auto_pad != "VALID") {
+    fail(n, "auto_pad: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '" + auto_pad + "'");
+  }
+
+  Window w;
+  std::array<std::size_t, 2> used{};  // cells of the after-padding that some window reads
+  bool zero_before = true, any_used = false;
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::size_t in = x.shape[k];
+    const auto b = static_cast<std::size_t>(before[k]), a = static_cast<std::size_t>(after[k]);
+    const std::size_t padded = in + b + a;
+    if (padded < ek[k])
+      fail(n, "the window (" + std::to_string(ek[k]) + ") is larger than the padded input (" +
+                  std::to_string(padded) + ")");
+    std::size_t out = (ceil ? ceil_div(padded - ek[k], s[k]) : (padded - ek[k]) / s[k]) + 1;
+    // PyTorch's rule, which ONNX follows: the last window must start inside the input or the
+    // padding before it.
+    if (ceil && (out - 1) * s[k] >= in + b) --out;
+    w.out[k] = out;
+    const std::size_t reach = (out - 1) * s[k] + ek[k];
+    used[k] = reach > b + in ? std::min(reach - b - in, a) : 0;
+    zero_before = zero_before && b == 0;
+    any_used = any_used || used[k] > 0;
+  }
+  auto floor_out = [&](std::size_t in, std::size_t k) {
+    return in >= ek[k] ? (in - ek[k]) / s[k] + 1 : 0;
+  };
+  auto ceil_out = [&](std::size_t in, std::size_t k) {
+    if (in < ek[k]) return std::size_t{0};
+    const std::size_t o = ceil_div(in - ek[k], s[k]) + 1;
+    return (o - 1) * s[k] >= in ? o - 1 : o;  // the same rule for our ceil_mode
+  };
+  // Our valid padding, with ceil_mode where windows hang over the end (pooling only: cells
+  // outside are ignored, which is what ONNX does with padding cells it does not count).
+  auto try_valid = [&](const std::array<std::size_t, 2>& in, Window& r) {
+    bool need_ceil = false;
+    for (std::size_t k = 0; k < 2; ++k) {
+      if (floor_out(in[k], k) == r.out[k]) continue;
+      if (!pool || ceil_out(in[k], k) != r.out[k]) return false;
+      need_ceil = true;
+    }
+    r.padding = "valid";
+    r.ceil_mode = need_ceil;
+    return true;
+  };
+  const std::array<std::size_t, 2> in{x.shape[0], x.shape[1]};
+  if (zero_before && (!any_used || !pad_cells_count) && try_valid(in, w)) return w;
+  // TensorFlow's same: out = ceil(in / s), floor(total / 2) before. Its padding cells are zeros
+  // for Conv2D and ignored by pooling, as ONNX's are for Conv, MaxPool and AveragePool without
+  // count_include_pad.
+  if (!(pool && pad_cells_count)) {
+    bool same = true;
+    for (std::size_t k = 0; k < 2; ++k) {
+      const std::size_t out = ceil_div(in[k], s[k]);
+      const std::size_t total = std::max((out - 1) * s[k] + ek[k], in[k]) - in[k];
+      same = same && w.out[k] == out && static_cast<std::size_t>(before[k]) == total / 2;
+    }
+    if (same) {
+      w.padding = "same";
+      return w;
+    }
+  }
+  // Otherwise zeros first, then valid: exact for Conv and for counted padding; for MaxPool only
+  // when the input cannot be negative (after a ReLU), since a zero could then never win.
+  if (pool && !pad_cells_count && !(n.op_type() == "MaxPool" && x.nonneg))
+    fail(n,
+         "padding " +
+             shape_list({static_cast<std::size_t>(before[0]), static_cast<std::size_t>(before[1]),
+                         static_cast<std::size_t>(after[0]), static_cast<std::size_t>(after[1])}) +
+             " is neither valid nor TensorFlow's same and cannot be written as zero padding "
+             "here (the input may be negative, or padding cells are not counted)");
+  w.zero_pad = true;
+  std::array<std::size_t, 2> padded{};
+  for (std::size_t k = 0; k < 2; ++k) {
+    w.pad[k] = {static_cast<std::size_t>(before[k]), used[k]};
+    padded[k] = in[k] + w.pad[k][0] + w.pad[k][1];
+  }
+  if (!try_valid(padded, w))
+    fail(n,
+         "cannot express this window's padding and rounding with zero padding and "
+         "valid/ceil pooling");
+  return w;
+}
+
+// The layer index that a windowed layer reads: x's layer, or a ZeroPadding2D in front of it.
+int Importer::pad_layer(const onnx::NodeProto& n, const Value& x, const Window& w) {
+  if (!w.zero_pad) return x.layer;
+  json_ordered cfg;
+  cfg["padding"] = {{w.pad[0][0], w.pad[0][1]}, {w.pad[1][0], w.pad[1][1]}};
+  const int l = add_layer(n, "ZeroPadding2D", cfg, {x.layer});
+  if (!layers_.back().wanted_name.empty()) layers_.back().wanted_name += "_pad";
+  return l;
+}
+
+void Importer::conv(const onnx::NodeProto& n) {
+  const Value x = image(n, 0);
+  const Const& wt = constant(n, 1);
+  if (attr_int(n, "group", 1) != 1)
+    fail(n, "group " + std::to_string(attr_int(n, "group", 1)) +
+                " (a grouped or depthwise convolution) is not supported; only group 1");
+  if (wt.dims.size() != 4 || wt.integer)
+    fail(n, "expected a 4-D float weight [out, in, kh, kw], got " +
+                shape_list(Shape(wt.dims.begin(), wt.dims.end())));
+  const auto o = static_cast<std::size_t>(wt.dims[0]), ci = static_cast<std::size_t>(wt.dims[1]);
+  const auto kh = static_cast<std::size_t>(wt.dims[2]), kw = static_cast<std::size_t>(wt.dims[3]);
+  if (ci != x.shape[2])
+    fail(n, "the weight " + shape_list(Shape(wt.dims.begin(), wt.dims.end())) + " expects " +
+                std::to_string(ci) + " input channels, the input has " +
+                std::to_string(x.shape[2]));
+  const auto ks = attr_ints(n, "kernel_shape", {wt.dims[2], wt.dims[3]});
+  if (ks.size() != 2 || ks[0] != wt.dims[2] || ks[1] != wt.dims[3])
+    fail(n, "kernel_shape does not match the weight's shape");
+  const auto strides = attr_ints(n, "strides", {1, 1});
+  const auto dil = attr_ints(n, "dilations", {1, 1});
+  if (strides.size() != 2 || dil.size() != 2 || strides[0] < 1 || strides[1] < 1 || dil[0] < 1 ||
+      dil[1] < 1)
+    fail(n, "expected 2 positive strides and dilations (a 2-D convolution)");
+  const std::array<std::size_t, 2> s{static_cast<std::size_t>(strides[0]),
+                                     static_cast<std::size_t>(strides[1])};
+  const std::array<std::size_t, 2> ek{(kh - 1) * static_cast<std::size_t>(dil[0]) + 1,
+                                      (kw - 1) * static_cast<std::size_t>(dil[1]) + 1};
+  const Window w = window(n, x, ek, s, false, false, true);
+
+  json_ordered cfg;
+  cfg["filters"] = o;
+  cfg["kernel_size"] = {kh, kw};
+  cfg["strides"] = {s[0], s[1]};
+  cfg["padding"] = w.padding;
+  cfg["dilation_rate"] = {dil[0], dil[1]};
+  cfg["activation"] = "linear";
+  const int in_layer = pad_layer(n, x, w);
+  const int l = add_layer(n, "Conv2D", cfg, {in_layer});
+  // OIHW -> HWIO: kernel[a][b][i][f] = W[f][i][a][b].
+  HostTensor k{{kh, kw, ci, o}, std::vector<float>(kh * kw * ci * o)};
+  for (std::size_t f = 0; f < o; ++f)
+    for (std::size_t i = 0; i < ci; ++i)
+      for (std::size_t a = 0; a < kh; ++a)
+        for (std::size_t b = 0; b < kw; ++b)
+          k.data[((a * kw + b) * ci + i) * o + f] = wt.f[((f * ci + i) * kh + a) * kw + b];
+  PendingLayer& L = layers_[static_cast<std::size_t>(l)];
+  L.params["kernel"] = std::move(k);
+  HostTensor bias{{o}, std::vector<float>(o, 0.0f)};
+  if (n.input_size() > 2 && !n.input(2).empty()) {
+    const Const& b = constant(n, 2);
+    if (b.integer || b.f.size() != o)
+      fail(n,
+           "the bias has " + std::to_string(b.numel()) + " values, expected " + std::to_string(o));
+    bias.data = b.f;
+    L.bias_set = true;
+  }
+  L.params["bias"] = std::move(bias);
+  set_output(n, Value{l, {w.out[0], w.out[1], o}, true, {}, false});
+}
+
+void Importer::pool(const onnx::NodeProto& n, bool max) {
+  const Value x = image(n, 0);
+  const auto ks = attr_ints(n, "kernel_shape", {});
+  if (ks.size() != 2 || ks[0] < 1 || ks[1] < 1)
+    fail(n, "kernel_shape: expected 2 positive values (2-D pooling)");
+  const auto strides = attr_ints(n, "strides", {1, 1});
+  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1)
+    fail(n, "strides: expected 2 positive values");
+  for (auto d : attr_ints(n, "dilations", {1, 1}))
+    if (d != 1) fail(n, "dilations other than 1 are not supported for pooling");
+  if (max && n.output_size() > 1 && !n.output(1).empty() && consumers_[n.output(1)] > 0)
+    fail(n, "the Indices output is not supported");
+  const bool ceil = attr_int(n, "ceil_mode", 0) != 0;
+  const bool count_pad = !max && attr_int(n, "count_include_pad", 0) != 0;
+  const std::array<std::size_t, 2> k{static_cast<std::size_t>(ks[0]),
+                                     static_cast<std::size_t>(ks[1])};
+  const std::array<std::size_t, 2> s{static_cast<std::size_t>(strides[0]),
+                                     static_cast<std::size_t>(strides[1])};
+  const Window w = window(n, x, k, s, ceil, true, count_pad);
+  json_ordered cfg;
+  cfg["pool_size"] = {k[0], k[1]};
+  cfg["strides"] = {s[0], s[1]};
+  cfg["padding"] = w.padding;
+  if (w.ceil_mode) cfg["ceil_mode"] = true;
+  const int in_layer = pad_layer(n, x, w);
+  const int l = add_layer(n, max ? "MaxPooling2D" : "AveragePooling2D", cfg, {in_layer});
+  set_output(n, Value{l, {w.out[0], w.out[1], x.shape[2]}, true, {}, x.nonneg});
+}
+
+void Importer::global_pool(const onnx::NodeProto& n, bool max) {
+  const Value x = image(n, 0);
+  json_ordered cfg;
+  cfg["keepdims"] = true;  // ONNX keeps [N, C, 1, 1]
+  const int l = add_layer(n, max ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D", cfg, {x.layer});
+  set_output(n, Value{l, {1, 1, x.shape[2]}, true, {}, x.nonneg});
+}
+
+void Importer::relu_like(const onnx::NodeProto& n, const std::string& activation) {
+  const Value x = value(n, 0);
+  Value y = x;
+  y.nonneg = activation == "relu" || activation == "sigmoid";
+  if (activation == "relu" && fusable(n.input(0), x)) {
+    layers_[static_cast<std::size_t>(x.layer)].cfg["activation"] = activation;
+    notes_.push_back(node_label(n) + " fused into layer of " +
+                     layers_[static_cast<std::size_t>(x.layer)].node);
+  } else {
+    json_ordered cfg;
+    cfg["activation"] = activation;
+    y.layer = add_layer(n, "Activation", cfg, {x.layer});
+  }
+  set_output(n, std::move(y));
+}
+
+// Add: a constant broadcast per channel after a Conv2D/Dense becomes (part of) its bias; two
+// computed tensors of one shape become an Add layer.
+void Importer::add(const onnx::NodeProto& n) {
+  if (n.input_size() != 2) fail(n, "expected 2 inputs");
+  const bool c0 = is_const(n.input(0)), c1 = is_const(n.input(1));
+  if (!c0 && !c1) {
+    const Value a = value(n, 0), b = value(n, 1);
+    if (a.shape != b.shape || a.chw != b.chw)
+      fail(n, "inputs of shapes " + shape_list(a.shape) + " and " + shape_list(b.shape) +
+                  " (channels last) differ; broadcasting is not supported");
+    const int l = add_layer(n, "Add", json_ordered::object(), {a.layer, b.layer});
+    set_output(n, Value{l, a.shape, a.image, a.chw, a.nonneg && b.nonneg});
+    return;
+  }
+  if (c0 && c1) fail(n, "internal: constant Add not folded");
+  const int vi = c0 ? 1 : 0;
+  const Value x = value(n, vi);
+  const Const& c = constant(n, 1 - vi);
+  if (!fusable(n.input(vi), x))
+    fail(n,
+         "adding a constant is supported only as the bias of a Conv, Gemm or MatMul whose "
+         "output nothing else reads");
+  PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
+  const std::size_t ch = x.shape.back();
+  // Right-align the constant's dims with the ONNX tensor's ([N, C, H, W] or [N, C]): every dim
+  // must be 1 except the channel axis (1 from the left), which is C or 1.
+  const std::size_t rank = x.image ? 4 : 2;
+  if (c.dims.size() > rank) fail(n, "the constant has more dimensions than the tensor");
+  bool per_channel = false;
+  for (std::size_t k = 0; k < c.dims.size(); ++k) {
+    const std::size_t axis = rank - c.dims.size() + k;
+    const auto d = static_cast<std::size_t>(c.dims[k]);
+    if (axis == 1 && d == ch)
+      per_channel = true;
+    else if (d != 1)
+      fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
+                  " is not a per-channel bias of the " + std::to_string(ch) + " channels");
+  }
+  if (c.integer) fail(n, "the constant must hold floats");
+  auto& bias = L.params["bias"].data;
+  for (std::size_t k = 0; k < ch; ++k) bias[k] += c.f[per_channel ? k : 0];
+  L.bias_set = true;
+  notes_.push_back(node_label(n) + " folded into the bias of " + L.node);
+  set_output(n, x);
+}
+
+// Gemm (A [N, in] x B, transB allowed, alpha/beta) and MatMul (+ a later Add) -> Dense. A Dense
+// that reads a flattened NCHW image gets its rows reordered to our (h, w, c) flattening.
+void Importer::dense(const onnx::NodeProto& n, bool gemm) {
+  const Value x = value(n, 0);
+  if (x.image) fail(n, "expected a 2-D [N, features] input; flatten the image first");
+  const Const& b = constant(n, 1);
+  if (b.dims.size() != 2 || b.integer)
+    fail(n, "expected a 2-D float weight, got " + shape_list(Shape(b.dims.begin(), b.dims.end())));
+  bool trans_b = false;
+  float alpha = 1.0f, beta = 1.0f;
+  if (gemm) {
+    if (attr_int(n, "transA", 0) != 0) fail(n, "transA = 1 is not supported");
+    trans_b = attr_int(n, "transB", 0) != 0;
+    alpha = attr_float(n, "alpha", 1.0f);
+    beta = attr_float(n, "beta", 1.0f);
+  }
+  const auto rows = static_cast<std::size_t>(b.dims[0]), cols = static_cast<std::size_t>(b.dims[1]);
+  const std::size_t in = trans_b ? cols : rows, units = trans_b ? rows : cols;
+  if (in != x.shape[0])
+    fail(n, "the weight " + shape_list({rows, cols}) + " expects " + std::to_string(in) +
+                " inputs, the input has " + std::to_string(x.shape[0]));
+  HostTensor k{{in, units}, std::vector<float>(in * units)};
+  // Row r of the ONNX kernel multiplies feature r of the ONNX tensor; ours multiplies feature
+  // r' of our tensor. For a flattened image, ONNX's feature (c, h, w) is our feature (h, w, c).
+  for (std::size_t r = 0; r < in; ++r) {
+    std::size_t src = r;
+    if (!x.chw.empty()) {
+      const std::size_t C = x.chw[0], H = x.chw[1], W = x.chw[2];
+      const std::size_t c = r % C, w = (r / C) % W, h = r / (C * W);
+      src = (c * H + h) * W + w;
+    }
+    for (std::size_t u = 0; u < units; ++u)
+      k.data[r * units + u] = alpha * (trans_b ? b.f[u * cols + src] : b.f[src * cols + u]);
+  }
+  if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
+    notes_.push_back(node_label(n) +
+                     ": weight rows reordered from NCHW (c, h, w) to NHWC "
+                     "(h, w, c) flattening");
+  json_ordered cfg;
+  cfg["units"] = units;
+  cfg["activation"] = "linear";
+  const int l = add_layer(n, "Dense", cfg, {x.layer});
+  PendingLayer& L = layers_[static_cast<std::size_t>(l)];
+  L.params["kernel"] = std::move(k);
+  HostTensor bias{{units}, std::vector<float>(units, 0.0f)};
+  if (gemm && n.input_size() > 2 && !n.input(2).empty()) {
+    const Const& c = constant(n, 2);
+    if (c.integer || (c.f.size() != units && c.f.size() != 1))
+      fail(n, "C has " + std::to_string(c.numel()) + " values, expected " + std::to_string(units) +
+                  " (or 1)");
+    for (std::size_t u = 0; u < units; ++u) bias.data[u] = beta * c.f[c.f.size() == 1 ? 0 : u];
+    L.bias_set = true;
+  }
+  L.params["bias"] = std::move(bias);
+  set_output(n, Value{l, {units}, false, {}, false});
+}
+
+// Flatten (axis 1) and Reshape to [N, -1]: an image becomes a Flatten layer (remembering the
+// NCHW order for the Dense after it); a vector stays as it is.
+void Importer::flatten(const onnx::NodeProto& n, bool reshape) {
+  const Value x = value(n, 0);
+  const std::size_t features = numel(x.shape);
+  if (reshape) {
+    const Const& s = constant(n, 1);
+    if (!s.integer) fail(n, "the shape input must hold integers");
+    // Accepted targets: [N or 0 or -1 or 1, features or -1], or an unchanged 4-D shape.
+    bool ok = false;
+    if (s.i.size() == 2) {
+      const auto a = s.i[0], b = s.i[1];
+      ok = (a == 0 || a == 1 || a == -1) &&
+           (b == static_cast<std::int64_t>(features) || (b == -1 && a != -1));
+    } else if (x.image && s.i.size() == 4) {
+      ok = (s.i[0] == 0 || s.i[0] == 1 || s.i[0] == -1) &&
+           (s.i[1] == 0 || s.i[1] == static_cast<std::int64_t>(x.shape[2])) &&
+           (s.i[2] == 0 || s.i[2] == static_cast<std::int64_t>(x.shape[0])) &&
+           (s.i[3] == 0 || s.i[3] == static_cast<std::int64_t>(x.shape[1]));
+      if (ok) {
+        set_output(n, x);
+        return;
+      }
+    }
+    if (!ok)
+      fail(n, "reshaping to " + shape_list(Shape(s.i.begin(), s.i.end())) +
+                  " is not supported; only flattening to [N, -1] (or [N, " +
+                  std::to_string(features) + "])");
+  } else if (attr_int(n, "axis", 1) != 1) {
+    fail(n, "axis " + std::to_string(attr_int(n, "axis", 1)) + " is not supported; only 1");
+  }
+  if (!x.image) {
+    set_output(n, x);
+    return;
+  }
+  const int l = add_layer(n, "Flatten", json_ordered::object(), {x.layer});
+  set_output(n, Value{l, {features}, false, {x.shape[2], x.shape[0], x.shape[1]}, x.nonneg});
+}
+
+void Importer::concat(const onnx::NodeProto& n) {
+  if (n.input_size() < 2) fail(n, "expected at least 2 inputs");
+  const Value first = value(n, 0);
+  const auto rank = static_cast<std::int64_t>(first.image ? 4 : 2);
+  auto axis = attr_int(n, "axis", 1);
+  if (axis < 0) axis += rank;
+  if (axis != 1)
+    fail(n, "axis " + std::to_string(attr_int(n, "axis", 1)) +
+                " is not supported; only the channel axis 1");
+  std::vector<int> inputs;
+  Shape shape = first.shape;
+  shape.back() = 0;
+  bool nonneg = true;
+  for (int k = 0; k < n.input_size(); ++k) {
+    const Value v = value(n, k);
+    if (v.image != first.image ||
+        (v.image && (v.shape[0] != first.shape[0] || v.shape[1] != first.shape[1])))
+      fail(n, "input shapes " + shape_list(first.shape) + " and " + shape_list(v.shape) +
+                  " (channels last) cannot be concatenated on the channels");
+    if (!v.chw.empty() && v.chw[1] * v.chw[2] > 1)
+      fail(n,
+           "concatenating flattened images is not supported (their element order differs "
+           "between NCHW and NHWC)");
+    inputs.push_back(v.layer);
+    shape.back() += v.shape.back();
+    nonneg = nonneg && v.nonneg;
+  }
+  const int l = add_layer(n, "Concatenate", json_ordered::object(), inputs);
+  set_output(n, Value{l, shape, first.image, {}, nonneg});
+}
+
+void Importer::batch_norm(const onnx::NodeProto& n) {
+  const Value x = value(n, 0);
+  if (attr_int(n, "spatial", 1) != 1) fail(n, "spatial = 0 is not supported");
+  if (n.output_size() > 1)
+    for (int k = 1; k < n.output_size(); ++k)
+      if (!n.output(k).empty() && consumers_[n.output(k)] > 0)
+        fail(n, "training-mode outputs (running statistics) are not supported");
+  const std::size_t ch = x.image ? x.shape[2] : x.shape[0];
+  if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
+    fail(n, "batch normalization of a flattened image is not supported");
+  json_ordered cfg;
+  cfg["momentum"] = attr_float(n, "momentum", 0.9f);
+  cfg["epsilon"] = attr_float(n, "epsilon", 1e-5f);
+  const int l = add_layer(n, "BatchNormalization", cfg, {x.layer});
+  PendingLayer& L = layers_[static_cast<std::size_t>(l)];
+  const char* names[] = {"gamma", "beta", "moving_mean", "moving_variance"};
+  for (int k = 0; k < 4; ++k) {
+    const Const& c = constant(n, k + 1);
+    if (c.integer || c.f.size() != ch)
+      fail(n, std::string(names[k]) + " (input '" + n.input(k + 1) + "') has " +
+                  std::to_string(c.numel()) + " values, expected " + std::to_string(ch));
+    L.params[names[k]] = HostTensor{{ch}, c.f};
+  }
+  set_output(n, Value{l, x.shape, x.image, x.chw, false});
+}
+
+void Importer::dropout(const onnx::NodeProto& n) {
+  const Value x = value(n, 0);
+  float rate = attr_float(n, "ratio", 0.5f);
+  if (n.input_size() > 1 && !n.input(1).empty()) {
+    const Const& r = constant(n, 1);
+    if (r.integer || r.f.size() != 1) fail(n, "ratio: expected one float");
+    rate = r.f[0];
+  }
+  if (n.output_size() > 1 && !n.output(1).empty() && consumers_[n.output(1)] > 0)
+    fail(n, "the mask output is not supported");
+  if (!(rate >= 0.0f && rate < 1.0f)) fail(n, "ratio " + std::to_string(rate) + " not in [0, 1)");
+  json_ordered cfg;
+  cfg["rate"] = rate;
+  Value y = x;
+  y.layer = add_layer(n, "Dropout", cfg, {x.layer});
+  set_output(n, std::move(y));
+}
+
+void Importer::softmax(const onnx::NodeProto& n) {
+  const Value x = value(n, 0);
+  const std::int64_t rank = x.image ? 4 : 2;
+  auto axis = attr_int(n, "axis", opset_ >= 13 ? -1 : 1);
+  if (axis < 0) axis += rank;
+  // Before opset 13 the input is coerced to 2-D at axis: over [C, H, W] together, which is a
+  // per-pixel (channel) softmax only for 1x1 images. From 13 on, axis 1 is the channel axis.
+  const bool channels = (rank == 2 && axis == 1) ||
+                        (rank == 4 && axis == 1 && (opset_ >= 13 || x.shape[0] * x.shape[1] == 1));
+  if (!channels)
+    fail(n, "softmax over axis " + std::to_string(axis) +
+                " is not supported; only "
+                "over the channels");
+  if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
+    fail(n, "softmax of a flattened image is not supported");
+  json_ordered cfg;
+  cfg["activation"] = "softmax";
+  Value y = x;
+  y.layer = add_layer(n, "Activation", cfg, {x.layer});
+  y.nonneg = true;
+  set_output(n, std::move(y));
+}
+
+const std::vector<std::string>& kSupported() {
+  static const std::vector<std::string> ops = {"Add",
+                                               "AveragePool",
+                                               "BatchNormalization",
+                                               "Concat",
+                                               "Constant",
+                                               "Conv",
+                                               "Dropout",
+                                               "Flatten",
+                                               "Gemm",
+                                               "GlobalAveragePool",
+                                               "GlobalMaxPool",
+                                               "Identity",
+                                               "MatMul",
+                                               "MaxPool",
+                                               "Relu",
+                                               "Reshape",
+                                               "Sigmoid",
+                                               "Softmax",
+                                               "Tanh"};
+  return ops;
+}
+
+void Importer::convert(const onnx::NodeProto& n) {
+  if (!n.domain().empty() && n.domain() != "ai.onnx")
+    fail(n, "operator domain '" + n.domain() + "' is not supported (only the default ONNX one)");
+  if (n.output_size() < 1) fail(n, "the node has no output");
+  // Every input constant: evaluate now (weights reshaped by the graph, shape tensors).
+  bool all_const = n.op_type() == "Constant";
+  if (!all_const && n.input_size() > 0) {
+    all_const = true;
+    for (const auto& in : n.input())
+      if (!in.empty() && !is_const(in)) all_const = false;
+  }
+  if (all_const) return fold_constant(n);
+  const std::string& op = n.op_type();
+  if (op == "Conv")
+    conv(n);
+  else if (op == "MaxPool")
+    pool(n, true);
+  else if (op == "AveragePool")
+    pool(n, false);
+  else if (op == "GlobalAveragePool")
+    global_pool(n, false);
+  else if (op == "GlobalMaxPool")
+    global_pool(n, true);
+  else if (op == "Relu")
+    relu_like(n, "relu");
+  else if (op == "Sigmoid")
+    relu_like(n, "sigmoid");
+  else if (op == "Tanh")
+    relu_like(n, "tanh");
+  else if (op == "Add")
+    add(n);
+  else if (op == "Gemm")
+    dense(n, true);
+  else if (op == "MatMul")
+    dense(n, false);
+  else if (op == "Flatten")
+    flatten(n, false);
+  else if (op == "Reshape")
+    flatten(n, true);
+  else if (op == "Concat")
+    concat(n);
+  else if (op == "BatchNormalization")
+    batch_norm(n);
+  else if (op == "Dropout")
+    dropout(n);
+  else if (op == "Softmax")
+    softmax(n);
+  else if (op == "Identity")
+    set_output(n, value(n, 0));
+  else {
+    std::string list;
+    for (const auto& s : kSupported()) list += (list.empty() ? "" : ", ") + s;
+    fail(n, "operator '" + op + "' is not supported; cnn-import knows " + list);
+  }
+}
+
+ImportedModel Importer::run() {
+  const std::string bytes = read_file(path_);
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes))
+    fail("not a valid ONNX model: the protobuf message cannot be parsed (" +
+         std::to_string(bytes.size()) + " bytes; truncated or not an .onnx file?)");
+  if (!model.has_graph() || model.graph().node_size() == 0)
+    fail("not an ONNX model with a graph (no nodes)");
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
+  const onnx::GraphProto& g = model.graph();
+
+  for (const auto& t : g.initializer())
+    consts_[t.name()] = tensor_const(t, "initializer '" + t.name() + "'");
+  // The model input: the one graph input that is not an initializer (old exporters list the
+  // weights as inputs too).
+  const onnx::ValueInfoProto* input = nullptr;
+  for (const auto& in : g.input()) {
+    if (is_const(in.name())) continue;
+    if (input)
+      fail("the graph has more than one input ('" + input->name() + "', '" + in.name() +
+           "'); only single-input models are supported");
+    input = &in;
+  }
+  if (!input) fail("the graph has no input");
+  if (g.output_size() != 1)
+    fail("the graph has " + std::to_string(g.output_size()) +
+         " outputs; only single-output models are supported");
+  const auto& tt = input->type().tensor_type();
+  if (tt.elem_type() != onnx::TensorProto_DataType_FLOAT)
+    fail("input '" + input->name() + "': expected a float tensor");
+  std::vector<std::int64_t> dims;
+  for (const auto& d : tt.shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  Value in_value;
+  in_value.layer = -1;
+  Shape input_shape;
+  auto dim = [&](std::size_t k) {
+    if (dims[k] < 1)
+      fail("input '" + input->name() + "': dimension " + std::to_string(k) +
+           " has no fixed size; cnn-import needs the input's channels, height and width");
+    return static_cast<std::size_t>(dims[k]);
+  };
+  if (dims.size() == 4) {
+    input_shape = {dim(2), dim(3), dim(1)};
+    in_value.image = true;
+  } else if (dims.size() == 2) {
+    input_shape = {dim(1)};
+  } else {
+    fail("input '" + input->name() +
+         "': expected an NCHW image [N, C, H, W] or [N, features], "
+         "got rank " +
+         std::to_string(dims.size()));
+  }
+  in_value.shape = input_shape;
+  values_[input->name()] = in_value;
+
+  for (const auto& n : g.node())
+    for (const auto& in : n.input())
+      if (!in.empty()) ++consumers_[in];
+  for (const auto& out : g.output()) ++consumers_[out.name()];
+  for (const auto& n : g.node()) convert(n);
+
+  const std::string& out_name = g.output(0).name();
+  const auto out_it = values_.find(out_name);
+  if (out_it == values_.end())
+    fail("the graph output '" + out_name + "' is not computed from the input");
+  if (out_it->second.layer < 0) fail("the graph output is its input; there are no layers");
+  if (!out_it->second.chw.empty() && out_it->second.chw[1] * out_it->second.chw[2] > 1)
+    notes_.push_back(
+        "the output is a flattened image in channels-last (h, w, c) order, not "
+        "ONNX's (c, h, w)");
+
+  // Names: the nodes' (made valid, unique), else Keras defaults that skip taken names.
+  const std::string input_name = valid_layer_name(input->name()).empty()
+                                     ? std::string("input_1")
+                                     : valid_layer_name(input->name());
+  std::set<std::string> taken{input_name};
+  std::vector<std::string> names(layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    std::string want = layers_[i].wanted_name;
+    if (want.empty()) continue;
+    std::string name = want;
+    for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
+    taken.insert(name);
+    names[i] = name;
+  }
+  std::map<std::string, int> counters;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (!names[i].empty()) continue;
+    const std::string stem = keras_snake_case(layers_[i].type);
+    std::string name;
+    do {
+      const int k = counters[stem]++;
+      name = k ? stem + "_" + std::to_string(k) : stem;
+    } while (taken.count(name));
+    taken.insert(name);
+    names[i] = name;
+  }
+
+  ImportedModel out;
+  std::string model_name = opt_.name;
+  if (model_name.empty()) model_name = valid_layer_name(g.name());
+  if (model_name.empty())
+    model_name = valid_layer_name(std::filesystem::path(path_).stem().string());
+  if (model_name.empty()) model_name = "model";
+  json_ordered& arch = out.architecture;
+  arch["name"] = model_name;
+  arch["input_shape"] = input_shape;
+  arch["input_name"] = input_name;
+  if (opt_.preprocessing) arch["preprocessing"] = *opt_.preprocessing;
+  arch["layers"] = json_ordered::array();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    PendingLayer& L = layers_[i];
+    json_ordered j;
+    j["type"] = L.type;
+    j["name"] = names[i];
+    json_ordered ins = json_ordered::array();
+    for (int src : L.inputs)
+      ins.push_back(src < 0 ? input_name : names[static_cast<std::size_t>(src)]);
+    j["inputs"] = ins.size() == 1 ? ins[0] : ins;
+    if ((L.type == "Conv2D" || L.type == "Dense") && !L.bias_set) {
+      L.cfg["use_bias"] = false;
+      L.params.erase("bias");
+    }
+    for (const auto& [k, v] : L.cfg.items()) j[k] = v;
+    arch["layers"].push_back(j);
+    for (auto& [param, t] : L.params) out.weights[names[i] + "." + param] = std::move(t);
+  }
+  std::string output = names[static_cast<std::size_t>(out_it->second.layer)];
+  if (opt_.append_softmax) {
+    std::string name = "prob";
+    for (int k = 1; taken.count(name); ++k) name = "prob_" + std::to_string(k);
+    json_ordered j;
+    j["type"] = "Activation";
+    j["name"] = name;
+    j["inputs"] = output;
+    j["activation"] = "softmax";
+    arch["layers"].push_back(j);
+    output = name;
+  }
+  arch["output"] = output;
+  out.notes = std::move(notes_);
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& onnx_supported_operators() { return kSupported(); }
+
+ImportedModel import_onnx(const std::string& path, const OnnxImportOptions& opt) {
+  return Importer(path, opt).run();
+}
+
+HostTensor read_onnx_tensor(const std::string& path) {
+  const std::string bytes = read_file(path);
+  onnx::TensorProto t;
+  if (!t.ParseFromString(bytes))
+    throw FormatError(path, std::nullopt, "not a serialized ONNX TensorProto");
+  if (t.data_type() != onnx::TensorProto_DataType_FLOAT)
+    throw FormatError(path, std::nullopt,
+                      "expected a float tensor, got data type " + std::to_string(t.data_type()));
+  HostTensor out;
+  std::size_t count = 1;
+  for (auto d : t.dims()) {
+    if (d < 0) throw FormatError(path, std::nullopt, "negative dimension");
+    out.shape.push_back(static_cast<std::size_t>(d));
+    count *= static_cast<std::size_t>(d);
+  }
+  if (!t.raw_data().empty()) {
+    if (t.raw_data().size() != count * 4)
+      throw FormatError(path, std::nullopt,
+                        "raw_data has " + std::to_string(t.raw_data().size()) +
+                            " bytes, the shape " + shape_list(out.shape) + " needs " +
+                            std::to_string(count * 4));
+    out.data.resize(count);
+    std::memcpy(out.data.data(), t.raw_data().data(), count * 4);
+  } else {
+    if (static_cast<std::size_t>(t.float_data_size()) != count)
+      throw FormatError(path, std::nullopt, "float_data does not match the shape");
+    out.data.assign(t.float_data().begin(), t.float_data().end());
+  }
+  return out;
+}
+
+}  // namespace cnn::io
