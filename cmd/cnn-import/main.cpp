@@ -16,12 +16,16 @@ namespace {
 struct Output {
   std::string dir;
   bool overwrite = false;
+  std::string classes;
 };
 
 void add_output_options(CLI::App* sub, Output& out) {
   sub->add_option("-o,--output", out.dir, "Output directory (model.json, weights.safetensors)")
       ->required();
   sub->add_flag("--overwrite", out.overwrite, "Write into an output directory that has files");
+  sub->add_option("--classes", out.classes,
+                  "Class names, one per line in output order (e.g. ImageNet's synset.txt); "
+                  "written as class_indices.json so cnn-eval names the classes");
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -155,7 +159,11 @@ int main(int argc, char** argv) {
         loaded = cnn::io::import_keras_h5(*model, h5_path, opt);
       }
     }
-    cnn::io::write_import(*model, out_dir, overwrite);
+    const std::string& classes_file =
+        onnx->parsed() ? onnx_out.classes : (npy->parsed() ? npy_out.classes : h5_out.classes);
+    std::vector<std::string> class_names;
+    if (!classes_file.empty()) class_names = cnn::io::read_class_names(classes_file, &*model);
+    cnn::io::write_import(*model, out_dir, overwrite, class_names);
 
     if (common.json) {
       cnn::json_ordered j;

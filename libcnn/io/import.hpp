@@ -38,9 +38,19 @@ std::string shape_list(const Shape& s);
 // or overwrite must be set (InputError naming it otherwise).
 void check_output_directory(const std::string& out_dir, bool overwrite);
 
-// Writes out_dir/model.json (model.to_json()) and out_dir/weights.safetensors, each atomically,
-// creating out_dir when needed. When a write fails, the files this call wrote and a directory it
-// created are removed again before the error propagates.
-void write_import(Model& model, const std::string& out_dir, bool overwrite);
+// Class names from a text file, one per line in output order (blank lines at the end ignored).
+// ImageNet synset lines "n01440764 tench, Tinca tinca" give the name after the WordNet id; a
+// name that occurs more than once (ImageNet has two "crane" and two "maillot") gets its id
+// appended, "crane (n03126707)", so that every name is unique. Throws InputError if the file
+// cannot be read, DataError(path, ...) for an empty file, and, when the model is given, for a
+// count that does not fit its output (k classes for k outputs, 2 for one sigmoid output).
+std::vector<std::string> read_class_names(const std::string& path, const Model* model = nullptr);
+
+// Writes out_dir/model.json (model.to_json()), out_dir/weights.safetensors and, when class_names
+// is not empty, out_dir/class_indices.json (what cnn-train writes: cnn-eval then names the
+// classes), each atomically, creating out_dir when needed. When a write fails, the files this
+// call wrote and a directory it created are removed again before the error propagates.
+void write_import(Model& model, const std::string& out_dir, bool overwrite,
+                  const std::vector<std::string>& class_names = {});
 
 }  // namespace cnn::io

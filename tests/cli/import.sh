@@ -145,4 +145,21 @@ expect_bad "$work/out" "wrong_shape.h5" "layer 'fc1'" "/fc1/fc1/kernel:0" "[96, 
 expect_bad "$work/out" "tiny_vgg.json" "not an HDF5 file" -- \
   "$bin/cnn-import" keras-h5 "$tiny" --model "$tiny" -o "$work/out"
 
+# Class names: the imported SqueezeNet names the coral photos' classes (SOURCE.md's top-1s).
+"$bin/cnn-import" npy "$data/squeezenet1.1/weights" --model "$sq" --map "$map" \
+  --classes "$data/squeezenet1.1/synset.txt" -o "$work/sqc" -q
+"$bin/cnn-eval" "$work/sqc" --images "$data/coral-imagenet-test/cat.bmp" \
+  "$data/coral-imagenet-test/parrot.jpg" "$data/coral-imagenet-test/hot_dog.jpg" --json > "$work/coral.json"
+"$py" - "$work/coral.json" "$work/sqc/class_indices.json" <<'EOF' || fail "coral predictions"
+import json, sys
+p = [x["predicted"] for x in json.load(open(sys.argv[1]))["predictions"]]
+assert p == ["Egyptian cat", "macaw", "hotdog, hot dog, red hot"], p
+ci = json.load(open(sys.argv[2]))
+assert len(ci) == 1000 and ci["crane (n03126707)"] == 517 and ci["tench, Tinca tinca"] == 0
+EOF
+printf 'cat\ndog\n' > "$work/two.txt"
+expect_bad "$work/out" "two.txt" "2 class names" "1000 outputs" -- \
+  "$bin/cnn-import" npy "$data/squeezenet1.1/weights" --model "$sq" --map "$map" \
+  --classes "$work/two.txt" -o "$work/out"
+
 echo "import: ok"
