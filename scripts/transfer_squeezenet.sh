@@ -32,13 +32,13 @@ done
 "$bin/cnn-eval" "$out/head" --data "$out/features_validation.cnnrec" --json
 "$bin/cnn-eval" "$out/head" --data "$out/features_test.cnnrec" --json
 
-# 3. Fine-tuning: stage 1 trains a new head on the frozen base (with the lecture's augmentation),
-# stage 2 unfreezes fire8 and fire9 with a 10x smaller learning rate.
-"$bin/cnn-finetune" "$out/squeezenet" --cut-at fire9_concat --head avg,dropout:0.5,dense:1:sigmoid \
+# 3. Fine-tuning: stage 1 trains a new head (the same as above) on the frozen base with the
+# lecture's augmentation; stage 2 unfreezes fire8 and fire9 with a 10x smaller learning rate.
+"$bin/cnn-finetune" "$out/squeezenet" --cut-at fire9_concat --head avg,dense:256,dropout:0.5,dense:1:sigmoid \
   --freeze all --data "$cats/train" --validation "$cats/validation" --class-mode binary \
   --augment configs/augment/lecture.json --optimizer RMSprop --learning-rate 1e-4 --batch-size 20 \
-  --epochs 8 --seed 1 -o "$out/stage1" --overwrite --json
-"$bin/cnn-finetune" "$out/stage1" --unfreeze-from fire8_squeeze1x1 --learning-rate 1e-5 --epochs 8 \
+  --epochs 15 --seed 1 -o "$out/stage1" --overwrite --json
+"$bin/cnn-finetune" "$out/stage1" --unfreeze-from fire8_squeeze1x1 --learning-rate 1e-5 --epochs 10 \
   -o "$out/stage2" --overwrite --json
 for run in stage1 stage2; do
   "$bin/cnn-eval" "$out/$run" --data "$cats/validation" --json
