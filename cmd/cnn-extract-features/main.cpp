@@ -10,13 +10,6 @@
 #include "io/record_stream.hpp"
 #include "train/extract.hpp"
 
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_sigint(int) { g_stop.store(true); }
-
-}  // namespace
-
 int main(int argc, char** argv) {
   CLI::App app{
       "Run a model up to a named layer over a dataset (in dataset order) and write the features\n"
@@ -99,8 +92,7 @@ int main(int argc, char** argv) {
       std::cerr << "\r" << done << "/" << total << " [" << bar << "] - " << tail << "\x1b[K"
                 << std::flush;
     };
-    opt.stop = &g_stop;
-    std::signal(SIGINT, on_sigint);
+    opt.stop = cnn::cmd::stop_on_sigint();
     std::signal(SIGPIPE, SIG_IGN);  // a closed pipe shows up as EPIPE: a clean end
 
     cnn::train::ExtractResult res;

@@ -12,13 +12,6 @@
 #include "train/finetune.hpp"
 #include "train/run.hpp"
 
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_sigint(int) { g_stop.store(true); }
-
-}  // namespace
-
 int main(int argc, char** argv) {
   CLI::App app{
       "Fine-tune a pretrained model: cut it at a layer, add a new head, freeze or unfreeze layers\n"
@@ -167,31 +160,15 @@ int main(int argc, char** argv) {
       progress.step(p);
     };
     opt.on_epoch = [&](const cnn::train::EpochRecord& r) { progress.epoch(r, epochs_total); };
-    opt.stop = &g_stop;
-    std::signal(SIGINT, on_sigint);
+    opt.stop = cnn::cmd::stop_on_sigint();
 
     const auto result = cnn::train::run_training(opt);
-    const auto& h = result.fit.history;
     if (result.fit.interrupted)
       progress.info("interrupted: checkpoint written; continue with cnn-finetune --resume " +
                     result.run_dir);
     else
       progress.info("wrote " + result.run_dir);
-    if (common.json) {
-      cnn::json_ordered j;
-      j["run_dir"] = result.run_dir;
-      j["epochs"] = h.size();
-      j["interrupted"] = result.fit.interrupted;
-      if (!h.empty()) {
-        const auto last = cnn::train::to_json(h.back());
-        for (auto it = last.begin(); it != last.end(); ++it)
-          if (it.key() != "epoch") j[it.key()] = it.value();
-      }
-      if (result.fit.stopped_early_at) j["stopped_early_at"] = *result.fit.stopped_early_at;
-      if (result.fit.best_epoch) j["best_epoch"] = *result.fit.best_epoch;
-      j["skipped_images"] = result.skipped_images;
-      std::cout << j.dump() << "\n";
-    }
+    if (common.json) std::cout << cnn::cmd::training_result_json(result).dump() << "\n";
     return result.fit.interrupted ? cnn::cmd::kInterrupted : cnn::cmd::kOk;
   });
 }

@@ -67,4 +67,21 @@ void Progress::epoch(const train::EpochRecord& r, std::size_t epochs) {
             << metrics_text(r) << " - lr: " << fmt(r.learning_rate, "%.3g") << "\n";
 }
 
+json_ordered training_result_json(const train::RunResult& result) {
+  const auto& h = result.fit.history;
+  json_ordered j;
+  j["run_dir"] = result.run_dir;
+  j["epochs"] = h.size();
+  j["interrupted"] = result.fit.interrupted;
+  if (!h.empty()) {
+    const auto last = train::to_json(h.back());
+    for (auto it = last.begin(); it != last.end(); ++it)
+      if (it.key() != "epoch") j[it.key()] = it.value();
+  }
+  if (result.fit.stopped_early_at) j["stopped_early_at"] = *result.fit.stopped_early_at;
+  if (result.fit.best_epoch) j["best_epoch"] = *result.fit.best_epoch;
+  j["skipped_images"] = result.skipped_images;
+  return j;
+}
+
 }  // namespace cnn::cmd

@@ -1,6 +1,8 @@
 // run_main: the single try/catch of every program, and the shared option group.
 #include "common/run_main.hpp"
 
+#include <csignal>
+
 #include <iostream>
 #include <new>
 #include <thread>
@@ -9,6 +11,16 @@
 #include "tensor/error.hpp"
 
 namespace cnn::cmd {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+}  // namespace
+
+const std::atomic<bool>* stop_on_sigint() {
+  std::signal(SIGINT, on_sigint);
+  return &g_stop;
+}
 
 std::size_t resolve_threads(int n) {
   if (n > 0) return static_cast<std::size_t>(n);

@@ -2,6 +2,7 @@
 // DESIGN.md's exit codes and prints "cnn-<verb>: error: <sentence>" on stderr.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -31,6 +32,10 @@ std::size_t resolve_threads(int n);
 
 // Adds the common options to app (and --version, which prints "<program> <version>").
 void add_common_options(CLI::App& app, CommonOptions& opts);
+
+// Installs a SIGINT handler that only sets a flag, and returns the flag: long work polls it,
+// finishes its step, saves what it must and exits with kInterrupted.
+const std::atomic<bool>* stop_on_sigint();
 
 // Parses argv into app, then runs body; returns the exit code. body returns its own code
 // (0, or kGateFailed for a failed quality gate).

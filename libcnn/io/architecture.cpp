@@ -1,14 +1,15 @@
 // Architecture JSON files: parse with line:column errors, build, write atomically.
 #include "io/architecture.hpp"
 
+#include <algorithm>
+
 #include "io/atomic_file.hpp"
 
 namespace cnn::io {
 
-Model parse_model(const std::string& text, const std::string& file) {
-  json j;
+json parse_json(const std::string& text, const std::string& file) {
   try {
-    j = json::parse(text);
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     // nlohmann reports a byte position (1-based, just past the problem); turn it into line:col.
     std::size_t line = 1, col = 1;
@@ -28,7 +29,10 @@ Model parse_model(const std::string& text, const std::string& file) {
     throw ConfigError(file + ":" + std::to_string(line) + ":" + std::to_string(col), "", "",
                       "not valid JSON: " + what);
   }
-  return Model::from_json(j, file);
+}
+
+Model parse_model(const std::string& text, const std::string& file) {
+  return Model::from_json(parse_json(text, file), file);
 }
 
 Model load_model(const std::string& path) { return parse_model(read_file(path), path); }

@@ -31,27 +31,7 @@ std::set<std::string> all_layer_names(const Model& model) {
 }
 
 json read_head_file(const std::string& path) {
-  const std::string text = io::read_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::size_t line = 1, col = 1;
-    const std::size_t stop = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
-    for (std::size_t i = 0; i < stop; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    std::string what = e.what();  // without nlohmann's "[json.exception...] ... column 2: "
-    const auto colon = what.find(": ");
-    if (colon != std::string::npos) what = what.substr(colon + 2);
-    throw ConfigError(path + ":" + std::to_string(line) + ":" + std::to_string(col), "", "",
-                      "not valid JSON: " + what);
-  }
+  json j = io::parse_json(io::read_file(path), path);
   if (j.is_object()) {
     if (!j.contains("layers") || j.size() != 1)
       throw ConfigError(path, "", "", "expected a list of layers or {\"layers\": [...]}");
