@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common/progress.hpp"
+#include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
 #include "io/atomic_file.hpp"
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   app.add_flag("--show-trainable", show_trainable, "With --summary: a Trainable (Y/N) column");
   flags.add_to(app);
 
-  return cnn::cmd::run_main(app, argc, argv, [&] {
+  return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     namespace fs = std::filesystem;
     using cnn::json;
     cnn::train::RunOptions opt;
@@ -151,24 +152,6 @@ int main(int argc, char** argv) {
                     cnn::with_thousands(fm.model.trainable_param_count()) + " of " +
                     cnn::with_thousands(fm.model.param_count()) + " parameters trainable.");
     }
-    opt.threads = cnn::cmd::resolve_threads(common.threads);
-    opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
-    std::size_t epochs_total = 0;
-    opt.log = [&](const std::string& line) { progress.info(line); };
-    opt.on_step = [&](const cnn::train::StepProgress& p) {
-      epochs_total = p.epochs;
-      progress.step(p);
-    };
-    opt.on_epoch = [&](const cnn::train::EpochRecord& r) { progress.epoch(r, epochs_total); };
-    opt.stop = cnn::cmd::stop_on_sigint();
-
-    const auto result = cnn::train::run_training(opt);
-    if (result.fit.interrupted)
-      progress.info("interrupted: checkpoint written; continue with cnn-finetune --resume " +
-                    result.run_dir);
-    else
-      progress.info("wrote " + result.run_dir);
-    if (common.json) std::cout << cnn::cmd::training_result_json(result).dump() << "\n";
-    return result.fit.interrupted ? cnn::cmd::kInterrupted : cnn::cmd::kOk;
+    return cnn::cmd::run_training_program(opt, progress, common, "cnn-finetune");
   });
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "common/progress.hpp"
+#include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
 #include "io/atomic_file.hpp"
@@ -83,25 +84,7 @@ int main(int argc, char** argv) {
       opt.run_dir = run_dir;
       opt.overwrite = overwrite;
     }
-    opt.threads = cnn::cmd::resolve_threads(common.threads);
-    opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
     cnn::cmd::Progress progress(common.quiet);
-    std::size_t epochs_total = 0;
-    opt.log = [&](const std::string& line) { progress.info(line); };
-    opt.on_step = [&](const cnn::train::StepProgress& p) {
-      epochs_total = p.epochs;
-      progress.step(p);
-    };
-    opt.on_epoch = [&](const cnn::train::EpochRecord& r) { progress.epoch(r, epochs_total); };
-    opt.stop = cnn::cmd::stop_on_sigint();
-
-    const auto result = cnn::train::run_training(opt);
-    if (result.fit.interrupted)
-      progress.info("interrupted: checkpoint written; continue with cnn-train --resume " +
-                    result.run_dir);
-    else if (!common.quiet)
-      progress.info("wrote " + result.run_dir);
-    if (common.json) std::cout << cnn::cmd::training_result_json(result).dump() << "\n";
-    return result.fit.interrupted ? cnn::cmd::kInterrupted : cnn::cmd::kOk;
+    return cnn::cmd::run_training_program(opt, progress, common, "cnn-train");
   });
 }
