@@ -65,6 +65,10 @@ AscentResult gradient_ascent(Model& model, const AscentOptions& o) {
                           "; the layer has " + std::to_string(channels));
   Model t = truncate_at(model, o.layer, o.size);
   const std::size_t L = t.size() - 1;
+  // The objective is the filter's response before its activation: a ReLU filter that is zero
+  // everywhere on the grey start image (most of them, in a small convnet trained from scratch)
+  // would otherwise have a zero gradient and never move.
+  t.layer(L).set_activation(kernels::Act::Linear);
   const Shape in = t.input_shape();
   const std::size_t sample = numel(in);
   const Shape out = t.node(L).out_shape;
