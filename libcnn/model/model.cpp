@@ -76,22 +76,25 @@ Preprocessing read_preprocessing(const json& obj, const std::string& file, const
 
 }  // namespace
 
-void Preprocessing::apply(const float* in, float* out, std::size_t pixels, std::size_t c) const {
-  float scale[4] = {rescale, rescale, rescale, rescale}, shift[4] = {0, 0, 0, 0};
-  std::vector<float> scale_v, shift_v;
-  float* sc = scale;
-  float* sh = shift;
-  if (c > 4) {
-    scale_v.assign(c, rescale);
-    shift_v.assign(c, 0.0f);
-    sc = scale_v.data();
-    sh = shift_v.data();
-  }
+namespace {
+
+// Per channel (in model order): x = p * scale[c] + shift[c].
+void preprocessing_affine(const Preprocessing& pre, std::size_t c, std::vector<float>& scale,
+                          std::vector<float>* shift) {
+  scale.resize(c);
+  if (shift) shift->resize(c);
   for (std::size_t k = 0; k < c; ++k) {
-    const float inv = std.empty() ? 1.0f : 1.0f / std[k];
-    sc[k] = rescale * inv;
-    sh[k] = mean.empty() ? 0.0f : -mean[k] * inv;
+    const float inv = pre.std.empty() ? 1.0f : 1.0f / pre.std[k];
+    scale[k] = pre.rescale * inv;
+    if (shift) (*shift)[k] = pre.mean.empty() ? 0.0f : -pre.mean[k] * inv;
   }
+}
+
+}  // namespace
+
+void Preprocessing::apply(const float* in, float* out, std::size_t pixels, std::size_t c) const {
+  std::vector<float> sc, sh;
+  preprocessing_affine(*this, c, sc, &sh);
   for (std::size_t i = 0; i < pixels; ++i, in += c, out += c) {
     if (bgr) {
       const float r = in[0], g = in[1], b = in[2];
@@ -106,8 +109,8 @@ void Preprocessing::apply(const float* in, float* out, std::size_t pixels, std::
 
 void Preprocessing::backward_add(const float* grad_out, float* grad_in, std::size_t pixels,
                                  std::size_t c) const {
-  std::vector<float> sc(c);
-  for (std::size_t k = 0; k < c; ++k) sc[k] = rescale / (std.empty() ? 1.0f : std[k]);
+  std::vector<float> sc;
+  preprocessing_affine(*this, c, sc, nullptr);
   for (std::size_t i = 0; i < pixels; ++i, grad_out += c, grad_in += c) {
     if (bgr) {
       grad_in[2] += grad_out[0] * sc[0];
