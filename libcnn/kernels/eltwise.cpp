@@ -22,7 +22,58 @@ void add_to(const float* src, std::size_t n, float* dst) {
   simd::eltwise_active().add_to(src, n, dst);
 }
 
+void small_k_forward(Act act, const float* a, const float* b, const float* bias,
+                     std::size_t rows, std::size_t k, std::size_t f, float* y) {
+  simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y);
+}
+
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
+                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias) {
+  simd::eltwise_active().small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
+}
+
 namespace ref {
+
+void small_k_forward(Act act, const float* a, const float* b, const float* bias,
+                     std::size_t rows, std::size_t k, std::size_t f, float* y) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < f; ++j) {
+      float s = bias ? bias[j] : 0.0f;
+      for (std::size_t t = 0; t < k; ++t) s += a[r * k + t] * b[t * f + j];
+      y[r * f + j] = s;
+    }
+  ref::act_forward(act, y, rows, f);
+}
+
+namespace {
+// dz[r, j] of small_k_weight_grad.
+float small_k_dz(Act act, const float* y, const float* dy, std::size_t i) {
+  if (!y || act == Act::Linear) return dy[i];
+  return y[i] > 0.0f ? dy[i] : 0.0f;
+}
+void require_fusable(Act act, const float* y) {
+  if (y && act != Act::Relu && act != Act::Linear)
+    throw Error("small_k_weight_grad: the activation's gradient is only computed on the fly for "
+                "relu and linear; pass dz instead");
+}
+}  // namespace
+
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
+                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias) {
+  require_fusable(act, y);
+  for (std::size_t t = 0; t < k; ++t)
+    for (std::size_t j = 0; j < f; ++j) {
+      float s = db[t * f + j];
+      for (std::size_t r = 0; r < rows; ++r) s += a[r * k + t] * small_k_dz(act, y, dy, r * f + j);
+      db[t * f + j] = s;
+    }
+  if (dbias)
+    for (std::size_t j = 0; j < f; ++j) {
+      float s = dbias[j];
+      for (std::size_t r = 0; r < rows; ++r) s += small_k_dz(act, y, dy, r * f + j);
+      dbias[j] = s;
+    }
+}
 
 void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols) {
   if (bias)
@@ -51,7 +102,8 @@ const EltwiseFns& eltwise_for(Isa isa) {
   static const EltwiseFns reference{ref::act_forward,  ref::act_backward, ref::bias_act_forward,
                                     ref::sum_rows_add, ref::add_to,       ref::max_pool_forward,
                                     ref::max_pool_backward_add, ref::im2col,
-                                    ref::col2im_add};
+                                    ref::col2im_add,  ref::small_k_forward,
+                                    ref::small_k_weight_grad};
   if (isa == Isa::Reference) return reference;
   const auto& isas = supported_isas();
   if (std::find(isas.begin(), isas.end(), isa) == isas.end())

@@ -26,49 +26,58 @@ inline Range clip(std::size_t o, std::size_t stride, std::size_t pad, std::size_
 
 }  // namespace
 
-void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax) {
-  simd::eltwise_active().max_pool_forward(g, in, out, argmax);
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell) {
+  simd::eltwise_active().max_pool_forward(g, in, out, cell);
 }
 
-void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx) {
-  simd::eltwise_active().max_pool_backward_add(g, dy, argmax, dx);
+  simd::eltwise_active().max_pool_backward_add(g, dy, cell, dx);
 }
 
 namespace ref {
 
-void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax) {
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell) {
   const std::size_t c = g.c;
   for (std::size_t oy = 0; oy < g.out_h; ++oy) {
     const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.h);
     for (std::size_t ox = 0; ox < g.out_w; ++ox) {
       const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.w);
       float* o = out + (oy * g.out_w + ox) * c;
-      std::size_t* a = argmax ? argmax + (oy * g.out_w + ox) * c : nullptr;
-      bool first = true;
+      std::uint32_t* a = cell ? cell + (oy * g.out_w + ox) * c : nullptr;
+      std::uint32_t q = 0;
       for (std::size_t y = ry.begin; y < ry.end; ++y) {
-        for (std::size_t x = rx.begin; x < rx.end; ++x) {
-          const std::size_t base = (y * g.w + x) * c;
-          const float* cell = in + base;
-          // The first real cell seeds the max (so -inf inputs still get an argmax); later cells
+        for (std::size_t x = rx.begin; x < rx.end; ++x, ++q) {
+          const float* v = in + (y * g.w + x) * c;
+          // The first real cell seeds the max (so -inf inputs still get a cell); later cells
           // replace it only when strictly greater, which keeps the first max on ties.
           for (std::size_t ci = 0; ci < c; ++ci) {
-            if (first || cell[ci] > o[ci]) {
-              o[ci] = cell[ci];
-              if (a) a[ci] = base + ci;
+            if (q == 0 || v[ci] > o[ci]) {
+              o[ci] = v[ci];
+              if (a) a[ci] = q;
             }
           }
-          first = false;
         }
       }
     }
   }
 }
 
-void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx) {
-  const std::size_t n = g.out_size();
-  for (std::size_t i = 0; i < n; ++i) dx[argmax[i]] += dy[i];
+  const std::size_t c = g.c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.h);
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.w);
+      const std::size_t o = (oy * g.out_w + ox) * c, ww = rx.end - rx.begin;
+      for (std::size_t ci = 0; ci < c; ++ci) {
+        const std::size_t q = cell[o + ci];
+        const std::size_t y = ry.begin + q / ww, x = rx.begin + q % ww;
+        dx[(y * g.w + x) * c + ci] += dy[o + ci];
+      }
+    }
+  }
 }
 
 }  // namespace ref

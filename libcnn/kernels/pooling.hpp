@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace cnn::kernels {
 
@@ -21,12 +22,15 @@ struct PoolGeometry {
 };
 
 // in: [h, w, c]; out: [out_h, out_w, c], overwritten with each window's max per channel.
-// argmax (nullptr: not wanted): [out_h, out_w, c], the flat index (y * w + x) * c + ci into in
-// of the max; on ties, the first in scan order (rows, then columns).
-void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax);
+// cell (nullptr: not wanted): [out_h, out_w, c], which cell of its window holds the max: the
+// number of the cell in the window clipped to the input, row-major, 0 for the first real cell;
+// on ties, the first in scan order (rows, then columns). A window number (not a flat index into
+// in) is what the vector code has at hand, and 4 bytes per output rather than 8.
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell);
 
-// dx[argmax[i]] += dy[i] for every output element i. dy, argmax: [out_h, out_w, c]; dx: [h, w, c].
-void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+// For every output element, dx[the cell that held its max] += dy. dy, cell: [out_h, out_w, c];
+// dx: [h, w, c].
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx);
 
 // in: [h, w, c]; out: [out_h, out_w, c], overwritten with the mean of each window's real cells.
@@ -38,8 +42,8 @@ void avg_pool_backward_add(const PoolGeometry& g, const float* dy, float* dx);
 
 namespace ref {
 // The scalar oracle of max_pool_forward / max_pool_backward_add.
-void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::size_t* argmax);
-void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::size_t* argmax,
+void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell);
+void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx);
 }  // namespace ref
 

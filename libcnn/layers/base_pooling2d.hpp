@@ -45,7 +45,7 @@ class Pool2D : public Layer {
   kernels::PoolGeometry geo_;
   // Max pooling: argmax_ [n, out_h, out_w, c] (indices within a sample), valid for
   // argmax_batch_ samples when set by a training forward.
-  std::vector<std::size_t> argmax_;
+  std::vector<std::uint32_t> argmax_;
   std::optional<std::size_t> argmax_batch_;
   // Scratch: pooled_ [n, out_h, out_w, c] (recomputing the argmax), dx_ [n, h, w, c] (only for
   // overlapping windows: each sample's input gradient, summed here and added once so two

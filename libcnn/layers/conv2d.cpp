@@ -94,6 +94,9 @@ std::size_t g_chunk_budget = std::size_t{4} << 20;
 // of at least kSplitRows rows per slice, kSplits slices (enough for the 2-4 cores this runs on).
 constexpr std::size_t kSmallKernel = 64 * 64, kSplitRows = 2048, kSplits = 4;
 
+// Rows per task of the small-k forward.
+constexpr std::size_t kSmallKRows = 256;
+
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -180,11 +183,23 @@ void Conv2D::forward(Context& /*ctx*/, Inputs in, Tensor& out) {
     return;
   }
   const std::size_t chunk = chunk_samples(n);
+  const bool small = k <= kernels::kSmallK;
 
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     const float* col = chunk_col(x.data(), s0, cs);
     float* y = out.data() + s0 * m * f;
+    if (small) {
+      // A thin product (a first layer: k = 9 or 27): broadcast-FMA rows with bias and
+      // activation fused, blocks of rows in parallel (rows are independent).
+      const std::size_t blocks = (rows + kSmallKRows - 1) / kSmallKRows;
+      kernels::parallel_for(0, blocks, [&](std::size_t b) {
+        const std::size_t r0 = b * kSmallKRows, r1 = std::min(rows, r0 + kSmallKRows);
+        kernels::small_k_forward(activation_, col + r0 * k, kernel, bias, r1 - r0, k, f,
+                                 y + r0 * f);
+      });
+      continue;
+    }
     // y[rows, f] = col[rows, k] * kernel[k, f]; [cs * m, f] is [cs, out_h, out_w, filters], NHWC.
     kernels::gemm(Trans::No, Trans::No, rows, f, k, 1.0f, col, k, kernel, f, 0.0f, y, f);
     // Bias and activation in one pass while the chunk's output is still in cache. Softmax (if
@@ -216,7 +231,12 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
   const std::size_t chunk = chunk_samples(n);
   const bool direct = direct_col();
 
-  dz_.resize(chunk * m * f);
+  // Small k (a first layer): the kernel and bias gradients in one pass of broadcast-FMAs, with
+  // dz formed on the fly from relu/linear when no input gradient needs it materialised.
+  const bool small = want_kernel && k <= kernels::kSmallK;
+  const bool fuse_act = small && !gx &&
+                        (activation_ == kernels::Act::Relu || activation_ == kernels::Act::Linear);
+  dz_.resize(fuse_act ? 0 : chunk * m * f);
   if (want_kernel) dkernel_.resize(k * f);
   if (want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
@@ -229,10 +249,31 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     float* dz = dz_.data();
+    const float* y = out.data() + s0 * m * f;
+    const float* dy = grad_out.data() + s0 * m * f;
     // dz = dL/dz for the chunk, from y and dL/dy: [rows, f].
-    kernels::act_backward(activation_, out.data() + s0 * m * f, grad_out.data() + s0 * m * f, dz,
-                          rows, f);
-    if (want_kernel) {
+    if (!fuse_act) kernels::act_backward(activation_, y, dy, dz, rows, f);
+    if (small) {
+      // dkernel[k, f] (+)= col^T * dz and dbias (+)= column sums of dz, over a fixed number of
+      // row slices in parallel (fixed: the result must not depend on the thread count), each
+      // slice's partial sums added in slice order.
+      const float* col = chunk_col(x.data(), s0, cs);
+      const std::size_t slices = rows >= kSplitRows * kSplits ? kSplits : 1;
+      dpart_.assign(slices * k * f, 0.0f);
+      dbpart_.assign(want_bias ? slices * f : 0, 0.0f);
+      kernels::parallel_for(0, slices, [&](std::size_t sl) {
+        const std::size_t r0 = rows * sl / slices, r1 = rows * (sl + 1) / slices;
+        kernels::small_k_weight_grad(
+            fuse_act ? activation_ : kernels::Act::Linear, col + r0 * k,
+            fuse_act ? y + r0 * f : nullptr, (fuse_act ? dy : dz) + r0 * f, r1 - r0, k, f,
+            dpart_.data() + sl * k * f, want_bias ? dbpart_.data() + sl * f : nullptr);
+      });
+      if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
+      for (std::size_t sl = 0; sl < slices; ++sl) {
+        kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
+        if (want_bias) kernels::add_to(dbpart_.data() + sl * f, f, dbias_.data());
+      }
+    } else if (want_kernel) {
       // dkernel[k, f] (+)= col^T[k, rows] * dz[rows, f]; the first chunk overwrites.
       const float* col = chunk_col(x.data(), s0, cs);
       if (k * f <= kSmallKernel && rows >= kSplitRows * kSplits) {
@@ -254,7 +295,7 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
                       s0 == 0 ? 0.0f : 1.0f, dkernel_.data(), f);
       }
     }
-    if (want_bias) kernels::sum_rows_add(dz, rows, f, dbias_.data());
+    if (want_bias && !small) kernels::sum_rows_add(dz, rows, f, dbias_.data());
     if (gx) {
       // dcol[rows, k] = dz[rows, f] * kernel^T[f, k]; col2im scatters it back onto the input.
       float* dcol = dcol_.data();

@@ -96,8 +96,9 @@ class Conv2D final : public Layer {
   // dbias_ [filters]. Gradients are
   // summed here and added to their destination once, so that backward adds exactly one value
   // per element (two calls give exactly twice one call).
-  // dpart_ [4, kh * kw * in_c, filters]: partial weight gradients of a small kernel.
-  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_;
+  // dpart_ [slices, kh * kw * in_c, filters], dbpart_ [slices, filters]: partial weight and bias
+  // gradients of a small kernel, one per row slice.
+  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_, dbpart_;
   // Winograd: the transformed kernel [16, in_c, filters] and the tile blocks' scratch.
   std::vector<float> wino_u_, wino_scratch_;
 };

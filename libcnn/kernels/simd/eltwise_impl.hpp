@@ -19,7 +19,9 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/eltwise.hpp"
@@ -182,80 +184,99 @@ struct Eltwise {
     for (; i < n; ++i) dst[i] += src[i];
   }
 
+  // The window of output (oy, ox) clipped to the input: rows [ys, ye), columns [xs, xe).
+  struct Win {
+    std::size_t ys, ye, xs, xe;
+  };
+  static std::size_t clip(std::size_t o, std::size_t stride, std::size_t pad, std::size_t k,
+                          std::size_t in) {
+    const auto v = static_cast<std::ptrdiff_t>(o * stride + k) - static_cast<std::ptrdiff_t>(pad);
+    return static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(v, 0, static_cast<std::ptrdiff_t>(in)));
+  }
+  static Win window(const PoolGeometry& g, std::size_t oy, std::size_t ox) {
+    return {clip(oy, g.stride_h, g.pad_top, 0, g.h), clip(oy, g.stride_h, g.pad_top, g.ph, g.h),
+            clip(ox, g.stride_w, g.pad_left, 0, g.w), clip(ox, g.stride_w, g.pad_left, g.pw, g.w)};
+  }
+
   // Max pooling, vector lanes along the channels. The winning cell's number in the window (a
-  // small integer, exact in a float) rides along in a second vector, and is turned into the flat
-  // argmax afterwards; strict > keeps the first max on ties, as the reference does.
+  // small integer, exact in a float) rides along in a second vector and is stored converted to
+  // integers; strict > keeps the first max on ties, as the reference does.
   static void max_pool_forward(const PoolGeometry& g, const float* in, float* out,
-                               std::size_t* argmax) {
+                               std::uint32_t* cell) {
+    using VI = xsimd::batch<std::int32_t, Arch>;
+    static_assert(VI::size == W);
     const std::size_t c = g.c, cv = c - c % W;
-    alignas(64) float cell_no[W];
-    constexpr std::size_t kMaxCells = 64;
-    std::size_t cell_base[kMaxCells];
-    for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-      const auto y0 = std::clamp<std::ptrdiff_t>(
-          static_cast<std::ptrdiff_t>(oy * g.stride_h) - static_cast<std::ptrdiff_t>(g.pad_top), 0,
-          static_cast<std::ptrdiff_t>(g.h));
-      const auto y1 = std::clamp<std::ptrdiff_t>(
-          static_cast<std::ptrdiff_t>(oy * g.stride_h + g.ph) -
-              static_cast<std::ptrdiff_t>(g.pad_top),
-          0, static_cast<std::ptrdiff_t>(g.h));
+    for (std::size_t oy = 0; oy < g.out_h; ++oy)
       for (std::size_t ox = 0; ox < g.out_w; ++ox) {
-        const auto x0 = std::clamp<std::ptrdiff_t>(
-            static_cast<std::ptrdiff_t>(ox * g.stride_w) - static_cast<std::ptrdiff_t>(g.pad_left),
-            0, static_cast<std::ptrdiff_t>(g.w));
-        const auto x1 = std::clamp<std::ptrdiff_t>(
-            static_cast<std::ptrdiff_t>(ox * g.stride_w + g.pw) -
-                static_cast<std::ptrdiff_t>(g.pad_left),
-            0, static_cast<std::ptrdiff_t>(g.w));
-        const auto ys = static_cast<std::size_t>(y0), ye = static_cast<std::size_t>(y1);
-        const auto xs = static_cast<std::size_t>(x0), xe = static_cast<std::size_t>(x1);
-        const std::size_t ww = xe - xs;
+        const Win win = window(g, oy, ox);
         float* o = out + (oy * g.out_w + ox) * c;
-        std::size_t* a = argmax ? argmax + (oy * g.out_w + ox) * c : nullptr;
-        // Flat index of window cell q (row-major over the clipped window): from a table for the
-        // usual small windows (a division per lane cost as much as the max itself).
-        const std::size_t cells = (ye - ys) * ww;
-        if (a && cells <= kMaxCells)
-          for (std::size_t q = 0; q < cells; ++q) cell_base[q] = ((ys + q / ww) * g.w + xs + q % ww) * c;
-        auto base_of = [&](std::size_t q) {
-          return cells <= kMaxCells ? cell_base[q] : ((ys + q / ww) * g.w + xs + q % ww) * c;
-        };
+        std::uint32_t* a = cell ? cell + (oy * g.out_w + ox) * c : nullptr;
+        const float* first = in + (win.ys * g.w + win.xs) * c;
         std::size_t ci = 0;
         for (; ci < cv; ci += W) {
-          V best = V::load_unaligned(in + (ys * g.w + xs) * c + ci);
+          V best = V::load_unaligned(first + ci);
           V who(0.0f);
-          std::size_t q = 0;
-          for (std::size_t y = ys; y < ye; ++y)
-            for (std::size_t x = xs; x < xe; ++x, ++q) {
-              if (q == 0) continue;
+          float q = 0.0f;
+          for (std::size_t y = win.ys; y < win.ye; ++y)
+            for (std::size_t x = win.xs; x < win.xe; ++x, q += 1.0f) {
+              if (q == 0.0f) continue;
               const V v = V::load_unaligned(in + (y * g.w + x) * c + ci);
               const auto gt = v > best;
               best = xsimd::select(gt, v, best);
-              who = xsimd::select(gt, V(static_cast<float>(q)), who);
+              who = xsimd::select(gt, V(q), who);
             }
           best.store_unaligned(o + ci);
-          if (a) {
-            who.store_aligned(cell_no);
-            for (std::size_t l = 0; l < W; ++l)
-              a[ci + l] = base_of(static_cast<std::size_t>(cell_no[l])) + ci + l;
-          }
+          if (a)
+            xsimd::batch_cast<std::int32_t>(who).store_unaligned(
+                reinterpret_cast<std::int32_t*>(a + ci));
         }
         for (; ci < c; ++ci) {
-          std::size_t q = 0, win = 0;
-          float m = in[(ys * g.w + xs) * c + ci];
-          for (std::size_t y = ys; y < ye; ++y)
-            for (std::size_t x = xs; x < xe; ++x, ++q) {
+          std::uint32_t q = 0, who = 0;
+          float m = first[ci];
+          for (std::size_t y = win.ys; y < win.ye; ++y)
+            for (std::size_t x = win.xs; x < win.xe; ++x, ++q) {
               const float v = in[(y * g.w + x) * c + ci];
               if (q != 0 && v > m) {
                 m = v;
-                win = q;
+                who = q;
               }
             }
           o[ci] = m;
-          if (a) a[ci] = base_of(win) + ci;
+          if (a) a[ci] = who;
         }
       }
-    }
+  }
+
+  // Max pooling backward: every cell of each window adds the output gradient in the lanes where
+  // it held the max (a masked add, not a scatter). Cells that did not win are stored back
+  // unchanged, so the result is bitwise the reference's.
+  static void max_pool_backward_add(const PoolGeometry& g, const float* dy,
+                                    const std::uint32_t* cell, float* dx) {
+    using VI = xsimd::batch<std::int32_t, Arch>;
+    const std::size_t c = g.c, cv = c - c % W;
+    for (std::size_t oy = 0; oy < g.out_h; ++oy)
+      for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+        const Win win = window(g, oy, ox);
+        const std::size_t o = (oy * g.out_w + ox) * c, ww = win.xe - win.xs;
+        std::size_t ci = 0;
+        for (; ci < cv; ci += W) {
+          const V d = V::load_unaligned(dy + o + ci);
+          // Cell numbers are exact in a float (below 2^24): compare them as floats.
+          const V who = xsimd::batch_cast<float>(
+              VI::load_unaligned(reinterpret_cast<const std::int32_t*>(cell + o + ci)));
+          float q = 0.0f;
+          for (std::size_t y = win.ys; y < win.ye; ++y)
+            for (std::size_t x = win.xs; x < win.xe; ++x, q += 1.0f) {
+              float* p = dx + (y * g.w + x) * c + ci;
+              const V v = V::load_unaligned(p);
+              xsimd::select(who == V(q), v + d, v).store_unaligned(p);
+            }
+        }
+        for (; ci < c; ++ci) {
+          const std::size_t q = cell[o + ci];
+          dx[((win.ys + q / ww) * g.w + win.xs + q % ww) * c + ci] += dy[o + ci];
+        }
+      }
   }
 
   // dst[0, n) = src[0, n), in vector moves (runs here are short: a libc memmove call per run
@@ -344,16 +365,145 @@ struct Eltwise {
       }
   }
 
+  // small_k_forward: R rows x NV vectors of output columns from j0, accumulators in registers;
+  // per tap t, NV loads of b's row and R broadcasts of a feed R * NV FMAs.
+  template <std::size_t R, std::size_t NV>
+  static void small_k_tile(const float* a, const float* b, const float* bias, std::size_t k,
+                           std::size_t f, std::size_t j0, bool relu, float* y) {
+    V acc[R][NV];
+    for (std::size_t j = 0; j < NV; ++j) {
+      const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
+      for (std::size_t r = 0; r < R; ++r) acc[r][j] = bv;
+    }
+    for (std::size_t t = 0; t < k; ++t) {
+      V bt[NV];
+      for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(b + t * f + j0 + j * W);
+      for (std::size_t r = 0; r < R; ++r) {
+        const V av(a[r * k + t]);
+        for (std::size_t j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(av, bt[j], acc[r][j]);
+      }
+    }
+    const V zero(0.0f);
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t j = 0; j < NV; ++j)
+        (relu ? xsimd::select(acc[r][j] > zero, acc[r][j], zero) : acc[r][j])
+            .store_unaligned(y + r * f + j0 + j * W);
+  }
+
+  template <std::size_t R>
+  static void small_k_rows(const float* a, const float* b, const float* bias, std::size_t k,
+                           std::size_t f, bool relu, float* y) {
+    const std::size_t fv = f - f % W;
+    std::size_t j0 = 0;
+    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, k, f, j0, relu, y);
+    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, k, f, j0, relu, y);
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t j = fv; j < f; ++j) {
+        float s = bias ? bias[j] : 0.0f;
+        for (std::size_t t = 0; t < k; ++t) s = std::fma(a[r * k + t], b[t * f + j], s);
+        y[r * f + j] = relu ? (s > 0.0f ? s : 0.0f) : s;
+      }
+  }
+
+  static void small_k_forward(Act act, const float* a, const float* b, const float* bias,
+                              std::size_t rows, std::size_t k, std::size_t f, float* y) {
+    const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
+    std::size_t r = 0;
+    for (; r + 4 <= rows; r += 4) small_k_rows<4>(a + r * k, b, bias, k, f, relu, y + r * f);
+    for (; r < rows; ++r) small_k_rows<1>(a + r * k, b, bias, k, f, relu, y + r * f);
+    if (!fused) act_forward(act, y, rows, f);
+  }
+
+  // small_k_weight_grad: TB taps x NV vectors of columns from (t0, j0), accumulators in
+  // registers over all the rows; dz is formed per row from y and dy (relu or linear).
+  template <std::size_t TB, std::size_t NV>
+  static void small_k_grad_tile(const float* a, const float* y, const float* dy,
+                                std::size_t rows, std::size_t k, std::size_t f, std::size_t t0,
+                                std::size_t j0, bool relu, float* db, float* dbias) {
+    V acc[TB][NV], bacc[NV];
+    for (std::size_t t = 0; t < TB; ++t)
+      for (std::size_t j = 0; j < NV; ++j)
+        acc[t][j] = V::load_unaligned(db + (t0 + t) * f + j0 + j * W);
+    for (std::size_t j = 0; j < NV; ++j)
+      bacc[j] = dbias ? V::load_unaligned(dbias + j0 + j * W) : V(0.0f);
+    const V zero(0.0f);
+    for (std::size_t r = 0; r < rows; ++r) {
+      V dz[NV];
+      for (std::size_t j = 0; j < NV; ++j) {
+        const std::size_t i = r * f + j0 + j * W;
+        dz[j] = V::load_unaligned(dy + i);
+        if (relu) dz[j] = xsimd::select(V::load_unaligned(y + i) > zero, dz[j], zero);
+        if (dbias) bacc[j] += dz[j];
+      }
+      for (std::size_t t = 0; t < TB; ++t) {
+        const V av(a[r * k + t0 + t]);
+        for (std::size_t j = 0; j < NV; ++j) acc[t][j] = xsimd::fma(av, dz[j], acc[t][j]);
+      }
+    }
+    for (std::size_t t = 0; t < TB; ++t)
+      for (std::size_t j = 0; j < NV; ++j)
+        acc[t][j].store_unaligned(db + (t0 + t) * f + j0 + j * W);
+    if (dbias)
+      for (std::size_t j = 0; j < NV; ++j) bacc[j].store_unaligned(dbias + j0 + j * W);
+  }
+
+  // The widest tap block: 8 taps x 2 vectors of accumulators fit the 32 AVX-512 registers; the
+  // 16 of AVX2 and SSE2 hold 4 x 2 (with dz and the bias sums beside them).
+  static constexpr std::size_t kMaxTaps = W >= 16 ? 8 : 4;
+
+  template <std::size_t NV, std::size_t TB = kMaxTaps>
+  static void small_k_grad_taps(std::size_t tb, const float* a, const float* y, const float* dy,
+                                std::size_t rows, std::size_t k, std::size_t f, std::size_t t0,
+                                std::size_t j0, bool relu, float* db, float* dbias) {
+    if constexpr (TB > 1)
+      if (tb < TB)
+        return small_k_grad_taps<NV, TB - 1>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, dbias);
+    small_k_grad_tile<TB, NV>(a, y, dy, rows, k, f, t0, j0, relu, db, dbias);
+  }
+
+  static void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
+                                  std::size_t rows, std::size_t k, std::size_t f, float* db,
+                                  float* dbias) {
+    if (y && act != Act::Relu && act != Act::Linear)
+      return ref::small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
+    const bool relu = y && act == Act::Relu;
+    const std::size_t fv = f - f % W;
+    for (std::size_t j0 = 0; j0 < fv;) {
+      const std::size_t nv = j0 + 2 * W <= fv ? 2 : 1;
+      for (std::size_t t0 = 0; t0 < k; t0 += kMaxTaps) {
+        const std::size_t tb = std::min(kMaxTaps, k - t0);
+        // The bias sums ride along with the first tap block only.
+        float* bias = t0 == 0 ? dbias : nullptr;
+        if (nv == 2)
+          small_k_grad_taps<2>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, bias);
+        else
+          small_k_grad_taps<1>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, bias);
+      }
+      j0 += nv * W;
+    }
+    for (std::size_t j = fv; j < f; ++j) {
+      auto dz = [&](std::size_t r) {
+        const std::size_t i = r * f + j;
+        return relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+      };
+      for (std::size_t t = 0; t < k; ++t) {
+        float s = db[t * f + j];
+        for (std::size_t r = 0; r < rows; ++r) s = std::fma(a[r * k + t], dz(r), s);
+        db[t * f + j] = s;
+      }
+      if (dbias) {
+        float s = dbias[j];
+        for (std::size_t r = 0; r < rows; ++r) s += dz(r);
+        dbias[j] = s;
+      }
+    }
+  }
+
   static const EltwiseFns& table() {
     static const EltwiseFns t{act_forward,  act_backward,     bias_act_forward,
                               sum_rows_add, add_to,           max_pool_forward,
-                              [](const PoolGeometry& g, const float* dy, const std::size_t* am,
-                                 float* dx) {
-                                // A scatter: no vector form worth having here.
-                                const std::size_t n = g.out_size();
-                                for (std::size_t i = 0; i < n; ++i) dx[am[i]] += dy[i];
-                              },
-                              im2col,       col2im_add};
+                              max_pool_backward_add,      im2col,
+                              col2im_add,   small_k_forward,  small_k_weight_grad};
     return t;
   }
 };

@@ -167,7 +167,7 @@ TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ti
       // Ties: quantise half of the values to a few levels so windows often hold equal maxima.
       for (std::size_t i = 0; i < in.size(); i += 2) in[i] = std::round(in[i]);
       std::vector<float> out(g.out_size()), out_ref(g.out_size()), out_na(g.out_size());
-      std::vector<std::size_t> am(g.out_size()), am_ref(g.out_size());
+      std::vector<std::uint32_t> am(g.out_size()), am_ref(g.out_size());
       fns.max_pool_forward(g, in.data(), out.data(), am.data());
       ref.max_pool_forward(g, in.data(), out_ref.data(), am_ref.data());
       check_close(out, out_ref, true);
@@ -218,5 +218,80 @@ TEST_CASE("eltwise: im2col and col2im_add of every ISA equal the reference exact
       ref.col2im_add(g, dcol.data(), img_ref.data());
       check_close(img, img_ref, true);
     }
+  }
+}
+
+TEST_CASE("eltwise: small-k forward and weight gradient of every ISA equal a double-precision sum") {
+  // Different ISAs sum the same terms in the same order but may fuse multiply-adds, so each
+  // result is checked against the sum in double: |got - exact| <= 4e-6 * (sum of |terms|), a
+  // bound on float rounding over at most a few hundred terms that a wrong term or a missed row
+  // breaks by orders of magnitude. Rows, taps and filters hit every vector tail.
+  const std::size_t rows_list[] = {1, 7, 17, 127, 300};
+  const std::size_t k_list[] = {1, 9, 27, 32};
+  const std::size_t f_list[] = {1, 3, 16, 17, 32, 33, 64, 70};
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (std::size_t rows : rows_list)
+      for (std::size_t k : k_list)
+        for (std::size_t f : f_list)
+          for (Act act : {Act::Linear, Act::Relu}) {
+            CAPTURE(rows);
+            CAPTURE(k);
+            CAPTURE(f);
+            CAPTURE(act_name(act));
+            cnn::Rng rng(rows * 1000 + k * 10 + f);
+            const auto a = random_vec(rng, rows * k), b = random_vec(rng, k * f),
+                       bias = random_vec(rng, f);
+            const bool with_bias = f % 2 == 1;
+            std::vector<float> y(rows * f);
+            fns.small_k_forward(act, a.data(), b.data(), with_bias ? bias.data() : nullptr, rows,
+                                k, f, y.data());
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t j = 0; j < f; ++j) {
+                double s = with_bias ? bias[j] : 0.0, mag = std::fabs(s);
+                for (std::size_t t = 0; t < k; ++t) {
+                  s += double(a[r * k + t]) * b[t * f + j];
+                  mag += std::fabs(double(a[r * k + t]) * b[t * f + j]);
+                }
+                if (act == Act::Relu && s <= 0.0) s = 0.0;
+                REQUIRE(std::fabs(y[r * f + j] - s) <= 4e-6 * mag);
+              }
+            // The gradient: on the fly from (y, dy), and from dz given (y nullptr); both add to
+            // what db and dbias held.
+            const auto dy = random_vec(rng, rows * f);
+            const auto db0 = random_vec(rng, k * f), dbias0 = random_vec(rng, f);
+            for (bool given_dz : {false, true}) {
+              CAPTURE(given_dz);
+              std::vector<float> dz(rows * f);
+              for (std::size_t i = 0; i < dz.size(); ++i)
+                dz[i] = act == Act::Relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
+              auto db = db0, dbias = dbias0;
+              fns.small_k_weight_grad(given_dz ? Act::Linear : act, a.data(),
+                                      given_dz ? nullptr : y.data(),
+                                      given_dz ? dz.data() : dy.data(), rows, k, f, db.data(),
+                                      with_bias ? dbias.data() : nullptr);
+              for (std::size_t t = 0; t < k; ++t)
+                for (std::size_t j = 0; j < f; ++j) {
+                  double s = db0[t * f + j], mag = std::fabs(s);
+                  for (std::size_t r = 0; r < rows; ++r) {
+                    s += double(a[r * k + t]) * dz[r * f + j];
+                    mag += std::fabs(double(a[r * k + t]) * dz[r * f + j]);
+                  }
+                  REQUIRE(std::fabs(db[t * f + j] - s) <= 4e-6 * mag);
+                }
+              for (std::size_t j = 0; j < f; ++j) {
+                double s = dbias0[j], mag = std::fabs(s);
+                for (std::size_t r = 0; r < rows; ++r) {
+                  s += dz[r * f + j];
+                  mag += std::fabs(dz[r * f + j]);
+                }
+                if (with_bias)
+                  REQUIRE(std::fabs(dbias[j] - s) <= 4e-6 * mag);
+                else
+                  REQUIRE(dbias[j] == dbias0[j]);
+              }
+            }
+          }
   }
 }

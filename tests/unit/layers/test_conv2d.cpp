@@ -394,16 +394,19 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
       }
     }
     Conv2D::set_chunk_budget(std::size_t{4} << 20);
-    auto close = [](const float* a, const float* b, std::size_t n) {
+    auto close = [](const float* a, const float* b, std::size_t n, float tol) {
       for (std::size_t i = 0; i < n; ++i)
-        REQUIRE_MESSAGE(std::fabs(a[i] - b[i]) <= 1e-5f * std::max(1.0f, std::fabs(b[i])),
+        REQUIRE_MESSAGE(std::fabs(a[i] - b[i]) <= tol * std::max(1.0f, std::fabs(b[i])),
                         "index " << i << ": " << a[i] << " vs " << b[i]);
     };
     for (std::size_t v = 1; v < ys.size(); ++v) {
       CAPTURE(v);
-      close(ys[v].data(), ys[0].data(), ys[0].size());
-      close(gxs[v].data(), gxs[0].data(), gxs[0].size());
-      close(gps[v].data(), gps[0].data(), gps[0].size());
+      close(ys[v].data(), ys[0].data(), ys[0].size(), 1e-5f);
+      close(gxs[v].data(), gxs[0].data(), gxs[0].size(), 1e-5f);
+      // Parameter gradients sum up to 10,000 row terms of either sign, grouped differently per
+      // chunking (per-chunk partial sums vs one running sum): the cancellation leaves rounding
+      // errors of ~1e-5 of the result, so 5e-5 here.
+      close(gps[v].data(), gps[0].data(), gps[0].size(), 5e-5f);
     }
   }
 }
