@@ -31,6 +31,7 @@
 // calls with the same batch shape do not allocate.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "kernels/activation.hpp"
@@ -76,7 +77,7 @@ class Conv2D final : public Layer {
   std::size_t chunk_samples(std::size_t n) const;
   // 1x1, stride 1, no padding: the input is its own col matrix.
   bool direct_col() const;
-  const float* chunk_col(const float* x, std::size_t s0, std::size_t cs);
+  const float* chunk_col(const float* x, std::size_t s0, std::size_t cs, bool keep);
 
   // Configuration.
   std::size_t filters_ = 0;
@@ -99,6 +100,9 @@ class Conv2D final : public Layer {
   // dpart_ [slices, kh * kw * in_c, filters], dbpart_ [slices, filters]: partial weight and bias
   // gradients of a small kernel, one per row slice.
   std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_, dbpart_;
+  // Set when col_ holds the col matrix of a whole batch of this many samples, from a training
+  // forward (kKeepColBytes in conv2d.cpp); backward then reads it instead of building it again.
+  std::optional<std::size_t> kept_col_batch_;
   // Winograd: the transformed kernel [16, in_c, filters] and the tile blocks' scratch.
   std::vector<float> wino_u_, wino_scratch_;
 };

@@ -2,14 +2,14 @@
 // forward in topological order and backward in reverse.
 #include "model/model.hpp"
 
-#include <chrono>
-
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <map>
 #include <regex>
 #include <set>
 
+#include "kernels/threading.hpp"
 #include "layers/registry.hpp"
 
 namespace cnn {
@@ -507,11 +507,11 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
       grad_model_input = &pre_grad_;
     }
   }
-  for (std::size_t i = 0; i < from; ++i) {
-    if (!grad_ready_[i]) continue;
-    ensure_shape(act_grads_[i], shape_of(acts_[i]));
-    std::fill(act_grads_[i].begin(), act_grads_[i].end(), 0.0f);
-  }
+  // Gradient buffers are zeroed just before the first layer that adds into them (below): then
+  // they are still in cache when it does, and the zeroing is split over the threads.
+  std::vector<bool> zeroed(nodes_.size(), false);
+  for (std::size_t i = 0; i < from; ++i)
+    if (grad_ready_[i]) ensure_shape(act_grads_[i], shape_of(acts_[i]));
   // grad_of(from) is the given gradient: kept only for callers that ask (backward_from).
   if (every_ancestor) {
     ensure_shape(act_grads_[from], shape_of(grad_at));
@@ -523,8 +523,16 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
     const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
-    for (std::size_t j : nodes_[i].inputs)
+    for (std::size_t j : nodes_[i].inputs) {
+      if (j != kModelInput && grad_ready_[j] && !zeroed[j]) {
+        float* g = act_grads_[j].data();
+        kernels::parallel_for(0, act_grads_[j].size(), [g](std::size_t lo, std::size_t hi) {
+          std::fill(g + lo, g + hi, 0.0f);
+        });
+        zeroed[j] = true;
+      }
       gin.push_back(j == kModelInput ? grad_model_input : (grad_ready_[j] ? &act_grads_[j] : nullptr));
+    }
     const Tensor& gout = i == from ? grad_at : act_grads_[i];
     const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
