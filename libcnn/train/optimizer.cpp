@@ -6,6 +6,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "kernels/threading.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::train {
@@ -113,7 +114,16 @@ void Optimizer::step(float* values, const float* grads, std::size_t n,
                   " values but the parameter arena has " + std::to_string(n));
   }
   prepare_step();
-  for (const Range& r : trainable) update(values, grads, r.begin, r.end);
+  // Every value updates independently: ranges are cut into fixed pieces over the threads (the
+  // result does not depend on the split). 8,192 values per piece keep small layers on one.
+  constexpr std::size_t kPiece = 8192;
+  for (const Range& r : trainable) {
+    const std::size_t pieces = (r.end - r.begin + kPiece - 1) / kPiece;
+    kernels::parallel_for(0, pieces, [&](std::size_t p) {
+      const std::size_t b = r.begin + p * kPiece;
+      update(values, grads, b, std::min(r.end, b + kPiece));
+    });
+  }
   ++iterations_;
 }
 
