@@ -127,7 +127,10 @@ std::size_t Conv2D::chunk_samples(std::size_t n) const {
   // The widest per-row scratch: col/dcol [m, k] or dz [m, filters].
   const std::size_t per_sample = m * std::max(k, filters_) * sizeof(float);
   const std::size_t cs = std::max<std::size_t>(1, g_chunk_budget / std::max<std::size_t>(1, per_sample));
-  return std::min(cs, std::max<std::size_t>(n, 1));
+  // Chunks of equal size (64 samples at most 30 per chunk: 22 + 21 + 21, not 30 + 30 + 4): a
+  // short last chunk is a GEMM too small to keep every thread busy.
+  const std::size_t nn = std::max<std::size_t>(n, 1), chunks = (nn + cs - 1) / cs;
+  return (nn + chunks - 1) / chunks;
 }
 
 bool Conv2D::direct_col() const {
