@@ -26,6 +26,13 @@ void Pool2D::compute_argmax(const Tensor& x, std::size_t n) {
   });
 }
 
+void Pool2D::pool_sample(const float* in, float* out) const {
+  if (mode_ == PoolMode::Average)
+    kernels::avg_pool_forward(geo_, in, out);
+  else
+    kernels::max_pool_forward(geo_, in, out, nullptr);
+}
+
 void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   if (auto p = batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);

@@ -30,6 +30,11 @@ class Pool2D : public Layer {
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;
 
+  PoolMode mode() const { return mode_; }
+  const kernels::PoolGeometry& geometry() const { return geo_; }
+  // Pools one sample: in [h, w, c] -> out [out_h, out_w, c] (inference; nothing kept).
+  void pool_sample(const float* in, float* out) const;
+
  protected:
   explicit Pool2D(PoolMode mode) : mode_(mode) {}
   // For subclasses' infer_shape: records the sample shapes and the window geometry.

@@ -37,6 +37,7 @@
 #include "kernels/activation.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/window.hpp"
+#include "layers/base_pooling2d.hpp"
 #include "layers/layer.hpp"
 #include "layers/spatial_common.hpp"
 
@@ -71,6 +72,15 @@ class Conv2D final : public Layer {
   static bool winograd_enabled();
   static constexpr std::size_t kWinogradMinChannels = 16;
 
+  // Whether forward_pooled applies: a thin convolution (kh * kw * in_c <= kernels::kSmallK, the
+  // first layer of an image network), whose output is large next to its work.
+  bool fusable_with_pool() const;
+  // Inference forward of this layer and `pool` (which reads only this layer's output) together,
+  // one sample at a time: the convolution's output of a sample is built in a scratch buffer
+  // that stays in cache and pooled at once into out ([n, pool's output shape]); the
+  // convolution's full output is never written. Same values as forward then pool->forward.
+  void forward_pooled(Context& ctx, Inputs in, const detail::Pool2D& pool, Tensor& out);
+
  private:
   bool use_winograd() const;
   // Samples per GEMM for a batch of n.
@@ -103,6 +113,8 @@ class Conv2D final : public Layer {
   // Set when col_ holds the col matrix of a whole batch of this many samples, from a training
   // forward (kKeepColBytes in conv2d.cpp); backward then reads it instead of building it again.
   std::optional<std::size_t> kept_col_batch_;
+  // forward_pooled: per task, one sample's col matrix and convolution output.
+  std::vector<float> fused_;
   // Winograd: the transformed kernel [16, in_c, filters] and the tile blocks' scratch.
   std::vector<float> wino_u_, wino_scratch_;
 };

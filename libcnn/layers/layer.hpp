@@ -52,6 +52,10 @@ struct Param {
 struct Context {
   bool training = false;
   Rng* rng = nullptr;
+  // Inference only: Model::forward may run a thin convolution together with the pooling layer
+  // that alone reads it, one sample at a time in cache, without keeping the convolution's own
+  // output (Model::output_of then refuses it). For callers that read only the model's output.
+  bool fuse = false;
 };
 
 using Inputs = std::span<const Tensor* const>;

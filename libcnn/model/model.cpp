@@ -10,6 +10,8 @@
 #include <set>
 
 #include "kernels/threading.hpp"
+#include "layers/base_pooling2d.hpp"
+#include "layers/conv2d.hpp"
 #include "layers/registry.hpp"
 
 namespace cnn {
@@ -447,7 +449,12 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(), input_shape_.back());
   }
   const Tensor& input = preprocessing_ ? pre_ : x;
+  fused_.assign(nodes_.size(), false);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (ctx.fuse && !ctx.training && fuse_with_pool(ctx, i, input, n)) {
+      ++i;  // node i + 1 (the pooling) ran too
+      continue;
+    }
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
     const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
@@ -456,6 +463,32 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
+}
+
+bool Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
+  // A thin Conv2D read only by the next node, a pooling layer with no other input.
+  if (i + 1 >= nodes_.size() || nodes_[i + 1].inputs != std::vector<std::size_t>{i}) return false;
+  auto* conv = dynamic_cast<Conv2D*>(nodes_[i].layer.get());
+  const auto* pool = dynamic_cast<const detail::Pool2D*>(nodes_[i + 1].layer.get());
+  if (!conv || !pool || !conv->fusable_with_pool()) return false;
+  for (std::size_t j = i + 2; j < nodes_.size(); ++j)
+    for (std::size_t r : nodes_[j].inputs)
+      if (r == i) return false;
+  ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
+  const auto in = gather_inputs(i, input);
+  const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  conv->forward_pooled(ctx, in, *pool, acts_[i + 1]);
+  if (times_)
+    times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fused_[i] = true;
+  return true;
+}
+
+const Tensor& Model::output_of(std::size_t i) const {
+  if (i < fused_.size() && fused_[i])
+    throw Error("the output of layer '" + nodes_[i].layer->name() +
+                "' was not kept: the last forward ran it fused with the pooling after it");
+  return acts_.at(i);
 }
 
 void Model::backward(Context& ctx, const Tensor& x, const Tensor& grad_output, Tensor* grad_input) {
@@ -478,6 +511,8 @@ void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const
 
 void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
                      Tensor* grad_input, bool every_ancestor) {
+  if (std::find(fused_.begin(), fused_.end(), true) != fused_.end())
+    throw Error("backward needs the outputs of every layer: run forward without Context::fuse");
   // run[i]: node i feeds `from` (or is it) and its backward must run: every such node when the
   // caller wants every gradient (grad_of), else only those that, or whose inputs, want gradients
   // (trainable parameters, or the model input when grad_input is given).

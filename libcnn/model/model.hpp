@@ -102,9 +102,11 @@ class Model {
   void zero_grads();
 
   // x: [n, ...input_shape]. Returns the output [n, ...output_shape]; every layer's output stays
-  // available through output_of() until the next forward.
+  // available through output_of() until the next forward -- except, with ctx.fuse in inference,
+  // a thin Conv2D's run together with the pooling layer that alone reads it (Context::fuse).
   const Tensor& forward(Context& ctx, const Tensor& x);
-  const Tensor& output_of(std::size_t i) const { return acts_.at(i); }
+  // Throws Error when the last forward did not keep node i's output (fused).
+  const Tensor& output_of(std::size_t i) const;
   // Backpropagates grad_output (the output's shape) after forward(ctx, x) with ctx.training.
   // Adds parameter gradients into the gradient arena; when grad_input is given it receives
   // dL/dx (overwritten). Layers upstream of which nothing is trainable are skipped.
@@ -129,6 +131,8 @@ class Model {
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
+  // forward(): runs nodes i and i + 1 as one (Conv2D::forward_pooled) when they qualify.
+  bool fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
   // backward() and backward_from(): the gradient grad_at at node from's output, back through
   // the nodes that feed it (all of them when every_ancestor, for grad_of; else only those on a
   // path to trainable parameters or to grad_input).
@@ -145,6 +149,7 @@ class Model {
   LayerTimes* times_ = nullptr;
   Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)
   std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
+  std::vector<bool> fused_;       // node i ran fused with its pooling reader in the last forward
 };
 
 // Keras's default layer name stem for a class name: Conv2D -> conv2d, MaxPooling2D ->

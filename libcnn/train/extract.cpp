@@ -230,6 +230,7 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   Rng rng(0);
   Context ctx;
   ctx.training = false;
+  ctx.fuse = true;  // only the (cut) model's output is read
   ctx.rng = &rng;
   data::Batch b;
   std::vector<float> feats;

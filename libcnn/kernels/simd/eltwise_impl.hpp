@@ -35,6 +35,18 @@ struct Eltwise {
   using V = xsimd::batch<float, Arch>;
   static constexpr std::size_t W = V::size;
 
+  // x[0, n) <- f(x) for n < W through one padded vector: the tail gets the vector formula too,
+  // so an element's value does not depend on where a call's buffer ends (a batch split into
+  // other pieces gives the same bits).
+  template <class F>
+  static void vector_tail(float* x, std::size_t n, const F& f) {
+    if (n == 0) return;
+    alignas(64) float buf[W] = {};
+    std::copy(x, x + n, buf);
+    f(V::load_aligned(buf)).store_aligned(buf);
+    std::copy(buf, buf + n, x);
+  }
+
   // x <- act(x) over n elements, for the activations with a vector formula; false otherwise.
   static bool act_inplace(Act a, float* x, std::size_t n) {
     std::size_t i = 0;
@@ -64,17 +76,17 @@ struct Eltwise {
         // 1 / (1 + exp(-x)): exp(-x) overflows to inf for x < -88 and the result is then 0
         // (the reference gives a denormal there), never NaN.
         const V one(1.0f);
-        for (; i < nv; i += W) {
-          const V v = V::load_unaligned(x + i);
-          (one / (one + xsimd::exp(-v))).store_unaligned(x + i);
-        }
-        if (i < n) ref::act_forward(a, x + i, 1, n - i);
+        const auto f = [&](const V& v) { return one / (one + xsimd::exp(-v)); };
+        for (; i < nv; i += W) f(V::load_unaligned(x + i)).store_unaligned(x + i);
+        vector_tail(x + i, n - i, f);
         return true;
       }
-      case Act::Tanh:
-        for (; i < nv; i += W) xsimd::tanh(V::load_unaligned(x + i)).store_unaligned(x + i);
-        if (i < n) ref::act_forward(a, x + i, 1, n - i);
+      case Act::Tanh: {
+        const auto f = [](const V& v) { return xsimd::tanh(v); };
+        for (; i < nv; i += W) f(V::load_unaligned(x + i)).store_unaligned(x + i);
+        vector_tail(x + i, n - i, f);
         return true;
+      }
       default:
         return false;
     }
@@ -302,11 +314,32 @@ struct Eltwise {
            static_cast<std::ptrdiff_t>(g.pad_top);
   }
 
+  // A run of n floats from src to dst, written in order through the col matrix (so whatever a
+  // store puts past dst + n is overwritten by the runs after it). Short runs (a first layer's
+  // 3 or 9 floats) are one vector move when a whole vector can be read at src and written at
+  // dst inside their buffers; longer ones end with a vector that overlaps the previous one.
+  static void copy_run_in_order(const float* src, std::size_t n, float* dst, const float* src_end,
+                                const float* dst_end) {
+    if (n < W) {
+      if (src + W <= src_end && dst + W <= dst_end) {
+        V::load_unaligned(src).store_unaligned(dst);
+        return;
+      }
+      for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+      return;
+    }
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) V::load_unaligned(src + i).store_unaligned(dst + i);
+    if (i < n) V::load_unaligned(src + n - W).store_unaligned(dst + n - W);
+  }
+
   // im2col, the reference's layout. When the kernel row lies inside the input and dilation_w
   // is 1, its kw taps are kw * c contiguous input floats, copied as one run.
   static void im2col(const ConvGeometry& g, const float* in, float* col) {
     const std::size_t c = g.c, run = g.kw * c;
     const auto h = static_cast<std::ptrdiff_t>(g.h), w = static_cast<std::ptrdiff_t>(g.w);
+    const float* const in_end = in + g.h * g.w * c;
+    float* const col_end = col + g.out_h * g.out_w * g.kh * run;
     float* dst = col;
     for (std::size_t oy = 0; oy < g.out_h; ++oy)
       for (std::size_t ox = 0; ox < g.out_w; ++ox) {
@@ -321,7 +354,7 @@ struct Eltwise {
           }
           const float* row = in + static_cast<std::size_t>(iy) * g.w * c;
           if (whole) {
-            copy_run(row + static_cast<std::size_t>(x0) * c, run, dst);
+            copy_run_in_order(row + static_cast<std::size_t>(x0) * c, run, dst, in_end, col_end);
             dst += run;
             continue;
           }
@@ -330,7 +363,7 @@ struct Eltwise {
             if (ix < 0 || ix >= w)
               zero_run(c, dst);
             else
-              copy_run(row + static_cast<std::size_t>(ix) * c, c, dst);
+              copy_run_in_order(row + static_cast<std::size_t>(ix) * c, c, dst, in_end, col_end);
           }
         }
       }

@@ -243,3 +243,43 @@ TEST_CASE("declared preprocessing: forward, input gradient, round trip and error
                  "needs 3 input channels"));
   CHECK(build_error(with(R"({"mean": [0.5]})")).empty());
 }
+
+TEST_CASE("inference with Context::fuse gives exactly the unfused outputs and keeps no conv output") {
+  // Thin convolutions (k = 9, 27) followed by max pooling, 'same' average pooling with a
+  // ragged edge, and global average pooling; a second, wide convolution is not fused.
+  const std::string text = R"({"input_shape": [15, 13, 3], "layers": [
+      {"type": "Conv2D", "filters": 17, "kernel_size": 3, "activation": "relu", "name": "c1"},
+      {"type": "MaxPooling2D", "pool_size": 2, "name": "p1"},
+      {"type": "Conv2D", "filters": 20, "kernel_size": 3, "padding": "same", "name": "c2"},
+      {"type": "AveragePooling2D", "pool_size": 3, "strides": 2, "padding": "same", "name": "p2"},
+      {"type": "Conv2D", "filters": 5, "kernel_size": 1, "activation": "tanh", "name": "c3"},
+      {"type": "GlobalAveragePooling2D", "name": "gap"},
+      {"type": "Dense", "units": 4, "name": "out"}]})";
+  Model m = io::parse_model(text, "fuse.json");
+  Rng rng(5);
+  m.init_params(rng);
+  for (std::size_t n : {1, 7}) {
+    CAPTURE(n);
+    Tensor x = test::random_tensor({n, 15, 13, 3}, rng);
+    Context plain{false, &rng};
+    const Tensor want = m.forward(plain, x);
+    const Tensor c1 = m.output_of(0);
+    Context fused{false, &rng};
+    fused.fuse = true;
+    const Tensor got = m.forward(fused, x);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    // c1 (k = 27) and c3 (k = 20) ran fused; c2 (k = 153) did not.
+    CHECK_THROWS_WITH_AS(m.output_of(0), doctest::Contains("'c1' was not kept"), Error);
+    CHECK_THROWS_AS(m.output_of(4), Error);
+    CHECK(m.output_of(2).size() == n * 6 * 5 * 20);
+    // Backward needs every output.
+    Tensor g = test::random_tensor(shape_of(got), rng);
+    CHECK_THROWS_AS(m.backward(fused, x, g), Error);
+    // Training forwards never fuse.
+    Context train{true, &rng};
+    train.fuse = true;
+    m.forward(train, x);
+    CHECK(m.output_of(0).size() == c1.size());
+  }
+}
