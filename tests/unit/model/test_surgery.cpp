@@ -55,20 +55,22 @@ TEST_CASE("cutting a DAG keeps exactly the ancestors, and computes the same outp
   Model inc = io::load_model(config("inception_small"));
   const std::size_t at = require_layer(inc, "mixed1_concat", "--layer", "inception.json");
   Model cut = build(cut_architecture(inc, at));
-  CHECK(cut.size() == 10);  // stem + the four branches + the concatenation
+  // The stem and the four branches (each conv a Conv2D -> BatchNormalization -> relu triple:
+  // 3, 3, 6, 9 and pool + 3) and the concatenation.
+  CHECK(cut.size() == 26);
   CHECK(cut.output_shape() == inc.node(at).out_shape);
   for (const char* gone : {"reduce_3x3", "mixed2_concat", "gap"}) CHECK_FALSE(cut.find(gone));
 
   // One branch only: stem -> reduce -> 3x3; the implied inputs stay implied.
   const Model branch = build(cut_architecture(inc, *inc.find("mixed1_3x3")));
-  REQUIRE(branch.size() == 3);
-  CHECK(branch.node(1).layer->name() == "mixed1_3x3_reduce");
+  REQUIRE(branch.size() == 9);
+  CHECK(branch.node(3).layer->name() == "mixed1_3x3_reduce_conv");
   CHECK(branch.is_sequential());
   // A layer whose input is no longer the previous kept layer names it explicitly.
   const json_ordered arch = cut_architecture(inc, at);
-  CHECK_FALSE(arch.at("layers").at(1).contains("inputs"));  // mixed1_1x1 reads stem_conv
-  CHECK(arch.at("layers").at(2).at("name") == "mixed1_3x3_reduce");
-  CHECK(arch.at("layers").at(2).at("inputs") == "stem_conv");
+  CHECK_FALSE(arch.at("layers").at(3).contains("inputs"));  // mixed1_1x1_conv reads stem_relu
+  CHECK(arch.at("layers").at(6).at("name") == "mixed1_3x3_reduce_conv");
+  CHECK(arch.at("layers").at(6).at("inputs") == "stem_relu");
   CHECK(build(cut_architecture(inc, *inc.find("mixed1_pool_proj"))).is_sequential());
 
   // The cut model's output equals the full model's intermediate output, weights copied by name.
