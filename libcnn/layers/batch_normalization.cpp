@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "kernels/threading.hpp"
+
 namespace cnn {
 
 void BatchNormalization::configure(ConfigReader& cfg) {
@@ -92,16 +94,20 @@ void BatchNormalization::forward(Context& ctx, Inputs in, Tensor& out) {
   if (uses_batch_stats(ctx)) {
     // Two passes in double: the mean, then the squared deviations from it (more accurate
     // than E[x^2] - E[x]^2, which cancels badly when |mean| >> std).
+    // Threads take whole channels (each channel's sums run over the rows in order, whatever
+    // the thread count).
     sum_.assign(c, 0.0);
     sum2_.assign(c, 0.0);
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < c; ++j) sum_[j] += xp[r * c + j];
-    for (std::size_t j = 0; j < c; ++j) sum_[j] /= static_cast<double>(rows);
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < c; ++j) {
-        const double d = xp[r * c + j] - sum_[j];
-        sum2_[j] += d * d;
-      }
+    kernels::parallel_for(0, c, [&](std::size_t j0, std::size_t j1) {
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = j0; j < j1; ++j) sum_[j] += xp[r * c + j];
+      for (std::size_t j = j0; j < j1; ++j) sum_[j] /= static_cast<double>(rows);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = j0; j < j1; ++j) {
+          const double d = xp[r * c + j] - sum_[j];
+          sum2_[j] += d * d;
+        }
+    });
     ensure_shape(mean_, {c});
     ensure_shape(rstd_, {c});
     const double unbias =
@@ -127,8 +133,13 @@ void BatchNormalization::forward(Context& ctx, Inputs in, Tensor& out) {
   }
   // Subtracting the mean before scaling (not x * a + (beta - mean * a)) avoids cancellation
   // when |mean| >> std.
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t j = 0; j < c; ++j) y[r * c + j] = (xp[r * c + j] - mu_[j]) * a_[j] + b_[j];
+  const float* mu = mu_.data();
+  const float* a = a_.data();
+  const float* bb = b_.data();
+  kernels::parallel_for(0, rows, [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r)
+      for (std::size_t j = 0; j < c; ++j) y[r * c + j] = (xp[r * c + j] - mu[j]) * a[j] + bb[j];
+  });
 }
 
 // x, dy [..., c] -> dx [..., c] += ...; dgamma, dbeta [c] += ... (see the header).
@@ -161,13 +172,15 @@ void BatchNormalization::backward(Context& ctx, Inputs in, const Tensor&, const 
   // sum_ = sum dy, sum2_ = sum dy * xhat.
   sum_.assign(c, 0.0);
   sum2_.assign(c, 0.0);
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t j = 0; j < c; ++j) {
-      const std::size_t i = r * c + j;
-      const double xhat = static_cast<double>(xp[i] - mean[j]) * rstd[j];
-      sum_[j] += dy[i];
-      sum2_[j] += dy[i] * xhat;
-    }
+  kernels::parallel_for(0, c, [&](std::size_t j0, std::size_t j1) {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = j0; j < j1; ++j) {
+        const std::size_t i = r * c + j;
+        const double xhat = static_cast<double>(xp[i] - mean[j]) * rstd[j];
+        sum_[j] += dy[i];
+        sum2_[j] += dy[i] * xhat;
+      }
+  });
   if (wants_param_grads()) {
     if (g && g->grad)
       for (std::size_t j = 0; j < c; ++j) g->grad[j] += static_cast<float>(sum2_[j]);
@@ -177,19 +190,23 @@ void BatchNormalization::backward(Context& ctx, Inputs in, const Tensor&, const 
   if (!dx) return;
   if (!batch) {
     // The moving statistics are constants here: a per-channel affine map.
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < c; ++j)
-        dx[r * c + j] += dy[r * c + j] * ((g ? g->value[j] : 1.0f) * rstd[j]);
+    kernels::parallel_for(0, rows, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r)
+        for (std::size_t j = 0; j < c; ++j)
+          dx[r * c + j] += dy[r * c + j] * ((g ? g->value[j] : 1.0f) * rstd[j]);
+    });
     return;
   }
   const double inv_m = 1.0 / static_cast<double>(rows);
-  for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t j = 0; j < c; ++j) {
-      const std::size_t i = r * c + j;
-      const double xhat = static_cast<double>(xp[i] - mean[j]) * rstd[j];
-      const double k = static_cast<double>(g ? g->value[j] : 1.0f) * rstd[j];
-      dx[i] += static_cast<float>(k * (dy[i] - sum_[j] * inv_m - xhat * sum2_[j] * inv_m));
-    }
+  kernels::parallel_for(0, rows, [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r)
+      for (std::size_t j = 0; j < c; ++j) {
+        const std::size_t i = r * c + j;
+        const double xhat = static_cast<double>(xp[i] - mean[j]) * rstd[j];
+        const double k = static_cast<double>(g ? g->value[j] : 1.0f) * rstd[j];
+        dx[i] += static_cast<float>(k * (dy[i] - sum_[j] * inv_m - xhat * sum2_[j] * inv_m));
+      }
+  });
 }
 
 }  // namespace cnn
