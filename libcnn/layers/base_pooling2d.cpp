@@ -55,7 +55,7 @@ void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
   if (ctx.training) argmax_batch_ = n;
 }
 
-void Pool2D::backward(Context& /*ctx*/, Inputs in, const Tensor& /*out*/, const Tensor& grad_out,
+void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tensor& grad_out,
                       GradInputs grad_in) {
   Tensor* gx = grad_in.empty() ? nullptr : grad_in[0];
   if (!gx) return;
@@ -75,9 +75,11 @@ void Pool2D::backward(Context& /*ctx*/, Inputs in, const Tensor& /*out*/, const 
   const bool disjoint = (geo_.stride_h >= geo_.ph || geo_.out_h == 1) &&
                         (geo_.stride_w >= geo_.pw || geo_.out_w == 1);
   if (!disjoint) dx_.resize(n * in_size);
+  const bool unzeroed = ctx.grad_in_unzeroed;
   kernels::parallel_for(0, n, [&](std::size_t s) {
     const float* dy = grad_out.data() + s * out_size;
     float* g = gx->data() + s * in_size;
+    if (unzeroed) std::fill(g, g + in_size, 0.0f);
     float* d = g;
     if (!disjoint) {
       d = dx_.data() + s * in_size;

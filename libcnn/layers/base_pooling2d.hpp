@@ -30,6 +30,7 @@ class Pool2D : public Layer {
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;
 
+  bool zeroes_grad_input() const override { return true; }
   PoolMode mode() const { return mode_; }
   const kernels::PoolGeometry& geometry() const { return geo_; }
   // Pools one sample: in [h, w, c] -> out [out_h, out_w, c] (inference; nothing kept).

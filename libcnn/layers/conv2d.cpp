@@ -265,7 +265,7 @@ void Conv2D::forward_pooled(Context& /*ctx*/, Inputs in, const detail::Pool2D& p
   });
 }
 
-void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tensor& grad_out,
+void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                       GradInputs grad_in) {
   const Tensor& x = *in[0];
   if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
@@ -287,6 +287,7 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
   if (!gx && !want_kernel && !want_bias) return;
   const std::size_t chunk = chunk_samples(n);
   const bool direct = direct_col();
+  const bool unzeroed = gx && ctx.grad_in_unzeroed;
   // The col matrix of a chunk: kept by a training forward of this batch, or built again.
   const bool kept = kept_col_batch_ == n;
   const auto col_of = [&](std::size_t s0, std::size_t cs) {
@@ -303,7 +304,7 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
   if (want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
     dcol_.resize(chunk * m * k);
-    if (!direct) dx_.resize(chunk * in_size);
+    if (!direct && !unzeroed) dx_.resize(chunk * in_size);
   }
 
   // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
@@ -365,14 +366,19 @@ void Conv2D::backward(Context& /*ctx*/, Inputs in, const Tensor& out, const Tens
       float* g = gx->data() + s0 * in_size;
       if (direct) {
         // 1x1: dcol is dL/dx itself.
-        kernels::add_to(dcol, rows * k, g);
+        if (unzeroed)
+          std::copy(dcol, dcol + rows * k, g);
+        else
+          kernels::add_to(dcol, rows * k, g);
       } else {
         float* dx = dx_.data();
         kernels::parallel_for(0, cs, [&](std::size_t j) {
-          float* d = dx + j * in_size;
+          // A buffer this layer fills first takes the sums directly; otherwise they are summed
+          // in scratch and added once (one value added per element).
+          float* d = unzeroed ? g + j * in_size : dx + j * in_size;
           std::fill(d, d + in_size, 0.0f);
           kernels::col2im_add(geo_, dcol + j * m * k, d);
-          kernels::add_to(d, in_size, g + j * in_size);
+          if (!unzeroed) kernels::add_to(d, in_size, g + j * in_size);
         });
       }
     }

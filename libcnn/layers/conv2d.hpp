@@ -75,6 +75,7 @@ class Conv2D final : public Layer {
   // Whether forward_pooled applies: a thin convolution (kh * kw * in_c <= kernels::kSmallK, the
   // first layer of an image network), whose output is large next to its work.
   bool fusable_with_pool() const;
+  bool zeroes_grad_input() const override { return true; }
   // Inference forward of this layer and `pool` (which reads only this layer's output) together,
   // one sample at a time: the convolution's output of a sample is built in a scratch buffer
   // that stays in cache and pooled at once into out ([n, pool's output shape]); the

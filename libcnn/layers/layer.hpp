@@ -56,6 +56,11 @@ struct Context {
   // that alone reads it, one sample at a time in cache, without keeping the convolution's own
   // output (Model::output_of then refuses it). For callers that read only the model's output.
   bool fuse = false;
+  // Backward only, set by Model for one call of a layer whose zeroes_grad_input() is true: the
+  // buffer *grad_in[0] has not been zeroed and this layer is the first to add into it, so the
+  // layer zeroes it itself (one sample at a time, in the pass that adds: no separate pass over
+  // memory).
+  bool grad_in_unzeroed = false;
 };
 
 using Inputs = std::span<const Tensor* const>;
@@ -105,6 +110,8 @@ class Layer {
   // dL/d(param) into param.grad (when trainable() and param.grad is set).
   virtual void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                         GradInputs grad_in) = 0;
+  // Whether backward honours Context::grad_in_unzeroed (one-input layers only).
+  virtual bool zeroes_grad_input() const { return false; }
 
  protected:
   Param& add_param(std::string name, Shape shape, Init init, bool trainable = true);

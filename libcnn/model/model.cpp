@@ -558,6 +558,15 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
     const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
+    // A one-input layer that zeroes the buffer itself while it first adds into it.
+    ctx.grad_in_unzeroed = false;
+    if (nodes_[i].layer->zeroes_grad_input() && nodes_[i].inputs.size() == 1) {
+      const std::size_t j = nodes_[i].inputs[0];
+      if (j != kModelInput && grad_ready_[j] && !zeroed[j]) {
+        ctx.grad_in_unzeroed = true;
+        zeroed[j] = true;
+      }
+    }
     for (std::size_t j : nodes_[i].inputs) {
       if (j != kModelInput && grad_ready_[j] && !zeroed[j]) {
         float* g = act_grads_[j].data();
@@ -571,6 +580,7 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     const Tensor& gout = i == from ? grad_at : act_grads_[i];
     const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
+    ctx.grad_in_unzeroed = false;
     if (times_)
       times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
