@@ -105,21 +105,33 @@ constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
 
 namespace {
-bool winograd_from_environment() {
+// 0: never, 1: every layer it applies to, 2 (the default): where it measured faster.
+int winograd_from_environment() {
   const char* v = std::getenv("CNN_WINOGRAD");
-  return v && std::string(v) == "1";
+  if (v && std::string(v) == "0") return 0;
+  if (v && std::string(v) == "1") return 1;
+  return 2;
 }
-std::atomic<bool> g_winograd{winograd_from_environment()};
+std::atomic<int> g_winograd{winograd_from_environment()};
 }  // namespace
 
-void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
-bool Conv2D::winograd_enabled() { return g_winograd; }
+void Conv2D::set_winograd(bool enabled) { g_winograd = enabled ? 1 : 0; }
+bool Conv2D::winograd_enabled() { return g_winograd == 1; }
 
 bool Conv2D::use_winograd() const {
   // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
   // layer of an RGB network); the im2col path stays the oracle for everything else.
-  return g_winograd && kernels::winograd_applies(geo_) && geo_.c >= kWinogradMinChannels &&
-         filters_ >= kWinogradMinChannels;
+  if (g_winograd == 0 || !kernels::winograd_applies(geo_) || geo_.c < kWinogradMinChannels ||
+      filters_ < kWinogradMinChannels)
+    return false;
+  if (g_winograd == 1) return true;
+  // By measurement (VGG16 at 150x150, batch 20, 2 threads, share/layers.md): Winograd's 16
+  // GEMMs have k = in_c where im2col's has 9 * in_c, and it won on the layers that double the
+  // channels (64->128 at 75x75: 63 vs 86 ms; 128->256 at 37x37: 56 vs 76; 256->512 at 18x18:
+  // 62 vs 78) and on 512->512 at 18x18 (138 vs 168); it lost on 64->64 at 150x150 (312 vs
+  // 222) and 512->512 at 9x9 (51 vs 45) and tied on 128->128 and 256->256.
+  const std::size_t c = geo_.c, pixels = geo_.out_h * geo_.out_w;
+  return c >= 64 && (filters_ >= 2 * c || (c >= 512 && pixels >= 256));
 }
 
 std::size_t Conv2D::chunk_samples(std::size_t n) const {

@@ -64,10 +64,11 @@ class Conv2D final : public Layer {
   // The im2col scratch budget per chunk of samples, in bytes, for every Conv2D (default 4 MiB).
   // For tests, to force several chunks (and a last, shorter one) on small inputs.
   static void set_chunk_budget(std::size_t bytes);
-  // Whether forward() may use Winograd F(2x2,3x3) (kernels/winograd.hpp) for 3x3 stride-1
-  // layers with at least kWinogradMinChannels input and output channels. Off by default: on
-  // this project's 2-core machines it has not yet measured faster than im2col + GEMM (see
-  // share/layers.md); the environment variable CNN_WINOGRAD=1 turns it on at start-up.
+  // Whether forward() uses Winograd F(2x2,3x3) (kernels/winograd.hpp) for 3x3 stride-1 layers
+  // with at least kWinogradMinChannels input and output channels: by default only on the
+  // shapes where it measured faster than im2col + GEMM (see use_winograd and share/layers.md);
+  // set_winograd(true) or CNN_WINOGRAD=1 at start-up: on every such layer; set_winograd(false)
+  // or CNN_WINOGRAD=0: never. winograd_enabled(): on every such layer.
   static void set_winograd(bool enabled);
   static bool winograd_enabled();
   static constexpr std::size_t kWinogradMinChannels = 16;
