@@ -49,7 +49,8 @@ class Pool2D : public Layer {
   PoolMode mode_;
   Shape in_shape_, out_shape_;
   kernels::PoolGeometry geo_;
-  // Max pooling: argmax_ [n, out_h, out_w, c] (indices within a sample), valid for
+  // Max pooling: argmax_ [n, out_h, out_w, c] (the winning cell's number in its clipped window,
+  // see kernels::max_pool_forward), valid for
   // argmax_batch_ samples when set by a training forward.
   std::vector<std::uint32_t> argmax_;
   std::optional<std::size_t> argmax_batch_;

@@ -291,13 +291,8 @@ struct Eltwise {
       }
   }
 
-  // dst[0, n) = src[0, n), in vector moves (runs here are short: a libc memmove call per run
-  // of 1-32 floats cost more than the copy itself in im2col).
-  static void copy_run(const float* src, std::size_t n, float* dst) {
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) V::load_unaligned(src + i).store_unaligned(dst + i);
-    for (; i < n; ++i) dst[i] = src[i];
-  }
+  // dst[0, n) = 0, in vector moves (runs here are short: a libc memset call per run of 1-32
+  // floats cost more than the fill itself in im2col).
   static void zero_run(std::size_t n, float* dst) {
     std::size_t i = 0;
     for (; i + W <= n; i += W) V(0.0f).store_unaligned(dst + i);
