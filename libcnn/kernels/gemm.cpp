@@ -3,6 +3,7 @@
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/simd/gemm_simd.hpp"
 #include "tensor/error.hpp"
@@ -10,20 +11,43 @@
 namespace cnn::kernels {
 namespace {
 
-using Fn = void (*)(const simd::GemmArgs&);
-
-void ref_entry(const simd::GemmArgs& g) {
-  ref::gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
+void ref_run(const simd::GemmArgs& g) {
+  // A packed B of the reference is op(B) itself, row-major [k, n].
+  if (g.bp)
+    ref::gemm(g.ta, Trans::No, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.bp, g.n, g.beta, g.c, g.ldc);
+  else
+    ref::gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
 }
 
-Fn variant(Isa isa) {
+std::size_t ref_packed_b_floats(std::size_t k, std::size_t n) { return k * n; }
+
+void ref_pack_b(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                float* dst) {
+  for (std::size_t p = 0; p < k; ++p)
+    for (std::size_t j = 0; j < n; ++j) dst[p * n + j] = tb == Trans::No ? b[p * ldb + j] : b[j * ldb + p];
+}
+
+const simd::GemmFns& variant(Isa isa) {
+  static const simd::GemmFns ref{ref_run, ref_packed_b_floats, ref_pack_b};
   switch (isa) {
-    case Isa::Reference: return ref_entry;
-    case Isa::Sse2: return simd::gemm_sse2;
-    case Isa::Avx2: return simd::gemm_avx2;
-    case Isa::Avx512: return simd::gemm_avx512;
+    case Isa::Reference: return ref;
+    case Isa::Sse2: return simd::gemm_sse2();
+    case Isa::Avx2: return simd::gemm_avx2();
+    case Isa::Avx512: return simd::gemm_avx512();
   }
-  return ref_entry;
+  return ref;
+}
+
+const simd::GemmFns& checked(Isa isa) {
+  const auto& isas = supported_isas();
+  if (isa != Isa::Reference && std::find(isas.begin(), isas.end(), isa) == isas.end())
+    throw Error("gemm: instruction set " + isa_name(isa) + " is not supported by this CPU");
+  return variant(isa);
+}
+
+const simd::GemmFns& active() {
+  static const simd::GemmFns& fns = variant(active_isa());
+  return fns;
 }
 
 }  // namespace
@@ -31,17 +55,30 @@ Fn variant(Isa isa) {
 void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
-  static const Fn fn = variant(active_isa());
-  fn({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+  active().run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
 }
 
 void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
               float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
               float beta, float* c, std::size_t ldc) {
-  const auto& isas = supported_isas();
-  if (isa != Isa::Reference && std::find(isas.begin(), isas.end(), isa) == isas.end())
-    throw Error("gemm: instruction set " + isa_name(isa) + " is not supported by this CPU");
-  variant(isa)({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+  checked(isa).run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+}
+
+PackedB::PackedB(Isa isa) : isa_(isa) { checked(isa); }
+
+void PackedB::pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb) {
+  const simd::GemmFns& fns = variant(isa_);
+  k_ = k;
+  n_ = n;
+  data_.resize(fns.packed_b_floats(k, n));
+  fns.pack_b(tb, k, n, b, ldb, data_.data());
+}
+
+void PackedB::multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda,
+                       float beta, float* c, std::size_t ldc) const {
+  simd::GemmArgs g{ta, Trans::No, m, n_, k_, alpha, a, lda, nullptr, 0, beta, c, ldc};
+  g.bp = data_.data();
+  variant(isa_).run(g);
 }
 
 }  // namespace cnn::kernels

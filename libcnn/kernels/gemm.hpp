@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
+#include <xsimd/xsimd.hpp>
 
 #include "kernels/dispatch.hpp"
 
@@ -23,6 +25,27 @@ void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float
 void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
               float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
               float beta, float* c, std::size_t ldc);
+
+// A B matrix packed once into the GEMM's panels, for many products with the same B (Winograd
+// multiplies each transformed kernel with every block of input tiles). multiply() runs the
+// packed path of gemm() with the same ISA: bitwise gemm()'s result wherever gemm() packs too
+// (m >= 3 and m * n * k > 32^3; smaller products it computes unpacked, in another order).
+class PackedB {
+ public:
+  explicit PackedB(Isa isa = active_isa());  // throws cnn::Error when the CPU lacks isa
+  // Packs op(B) [k, n] (B's rows ldb apart); the old contents are dropped.
+  void pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb);
+  // C[m, n] = alpha * op(A)[m, k] * B + beta * C.
+  void multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda, float beta,
+                float* c, std::size_t ldc) const;
+  std::size_t k() const { return k_; }
+  std::size_t n() const { return n_; }
+
+ private:
+  Isa isa_;
+  std::size_t k_ = 0, n_ = 0;
+  std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+};
 
 namespace ref {
 // The scalar oracle: plain loops, summing over k in order, in double per output element.

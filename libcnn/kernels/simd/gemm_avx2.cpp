@@ -9,6 +9,10 @@
 
 namespace cnn::kernels::simd {
 
-void gemm_avx2(const GemmArgs& g) { avx2::Gemm<xsimd::fma3<xsimd::avx2>, 6, 2, 384, 512>::run(g); }
+const GemmFns& gemm_avx2() {
+  using G = avx2::Gemm<xsimd::fma3<xsimd::avx2>, 6, 2, 384, 512>;
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  return fns;
+}
 
 }  // namespace cnn::kernels::simd

@@ -14,6 +14,10 @@
 
 namespace cnn::kernels::simd {
 
-void gemm_avx512(const GemmArgs& g) { avx512::Gemm<xsimd::avx512f, 14, 2, 384, 512>::run(g); }
+const GemmFns& gemm_avx512() {
+  using G = avx512::Gemm<xsimd::avx512f, 14, 2, 384, 512>;
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  return fns;
+}
 
 }  // namespace cnn::kernels::simd

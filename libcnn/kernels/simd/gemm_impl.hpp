@@ -239,12 +239,18 @@ struct Gemm {
     float* const apack = bpack + kBFloats;
     float* const tile = apack + kAFloats;
     const bool direct = direct_a(g);
-    for (std::size_t jc = n0; jc < n1; jc += NC) {
-      const std::size_t nc = min_sz(NC, n1 - jc);
+    // A packed B (pack_b_all) is cut on the grid of NC columns from 0: a block that starts inside
+    // a panel takes the rest of that panel first.
+    for (std::size_t jc = n0, nc; jc < n1; jc += nc) {
+      nc = min_sz(g.bp ? NC - jc % NC : NC, n1 - jc);
       for (std::size_t pc = 0; pc < g.k; pc += kb) {
         const std::size_t kc = min_sz(kb, g.k - pc);
         const float beta = pc == 0 ? g.beta : 1.0f;
-        pack_b(g, pc, kc, jc, nc, bpack);
+        const float* bpanel = bpack;
+        if (g.bp)
+          bpanel = g.bp + packed_panel(g.k, g.n, jc - jc % NC, pc) + jc % NC * kc;
+        else
+          pack_b(g, pc, kc, jc, nc, bpack);
         for (std::size_t ic = m0; ic < m1; ic += MR) {
           const std::size_t mr = min_sz(MR, m1 - ic);
           const bool in_place = direct && mr == static_cast<std::size_t>(MR);
@@ -270,7 +276,7 @@ struct Gemm {
           }
           for (std::size_t jr = 0; jr < nc; jr += NR) {
             const std::size_t nr = min_sz(NR, nc - jr);
-            const float* bs = bpack + jr * kc;
+            const float* bs = bpanel + jr * kc;
             float* cp = g.c + ic * g.ldc + jc + jr;
             if (mr == static_cast<std::size_t>(MR) && nr == static_cast<std::size_t>(NR)) {
               if (!in_place)
@@ -297,6 +303,35 @@ struct Gemm {
         }
       }
     }
+  }
+
+  // k in equal blocks of at most KC (k = 288 is one block, not 256 + 32).
+  static std::size_t k_block(std::size_t k) { return ceil_div(k, ceil_div(k, KC)); }
+
+  // Where the panel of B's rows [pc, pc + kb) and columns [jc, jc + NC) starts in a packed B:
+  // panels of NC columns one after the other (each k rows of NC floats, the last one's width
+  // rounded up to NR), and within one, its k blocks in order.
+  static std::size_t packed_panel(std::size_t k, std::size_t n, std::size_t jc, std::size_t pc) {
+    const std::size_t width = min_sz(NC, ceil_div(n - jc, NR) * NR);
+    return jc * k + pc * width;
+  }
+
+  static std::size_t packed_b_floats(std::size_t k, std::size_t n) {
+    return k * ceil_div(n, NR) * NR;
+  }
+
+  // op(B) [k, n] packed into dst (packed_b_floats(k, n) floats, 64-byte aligned) in the panels
+  // that block() reads: a B used by many products is packed once (Winograd's kernels).
+  static void pack_b_all(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                         float* dst) {
+    GemmArgs g{};
+    g.tb = tb;
+    g.b = b;
+    g.ldb = ldb;
+    const std::size_t kb = k_block(k);
+    for (std::size_t jc = 0; jc < n; jc += NC)
+      for (std::size_t pc = 0; pc < k; pc += kb)
+        pack_b(g, pc, min_sz(kb, k - pc), jc, min_sz(NC, n - jc), dst + packed_panel(k, n, jc, pc));
   }
 
   // Small problems skip packing: it moves O(mk + kn) floats, which is more than the O(mnk) work
@@ -351,10 +386,9 @@ struct Gemm {
         }
       return;
     }
-    if (small(g)) return small_gemm(g);
+    if (!g.bp && small(g)) return small_gemm(g);
 
-    // k in equal blocks of at most KC (k = 288 is one block, not 256 + 32).
-    const std::size_t kb = ceil_div(g.k, ceil_div(g.k, KC));
+    const std::size_t kb = k_block(g.k);
     // Threads: below ~2 M multiply-adds (~20 us per thread here) a parallel start costs more than
     // it saves. Otherwise split rows of tiles, or columns when there are fewer row tiles than
     // threads.

@@ -19,10 +19,20 @@ struct GemmArgs {
   float beta;
   float* c;
   std::size_t ldc;
+  // Not null: op(B) packed beforehand by the same ISA's pack_b (b, ldb and tb are then unused).
+  const float* bp = nullptr;
 };
 
-void gemm_sse2(const GemmArgs& g);
-void gemm_avx2(const GemmArgs& g);
-void gemm_avx512(const GemmArgs& g);
+// One ISA's GEMM: the product, the size of a packed op(B) [k, n] in floats, and the packing.
+struct GemmFns {
+  void (*run)(const GemmArgs&);
+  std::size_t (*packed_b_floats)(std::size_t k, std::size_t n);
+  void (*pack_b)(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                 float* dst);
+};
+
+const GemmFns& gemm_sse2();
+const GemmFns& gemm_avx2();
+const GemmFns& gemm_avx512();
 
 }  // namespace cnn::kernels::simd

@@ -8,6 +8,10 @@
 
 namespace cnn::kernels::simd {
 
-void gemm_sse2(const GemmArgs& g) { sse2::Gemm<xsimd::sse2, 4, 2, 256, 512>::run(g); }
+const GemmFns& gemm_sse2() {
+  using G = sse2::Gemm<xsimd::sse2, 4, 2, 256, 512>;
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  return fns;
+}
 
 }  // namespace cnn::kernels::simd
