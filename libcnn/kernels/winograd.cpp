@@ -1,20 +1,42 @@
-// Winograd F(2x2, 3x3): kernel, input and output transforms around 16 GEMMs per block of tiles.
+// Winograd F(4x4, 3x3): the kernel transform and the driver around the per-ISA tile transforms
+// (simd/winograd_impl.hpp) and the 36 GEMMs per block of tiles.
 #include "kernels/winograd.hpp"
 
 #include <algorithm>
 
-#include "kernels/gemm.hpp"
+#include "kernels/simd/winograd_simd.hpp"
 #include "kernels/threading.hpp"
+#include "tensor/error.hpp"
 
 namespace cnn::kernels {
 
 namespace {
 
-// Scratch per block of tiles: V [16, tiles, in_c] and M [16, tiles, out_c]. 8 MiB keeps a block
-// in the L3 cache while the GEMMs read V and write M, with blocks of hundreds of tiles (the
-// GEMMs' rows) for the channel counts of VGG16.
-constexpr std::size_t kBlockBudget = std::size_t{8} << 20;
-constexpr std::size_t kMinBlockTiles = 64;
+constexpr std::size_t kTile = 6, kOut = 4, kPositions = kTile * kTile;
+
+// Scratch per block of tiles: V [36, tiles, in_c] and M [36, tiles, out_c]. 12 MiB keeps a block
+// in the 32 MiB L3 cache from the input transform through the GEMMs to the output transform,
+// with room for the packed kernels that stream past it.
+constexpr std::size_t kBlockBudget = std::size_t{12} << 20;
+constexpr std::size_t kMinBlockTiles = 32;
+
+const simd::WinogradFns& fns_for(Isa isa) {
+  switch (isa) {
+    case Isa::Sse2: return simd::winograd_sse2();
+    case Isa::Avx2: return simd::winograd_avx2();
+    case Isa::Avx512: return simd::winograd_avx512();
+    case Isa::Reference: break;
+  }
+  throw Error("winograd: needs a SIMD instruction set (the direct convolution is the reference)");
+}
+
+// G, the kernel's 6x3 interpolation matrix.
+constexpr double kG[kTile][3] = {{0.25, 0.0, 0.0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0.0, 0.0, 1.0}};
 
 }  // namespace
 
@@ -23,120 +45,96 @@ bool winograd_applies(const ConvGeometry& g) {
          g.dil_w == 1 && g.out_h > 0 && g.out_w > 0;
 }
 
-void winograd_kernel_transform(const float* kernel, std::size_t in_c, std::size_t out_c, float* u) {
-  const std::size_t cc = in_c * out_c;
-  for (std::size_t e = 0; e < cc; ++e) {
-    float g[3][3];
-    for (std::size_t y = 0; y < 3; ++y)
-      for (std::size_t x = 0; x < 3; ++x) g[y][x] = kernel[(y * 3 + x) * cc + e];
-    // t = G g (4x3), then U = t G^T (4x4).
-    float t[4][3];
-    for (std::size_t x = 0; x < 3; ++x) {
-      t[0][x] = g[0][x];
-      t[1][x] = 0.5f * (g[0][x] + g[1][x] + g[2][x]);
-      t[2][x] = 0.5f * (g[0][x] - g[1][x] + g[2][x]);
-      t[3][x] = g[2][x];
-    }
-    for (std::size_t y = 0; y < 4; ++y) {
-      u[(y * 4 + 0) * cc + e] = t[y][0];
-      u[(y * 4 + 1) * cc + e] = 0.5f * (t[y][0] + t[y][1] + t[y][2]);
-      u[(y * 4 + 2) * cc + e] = 0.5f * (t[y][0] - t[y][1] + t[y][2]);
-      u[(y * 4 + 3) * cc + e] = t[y][2];
-    }
-  }
+WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
+  fns_for(isa);
+  for (std::size_t k = 0; k < kPositions; ++k) u_.emplace_back(isa);
 }
 
-void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const float* u,
-                      std::size_t out_c, float* y, std::vector<float>& scratch,
-                      std::size_t block_tiles) {
-  const std::size_t c = g.c;
-  const std::size_t tiles_h = (g.out_h + 1) / 2, tiles_w = (g.out_w + 1) / 2;
+void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_c) {
+  c_ = in_c;
+  f_ = out_c;
+  const simd::WinogradFns& fns = fns_for(isa_);
+  const std::size_t cf = in_c * out_c;
+  const std::size_t tasks = std::min<std::size_t>(kPositions, static_cast<std::size_t>(num_threads()));
+  temp_.resize(tasks * cf);
+  // U_k = (G g G^T)[ky][kx] = sum over taps (a, b) of G[ky][a] G[kx][b] g[a][b]: each position is
+  // one weighted sum of the 9 taps' [in_c, out_c] matrices, coefficients rounded once from double.
+  parallel_for(0, tasks, [&](std::size_t t) {
+    float* tmp = temp_.data() + t * cf;
+    for (std::size_t k = kPositions * t / tasks; k < kPositions * (t + 1) / tasks; ++k) {
+      float coef[9];
+      for (std::size_t a = 0; a < 3; ++a)
+        for (std::size_t b = 0; b < 3; ++b)
+          coef[a * 3 + b] = static_cast<float>(kG[k / kTile][a] * kG[k % kTile][b]);
+      fns.combine9(kernel, cf, coef, cf, tmp);
+      u_[k].pack(Trans::No, in_c, out_c, tmp, out_c);
+    }
+  });
+}
+
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
+                      const WinogradKernel& u, const float* bias, Act act, float* y,
+                      std::vector<float>& scratch, std::size_t block_tiles) {
+  const simd::WinogradFns& fns = fns_for(u.isa());
+  const std::size_t c = g.c, f = u.out_c();
+  if (u.in_c() != c) throw Error("winograd: the kernel has " + std::to_string(u.in_c()) +
+                                 " input channels, the input " + std::to_string(c));
+  const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
   const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
-  const std::size_t per_tile = 16 * (c + out_c) * sizeof(float);
-  const std::size_t block =
-      std::min(total, block_tiles ? block_tiles : std::max(kMinBlockTiles, kBlockBudget / per_tile));
-  scratch.resize(16 * block * (c + out_c));
+  const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
+  const std::size_t block = std::min(
+      total, block_tiles ? block_tiles : std::max(kMinBlockTiles, kBlockBudget / per_tile));
+  scratch.resize(kPositions * block * (c + f) + c);
   float* v = scratch.data();
-  float* m = v + 16 * block * c;
-  const std::size_t in_size = g.h * g.w * c, out_size = g.out_h * g.out_w * out_c;
+  float* m = v + kPositions * block * c;
+  float* zeros = m + kPositions * block * f;
+  std::fill(zeros, zeros + c, 0.0f);
+  const std::size_t in_size = g.h * g.w * c, out_size = g.out_h * g.out_w * f;
+  const bool relu = act == Act::Relu;
 
   for (std::size_t t0 = 0; t0 < total; t0 += block) {
     const std::size_t bt = std::min(block, total - t0);
-    // Input transform: tile t's 4x4 patch starts at (2 ty - pad_top, 2 tx - pad_left).
+    // Input transform: tile t's 6x6 patch starts at (4 ty - pad_top, 4 tx - pad_left).
     parallel_for(0, bt, [&](std::size_t lo, std::size_t hi) {
-      std::vector<float> d(16 * c);
+      const float* src[kPositions];
       for (std::size_t t = lo; t < hi; ++t) {
         const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
-        const long iy0 = static_cast<long>(2 * (r / tiles_w)) - static_cast<long>(g.pad_top);
-        const long ix0 = static_cast<long>(2 * (r % tiles_w)) - static_cast<long>(g.pad_left);
+        const long iy0 = static_cast<long>(kOut * (r / tiles_w)) - static_cast<long>(g.pad_top);
+        const long ix0 = static_cast<long>(kOut * (r % tiles_w)) - static_cast<long>(g.pad_left);
         const float* xs = x + s * in_size;
-        for (long i = 0; i < 4; ++i)
-          for (long j = 0; j < 4; ++j) {
-            float* dst = d.data() + static_cast<std::size_t>(i * 4 + j) * c;
+        for (long i = 0; i < 6; ++i)
+          for (long j = 0; j < 6; ++j) {
             const long iy = iy0 + i, ix = ix0 + j;
-            if (iy < 0 || ix < 0 || iy >= static_cast<long>(g.h) || ix >= static_cast<long>(g.w))
-              std::fill(dst, dst + c, 0.0f);
-            else
-              std::copy_n(xs + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c, c, dst);
+            const bool inside =
+                iy >= 0 && ix >= 0 && iy < static_cast<long>(g.h) && ix < static_cast<long>(g.w);
+            src[i * 6 + j] =
+                inside ? xs + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c
+                       : zeros;
           }
-        // V = B^T d B, channel by channel (contiguous: the compiler vectorises over ch).
-        float* vt = v + t * c;
-        const std::size_t vstride = bt * c;
-        for (std::size_t ch = 0; ch < c; ++ch) {
-          float w[4][4];
-          for (std::size_t j = 0; j < 4; ++j) {
-            const float d0 = d[(0 * 4 + j) * c + ch], d1 = d[(1 * 4 + j) * c + ch];
-            const float d2 = d[(2 * 4 + j) * c + ch], d3 = d[(3 * 4 + j) * c + ch];
-            w[0][j] = d0 - d2;
-            w[1][j] = d1 + d2;
-            w[2][j] = d2 - d1;
-            w[3][j] = d1 - d3;
-          }
-          for (std::size_t i = 0; i < 4; ++i) {
-            vt[(i * 4 + 0) * vstride + ch] = w[i][0] - w[i][2];
-            vt[(i * 4 + 1) * vstride + ch] = w[i][1] + w[i][2];
-            vt[(i * 4 + 2) * vstride + ch] = w[i][2] - w[i][1];
-            vt[(i * 4 + 3) * vstride + ch] = w[i][1] - w[i][3];
-          }
-        }
+        fns.input_tile(src, c, v + t * c, bt * c);
       }
     });
-    // M_k = V_k U_k for the 16 tile positions.
-    for (std::size_t k = 0; k < 16; ++k)
-      gemm(Trans::No, Trans::No, bt, out_c, c, 1.0f, v + k * bt * c, c, u + k * c * out_c, out_c,
-           0.0f, m + k * bt * out_c, out_c);
-    // Output transform: Y = A^T M A, the 2x2 block clipped at the bottom/right edge.
+    // M_k = V_k U_k for the 36 tile positions, one GEMM per task.
+    parallel_for(0, kPositions, [&](std::size_t k) {
+      u.position(k).multiply(Trans::No, bt, 1.0f, v + k * bt * c, c, 0.0f, m + k * bt * f, f);
+    });
+    // Output transform with bias and relu: the 4x4 block, cut at the bottom/right edge.
     parallel_for(0, bt, [&](std::size_t lo, std::size_t hi) {
-      const std::size_t mstride = bt * out_c;
+      float* dst[kOut * kOut];
       for (std::size_t t = lo; t < hi; ++t) {
         const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
-        const std::size_t oy = 2 * (r / tiles_w), ox = 2 * (r % tiles_w);
-        const bool y1 = oy + 1 < g.out_h, x1 = ox + 1 < g.out_w;
+        const std::size_t oy = kOut * (r / tiles_w), ox = kOut * (r % tiles_w);
         float* ys = y + s * out_size;
-        float* o00 = ys + (oy * g.out_w + ox) * out_c;
-        float* o01 = o00 + out_c;
-        float* o10 = o00 + g.out_w * out_c;
-        float* o11 = o10 + out_c;
-        const float* mt = m + t * out_c;
-        for (std::size_t f = 0; f < out_c; ++f) {
-          float q[4][4];
-          for (std::size_t i = 0; i < 4; ++i)
-            for (std::size_t j = 0; j < 4; ++j) q[i][j] = mt[(i * 4 + j) * mstride + f];
-          float a[2][4];
-          for (std::size_t j = 0; j < 4; ++j) {
-            a[0][j] = q[0][j] + q[1][j] + q[2][j];
-            a[1][j] = q[1][j] - q[2][j] - q[3][j];
-          }
-          o00[f] = a[0][0] + a[0][1] + a[0][2];
-          if (x1) o01[f] = a[0][1] - a[0][2] - a[0][3];
-          if (y1) {
-            o10[f] = a[1][0] + a[1][1] + a[1][2];
-            if (x1) o11[f] = a[1][1] - a[1][2] - a[1][3];
-          }
-        }
+        for (std::size_t i = 0; i < kOut; ++i)
+          for (std::size_t j = 0; j < kOut; ++j)
+            dst[i * kOut + j] = oy + i < g.out_h && ox + j < g.out_w
+                                    ? ys + ((oy + i) * g.out_w + ox + j) * f
+                                    : nullptr;
+        fns.output_tile(m + t * f, bt * f, f, bias, relu, dst);
       }
     });
   }
+  if (act != Act::Linear && act != Act::Relu) act_forward(act, y, n * g.out_h * g.out_w, f);
 }
 
 }  // namespace cnn::kernels

@@ -1,18 +1,31 @@
-// Winograd convolution F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2015) for 3x3 stride-1 undilated convolutions, NHWC. Every 2x2 block of outputs is
-// computed from a 4x4 input tile with 16 multiplications per input/output channel pair instead
-// of 36 (2.25x fewer), as 16 GEMMs of [tiles, in_c] x [in_c, out_c]:
+// Winograd convolution F(4x4, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) for 3x3 stride-1 undilated convolutions, NHWC. Every 4x4 block of outputs is
+// computed from a 6x6 input tile with 36 multiplications per input/output channel pair instead
+// of 144 (4x fewer), as 36 GEMMs of [tiles, in_c] x [in_c, out_c]:
 //   V = B^T d B (input tiles),  U = G g G^T (kernel),  M = V . U (per tile position),
-//   Y = A^T M A (output 2x2),
-//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
-//   A^T = [1 1 1 0; 0 1 -1 -1].
-// The transforms add a few roundings: against the direct convolution the relative error is of
-// the order of 1e-6 of the output's magnitude (tests/unit/kernels/test_winograd.cpp states it).
+//   Y = A^T M A (the 4x4 outputs), with the interpolation points 0, 1, -1, 2, -2:
+//   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0    0 ]   A^T = [1 1  1 1  1 0]
+//         [0 -4 -4  1 1 0]       [-1/6 -1/6 -1/6 ]         [0 1 -1 2 -2 0]
+//         [0  4 -4 -1 1 0]       [-1/6  1/6 -1/6 ]         [0 1  1 4  4 0]
+//         [0 -2 -1  2 1 0]       [1/24 1/12  1/6 ]         [0 1 -1 8 -8 1]
+//         [0  2 -1 -2 1 0]       [1/24 -1/12 1/6 ]
+//         [0  4  0 -5 0 1]       [   0    0    1 ]
+// The transforms multiply by up to 8 and add up to 36 terms, so the result carries more rounding
+// than the direct convolution: against it the error is of the order of 1e-5 of the output's
+// magnitude (tests/unit/kernels/test_winograd.cpp measures and bounds it).
+//
+// Data flow: tiles are processed in blocks sized to stay in the L3 cache. For each block the
+// input tiles are transformed (threads over tiles), the 36 products run with the kernels packed
+// once per call (threads over tile positions), and the output transform adds the bias and the
+// relu on the way out (threads over tiles). The transforms are xsimd vectors along the channels,
+// one variant per ISA (simd/winograd_impl.hpp).
 #pragma once
 
 #include <cstddef>
 #include <vector>
 
+#include "kernels/activation.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
 
 namespace cnn::kernels {
@@ -20,15 +33,33 @@ namespace cnn::kernels {
 // Whether winograd_conv3x3 applies to g (3x3 kernel, stride 1, dilation 1).
 bool winograd_applies(const ConvGeometry& g);
 
-// kernel: Keras layout [3, 3, in_c, out_c]. u: [16, in_c, out_c], overwritten.
-void winograd_kernel_transform(const float* kernel, std::size_t in_c, std::size_t out_c, float* u);
+// A 3x3 kernel transformed for F(4x4, 3x3): the 36 matrices U_k [in_c, out_c], each packed for
+// the GEMM of one ISA. The ISA must be a SIMD one (throws cnn::Error for Isa::Reference or one
+// the CPU lacks): the direct convolution is the reference.
+class WinogradKernel {
+ public:
+  explicit WinogradKernel(Isa isa = active_isa());
+  // kernel: Keras layout [3, 3, in_c, out_c]. Threads over the 36 positions.
+  void set(const float* kernel, std::size_t in_c, std::size_t out_c);
+  Isa isa() const { return isa_; }
+  std::size_t in_c() const { return c_; }
+  std::size_t out_c() const { return f_; }
+  const PackedB& position(std::size_t k) const { return u_[k]; }
 
-// y[n, out_h, out_w, out_c] = the convolution of x[n, h, w, c] (g's geometry, its padding taken
-// as zeros) with the kernel transformed into u; no bias. scratch grows as needed (tiles are
-// processed in blocks that fit a few MiB, or of block_tiles tiles when it is not 0: for tests).
-// Deterministic for any thread count: tiles are independent and the GEMMs are.
-void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const float* u,
-                      std::size_t out_c, float* y, std::vector<float>& scratch,
-                      std::size_t block_tiles = 0);
+ private:
+  Isa isa_;
+  std::size_t c_ = 0, f_ = 0;
+  std::vector<PackedB> u_;
+  std::vector<float> temp_;  // one [in_c, out_c] matrix per thread while packing
+};
+
+// y[n, out_h, out_w, out_c] = act(the convolution of x[n, h, w, c] (g's geometry, its padding
+// taken as zeros) with u's kernel + bias); bias may be null. Relu and linear are applied in the
+// output transform, other activations in a pass after it. scratch grows as needed; block_tiles
+// (for tests) forces blocks of that many tiles. Deterministic for any thread count: tiles are
+// independent, and so are the GEMMs of the tile positions.
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
+                      const WinogradKernel& u, const float* bias, Act act, float* y,
+                      std::vector<float>& scratch, std::size_t block_tiles = 0);
 
 }  // namespace cnn::kernels

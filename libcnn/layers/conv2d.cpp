@@ -105,33 +105,25 @@ constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
 
 namespace {
-// 0: never, 1: every layer it applies to, 2 (the default): where it measured faster.
-int winograd_from_environment() {
+// On unless CNN_WINOGRAD=0 at start-up.
+bool winograd_from_environment() {
   const char* v = std::getenv("CNN_WINOGRAD");
-  if (v && std::string(v) == "0") return 0;
-  if (v && std::string(v) == "1") return 1;
-  return 2;
+  return !(v && std::string(v) == "0");
 }
-std::atomic<int> g_winograd{winograd_from_environment()};
+std::atomic<bool> g_winograd{winograd_from_environment()};
 }  // namespace
 
-void Conv2D::set_winograd(bool enabled) { g_winograd = enabled ? 1 : 0; }
-bool Conv2D::winograd_enabled() { return g_winograd == 1; }
+void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
+bool Conv2D::winograd_enabled() { return g_winograd; }
 
 bool Conv2D::use_winograd() const {
   // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
-  // layer of an RGB network); the im2col path stays the oracle for everything else.
-  if (g_winograd == 0 || !kernels::winograd_applies(geo_) || geo_.c < kWinogradMinChannels ||
-      filters_ < kWinogradMinChannels)
-    return false;
-  if (g_winograd == 1) return true;
-  // By measurement (VGG16 at 150x150, batch 20, 2 threads, share/layers.md): Winograd's 16
-  // GEMMs have k = in_c where im2col's has 9 * in_c, and it won on the layers that double the
-  // channels (64->128 at 75x75: 63 vs 86 ms; 128->256 at 37x37: 56 vs 76; 256->512 at 18x18:
-  // 62 vs 78) and on 512->512 at 18x18 (138 vs 168); it lost on 64->64 at 150x150 (312 vs
-  // 222) and 512->512 at 9x9 (51 vs 45) and tied on 128->128 and 256->256.
-  const std::size_t c = geo_.c, pixels = geo_.out_h * geo_.out_w;
-  return c >= 64 && (filters_ >= 2 * c || (c >= 512 && pixels >= 256));
+  // layer of an RGB network). Everywhere else F(4x4,3x3) measured faster than im2col + GEMM,
+  // 1.9-3.6x on VGG16's layers, 1.8x on the lecture's MNIST conv2d_1 (share/layers.md). The
+  // reference ISA (CNN_KERNELS=reference) keeps the direct convolution, the oracle.
+  return g_winograd && kernels::active_isa() != kernels::Isa::Reference &&
+         kernels::winograd_applies(geo_) && geo_.c >= kWinogradMinChannels &&
+         filters_ >= kWinogradMinChannels;
 }
 
 std::size_t Conv2D::chunk_samples(std::size_t n) const {
@@ -200,11 +192,11 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   kept_col_batch_.reset();
   if (use_winograd()) {
     // The kernel is transformed on every call: training changes it between calls, and the
-    // transform costs 16 * in_c * filters values, little next to the convolution.
-    wino_u_.resize(16 * geo_.c * f);
-    kernels::winograd_kernel_transform(kernel, geo_.c, f, wino_u_.data());
-    kernels::winograd_conv3x3(geo_, n, x.data(), wino_u_.data(), f, out.data(), wino_scratch_);
-    kernels::bias_act_forward(activation_, out.data(), bias, n * m, f);
+    // transform writes 36 * in_c * filters values, little next to the convolution.
+    if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
+    wino_->set(kernel, geo_.c, f);
+    kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, activation_, out.data(),
+                              wino_scratch_);
     return;
   }
   const std::size_t chunk = chunk_samples(n);

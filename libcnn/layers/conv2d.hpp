@@ -31,12 +31,14 @@
 // calls with the same batch shape do not allocate.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "kernels/activation.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/window.hpp"
+#include "kernels/winograd.hpp"
 #include "layers/base_pooling2d.hpp"
 #include "layers/layer.hpp"
 #include "layers/spatial_common.hpp"
@@ -64,11 +66,10 @@ class Conv2D final : public Layer {
   // The im2col scratch budget per chunk of samples, in bytes, for every Conv2D (default 4 MiB).
   // For tests, to force several chunks (and a last, shorter one) on small inputs.
   static void set_chunk_budget(std::size_t bytes);
-  // Whether forward() uses Winograd F(2x2,3x3) (kernels/winograd.hpp) for 3x3 stride-1 layers
-  // with at least kWinogradMinChannels input and output channels: by default only on the
-  // shapes where it measured faster than im2col + GEMM (see use_winograd and share/layers.md);
-  // set_winograd(true) or CNN_WINOGRAD=1 at start-up: on every such layer; set_winograd(false)
-  // or CNN_WINOGRAD=0: never. winograd_enabled(): on every such layer.
+  // Whether forward() uses Winograd F(4x4,3x3) (kernels/winograd.hpp) for 3x3 stride-1
+  // undilated layers with at least kWinogradMinChannels input and output channels: on by
+  // default; off with set_winograd(false) or CNN_WINOGRAD=0 at start-up. Backward always runs
+  // im2col + GEMM.
   static void set_winograd(bool enabled);
   static bool winograd_enabled();
   static constexpr std::size_t kWinogradMinChannels = 16;
@@ -117,8 +118,9 @@ class Conv2D final : public Layer {
   std::optional<std::size_t> kept_col_batch_;
   // forward_pooled: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
-  // Winograd: the transformed kernel [16, in_c, filters] and the tile blocks' scratch.
-  std::vector<float> wino_u_, wino_scratch_;
+  // Winograd: the transformed kernel (made on first use) and the tile blocks' scratch.
+  std::unique_ptr<kernels::WinogradKernel> wino_;
+  std::vector<float> wino_scratch_;
 };
 
 }  // namespace cnn
