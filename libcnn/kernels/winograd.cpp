@@ -45,6 +45,12 @@ bool winograd_applies(const ConvGeometry& g) {
          g.dil_w == 1 && g.out_h > 0 && g.out_w > 0;
 }
 
+bool winograd_pays(const ConvGeometry& g) {
+  if (!winograd_applies(g)) return false;
+  const std::size_t tiles = ((g.out_h + kOut - 1) / kOut) * ((g.out_w + kOut - 1) / kOut);
+  return tiles * kPositions <= g.out_h * g.out_w * 9 / 2;
+}
+
 WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
   fns_for(isa);
   for (std::size_t k = 0; k < kPositions; ++k) u_.emplace_back(isa);

@@ -33,6 +33,11 @@ namespace cnn::kernels {
 // Whether winograd_conv3x3 applies to g (3x3 kernel, stride 1, dilation 1).
 bool winograd_applies(const ConvGeometry& g);
 
+// Whether winograd_conv3x3 applies to g and needs at most half the multiplications of the
+// direct convolution: 36 per 4x4 tile against 9 per output, so the tiles, which hang past the
+// bottom/right edge of small outputs (5x5 takes 2x2 tiles), may cover at most 2x the outputs.
+bool winograd_pays(const ConvGeometry& g);
+
 // A 3x3 kernel transformed for F(4x4, 3x3): the 36 matrices U_k [in_c, out_c], each packed for
 // the GEMM of one ISA. The ISA must be a SIMD one (throws cnn::Error for Isa::Reference or one
 // the CPU lacks): the direct convolution is the reference.

@@ -116,13 +116,14 @@ std::atomic<bool> g_winograd{winograd_from_environment()};
 void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
 bool Conv2D::winograd_enabled() { return g_winograd; }
 
-bool Conv2D::use_winograd() const {
+bool Conv2D::use_winograd(const kernels::ConvGeometry& g) const {
   // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
-  // layer of an RGB network). Everywhere else F(4x4,3x3) measured faster than im2col + GEMM,
-  // 1.9-3.6x on VGG16's layers, 1.8x on the lecture's MNIST conv2d_1 (share/layers.md). The
-  // reference ISA (CNN_KERNELS=reference) keeps the direct convolution, the oracle.
+  // layer of an RGB network), and on small maps the 4x4 tiles hang far past the edge. Elsewhere
+  // F(4x4,3x3) measured faster than im2col + GEMM: 1.9-3.6x on VGG16's layers, 1.5x on the
+  // lecture's MNIST conv2d_1 (share/layers.md). The reference ISA (CNN_KERNELS=reference) keeps
+  // the direct convolution, the oracle.
   return g_winograd && kernels::active_isa() != kernels::Isa::Reference &&
-         kernels::winograd_applies(geo_) && geo_.c >= kWinogradMinChannels &&
+         kernels::winograd_pays(g) && geo_.c >= kWinogradMinChannels &&
          filters_ >= kWinogradMinChannels;
 }
 
@@ -190,7 +191,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   kept_col_batch_.reset();
-  if (use_winograd()) {
+  if (use_winograd(geo_)) {
     // The kernel is transformed on every call: training changes it between calls, and the
     // transform writes 36 * in_c * filters values, little next to the convolution.
     if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
@@ -231,7 +232,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
 }
 
 bool Conv2D::fusable_with_pool() const {
-  return geo_.col_cols() <= kernels::kSmallK && !use_winograd();
+  return geo_.col_cols() <= kernels::kSmallK && !use_winograd(geo_);
 }
 
 void Conv2D::forward_pooled(Context& /*ctx*/, Inputs in, const detail::Pool2D& pool, Tensor& out) {
@@ -306,9 +307,33 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   dz_.resize(fuse_act ? 0 : chunk * m * f);
   if (want_kernel) dkernel_.resize(k * f);
   if (want_bias) dbias_.assign(f, 0.0f);
+  // The input gradient of a Winograd layer is itself a 3x3 stride-1 convolution: of dz with
+  // the kernel flipped and its channels swapped, [3, 3, f, in_c], padded by 2 - pad.
+  kernels::ConvGeometry back = geo_;
+  back.h = geo_.out_h;
+  back.w = geo_.out_w;
+  back.c = f;
+  back.pad_top = 2 - std::min<std::size_t>(geo_.pad_top, 2);
+  back.pad_left = 2 - std::min<std::size_t>(geo_.pad_left, 2);
+  back.out_h = geo_.h;
+  back.out_w = geo_.w;
+  const bool wino_dx = gx && use_winograd(geo_) && use_winograd(back);
   if (gx) {
-    dcol_.resize(chunk * m * k);
+    dcol_.resize(wino_dx ? 0 : chunk * m * k);
     if (!direct && !unzeroed) dx_.resize(chunk * in_size);
+  }
+  if (wino_dx) {
+    const std::size_t c = geo_.c;
+    flipped_.resize(9 * f * c);
+    kernels::parallel_for(0, 9 * c, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) {
+        const std::size_t tap = i / c, ci = i % c;
+        const float* src = kernel.value + (8 - tap) * c * f + ci * f;
+        for (std::size_t co = 0; co < f; ++co) flipped_[tap * f * c + co * c + ci] = src[co];
+      }
+    });
+    if (!wino_back_) wino_back_ = std::make_unique<kernels::WinogradKernel>();
+    wino_back_->set(flipped_.data(), f, c);
   }
 
   // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
@@ -363,7 +388,16 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
       }
     }
     if (want_bias && !small) kernels::sum_rows_add(dz, rows, f, dbias_.data());
-    if (gx) {
+    if (wino_dx) {
+      float* g = gx->data() + s0 * in_size;
+      float* d = unzeroed ? g : dx_.data();
+      kernels::winograd_conv3x3(back, cs, dz, *wino_back_, nullptr, kernels::Act::Linear, d,
+                                wino_scratch_);
+      if (!unzeroed)
+        kernels::parallel_for(0, cs, [&](std::size_t j) {
+          kernels::add_to(d + j * in_size, in_size, g + j * in_size);
+        });
+    } else if (gx) {
       // dcol[rows, k] = dz[rows, f] * kernel^T[f, k]; col2im scatters it back onto the input.
       float* dcol = dcol_.data();
       kernels::gemm(Trans::No, Trans::Yes, rows, k, f, 1.0f, dz, f, kernel.value, f, 0.0f, dcol, k);

@@ -68,7 +68,8 @@ class Conv2D final : public Layer {
   static void set_chunk_budget(std::size_t bytes);
   // Whether forward() uses Winograd F(4x4,3x3) (kernels/winograd.hpp) for 3x3 stride-1
   // undilated layers with at least kWinogradMinChannels input and output channels: on by
-  // default; off with set_winograd(false) or CNN_WINOGRAD=0 at start-up. Backward always runs
+  // default; off with set_winograd(false) or CNN_WINOGRAD=0 at start-up. Backward computes the
+  // input gradient with it too (a 3x3 stride-1 convolution of dz), the kernel gradient with
   // im2col + GEMM.
   static void set_winograd(bool enabled);
   static bool winograd_enabled();
@@ -85,7 +86,9 @@ class Conv2D final : public Layer {
   void forward_pooled(Context& ctx, Inputs in, const detail::Pool2D& pool, Tensor& out);
 
  private:
-  bool use_winograd() const;
+  // Whether Winograd computes the convolution of geometry g (the forward's, or the input
+  // gradient's: a convolution of dz) for this layer's channels.
+  bool use_winograd(const kernels::ConvGeometry& g) const;
   // Samples per GEMM for a batch of n.
   std::size_t chunk_samples(std::size_t n) const;
   // 1x1, stride 1, no padding: the input is its own col matrix.
@@ -118,9 +121,10 @@ class Conv2D final : public Layer {
   std::optional<std::size_t> kept_col_batch_;
   // forward_pooled: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
-  // Winograd: the transformed kernel (made on first use) and the tile blocks' scratch.
-  std::unique_ptr<kernels::WinogradKernel> wino_;
-  std::vector<float> wino_scratch_;
+  // Winograd: the transformed kernel (made on first use), for the input gradient the same of
+  // the flipped kernel (flipped_, [3, 3, filters, in_c]), and the tile blocks' scratch.
+  std::unique_ptr<kernels::WinogradKernel> wino_, wino_back_;
+  std::vector<float> flipped_, wino_scratch_;
 };
 
 }  // namespace cnn
