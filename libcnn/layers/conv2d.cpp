@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/eltwise.hpp"
@@ -192,10 +193,20 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   kept_col_batch_.reset();
   if (use_winograd(geo_)) {
-    // The kernel is transformed on every call: training changes it between calls, and the
-    // transform writes 36 * in_c * filters values, little next to the convolution.
-    if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
-    wino_->set(kernel, geo_.c, f);
+    // Training transforms the kernel on every call (each step changes it). Inference keeps the
+    // transform while the kernel holds the same values, compared with a copy: a fifth of the
+    // transform's time (512 -> 512 channels: 1 ms against 5 per batch).
+    const std::size_t kn = 9 * geo_.c * f;
+    const bool unchanged = !ctx.training && wino_ && wino_kernel_.size() == kn &&
+                           std::memcmp(wino_kernel_.data(), kernel, kn * sizeof(float)) == 0;
+    if (!unchanged) {
+      if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
+      wino_->set(kernel, geo_.c, f);
+      if (ctx.training)
+        wino_kernel_.clear();
+      else
+        wino_kernel_.assign(kernel, kernel + kn);
+    }
     kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, activation_, out.data(),
                               wino_scratch_);
     return;

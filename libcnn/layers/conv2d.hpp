@@ -121,10 +121,11 @@ class Conv2D final : public Layer {
   std::optional<std::size_t> kept_col_batch_;
   // forward_pooled: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
-  // Winograd: the transformed kernel (made on first use), for the input gradient the same of
-  // the flipped kernel (flipped_, [3, 3, filters, in_c]), and the tile blocks' scratch.
+  // Winograd: the transformed kernel (made on first use) and, after an inference forward, the
+  // kernel values it was made from; for the input gradient the same of the flipped kernel
+  // (flipped_, [3, 3, filters, in_c]); the tile blocks' scratch.
   std::unique_ptr<kernels::WinogradKernel> wino_, wino_back_;
-  std::vector<float> flipped_, wino_scratch_;
+  std::vector<float> wino_kernel_, flipped_, wino_scratch_;
 };
 
 }  // namespace cnn

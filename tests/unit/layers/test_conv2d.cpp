@@ -411,6 +411,27 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
   }
 }
 
+TEST_CASE("Conv2D Winograd inference sees a kernel changed between calls") {
+  // Inference keeps the transformed kernel while the kernel's values stay the same: a change of
+  // one value (as an optimizer step or loading weights makes) must reach the next output.
+  Conv2D::set_winograd(true);
+  const Shape in{8, 8, 16};
+  LayerHarness h({{"type", "Conv2D"}, {"filters", 16}, {"kernel_size", 3}, {"padding", "same"}},
+                 {in}, 3);
+  Rng rng(4);
+  const Tensor x = random_tensor(batch_shape(2, in), rng);
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    if (round == 1) h.param("kernel").value[100] += 0.5f;
+    if (round == 2) h.param("bias").value[3] -= 0.25f;
+    const Tensor y = h.forward({x}, false);
+    const Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 16,
+                                  1, 1, 1, 1, true);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      REQUIRE_MESSAGE(std::fabs(y.data()[i] - ref.data()[i]) <= 2e-5f, "index " << i);
+  }
+}
+
 TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direct convolution") {
   for (bool same : {false, true}) {
     std::vector<float> gx_direct;
