@@ -14,10 +14,15 @@ namespace {
 
 constexpr std::size_t kTile = 6, kOut = 4, kPositions = kTile * kTile;
 
-// Scratch per block of tiles: V [36, tiles, in_c] and M [36, tiles, out_c]. 12 MiB keeps a block
-// in the 32 MiB L3 cache from the input transform through the GEMMs to the output transform,
-// with room for the packed kernels that stream past it.
+// Scratch per block of tiles: V [36, tiles, in_c] and M [36, tiles, out_c], 12 MiB per 64 input
+// channels. Two costs pull against each other. Each block streams all 36 packed kernels
+// (36 * in_c * out_c floats: 37.7 MB for 512 -> 512 channels) past its tiles, so large kernels
+// want large blocks. A block larger than the L3 cache (32 MiB) goes to memory and back between
+// the transforms and the GEMMs, which costs most where the GEMMs are short (k = in_c). Measured
+// (2 threads, batch 20, ms): 64 channels at 150x150 71-74 with 200-680 tiles per block, 84-89
+// with 1600-3200; 512 channels at 18x18 57.6 with 85 tiles, 50.6 with all 500.
 constexpr std::size_t kBlockBudget = std::size_t{12} << 20;
+constexpr std::size_t kBudgetChannels = 64;
 constexpr std::size_t kMinBlockTiles = 32;
 
 const simd::WinogradFns& fns_for(Isa isa) {
@@ -88,8 +93,9 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
   const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
   const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
   const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
-  const std::size_t block = std::min(
-      total, block_tiles ? block_tiles : std::max(kMinBlockTiles, kBlockBudget / per_tile));
+  const std::size_t budget = kBlockBudget * std::max<std::size_t>(1, c / kBudgetChannels);
+  const std::size_t block =
+      std::min(total, block_tiles ? block_tiles : std::max(kMinBlockTiles, budget / per_tile));
   scratch.resize(kPositions * block * (c + f) + c);
   float* v = scratch.data();
   float* m = v + kPositions * block * c;

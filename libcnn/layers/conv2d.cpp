@@ -117,6 +117,15 @@ std::atomic<bool> g_winograd{winograd_from_environment()};
 void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
 bool Conv2D::winograd_enabled() { return g_winograd; }
 
+namespace {
+// The Winograd tile blocks' scratch (up to ~75 MB for 512 channels), one per calling thread and
+// shared by every layer: the layers of a model run one after the other.
+std::vector<float>& winograd_scratch() {
+  static thread_local std::vector<float> scratch;
+  return scratch;
+}
+}  // namespace
+
 bool Conv2D::use_winograd(const kernels::ConvGeometry& g) const {
   // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
   // layer of an RGB network), and on small maps the 4x4 tiles hang far past the edge. Elsewhere
@@ -208,7 +217,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
         wino_kernel_.assign(kernel, kernel + kn);
     }
     kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, activation_, out.data(),
-                              wino_scratch_);
+                              winograd_scratch());
     return;
   }
   const std::size_t chunk = chunk_samples(n);
@@ -403,7 +412,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
       float* g = gx->data() + s0 * in_size;
       float* d = unzeroed ? g : dx_.data();
       kernels::winograd_conv3x3(back, cs, dz, *wino_back_, nullptr, kernels::Act::Linear, d,
-                                wino_scratch_);
+                                winograd_scratch());
       if (!unzeroed)
         kernels::parallel_for(0, cs, [&](std::size_t j) {
           kernels::add_to(d + j * in_size, in_size, g + j * in_size);

@@ -123,9 +123,9 @@ class Conv2D final : public Layer {
   std::vector<float> fused_;
   // Winograd: the transformed kernel (made on first use) and, after an inference forward, the
   // kernel values it was made from; for the input gradient the same of the flipped kernel
-  // (flipped_, [3, 3, filters, in_c]); the tile blocks' scratch.
+  // (flipped_, [3, 3, filters, in_c]).
   std::unique_ptr<kernels::WinogradKernel> wino_, wino_back_;
-  std::vector<float> wino_kernel_, flipped_, wino_scratch_;
+  std::vector<float> wino_kernel_, flipped_;
 };
 
 }  // namespace cnn
