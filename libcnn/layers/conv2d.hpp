@@ -1,6 +1,7 @@
 // Conv2D: 2-D convolution over NHWC images with Keras semantics, computed as im2col followed by
 // one GEMM per chunk of samples (as many samples as fit a scratch budget, see conv2d.cpp); 1x1
-// stride-1 unpadded convolutions skip im2col (the NHWC input is the col matrix).
+// stride-1 unpadded convolutions skip im2col (the NHWC input is the col matrix); 3x3 stride-1
+// layers with 16+ channels run Winograd F(4x4,3x3) forward and for the input gradient.
 //
 // Formula, per sample, output (oy, ox, f):
 //   z = bias[f] + sum over (ky, kx, ci) of
