@@ -43,6 +43,33 @@ constexpr double kG[kTile][3] = {{0.25, 0.0, 0.0},
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0.0, 0.0, 1.0}};
 
+// Tile t (of per_sample = tiles_h * tiles_w per sample) of x [n, h, w, c]: src[6 * i + j] points
+// at the input pixel (4 ty + i - pad_top, 4 tx + j - pad_left), or at zeros outside the input.
+void input_pointers(const ConvGeometry& g, const float* x, std::size_t tile, std::size_t tiles_w,
+                    std::size_t per_sample, const float* zeros, const float** src) {
+  const std::size_t s = tile / per_sample, r = tile % per_sample;
+  const long iy0 = static_cast<long>(kOut * (r / tiles_w)) - static_cast<long>(g.pad_top);
+  const long ix0 = static_cast<long>(kOut * (r % tiles_w)) - static_cast<long>(g.pad_left);
+  const float* xs = x + s * g.h * g.w * g.c;
+  for (long i = 0; i < 6; ++i)
+    for (long j = 0; j < 6; ++j) {
+      const long iy = iy0 + i, ix = ix0 + j;
+      const bool inside =
+          iy >= 0 && ix >= 0 && iy < static_cast<long>(g.h) && ix < static_cast<long>(g.w);
+      src[i * 6 + j] =
+          inside ? xs + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * g.c
+                 : zeros;
+    }
+}
+
+// Tiles per block for in_c and out_c channels (see kBlockBudget), or block_tiles when not 0.
+std::size_t block_of(std::size_t total, std::size_t c, std::size_t f, std::size_t block_tiles) {
+  const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
+  const std::size_t budget = kBlockBudget * std::max<std::size_t>(1, c / kBudgetChannels);
+  return std::min(total,
+                  block_tiles ? block_tiles : std::max(kMinBlockTiles, budget / per_tile));
+}
+
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -77,7 +104,7 @@ void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_
       for (std::size_t a = 0; a < 3; ++a)
         for (std::size_t b = 0; b < 3; ++b)
           coef[a * 3 + b] = static_cast<float>(kG[k / kTile][a] * kG[k % kTile][b]);
-      fns.combine9(kernel, cf, coef, cf, tmp);
+      fns.combine(kernel, cf, coef, 9, cf, tmp);
       u_[k].pack(Trans::No, in_c, out_c, tmp, out_c);
     }
   });
@@ -92,37 +119,21 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
                                  " input channels, the input " + std::to_string(c));
   const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
   const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
-  const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
-  const std::size_t budget = kBlockBudget * std::max<std::size_t>(1, c / kBudgetChannels);
-  const std::size_t block =
-      std::min(total, block_tiles ? block_tiles : std::max(kMinBlockTiles, budget / per_tile));
+  const std::size_t block = block_of(total, c, f, block_tiles);
   scratch.resize(kPositions * block * (c + f) + c);
   float* v = scratch.data();
   float* m = v + kPositions * block * c;
   float* zeros = m + kPositions * block * f;
   std::fill(zeros, zeros + c, 0.0f);
-  const std::size_t in_size = g.h * g.w * c, out_size = g.out_h * g.out_w * f;
+  const std::size_t out_size = g.out_h * g.out_w * f;
   const bool relu = act == Act::Relu;
 
   for (std::size_t t0 = 0; t0 < total; t0 += block) {
     const std::size_t bt = std::min(block, total - t0);
-    // Input transform: tile t's 6x6 patch starts at (4 ty - pad_top, 4 tx - pad_left).
     parallel_for(0, bt, [&](std::size_t lo, std::size_t hi) {
       const float* src[kPositions];
       for (std::size_t t = lo; t < hi; ++t) {
-        const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
-        const long iy0 = static_cast<long>(kOut * (r / tiles_w)) - static_cast<long>(g.pad_top);
-        const long ix0 = static_cast<long>(kOut * (r % tiles_w)) - static_cast<long>(g.pad_left);
-        const float* xs = x + s * in_size;
-        for (long i = 0; i < 6; ++i)
-          for (long j = 0; j < 6; ++j) {
-            const long iy = iy0 + i, ix = ix0 + j;
-            const bool inside =
-                iy >= 0 && ix >= 0 && iy < static_cast<long>(g.h) && ix < static_cast<long>(g.w);
-            src[i * 6 + j] =
-                inside ? xs + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c
-                       : zeros;
-          }
+        input_pointers(g, x, t0 + t, tiles_w, per_sample, zeros, src);
         fns.input_tile(src, c, v + t * c, bt * c);
       }
     });
@@ -147,6 +158,64 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
     });
   }
   if (act != Act::Linear && act != Act::Relu) act_forward(act, y, n * g.out_h * g.out_w, f);
+}
+
+}  // namespace cnn::kernels
+
+namespace cnn::kernels {
+
+void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, const float* dz,
+                          std::size_t f, float* dkernel, std::vector<float>& scratch,
+                          std::size_t block_tiles, Isa isa) {
+  const simd::WinogradFns& fns = fns_for(isa);
+  const std::size_t c = g.c, cf = c * f;
+  const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
+  const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
+  const std::size_t block = block_of(total, c, f, block_tiles);
+  // V [36, block, c], E [36, block, f] (the output gradient's tiles), dU [36, c, f], zeros.
+  scratch.resize(kPositions * (block * (c + f) + cf) + std::max(c, f));
+  float* v = scratch.data();
+  float* e = v + kPositions * block * c;
+  float* du = e + kPositions * block * f;
+  float* zeros = du + kPositions * cf;
+  std::fill(zeros, zeros + std::max(c, f), 0.0f);
+  const std::size_t out_size = g.out_h * g.out_w * f;
+
+  for (std::size_t t0 = 0; t0 < total; t0 += block) {
+    const std::size_t bt = std::min(block, total - t0);
+    parallel_for(0, bt, [&](std::size_t lo, std::size_t hi) {
+      const float* src[kPositions];
+      for (std::size_t t = lo; t < hi; ++t) {
+        const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
+        input_pointers(g, x, tile, tiles_w, per_sample, zeros, src);
+        fns.input_tile(src, c, v + t * c, bt * c);
+        // The tile's 4x4 block of dz, zeros past the bottom/right edge.
+        const std::size_t oy = kOut * (r / tiles_w), ox = kOut * (r % tiles_w);
+        const float* zs = dz + s * out_size;
+        for (std::size_t i = 0; i < kOut; ++i)
+          for (std::size_t j = 0; j < kOut; ++j)
+            src[i * kOut + j] = oy + i < g.out_h && ox + j < g.out_w
+                                    ? zs + ((oy + i) * g.out_w + ox + j) * f
+                                    : zeros;
+        fns.grad_tile(src, f, e + t * f, bt * f);
+      }
+    });
+    // dU_k (+)= V_k^T E_k: the sum over tiles, block after block in order.
+    parallel_for(0, kPositions, [&](std::size_t k) {
+      gemm_for(isa, Trans::Yes, Trans::No, c, f, bt, 1.0f, v + k * bt * c, c, e + k * bt * f, f,
+               t0 == 0 ? 0.0f : 1.0f, du + k * cf, f);
+    });
+  }
+  if (total == 0) std::fill(du, du + kPositions * cf, 0.0f);
+  // dkernel[ky, kx] = (G^T dU G)[ky, kx] = sum over positions (i, j) of G[i][ky] G[j][kx] dU_ij.
+  float coef[9][kPositions];
+  for (std::size_t tap = 0; tap < 9; ++tap)
+    for (std::size_t k = 0; k < kPositions; ++k)
+      coef[tap][k] = static_cast<float>(kG[k / kTile][tap / 3] * kG[k % kTile][tap % 3]);
+  parallel_for(0, cf, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t tap = 0; tap < 9; ++tap)
+      fns.combine(du + lo, cf, coef[tap], kPositions, hi - lo, dkernel + tap * cf + lo);
+  });
 }
 
 }  // namespace cnn::kernels

@@ -67,4 +67,13 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
                       const WinogradKernel& u, const float* bias, Act act, float* y,
                       std::vector<float>& scratch, std::size_t block_tiles = 0);
 
+// dkernel [3, 3, c, f] = the kernel gradient of that convolution (x [n, h, w, c], g's geometry)
+// for the output gradient dz [n, out_h, out_w, f], overwritten: per tile position k,
+// dU_k = V_k^T (A dz A^T)_k summed over all tiles (36 GEMMs whose sums run over the tiles), then
+// dkernel = G^T dU G. Deterministic for any thread count (the tiles are summed in a fixed
+// order by each position's GEMM).
+void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, const float* dz,
+                          std::size_t f, float* dkernel, std::vector<float>& scratch,
+                          std::size_t block_tiles = 0, Isa isa = active_isa());
+
 }  // namespace cnn::kernels

@@ -1,7 +1,7 @@
 // Conv2D: 2-D convolution over NHWC images with Keras semantics, computed as im2col followed by
 // one GEMM per chunk of samples (as many samples as fit a scratch budget, see conv2d.cpp); 1x1
 // stride-1 unpadded convolutions skip im2col (the NHWC input is the col matrix); 3x3 stride-1
-// layers with 16+ channels run Winograd F(4x4,3x3) forward and for the input gradient.
+// layers with 16+ channels run Winograd F(4x4,3x3) forward and for both gradients.
 //
 // Formula, per sample, output (oy, ox, f):
 //   z = bias[f] + sum over (ky, kx, ci) of
@@ -70,8 +70,8 @@ class Conv2D final : public Layer {
   // Whether forward() uses Winograd F(4x4,3x3) (kernels/winograd.hpp) for 3x3 stride-1
   // undilated layers with at least kWinogradMinChannels input and output channels: on by
   // default; off with set_winograd(false) or CNN_WINOGRAD=0 at start-up. Backward computes the
-  // input gradient with it too (a 3x3 stride-1 convolution of dz), the kernel gradient with
-  // im2col + GEMM.
+  // input gradient with it too (a 3x3 stride-1 convolution of dz), and the kernel gradient
+  // where a chunk of samples has kWinogradGradTiles tiles or more (conv2d.cpp).
   static void set_winograd(bool enabled);
   static bool winograd_enabled();
   static constexpr std::size_t kWinogradMinChannels = 16;
@@ -90,8 +90,8 @@ class Conv2D final : public Layer {
   // Whether Winograd computes the convolution of geometry g (the forward's, or the input
   // gradient's: a convolution of dz) for this layer's channels.
   bool use_winograd(const kernels::ConvGeometry& g) const;
-  // Samples per GEMM for a batch of n.
-  std::size_t chunk_samples(std::size_t n) const;
+  // Samples per chunk for a batch of n: im2col and dz scratch, or dz alone without im2col.
+  std::size_t chunk_samples(std::size_t n, bool im2col = true) const;
   // 1x1, stride 1, no padding: the input is its own col matrix.
   bool direct_col() const;
   const float* chunk_col(const float* x, std::size_t s0, std::size_t cs, bool keep);

@@ -9,6 +9,10 @@
 //   output, each row then each column of the 6x6 products m:
 //     y0 = m0 + (m1 + m2) + (m3 + m4)   y2 = (m1 + m2) + 4 (m3 + m4)
 //     y1 = (m1 - m2) + 2 (m3 - m4)      y3 = (m1 - m2) + 8 (m3 - m4) + m5
+//   output gradient (A dz A^T, the kernel gradient's), each row then each column of the 4x4 dz:
+//     e0 = z0                         e3 = (z0 + 4 z2) + 2 (z1 + 4 z3)
+//     e1 = (z0 + z2) + (z1 + z3)      e4 = (z0 + 4 z2) - 2 (z1 + 4 z3)
+//     e2 = (z0 + z2) - (z1 + z3)      e5 = z3
 // As in gemm_impl.hpp, everything sits in a namespace named by CNN_SIMD_NS.
 #pragma once
 
@@ -30,14 +34,20 @@ struct Winograd {
   using V = xsimd::batch<float, Arch>;
   static constexpr std::size_t W = V::size;
 
-  // a * b + c, fused where the ISA can (the scalar tail uses the same rounding as its vectors
-  // only where both fuse; the tests compare with the direct convolution, not bitwise).
+  // Whether xsimd::fma is one fused operation on this ISA (SSE2 has no FMA: xsimd multiplies,
+  // rounds, then adds).
+  static constexpr bool kFused = !std::is_same_v<Arch, xsimd::sse2>;
+
+  // a * b + c with the vectors' rounding: scalars (the channels past the last whole vector) get
+  // bitwise the value a vector lane would, so where a range is cut does not change any result.
   template <class T>
   static T fma(T a, T b, T c) {
-    if constexpr (std::is_same_v<T, float>)
-      return a * b + c;
-    else
+    if constexpr (!std::is_same_v<T, float>)
       return xsimd::fma(a, b, c);
+    else if constexpr (kFused)
+      return std::fma(a, b, c);
+    else
+      return a * b + c;
   }
 
   template <class T>
@@ -59,6 +69,39 @@ struct Winograd {
     y[1] = fma(T(2.0f), d, b);
     y[2] = fma(T(4.0f), c, a);
     y[3] = fma(T(8.0f), d, b + m5);
+  }
+
+  template <class T>
+  static void grad1d(T z0, T z1, T z2, T z3, T* e) {
+    const T four(4.0f), two(2.0f);
+    const T even = z0 + z2, odd = z1 + z3;
+    const T even4 = fma(four, z2, z0), odd4 = fma(four, z3, z1);
+    e[0] = z0;
+    e[1] = even + odd;
+    e[2] = even - odd;
+    e[3] = fma(two, odd4, even4);
+    e[4] = even4 - two * odd4;
+    e[5] = z3;
+  }
+
+  template <class T, class Load, class Store>
+  static void grad_one(const Load& load, const Store& store) {
+    T t[4][6];
+    for (int i = 0; i < 4; ++i) grad1d(load(4 * i), load(4 * i + 1), load(4 * i + 2), load(4 * i + 3), t[i]);
+    for (int j = 0; j < 6; ++j) {
+      T col[6];
+      grad1d(t[0][j], t[1][j], t[2][j], t[3][j], col);
+      for (int i = 0; i < 6; ++i) store(6 * i + j, col[i]);
+    }
+  }
+
+  static void grad_tile(const float* const* src, std::size_t f, float* m, std::size_t ms) {
+    std::size_t ch = 0;
+    for (; ch + W <= f; ch += W)
+      grad_one<V>([&](int p) { return V::load_unaligned(src[p] + ch); },
+                  [&](int k, V x) { x.store_unaligned(m + k * ms + ch); });
+    for (; ch < f; ++ch)
+      grad_one<float>([&](int p) { return src[p][ch]; }, [&](int k, float x) { m[k * ms + ch] = x; });
   }
 
   template <class T, class Load, class Store>
@@ -122,24 +165,24 @@ struct Winograd {
     }
   }
 
-  static void combine9(const float* g, std::size_t stride, const float* coef, std::size_t n,
-                       float* u) {
+  static void combine(const float* g, std::size_t stride, const float* coef, std::size_t terms,
+                      std::size_t n, float* u) {
     std::size_t i = 0;
     for (; i + W <= n; i += W) {
       V acc = V(coef[0]) * V::load_unaligned(g + i);
-      for (std::size_t j = 1; j < 9; ++j)
+      for (std::size_t j = 1; j < terms; ++j)
         acc = xsimd::fma(V(coef[j]), V::load_unaligned(g + j * stride + i), acc);
       acc.store_unaligned(u + i);
     }
     for (; i < n; ++i) {
       float acc = coef[0] * g[i];
-      for (std::size_t j = 1; j < 9; ++j) acc = coef[j] * g[j * stride + i] + acc;
+      for (std::size_t j = 1; j < terms; ++j) acc = fma(coef[j], g[j * stride + i], acc);
       u[i] = acc;
     }
   }
 
   static const WinogradFns& table() {
-    static const WinogradFns fns{input_tile, output_tile, combine9};
+    static const WinogradFns fns{input_tile, output_tile, grad_tile, combine};
     return fns;
   }
 };

@@ -17,9 +17,15 @@ struct WinogradFns {
   // bias (if not null), then relu if asked.
   void (*output_tile)(const float* m, std::size_t mstride, std::size_t f, const float* bias,
                       bool relu, float* const* dst);
-  // u[i] = sum over j of coef[j] * g[j * stride + i] for i < n, j = 0..8 in order (one tile
-  // position of the transformed kernel from the 9 taps).
-  void (*combine9)(const float* g, std::size_t stride, const float* coef, std::size_t n, float* u);
+  // The kernel gradient's transform of an output gradient tile: src[4 * i + j] is dz at (i, j)
+  // of the 4x4 block (f floats, zeros past the edge); writes (A dz A^T)'s 36 values of channel
+  // ch to m[k * mstride + ch].
+  void (*grad_tile)(const float* const* src, std::size_t f, float* m, std::size_t mstride);
+  // u[i] = sum over j < terms of coef[j] * g[j * stride + i] for i < n, j in order (a tile
+  // position of the transformed kernel from the 9 taps, or a tap of the kernel gradient from
+  // the 36 positions).
+  void (*combine)(const float* g, std::size_t stride, const float* coef, std::size_t terms,
+                  std::size_t n, float* u);
 };
 
 const WinogradFns& winograd_sse2();

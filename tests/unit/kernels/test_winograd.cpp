@@ -97,6 +97,63 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
   MESSAGE("worst error of Winograd F(4x4,3x3) vs direct, relative to max |output|: " << worst);
 }
 
+TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
+  struct Case {
+    std::size_t n, h, w, c, f;
+    Padding padding;
+    std::size_t block;
+  };
+  const Case cases[] = {
+      {1, 1, 1, 1, 1, Padding::Same, 0},    {1, 3, 3, 2, 2, Padding::Valid, 0},
+      {2, 7, 5, 3, 4, Padding::Same, 0},    {2, 9, 8, 5, 7, Padding::Valid, 0},
+      {3, 15, 17, 17, 33, Padding::Same, 5}, {1, 16, 16, 16, 16, Padding::Same, 0},
+      {2, 17, 7, 33, 20, Padding::Same, 3},  {1, 12, 10, 70, 130, Padding::Valid, 0},
+  };
+  double worst = 0;
+  for (const Case& cs : cases)
+    for (Isa isa : supported_isas()) {
+      CAPTURE(cs.h);
+      CAPTURE(cs.w);
+      CAPTURE(cs.c);
+      CAPTURE(cs.f);
+      CAPTURE(isa_name(isa));
+      auto g = conv_geometry(cs.h, cs.w, cs.c, 3, 3, 1, 1, 1, 1, cs.padding);
+      REQUIRE(g);
+      const std::size_t m = g->col_rows(), k = g->col_cols();
+      Rng rng(cs.w * 17 + cs.f);
+      std::vector<float> x(cs.n * cs.h * cs.w * cs.c), dz(cs.n * m * cs.f);
+      for (auto& v : x) v = rng.uniform(-1.0f, 1.0f);
+      for (auto& v : dz) v = rng.uniform(-1.0f, 1.0f);
+      // col^T dz summed over the samples, in double by the reference GEMM, one sample at a time.
+      std::vector<float> col(cs.n * m * k), want(k * cs.f);
+      for (std::size_t s = 0; s < cs.n; ++s)
+        ref::im2col(*g, x.data() + s * cs.h * cs.w * cs.c, col.data() + s * m * k);
+      ref::gemm(Trans::Yes, Trans::No, k, cs.f, cs.n * m, 1.0f, col.data(), k, dz.data(), cs.f,
+                0.0f, want.data(), cs.f);
+      double scale = 0;
+      for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+      std::vector<float> first;
+      for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        std::vector<float> got(want.size(), -99.0f), scratch;
+        winograd_kernel_grad(*g, cs.n, x.data(), dz.data(), cs.f, got.data(), scratch, cs.block,
+                             isa);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          const double err = std::fabs(double(got[i]) - want[i]) / std::max(1.0, scale);
+          worst = std::max(worst, err);
+          REQUIRE(err < 3e-5);
+        }
+        if (first.empty())
+          first = got;
+        else
+          CHECK(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)) == 0);
+      }
+    }
+  set_num_threads(0);
+  MESSAGE("worst error of the Winograd kernel gradient vs col^T dz, relative to max |dW|: " << worst);
+}
+
 TEST_CASE("winograd does not apply to strided, dilated or non-3x3 convolutions") {
   CHECK_FALSE(winograd_applies(*conv_geometry(8, 8, 1, 3, 3, 2, 2, 1, 1, Padding::Same)));
   CHECK_FALSE(winograd_applies(*conv_geometry(8, 8, 1, 3, 3, 1, 1, 2, 2, Padding::Same)));

@@ -433,19 +433,28 @@ TEST_CASE("Conv2D Winograd inference sees a kernel changed between calls") {
 }
 
 TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direct convolution") {
+  // 9x8 x 3 samples: Winograd forward and input gradient, kernel gradient by im2col (too few
+  // tiles). 33x33 x 8 samples in chunks of 4 (256 or 324 tiles each): the kernel gradient by
+  // Winograd too, summed over two chunks.
+  struct Case {
+    std::size_t h, w, n, budget;
+  };
+  for (const Case cs : {Case{9, 8, 3, std::size_t{4} << 20}, Case{33, 33, 8, 300000}})
   for (bool same : {false, true}) {
-    std::vector<float> gx_direct;
+    std::vector<float> gx_direct, gp_direct;
     for (bool winograd : {false, true}) {
+      CAPTURE(cs.h);
       CAPTURE(same);
       CAPTURE(winograd);
       Conv2D::set_winograd(winograd);
-      const Shape in{9, 8, 16};
+      Conv2D::set_chunk_budget(cs.budget);
+      const Shape in{cs.h, cs.w, 16};
       LayerHarness h({{"type", "Conv2D"}, {"filters", 17}, {"kernel_size", 3},
                       {"padding", same ? "same" : "valid"}, {"activation", "relu"},
                       {"bias_initializer", "glorot_uniform"}},
                      {in}, 5);
       Rng rng(21);
-      const Tensor x = random_tensor(batch_shape(3, in), rng);
+      const Tensor x = random_tensor(batch_shape(cs.n, in), rng);
       const Tensor y = h.forward({x}, false);
       Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 17, 1, 1,
                               1, 1, same);
@@ -456,14 +465,24 @@ TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direc
       // The input gradient (Winograd: a convolution of dz with the flipped kernel) equals the
       // im2col + GEMM + col2im one, and backward adds into what the gradients held.
       const Tensor gy = random_tensor(shape_of(y), rng);
+      h.zero_grads();
       const Tensor gx = h.backward({x}, y, gy, false)[0];
       if (!winograd) {
         gx_direct.assign(gx.begin(), gx.end());
+        gp_direct = h.grads;
       } else {
         REQUIRE(gx.size() == gx_direct.size());
         for (std::size_t i = 0; i < gx.size(); ++i)
           REQUIRE_MESSAGE(std::fabs(gx.data()[i] - gx_direct[i]) <= 2e-5f * std::max(1.0f, std::fabs(gx_direct[i])),
                           "input gradient index " << i);
+        // Kernel and bias gradients, sums over 3 * 7 * 6 to 8 * 33 * 33 outputs: within 3e-5 of
+        // their largest magnitude (the bound test_winograd.cpp states for the kernel gradient).
+        REQUIRE(h.grads.size() == gp_direct.size());
+        float scale = 1.0f;
+        for (float v : gp_direct) scale = std::max(scale, std::fabs(v));
+        for (std::size_t i = 0; i < h.grads.size(); ++i)
+          REQUIRE_MESSAGE(std::fabs(h.grads[i] - gp_direct[i]) <= 3e-5f * scale,
+                          "parameter gradient index " << i << ", scale " << scale);
         // No finite-difference check here: F(4x4,3x3)'s rounding (~1e-5 of the outputs' scale)
         // over the 2,000+ outputs of L moves L by more than a 1e-2 step's difference resolves.
         // The gradients are checked numerically on the direct path (above) and equal it here.
@@ -471,5 +490,6 @@ TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direc
       }
     }
   }
+  Conv2D::set_chunk_budget(std::size_t{4} << 20);
   Conv2D::set_winograd(true);
 }
