@@ -43,7 +43,7 @@ constexpr double kG[kTile][3] = {{0.25, 0.0, 0.0},
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0.0, 0.0, 1.0}};
 
-// Tile t (of per_sample = tiles_h * tiles_w per sample) of x [n, h, w, c]: src[6 * i + j] points
+// Tile t (of per_sample = winograd_tiles(g) per sample, tiles_w per row) of x [n, h, w, c]: src[6 * i + j] points
 // at the input pixel (4 ty + i - pad_top, 4 tx + j - pad_left), or at zeros outside the input.
 void input_pointers(const ConvGeometry& g, const float* x, std::size_t tile, std::size_t tiles_w,
                     std::size_t per_sample, const float* zeros, const float** src) {
@@ -77,10 +77,12 @@ bool winograd_applies(const ConvGeometry& g) {
          g.dil_w == 1 && g.out_h > 0 && g.out_w > 0;
 }
 
+std::size_t winograd_tiles(const ConvGeometry& g) {
+  return ((g.out_h + kOut - 1) / kOut) * ((g.out_w + kOut - 1) / kOut);
+}
+
 bool winograd_pays(const ConvGeometry& g) {
-  if (!winograd_applies(g)) return false;
-  const std::size_t tiles = ((g.out_h + kOut - 1) / kOut) * ((g.out_w + kOut - 1) / kOut);
-  return tiles * kPositions <= g.out_h * g.out_w * 9 / 2;
+  return winograd_applies(g) && winograd_tiles(g) * kPositions <= g.out_h * g.out_w * 9 / 2;
 }
 
 WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
@@ -117,8 +119,8 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
   const std::size_t c = g.c, f = u.out_c();
   if (u.in_c() != c) throw Error("winograd: the kernel has " + std::to_string(u.in_c()) +
                                  " input channels, the input " + std::to_string(c));
-  const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
-  const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
+  const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut;
+  const std::size_t per_sample = winograd_tiles(g), total = n * per_sample;
   const std::size_t block = block_of(total, c, f, block_tiles);
   scratch.resize(kPositions * block * (c + f) + c);
   float* v = scratch.data();
@@ -169,8 +171,8 @@ void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, 
                           std::size_t block_tiles, Isa isa) {
   const simd::WinogradFns& fns = fns_for(isa);
   const std::size_t c = g.c, cf = c * f;
-  const std::size_t tiles_h = (g.out_h + kOut - 1) / kOut, tiles_w = (g.out_w + kOut - 1) / kOut;
-  const std::size_t per_sample = tiles_h * tiles_w, total = n * per_sample;
+  const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut;
+  const std::size_t per_sample = winograd_tiles(g), total = n * per_sample;
   const std::size_t block = block_of(total, c, f, block_tiles);
   // V [36, block, c], E [36, block, f] (the output gradient's tiles), dU [36, c, f], zeros.
   scratch.resize(kPositions * (block * (c + f) + cf) + std::max(c, f));

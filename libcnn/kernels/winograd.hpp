@@ -33,6 +33,9 @@ namespace cnn::kernels {
 // Whether winograd_conv3x3 applies to g (3x3 kernel, stride 1, dilation 1).
 bool winograd_applies(const ConvGeometry& g);
 
+// The 4x4 output tiles of one sample: ceil(out_h / 4) * ceil(out_w / 4).
+std::size_t winograd_tiles(const ConvGeometry& g);
+
 // Whether winograd_conv3x3 applies to g and needs at most half the multiplications of the
 // direct convolution: 36 per 4x4 tile against 9 per output, so the tiles, which hang past the
 // bottom/right edge of small outputs (5x5 takes 2x2 tiles), may cover at most 2x the outputs.

@@ -344,8 +344,8 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   // in cache. Below 256 tiles per chunk the 36 short GEMMs and the transforms cost more than
   // im2col + one GEMM (measured: 84 tiles of 64 channels 0.81 vs 0.28 ms; 189 tiles equal).
   const bool no_col = want_kernel && use_winograd(geo_) && (!gx || wino_dx);
-  const std::size_t tiles = ((geo_.out_h + 3) / 4) * ((geo_.out_w + 3) / 4);
-  const bool wino_dw = no_col && chunk_samples(n, false) * tiles >= kWinogradGradTiles;
+  const bool wino_dw =
+      no_col && chunk_samples(n, false) * kernels::winograd_tiles(geo_) >= kWinogradGradTiles;
   const std::size_t chunk = chunk_samples(n, !wino_dw);
   dz_.resize(fuse_act ? 0 : chunk * m * f);
   if (want_kernel) dkernel_.resize(k * f);
