@@ -24,16 +24,21 @@ std::size_t ref_packed_b_floats(std::size_t k, std::size_t n) { return k * n; }
 void ref_pack_b(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                 float* dst) {
   for (std::size_t p = 0; p < k; ++p)
-    for (std::size_t j = 0; j < n; ++j) dst[p * n + j] = tb == Trans::No ? b[p * ldb + j] : b[j * ldb + p];
+    for (std::size_t j = 0; j < n; ++j)
+      dst[p * n + j] = tb == Trans::No ? b[p * ldb + j] : b[j * ldb + p];
 }
 
 const simd::GemmFns& variant(Isa isa) {
   static const simd::GemmFns ref{ref_run, ref_packed_b_floats, ref_pack_b};
   switch (isa) {
-    case Isa::Reference: return ref;
-    case Isa::Sse2: return simd::gemm_sse2();
-    case Isa::Avx2: return simd::gemm_avx2();
-    case Isa::Avx512: return simd::gemm_avx512();
+    case Isa::Reference:
+      return ref;
+    case Isa::Sse2:
+      return simd::gemm_sse2();
+    case Isa::Avx2:
+      return simd::gemm_avx2();
+    case Isa::Avx512:
+      return simd::gemm_avx512();
   }
   return ref;
 }
@@ -58,9 +63,9 @@ void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float
   active().run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
 }
 
-void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
-              float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-              float beta, float* c, std::size_t ldc) {
+void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+              const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+              float* c, std::size_t ldc) {
   checked(isa).run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
 }
 

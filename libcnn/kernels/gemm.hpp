@@ -22,9 +22,9 @@ void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float
 
 // One ISA's variant, for tests and benchmarks. Throws cnn::Error when isa is not in
 // supported_isas() (Isa::Reference is always accepted: ref::gemm).
-void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
-              float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-              float beta, float* c, std::size_t ldc);
+void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+              const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+              float* c, std::size_t ldc);
 
 // A B matrix packed once into the GEMM's panels, for many products with the same B (Winograd
 // multiplies each transformed kernel with every block of input tiles). multiply() runs the

@@ -27,10 +27,14 @@ constexpr std::size_t kMinBlockTiles = 32;
 
 const simd::WinogradFns& fns_for(Isa isa) {
   switch (isa) {
-    case Isa::Sse2: return simd::winograd_sse2();
-    case Isa::Avx2: return simd::winograd_avx2();
-    case Isa::Avx512: return simd::winograd_avx512();
-    case Isa::Reference: break;
+    case Isa::Sse2:
+      return simd::winograd_sse2();
+    case Isa::Avx2:
+      return simd::winograd_avx2();
+    case Isa::Avx512:
+      return simd::winograd_avx512();
+    case Isa::Reference:
+      break;
   }
   throw Error("winograd: needs a SIMD instruction set (the direct convolution is the reference)");
 }
@@ -43,8 +47,9 @@ constexpr double kG[kTile][3] = {{0.25, 0.0, 0.0},
                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                  {0.0, 0.0, 1.0}};
 
-// Tile t (of per_sample = winograd_tiles(g) per sample, tiles_w per row) of x [n, h, w, c]: src[6 * i + j] points
-// at the input pixel (4 ty + i - pad_top, 4 tx + j - pad_left), or at zeros outside the input.
+// Tile t (per_sample = winograd_tiles(g) per sample, tiles_w per row) of x [n, h, w, c]:
+// src[6 * i + j] points at the input pixel (4 ty + i - pad_top, 4 tx + j - pad_left), or at
+// zeros outside the input.
 void input_pointers(const ConvGeometry& g, const float* x, std::size_t tile, std::size_t tiles_w,
                     std::size_t per_sample, const float* zeros, const float** src) {
   const std::size_t s = tile / per_sample, r = tile % per_sample;
@@ -66,8 +71,7 @@ void input_pointers(const ConvGeometry& g, const float* x, std::size_t tile, std
 std::size_t block_of(std::size_t total, std::size_t c, std::size_t f, std::size_t block_tiles) {
   const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
   const std::size_t budget = kBlockBudget * std::max<std::size_t>(1, c / kBudgetChannels);
-  return std::min(total,
-                  block_tiles ? block_tiles : std::max(kMinBlockTiles, budget / per_tile));
+  return std::min(total, block_tiles ? block_tiles : std::max(kMinBlockTiles, budget / per_tile));
 }
 
 }  // namespace
@@ -95,7 +99,8 @@ void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_
   f_ = out_c;
   const simd::WinogradFns& fns = fns_for(isa_);
   const std::size_t cf = in_c * out_c;
-  const std::size_t tasks = std::min<std::size_t>(kPositions, static_cast<std::size_t>(num_threads()));
+  const std::size_t tasks =
+      std::min<std::size_t>(kPositions, static_cast<std::size_t>(num_threads()));
   temp_.resize(tasks * cf);
   // U_k = (G g G^T)[ky][kx] = sum over taps (a, b) of G[ky][a] G[kx][b] g[a][b]: each position is
   // one weighted sum of the 9 taps' [in_c, out_c] matrices, coefficients rounded once from double.
@@ -112,13 +117,14 @@ void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_
   });
 }
 
-void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
-                      const WinogradKernel& u, const float* bias, Act act, float* y,
-                      std::vector<float>& scratch, std::size_t block_tiles) {
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
+                      const float* bias, Act act, float* y, std::vector<float>& scratch,
+                      std::size_t block_tiles) {
   const simd::WinogradFns& fns = fns_for(u.isa());
   const std::size_t c = g.c, f = u.out_c();
-  if (u.in_c() != c) throw Error("winograd: the kernel has " + std::to_string(u.in_c()) +
-                                 " input channels, the input " + std::to_string(c));
+  if (u.in_c() != c)
+    throw Error("winograd: the kernel has " + std::to_string(u.in_c()) +
+                " input channels, the input " + std::to_string(c));
   const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut;
   const std::size_t per_sample = winograd_tiles(g), total = n * per_sample;
   const std::size_t block = block_of(total, c, f, block_tiles);

@@ -66,9 +66,9 @@ class WinogradKernel {
 // output transform, other activations in a pass after it. scratch grows as needed; block_tiles
 // (for tests) forces blocks of that many tiles. Deterministic for any thread count: tiles are
 // independent, and so are the GEMMs of the tile positions.
-void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x,
-                      const WinogradKernel& u, const float* bias, Act act, float* y,
-                      std::vector<float>& scratch, std::size_t block_tiles = 0);
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
+                      const float* bias, Act act, float* y, std::vector<float>& scratch,
+                      std::size_t block_tiles = 0);
 
 // dkernel [3, 3, c, f] = the kernel gradient of that convolution (x [n, h, w, c], g's geometry)
 // for the output gradient dz [n, out_h, out_w, f], overwritten: per tile position k,

@@ -17,7 +17,8 @@
 #pragma once
 
 #ifndef CNN_SIMD_NS
-#error "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including winograd_impl.hpp"
+#error \
+    "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including winograd_impl.hpp"
 #endif
 
 #include <cmath>
@@ -87,7 +88,8 @@ struct Winograd {
   template <class T, class Load, class Store>
   static void grad_one(const Load& load, const Store& store) {
     T t[4][6];
-    for (int i = 0; i < 4; ++i) grad1d(load(4 * i), load(4 * i + 1), load(4 * i + 2), load(4 * i + 3), t[i]);
+    for (int i = 0; i < 4; ++i)
+      grad1d(load(4 * i), load(4 * i + 1), load(4 * i + 2), load(4 * i + 3), t[i]);
     for (int j = 0; j < 6; ++j) {
       T col[6];
       grad1d(t[0][j], t[1][j], t[2][j], t[3][j], col);
@@ -101,7 +103,8 @@ struct Winograd {
       grad_one<V>([&](int p) { return V::load_unaligned(src[p] + ch); },
                   [&](int k, V x) { x.store_unaligned(m + k * ms + ch); });
     for (; ch < f; ++ch)
-      grad_one<float>([&](int p) { return src[p][ch]; }, [&](int k, float x) { m[k * ms + ch] = x; });
+      grad_one<float>([&](int p) { return src[p][ch]; },
+                      [&](int k, float x) { m[k * ms + ch] = x; });
   }
 
   template <class T, class Load, class Store>

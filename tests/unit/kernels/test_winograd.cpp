@@ -47,10 +47,14 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
     Act act;
   };
   const Case cases[] = {
-      {1, 1, 1, 1, 1, Padding::Same, 0, Act::Linear},   {1, 3, 3, 2, 2, Padding::Valid, 0, Act::Relu},
-      {2, 7, 5, 3, 4, Padding::Same, 0, Act::Relu},     {2, 9, 8, 5, 7, Padding::Valid, 0, Act::Linear},
-      {3, 15, 17, 17, 33, Padding::Same, 5, Act::Relu}, {1, 16, 16, 16, 16, Padding::Same, 0, Act::Relu},
-      {2, 17, 7, 33, 20, Padding::Same, 3, Act::Sigmoid}, {2, 6, 6, 64, 40, Padding::Same, 7, Act::Relu},
+      {1, 1, 1, 1, 1, Padding::Same, 0, Act::Linear},
+      {1, 3, 3, 2, 2, Padding::Valid, 0, Act::Relu},
+      {2, 7, 5, 3, 4, Padding::Same, 0, Act::Relu},
+      {2, 9, 8, 5, 7, Padding::Valid, 0, Act::Linear},
+      {3, 15, 17, 17, 33, Padding::Same, 5, Act::Relu},
+      {1, 16, 16, 16, 16, Padding::Same, 0, Act::Relu},
+      {2, 17, 7, 33, 20, Padding::Same, 3, Act::Sigmoid},
+      {2, 6, 6, 64, 40, Padding::Same, 7, Act::Relu},
       {1, 12, 10, 130, 70, Padding::Valid, 0, Act::Relu},
   };
   double worst = 0;
@@ -104,8 +108,8 @@ TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
     std::size_t block;
   };
   const Case cases[] = {
-      {1, 1, 1, 1, 1, Padding::Same, 0},    {1, 3, 3, 2, 2, Padding::Valid, 0},
-      {2, 7, 5, 3, 4, Padding::Same, 0},    {2, 9, 8, 5, 7, Padding::Valid, 0},
+      {1, 1, 1, 1, 1, Padding::Same, 0},     {1, 3, 3, 2, 2, Padding::Valid, 0},
+      {2, 7, 5, 3, 4, Padding::Same, 0},     {2, 9, 8, 5, 7, Padding::Valid, 0},
       {3, 15, 17, 17, 33, Padding::Same, 5}, {1, 16, 16, 16, 16, Padding::Same, 0},
       {2, 17, 7, 33, 20, Padding::Same, 3},  {1, 12, 10, 70, 130, Padding::Valid, 0},
   };
@@ -151,7 +155,8 @@ TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
       }
     }
   set_num_threads(0);
-  MESSAGE("worst error of the Winograd kernel gradient vs col^T dz, relative to max |dW|: " << worst);
+  MESSAGE(
+      "worst error of the Winograd kernel gradient vs col^T dz, relative to max |dW|: " << worst);
 }
 
 TEST_CASE("winograd does not apply to strided, dilated or non-3x3 convolutions") {

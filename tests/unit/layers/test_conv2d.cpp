@@ -473,7 +473,8 @@ TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direc
       } else {
         REQUIRE(gx.size() == gx_direct.size());
         for (std::size_t i = 0; i < gx.size(); ++i)
-          REQUIRE_MESSAGE(std::fabs(gx.data()[i] - gx_direct[i]) <= 2e-5f * std::max(1.0f, std::fabs(gx_direct[i])),
+          REQUIRE_MESSAGE(std::fabs(gx.data()[i] - gx_direct[i]) <=
+                              2e-5f * std::max(1.0f, std::fabs(gx_direct[i])),
                           "input gradient index " << i);
         // Kernel and bias gradients, sums over 3 * 7 * 6 to 8 * 33 * 33 outputs: within 3e-5 of
         // their largest magnitude (the bound test_winograd.cpp states for the kernel gradient).
