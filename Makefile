@@ -27,11 +27,12 @@ test-sanitize:
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -R unit
 
 # The main job: the lecture's convnet on Fashion-MNIST (RMSprop, batch 64, 5 epochs), then
-# its test accuracy, gated at 0.90.
+# its test accuracy, gated at 0.88: below the recipe's spread over seeds (0.890-0.905 here, and
+# 0.888-0.901 for PyTorch with the same initialisation; README), far above a broken build.
 demo: build
 	$(BIN)/cnn-summary configs/models/mnist_convnet.json
 	$(BIN)/cnn-train configs/train/mnist_convnet.json -o runs/demo --overwrite
-	$(BIN)/cnn-eval runs/demo --data fashion-mnist:test --min-accuracy 0.90
+	$(BIN)/cnn-eval runs/demo --data fashion-mnist:test --min-accuracy 0.88
 
 # cnn vs PyTorch (and our sgemm vs OpenBLAS) on this machine, side by side: one table with
 # medians, min-max and ratios. Installs PyTorch and OpenBLAS first (install-deps.sh --bench).
