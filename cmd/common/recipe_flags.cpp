@@ -30,6 +30,8 @@ void RecipeFlags::add_to(CLI::App& app) {
   app.add_option("--on-bad-image", on_bad_image, "fail or skip");
   app.add_option("--class-weight", class_weight, "auto, or a JSON object/list of weights");
   app.add_option("--weight-decay", weight_decay, "L2 on kernels (Keras l2(lambda))");
+  app.add_option("--recalibrate-bn", recalibrate_bn,
+                 "After each epoch, re-estimate BatchNormalization statistics over N batches");
   app.add_option("--schedule", schedule, "Learning-rate schedule as JSON, e.g. "
                                          "'{\"type\": \"cosine\", \"decay_steps\": 1000}'");
   app.add_option("--early-stopping", early_stopping, "Early stopping as JSON, e.g. "
@@ -45,7 +47,7 @@ const std::vector<std::string>& RecipeFlags::names() {
       "--data", "--validation", "--validation-split", "--batch-size", "--steps-per-epoch",
       "--validation-steps", "--optimizer", "--learning-rate", "--loss", "--target-size",
       "--color-mode", "--class-mode", "--interpolation", "--rescale", "--on-bad-image",
-      "--class-weight", "--weight-decay", "--schedule", "--early-stopping", "--no-shuffle",
+      "--class-weight", "--weight-decay", "--recalibrate-bn", "--schedule", "--early-stopping", "--no-shuffle",
       "--augment", "--set"};
   return n;
 }
@@ -78,6 +80,7 @@ void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& 
   if (class_weight)
     o["class_weight"] = *class_weight == "auto" ? json("auto") : as_json("--class-weight", *class_weight);
   if (weight_decay) o["weight_decay"] = *weight_decay;
+  if (recalibrate_bn) o["recalibrate_bn"] = *recalibrate_bn;
   if (schedule) o["schedule"] = as_json("--schedule", *schedule);
   if (early_stopping) o["early_stopping"] = as_json("--early-stopping", *early_stopping);
   if (no_shuffle) o["shuffle"] = false;

@@ -17,7 +17,8 @@ struct RecipeFlags {
   std::optional<std::string> data, validation, loss, optimizer, color_mode, class_mode,
       interpolation, on_bad_image, class_weight, schedule, early_stopping, augment;
   std::optional<double> validation_split, learning_rate, rescale, weight_decay;
-  std::optional<std::size_t> epochs, batch_size, steps_per_epoch, validation_steps;
+  std::optional<std::size_t> epochs, batch_size, steps_per_epoch, validation_steps,
+      recalibrate_bn;
   std::vector<std::size_t> target_size;
   bool no_shuffle = false;
   std::vector<std::string> sets;

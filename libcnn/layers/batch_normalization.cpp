@@ -112,14 +112,15 @@ void BatchNormalization::forward(Context& ctx, Inputs in, Tensor& out) {
     ensure_shape(rstd_, {c});
     const double unbias =
         rows > 1 ? static_cast<double>(rows) / static_cast<double>(rows - 1) : 1.0;
+    const double momentum = momentum_override_.value_or(momentum_);
     for (std::size_t j = 0; j < c; ++j) {
       const double mean = sum_[j];
       const double var = sum2_[j] / static_cast<double>(rows);
       const double rstd = 1.0 / std::sqrt(var + epsilon_);
       mean_.data()[j] = static_cast<float>(mean);
       rstd_.data()[j] = static_cast<float>(rstd);
-      mm[j] = static_cast<float>(mm[j] * momentum_ + mean * (1.0 - momentum_));
-      mv[j] = static_cast<float>(mv[j] * momentum_ + var * unbias * (1.0 - momentum_));
+      mm[j] = static_cast<float>(mm[j] * momentum + mean * (1.0 - momentum));
+      mv[j] = static_cast<float>(mv[j] * momentum + var * unbias * (1.0 - momentum));
       mu_[j] = mean_.data()[j];
       a_[j] = static_cast<float>((g ? g->value[j] : 1.0) * rstd);
       b_[j] = b ? b->value[j] : 0.0f;

@@ -45,6 +45,8 @@
 // Sums (mean, variance, the backward reductions) are accumulated in double.
 #pragma once
 
+#include <optional>
+
 #include "layers/layer.hpp"
 
 namespace cnn {
@@ -57,6 +59,11 @@ class BatchNormalization : public Layer {
   // Throws ShapeError for a rank-0 input or an axis that is not the input's last.
   Shape infer_shape(const std::vector<Shape>& inputs) override;
   void forward(Context& ctx, Inputs in, Tensor& out) override;
+  // Replaces momentum in the moving-statistics update of training forwards while set (nullopt:
+  // the configured momentum again). Re-estimating the statistics for fixed weights sets
+  // (k - 1) / k before the k-th batch: the moving statistics become the plain average of the
+  // k batches' statistics (PyTorch's update_bn).
+  void set_momentum_override(std::optional<double> momentum) { momentum_override_ = momentum; }
   // In training mode, throws cnn::Error when no training forward came first.
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;
@@ -71,6 +78,7 @@ class BatchNormalization : public Layer {
 
   long axis_ = -1;
   double momentum_ = 0.99;
+  std::optional<double> momentum_override_;
   double epsilon_ = 1e-3;
   bool center_ = true;
   bool scale_ = true;

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "data/batcher.hpp"
+#include "layers/batch_normalization.hpp"
 #include "train/checkpoint.hpp"
 #include "train/schedule.hpp"
 
@@ -30,6 +31,36 @@ PassStats stats_from_json(const json& j) {
   s.top_k_correct = j.at("top_k_correct").get<double>();
   s.samples = j.at("samples").get<std::size_t>();
   return s;
+}
+
+// FitOptions::recalibrate_bn: the moving statistics of every trainable BatchNormalization
+// layer become the average of `batches` training batches' statistics for the current weights.
+void recalibrate_batchnorm(Model& model, const data::Dataset& train, const FitOptions& opt,
+                           std::size_t epoch) {
+  std::vector<BatchNormalization*> bns;
+  for (std::size_t i = 0; i < model.size(); ++i)
+    if (auto* bn = dynamic_cast<BatchNormalization*>(&model.layer(i)); bn && bn->trainable())
+      bns.push_back(bn);
+  if (bns.empty()) return;
+  const std::uint64_t seed = opt.seed ^ (0x9e3779b97f4a7c15ULL * (epoch + 1));
+  data::Batcher batcher(train, {opt.batch_size, true, seed, opt.threads, 2, opt.recalibrate_bn});
+  data::Batch batch;
+  Rng rng(seed);
+  Context ctx;
+  ctx.training = true;
+  ctx.rng = &rng;
+  batcher.start_epoch(epoch);
+  std::size_t k = 0;
+  for (; k < opt.recalibrate_bn; ++k) {
+    if (!batcher.next(batch)) {
+      // More batches asked for than an epoch holds: go round again, in a new order.
+      batcher.start_epoch(epoch + k + 1);
+      if (!batcher.next(batch)) break;
+    }
+    for (auto* bn : bns) bn->set_momentum_override(double(k) / double(k + 1));
+    model.forward(ctx, batch.x);
+  }
+  for (auto* bn : bns) bn->set_momentum_override(std::nullopt);
 }
 
 }  // namespace
@@ -188,6 +219,7 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
       }
     }
 
+    if (opt.recalibrate_bn > 0) recalibrate_batchnorm(model, train, opt, epoch);
     EpochRecord rec;
     rec.epoch = epoch + 1;
     rec.loss = stats.loss();

@@ -46,6 +46,14 @@ struct FitOptions {
   std::size_t skipped_images = 0;  // recorded in every epoch's history row
   json schedule;                   // null: the optimizer's constant learning rate
   json early_stopping;             // null: none
+  // When > 0 and the model has trainable BatchNormalization layers: after each epoch's training
+  // and before its validation, this many training-mode forwards over training batches (a
+  // shuffle of its own, seeded by seed and epoch; no backward, no weight change) replace their
+  // moving statistics by the plain average of the batches' statistics (PyTorch's update_bn).
+  // The moving averages lag behind weights that move every step; this re-estimates them for
+  // the weights the epoch ends with. Dropout draws from a generator of its own, so the weights
+  // train exactly as without it.
+  std::size_t recalibrate_bn = 0;
   std::string recipe_file;         // names the recipe in schedule/early-stopping errors
   std::string run_dir;             // checkpoints go to run_dir/checkpoint
   bool resume = false;             // continue from run_dir's latest checkpoint

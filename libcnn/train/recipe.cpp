@@ -31,6 +31,7 @@ json default_recipe() {
     "early_stopping": null,
     "class_weight": null,
     "weight_decay": 0.0,
+    "recalibrate_bn": 0,
     "augment": null
   })");
 }
@@ -172,6 +173,7 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   r.early_stopping = raw_or_null("early_stopping");
   r.class_weight = raw_or_null("class_weight");
   r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
+  r.recalibrate_bn = static_cast<std::size_t>(top.get_int("recalibrate_bn", 0, 0, 1 << 30));
   if (const json* a = top.get_raw("augment"); a && !a->is_null()) {
     if (a->is_string()) {
       // A settings file (configs/augment/*.json), relative to the recipe.

@@ -43,6 +43,9 @@ struct Recipe {
   std::uint64_t seed = 0;
   json schedule, early_stopping, class_weight;  // null when absent
   double weight_decay = 0.0;
+  // After each epoch, re-estimate BatchNormalization's moving statistics for the epoch's final
+  // weights over this many training batches (0: no). See FitOptions::recalibrate_bn.
+  std::size_t recalibrate_bn = 0;
   // ImageDataGenerator settings for the training data (data/augment.hpp), as a JSON object
   // (a path in the recipe is read and replaced by its content); null: no augmentation.
   json augment;

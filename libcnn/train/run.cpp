@@ -214,6 +214,7 @@ RunResult run_training(const RunOptions& opt) {
   fopt.skipped_images = result.skipped_images.size();
   fopt.schedule = recipe.schedule;
   fopt.early_stopping = recipe.early_stopping;
+  fopt.recalibrate_bn = recipe.recalibrate_bn;
   fopt.recipe_file = recipe_file;
   fopt.run_dir = opt.run_dir;
   fopt.resume = opt.resume;

@@ -101,4 +101,62 @@ python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert h[0]['skippe
 "$bin/cnn-eval" "$work/photo-run" --images "$photos/cats/cat.5.jpg" "$photos/dogs/dog.5.jpg" > "$work/pred.csv"
 [[ $(wc -l < "$work/pred.csv") -eq 3 ]] || fail "predictions: $(cat "$work/pred.csv")"
 head -1 "$work/pred.csv" | grep -q "^file,label,predicted,cats,dogs$" || fail "predictions header: $(head -1 "$work/pred.csv")"
+# --recalibrate-bn: BatchNormalization's moving statistics become the plain average of N
+# training batches' statistics for the epoch's final weights, and nothing else changes. On 128
+# images in 4 batches of 32, the input layer's moving mean is then the data's mean pixel.
+python3 - "$work" <<'PY'
+import gzip, struct, sys
+d, n = sys.argv[1], 128
+img = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
+lab = gzip.open("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").read()
+open(d + "/bn_img", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img[16:16 + n * 784])
+open(d + "/bn_lab", "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
+PY
+cat > "$work/bn_model.json" <<'JSON'
+{"name": "bn_first", "input_shape": [28, 28, 1], "layers": [
+  {"type": "BatchNormalization"},
+  {"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 2, "activation": "relu"},
+  {"type": "BatchNormalization", "name": "bn_conv"},
+  {"type": "Dropout", "rate": 0.25},
+  {"type": "Flatten"},
+  {"type": "Dense", "units": 10, "activation": "softmax"}]}
+JSON
+bn_train=("$bin/cnn-train" --model "$work/bn_model.json" --data "idx:$work/bn_img,$work/bn_lab"
+          --batch-size 32 --epochs 2 --seed 5 --threads 2 -q)
+"${bn_train[@]}" -o "$work/bn_plain"
+"${bn_train[@]}" --recalibrate-bn 4 -o "$work/bn_recal"
+"${bn_train[@]}" --recalibrate-bn 4 -o "$work/bn_recal2"
+cmp -s "$work/bn_recal/weights.safetensors" "$work/bn_recal2/weights.safetensors" \
+  || fail "--recalibrate-bn: same seed, different weights"
+python3 - "$work" <<'PY' || fail "--recalibrate-bn statistics"
+import gzip, json, struct, sys
+w = sys.argv[1]
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        s, e = v["data_offsets"]
+        out[k] = struct.unpack("<%df" % ((e - s) // 4), b[8 + n + s:8 + n + e])
+    return out
+plain = tensors(w + "/bn_plain/weights.safetensors")
+recal = tensors(w + "/bn_recal/weights.safetensors")
+assert plain.keys() == recal.keys()
+for k in plain:  # training is untouched: only the moving statistics differ
+    if "moving_" not in k:
+        assert plain[k] == recal[k], k
+pix = open(w + "/bn_img", "rb").read()[16:]
+mean = sum(pix) / len(pix) / 255.0
+got = recal["batch_normalization.moving_mean"][0]
+assert abs(got - mean) < 1e-5, (got, mean)
+before = plain["batch_normalization.moving_mean"][0]
+assert abs(before - mean) > 0.1 * mean, (before, mean)  # momentum 0.99 over 8 steps: far below
+var = sum((p / 255.0 - mean) ** 2 for p in pix) / (len(pix) - 1)
+v = recal["batch_normalization.moving_variance"][0]
+assert 0.8 * var < v < 1.2 * var, (v, var)  # the average of 4 unbiased batch variances
+PY
+
 echo "train_eval: ok"
