@@ -128,22 +128,13 @@ bn_train=("$bin/cnn-train" --model "$work/bn_model.json" --data "idx:$work/bn_im
 "${bn_train[@]}" --recalibrate-bn 4 -o "$work/bn_recal2"
 cmp -s "$work/bn_recal/weights.safetensors" "$work/bn_recal2/weights.safetensors" \
   || fail "--recalibrate-bn: same seed, different weights"
-python3 - "$work" <<'PY' || fail "--recalibrate-bn statistics"
-import gzip, json, struct, sys
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work" <<'PY' \
+  || fail "--recalibrate-bn statistics"
+import sys
+from rd import tensors, floats
 w = sys.argv[1]
-def tensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in h.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        out[k] = struct.unpack("<%df" % ((e - s) // 4), b[8 + n + s:8 + n + e])
-    return out
-plain = tensors(w + "/bn_plain/weights.safetensors")
-recal = tensors(w + "/bn_recal/weights.safetensors")
+plain = {k: floats(v[1]) for k, v in tensors(w + "/bn_plain/weights.safetensors").items()}
+recal = {k: floats(v[1]) for k, v in tensors(w + "/bn_recal/weights.safetensors").items()}
 assert plain.keys() == recal.keys()
 for k in plain:  # training is untouched: only the moving statistics differ
     if "moving_" not in k:

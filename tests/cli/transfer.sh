@@ -27,47 +27,8 @@ data="idx:$work/img,$work/lab"
 "$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32 --steps-per-epoch 8 \
   --epochs 1 --seed 3 --threads 2 -q -o "$work/base"
 
-# Python helpers (no numpy): .npy, safetensors and record stream readers.
-cat > "$work/rd.py" <<'PY'
-import ast, json, struct
-def npy(path):
-    b = open(path, "rb").read()
-    assert b[:6] == b"\x93NUMPY", path
-    hl = struct.unpack("<H", b[8:10])[0] if b[6] == 1 else struct.unpack("<I", b[8:12])[0]
-    start = (10 if b[6] == 1 else 12)
-    h = ast.literal_eval(b[start:start + hl].decode())
-    n = 1
-    for s in h["shape"]:
-        n *= s
-    code = {"<f4": "f", "<i4": "i"}[h["descr"]]
-    return list(h["shape"]), list(struct.unpack("<%d%s" % (n, code), b[start + hl:start + hl + 4 * n]))
-def tensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in h.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        out[k] = (v["shape"], b[8 + n + s:8 + n + e])
-    return out
-def floats(raw):
-    return list(struct.unpack("<%df" % (len(raw) // 4), raw))
-def records(path):
-    b = open(path, "rb").read()
-    assert b[:8] == b"\x89CNNREC\n"
-    n = struct.unpack("<I", b[12:16])[0]
-    h = json.loads(b[16:16 + n])
-    k = 1
-    for s in h["shape"]:
-        k *= s
-    rec, out = 4 + 4 * k, []
-    for off in range(16 + n, len(b), rec):
-        out.append((struct.unpack("<i", b[off:off + 4])[0], struct.unpack("<%df" % k, b[off + 4:off + rec])))
-    return h, out
-PY
-export PYTHONPATH="$work"
+# Python helpers (no numpy): .npy, safetensors and record stream readers (tests/cli/rd.py).
+export PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1
 
 # --- cnn-extract-features -------------------------------------------------------------------
 "${extract[@]}" "$work/base" --layer flatten --data "$data" -o "$work/flat.npy" --json > "$work/flat.json"
