@@ -237,23 +237,23 @@ TEST_CASE("PackedB: every ISA's packed product equals gemm bitwise, and the refe
     for (auto ta : {Trans::No, Trans::Yes})
       for (auto tb : {Trans::No, Trans::Yes})
         for (Isa isa : supported_isas()) {
+          // C after packing B and multiplying.
+          const auto packed_run = [&](const Problem& p) {
+            PackedB packed(isa);
+            packed.pack(p.tb, p.k, p.n, p.b.data(), p.ldb);
+            std::vector<float> c = p.c0;
+            packed.multiply(p.ta, p.m, p.alpha, p.a.data(), p.lda, p.beta, c.data(), p.ldc);
+            return c;
+          };
           for (const Case& cs : big) {
             const Problem p = make_problem(rng, ta, tb, cs.m, cs.n, cs.k, cs.pad, 1.0f, 0.5f);
-            PackedB packed(isa);
-            packed.pack(tb, cs.k, cs.n, p.b.data(), p.ldb);
-            std::vector<float> c = p.c0;
-            packed.multiply(ta, cs.m, p.alpha, p.a.data(), p.lda, p.beta, c.data(), p.ldc);
-            const std::vector<float> want = run(isa, p);
+            const std::vector<float> c = packed_run(p), want = run(isa, p);
             REQUIRE_MESSAGE(std::memcmp(c.data(), want.data(), c.size() * sizeof(float)) == 0,
                             describe(isa, p) << " packed, " << threads << " threads");
           }
           for (const Case& cs : small) {
             const Problem p = make_problem(rng, ta, tb, cs.m, cs.n, cs.k, cs.pad, 1.0f, 0.0f);
-            PackedB packed(isa);
-            packed.pack(tb, cs.k, cs.n, p.b.data(), p.ldb);
-            std::vector<float> c = p.c0;
-            packed.multiply(ta, cs.m, p.alpha, p.a.data(), p.lda, p.beta, c.data(), p.ldc);
-            check_against(p, expect(p), c, describe(isa, p) + " packed");
+            check_against(p, expect(p), packed_run(p), describe(isa, p) + " packed");
           }
         }
   }

@@ -37,6 +37,29 @@ std::vector<float> direct(const ConvGeometry& g, std::size_t n, const std::vecto
   return y;
 }
 
+// compute() on 1 and 2 threads: every value within tol * max(1, scale) of want (the largest
+// relative error goes into worst), and the same bits on both.
+template <class Compute>
+void check_on_threads(const std::vector<float>& want, double scale, double tol, double& worst,
+                      const Compute& compute) {
+  std::vector<float> first;
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    const std::vector<float> got = compute();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const double err = std::fabs(double(got[i]) - want[i]) / std::max(1.0, scale);
+      worst = std::max(worst, err);
+      REQUIRE(err < tol);
+    }
+    if (first.empty())
+      first = got;
+    else
+      CHECK(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)) == 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the output's scale") {
@@ -78,24 +101,13 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
       act_forward(cs.act, want.data(), want.size() / cs.f, cs.f);
       double scale = 0;
       for (float v : z) scale = std::max(scale, double(std::fabs(v)));
-      std::vector<float> first;
-      for (int threads : {1, 2}) {
-        CAPTURE(threads);
-        set_num_threads(threads);
+      check_on_threads(want, scale, 3e-5, worst, [&] {
         WinogradKernel u(isa);
         u.set(kernel.data(), cs.c, cs.f);
         std::vector<float> y(want.size(), -99.0f), scratch;
         winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, y.data(), scratch, cs.block);
-        for (std::size_t i = 0; i < y.size(); ++i) {
-          const double err = std::fabs(double(y[i]) - want[i]) / std::max(1.0, scale);
-          worst = std::max(worst, err);
-          REQUIRE(err < 3e-5);
-        }
-        if (first.empty())
-          first = y;
-        else
-          CHECK(std::memcmp(first.data(), y.data(), y.size() * sizeof(float)) == 0);
-      }
+        return y;
+      });
     }
   set_num_threads(0);
   MESSAGE("worst error of Winograd F(4x4,3x3) vs direct, relative to max |output|: " << worst);
@@ -136,23 +148,12 @@ TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
                 0.0f, want.data(), cs.f);
       double scale = 0;
       for (float v : want) scale = std::max(scale, double(std::fabs(v)));
-      std::vector<float> first;
-      for (int threads : {1, 2}) {
-        CAPTURE(threads);
-        set_num_threads(threads);
+      check_on_threads(want, scale, 3e-5, worst, [&] {
         std::vector<float> got(want.size(), -99.0f), scratch;
         winograd_kernel_grad(*g, cs.n, x.data(), dz.data(), cs.f, got.data(), scratch, cs.block,
                              isa);
-        for (std::size_t i = 0; i < got.size(); ++i) {
-          const double err = std::fabs(double(got[i]) - want[i]) / std::max(1.0, scale);
-          worst = std::max(worst, err);
-          REQUIRE(err < 3e-5);
-        }
-        if (first.empty())
-          first = got;
-        else
-          CHECK(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)) == 0);
-      }
+        return got;
+      });
     }
   set_num_threads(0);
   MESSAGE(
