@@ -220,7 +220,12 @@ void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, 
   for (std::size_t tap = 0; tap < 9; ++tap)
     for (std::size_t k = 0; k < kPositions; ++k)
       coef[tap][k] = static_cast<float>(kG[k / kTile][tap / 3] * kG[k % kTile][tap % 3]);
-  parallel_for(0, cf, [&](std::size_t lo, std::size_t hi) {
+  // In fixed pieces, not one range per thread: where a range ends decides which values take
+  // the vector path and which the scalar tail, whose roundings may differ (an unfused
+  // xsimd::fma in a build without inlining), and that must not depend on the thread count.
+  constexpr std::size_t kPiece = 4096;
+  parallel_for(0, (cf + kPiece - 1) / kPiece, [&](std::size_t piece) {
+    const std::size_t lo = piece * kPiece, hi = std::min(cf, lo + kPiece);
     for (std::size_t tap = 0; tap < 9; ++tap)
       fns.combine(du + lo, cf, coef[tap], kPositions, hi - lo, dkernel + tap * cf + lo);
   });

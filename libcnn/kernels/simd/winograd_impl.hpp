@@ -39,8 +39,10 @@ struct Winograd {
   // rounds, then adds).
   static constexpr bool kFused = !std::is_same_v<Arch, xsimd::sse2>;
 
-  // a * b + c with the vectors' rounding: scalars (the channels past the last whole vector) get
-  // bitwise the value a vector lane would, so where a range is cut does not change any result.
+  // a * b + c, fused where the vectors' xsimd::fma is (the channels past the last whole vector
+  // then get the value a vector lane would, in an optimised build). Callers still cut ranges
+  // at places that do not depend on the thread count: a build that does not inline xsimd
+  // (the sanitizer build) may leave the vector fma unfused.
   template <class T>
   static T fma(T a, T b, T c) {
     if constexpr (!std::is_same_v<T, float>)
