@@ -1,5 +1,13 @@
-# Readers for the CLI tests, without numpy: .npy arrays, safetensors files, record streams.
-import ast, json, struct
+# Helpers for the CLI tests, without numpy: readers of .npy arrays, safetensors files and record
+# streams, and a writer of Fashion-MNIST slices as plain IDX pairs.
+import ast, gzip, json, struct
+def fashion_test_slice(img_path, lab_path, n):
+    # The first n Fashion-MNIST test images and labels (Debian's dataset-fashion-mnist).
+    d = "/usr/share/datasets/fashion-mnist/"
+    img = gzip.open(d + "t10k-images-idx3-ubyte.gz").read()
+    lab = gzip.open(d + "t10k-labels-idx1-ubyte.gz").read()
+    open(img_path, "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img[16:16 + n * 784])
+    open(lab_path, "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
 def npy(path):
     b = open(path, "rb").read()
     assert b[:6] == b"\x93NUMPY", path

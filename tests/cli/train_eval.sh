@@ -104,14 +104,8 @@ head -1 "$work/pred.csv" | grep -q "^file,label,predicted,cats,dogs$" || fail "p
 # --recalibrate-bn: BatchNormalization's moving statistics become the plain average of N
 # training batches' statistics for the epoch's final weights, and nothing else changes. On 128
 # images in 4 batches of 32, the input layer's moving mean is then the data's mean pixel.
-python3 - "$work" <<'PY'
-import gzip, struct, sys
-d, n = sys.argv[1], 128
-img = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
-lab = gzip.open("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").read()
-open(d + "/bn_img", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img[16:16 + n * 784])
-open(d + "/bn_lab", "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
-PY
+export PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1  # tests/cli/rd.py
+python3 -c "import sys, rd; rd.fashion_test_slice(sys.argv[1] + '/bn_img', sys.argv[1] + '/bn_lab', 128)" "$work"
 cat > "$work/bn_model.json" <<'JSON'
 {"name": "bn_first", "input_shape": [28, 28, 1], "layers": [
   {"type": "BatchNormalization"},
@@ -128,8 +122,7 @@ bn_train=("$bin/cnn-train" --model "$work/bn_model.json" --data "idx:$work/bn_im
 "${bn_train[@]}" --recalibrate-bn 4 -o "$work/bn_recal2"
 cmp -s "$work/bn_recal/weights.safetensors" "$work/bn_recal2/weights.safetensors" \
   || fail "--recalibrate-bn: same seed, different weights"
-PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work" <<'PY' \
-  || fail "--recalibrate-bn statistics"
+python3 - "$work" <<'PY' || fail "--recalibrate-bn statistics"
 import sys
 from rd import tensors, floats
 w = sys.argv[1]

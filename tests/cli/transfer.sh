@@ -14,21 +14,14 @@ tiny="$src/tests/data/tiny_convnet.json"
 extract=("$bin/cnn-extract-features" --threads 2 -q)
 finetune=("$bin/cnn-finetune" --threads 2 -q)
 
+# Python helpers (no numpy): .npy, safetensors and record stream readers (tests/cli/rd.py).
+export PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1
 # 300 Fashion-MNIST test images as a plain IDX pair, and a tiny trained base.
-python3 - "$work" <<'PY'
-import gzip, struct, sys
-d, n = sys.argv[1], 300
-img = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
-lab = gzip.open("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").read()
-open(d + "/img", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img[16:16 + n * 784])
-open(d + "/lab", "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
-PY
+python3 -c "import sys, rd; rd.fashion_test_slice(sys.argv[1] + '/img', sys.argv[1] + '/lab', 300)" "$work"
 data="idx:$work/img,$work/lab"
 "$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32 --steps-per-epoch 8 \
   --epochs 1 --seed 3 --threads 2 -q -o "$work/base"
 
-# Python helpers (no numpy): .npy, safetensors and record stream readers (tests/cli/rd.py).
-export PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1
 
 # --- cnn-extract-features -------------------------------------------------------------------
 "${extract[@]}" "$work/base" --layer flatten --data "$data" -o "$work/flat.npy" --json > "$work/flat.json"
