@@ -12,6 +12,7 @@
 #include "common/run_main.hpp"
 #include "data/augment.hpp"
 #include "data/batcher.hpp"
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/image.hpp"
 #include "io/record_stream.hpp"
@@ -129,11 +130,11 @@ int main(int argc, char** argv) {
   app.add_option("--save-format", save_format, "png or jpeg")
       ->check(CLI::IsMember({"png", "jpeg", "jpg"}));
   app.add_option("--count", count, "Augmented images per source image (--save-to-dir)")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   app.add_flag("--stream", stream, "Write a record stream (stdout, or --output)");
-  app.add_option("--output", output, "Record stream file (default: - for stdout)");
+  app.add_option("-o,--output", output, "Record stream file (default: - for stdout)");
   app.add_option("--epochs", epochs, "Passes over the source (--stream); default: endless")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--dtype", dtype, "Record values: float32 or uint8 (rounded, 4x smaller)")
       ->check(CLI::IsMember({"float32", "uint8"}));
   app.add_flag("--no-shuffle", no_shuffle, "Stream the source in order (default: shuffled per "
@@ -157,20 +158,15 @@ int main(int argc, char** argv) {
     json settings = json::object();
     std::string settings_name = "<flags>";
     if (!config_path.empty()) {
-      const std::string text = cnn::io::read_file(config_path);
-      try {
-        settings = json::parse(text);
-      } catch (const json::parse_error& e) {
-        throw cnn::ConfigError(config_path, "", "", std::string("not valid JSON: ") + e.what());
-      }
+      settings = cnn::io::read_json(config_path);
       if (!settings.is_object())
         throw cnn::ConfigError(config_path, "", "", "expected an object of settings");
       settings_name = config_path;
     }
     auto as_value = [](const std::string& text) {
       try {
-        return json::parse(text);
-      } catch (const json::parse_error&) {
+        return cnn::parse_json(text, "--set");
+      } catch (const cnn::ConfigError&) {
         return json(text);
       }
     };
@@ -187,13 +183,8 @@ int main(int argc, char** argv) {
     cnn::data::AugmentSettings aug = cnn::data::parse_augment_settings(settings, settings_name);
     std::optional<cnn::data::Transform> fixed;
     if (!transform_text.empty()) {
-      json t;
-      try {
-        t = json::parse(transform_text);
-      } catch (const json::parse_error& e) {
-        throw cnn::ConfigError("--transform", "", "", std::string("not valid JSON: ") + e.what());
-      }
-      fixed = cnn::data::parse_transform(t, "--transform");
+      fixed = cnn::data::parse_transform(cnn::parse_json(transform_text, "--transform"),
+                                         "--transform");
     }
 
     // The source, in raw pixel units (rescale 1) so cval and shifts mean pixel values.
@@ -229,7 +220,18 @@ int main(int argc, char** argv) {
     const bool many_reads = stream ? (!epochs || *epochs > 1) : count > 1;
     std::unique_ptr<cnn::data::Dataset> base = std::move(src);
     if (many_reads) base = std::make_unique<cnn::data::CachedDataset>(std::move(base));
-    cnn::data::AugmentedDataset augmented(std::move(base), aug, 1.0f, threads);
+    // A stream carries raw pixel values and declares the settings' rescale in its header: the
+    // reader applies it, and cnn-train records it in the model it trains (so every program
+    // that reads the run scales photos the same way). Per-sample and featurewise
+    // normalisation cannot be declared so; with them the stream holds the final values.
+    std::optional<float> declared_rescale;
+    cnn::data::AugmentSettings applied = aug;
+    if (stream && aug.rescale && !aug.samplewise_center && !aug.samplewise_std_normalization &&
+        !aug.needs_featurewise_stats()) {
+      declared_rescale = static_cast<float>(*aug.rescale);
+      applied.rescale.reset();
+    }
+    cnn::data::AugmentedDataset augmented(std::move(base), applied, 1.0f, threads);
     if (fixed) augmented.set_fixed_transform(*fixed);
     const cnn::Shape shape = augmented.sample_shape();
     if (shape.size() != 3 || (shape[2] != 1 && shape[2] != 3))
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
       h.classes = augmented.class_names();
       h.class_mode = augmented.num_classes() == 2 ? "binary" : "sparse";
       if (epochs) h.count = static_cast<std::uint64_t>(*epochs) * n_src;
+      h.rescale = declared_rescale;
       bo.shuffle = !no_shuffle;
       try {
         cnn::io::RecordWriter writer(output, h);

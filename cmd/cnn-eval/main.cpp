@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
   std::string target, weights, predictions_path;
-  std::optional<std::string> data, loss, color_mode, interpolation;
+  std::optional<std::string> data, loss, color_mode, interpolation, classes;
   std::optional<double> rescale, min_accuracy;
   std::vector<std::size_t> target_size;
   std::vector<std::string> images;
@@ -30,13 +30,16 @@ int main(int argc, char** argv) {
   app.add_option("--predictions", predictions_path,
                  "Also write per-sample predictions to this file (.csv or .json)");
   app.add_option("--min-accuracy", min_accuracy, "Exit with 4 when accuracy is below this")
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--batch-size", batch_size, "Batch size")->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(0, 1));
+  app.add_option("--batch-size", batch_size, "Batch size")->check(cnn::cmd::at_least(1));
   app.add_option("--loss", loss, "Loss (default: the run's)");
   app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
   app.add_option("--color-mode", color_mode, "rgb or grayscale");
   app.add_option("--interpolation", interpolation, "nearest or bilinear");
-  app.add_option("--rescale", rescale, "Multiply pixel values by this");
+  app.add_option("--rescale", rescale,
+                 "Multiply pixel values by this (default: the model's own preprocessing)");
+  app.add_option("--classes", classes,
+                 "Class names, one per line in output order (default: the run's class_indices.json)");
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     namespace fs = std::filesystem;
@@ -59,6 +62,8 @@ int main(int argc, char** argv) {
     opt.threads = cnn::cmd::resolve_threads(common.threads);
     opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
     opt.predictions = !predictions_path.empty();
+    opt.classes_file = classes;
+    if (!common.quiet) opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
     if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
     if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
     if (interpolation) opt.data_overrides["interpolation"] = *interpolation;

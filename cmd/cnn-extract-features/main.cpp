@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
                                         "on stdout)")
       ->required();
   app.add_option("--batch-size", batch_size, "Samples per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(cnn::cmd::at_least(1))
       ->capture_default_str();
   app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
   app.add_option("--color-mode", color_mode, "rgb or grayscale");

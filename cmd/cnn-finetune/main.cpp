@@ -8,6 +8,7 @@
 #include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "model/summary.hpp"
 #include "train/finetune.hpp"
@@ -109,12 +110,7 @@ int main(int argc, char** argv) {
       const std::optional<std::string> file =
           !recipe_path.empty() ? std::optional<std::string>(recipe_path) : fm.base_recipe;
       if (file) {
-        json j;
-        try {
-          j = json::parse(cnn::io::read_file(*file));
-        } catch (const json::parse_error& e) {
-          throw cnn::ConfigError(*file, "", "", std::string("not valid JSON: ") + e.what());
-        }
+        json j = cnn::io::read_json(*file);
         if (j.is_object()) {
           j.erase("model");  // the model is the composed one, its weights the base's
           j.erase("weights");
@@ -123,7 +119,7 @@ int main(int argc, char** argv) {
         opt.recipe_file = *file;
         opt.base_dir = fs::path(*file).parent_path().string();
       }
-      flags.apply(recipe, app, common);
+      flags.apply(recipe, app, common, opt.base_dir);
       if (run_dir.empty()) run_dir = "runs/" + fm.model.name() + "_finetune";
       recipe["model"] = fs::absolute(fs::path(run_dir) / "model.json").lexically_normal().string();
       recipe["weights"] = nullptr;

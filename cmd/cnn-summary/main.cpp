@@ -28,9 +28,9 @@ int main(int argc, char** argv) {
   cnn::ProfileOptions profile;
   app.add_flag("--time", time,
                "Profile instead: forward and backward ms and GFLOP/s per layer (random inputs)");
-  app.add_option("--batch", profile.batch, "--time: batch size")->check(CLI::PositiveNumber);
+  app.add_option("--batch", profile.batch, "--time: batch size")->check(cnn::cmd::at_least(1));
   app.add_option("--iterations", profile.iterations, "--time: timed iterations (median)")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--warmup", profile.warmup, "--time: untimed iterations first");
   app.add_flag("--inference", inference, "--time: inference forward only (no backward)");
   return cnn::cmd::run_main(app, argc, argv, [&] {

@@ -7,6 +7,7 @@
 #include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "train/run.hpp"
 
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
   cnn::cmd::RecipeFlags flags;  // every recipe field's flag; each applied only when given
 
   app.add_option("recipe", recipe_path, "Training recipe JSON (configs/train/*.json)");
-  app.add_option("-o,--output", run_dir, "Run directory to create (default: runs/<model name>)");
+  app.add_option("-o,--output", run_dir,
+                 "Run directory to create (default: runs/<model file name without .json>)");
   app.add_option("--resume", resume_dir, "Continue the run in this directory from its checkpoint");
   app.add_flag("--overwrite", overwrite, "Reuse an output directory that already has files");
   app.add_option("--model", model, "Architecture JSON");
@@ -55,17 +57,12 @@ int main(int argc, char** argv) {
       opt.run_dir = resume_dir;
       if (flags.epochs) opt.resume_overrides["epochs"] = *flags.epochs;
     } else {
+      if (recipe_path.empty() && !model)
+        throw CLI::ValidationError("give a recipe (configs/train/*.json), --model, or --resume RUN");
       json recipe = cnn::train::default_recipe();
       opt.recipe_file = "<flags>";
       if (!recipe_path.empty()) {
-        const std::string text = cnn::io::read_file(recipe_path);
-        json file;
-        try {
-          file = json::parse(text);
-        } catch (const json::parse_error& e) {
-          throw cnn::ConfigError(recipe_path, "", "", std::string("not valid JSON: ") + e.what());
-        }
-        cnn::train::merge_into(recipe, file);
+        cnn::train::merge_into(recipe, cnn::io::read_json(recipe_path));
         opt.recipe_file = recipe_path;
         opt.base_dir = fs::path(recipe_path).parent_path().string();
       }
@@ -73,7 +70,7 @@ int main(int argc, char** argv) {
       if (model) o["model"] = fs::absolute(*model).string();
       if (weights) o["weights"] = fs::absolute(*weights).string();
       cnn::train::merge_into(recipe, o);
-      flags.apply(recipe, app, common);
+      flags.apply(recipe, app, common, opt.base_dir);
       opt.recipe = recipe;
       if (run_dir.empty()) {
         std::string name = "run";

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "data/dataset.hpp"
 #include "train/recipe.hpp"
 
 namespace cnn::cmd {
@@ -12,14 +13,14 @@ void RecipeFlags::add_to(CLI::App& app) {
                                  "FILE.cnnrec");
   app.add_option("--validation", validation, "Validation data (same forms as --data)");
   app.add_option("--validation-split", validation_split, "Hold out this fraction of --data");
-  app.add_option("--epochs", epochs, "Epochs")->check(CLI::PositiveNumber);
-  app.add_option("--batch-size", batch_size, "Batch size")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "Epochs")->check(cnn::cmd::at_least(1));
+  app.add_option("--batch-size", batch_size, "Batch size")->check(cnn::cmd::at_least(1));
   app.add_option("--steps-per-epoch", steps_per_epoch, "Batches per epoch")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--validation-steps", validation_steps, "Validation batches")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--optimizer", optimizer, "SGD, RMSprop or Adam (Keras defaults)");
-  app.add_option("--learning-rate", learning_rate, "Learning rate")->check(CLI::NonNegativeNumber);
+  app.add_option("--learning-rate", learning_rate, "Learning rate")->check(cnn::cmd::at_least(0));
   app.add_option("--loss", loss, "binary_crossentropy, categorical_crossentropy, "
                                  "sparse_categorical_crossentropy, mse");
   app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
@@ -52,17 +53,16 @@ const std::vector<std::string>& RecipeFlags::names() {
   return n;
 }
 
-void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& common) const {
+void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& common,
+                        const std::string& base_dir) const {
   auto as_json = [](const std::string& flag, const std::string& text) {
-    try {
-      return json::parse(text);
-    } catch (const json::parse_error& e) {
-      throw ConfigError(flag, "", "", std::string("not valid JSON: ") + e.what());
-    }
+    return parse_json(text, flag);
   };
   json o = json::object();
-  if (data) o["data"]["train"] = *data;
-  if (validation) o["data"]["validation"] = *validation;
+  // Paths on the command line are relative to the current directory (a recipe's to its folder).
+  const std::string cwd = std::filesystem::current_path().string();
+  if (data) o["data"]["train"] = data::resolve_dataset_spec(*data, cwd);
+  if (validation) o["data"]["validation"] = data::resolve_dataset_spec(*validation, cwd);
   if (validation_split) o["data"]["validation_split"] = *validation_split;
   if (!target_size.empty()) o["data"]["target_size"] = target_size;
   if (color_mode) o["data"]["color_mode"] = *color_mode;
@@ -87,7 +87,7 @@ void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& 
   if (augment) o["augment"] = std::filesystem::absolute(*augment).string();
   if (app.count("--seed")) o["seed"] = common.seed;
   train::merge_into(recipe, o);
-  for (const auto& s : sets) train::apply_assignment(recipe, s);
+  for (const auto& s : sets) train::apply_assignment(recipe, s, base_dir);
 }
 
 }  // namespace cnn::cmd

@@ -29,7 +29,9 @@ struct RecipeFlags {
   static const std::vector<std::string>& names();
   // Merges the given flags into recipe (each only when given), then --seed when given, then
   // the --set assignments in order. Throws ConfigError for flags whose JSON does not parse.
-  void apply(json& recipe, const CLI::App& app, const CommonOptions& common) const;
+  // base_dir: the recipe file's folder (for --set augment.KEY=V on a settings file).
+  void apply(json& recipe, const CLI::App& app, const CommonOptions& common,
+             const std::string& base_dir = "") const;
 };
 
 }  // namespace cnn::cmd

@@ -3,7 +3,9 @@
 
 #include <csignal>
 
+#include <cmath>
 #include <iostream>
+#include <sstream>
 #include <new>
 #include <thread>
 
@@ -28,11 +30,36 @@ std::size_t resolve_threads(int n) {
   return hw ? hw : 1;
 }
 
+CLI::Validator at_least(double min, std::optional<double> max) {
+  const auto show = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  std::string desc = ">= " + show(min) + (max ? " and <= " + show(*max) : "");
+  return CLI::Validator(
+      [min, max, show](std::string& text) -> std::string {
+        double v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size() || !std::isfinite(v))
+          return "expected a number, got '" + text + "'";
+        if (v < min) return "must be at least " + show(min) + ", got " + text;
+        if (max && v > *max) return "must be at most " + show(*max) + ", got " + text;
+        return {};
+      },
+      desc);
+}
+
 void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.add_option("--seed", opts.seed, "Random seed (same seed and threads: same result)")
       ->capture_default_str();
   app.add_option("--threads", opts.threads, "Worker threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0, 1024));
   app.add_flag("-q,--quiet", opts.quiet, "No progress or log output on stderr");
   app.add_flag("--json", opts.json, "Print one machine-readable JSON result on stdout");
   app.set_version_flag("--version", app.get_name() + " " + CNN_VERSION);
@@ -54,6 +81,10 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   } catch (const CLI::ParseError& e) {
     std::cerr << prog << ": error: " << e.what() << "\n"
               << "Run '" << prog << " --help' for usage.\n";
+    return kUsage;
+  } catch (const std::exception& e) {
+    // A setting applied while parsing (e.g. the thread pool's size) refused its value.
+    std::cerr << prog << ": error: " << e.what() << "\n";
     return kUsage;
   }
   try {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <optional>
 
 namespace cnn::cmd {
 
@@ -29,6 +30,11 @@ struct CommonOptions {
 
 // The thread count to use: n, or every core for 0.
 std::size_t resolve_threads(int n);
+
+// A CLI11 check that a number is at least min (and, when given, at most max), with a one-line
+// message such as "--epochs: must be at least 1, got 0" (CLI11's own range checks print the
+// limits of double in full).
+CLI::Validator at_least(double min, std::optional<double> max = std::nullopt);
 
 // Adds the common options to app (and --version, which prints "<program> <version>").
 void add_common_options(CLI::App& app, CommonOptions& opts);

@@ -200,14 +200,7 @@ AugmentSettings parse_augment_settings(const json& j, const std::string& file,
 }
 
 AugmentSettings read_augment_settings(const std::string& path) {
-  const std::string text = io::read_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ConfigError(path, "", "", std::string("not valid JSON: ") + e.what());
-  }
-  return parse_augment_settings(j, path);
+  return parse_augment_settings(parse_json(io::read_file(path), path), path);
 }
 
 json to_json(const AugmentSettings& s) {

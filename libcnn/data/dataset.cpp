@@ -437,6 +437,35 @@ std::unique_ptr<Dataset> open_idx_folder(const std::string& spec, const std::str
 
 }  // namespace
 
+float default_rescale(const std::string& spec) {
+  if (spec.rfind("fashion-mnist:", 0) == 0 || spec.rfind("mnist:", 0) == 0 ||
+      spec.rfind("idx:", 0) == 0)
+    return 1.0f / 255.0f;
+  std::error_code ec;
+  std::string head;
+  if (!fs::is_directory(spec, ec) && !is_record_stream_spec(spec) && split_word(spec, head) &&
+      fs::is_directory(head, ec))
+    return 1.0f / 255.0f;
+  return 1.0f;
+}
+
+std::string resolve_dataset_spec(const std::string& spec, const std::string& base_dir) {
+  if (base_dir.empty() || spec.empty() || spec == "-" || spec.rfind("fashion-mnist:", 0) == 0 ||
+      spec.rfind("mnist:", 0) == 0)
+    return spec;
+  const auto abs = [&](const std::string& p) {
+    if (p.empty() || fs::path(p).is_absolute()) return p;
+    return fs::absolute(fs::path(base_dir) / p).lexically_normal().string();
+  };
+  if (spec.rfind("idx:", 0) == 0) {
+    const std::string rest = spec.substr(4);
+    const std::size_t comma = rest.find(',');
+    if (comma == std::string::npos) return spec;  // open_dataset explains the form
+    return "idx:" + abs(rest.substr(0, comma)) + "," + abs(rest.substr(comma + 1));
+  }
+  return abs(spec);
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DatasetOptions& options) {
   const std::string kForms =
       "expected fashion-mnist:train|test, mnist:train|test, DIR:train|test (a folder of IDX "

@@ -46,6 +46,17 @@ std::optional<Subset> parse_subset(const std::string& name);
 std::optional<BadImagePolicy> parse_bad_image_policy(const std::string& name);
 std::optional<ImageCheck> parse_image_check(const std::string& name);
 
+// A dataset spec with its paths made absolute against base_dir (a recipe's folder, or the
+// current directory for flags): FOLDER, FOLDER:split, FILE.cnnrec and idx:IMAGES,LABELS.
+// Named datasets (fashion-mnist:..., mnist:...), "-" and absolute paths are returned as they
+// are; so is everything when base_dir is empty.
+std::string resolve_dataset_spec(const std::string& spec, const std::string& base_dir);
+
+// The default rescale of the dataset spec names without opening it: 1/255 for IDX data
+// (fashion-mnist:, mnist:, idx:, FOLDER:split), 1 for anything else (a record stream's own
+// declared factor needs the stream: Dataset::default_rescale).
+float default_rescale(const std::string& spec);
+
 // A fixed, ordered set of labelled samples.
 class Dataset {
  public:
@@ -74,6 +85,11 @@ class Dataset {
   virtual void load(std::size_t index, float* out, std::int32_t& label,
                     std::uint64_t seed) const = 0;
 
+  // The factor samples are multiplied by when DatasetOptions::rescale is unset: 1/255 for IDX
+  // data, a record stream's declared "rescale", 1 otherwise. cnn-train records the effective
+  // factor in the model's preprocessing (see train::run_training).
+  virtual float default_rescale() const { return 1.0f; }
+
   std::size_t num_classes() const { return class_names().size(); }
   std::size_t sample_numel() const { return numel(sample_shape()); }
 };
@@ -94,7 +110,7 @@ struct DatasetOptions {
   // its size.
   std::vector<std::string> classes;
   ClassMode class_mode = ClassMode::categorical;
-  std::optional<float> rescale;   // sample = pixel * rescale; default 1/255 (IDX), 1 (folders)
+  std::optional<float> rescale;   // sample = pixel * rescale; default: Dataset::default_rescale()
   double validation_split = 0.0;  // 0 <= v < 1; see split_range()
   Subset subset = Subset::all;    // training or validation need validation_split > 0
   // Record streams without a count (endless): how many records to read (see
@@ -131,6 +147,7 @@ class IdxDataset : public Dataset {
   std::int32_t label(std::size_t index) const override;
   std::string sample_name(std::size_t index) const override;
   void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
+  float default_rescale() const override { return 1.0f / 255.0f; }
 
   const io::IdxPair& arrays() const { return pair_; }
 

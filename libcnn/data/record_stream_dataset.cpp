@@ -22,10 +22,11 @@ bool is_record_stream_spec(const std::string& spec) {
 }
 
 RecordStreamDataset::RecordStreamDataset(const std::string& path, const DatasetOptions& options)
-    : mode_(options.class_mode), rescale_(options.rescale.value_or(1.0f)) {
+    : mode_(options.class_mode) {
   io::RecordReader reader(path);
   name_ = reader.name();
   header_ = reader.header();
+  rescale_ = options.rescale.value_or(default_rescale());
   if (options.subset != Subset::all)
     throw DataError(name_, "validation_split does not apply to a record stream (it can be read "
                            "only once); give validation data separately");

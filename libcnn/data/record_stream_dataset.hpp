@@ -25,6 +25,7 @@ class RecordStreamDataset : public Dataset {
   std::int32_t label(std::size_t index) const override { return labels_.at(index); }
   std::string sample_name(std::size_t index) const override;
   void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
+  float default_rescale() const override { return header_.rescale.value_or(1.0f); }
 
   const io::RecordHeader& header() const { return header_; }
 

@@ -7,9 +7,9 @@
 
 namespace cnn::io {
 
-// Parses JSON text; a syntax error is a ConfigError located "file:line:column: not valid JSON:
-// ..." (nlohmann's byte offset turned into a line and column).
-json parse_json(const std::string& text, const std::string& file);
+// Reads and parses a JSON file through cnn::parse_json: InputError when it cannot be read,
+// ConfigError "file:line:column: not valid JSON: ..." when it is not JSON.
+json read_json(const std::string& path);
 
 // Parses and builds a model from a JSON file. Syntax errors are reported as
 // "file:line:column: ..."; structural ones as ConfigError naming file, layer and field.

@@ -17,13 +17,7 @@ WeightsImport import_npy(Model& model, const std::string& dir, const std::string
   namespace fs = std::filesystem;
   std::error_code dir_ec;
   if (!fs::is_directory(dir, dir_ec)) throw InputError(dir, "no such directory of .npy files");
-  const std::string text = read_file(map_path);
-  json map;
-  try {
-    map = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ConfigError(map_path, "", "", std::string("not valid JSON: ") + e.what());
-  }
+  const json map = parse_json(read_file(map_path), map_path);
   if (!map.is_object() || map.empty())
     throw ConfigError(map_path, "", "",
                       "expected a JSON object {\"<file stem>\": \"<layer>.<param>\", ...}");

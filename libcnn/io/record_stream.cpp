@@ -2,6 +2,7 @@
 #include "io/record_stream.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,17 +45,13 @@ std::string header_json(const RecordHeader& h) {
   j["classes"] = h.classes;
   j["class_mode"] = h.class_mode;
   j["count"] = h.count ? json_ordered(*h.count) : json_ordered();
+  if (h.rescale) j["rescale"] = *h.rescale;
   return j.dump();
 }
 
 RecordHeader parse_header_json(const std::string& text, const std::string& name,
                                std::uint64_t offset) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FormatError(name, offset, std::string("the header is not valid JSON: ") + e.what());
-  }
+  const json j = parse_json_at(text, name, offset);
   auto bad = [&](const std::string& what) {
     return FormatError(name, offset, "header: " + what);
   };
@@ -84,6 +81,11 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
     if (const json* c = r.get_raw("count"); c && !c->is_null()) {
       if (!c->is_number_unsigned()) throw bad("'count' must be a whole number or null");
       h.count = c->get<std::uint64_t>();
+    }
+    if (const json* s = r.get_raw("rescale"); s && !s->is_null()) {
+      if (!s->is_number() || !(s->get<double>() > 0) || s->get<double>() > 1e12)
+        throw bad("'rescale' must be a positive number or null, got " + json_brief(*s));
+      h.rescale = s->get<float>();
     }
     r.finish();
   } catch (const ConfigError& e) {
@@ -139,6 +141,10 @@ RecordWriter::RecordWriter(const std::string& path, RecordHeader header)
     tmpl.push_back('\0');
     fd_ = ::mkstemp(tmpl.data());
     if (fd_ < 0) throw IoError(path, "create", errno);
+    // mkstemp creates the file 0600; the output follows the umask, as every other output does.
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd_, 0666 & ~mask);
     tmp_path_ = tmpl.data();
     own_fd_ = true;
   }

@@ -28,6 +28,9 @@ struct RecordHeader {
   std::vector<std::string> classes;  // label k means classes[k]
   std::string class_mode = "sparse"; // binary, categorical or sparse (how to train on labels)
   std::optional<std::uint64_t> count;  // records that follow; nullopt: unknown (endless)
+  // The factor a reader multiplies values by unless told otherwise (the producer's rescale,
+  // carried to the consumer: e.g. 1/255 for raw pixels meant to be read as 0..1); nullopt: 1.
+  std::optional<float> rescale;
 
   std::size_t sample_numel() const { return numel(shape); }
   // Bytes of one record: 4 (label) + numel * (1 or 4).

@@ -110,27 +110,7 @@ json parse_header(const std::string& path, const std::string& text) {
     }
     return true;
   };
-  try {
-    return json::parse(text, check);
-  } catch (const json::parse_error& e) {
-    // e.byte counts the characters read, the offending one included.
-    const std::uint64_t at = kLengthBytes + (e.byte > 0 ? e.byte - 1 : 0);
-    std::string why = e.what();
-    const auto column = why.find("column");
-    if (column != std::string::npos) {
-      const auto colon = why.find(": ", column);
-      if (colon != std::string::npos) why = why.substr(colon + 2);
-    }
-    throw FormatError(path, at, "header is not valid JSON: " + why);
-  } catch (const json::exception& e) {
-    // Other parser errors (a number too large for a double) carry no position.
-    std::string why = e.what();
-    const auto bracket = why.find("] ");
-    if (why.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) {
-      why = why.substr(bracket + 2);
-    }
-    throw FormatError(path, kLengthBytes, "header is not valid JSON: " + why);
-  }
+  return parse_json_at(text, path, kLengthBytes, check);
 }
 
 // A JSON unsigned integer, or nullopt (negative, fractional, not a number).

@@ -69,6 +69,104 @@ std::string json_brief(const json& v) {
   return s;
 }
 
+namespace {
+
+struct JsonProblem {
+  std::size_t byte;  // 0-based offset in the text
+  std::string what;
+};
+
+// Where the nesting first exceeds kMaxJsonDepth (outside strings), if it does. Linear, so a
+// hostile file costs one pass before nlohmann sees it.
+std::optional<std::size_t> too_deep_at(const std::string& text) {
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
+// column 2: " prefix, and short.
+std::string short_what(const std::string& what) {
+  std::string s = what;
+  if (s.rfind("[json.exception.", 0) == 0) {
+    const auto close = s.find("] ");
+    if (close != std::string::npos) s = s.substr(close + 2);
+    const auto colon = s.find(": ");
+    if (s.rfind("parse error", 0) == 0 && colon != std::string::npos) s = s.substr(colon + 2);
+  }
+  if (s.size() > 160) s = s.substr(0, 157) + "...";
+  std::string clean;
+  for (char c : s) clean += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  return clean;
+}
+
+std::optional<JsonProblem> try_parse(const std::string& text, json& out,
+                                     const json::parser_callback_t& check) {
+  if (const auto at = too_deep_at(text))
+    return JsonProblem{*at, "nested more than " + std::to_string(kMaxJsonDepth) + " levels deep"};
+  try {
+    out = json::parse(text, check);
+  } catch (const json::parse_error& e) {
+    return JsonProblem{e.byte > 0 ? e.byte - 1 : 0, short_what(e.what())};
+  } catch (const json::exception& e) {
+    // out_of_range 406, "number overflow parsing '1e999'", carries no position: find the token.
+    const std::string what = e.what();
+    std::size_t at = 0;
+    const auto open = what.find('\''), close = what.rfind('\'');
+    if (open != std::string::npos && close > open + 1) {
+      const auto found = text.find(what.substr(open + 1, close - open - 1));
+      if (found != std::string::npos) at = found;
+    }
+    return JsonProblem{at, short_what(what)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+json parse_json(const std::string& text, const std::string& file) {
+  json j;
+  const auto problem = try_parse(text, j, nullptr);
+  if (!problem) return j;
+  std::size_t line = 1, col = 1;
+  const std::size_t stop = std::min(problem->byte, text.size());
+  for (std::size_t i = 0; i < stop; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  throw ConfigError(file + ":" + std::to_string(line) + ":" + std::to_string(col), "", "",
+                    "not valid JSON: " + problem->what);
+}
+
+json parse_json_at(const std::string& text, const std::string& file, std::uint64_t base,
+                   const json::parser_callback_t& check) {
+  json j;
+  const auto problem = try_parse(text, j, check);
+  if (!problem) return j;
+  throw FormatError(file, base + problem->byte, "header is not valid JSON: " + problem->what);
+}
+
 ConfigReader::ConfigReader(const json& obj, std::string file, std::string pointer,
                            std::string layer)
     : obj_(obj), file_(std::move(file)), pointer_(std::move(pointer)), layer_(std::move(layer)) {

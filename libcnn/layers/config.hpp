@@ -72,4 +72,18 @@ class ConfigReader {
 // A short text of a JSON value for messages, e.g. "\"foo\"" or "[3, 3]".
 std::string json_brief(const json& v);
 
+// Arrays and objects nested deeper than this are refused when parsing (every JSON reader
+// goes through parse_json), so no later recursion over a value can exhaust the stack.
+constexpr std::size_t kMaxJsonDepth = 256;
+
+// The one JSON parser of libcnn: every JSON file and header is read through it. text is named
+// file in errors. A syntax error, nesting deeper than kMaxJsonDepth, or a number out of
+// double's range throws ConfigError located "file:line:column: not valid JSON: ..." (exit 3).
+json parse_json(const std::string& text, const std::string& file);
+// The same for JSON embedded in a binary file at byte offset base (safetensors and record
+// stream headers): FormatError "header is not valid JSON: ..." at the byte offset of the problem. check, when set, sees every
+// parsed key (nlohmann's parser callback) and may throw to refuse the text.
+json parse_json_at(const std::string& text, const std::string& file, std::uint64_t base,
+                   const json::parser_callback_t& check = nullptr);
+
 }  // namespace cnn

@@ -94,6 +94,28 @@ void preprocessing_affine(const Preprocessing& pre, std::size_t c, std::vector<f
 
 }  // namespace
 
+bool Preprocessing::is_identity() const {
+  const auto all = [](const std::vector<float>& v, float x) {
+    return std::all_of(v.begin(), v.end(), [x](float e) { return e == x; });
+  };
+  return rescale == 1.0f && all(mean, 0.0f) && all(std, 1.0f) && !bgr;
+}
+
+void Model::set_preprocessing(std::optional<Preprocessing> p) {
+  if (p) {
+    const std::size_t c = input_shape_.back();
+    for (const auto* v : {&p->mean, &p->std})
+      if (!v->empty() && v->size() != c)
+        throw ConfigError("", "/preprocessing", "",
+                          "expected one mean and std per input channel (" + std::to_string(c) +
+                              "), got " + std::to_string(v->size()));
+    if (p->bgr && c != 3)
+      throw ConfigError("", "/preprocessing/channel_order", "",
+                        "\"bgr\" needs 3 input channels, the input has " + std::to_string(c));
+  }
+  preprocessing_ = std::move(p);
+}
+
 void Preprocessing::apply(const float* in, float* out, std::size_t pixels, std::size_t c) const {
   std::vector<float> sc, sh;
   preprocessing_affine(*this, c, sc, &sh);
@@ -444,11 +466,11 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
                                       ", got " + shape_str(xs));
   const std::size_t n = xs[0];
-  if (preprocessing_) {
+  if (preprocess_input()) {
     ensure_shape(pre_, xs);
     preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(), input_shape_.back());
   }
-  const Tensor& input = preprocessing_ ? pre_ : x;
+  const Tensor& input = preprocess_input() ? pre_ : x;
   fused_.assign(nodes_.size(), false);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (ctx.fuse && !ctx.training && fuse_with_pool(ctx, i, input, n)) {
@@ -530,12 +552,12 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
   grad_ready_.assign(nodes_.size(), false);
   for (std::size_t i = 0; i <= from; ++i) grad_ready_[i] = feeds[i] && (every_ancestor || upstream[i]);
 
-  const Tensor& input = preprocessing_ ? pre_ : x;
+  const Tensor& input = preprocess_input() ? pre_ : x;
   Tensor* grad_model_input = grad_input;
   if (grad_input) {
     ensure_shape(*grad_input, shape_of(x));
     std::fill(grad_input->begin(), grad_input->end(), 0.0f);
-    if (preprocessing_) {
+    if (preprocess_input()) {
       // Layers reading the model input add dL/d(preprocessed x) here; mapped back at the end.
       ensure_shape(pre_grad_, shape_of(x));
       std::fill(pre_grad_.begin(), pre_grad_.end(), 0.0f);
@@ -584,7 +606,7 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     if (times_)
       times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  if (grad_input && preprocessing_)
+  if (grad_input && preprocess_input())
     preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),
                                  grad_input->size() / input_shape_.back(), input_shape_.back());
 }

@@ -25,6 +25,9 @@ struct Preprocessing {
   bool bgr = false;              // channel_order "bgr" (3-channel inputs only)
   std::string interpolation;     // resize filter for photos ("nearest", "bilinear"); "" = unset
 
+  // Whether apply() changes nothing (rescale 1, no mean/std, RGB order).
+  bool is_identity() const;
+
   // out[i * c + k] from in (pixels x c values, HWC); in and out may be the same.
   void apply(const float* in, float* out, std::size_t pixels, std::size_t c) const;
   // The adjoint: dL/dp from dL/dx (added into grad_in).
@@ -73,6 +76,9 @@ class Model {
   const Shape& input_shape() const { return input_shape_; }
   // The declared input preprocessing, if any (applied inside forward(); see Preprocessing).
   const std::optional<Preprocessing>& preprocessing() const { return preprocessing_; }
+  // Declares (or, with nullopt, removes) it; to_json() writes it. Throws ConfigError when its
+  // per-channel lists do not match the input channels.
+  void set_preprocessing(std::optional<Preprocessing> p);
   const Shape& output_shape() const { return nodes_.back().out_shape; }
 
   // Nodes in execution (topological) order; the last one is the model's output.
@@ -143,6 +149,8 @@ class Model {
   std::string input_name_ = "input_1";
   Shape input_shape_;
   std::optional<Preprocessing> preprocessing_;
+  // Whether forward() transforms the input (a declared preprocessing that is not the identity).
+  bool preprocess_input() const { return preprocessing_ && !preprocessing_->is_identity(); }
   std::vector<Node> nodes_;
   std::vector<float> values_, grads_;
   std::vector<Tensor> acts_, act_grads_;

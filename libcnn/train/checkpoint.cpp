@@ -1,9 +1,11 @@
 // Checkpoint folders: write, publish through checkpoint/latest, prune, read back.
 #include "train/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
 #include "io/weights.hpp"
@@ -62,12 +64,35 @@ bool has_checkpoint(const std::string& run_dir) {
   return fs::exists(fs::path(run_dir) / "checkpoint" / "latest");
 }
 
+std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+  if (!has_checkpoint(run_dir)) return std::nullopt;
+  const fs::path latest = fs::path(run_dir) / "checkpoint" / "latest";
+  const std::string name = trim(io::read_file(latest.string()));
+  // A name read from a file never leaves its folder: step- and digits only.
+  const bool ok = name.size() > 5 && name.size() < 64 && name.rfind("step-", 0) == 0 &&
+                  std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!ok) throw FormatError(latest.string(), 0, "expected the name of a step-<number> folder");
+  return (fs::path(run_dir) / "checkpoint" / name).string();
+}
+
+CheckpointProgress checkpoint_progress(const std::string& run_dir) {
+  const auto dir = latest_checkpoint(run_dir);
+  if (!dir) throw InputError(run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
+  const std::string path = (fs::path(*dir) / "state.json").string();
+  const json st = io::read_json(path);
+  const auto count = [&](const char* key) {
+    if (!st.is_object() || !st.contains(key) || !st.at(key).is_number_unsigned())
+      throw FormatError(path, std::nullopt, std::string("expected a whole number '") + key + "'");
+    return st.at(key).get<std::size_t>();
+  };
+  return {count("epoch"), count("step")};
+}
+
 json read_checkpoint(const std::string& run_dir, Model& model, Optimizer& optimizer,
                      std::vector<float>& best) {
-  const fs::path root = fs::path(run_dir) / "checkpoint";
   if (!has_checkpoint(run_dir))
     throw InputError(run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
-  const fs::path dir = root / trim(io::read_file((root / "latest").string()));
+  const fs::path dir = *latest_checkpoint(run_dir);
   io::load_weights(model, (dir / "weights.safetensors").string());
 
   const std::string opt_path = (dir / "optimizer.safetensors").string();
@@ -97,11 +122,7 @@ json read_checkpoint(const std::string& run_dir, Model& model, Optimizer& optimi
                             std::to_string(best.size()));
   }
   const std::string state_path = (dir / "state.json").string();
-  try {
-    return json::parse(io::read_file(state_path));
-  } catch (const json::parse_error& e) {
-    throw FormatError(state_path, e.byte, std::string("not valid JSON: ") + e.what());
-  }
+  return io::read_json(state_path);
 }
 
 }  // namespace cnn::train

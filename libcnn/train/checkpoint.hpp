@@ -5,6 +5,7 @@
 // leaves the last published checkpoint intact.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,16 @@ void write_checkpoint(const std::string& run_dir, std::uint64_t step, Model& mod
 
 // Whether RUN_DIR has a published checkpoint.
 bool has_checkpoint(const std::string& run_dir);
+// The folder of the latest published checkpoint (RUN_DIR/checkpoint/step-...), or nullopt.
+// FormatError when checkpoint/latest names anything but a step-<digits> folder.
+std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+
+// The progress the latest checkpoint records: epochs completed, and steps into the next one.
+// InputError when there is no checkpoint, FormatError when its state.json is damaged.
+struct CheckpointProgress {
+  std::size_t epoch = 0, step = 0;
+};
+CheckpointProgress checkpoint_progress(const std::string& run_dir);
 
 // Loads the latest checkpoint into model and optimizer; returns the loop state and fills best
 // (empty when the checkpoint has none). Throws InputError when there is none, FormatError for

@@ -10,67 +10,31 @@
 #include "io/atomic_file.hpp"
 #include "io/weights.hpp"
 #include "train/fit.hpp"
+#include "io/import.hpp"
 #include "train/run.hpp"
+#include "train/run_dir.hpp"
 
 namespace cnn::train {
 namespace fs = std::filesystem;
 
 EvalReport run_evaluation(const EvalOptions& opt) {
-  std::string model_path = opt.model_path, weights_path = opt.weights_path;
-  json recipe = default_recipe();
-  std::vector<std::string> run_classes;
-  if (!opt.run_dir.empty()) {
-    if (model_path.empty()) model_path = opt.run_dir + "/model.json";
-    if (weights_path.empty()) weights_path = opt.run_dir + "/weights.safetensors";
-    const std::string train_json = opt.run_dir + "/train.json";
-    if (fs::exists(train_json)) {
-      json saved;
-      try {
-        saved = json::parse(io::read_file(train_json));
-      } catch (const json::parse_error& e) {
-        throw FormatError(train_json, e.byte, std::string("not valid JSON: ") + e.what());
-      }
-      merge_into(recipe, saved);
-    }
-    const std::string indices = opt.run_dir + "/class_indices.json";
-    if (fs::exists(indices)) {
-      try {
-        const json ci = json::parse(io::read_file(indices));
-        run_classes.resize(ci.size());
-        for (auto it = ci.begin(); it != ci.end(); ++it) {
-          const auto k = it->get<std::size_t>();
-          if (k >= run_classes.size())
-            throw FormatError(indices, std::nullopt, "class index " + std::to_string(k) +
-                                                         " is out of range; expected 0.." +
-                                                         std::to_string(run_classes.size() - 1));
-          run_classes[k] = it.key();
-        }
-      } catch (const json::exception& e) {
-        throw FormatError(indices, std::nullopt,
-                          std::string("expected {\"class name\": index, ...}: ") + e.what());
-      }
-    }
-  }
-  if (model_path.empty() || weights_path.empty())
-    throw InputError(model_path.empty() ? "<model>" : model_path,
+  if (opt.run_dir.empty() && (opt.model_path.empty() || opt.weights_path.empty()))
+    throw InputError(opt.model_path.empty() ? "<model>" : opt.model_path,
                      "give a run directory, or a model and --weights");
-  Model model = io::load_model(model_path);
-  io::load_weights(model, weights_path);
+  const RunDir run = open_run(opt.run_dir.empty() ? opt.model_path : opt.run_dir,
+                              opt.weights_path, NeedWeights::yes);
+  if (!run.weights_note.empty() && opt.log) opt.log("note: " + run.weights_note);
+  Model model = io::load_model(run.model_path);
+  io::load_weights(model, run.weights_path);
+  std::vector<std::string> run_classes = run.class_names;
+  if (opt.classes_file) run_classes = io::read_class_names(*opt.classes_file, &model);
 
   // The data section of the training recipe, with the evaluation's dataset and overrides.
-  recipe["model"] = model_path;
-  json& d = recipe["data"];
-  d["train"] = opt.data ? *opt.data : std::string("<images>");
-  d["validation"] = nullptr;
-  d["validation_split"] = 0.0;
-  d["on_bad_image"] = "fail";
-  merge_into(d, opt.data_overrides);
-  if (opt.loss) recipe["loss"] = *opt.loss;
-  const Recipe r = parse_recipe(recipe, opt.run_dir.empty() ? model_path : opt.run_dir + "/train.json", "");
-  data::DatasetOptions dopt = dataset_options(r.data, model, opt.threads, opt.mnist_dir);
-  if (dopt.classes.empty() && !run_classes.empty() && opt.images.empty() && opt.data &&
-      fs::is_directory(*opt.data))
-    dopt.classes = run_classes;
+  const InputPlan plan = plan_input(model, run, opt.data ? *opt.data : std::string("<images>"),
+                                    opt.data_overrides, opt.threads, opt.mnist_dir, opt.log);
+  const Recipe& r = plan.recipe;
+  data::DatasetOptions dopt = plan.options;
+  if (opt.classes_file && opt.data && fs::is_directory(*opt.data)) dopt.classes = run_classes;
 
   EvalReport rep;
   rep.model_name = model.name();
@@ -96,7 +60,7 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   rep.samples = ds->size();
 
   TrainerOptions topt;
-  topt.loss = r.loss ? *r.loss : default_loss(dopt.class_mode);
+  topt.loss = opt.loss ? *opt.loss : r.loss ? *r.loss : default_loss(dopt.class_mode);
   topt.optimizer = json{{"type", "SGD"}};
   topt.weight_decay = r.weight_decay;  // Keras's evaluate() includes regularisation losses
   const std::size_t k = model.output_shape().at(0);

@@ -3,6 +3,7 @@
 // precision/recall/F1, and per-sample predictions in dataset order.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ struct EvalOptions {
   std::size_t threads = 1;
   std::string mnist_dir;
   bool predictions = false;            // keep per-sample predictions
+  std::optional<std::string> classes_file;  // class names, one per line (instead of the run's)
+  std::function<void(const std::string&)> log;  // notes (overridden preprocessing, weights)
 };
 
 struct Prediction {

@@ -18,6 +18,7 @@
 #include "train/finetune.hpp"
 #include "train/recipe.hpp"
 #include "train/run.hpp"
+#include "train/run_dir.hpp"
 
 namespace cnn::train {
 namespace fs = std::filesystem;
@@ -132,30 +133,11 @@ ExtractResult extract_features(const ExtractOptions& opt) {
                       "'" + opt.output + "': expected a name ending in .cnnrec, .npy or .csv, "
                       "or - for a record stream on stdout");
 
-  // The model, its weights, and the image settings it was trained with.
-  std::string model_path = opt.model, weights = opt.weights, recipe_name = "<flags>";
-  json recipe = default_recipe();
-  if (fs::is_directory(opt.model)) {
-    model_path = (fs::path(opt.model) / "model.json").string();
-    if (!fs::exists(model_path))
-      throw InputError(opt.model, "a model directory must hold model.json (a run directory, or "
-                                  "one written by cnn-import)");
-    const std::string w = (fs::path(opt.model) / "weights.safetensors").string();
-    if (weights.empty() && fs::exists(w)) weights = w;
-    const std::string train_json = (fs::path(opt.model) / "train.json").string();
-    if (fs::exists(train_json)) {
-      json saved;
-      try {
-        saved = json::parse(io::read_file(train_json));
-      } catch (const json::parse_error& e) {
-        throw FormatError(train_json, e.byte, std::string("not valid JSON: ") + e.what());
-      }
-      if (saved.is_object() && saved.contains("data") && saved.at("data").is_object())
-        for (const char* key : {"target_size", "color_mode", "interpolation", "rescale"})
-          if (saved.at("data").contains(key)) recipe["data"][key] = saved.at("data").at(key);
-      recipe_name = train_json;
-    }
-  }
+  // The model, its weights, and the way its inputs are read (train::plan_input).
+  const RunDir run = open_run(opt.model, opt.weights, NeedWeights::no);
+  if (!run.weights_note.empty() && opt.log) opt.log("note: " + run.weights_note);
+  const std::string& model_path = run.model_path;
+  const std::string& weights = run.weights_path;
   Model full = io::load_model(model_path);
   const std::size_t at = require_layer(full, opt.layer, "--layer", model_path);
   const Shape sample_out = full.node(at).out_shape;
@@ -171,13 +153,9 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   Model model = Model::from_json(json::parse(cut_architecture(full, at).dump()), model_path);
   load_base_weights(model, weights, all_layer_names(model));
 
-  // The data, in dataset order.
-  recipe["model"] = model_path;
-  json& d = recipe["data"];
-  d["train"] = opt.data;
-  merge_into(d, opt.data_overrides);
-  const Recipe r = parse_recipe(recipe, recipe_name, "");
-  data::DatasetOptions dopt = dataset_options(r.data, model, opt.threads, opt.mnist_dir);
+  // The data, in dataset order, read as the model expects (its own preprocessing).
+  data::DatasetOptions dopt =
+      plan_input(model, run, opt.data, opt.data_overrides, opt.threads, opt.mnist_dir, opt.log).options;
   dopt.class_mode = data::ClassMode::sparse;  // labels are written as class indices
   const std::unique_ptr<data::Dataset> ds = data::open_dataset(opt.data, dopt);
   if (ds->sample_shape() != model.input_shape())

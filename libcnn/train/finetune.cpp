@@ -31,7 +31,7 @@ std::set<std::string> all_layer_names(const Model& model) {
 }
 
 json read_head_file(const std::string& path) {
-  json j = io::parse_json(io::read_file(path), path);
+  json j = io::read_json(path);
   if (j.is_object()) {
     if (!j.contains("layers") || j.size() != 1)
       throw ConfigError(path, "", "", "expected a list of layers or {\"layers\": [...]}");

@@ -103,7 +103,9 @@ EpochRecord epoch_record_from_json(const json& j) {
 PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
                    std::size_t threads, std::optional<std::size_t> steps,
                    const std::function<void(const data::Batch&, const Tensor&)>& on_batch) {
-  data::Batcher batcher(dataset, {batch_size, false, 0, threads, 2, steps});
+  // A limited number of steps reads a fixed, seeded random subset (the same every epoch, and
+  // mixed across classes), not the first batches of a dataset that is sorted by class.
+  data::Batcher batcher(dataset, {batch_size, steps.has_value(), 0x5eed5eedULL, threads, 2, steps});
   data::Batch batch;
   Tensor probabilities;
   PassStats total;

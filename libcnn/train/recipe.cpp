@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "data/augment.hpp"
+#include "data/dataset.hpp"
+#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "train/loss.hpp"
 
@@ -52,7 +54,9 @@ void merge_into(json& base, const json& patch) {
   }
 }
 
-void apply_assignment(json& recipe, const std::string& assignment) {
+std::string resolve(const std::string& path, const std::string& base_dir);
+
+void apply_assignment(json& recipe, const std::string& assignment, const std::string& base_dir) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError("--set", "", "", "expected KEY=VALUE (e.g. data.validation_split=0.2), got '" +
@@ -60,8 +64,8 @@ void apply_assignment(json& recipe, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value;
   try {
-    value = json::parse(text);
-  } catch (const json::parse_error&) {
+    value = parse_json(text, "--set " + key);
+  } catch (const ConfigError&) {
     value = text;  // a bare word is a string
   }
   json patch = value;
@@ -70,6 +74,9 @@ void apply_assignment(json& recipe, const std::string& assignment) {
   for (std::size_t p; (p = rest.find('.')) != std::string::npos; rest = rest.substr(p + 1))
     parts.push_back(rest.substr(0, p));
   parts.push_back(rest);
+  if (parts.size() > 1 && parts[0] == "augment" && recipe.is_object() &&
+      recipe.contains("augment") && recipe.at("augment").is_string())
+    recipe["augment"] = io::read_json(resolve(recipe.at("augment").get<std::string>(), base_dir));
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) patch = json{{*it, patch}};
   merge_into(recipe, patch);
 }
@@ -89,12 +96,14 @@ std::optional<std::size_t> opt_count(ConfigReader& r, const std::string& key) {
   return static_cast<std::size_t>(r.get_int(key, std::nullopt, 1));
 }
 
+}  // namespace
+
 std::string resolve(const std::string& path, const std::string& base_dir) {
   if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
-  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+  return std::filesystem::absolute(std::filesystem::path(base_dir) / path)
+      .lexically_normal()
+      .string();
 }
-
-}  // namespace
 
 Recipe parse_recipe(const json& j, const std::string& file, const std::string& base_dir) {
   Recipe r;
@@ -110,8 +119,9 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   ConfigReader d(*data, file, "/data", "");
   auto train = opt_string(d, "train");
   if (!train) throw d.error("train", "missing: name a dataset (--data)");
-  r.data.train = *train;
+  r.data.train = data::resolve_dataset_spec(*train, base_dir);
   r.data.validation = opt_string(d, "validation");
+  if (r.data.validation) r.data.validation = data::resolve_dataset_spec(*r.data.validation, base_dir);
   r.data.validation_split = d.get_number("validation_split", 0.0, 0.0, 0.99);
   if (const json* ts = d.get_raw("target_size"); ts && !ts->is_null())
     r.data.target_size = d.get_pair("target_size", std::nullopt, 1);
@@ -178,12 +188,7 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
     if (a->is_string()) {
       // A settings file (configs/augment/*.json), relative to the recipe.
       r.augment_file = resolve(a->get<std::string>(), base_dir);
-      const std::string text = io::read_file(r.augment_file);
-      try {
-        r.augment = json::parse(text);
-      } catch (const json::parse_error& e) {
-        throw ConfigError(r.augment_file, "", "", std::string("not valid JSON: ") + e.what());
-      }
+      r.augment = io::read_json(r.augment_file);
       data::parse_augment_settings(r.augment, r.augment_file);
     } else if (a->is_object()) {
       r.augment = *a;

@@ -59,11 +59,16 @@ json default_recipe();
 void merge_into(json& base, const json& patch);
 
 // Applies "key.sub=value" (value parsed as JSON, or taken as a string when it is not JSON).
+// A setting inside "augment" when the recipe names a settings file (a path, relative to
+// base_dir) first reads that file, so the assignment changes one setting and keeps the others.
 // Throws ConfigError for a malformed assignment.
-void apply_assignment(json& recipe, const std::string& assignment);
+void apply_assignment(json& recipe, const std::string& assignment,
+                      const std::string& base_dir = "");
 
 // Validates a resolved recipe (unknown keys, types, ranges) into a Recipe. Relative paths of
-// model/weights are taken relative to base_dir.
+// model/weights and of the datasets (data.train, data.validation) are taken relative to
+// base_dir (the recipe file's folder), and become absolute; an empty base_dir leaves them as
+// they are.
 Recipe parse_recipe(const json& resolved, const std::string& file, const std::string& base_dir);
 
 }  // namespace cnn::train

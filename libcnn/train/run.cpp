@@ -11,6 +11,7 @@
 #include "io/weights.hpp"
 #include "train/checkpoint.hpp"
 #include "train/class_weight.hpp"
+#include "train/run_dir.hpp"
 
 namespace cnn::train {
 namespace fs = std::filesystem;
@@ -43,12 +44,7 @@ data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model, st
   o.threads = std::max<std::size_t>(1, threads);
   o.classes = d.classes;
   if (pre) {
-    // The model scales raw pixels itself (Model::forward); a second rescale would be wrong.
-    if (d.rescale && *d.rescale != 1.0)
-      throw ConfigError("data.rescale", "", "", "the model '" + model.name() +
-                        "' declares its own preprocessing (rescale " + std::to_string(pre->rescale) +
-                        "); remove data.rescale (or --rescale), the model takes raw pixel values");
-    o.rescale = 1.0f;
+    o.rescale = 1.0f;  // the model scales raw pixels itself (Model::forward)
   } else if (d.rescale) {
     o.rescale = static_cast<float>(*d.rescale);
   }
@@ -82,6 +78,15 @@ void check_fit(const Model& model, const data::Dataset& ds, const std::string& s
 }
 
 namespace {
+
+// The settings that differ from ImageDataGenerator's defaults, as JSON (for the log).
+std::string changed_settings(const data::AugmentSettings& s) {
+  const json all = data::to_json(s), defaults = data::to_json(data::AugmentSettings{});
+  json out = json::object();
+  for (auto it = all.begin(); it != all.end(); ++it)
+    if (!defaults.contains(it.key()) || defaults.at(it.key()) != *it) out[it.key()] = *it;
+  return out.dump();
+}
 
 bool dir_has_files(const std::string& dir) {
   std::error_code ec;
@@ -120,18 +125,60 @@ RunResult run_training(const RunOptions& opt) {
   std::string recipe_file = opt.recipe_file, base_dir = opt.base_dir;
   if (opt.resume) {
     recipe_file = opt.run_dir + "/train.json";
-    resolved = json::parse(io::read_file(recipe_file));
-    merge_into(resolved, opt.resume_overrides);
+    resolved = io::read_json(recipe_file);
+    if (opt.resume_overrides.is_object()) merge_into(resolved, opt.resume_overrides);
     base_dir.clear();
   }
   const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
   result.recipe = recipe;
+  if (opt.resume) {
+    const CheckpointProgress done = checkpoint_progress(opt.run_dir);
+    if (done.epoch >= recipe.epochs)
+      throw InputError(opt.run_dir, "the run has already trained " + std::to_string(done.epoch) +
+                                        " of " + std::to_string(recipe.epochs) +
+                                        " epochs; give --epochs " + std::to_string(done.epoch + 1) +
+                                        " or more to train further");
+  }
   Model model = opt.resume       ? io::load_model(opt.run_dir + "/model.json")
                 : opt.model_arch ? Model::from_json(*opt.model_arch, recipe.model)
                                  : io::load_model(recipe.model);
 
+  // What the model expects as input travels with it (DESIGN.md): a new run of an image model
+  // records the data's preprocessing (rescale, the augmentation's rescale and featurewise
+  // statistics, interpolation) in its model.json; the model then scales raw pixels itself, in
+  // training and in every program that reads the run. Keras's per-sample normalisation
+  // (samplewise_*) cannot be part of the model: such runs keep the old way, with a warning.
+  std::optional<data::AugmentSettings> aug;
+  if (!recipe.augment.is_null())
+    aug = data::parse_augment_settings(recipe.augment, recipe.augment_file);
+  const bool samplewise = aug && (aug->samplewise_center || aug->samplewise_std_normalization);
+  const bool record = !opt.resume && !samplewise && model.input_shape().size() == 3;
+  const bool had_preprocessing = model.preprocessing().has_value();
+  if (record && had_preprocessing) {
+    // The model's own (an imported network's): the recipe may override its rescale.
+    Preprocessing p = *model.preprocessing();
+    if (recipe.data.rescale && static_cast<float>(*recipe.data.rescale) != p.rescale) {
+      if (opt.log)
+        opt.log("note: data.rescale " + std::to_string(*recipe.data.rescale) +
+                " overrides the model's rescale " + std::to_string(p.rescale));
+      p.rescale = static_cast<float>(*recipe.data.rescale);
+    }
+    if (recipe.data.interpolation) p.interpolation = *recipe.data.interpolation;
+    if (aug && aug->rescale) p.rescale *= static_cast<float>(*aug->rescale);
+    if (aug && aug->needs_featurewise_stats())
+      throw ConfigError(recipe.augment_file, "/featurewise_center", "",
+                        "the model '" + model.name() + "' declares its own normalisation "
+                        "(preprocessing); featurewise statistics would be applied twice");
+    model.set_preprocessing(p);
+  }
+  if (samplewise && opt.log && !opt.resume)
+    opt.log("warning: samplewise_center / samplewise_std_normalization normalise each sample "
+            "in the training data only; the model does not record them, so cnn-eval --images "
+            "and the other programs will not apply them");
+
   // Data, checked against the model before anything is written.
-  const data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
+  data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
+  if (record) dopt.rescale = 1.0f;  // raw pixels: the model will scale them
   data::DatasetOptions train_opt = dopt, val_opt = dopt;
   if (recipe.data.validation_split > 0) {
     train_opt.validation_split = val_opt.validation_split = recipe.data.validation_split;
@@ -167,15 +214,45 @@ RunResult run_training(const RunOptions& opt) {
         if (opt.log) opt.log("skipped: " + s.reason);
       }
 
+  if (record && !had_preprocessing) {
+    Preprocessing p = data_preprocessing(recipe.data, train->default_rescale(), recipe.augment);
+    if (aug && aug->needs_featurewise_stats()) {
+      // Keras's featurewise statistics (ImageDataGenerator.fit) of the rescaled training data,
+      // as the model's per-channel mean and std: (x - mean) / (std + 1e-6).
+      const data::FeaturewiseStats st = data::fit_featurewise(*train, p.rescale, opt.threads);
+      const std::size_t c = model.input_shape().back();
+      p.mean.assign(c, 0.0f);
+      p.std.assign(c, 1.0f);
+      for (std::size_t k = 0; k < c; ++k) {
+        if (aug->featurewise_center) p.mean[k] = st.mean[k];
+        if (aug->featurewise_std_normalization) p.std[k] = st.std[k] + 1e-6f;
+      }
+    }
+    model.set_preprocessing(p);
+  }
+  if (record && opt.log) {
+    const Preprocessing& p = *model.preprocessing();
+    opt.log("The model records its input preprocessing: rescale " + std::to_string(p.rescale) +
+            (p.mean.empty() ? "" : ", featurewise mean/std") + ", interpolation " +
+            (p.interpolation.empty() ? std::string("nearest") : p.interpolation) + ".");
+  }
+
   // Augmentation (Keras ImageDataGenerator) of the training data only, drawn per sample from
-  // the Batcher's seeds. Pixel units: the dataset's rescale (IDX data default to 1/255).
-  if (!recipe.augment.is_null()) {
-    auto settings = data::parse_augment_settings(recipe.augment, recipe.augment_file);
-    const bool idx = dynamic_cast<const data::IdxDataset*>(train.get()) != nullptr;
-    const float scale = dopt.rescale.value_or(idx ? 1.0f / 255.0f : 1.0f);
+  // the Batcher's seeds, in the dataset's pixel units. When the model carries the
+  // preprocessing, the settings' rescale and featurewise statistics are in it, not here.
+  if (aug) {
+    data::AugmentSettings settings = *aug;
+    float scale = dopt.rescale.value_or(train->default_rescale());
+    if (model.preprocessing() && !samplewise) {
+      settings.rescale.reset();
+      settings.featurewise_center = settings.featurewise_std_normalization = false;
+      scale = 1.0f;
+    }
     train = std::make_unique<data::AugmentedDataset>(std::move(train), std::move(settings), scale,
                                                      opt.threads);
-    if (opt.log) opt.log("Augmenting the training data (" + recipe.augment_file + ").");
+    if (opt.log)
+      opt.log("Augmenting the training data (" + recipe.augment_file +
+              "): " + changed_settings(*aug) + ".");
   }
 
   TrainerOptions topt;
@@ -253,6 +330,10 @@ RunResult run_training(const RunOptions& opt) {
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
       if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
+      // Dataset paths as resolved against the recipe's folder (absolute), so that the run's
+      // readers find the data from any directory.
+      saved["data"]["train"] = recipe.data.train;
+      if (recipe.data.validation) saved["data"]["validation"] = *recipe.data.validation;
       if (!recipe.augment.is_null()) saved["augment"] = recipe.augment;
       io::write_file_atomically(opt.run_dir + "/train.json", saved.dump(2) + "\n");
       io::write_file_atomically(opt.run_dir + "/class_indices.json",

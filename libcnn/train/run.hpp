@@ -20,7 +20,7 @@ struct RunOptions {
   std::string base_dir;       // relative model/weights paths are relative to it
   std::string run_dir;
   bool resume = false;        // continue run_dir (its train.json and model.json)
-  json resume_overrides;      // on resume: fields that may change (epochs)
+  json resume_overrides = json::object();  // on resume: fields that may change (epochs)
   bool overwrite = false;     // reuse a run_dir that already has files
   std::size_t threads = 1;    // data decoding threads
   std::string mnist_dir;      // where "mnist:" datasets live

@@ -11,6 +11,7 @@
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/image.hpp"
+#include "io/import.hpp"
 #include "model/summary.hpp"
 #include "tensor/error.hpp"
 #include "train/evaluation.hpp"
@@ -183,7 +184,7 @@ CommandResult run_filters(const FiltersOptions& o) {
 CommandResult run_cam(const CamOptions& o) {
   Target t = open_model(o.model);
   const std::size_t conv = find_conv_layer(t.model, o.layer, t.model_path, false, "cam");
-  std::vector<std::string> names = o.classes ? read_class_names(*o.classes) : t.class_names;
+  std::vector<std::string> names = o.classes ? io::read_class_names(*o.classes, &t.model) : t.class_names;
   Outputs out;
   out.prepare_dir(o.output);
   const Tensor x = load_input(t, o.image);

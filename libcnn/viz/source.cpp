@@ -11,69 +11,23 @@
 #include "io/weights.hpp"
 #include "train/recipe.hpp"
 #include "train/run.hpp"
+#include "train/run_dir.hpp"
 
 namespace cnn::viz {
 namespace fs = std::filesystem;
 
-namespace {
-
-std::vector<std::string> read_class_indices(const std::string& path) {
-  std::vector<std::string> names;
-  try {
-    const json ci = json::parse(io::read_file(path));
-    names.resize(ci.size());
-    for (auto it = ci.begin(); it != ci.end(); ++it) {
-      const auto k = it->get<std::size_t>();
-      if (k >= names.size())
-        throw FormatError(path, std::nullopt, "class index " + std::to_string(k) + " is out of range");
-      names[k] = it.key();
-    }
-  } catch (const json::exception& e) {
-    throw FormatError(path, std::nullopt, std::string("expected {\"class name\": index, ...}: ") + e.what());
-  }
-  return names;
-}
-
-}  // namespace
-
 Target load_target(const std::string& target, const std::string& weights, std::size_t threads,
                    bool allow_no_weights) {
-  std::string model_path = target, weights_path = weights, run_dir;
-  json recipe = train::default_recipe();
-  std::vector<std::string> classes;
-  if (fs::is_directory(target)) {
-    run_dir = target;
-    model_path = (fs::path(target) / "model.json").string();
-    if (weights_path.empty()) weights_path = (fs::path(target) / "weights.safetensors").string();
-    const std::string train_json = (fs::path(target) / "train.json").string();
-    if (fs::exists(train_json)) {
-      json saved;
-      try {
-        saved = json::parse(io::read_file(train_json));
-      } catch (const json::parse_error& e) {
-        throw FormatError(train_json, e.byte, "not valid JSON");
-      }
-      train::merge_into(recipe, saved);
-    }
-    const std::string indices = (fs::path(target) / "class_indices.json").string();
-    if (fs::exists(indices)) classes = read_class_indices(indices);
-  } else if (weights_path.empty() && !allow_no_weights) {
-    throw InputError(target, "an architecture JSON needs --weights (or give a run directory)");
-  }
-  Model model = io::load_model(model_path);
-  if (!weights_path.empty()) io::load_weights(model, weights_path);
+  const train::RunDir run =
+      train::open_run(target, weights, allow_no_weights ? train::NeedWeights::no : train::NeedWeights::yes);
+  Model model = io::load_model(run.model_path);
+  if (!run.weights_path.empty()) io::load_weights(model, run.weights_path);
   for (std::size_t i = 0; i < model.size(); ++i) model.set_trainable(i, false);
-
-  // The run's data section decides how a photo becomes an input (as cnn-eval --images).
-  recipe["model"] = model_path;
-  recipe["data"]["train"] = "<images>";
-  recipe["data"]["validation"] = nullptr;
-  recipe["data"]["validation_split"] = 0.0;
-  recipe["data"]["on_bad_image"] = "fail";
-  const train::Recipe r =
-      train::parse_recipe(recipe, run_dir.empty() ? model_path : run_dir + "/train.json", "");
-  Target t{std::move(model), model_path, weights_path, run_dir, {}, std::move(classes)};
-  t.image_options = train::dataset_options(r.data, t.model, threads, "");
+  // How a photo becomes an input: exactly as cnn-eval --images reads it.
+  const train::InputPlan plan = train::plan_input(model, run, "<images>", json::object(), threads, "");
+  Target t{std::move(model), run.model_path, run.weights_path, run.dir, {}, run.class_names,
+           run.weights_note};
+  t.image_options = plan.options;
   return t;
 }
 
@@ -132,17 +86,6 @@ std::size_t find_conv_layer(const Model& model, const std::optional<std::string>
     if (model.node(i).layer->type() == "Conv2D" && (!found || !first)) found = i;
   if (!found) throw ConfigError(file, "", "", what + " needs a Conv2D layer, and the model has none");
   return *found;
-}
-
-std::vector<std::string> read_class_names(const std::string& path) {
-  std::istringstream in(io::read_file(path));
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) names.push_back(line);
-  }
-  if (names.empty()) throw DataError(path, "has no class names; expected one name per line");
-  return names;
 }
 
 void Outputs::check_file(const std::string& path) {

@@ -18,6 +18,7 @@ struct Target {
   std::string model_path, weights_path, run_dir;  // run_dir empty for a model file
   data::DatasetOptions image_options;             // how a photo becomes the model's input
   std::vector<std::string> class_names;           // class_indices.json of the run; may be empty
+  std::string weights_note;  // set when the weights are a checkpoint's (train::RunDir)
 };
 
 // target: a run directory (model.json, weights.safetensors, train.json, class_indices.json) or
@@ -39,10 +40,6 @@ std::size_t find_layer(const Model& model, const std::string& name, const std::s
 // name, the first (first = true) or last Conv2D layer. ConfigError when there is none.
 std::size_t find_conv_layer(const Model& model, const std::optional<std::string>& name,
                             const std::string& file, bool first, const std::string& what);
-
-// Class names, one per line (blank lines ignored). InputError when unreadable, DataError when
-// empty.
-std::vector<std::string> read_class_names(const std::string& path);
 
 // Edit distance, for "did you mean" suggestions.
 std::size_t edit_distance(const std::string& a, const std::string& b);

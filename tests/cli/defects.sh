@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Defects a new user hit (issue #18 §3) and the JSON reader's limits (issue #17), each a case
+# that failed before its fix: resume without --epochs, a finished run, --set on an augment
+# settings file, --validation-steps on a class-sorted folder, .cnnrec permissions, usage errors
+# (no arguments, range messages, --threads 2000), cnn-eval on an interrupted run, a class list
+# one too long, recipe-relative data paths, and hostile JSON (deep nesting, 1e999).
+# usage: defects.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+bin=$1 src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cd "$work"
+tiny="$src/tests/data/tiny_convnet.json"
+train=("$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32
+       --steps-per-epoch 4 --seed 3 --threads 2 -q)
+
+# --resume without --epochs: the run's own epochs (here: one more than done after SIGINT-free
+# runs means "finished", said in one sentence, exit 3, nothing changed).
+"${train[@]}" --epochs 1 -o r1
+cp r1/train.json train.before
+rc=0; "$bin/cnn-train" --resume r1 -q 2> err || rc=$?
+[[ $rc -eq 3 ]] || fail "resume of a finished run exited $rc: $(cat err)"
+grep -q "already trained 1 of 1 epochs; give --epochs 2" err || fail "finished-run message: $(cat err)"
+[[ $(wc -l < err) -eq 1 ]] || fail "not one line: $(cat err)"
+cmp -s r1/train.json train.before || fail "a refused resume changed train.json"
+"$bin/cnn-train" --resume r1 --epochs 2 -q || fail "resume with more epochs"
+python3 -c "import json; assert len(json.load(open('r1/history.json'))) == 2" || fail "resumed history"
+
+# An interrupted run (no weights.safetensors): cnn-eval uses the latest checkpoint, with a note.
+cp -r r1 r2 && rm r2/weights.safetensors
+"$bin/cnn-eval" r2 --data fashion-mnist:test --json > e.json 2> err || fail "eval of an interrupted run: $(cat err)"
+grep -q "latest checkpoint" err || fail "no note about the checkpoint: $(cat err)"
+rm -r r2/checkpoint
+rc=0; "$bin/cnn-eval" r2 --data fashion-mnist:test -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "weights.safetensors" err || fail "no weights, no checkpoint: $rc $(cat err)"
+
+# --set augment.KEY on a recipe that names a settings file changes one setting, keeps the rest.
+mkdir -p rec/aug
+cat > rec/aug/a.json <<'JSON'
+{"rotation_range": 40, "horizontal_flip": true, "fill_mode": "nearest"}
+JSON
+cat > rec/r.json <<JSON
+{"model": "$tiny", "data": {"train": "fashion-mnist:train"}, "augment": "aug/a.json",
+ "batch_size": 16, "steps_per_epoch": 2, "epochs": 1}
+JSON
+"$bin/cnn-train" rec/r.json --set augment.shear_range=11.46 -o r3 2> err > /dev/null
+python3 - <<'PY' || fail "--set augment.shear_range dropped the file's settings"
+import json
+a = json.load(open("r3/train.json"))["augment"]
+assert a["rotation_range"] == 40 and a["horizontal_flip"] is True and a["shear_range"] == 11.46, a
+PY
+grep -q '"rotation_range":40' err || fail "the resolved augmentation is not printed: $(cat err)"
+
+# Dataset paths in a recipe are relative to the recipe, as its model is.
+mkdir -p rec/data && python3 - "$src" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1] + "/tests/cli")
+import rd
+rd.fashion_test_slice("rec/data/img", "rec/data/lab", 64)
+PY
+cat > rec/rel.json <<JSON
+{"model": "$tiny", "data": {"train": "idx:data/img,data/lab"}, "batch_size": 16, "epochs": 1}
+JSON
+"$bin/cnn-train" rec/rel.json -q -o r4 || fail "a recipe-relative idx: path"
+grep -q "$work/rec/data/img" r4/train.json || fail "train.json does not record the absolute path"
+
+# --validation-steps on a class-sorted folder: a seeded mix of classes, not the first class.
+photos="$src/../shared/data/cats_and_dogs_filtered/train"
+mkdir -p val/cats val/dogs
+for i in 0 1 2 3 4 5 6 7; do cp "$photos/cats/cat.$i.jpg" val/cats/; cp "$photos/dogs/dog.$i.jpg" val/dogs/; done
+cat > photo.json <<'JSON'
+{"name": "photo", "input_shape": [16, 16, 3], "layers": [
+  {"type": "Conv2D", "filters": 2, "kernel_size": 3, "activation": "relu"},
+  {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 1, "activation": "sigmoid",
+   "kernel_initializer": "zeros", "bias_initializer": "zeros"}]}
+JSON
+# A model that always predicts 0.5 -> class 0 (cats): accuracy on cats-only batches is 1.0, on
+# a mix below 1. With learning rate 0 nothing changes.
+"$bin/cnn-train" --model photo.json --data val --validation val --validation-steps 2 --batch-size 4 \
+  --epochs 1 --learning-rate 0 --rescale 0.00392156862745098 -q -o r5
+python3 - <<'PY' || fail "--validation-steps read one class only"
+import json
+h = json.load(open("r5/history.json"))[0]
+assert 0 < h["val_accuracy"] < 1, h
+PY
+
+# Record streams follow the umask like every other output.
+umask 022
+"$bin/cnn-augment" val --target-size 8 8 --stream --epochs 1 -o s.cnnrec -q
+[[ $(stat -c %a s.cnnrec) == 644 ]] || fail ".cnnrec mode $(stat -c %a s.cnnrec), expected 644"
+
+# Usage errors: exit 2 and one plain sentence.
+rc=0; "$bin/cnn-train" 2> err || rc=$?
+[[ $rc -eq 2 ]] || fail "cnn-train with no arguments exited $rc"
+rc=0; "${train[@]}" --epochs 0 -o r6 2> err || rc=$?
+[[ $rc -eq 2 ]] && grep -q "must be at least 1, got 0" err || fail "--epochs 0: $rc $(cat err)"
+grep -q "1797693" err && fail "the range message prints double's limit: $(cat err)"
+for prog in cnn-train cnn-eval cnn-summary cnn-augment cnn-extract-features cnn-finetune cnn-import cnn-visualize; do
+  rc=0; "$bin/$prog" --threads 2000 --help > /dev/null 2> err || rc=$?
+  [[ $rc -eq 0 || $rc -eq 2 ]] || fail "$prog --threads 2000 exited $rc: $(cat err)"
+done
+rc=0; "$bin/cnn-summary" "$tiny" --threads 2000 > /dev/null 2> err || rc=$?
+[[ $rc -eq 2 ]] || fail "cnn-summary --threads 2000 exited $rc: $(cat err)"
+
+# Hostile JSON: deep nesting and a number beyond double, exit 3 with file:line:column.
+python3 -c "print('[' * 100000 + ']' * 100000)" > deep.json
+rc=0; "$bin/cnn-summary" deep.json > /dev/null 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "deep.json:1:257: not valid JSON: nested more than 256" err \
+  || fail "deep JSON: $rc $(cat err)"
+printf '{"name": "m",\n "input_shape": [1e999], "layers": []}\n' > big.json
+rc=0; "$bin/cnn-summary" big.json > /dev/null 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "big.json:2:18: not valid JSON" err || fail "1e999: $rc $(cat err)"
+rc=0; "$bin/cnn-train" rec/r.json --set 'augment.zoom_range=[[[[' -o r7 -q 2> err || rc=$?
+[[ $rc -eq 3 ]] || fail "a --set value that is not JSON nor a setting: $rc $(cat err)"
+echo "defects: ok"
