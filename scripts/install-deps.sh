@@ -23,6 +23,8 @@ packages=(
   libxtensor-dev libxsimd-dev         # tensors and SIMD kernels
   libturbojpeg0-dev                   # JPEG decoding of photo datasets
   zlib1g-dev libpng-dev               # gzipped IDX files (MNIST); PNG images read and written
+  libfreetype-dev                     # cnn-visualize: anti-aliased text in the figures (FreeType)
+  fonts-dejavu-core                   # cnn-visualize: the figures' font, DejaVu Sans, read at run time
   doctest-dev                         # unit tests
   dataset-fashion-mnist               # the built-in default dataset
   python3                             # end-to-end test helpers

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/run_main.hpp"
+#include "viz/canvas.hpp"
 #include "viz/commands.hpp"
 
 namespace {
@@ -120,7 +121,9 @@ int main(int argc, char** argv) {
 
   cnn::viz::FilterbankOptions bank;
   auto* c_bank = app.add_subcommand("filterbank", "Convolve a grayscale image with classic kernels");
-  c_bank->footer("Example:\n  cnn-visualize filterbank photo.jpg --kernel gabor --orientations 4 -o gabor.png");
+  c_bank->footer(
+      "Example:\n  cnn-visualize filterbank photo.jpg --kernel gabor --orientations 8 --cols 4 -o "
+      "gabor.png");
   c_bank->add_option("image", bank.image, "Input image")->required();
   c_bank->add_option("--kernel", bank.kernel, "sobel, prewitt, haar, gabor, or a kernel file")->capture_default_str();
   c_bank->add_option("--gabor-frequency", bank.gabor_frequency, "Gabor frequency (cycles per pixel)")->capture_default_str();
@@ -129,6 +132,10 @@ int main(int argc, char** argv) {
   c_bank->add_option("--orientations", bank.orientations, "Gabor orientations k * 180 / N")
       ->capture_default_str()->check(CLI::PositiveNumber);
   c_bank->add_option("--haar-size", bank.haar_size, "Haar kernel size (even)")->capture_default_str()->check(CLI::Range(2, 256));
+  c_bank
+      ->add_option("--cols", bank.cols,
+                   "Kernels per row (default: as many as fit in 1600 pixels, at most 4)")
+      ->check(CLI::PositiveNumber);
   c_bank->add_option("-o,--output", output, "Output .png")->required();
 
   cnn::viz::ReportOptions report;
@@ -144,6 +151,8 @@ int main(int argc, char** argv) {
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     model.threads = cnn::cmd::resolve_threads(common.threads);
     cnn::viz::CommandResult r;
+    // Pictures with text need the font: a missing one is reported before any long work.
+    if (c_kernels->parsed() || c_acts->parsed() || c_filters->parsed()) cnn::viz::require_font();
     if (c_curves->parsed()) {
       curves.output = output;
       curves.metrics = split_commas(metrics_arg);

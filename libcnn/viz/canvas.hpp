@@ -1,6 +1,6 @@
 // A small RGB raster for the PNG pictures of cnn-visualize: anti-aliased lines and polylines,
-// discs, rectangles, text in an embedded 5x7 bitmap font, and pasted images. Colours are 8-bit
-// sRGB; blending is a plain linear mix in that space (what matplotlib's Agg does).
+// discs, rectangles, anti-aliased text in DejaVu Sans (FreeType), and pasted images. Colours are
+// 8-bit sRGB; blending is a plain linear mix in that space (what matplotlib's Agg does).
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,18 @@
 #include "viz/colormap.hpp"
 
 namespace cnn::viz {
+
+// The font of every figure: DejaVu Sans, the file named by $CNN_FONT or else Debian's
+// (fonts-dejavu-core). Loaded once, on first use; throws IoError (exit 1) naming the file and
+// the package when it cannot be opened. Programs call it before long work that ends in a picture.
+void require_font();
+std::string font_path();
+
+// Text metrics of DejaVu Sans as fractions of the font size (its OS/2 cap height, 1493/2048,
+// and descender, 483/2048). SVG output uses them too, so it needs no font file.
+constexpr float kCapHeight = 0.729f;
+constexpr float kDescent = 0.236f;
+constexpr float kTextSize = 11.0f;  // the default size in pixels (the em square)
 
 class Canvas {
  public:
@@ -37,17 +49,17 @@ class Canvas {
   // An anti-aliased disc of radius r.
   void disc(float cx, float cy, float r, Rgb colour, float alpha = 1.0f);
 
-  // Text in the 5x7 font, each font pixel drawn as a scale x scale block; (x, y) is the top-left
-  // corner of the first character cell (6 x 8 font pixels: one column and one row of spacing).
-  // Characters outside printable ASCII are drawn as '?'.
-  void text(long x, long y, const std::string& s, Rgb colour, int scale = 1);
-  // The same, rotated 90 degrees counter-clockwise (reads bottom to top); (x, y) is the
-  // bottom-left corner of the first cell.
-  void text_vertical(long x, long y, const std::string& s, Rgb colour, int scale = 1);
-  static long text_width(const std::string& s, int scale = 1) {
-    return static_cast<long>(s.size()) * 6 * scale;
-  }
-  static long text_height(int scale = 1) { return 8L * scale; }
+  // Anti-aliased text, `size` pixels to the em. (x, y): the start of the cap line (the top of
+  // capital letters); the baseline lies kCapHeight * size below it. UTF-8; characters the font
+  // lacks are drawn as its empty box. Throws like require_font().
+  void text(float x, float y, const std::string& s, Rgb colour, float size = kTextSize);
+  // The same, rotated 90 degrees counter-clockwise (reads bottom to top): (x, y) is the start of
+  // the cap line, which is the left edge of the rotated text; the text runs up from y.
+  void text_vertical(float x, float y, const std::string& s, Rgb colour, float size = kTextSize);
+  // The advance width of s (pixels), as text() draws it.
+  static float text_width(const std::string& s, float size = kTextSize);
+  // From the cap line to the descender line: the band a line of text needs.
+  static float text_height(float size = kTextSize) { return (kCapHeight + kDescent) * size; }
 
   // Pastes img (1 or 3 channels) with its top-left corner at (x, y), each pixel as a
   // scale x scale block (nearest-neighbour enlargement), clipped.
@@ -56,6 +68,8 @@ class Canvas {
   io::Image image() const;
 
  private:
+  void draw_text(float x, float y, const std::string& s, Rgb colour, float size, bool vertical);
+
   std::size_t w_, h_;
   std::vector<float> rgb_;  // h * w * 3, in [0, 255]
 };

@@ -17,6 +17,7 @@
 #include "train/evaluation.hpp"
 #include "viz/activations.hpp"
 #include "viz/ascent.hpp"
+#include "viz/canvas.hpp"
 #include "viz/curves.hpp"
 #include "viz/filterbank.hpp"
 #include "viz/gradcam.hpp"
@@ -91,6 +92,7 @@ CommandResult run_curves(const CurvesOptions& o) {
   if (!(o.smooth >= 0 && o.smooth < 1))
     throw InputError(o.output, "--smooth must be in [0, 1)");
   Outputs::check_file(o.output);
+  if (e == ".png") require_font();
   const Figure fig = curves_figure(load_series(o.runs, o.metrics), {o.smooth});
   Outputs out;
   if (e == ".svg")
@@ -237,6 +239,7 @@ CommandResult run_cam(const CamOptions& o) {
 
 CommandResult run_filterbank(const FilterbankOptions& o) {
   Outputs::check_file(o.output);
+  require_font();
   constexpr double kPi = 3.14159265358979323846;
   std::vector<Kernel2D> bank;
   if (o.kernel == "sobel") {
@@ -264,7 +267,7 @@ CommandResult run_filterbank(const FilterbankOptions& o) {
   std::vector<float> img(g.data.begin(), g.data.end());
   const auto responses = apply_bank(img, g.h, g.w, bank);
   Outputs out;
-  out.add(o.output, io::encode_png(filterbank_picture(g, bank, responses)));
+  out.add(o.output, io::encode_png(filterbank_picture(g, bank, responses, o.cols)));
   return {out.commit(), {}};
 }
 
@@ -290,7 +293,7 @@ CommandResult run_report(const ReportOptions& o) {
 
   h << "<h2>Learning curves</h2>\n";
   try {
-    h << render_svg(curves_figure(load_series({o.run_dir}, {}), {0.0}));
+    h << render_svg(curves_figure(load_series({o.run_dir}, {}), {0.0}), SvgSize::fluid);
   } catch (const Error& e) {
     h << "<p>No learning curves: " << xml_escape(e.what()) << "</p>\n";
     res.notes.push_back(std::string("no learning curves: ") + e.what());

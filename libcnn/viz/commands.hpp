@@ -79,7 +79,8 @@ struct FilterbankOptions {
   std::optional<double> gabor_sigma;  // default: gabor_default_sigma(frequency)
   std::size_t orientations = 4;
   std::size_t haar_size = 8;
-  std::string output;  // .png
+  std::size_t cols = 0;  // kernels per row; 0: filterbank_layout's default
+  std::string output;    // .png
 };
 CommandResult run_filterbank(const FilterbankOptions& o);
 

@@ -119,6 +119,8 @@ const Rgb kPalette[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 
                           {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
                           {188, 189, 34},  {23, 190, 207}};
 const Rgb kInk{0, 0, 0}, kGrid{225, 225, 225}, kAxis{64, 64, 64};
+constexpr float kTickSize = 11, kLabelSize = 13, kTitleSize = 15;  // font sizes, pixels
+constexpr std::size_t kMaxSquares = 40;
 
 std::string tick_label(double v, double step) {
   const int decimals = std::clamp(static_cast<int>(-std::floor(std::log10(step) + 1e-9)), 0, 6);
@@ -174,7 +176,7 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
       const float x = px(t);
       f.polys.push_back({{x, x}, {y0 + 1, y1 - 1}, 1, kGrid, 1, 0, "grid", {}});
       f.polys.push_back({{x, x}, {y1, y1 + 5}, 1, kAxis, 1, 0, "tick", {}});
-      f.texts.push_back({x, y1 + 8, tick_label(t, xstep), 1, kInk, Figure::Anchor::middle});
+      f.texts.push_back({x, y1 + 8, tick_label(t, xstep), kTickSize, kInk, Figure::Anchor::middle});
     }
     const std::vector<double> yt = nice_ticks(vlo, vhi, 6);
     const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
@@ -182,7 +184,8 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
       const float y = py(t);
       f.polys.push_back({{x0 + 1, x1 - 1}, {y, y}, 1, kGrid, 1, 0, "grid", {}});
       f.polys.push_back({{x0 - 5, x0}, {y, y}, 1, kAxis, 1, 0, "tick", {}});
-      f.texts.push_back({x0 - 8, y - 3, tick_label(t, ystep), 1, kInk, Figure::Anchor::end});
+      f.texts.push_back({x0 - 8, y - kCapHeight * kTickSize / 2, tick_label(t, ystep), kTickSize,
+                         kInk, Figure::Anchor::end});
     }
     std::string title = metrics[m];
     if (smooth) {
@@ -190,15 +193,16 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
       std::snprintf(buf, sizeof buf, " (smoothed %.2g)", style.smooth);
       title += buf;
     }
-    f.texts.push_back({(x0 + x1) / 2, 10, title, 2, kInk, Figure::Anchor::middle});
-    f.texts.push_back({(x0 + x1) / 2, ph - 22, "epoch", 2, kInk, Figure::Anchor::middle});
-    f.texts.push_back({ox + 6, (y0 + y1) / 2, metrics[m], 2, kInk, Figure::Anchor::middle, true});
+    f.texts.push_back({(x0 + x1) / 2, 12, title, kTitleSize, kInk, Figure::Anchor::middle});
+    f.texts.push_back({(x0 + x1) / 2, ph - 22, "epoch", kLabelSize, kInk, Figure::Anchor::middle});
+    f.texts.push_back(
+        {ox + 8, (y0 + y1) / 2, metrics[m], kLabelSize, kInk, Figure::Anchor::middle, true});
 
     // Series: raw (faded when smoothed ones are drawn over them), then smoothed.
     struct Entry {
       std::string label;
       Rgb colour;
-      bool training;
+      bool training, markers;
     };
     std::vector<Entry> legend;
     for (const auto& s : series) {
@@ -214,20 +218,32 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
       const std::map<std::string, std::string> data{{"run", s.run}, {"metric", s.metric}, {"split", s.split}};
       const float raw_alpha = smooth ? 0.35f : 1.0f;
       f.polys.push_back({xs, ys, smooth ? 1.0f : 2.0f, c, raw_alpha, training ? 6.0f : 0.0f, "raw", data});
-      if (training)
-        for (std::size_t i = 0; i < xs.size(); ++i) f.discs.push_back({xs[i], ys[i], 3.0f, c, raw_alpha});
+      // Markers at the data points: a dot per epoch on training series, a square on validation
+      // series of up to kMaxSquares points (a longer solid line reads well without them). A
+      // single point has no line at all, so its marker is drawn opaque even when faded.
+      const bool markers = training || xs.size() <= kMaxSquares;
+      const float marker_alpha = xs.size() == 1 ? 1.0f : raw_alpha;
+      for (std::size_t i = 0; markers && i < xs.size(); ++i)
+        if (training)
+          f.discs.push_back({xs[i], ys[i], 3.0f, c, marker_alpha, false, "marker", data});
+        else
+          f.rects.push_back(
+              {xs[i] - 3.5f, ys[i] - 3.5f, 7, 7, c, marker_alpha, false, false, "marker", data});
       if (smooth) {
         const std::vector<double> sm = smooth_curve(s.values, style.smooth);
         std::vector<float> sy;
         for (double v : sm) sy.push_back(py(v));
         f.polys.push_back({xs, sy, 2.5f, c, 1.0f, training ? 6.0f : 0.0f, "smoothed", data});
       }
-      legend.push_back({(runs.size() > 1 ? s.run + ": " : std::string()) + s.split, c, training});
+      legend.push_back(
+          {(runs.size() > 1 ? s.run + ": " : std::string()) + s.split, c, training, markers});
     }
     // The legend, top right inside the plot area.
     long longest = 0;
     for (const auto& e : legend) longest = std::max(longest, static_cast<long>(e.label.size()));
-    const float lw = 40 + 12 * static_cast<float>(longest), lh = 8 + 20 * static_cast<float>(legend.size());
+    // Label widths estimated at DejaVu Sans's mean advance (0.62 em) so the SVG needs no font.
+    const float lw = 46 + 0.62f * kLabelSize * static_cast<float>(longest);
+    const float lh = 8 + 20 * static_cast<float>(legend.size());
     // The corner or side of the plot area (top right first) covering the fewest data points.
     float lx = x1 - lw - 8, ly = y0 + 8;
     std::size_t fewest = static_cast<std::size_t>(-1);
@@ -250,8 +266,12 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
     for (std::size_t i = 0; i < legend.size(); ++i) {
       const float y = ly + 14 + 20 * static_cast<float>(i);
       f.polys.push_back({{lx + 6, lx + 30}, {y, y}, 2, legend[i].colour, 1, legend[i].training ? 6.0f : 0.0f, "legend", {}, true});
-      if (legend[i].training) f.discs.push_back({lx + 18, y, 3.0f, legend[i].colour, 1, true});
-      f.texts.push_back({lx + 36, y - 7, legend[i].label, 2, kInk});
+      if (legend[i].training)
+        f.discs.push_back({lx + 18, y, 3.0f, legend[i].colour, 1, true});
+      else if (legend[i].markers)
+        f.rects.push_back({lx + 14.5f, y - 3.5f, 7, 7, legend[i].colour, 1, false, true});
+      f.texts.push_back(
+          {lx + 38, y - kCapHeight * kLabelSize / 2, legend[i].label, kLabelSize, kInk});
     }
   }
   return f;

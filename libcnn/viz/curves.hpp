@@ -34,7 +34,9 @@ struct CurvesStyle {
 // One panel per metric (in the order of first appearance), side by side: axes with "nice"
 // ticks (1, 2, 5 x 10^k), the metric as title and y label, "epoch" as x label, a legend.
 // Colours: one per run (matplotlib's tab10 cycle); training dashed with a dot per epoch,
-// validation solid. Polylines carry class "raw" or "smoothed" and data-run/-metric/-split.
+// validation solid with a square per epoch on series of up to 40 points (a single point is
+// visible). Polylines carry class "raw" or "smoothed", markers class "marker", all with
+// data-run/-metric/-split.
 Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style);
 
 // Ticks for [lo, hi]: multiples of a step 1, 2 or 5 x 10^k giving about `target` ticks.

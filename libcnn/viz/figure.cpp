@@ -22,6 +22,12 @@ std::string colour(Rgb c) {
   return buf;
 }
 
+void attributes(std::ostringstream& o, const std::string& cls,
+                const std::map<std::string, std::string>& data) {
+  if (!cls.empty()) o << " class=\"" << xml_escape(cls) << "\"";
+  for (const auto& [k, v] : data) o << " data-" << k << "=\"" << xml_escape(v) << "\"";
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& s) {
@@ -37,16 +43,21 @@ std::string xml_escape(const std::string& s) {
   return o;
 }
 
-std::string render_svg(const Figure& f) {
+std::string render_svg(const Figure& f, SvgSize sizing) {
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" << num(f.width)
-    << "\" height=\"" << num(f.height) << "\" viewBox=\"0 0 " << num(f.width) << " "
-    << num(f.height) << "\">\n";
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\"";
+  if (sizing == SvgSize::fixed)
+    o << " width=\"" << num(f.width) << "\" height=\"" << num(f.height) << "\"";
+  else
+    o << " width=\"100%\" style=\"max-width:" << num(f.width) << "px;height:auto\"";
+  o << " viewBox=\"0 0 " << num(f.width) << " " << num(f.height) << "\">\n";
   for (const bool top : {false, true}) {
   for (const auto& r : f.rects) {
     if (r.top != top) continue;
-    o << "<rect x=\"" << num(r.x) << "\" y=\"" << num(r.y) << "\" width=\"" << num(r.w)
-      << "\" height=\"" << num(r.h) << "\" fill=\"" << colour(r.fill) << "\"";
+    o << "<rect";
+    attributes(o, r.cls, r.data);
+    o << " x=\"" << num(r.x) << "\" y=\"" << num(r.y) << "\" width=\"" << num(r.w) << "\" height=\""
+      << num(r.h) << "\" fill=\"" << colour(r.fill) << "\"";
     if (r.alpha < 1) o << " fill-opacity=\"" << num(r.alpha) << "\"";
     if (r.stroke) o << " stroke=\"#404040\" stroke-width=\"1\"";
     o << "/>\n";
@@ -54,8 +65,7 @@ std::string render_svg(const Figure& f) {
   for (const auto& p : f.polys) {
     if (p.top != top) continue;
     o << "<polyline";
-    if (!p.cls.empty()) o << " class=\"" << xml_escape(p.cls) << "\"";
-    for (const auto& [k, v] : p.data) o << " data-" << k << "=\"" << xml_escape(v) << "\"";
+    attributes(o, p.cls, p.data);
     o << " fill=\"none\" stroke=\"" << colour(p.colour) << "\" stroke-width=\"" << num(p.width)
       << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"";
     if (p.alpha < 1) o << " stroke-opacity=\"" << num(p.alpha) << "\"";
@@ -67,20 +77,20 @@ std::string render_svg(const Figure& f) {
   }
   for (const auto& d : f.discs) {
     if (d.top != top) continue;
-    o << "<circle cx=\"" << num(d.cx) << "\" cy=\"" << num(d.cy) << "\" r=\"" << num(d.r)
-      << "\" fill=\"" << colour(d.colour) << "\"";
+    o << "<circle";
+    attributes(o, d.cls, d.data);
+    o << " cx=\"" << num(d.cx) << "\" cy=\"" << num(d.cy) << "\" r=\"" << num(d.r) << "\" fill=\""
+      << colour(d.colour) << "\"";
     if (d.alpha < 1) o << " fill-opacity=\"" << num(d.alpha) << "\"";
     o << "/>\n";
   }
   }
   for (const auto& t : f.texts) {
-    const float size = 10.0f * static_cast<float>(t.scale);
     const char* anchor = t.anchor == Figure::Anchor::start    ? "start"
                          : t.anchor == Figure::Anchor::middle ? "middle"
                                                               : "end";
-    // The raster font's cap height is 7 of its 8 rows: the baseline sits 7 * scale below y.
-    const float base = 7.0f * static_cast<float>(t.scale);
-    o << "<text font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"" << num(size)
+    const float base = kCapHeight * t.size;  // y is the cap line; SVG places the baseline
+    o << "<text font-family=\"DejaVu Sans, sans-serif\" font-size=\"" << num(t.size)
       << "\" text-anchor=\"" << anchor << "\" fill=\"" << colour(t.colour) << "\"";
     if (t.vertical)
       o << " transform=\"translate(" << num(t.x + base) << "," << num(t.y) << ") rotate(-90)\"";
@@ -107,12 +117,12 @@ io::Image render_png(const Figure& f) {
     if (d.top == top) cv.disc(d.cx, d.cy, d.r, d.colour, d.alpha);
   }
   for (const auto& t : f.texts) {
-    const long len = Canvas::text_width(t.s, t.scale) - t.scale;  // without the last spacing
-    const long shift = t.anchor == Figure::Anchor::start ? 0 : t.anchor == Figure::Anchor::middle ? len / 2 : len;
+    const float len = t.anchor == Figure::Anchor::start ? 0 : Canvas::text_width(t.s, t.size);
+    const float shift = t.anchor == Figure::Anchor::middle ? len / 2 : len;
     if (t.vertical)
-      cv.text_vertical(std::lround(t.x), std::lround(t.y) + shift, t.s, t.colour, t.scale);
+      cv.text_vertical(t.x, t.y + shift, t.s, t.colour, t.size);
     else
-      cv.text(std::lround(t.x) - shift, std::lround(t.y), t.s, t.colour, t.scale);
+      cv.text(t.x - shift, t.y, t.s, t.colour, t.size);
   }
   return cv.image();
 }

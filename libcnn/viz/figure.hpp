@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/image.hpp"
+#include "viz/canvas.hpp"
 #include "viz/colormap.hpp"
 
 namespace cnn::viz {
@@ -27,6 +28,8 @@ struct Figure {
     Rgb colour;
     float alpha = 1;
     bool top = false;
+    std::string cls{};                          // SVG class attribute
+    std::map<std::string, std::string> data{};  // SVG data-* attributes
   };
   struct Rect {
     float x, y, w, h;
@@ -34,12 +37,14 @@ struct Figure {
     float alpha = 1;
     bool stroke = false;  // a one-pixel dark grey outline
     bool top = false;
+    std::string cls{};                          // SVG class attribute
+    std::map<std::string, std::string> data{};  // SVG data-* attributes
   };
   enum class Anchor { start, middle, end };
   struct Text {
-    float x, y;  // the anchor point on the top edge of the text (vertical: left edge)
+    float x, y;  // the anchor point on the cap line, the top of capitals (vertical: left edge)
     std::string s;
-    int scale = 1;  // font pixels are scale x scale (the 5x7 font is 8 * scale pixels high)
+    float size = kTextSize;  // pixels to the em; the baseline is kCapHeight * size below y
     Rgb colour;
     Anchor anchor = Anchor::start;
     bool vertical = false;  // reads bottom to top, anchored along the y axis
@@ -52,10 +57,16 @@ struct Figure {
   std::vector<Text> texts;
 };
 
-// Standalone SVG 1.1 text (no external resources). Drawing order: rectangles, polylines and
-// circles without `top`, then those with it (a legend over the curves), then all text.
-std::string render_svg(const Figure& fig);
-// The same, rasterised (anti-aliased lines and discs, bitmap text).
+// How an SVG is sized: `fixed` width and height in pixels (a standalone file), or `fluid`: as
+// wide as its container up to its own width, the height following the aspect ratio (a figure
+// inlined in an HTML page that must fit a narrow window).
+enum class SvgSize { fixed, fluid };
+
+// Standalone SVG 1.1 text (no external resources) with a viewBox of the figure's size. Drawing
+// order: rectangles, polylines and circles without `top`, then those with it (a legend over the
+// curves), then all text, in DejaVu Sans (falling back to the viewer's sans-serif).
+std::string render_svg(const Figure& fig, SvgSize sizing = SvgSize::fixed);
+// The same, rasterised (anti-aliased lines, discs and text; throws like require_font()).
 io::Image render_png(const Figure& fig);
 
 // XML-escapes &, <, >, " and '.

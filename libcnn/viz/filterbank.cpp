@@ -13,6 +13,7 @@ namespace cnn::viz {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr float kLabelSize = 12;  // font size of the labels, pixels
 
 std::vector<Kernel2D> edge_pair(const std::string& name, float mid) {
   Kernel2D x{name + " x", 3, 3, {-1, 0, 1, -mid, 0, mid, -1, 0, 1}, {}};
@@ -152,33 +153,55 @@ std::vector<std::vector<float>> apply_bank(const std::vector<float>& img, std::s
   return out;
 }
 
+FilterbankLayout filterbank_layout(std::size_t h, std::size_t w, std::size_t n, std::size_t cols) {
+  using L = FilterbankLayout;
+  L g;
+  g.scale = std::max<std::size_t>(
+      1, (L::kMinSide + std::max({h, w, std::size_t{1}}) - 1) / std::max({h, w, std::size_t{1}}));
+  g.image_w = w * g.scale;
+  g.image_h = h * g.scale;
+  g.label_h = static_cast<std::size_t>(std::ceil(Canvas::text_height(kLabelSize))) + 6;
+  g.cell_w = L::kKernelBox + L::kGap + g.image_w;
+  g.cell_h = g.label_h + std::max(L::kKernelBox, g.image_h);
+  if (cols == 0)
+    cols = std::min<std::size_t>(4, std::max<std::size_t>(1, 1600 / (g.cell_w + L::kGap)));
+  g.cols = std::max<std::size_t>(1, std::min(cols, n));
+  g.rows = (n + g.cols - 1) / g.cols;
+  g.input_x = L::kGap;
+  g.input_y = L::kGap + g.label_h;
+  g.grid_y = g.input_y + g.image_h + 2 * L::kGap;
+  g.width = std::max(L::kGap + g.cols * (g.cell_w + L::kGap), 2 * L::kGap + g.image_w);
+  g.height = g.grid_y + g.rows * (g.cell_h + L::kGap);
+  return g;
+}
+
 io::Image filterbank_picture(const io::Image& gray, const std::vector<Kernel2D>& bank,
-                             const std::vector<std::vector<float>>& responses) {
-  const long gap = 8, label = 14, ktile = 96;
-  const long iw = static_cast<long>(gray.w), ih = static_cast<long>(gray.h);
-  long name_w = 0;
-  for (const auto& k : bank) name_w = std::max(name_w, Canvas::text_width(k.name));
-  const long width = gap + std::max(ktile, name_w) + gap + iw + gap;
-  const long height = gap + label + ih + gap + static_cast<long>(bank.size()) * (label + std::max(ktile, ih) + gap);
-  Canvas cv(static_cast<std::size_t>(width), static_cast<std::size_t>(height));
-  const Rgb ink{0, 0, 0};
-  long y = gap;
-  cv.text(gap, y, "input", ink);
-  cv.paste(gray, gap + std::max(ktile, name_w) + gap, y + label);
-  y += label + ih + gap;
+                             const std::vector<std::vector<float>>& responses, std::size_t cols) {
+  using L = FilterbankLayout;
+  const L g = filterbank_layout(gray.h, gray.w, bank.size(), cols);
+  Canvas cv(g.width, g.height);
+  const Rgb ink{0, 0, 0}, frame{128, 128, 128};
+  const float pad = (static_cast<float>(g.label_h) - Canvas::text_height(kLabelSize)) / 2;
+  std::string input_label = "input " + std::to_string(gray.w) + "x" + std::to_string(gray.h);
+  if (g.scale > 1) input_label += ", enlarged " + std::to_string(g.scale) + "x";
+  cv.text(static_cast<float>(g.input_x), static_cast<float>(g.input_y - g.label_h) + pad,
+          input_label, ink, kLabelSize);
+  cv.paste(gray, static_cast<long>(g.input_x), static_cast<long>(g.input_y), g.scale);
   for (std::size_t i = 0; i < bank.size(); ++i) {
     const Kernel2D& k = bank[i];
-    cv.text(gap, y, k.name, ink);
+    const long x = static_cast<long>(g.cell_x(i)), y = static_cast<long>(g.response_y(i));
+    cv.text(static_cast<float>(x), static_cast<float>(g.cell_y(i)) + pad, k.name, ink, kLabelSize);
     if (k.h > 0) {
-      const std::size_t scale = std::max<std::size_t>(1, static_cast<std::size_t>(ktile) / std::max(k.h, k.w));
-      const io::Image kt = grey(k.k, k.h, k.w);
-      cv.paste(kt, gap, y + label, scale);
-      cv.stroke_rect(gap - 1, y + label - 1, static_cast<long>(k.w * scale) + 2, static_cast<long>(k.h * scale) + 2, {128, 128, 128});
+      const std::size_t ks = std::max<std::size_t>(1, L::kKernelBox / std::max(k.h, k.w));
+      const long kx = x + static_cast<long>(L::kKernelBox - k.w * ks) / 2;
+      cv.paste(grey(k.k, k.h, k.w), kx, y, ks);
+      cv.stroke_rect(kx - 1, y - 1, static_cast<long>(k.w * ks) + 2,
+                     static_cast<long>(k.h * ks) + 2, frame);
     } else {
-      cv.text(gap, y + label + 4, "sqrt(x^2 + y^2)", {80, 80, 80});
+      cv.text(static_cast<float>(x), static_cast<float>(y) + 4, "\u221A(x\u00B2 + y\u00B2)",
+              {80, 80, 80}, kLabelSize);
     }
-    cv.paste(grey(responses.at(i), gray.h, gray.w), gap + std::max(ktile, name_w) + gap, y + label);
-    y += label + std::max(ktile, ih) + gap;
+    cv.paste(grey(responses.at(i), gray.h, gray.w), static_cast<long>(g.response_x(i)), y, g.scale);
   }
   return cv.image();
 }

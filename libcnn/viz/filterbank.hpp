@@ -50,10 +50,38 @@ std::vector<float> correlate(const std::vector<float>& img, std::size_t h, std::
 std::vector<std::vector<float>> apply_bank(const std::vector<float>& img, std::size_t h,
                                            std::size_t w, const std::vector<Kernel2D>& bank);
 
-// The picture: the input on top, then one row per kernel: the kernel (min-max normalised
-// greys, enlarged) and its response (min-max normalised greys; a constant response is black),
-// each labelled.
+// Where filterbank_picture puts things. The input and the responses are enlarged by the
+// smallest whole factor `scale` that makes their longer side at least kMinSide pixels (nearest
+// neighbour; 1 for larger images). The input comes first, alone on its row under a label; then
+// the kernels in a grid of `cols` columns, row by row: each cell has the kernel's name on top,
+// below it the kernel (min-max normalised greys, enlarged into a kKernelBox square; a derived
+// magnitude shows its formula there) and, to its right, the response.
+struct FilterbankLayout {
+  static constexpr std::size_t kMinSide = 192, kKernelBox = 64, kGap = 10;
+  std::size_t scale = 1;
+  std::size_t cols = 1, rows = 0;
+  std::size_t label_h = 0;               // the band of a label line
+  std::size_t image_w = 0, image_h = 0;  // the input or a response as drawn
+  std::size_t cell_w = 0, cell_h = 0;    // one kernel's cell
+  std::size_t input_x = 0, input_y = 0;  // top-left of the input picture
+  std::size_t grid_y = 0;                // top of the first row of cells
+  std::size_t width = 0, height = 0;     // the whole picture
+  // Top-left of cell k, of its kernel box, and of its response picture.
+  std::size_t cell_x(std::size_t k) const { return kGap + (k % cols) * (cell_w + kGap); }
+  std::size_t cell_y(std::size_t k) const { return grid_y + (k / cols) * (cell_h + kGap); }
+  std::size_t response_x(std::size_t k) const { return cell_x(k) + kKernelBox + kGap; }
+  std::size_t response_y(std::size_t k) const { return cell_y(k) + label_h; }
+};
+
+// The layout of n kernels over an h x w image. cols 0: the default, as many columns as fit in
+// 1600 pixels, at most 4 and at most n (at least 1).
+FilterbankLayout filterbank_layout(std::size_t h, std::size_t w, std::size_t n,
+                                   std::size_t cols = 0);
+
+// The picture of a bank's responses (responses min-max normalised greys; a constant response
+// is black) laid out by filterbank_layout(gray.h, gray.w, bank.size(), cols).
 io::Image filterbank_picture(const io::Image& gray, const std::vector<Kernel2D>& bank,
-                             const std::vector<std::vector<float>>& responses);
+                             const std::vector<std::vector<float>>& responses,
+                             std::size_t cols = 0);
 
 }  // namespace cnn::viz

@@ -2,10 +2,16 @@
 #include "viz/grid.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "viz/canvas.hpp"
 
 namespace cnn::viz {
+namespace {
+
+constexpr float kLabelSize = 10, kTitleSize = 15;  // font sizes, pixels
+
+}  // namespace
 
 GridLayout grid_layout(std::size_t n, std::size_t tile_w, std::size_t tile_h, std::size_t cols,
                        std::size_t min_side, bool labels, bool title) {
@@ -17,8 +23,8 @@ GridLayout grid_layout(std::size_t n, std::size_t tile_w, std::size_t tile_h, st
   g.tile_w = tile_w * g.scale;
   g.tile_h = tile_h * g.scale;
   g.gap = 2;
-  g.label_h = labels ? 10 : 0;
-  g.top = title ? 22 : g.gap;
+  g.label_h = labels ? static_cast<std::size_t>(std::ceil(Canvas::text_height(kLabelSize))) + 3 : 0;
+  g.top = title ? static_cast<std::size_t>(std::ceil(Canvas::text_height(kTitleSize))) + 10 : g.gap;
   g.width = g.gap + g.cols * (g.tile_w + g.gap);
   g.height = g.top + g.rows * (g.tile_h + g.label_h + g.gap);
   return g;
@@ -26,15 +32,28 @@ GridLayout grid_layout(std::size_t n, std::size_t tile_w, std::size_t tile_h, st
 
 io::Image render_grid(const GridLayout& g, const std::vector<io::Image>& tiles,
                       const std::vector<std::string>& labels, const std::string& title) {
-  const std::size_t title_w = static_cast<std::size_t>(Canvas::text_width(title, 2)) + 8;
-  Canvas cv(std::max(g.width, title.empty() ? 0 : title_w), std::max<std::size_t>(g.height, 1));
-  if (!title.empty()) cv.text(4, 4, title, {0, 0, 0}, 2);
-  const std::size_t chars = std::max<std::size_t>(1, g.tile_w / 6);
+  const std::size_t title_w =
+      title.empty()
+          ? 0
+          : static_cast<std::size_t>(std::ceil(Canvas::text_width(title, kTitleSize))) + 8;
+  Canvas cv(std::max(g.width, title_w), std::max<std::size_t>(g.height, 1));
+  if (!title.empty()) cv.text(4, 5, title, {0, 0, 0}, kTitleSize);
   for (std::size_t k = 0; k < tiles.size(); ++k) {
     cv.paste(tiles[k], static_cast<long>(g.x(k)), static_cast<long>(g.y(k)), g.scale);
-    if (g.label_h && k < labels.size())
-      cv.text(static_cast<long>(g.x(k)), static_cast<long>(g.y(k) + g.tile_h + 2),
-              labels[k].substr(0, chars), {60, 60, 60}, 1);
+    if (g.label_h && k < labels.size()) {
+      // Clipped to the tile: characters dropped from the end until the label fits.
+      std::string label = labels[k];
+      while (label.size() > 1 &&
+             Canvas::text_width(label, kLabelSize) > static_cast<float>(g.tile_w)) {
+        unsigned char last;  // one UTF-8 character: continuation bytes, then the lead byte
+        do {
+          last = static_cast<unsigned char>(label.back());
+          label.pop_back();
+        } while (label.size() > 1 && (last & 0xC0) == 0x80);
+      }
+      cv.text(static_cast<float>(g.x(k)), static_cast<float>(g.y(k) + g.tile_h + 2), label,
+              {60, 60, 60}, kLabelSize);
+    }
   }
   return cv.image();
 }

@@ -25,7 +25,7 @@ struct GridLayout {
 
 // Lays out n tiles of tile_w x tile_h source pixels in cols columns (fewer when n is smaller).
 // scale is the smallest integer making the longer side at least min_side pixels (1 for tiles
-// already that large). Labels (5x7 font) need a band; a title needs the top band.
+// already that large). Labels (10-pixel text) need a band; a title needs the top band.
 GridLayout grid_layout(std::size_t n, std::size_t tile_w, std::size_t tile_h, std::size_t cols,
                        std::size_t min_side, bool labels, bool title);
 

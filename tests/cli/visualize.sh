@@ -86,6 +86,21 @@ printf 'a file' > file.txt
 expect 1 "file.txt" file.txt/k.png kernels run -o file.txt/k.png
 expect 1 "file.txt" file.txt/cam cam run bar.pgm -o file.txt/cam
 [[ $(cat file.txt) == "a file" ]] || fail "a file was overwritten"
+
+png_size() { python3 -c "import struct,sys; print(*struct.unpack('>II', open(sys.argv[1],'rb').read()[16:24]))" "$1"; }
+# filterbank: a grid of --cols columns; the 28 x 28 input enlarged 7x (to at least 192 pixels).
+"$viz" filterbank bar.pgm --kernel gabor --orientations 8 --cols 4 -o fb-4.png > /dev/null
+"$viz" filterbank bar.pgm --kernel gabor --orientations 8 --cols 2 -o fb-2.png > /dev/null
+read -r w4 h4 < <(png_size fb-4.png)
+read -r w2 h2 < <(png_size fb-2.png)
+((w4 >= 4 * 196 && w2 < w4 && h2 > h4)) || fail "filterbank --cols: 4 columns ${w4}x${h4}, 2 columns ${w2}x${h2}"
+
+# Figure text needs DejaVu Sans: without it, PNG figures fail in one sentence naming the Debian
+# package (exit 1, nothing written); SVG names the font family and needs no file.
+CNN_FONT=/nonexistent/font.ttf expect 1 "fonts-dejavu-core" nofont.png curves run -o nofont.png
+CNN_FONT=/nonexistent/font.ttf expect 1 "fonts-dejavu-core" nofont2.png filterbank bar.pgm -o nofont2.png
+CNN_FONT=/nonexistent/font.ttf "$viz" curves run -o nofont.svg > /dev/null || fail "curves .svg needs the font file"
+grep -q 'font-family="DejaVu Sans, sans-serif"' nofont.svg || fail "curves.svg does not name DejaVu Sans"
 ls -A | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls -A)"
 
 # report: one self-contained HTML page.
@@ -95,6 +110,9 @@ grep -q 'data:image/png;base64,' report.html || fail "report: no inline images"
 grep -q 'Confusion matrix' report.html || fail "report: no confusion matrix"
 grep -q "Trainable params: 1,490" report.html || fail "report: the summary is not the trained model's"
 grep -Eq '(src|href)="https?:' report.html && fail "report: refers to the network"
+# The curves fit the page: a viewBox and the page's width, no fixed pixel width.
+grep -Eq '<svg [^>]*width="100%"[^>]*viewBox=' report.html || fail "report: the curves do not scale to the window"
+grep -Eq '<svg [^>]*width="[0-9.]+(px)?"' report.html && fail "report: an SVG has a fixed pixel width"
 if command -v chromium > /dev/null; then
   chromium --headless --no-sandbox --disable-gpu --screenshot="$work/report-shot.png" \
     --window-size=1200,2000 "file://$work/report.html" > chromium.log 2>&1 || fail "chromium failed: $(tail -5 chromium.log)"
@@ -104,4 +122,5 @@ if command -v chromium > /dev/null; then
 else
   echo "notice: chromium is not installed; the report's render check is skipped"
 fi
+
 echo "visualize: all checks passed"

@@ -1,12 +1,15 @@
 // Learning curves: the lecture's smoothing; SVG with raw and smoothed polylines of the right
-// lengths; PNG rasterisation; bad histories; outputs all-or-nothing.
+// lengths, markers, fixed or fluid sizing; PNG rasterisation; anti-aliased text; bad histories;
+// outputs all-or-nothing.
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "viz/canvas.hpp"
 #include "viz/curves.hpp"
 #include "viz/source.hpp"
 
@@ -118,4 +121,81 @@ TEST_CASE("viz: outputs are written all or nothing") {
   Outputs ok;
   ok.add(dir.file("c.txt"), std::string("c"));
   CHECK(ok.commit() == std::vector<std::string>{dir.file("c.txt")});
+}
+
+TEST_CASE("viz: a one-epoch series shows as markers; validation squares only on short series") {
+  cnn::test::TempDir dir;
+  std::filesystem::create_directory(dir.file("one"));
+  write_history(dir.file("one/history.json"), 1, true);
+  const std::string svg = render_svg(curves_figure(load_series({dir.file("one")}, {}), {0.8}));
+  const std::regex val("<rect class=\"marker\"[^>]*data-split=\"validation\"");
+  const std::regex train("<circle class=\"marker\"[^>]*data-split=\"training\"");
+  auto count = [](const std::string& s, const std::regex& re) {
+    return static_cast<std::size_t>(
+        std::distance(std::sregex_iterator(s.begin(), s.end(), re), std::sregex_iterator()));
+  };
+  CHECK(count(svg, val) == 2);  // one per metric
+  CHECK(count(svg, train) == 2);
+  // A single point has no line, so its marker is opaque even with smoothing.
+  CHECK(svg.find("<rect class=\"marker\" data-metric=\"loss\" data-run=\"one\" "
+                 "data-split=\"validation\" x=") != std::string::npos);
+  CHECK(svg.find("fill-opacity=\"0.35\"/>") == std::string::npos);
+
+  std::filesystem::create_directory(dir.file("long"));
+  write_history(dir.file("long/history.json"), 50, true);
+  const std::string long_svg =
+      render_svg(curves_figure(load_series({dir.file("long")}, {}), {0.0}));
+  CHECK(count(long_svg, val) == 0);
+  CHECK(count(long_svg, train) == 100);
+}
+
+TEST_CASE("viz: SVG figures are fixed-size files or fluid for a page") {
+  Figure f;
+  f.width = 300;
+  f.height = 200;
+  f.texts.push_back({10, 10, "Loss", 13, {0, 0, 0}});
+  const std::string fixed = render_svg(f);
+  CHECK(fixed.find("width=\"300.00\" height=\"200.00\" viewBox=\"0 0 300.00 200.00\"") !=
+        std::string::npos);
+  const std::string fluid = render_svg(f, SvgSize::fluid);
+  CHECK(fluid.find("width=\"100%\" style=\"max-width:300.00px;height:auto\" viewBox=\"0 0 300.00 "
+                   "200.00\"") != std::string::npos);
+  CHECK(fluid.find("height=\"200.00\"") == std::string::npos);
+  // The font is named; the baseline lies one cap height (0.729 em) below the anchor.
+  CHECK(fluid.find("font-family=\"DejaVu Sans, sans-serif\" font-size=\"13.00\"") !=
+        std::string::npos);
+  CHECK(fluid.find("y=\"19.48\">Loss</text>") != std::string::npos);
+}
+
+TEST_CASE("viz: figure text is anti-aliased DejaVu Sans") {
+  Canvas cv(240, 40);
+  cv.text(4, 10, "Epoch 12: val_loss", {0, 0, 0}, 13);
+  // Anti-aliasing: many grey levels between ink and paper (a bitmap font has two).
+  std::set<int> levels;
+  std::size_t inked = 0;
+  for (std::size_t y = 0; y < cv.height(); ++y)
+    for (std::size_t x = 0; x < cv.width(); ++x) {
+      levels.insert(cv.pixel(x, y).r);
+      inked += cv.pixel(x, y).r < 128;
+    }
+  CHECK(levels.size() > 16);
+  CHECK(inked > 60);
+  // The ink sits between the cap line and the descender line ("p" descends).
+  for (std::size_t x = 0; x < cv.width(); ++x) {
+    CHECK(cv.pixel(x, 7).r == 255);
+    CHECK(cv.pixel(x, 25).r == 255);
+  }
+  // A proportional font: "i" is narrower than "M"; widths are about DejaVu's advances.
+  CHECK(Canvas::text_width("iiii", 13) < Canvas::text_width("MMMM", 13) / 2);
+  CHECK(Canvas::text_width("M", 100) == doctest::Approx(86.3).epsilon(0.03));
+  // Vertical text is the same glyphs turned: as tall as the horizontal text is wide.
+  Canvas v(40, 240);
+  v.text_vertical(10, 230, "Epoch 12: val_loss", {0, 0, 0}, 13);
+  std::size_t top = 240, vinked = 0;
+  for (std::size_t y = 0; y < v.height(); ++y)
+    for (std::size_t x = 0; x < v.width(); ++x)
+      if (v.pixel(x, y).r < 128) top = std::min(top, y), ++vinked;
+  CHECK(vinked == inked);
+  CHECK(230 - top == doctest::Approx(Canvas::text_width("Epoch 12: val_loss", 13)).epsilon(0.05));
+  CHECK_NOTHROW(require_font());
 }

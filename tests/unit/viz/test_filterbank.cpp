@@ -86,3 +86,45 @@ TEST_CASE("viz: kernel files") {
   CHECK_THROWS_AS(read_kernel_file(dir.file("ragged.txt")), FormatError);
   CHECK_THROWS_AS(read_kernel_file(dir.file("missing.txt")), InputError);
 }
+
+TEST_CASE("viz: filter bank pictures are a grid of --cols columns with small inputs enlarged") {
+  using L = FilterbankLayout;
+  // A 28 x 28 image (Fashion-MNIST size) is enlarged 7x, to 196 pixels, the smallest whole
+  // factor reaching 192; 8 kernels in 4 columns take 2 rows.
+  const L g = filterbank_layout(28, 28, 8, 4);
+  CHECK(g.scale == 7);
+  CHECK(g.image_w == 196);
+  CHECK(g.cols == 4);
+  CHECK(g.rows == 2);
+  CHECK(g.width == L::kGap + 4 * (g.cell_w + L::kGap));
+  CHECK(g.cell_y(4) > g.cell_y(3));
+  CHECK(g.cell_x(4) == g.cell_x(0));
+  // Defaults: at most 4 columns, at most the number of kernels, and what fits in 1600 pixels.
+  CHECK(filterbank_layout(28, 28, 3).cols == 3);
+  CHECK(filterbank_layout(28, 28, 8).cols == 4);
+  CHECK(filterbank_layout(600, 500, 8).cols == 2);
+  CHECK(filterbank_layout(600, 500, 8).scale == 1);
+  CHECK(filterbank_layout(28, 28, 2, 9).cols == 2);
+
+  // Each response is drawn at its cell, enlarged: a vertical edge's Sobel x response.
+  io::Image img(28, 28, 1);
+  for (std::size_t y = 0; y < 28; ++y)
+    for (std::size_t x = 0; x < 28; ++x) img.at(y, x, 0) = x < 14 ? 0 : 255;
+  const std::vector<float> px(img.data.begin(), img.data.end());
+  const auto bank = sobel_kernels();
+  const auto r = apply_bank(px, 28, 28, bank);
+  const io::Image pic = filterbank_picture(img, bank, r, 2);
+  const L l = filterbank_layout(28, 28, 3, 2);
+  REQUIRE(pic.w == l.width);
+  REQUIRE(pic.h == l.height);
+  // Kernel 0 (sobel x) responds at columns 13 and 14 (white) and nowhere else (black); kernel 2
+  // (the magnitude) is in the second row, first column.
+  for (std::size_t k : {0, 2}) {
+    const std::size_t x0 = l.response_x(k), y0 = l.response_y(k);
+    CHECK(pic.at(y0 + 3 * 7, x0 + 13 * 7 + 3, 0) == 255);
+    CHECK(pic.at(y0 + 3 * 7, x0 + 5 * 7 + 3, 0) == 0);
+    CHECK(pic.at(y0 + 20 * 7 + 6, x0 + 14 * 7, 0) == 255);
+  }
+  CHECK(l.response_y(2) > l.response_y(1));
+  CHECK(l.response_x(2) == l.response_x(0));
+}
