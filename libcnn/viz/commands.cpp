@@ -345,6 +345,17 @@ CommandResult run_report(const ReportOptions& o) {
     dopt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
     const auto ds = data::open_dataset(*spec, dopt);
     const std::size_t n = std::min(o.samples, ds->size());
+    // Pictures (sample images, Grad-CAM) need an image input; a feature-vector model (a Dense
+    // head on extracted features) gets its predictions without them.
+    const Shape& in_shape = t.model.input_shape();
+    const bool pictures = in_shape.size() == 3 || in_shape.size() == 2;
+    if (!pictures) {
+      h << "<p>The model's input is a vector " << xml_escape(shape_str(in_shape))
+        << ", not an image: the samples are shown without pictures, and there are no class "
+           "activation maps.</p>\n";
+      res.notes.push_back("the model's input " + shape_str(in_shape) +
+                          " is not an image: no sample pictures and no Grad-CAM");
+    }
     // Spread the shown samples over the dataset (class folders are stored class by class).
     std::vector<std::size_t> picks;
     for (std::size_t k = 0; k < std::max(n, std::min(o.cams, ds->size())); ++k) picks.push_back(k * ds->size() / std::max<std::size_t>(1, std::max(n, std::min(o.cams, ds->size()))));
@@ -369,19 +380,28 @@ CommandResult run_report(const ReportOptions& o) {
         p = y.data()[pred];
       }
       const bool right = static_cast<std::size_t>(label) == pred;
-      h << "<div class=\"card\"><img alt=\"sample\" src=\"data:image/png;base64,"
-        << base64(io::encode_png(input_picture(buf_x.data(), t.model.input_shape()))) << "\">"
-        << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(name_of(pred)) << " " << percent(p)
+      h << "<div class=\"card\">";
+      if (pictures)
+        h << "<img alt=\"sample\" src=\"data:image/png;base64,"
+          << base64(io::encode_png(input_picture(buf_x.data(), in_shape))) << "\">";
+      else
+        h << "sample " << picks[k] << "<br>";
+      h << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(name_of(pred)) << " " << percent(p)
         << "</span><br>true: " << xml_escape(name_of(static_cast<std::size_t>(label))) << "</div>\n";
     }
     h << "</div>\n";
     // Grad-CAM at the last Conv2D layer.
     h << "<h3>Class activation maps</h3>\n";
     std::optional<std::size_t> conv;
-    try {
-      conv = find_conv_layer(t.model, std::nullopt, t.model_path, false, "Grad-CAM");
-    } catch (const ConfigError&) {
-      h << "<p>The model has no Conv2D layer.</p>\n";
+    if (!pictures) {
+      h << "<p>Grad-CAM needs an image input; this model's input is "
+        << xml_escape(shape_str(in_shape)) << ".</p>\n";
+    } else {
+      try {
+        conv = find_conv_layer(t.model, std::nullopt, t.model_path, false, "Grad-CAM");
+      } catch (const ConfigError&) {
+        h << "<p>The model has no Conv2D layer.</p>\n";
+      }
     }
     if (conv) {
       h << "<p>Layer <code>" << xml_escape(t.model.node(*conv).layer->name())

@@ -123,4 +123,34 @@ else
   echo "notice: chromium is not installed; the report's render check is skipped"
 fi
 
+# A feature-vector model (input [8], as a Dense head on extracted features), trained one epoch
+# with validation on a record stream: the report evaluates it and says why there are no
+# pictures; the one-epoch validation series shows as a marker in curves and in the report.
+python3 - <<'PY'
+import json, random, struct
+random.seed(1)
+head = json.dumps({"shape": [8], "dtype": "float32", "label": "int32", "classes": ["neg", "pos"],
+                   "class_mode": "binary", "count": 60}).encode()
+recs = b""
+for i in range(60):
+    x = [random.uniform(-1, 1) for _ in range(8)]
+    recs += struct.pack("<i8f", int(x[0] > 0), *x)
+open("feats.cnnrec", "wb").write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head + recs)
+json.dump({"name": "head8", "input_shape": [8], "layers": [
+    {"type": "Dense", "units": 4, "activation": "relu"},
+    {"type": "Dense", "units": 1, "activation": "sigmoid"}]}, open("head8.json", "w"))
+PY
+"$bin/cnn-train" --model head8.json --data feats.cnnrec --validation feats.cnnrec --epochs 1 \
+  --batch-size 20 --seed 1 -q -o head-run
+rc=0; "$viz" report head-run -o head.html > /dev/null 2> head.err || rc=$?
+[[ $rc -eq 0 ]] || fail "report on a feature-vector model exited $rc: $(cat head.err)"
+grep -q 'Confusion matrix' head.html || fail "feature report: no evaluation"
+grep -q 'not an image' head.html || fail "feature report: no note on the missing pictures"
+grep -q 'data-split="validation"' head.html || fail "feature report: no validation curve"
+grep -Eq '<rect class="marker"[^>]*data-split="validation"' head.html \
+  || fail "feature report: the one-epoch validation series has no marker"
+"$viz" curves head-run -o head-curves.svg > /dev/null
+[[ $(grep -Ec '<rect class="marker"[^>]*data-split="validation"' head-curves.svg) -eq 2 ]] \
+  || fail "curves: expected one validation marker per metric"
+"$viz" curves head-run -o head-curves.png > /dev/null && is_png head-curves.png
 echo "visualize: all checks passed"
