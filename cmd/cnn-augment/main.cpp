@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
     namespace fs = std::filesystem;
     if (stream == !save_dir.empty())
       throw CLI::ValidationError("give exactly one output: --save-to-dir DIR or --stream");
+    if (!save_prefix.empty() && !cnn::io::is_plain_name(save_prefix))
+      throw CLI::ValidationError("--save-prefix is the start of file names inside --save-to-dir; "
+                                 "it cannot hold '/' or be '..'");
     if (epochs && !stream) throw CLI::ValidationError("--epochs goes with --stream");
     if (app.count("--count") && stream)
       throw CLI::ValidationError("--count goes with --save-to-dir (use --epochs with --stream)");

@@ -1,4 +1,7 @@
 // cnn-eval: loss, accuracy, confusion matrix and predictions of a trained model; a CI gate.
+#include <unistd.h>
+
+#include <chrono>
 #include <iostream>
 
 #include "common/run_main.hpp"
@@ -21,12 +24,16 @@ int main(int argc, char** argv) {
   std::optional<double> rescale, min_accuracy;
   std::vector<std::size_t> target_size;
   std::vector<std::string> images;
-  std::size_t batch_size = 32;
+  std::size_t batch_size = 32, top_k = 0;
   app.add_option("target", target, "A run directory (from cnn-train), or an architecture JSON")
       ->required();
   app.add_option("--weights", weights, "Weights (.safetensors); default: the run's");
   app.add_option("--data", data, "Dataset: fashion-mnist:test, mnist:test, DIR, DIR:test");
-  app.add_option("--images", images, "Image files to predict (prints CSV, or JSON with --json)");
+  app.add_option("--images", images,
+                 "Images to predict: files, folders (every image under them) or quoted patterns; "
+                 "prints a table on a terminal, else CSV (JSON with --json)");
+  app.add_option("--top-k", top_k, "With --images: the K most probable classes of each image")
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--predictions", predictions_path,
                  "Also write per-sample predictions to this file (.csv or .json)");
   app.add_option("--min-accuracy", min_accuracy, "Exit with 4 when accuracy is below this")
@@ -63,6 +70,20 @@ int main(int argc, char** argv) {
     opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
     opt.predictions = !predictions_path.empty();
     opt.classes_file = classes;
+    if (top_k && images.empty()) throw CLI::ValidationError("--top-k goes with --images");
+    opt.top_k = top_k;
+    const bool tty_err = !common.quiet && ::isatty(2);
+    if (tty_err)
+      opt.on_progress = [last = std::chrono::steady_clock::time_point{}](std::size_t done,
+                                                                      std::size_t total) mutable {
+        const auto now = std::chrono::steady_clock::now();
+        if (done < total && now - last < std::chrono::milliseconds(100)) return;
+        last = now;
+        const std::size_t width = 30, filled = total ? width * done / total : width;
+        std::cerr << "\r" << done << "/" << total << " [" << std::string(filled, '=')
+                  << std::string(width - filled, '.') << "]" << (done >= total ? "\r\033[K" : "")
+                  << std::flush;
+      };
     if (!common.quiet) opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
     if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
     if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
@@ -85,6 +106,8 @@ int main(int argc, char** argv) {
         j["passed"] = rep.accuracy >= *min_accuracy;
       }
       std::cout << j.dump() << "\n";
+    } else if (!rep.has_labels && ::isatty(1)) {
+      std::cout << cnn::train::predictions_table(rep);  // people read it; scripts get CSV
     } else {
       std::cout << cnn::train::report_text(rep);
     }

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       "cnn-extract-features"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
-  std::string model, weights, layer, data, output, pool = "none";
+  std::string model, weights, layer, data, output, pool = "flatten";
   std::size_t batch_size = 32;
   std::vector<std::size_t> target_size;
   std::optional<std::string> color_mode, interpolation;
@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--data", data, "Dataset: an image folder, IDX (mnist:test, idx:IMG,LAB), a "
                                  "record stream")
       ->required();
-  app.add_option("--pool", pool, "none, flatten, avg (global average) or max (global max)")
+  app.add_option("--pool", pool,
+                 "flatten (default, as cnn-finetune), none, avg (global average) or max (global max)")
       ->capture_default_str();
   app.add_option("-o,--output", output, "FILE.cnnrec, FILE.npy, FILE.csv, or - (a record stream "
                                         "on stdout)")

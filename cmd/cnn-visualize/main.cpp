@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   c_curves->add_option("runs", curves.runs, "Run directories (or history.json files)")->required();
   c_curves->add_option("-o,--output", output, "Output .png or .svg")->required();
   c_curves->add_option("--smooth", curves.smooth, "Exponential smoothing factor in [0, 1) (0: none)")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(cnn::cmd::at_least(0, 0.999999));
   c_curves->add_option("--metrics", metrics_arg, "Metrics, comma-separated (default: loss,accuracy)");
 
   cnn::viz::KernelsOptions kernels;
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   c_acts->add_option("image", acts.image, "Input image (JPEG, PNG, BMP, PNM)")->required();
   c_acts->add_option("--weights", model.weights, "Weights (.safetensors); default: the run's");
   c_acts->add_option("--layers", layers_arg, "Layers, comma-separated (default: every (h, w, c) output)");
-  c_acts->add_option("--cols", acts.cols, "Tiles per row")->check(CLI::PositiveNumber);
+  c_acts->add_option("--cols", acts.cols, "Tiles per row")->check(cnn::cmd::at_least(1));
   c_acts->add_option("-o,--output", output, "A .png (layers stacked) or a folder (one PNG per layer)")->required();
 
   cnn::viz::FiltersOptions filters;
@@ -100,10 +100,10 @@ int main(int argc, char** argv) {
   c_filters->add_option("--filters", range_arg, "Filters FIRST:END (end excluded)")->capture_default_str();
   c_filters->add_option("--steps", filters.steps, "Gradient ascent steps")->capture_default_str();
   c_filters->add_option("--step-size", filters.step_size, "Step in pixel units (gradient / its RMS)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(cnn::cmd::at_least(1));
   c_filters->add_option("--size", size_arg, "Input size S (S x S); default: the model's input")
-      ->check(CLI::PositiveNumber);
-  c_filters->add_option("--cols", filters.cols, "Tiles per row")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
+  c_filters->add_option("--cols", filters.cols, "Tiles per row")->capture_default_str()->check(cnn::cmd::at_least(1));
   c_filters->add_option("-o,--output", output, "Output .png")->required();
 
   cnn::viz::CamOptions cam;
@@ -130,12 +130,12 @@ int main(int argc, char** argv) {
   c_bank->add_option("--gabor-theta", bank.gabor_theta, "One Gabor orientation in degrees");
   c_bank->add_option("--gabor-sigma", bank.gabor_sigma, "Gabor sigma in pixels (default: 0.56 / frequency)");
   c_bank->add_option("--orientations", bank.orientations, "Gabor orientations k * 180 / N")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  c_bank->add_option("--haar-size", bank.haar_size, "Haar kernel size (even)")->capture_default_str()->check(CLI::Range(2, 256));
+      ->capture_default_str()->check(cnn::cmd::at_least(1));
+  c_bank->add_option("--haar-size", bank.haar_size, "Haar kernel size (even)")->capture_default_str()->check(cnn::cmd::at_least(2, 256));
   c_bank
       ->add_option("--cols", bank.cols,
                    "Kernels per row (default: as many as fit in 1600 pixels, at most 4)")
-      ->check(CLI::PositiveNumber);
+      ->check(cnn::cmd::at_least(1));
   c_bank->add_option("-o,--output", output, "Output .png")->required();
 
   cnn::viz::ReportOptions report;

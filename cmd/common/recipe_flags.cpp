@@ -19,7 +19,7 @@ void RecipeFlags::add_to(CLI::App& app) {
       ->check(cnn::cmd::at_least(1));
   app.add_option("--validation-steps", validation_steps, "Validation batches")
       ->check(cnn::cmd::at_least(1));
-  app.add_option("--optimizer", optimizer, "SGD, RMSprop or Adam (Keras defaults)");
+  app.add_option("--optimizer", optimizer, "sgd, rmsprop or adam (any case, as Keras; Keras defaults)");
   app.add_option("--learning-rate", learning_rate, "Learning rate")->check(cnn::cmd::at_least(0));
   app.add_option("--loss", loss, "binary_crossentropy, categorical_crossentropy, "
                                  "sparse_categorical_crossentropy, mse");

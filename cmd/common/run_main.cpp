@@ -1,7 +1,9 @@
 // run_main: the single try/catch of every program, and the shared option group.
 #include "common/run_main.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <map>
 
 #include <cmath>
 #include <iostream>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "kernels/threading.hpp"
+#include "layers/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::cmd {
@@ -67,6 +70,43 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.parse_complete_callback([&opts] { kernels::set_num_threads(opts.threads); });
 }
 
+namespace {
+
+// " (did you mean --learning-rate?)" for the first unknown --flag of argv, or "".
+std::string flag_hint(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> names;
+  std::vector<const CLI::App*> apps = {&app};
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    apps.push_back(sub);
+  for (const CLI::App* a : apps)
+    for (const CLI::Option* o : a->get_options())
+      for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+  // Keras's and PyTorch's spellings of ours.
+  static const std::map<std::string, std::string> aliases = {
+      {"--lr", "--learning-rate"}, {"--batch", "--batch-size"}, {"--bs", "--batch-size"},
+      {"--out", "--output"}, {"--optim", "--optimizer"}};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || a == "--") continue;
+    a = a.substr(0, a.find('='));
+    if (std::find(names.begin(), names.end(), a) != names.end()) continue;
+    std::string guess;
+    std::string dashed = a;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    if (std::find(names.begin(), names.end(), dashed) != names.end())
+      guess = dashed;
+    else if (auto it = aliases.find(dashed); it != aliases.end() &&
+             std::find(names.begin(), names.end(), it->second) != names.end())
+      guess = it->second;
+    else
+      guess = nearest(dashed, names);
+    if (!guess.empty()) return " (did you mean " + guess + "?)";
+  }
+  return {};
+}
+
+}  // namespace
+
 int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
   const std::string prog = app.get_name();
   try {
@@ -79,7 +119,9 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     app.exit(e);
     return kOk;
   } catch (const CLI::ParseError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n"
+    const std::string hint =
+        dynamic_cast<const CLI::ExtrasError*>(&e) ? flag_hint(app, argc, argv) : "";
+    std::cerr << prog << ": error: " << e.what() << hint << "\n"
               << "Run '" << prog << " --help' for usage.\n";
     return kUsage;
   } catch (const std::exception& e) {
@@ -91,6 +133,10 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     return body();
   } catch (const CLI::ParseError& e) {
     // Flag combinations the body rejects are usage errors too.
+    std::cerr << prog << ": error: " << e.what() << "\n"
+              << "Run '" << prog << " --help' for usage.\n";
+    return kUsage;
+  } catch (const UsageError& e) {
     std::cerr << prog << ": error: " << e.what() << "\n"
               << "Run '" << prog << " --help' for usage.\n";
     return kUsage;

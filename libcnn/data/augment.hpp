@@ -147,6 +147,7 @@ class AugmentedDataset : public Dataset {
   std::int32_t label(std::size_t index) const override { return inner_->label(index); }
   std::string sample_name(std::size_t index) const override { return inner_->sample_name(index); }
   void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
+  std::size_t epoch_block() const override { return inner_->epoch_block(); }
 
   const Dataset& inner() const { return *inner_; }
   const AugmentSettings& settings() const { return settings_; }
@@ -177,6 +178,7 @@ class CachedDataset : public Dataset {
   std::int32_t label(std::size_t index) const override { return inner_->label(index); }
   std::string sample_name(std::size_t index) const override { return inner_->sample_name(index); }
   void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
+  std::size_t epoch_block() const override { return inner_->epoch_block(); }
 
  private:
   struct Entry {

@@ -31,7 +31,7 @@ Batcher::Batcher(const Dataset& dataset, BatcherOptions options) : ds_(dataset),
   opt_.prefetch = std::max<std::size_t>(2, opt_.prefetch);
   sample_shape_ = ds_.sample_shape();
   numel_ = numel(sample_shape_);
-  const std::size_t n = ds_.size();
+  const std::size_t n = ds_.epoch_block() ? std::min(ds_.epoch_block(), ds_.size()) : ds_.size();
   steps_ = (n + opt_.batch_size - 1) / opt_.batch_size;
   if (opt_.steps_per_epoch) steps_ = std::min(steps_, *opt_.steps_per_epoch);
   samples_ = std::min(n, steps_ * opt_.batch_size);
@@ -67,8 +67,13 @@ void Batcher::stop_workers() {
 }
 
 std::vector<std::size_t> Batcher::epoch_order(std::size_t epoch) const {
-  std::vector<std::size_t> order(ds_.size());
+  const std::size_t block = std::min(ds_.epoch_block(), ds_.size());
+  std::vector<std::size_t> order(block ? block : ds_.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
+  if (block) {
+    const std::size_t first = (epoch * block) % (ds_.size() - ds_.size() % block);
+    for (auto& i : order) i += first;
+  }
   if (!opt_.shuffle || order.size() < 2) return order;
   // Fisher-Yates, from the last position down.
   Rng rng(epoch_seed(opt_.seed, epoch));

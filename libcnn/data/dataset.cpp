@@ -1,5 +1,8 @@
 // IDX and folder datasets, Keras's validation split, and dataset spec resolution.
 #include "data/dataset.hpp"
+
+#include <glob.h>
+
 #include "data/record_stream_dataset.hpp"
 
 #include <algorithm>
@@ -268,6 +271,10 @@ DirectoryDataset::DirectoryDataset(const std::string& directory, const DatasetOp
                       "per class");
   } else {
     classes_ = options.classes;
+    for (const auto& c : classes_)
+      if (!io::is_plain_name(c))
+        throw DataError(directory, "the class name " + quote(c) +
+                                       " is not a sub-folder name (it has '/' or is '..')");
   }
   check_class_mode(directory, mode_, classes_.size());
 
@@ -392,6 +399,40 @@ void ImageFilesDataset::load(std::size_t index, float* out, std::int32_t& label,
                              std::uint64_t /*seed*/) const {
   label = 0;
   load_image_sample(paths_.at(index), color_, shape_, interpolation_, lut_, out);
+}
+
+// ---------------------------------------------------------------- image files
+
+std::vector<std::string> expand_image_paths(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (fs::is_directory(a, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(a, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec))
+        if (it->is_regular_file(ec) && has_image_extension(it->path().filename().string()))
+          found.push_back(it->path().string());
+      if (ec) throw InputError(a, "cannot list the folder: " + ec.message());
+      if (found.empty())
+        throw InputError(a, "has no image files (.png, .jpg, .jpeg, .bmp, .ppm, .tif, .tiff)");
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else if (a.find_first_of("*?[") != std::string::npos && !fs::exists(a, ec)) {
+      glob_t g{};
+      const int rc = ::glob(a.c_str(), 0, nullptr, &g);
+      std::vector<std::string> found;
+      if (rc == 0)
+        for (std::size_t i = 0; i < g.gl_pathc; ++i) found.emplace_back(g.gl_pathv[i]);
+      ::globfree(&g);
+      if (found.empty()) throw InputError(a, "no file matches the pattern");
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.push_back(a);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- open_dataset

@@ -89,6 +89,10 @@ class Dataset {
   // data, a record stream's declared "rescale", 1 otherwise. cnn-train records the effective
   // factor in the model's preprocessing (see train::run_training).
   virtual float default_rescale() const { return 1.0f; }
+  // 0: every epoch draws from all samples. k > 0: epoch e reads only samples [e*k, (e+1)*k)
+  // (modulo size()): an endless record stream read ahead for every epoch gives each epoch
+  // fresh records, as Keras's generator does, instead of reusing the same ones.
+  virtual std::size_t epoch_block() const { return 0; }
 
   std::size_t num_classes() const { return class_names().size(); }
   std::size_t sample_numel() const { return numel(sample_shape()); }
@@ -116,6 +120,8 @@ struct DatasetOptions {
   // Record streams without a count (endless): how many records to read (see
   // RecordStreamDataset); nullopt refuses such a stream.
   std::optional<std::size_t> stream_limit;
+  // With stream_limit: the epochs the records are for (each gets its own, see epoch_block).
+  std::size_t stream_epochs = 0;
 
   // Where named datasets live.
   // "mnist:..." reads the folder in the environment variable CNN_MNIST_DIR, else this one
@@ -217,6 +223,12 @@ class DirectoryDataset : public Dataset {
 // dataset reads its files: converted to color_mode, resized to the target size, rescaled.
 // Labels are unknown: label() is 0 for every file. Files are decoded when loaded; a bad one
 // throws DataError naming it.
+// Image files named on a command line, as a list of paths: a folder stands for every image
+// file under it (recursively, sorted by path), a pattern with *, ? or [ for its matches
+// (glob(3), sorted; useful when the shell did not expand it), anything else for itself.
+// InputError for a folder without images or a pattern that matches nothing.
+std::vector<std::string> expand_image_paths(const std::vector<std::string>& args);
+
 class ImageFilesDataset : public Dataset {
  public:
   // Throws InputError for a missing file. class_names are the model's classes.

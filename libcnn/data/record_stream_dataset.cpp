@@ -54,6 +54,8 @@ RecordStreamDataset::RecordStreamDataset(const std::string& path, const DatasetO
   // An endless stream is closed here: the producer sees EPIPE and ends.
   reader.close();
   if (labels_.empty()) throw DataError(name_, "the stream holds no records");
+  if (!header_.count && options.stream_epochs > 1)
+    block_ = std::max<std::size_t>(1, labels_.size() / options.stream_epochs);
 }
 
 std::string RecordStreamDataset::sample_name(std::size_t index) const {

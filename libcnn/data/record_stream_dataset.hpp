@@ -26,6 +26,7 @@ class RecordStreamDataset : public Dataset {
   std::string sample_name(std::size_t index) const override;
   void load(std::size_t index, float* out, std::int32_t& label, std::uint64_t seed) const override;
   float default_rescale() const override { return header_.rescale.value_or(1.0f); }
+  std::size_t epoch_block() const override { return block_; }
 
   const io::RecordHeader& header() const { return header_; }
 
@@ -34,6 +35,7 @@ class RecordStreamDataset : public Dataset {
   io::RecordHeader header_;
   ClassMode mode_;
   float rescale_;
+  std::size_t block_ = 0;  // endless streams read for several epochs: records per epoch
   std::vector<std::uint8_t> data_;  // the records, record_bytes() each
   std::vector<std::int32_t> labels_;
 };

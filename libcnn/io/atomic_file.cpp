@@ -166,6 +166,11 @@ Bytes read_whole(const std::string& path) {
 
 }  // namespace
 
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string("/\0", 2)) == std::string::npos;
+}
+
 std::string read_file(const std::string& path) { return read_whole<std::string>(path); }
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path) {

@@ -57,6 +57,11 @@ void write_file_atomically(const std::string& path, std::string_view bytes);
 // The whole content of an input file (a regular file or a pipe). Throws InputError "no such
 // file", "is a directory", "permission denied" or "cannot read: <strerror>".
 std::string read_file(const std::string& path);
+
+// Whether name, read from a file or a flag, is one plain entry of a folder: not empty, not "."
+// or "..", without '/' or NUL. Names that pass cannot lead outside the folder they are joined
+// to (a class named "../../etc" or "/root" does not).
+bool is_plain_name(const std::string& name);
 // The same as bytes (binary readers: IDX, images).
 std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 

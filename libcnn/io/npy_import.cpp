@@ -33,6 +33,10 @@ WeightsImport import_npy(Model& model, const std::string& dir, const std::string
   std::vector<std::pair<std::string, std::string>> entries;
   for (const auto& [key, target] : map.items()) {
     const std::string pointer = "/" + key;
+    if (!is_plain_name(key))
+      throw ConfigError(map_path, pointer, "",
+                        "a key names a .npy file in the weights folder; '/' and '..' are not "
+                        "allowed");
     if (!target.is_string())
       throw ConfigError(map_path, pointer, "", "expected a parameter name \"<layer>.<param>\"");
     const std::string t = target.get<std::string>();

@@ -2,26 +2,12 @@
 #include "layers/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 
 namespace cnn {
 namespace {
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 // JSON pointer escaping (RFC 6901).
 std::string escape_token(const std::string& key) {
@@ -39,7 +25,29 @@ std::string escape_token(const std::string& key) {
 
 }  // namespace
 
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
 std::string nearest(const std::string& word, const std::vector<std::string>& choices) {
+  // A word that begins a choice is a short form of it ("fire9" -> "fire9_concat", the last
+  // layer of that block when the choices are in model order).
+  std::string prefixed;
+  if (word.size() >= 2)
+    for (const auto& c : choices)
+      if (c.size() > word.size() && c.compare(0, word.size(), word) == 0) prefixed = c;
+  if (!prefixed.empty()) return prefixed;
   std::string best;
   std::size_t best_d = SIZE_MAX;
   for (const auto& c : choices) {

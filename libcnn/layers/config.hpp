@@ -18,6 +18,9 @@ namespace cnn {
 using json = nlohmann::json;
 using json_ordered = nlohmann::ordered_json;
 
+// Levenshtein distance (insertions, deletions, substitutions; letters compared ignoring case),
+// for "did you mean" hints.
+std::size_t edit_distance(const std::string& a, const std::string& b);
 // Index of the closest string in choices by edit distance (for "did you mean" hints).
 std::string nearest(const std::string& word, const std::vector<std::string>& choices);
 // "one of a, b, c (did you mean b?)".

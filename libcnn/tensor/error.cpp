@@ -57,6 +57,9 @@ ShapeError::ShapeError(std::string layer, std::string problem, std::string type)
 DataError::DataError(std::string where, std::string problem)
     : Error(where + ": " + problem) {}
 
+UsageError::UsageError(std::string what, std::string problem)
+    : Error(what.empty() ? problem : what + ": " + problem) {}
+
 InputError::InputError(std::string path, std::string problem) : Error(path + ": " + problem) {}
 
 IoError::IoError(std::string path, std::string operation, int errno_value)

@@ -66,6 +66,13 @@ class InputError : public Error {
   InputError(std::string path, std::string problem);
 };
 
+// A request that cannot be carried out as given (an output name with the wrong extension, a
+// combination of options that excludes itself): exit code 2, as a flag CLI11 refuses.
+class UsageError : public Error {
+ public:
+  UsageError(std::string what, std::string problem);
+};
+
 // The operating system refused: path, operation and strerror(errno).
 class IoError : public Error {
  public:

@@ -45,7 +45,7 @@ EvalReport run_evaluation(const EvalOptions& opt) {
     if (names.empty())
       for (std::size_t c = 0; c < std::max<std::size_t>(k, 2) && (k > 1 || c < 2); ++c)
         names.push_back(std::to_string(c));
-    ds = std::make_unique<data::ImageFilesDataset>(opt.images, dopt, names);
+    ds = std::make_unique<data::ImageFilesDataset>(data::expand_image_paths(opt.images), dopt, names);
   } else if (opt.data) {
     ds = data::open_dataset(*opt.data, dopt);
     rep.has_labels = true;
@@ -58,6 +58,8 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   const std::size_t outputs = model.output_shape().at(0) == 1 ? 2 : model.output_shape().at(0);
   while (rep.class_names.size() < outputs) rep.class_names.push_back(std::to_string(rep.class_names.size()));
   rep.samples = ds->size();
+  rep.classes_shown = opt.top_k;
+  std::size_t done = 0;
 
   TrainerOptions topt;
   topt.loss = opt.loss ? *opt.loss : r.loss ? *r.loss : default_loss(dopt.class_mode);
@@ -91,6 +93,8 @@ EvalReport run_evaluation(const EvalOptions& opt) {
             rep.predictions.push_back(std::move(pr));
           }
         }
+        done += b.size;
+        if (opt.on_progress) opt.on_progress(done, rep.samples);
       });
   if (rep.has_labels) {
     rep.loss = s.loss();
@@ -99,6 +103,21 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   }
   return rep;
 }
+
+namespace {
+
+// Class indices of p's k largest probabilities, most probable first (ties: lower index).
+std::vector<std::size_t> top_classes(const Prediction& p, std::size_t k) {
+  std::vector<std::size_t> order(p.probabilities.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return p.probabilities[a] > p.probabilities[b];
+  });
+  order.resize(std::min(k, order.size()));
+  return order;
+}
+
+}  // namespace
 
 json_ordered report_json(const EvalReport& rep) {
   json_ordered j;
@@ -136,6 +155,12 @@ json_ordered report_json(const EvalReport& rep) {
       for (std::size_t c = 0; c < p.probabilities.size() && c < rep.class_names.size(); ++c)
         probs[rep.class_names[c]] = p.probabilities[c];
       e["probabilities"] = probs;
+      if (rep.classes_shown) {
+        json_ordered top = json_ordered::array();
+        for (std::size_t c : top_classes(p, rep.classes_shown))
+          top.push_back({{"class", rep.class_names.at(c)}, {"probability", p.probabilities[c]}});
+        e["top_k"] = top;
+      }
       preds.push_back(e);
     }
     j["predictions"] = preds;
@@ -155,7 +180,7 @@ std::string report_text(const EvalReport& rep) {
     o << buf;
   }
   o << "\n\n";
-  std::size_t w = 5;
+  std::size_t w = 9;  // "macro avg"
   for (const auto& c : rep.class_names) w = std::max(w, c.size());
   std::snprintf(buf, sizeof buf, "%*s  %9s  %9s  %9s  %7s\n", int(w), "class", "precision", "recall",
                 "f1", "support");
@@ -199,10 +224,30 @@ std::string predictions_csv(const EvalReport& rep) {
     return q + "\"";
   };
   std::ostringstream o;
+  char buf[32];
+  if (rep.classes_shown) {
+    o << "file,label";
+    for (std::size_t r = 1; r <= rep.classes_shown; ++r) o << ",class_" << r << ",probability_" << r;
+    o << "\n";
+    for (const auto& p : rep.predictions) {
+      o << quote_csv(p.name) << ","
+        << (p.label ? quote_csv(rep.class_names.at(static_cast<std::size_t>(*p.label))) : "");
+      const auto top = top_classes(p, rep.classes_shown);
+      for (std::size_t r = 0; r < rep.classes_shown; ++r) {
+        if (r < top.size()) {
+          std::snprintf(buf, sizeof buf, ",%.6g", p.probabilities[top[r]]);
+          o << "," << quote_csv(rep.class_names.at(top[r])) << buf;
+        } else {
+          o << ",,";
+        }
+      }
+      o << "\n";
+    }
+    return o.str();
+  }
   o << "file,label,predicted";
   for (const auto& c : rep.class_names) o << "," << quote_csv(c);
   o << "\n";
-  char buf[32];
   for (const auto& p : rep.predictions) {
     o << quote_csv(p.name) << ","
       << (p.label ? quote_csv(rep.class_names.at(static_cast<std::size_t>(*p.label))) : "") << ","
@@ -210,6 +255,36 @@ std::string predictions_csv(const EvalReport& rep) {
     for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
       std::snprintf(buf, sizeof buf, ",%.6g", c < p.probabilities.size() ? p.probabilities[c] : 0.0f);
       o << buf;
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+namespace {
+
+// A name for a terminal: control characters (escape sequences from a file) shown as '?'.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
+}  // namespace
+
+std::string predictions_table(const EvalReport& rep) {
+  const std::size_t k = rep.classes_shown ? rep.classes_shown : 1;
+  std::size_t w = 4;
+  for (const auto& p : rep.predictions) w = std::max(w, p.name.size());
+  std::ostringstream o;
+  char buf[64];
+  for (const auto& p : rep.predictions) {
+    o << printable(p.name) << std::string(w - p.name.size() + 2, ' ');
+    const auto top = top_classes(p, k);
+    for (std::size_t r = 0; r < top.size(); ++r) {
+      std::snprintf(buf, sizeof buf, "%5.1f%%", 100.0 * p.probabilities[top[r]]);
+      o << (r ? "   " : "") << buf << " " << printable(rep.class_names.at(top[r]));
     }
     o << "\n";
   }

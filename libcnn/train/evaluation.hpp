@@ -26,6 +26,8 @@ struct EvalOptions {
   bool predictions = false;            // keep per-sample predictions
   std::optional<std::string> classes_file;  // class names, one per line (instead of the run's)
   std::function<void(const std::string&)> log;  // notes (overridden preprocessing, weights)
+  std::size_t top_k = 0;  // > 0: reports list each prediction's k most probable classes
+  std::function<void(std::size_t done, std::size_t total)> on_progress;  // after each batch
 };
 
 struct Prediction {
@@ -44,6 +46,7 @@ struct EvalReport {
   std::optional<double> top_k;
   ConfusionMatrix confusion{1};
   std::vector<Prediction> predictions;
+  std::size_t classes_shown = 0;  // EvalOptions::top_k, for the report writers
 };
 
 // Throws ConfigError/FormatError/DataError/InputError/ShapeError for bad inputs.
@@ -54,7 +57,10 @@ EvalReport run_evaluation(const EvalOptions& options);
 json_ordered report_json(const EvalReport& report);
 // The report as text for people (stdout of cnn-eval).
 std::string report_text(const EvalReport& report);
-// Predictions as CSV: file,label,predicted,<one probability column per class>.
+// Predictions as CSV: file,label,predicted,<one probability column per class>; with top_k:
+// file,label,class_1,probability_1,...,class_k,probability_k (most probable first).
 std::string predictions_csv(const EvalReport& report);
+// Predictions with their top_k classes as an aligned table for a terminal.
+std::string predictions_table(const EvalReport& report);
 
 }  // namespace cnn::train

@@ -129,7 +129,7 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   using clock = std::chrono::steady_clock;
   const auto format = feature_format(opt.output);
   if (!format)
-    throw ConfigError("-o", "", "",
+    throw UsageError("-o",
                       "'" + opt.output + "': expected a name ending in .cnnrec, .npy or .csv, "
                       "or - for a record stream on stdout");
 

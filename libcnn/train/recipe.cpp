@@ -1,6 +1,7 @@
 // Recipe resolution and validation.
 #include "train/recipe.hpp"
 
+#include <cctype>
 #include <filesystem>
 
 #include "data/augment.hpp"
@@ -8,8 +9,18 @@
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "train/loss.hpp"
+#include "train/optimizer.hpp"
 
 namespace cnn::train {
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
 
 json default_recipe() {
   return json::parse(R"({
@@ -38,6 +49,31 @@ json default_recipe() {
   })");
 }
 
+namespace {
+
+json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
+  // Keras accepts "rmsprop" / "adam" (any case), alone or as the type; an object's "lr" is
+  // its old name of learning_rate.
+  json out = o.is_string() ? json{{"type", o}} : o;
+  if (out.contains("type") && out.at("type").is_string()) {
+    std::string t = out.at("type").get<std::string>();
+    for (const auto& name : optimizer_types())
+      if (lower(name) == lower(t)) t = name;
+    out["type"] = t;
+  }
+  if (out.contains("lr")) {
+    if (out.contains("learning_rate"))
+      throw ConfigError("", "/optimizer/lr", "",
+                        "give learning_rate or its old name lr, not both");
+    out["learning_rate"] = out.at("lr");
+    out.erase("lr");
+    notes.push_back("optimizer.lr is Keras's old name of learning_rate; read as learning_rate");
+  }
+  return out;
+}
+
+}  // namespace
+
 void merge_into(json& base, const json& patch) {
   if (!patch.is_object() || !base.is_object()) {
     base = patch;
@@ -46,8 +82,9 @@ void merge_into(json& base, const json& patch) {
   for (auto it = patch.begin(); it != patch.end(); ++it) {
     auto b = base.find(it.key());
     // The optimizer is replaced whole when its type changes (other types have other fields).
-    if (b != base.end() && b->is_object() && it->is_object() && !(it.key() == "optimizer" &&
-        it->contains("type") && b->value("type", "") != it->at("type").get<std::string>()))
+    if (b != base.end() && b->is_object() && it->is_object() &&
+        !(it.key() == "optimizer" && it->contains("type") && it->at("type").is_string() &&
+          lower(b->value("type", "")) != lower(it->at("type").get<std::string>())))
       merge_into(*b, *it);
     else
       base[it.key()] = *it;
@@ -156,8 +193,10 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   if (const json* l = top.get_raw("loss"); l && !l->is_null())
     r.loss = top.get_choice("loss", std::nullopt, loss_names());
   const json* o = top.get_raw("optimizer");
-  if (!o || !o->is_object()) throw top.error("optimizer", "expected an object like {\"type\": \"RMSprop\"}");
-  r.optimizer = *o;
+  if (!o || !(o->is_object() || o->is_string()))
+    throw top.error("optimizer", "expected a name such as \"rmsprop\" or an object like "
+                                 "{\"type\": \"RMSprop\", \"learning_rate\": 0.001}");
+  r.optimizer = canonical_optimizer(*o, r.notes);
   if (const json* m = top.get_raw("metrics")) {
     if (!m->is_array()) throw top.error("metrics", "expected a list, got " + json_brief(*m));
     for (const auto& e : *m) {

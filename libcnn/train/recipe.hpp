@@ -50,6 +50,9 @@ struct Recipe {
   // (a path in the recipe is read and replaced by its content); null: no augmentation.
   json augment;
   std::string augment_file;  // where the settings came from (messages)
+  // What parse_recipe read differently from how it was written, for the log: Keras spellings
+  // it accepted ("optimizer.lr is Keras's old name of learning_rate").
+  std::vector<std::string> notes;
 };
 
 // Every field with its default (null for "derived" defaults).

@@ -131,6 +131,8 @@ RunResult run_training(const RunOptions& opt) {
   }
   const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
   result.recipe = recipe;
+  if (opt.log)
+    for (const auto& n : recipe.notes) opt.log("note: " + n);
   if (opt.resume) {
     const CheckpointProgress done = checkpoint_progress(opt.run_dir);
     if (done.epoch >= recipe.epochs)
@@ -186,8 +188,10 @@ RunResult run_training(const RunOptions& opt) {
     val_opt.subset = data::Subset::validation;
   }
   // An endless record stream is read for as many samples as training takes.
-  if (recipe.steps_per_epoch)
+  if (recipe.steps_per_epoch) {
     train_opt.stream_limit = *recipe.steps_per_epoch * recipe.batch_size * recipe.epochs;
+    train_opt.stream_epochs = recipe.epochs;
+  }
   std::unique_ptr<data::Dataset> train = data::open_dataset(recipe.data.train, train_opt);
   check_fit(model, *train, recipe.data.train);
   std::unique_ptr<data::Dataset> validation;

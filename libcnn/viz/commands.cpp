@@ -35,6 +35,36 @@ std::string ext_of(const std::string& path) {
   return e;
 }
 
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The class a user means by q: a name, or one of its comma-separated synonyms ("tabby" for
+// ImageNet's "tabby, tabby cat"), ignoring case; else the one class with a synonym that q
+// begins. nullopt when none (or several) match.
+std::optional<std::size_t> find_class(const std::vector<std::string>& names, const std::string& q) {
+  const std::string want = lower(q);
+  std::optional<std::size_t> prefix;
+  bool ambiguous = false;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (lower(names[i]) == want) return i;
+    std::stringstream parts(names[i]);
+    for (std::string s; std::getline(parts, s, ',');) {
+      const auto b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
+      if (b == std::string::npos) continue;
+      s = lower(s.substr(b, e - b + 1));
+      if (s == want) return i;
+      if (!want.empty() && s.rfind(want, 0) == 0) {
+        ambiguous = ambiguous || (prefix && *prefix != i);
+        prefix = i;
+      }
+    }
+  }
+  if (ambiguous) return std::nullopt;
+  return prefix;
+}
+
 // A layer name as a file name: anything but [A-Za-z0-9._-] becomes '_'.
 std::string file_stem(const std::string& name) {
   std::string s = name;
@@ -88,7 +118,7 @@ std::string base64(const std::vector<std::uint8_t>& b) {
 CommandResult run_curves(const CurvesOptions& o) {
   const std::string e = ext_of(o.output);
   if (e != ".png" && e != ".svg")
-    throw InputError(o.output, "the output must end in .png or .svg");
+    throw UsageError(o.output, "the output must end in .png or .svg");
   if (!(o.smooth >= 0 && o.smooth < 1))
     throw InputError(o.output, "--smooth must be in [0, 1)");
   Outputs::check_file(o.output);
@@ -194,12 +224,9 @@ CommandResult run_cam(const CamOptions& o) {
   std::optional<std::size_t> cls;
   if (o.cls) {
     const std::string& c = *o.cls;
-    const bool numeric = !c.empty() && std::all_of(c.begin(), c.end(), [](unsigned char ch) { return std::isdigit(ch); });
-    for (std::size_t i = 0; i < names.size() && !cls; ++i) {
-      const std::string& n = names[i];
-      const auto sp = n.find(' ');
-      if (n == c || (sp != std::string::npos && n.substr(sp + 1) == c) || n.substr(0, sp) == c) cls = i;
-    }
+    const bool numeric = !c.empty() && c.size() < 10 &&
+                         std::all_of(c.begin(), c.end(), [](unsigned char ch) { return std::isdigit(ch); });
+    cls = find_class(names, c);
     if (!cls && numeric) cls = static_cast<std::size_t>(std::stoul(c));
     if (!cls)
       throw ConfigError(o.classes ? *o.classes : t.model_path, "", "",
@@ -273,7 +300,7 @@ CommandResult run_filterbank(const FilterbankOptions& o) {
 
 CommandResult run_report(const ReportOptions& o) {
   if (ext_of(o.output) != ".html" && ext_of(o.output) != ".htm")
-    throw InputError(o.output, "the output must end in .html");
+    throw UsageError(o.output, "the output must end in .html");
   Outputs::check_file(o.output);
   if (!fs::is_directory(o.run_dir)) throw InputError(o.run_dir, "is not a run directory");
   CommandResult res;

@@ -47,29 +47,18 @@ Tensor load_input(const Target& t, const std::string& image) {
   return x;
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::size_t find_layer(const Model& model, const std::string& name, const std::string& file) {
   if (auto i = model.find(name)) return *i;
-  std::string list, nearest;
-  std::size_t best = static_cast<std::size_t>(-1);
+  std::string list;
+  std::vector<std::string> names;
   for (std::size_t i = 0; i < model.size(); ++i) {
-    const std::string& n = model.node(i).layer->name();
-    list += (i ? ", " : "") + n;
-    if (const std::size_t d = edit_distance(name, n); d < best) best = d, nearest = n;
+    names.push_back(model.node(i).layer->name());
+    list += (i ? ", " : "") + names.back();
   }
-  throw ConfigError(file, "", "", "no layer is named " + quote(name) + "; did you mean " +
-                                      quote(nearest) + "? The layers are: " + list);
+  const std::string guess = nearest(name, names);
+  throw ConfigError(file, "", "", "no layer is named " + quote(name) +
+                                      (guess.empty() ? "" : "; did you mean " + quote(guess) + "?") +
+                                      " The layers are: " + list);
 }
 
 std::size_t find_conv_layer(const Model& model, const std::optional<std::string>& name,

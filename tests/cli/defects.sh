@@ -113,4 +113,13 @@ rc=0; "$bin/cnn-summary" big.json > /dev/null 2> err || rc=$?
 [[ $rc -eq 3 ]] && grep -q "big.json:2:18: not valid JSON" err || fail "1e999: $rc $(cat err)"
 rc=0; "$bin/cnn-train" rec/r.json --set 'augment.zoom_range=[[[[' -o r7 -q 2> err || rc=$?
 [[ $rc -eq 3 ]] || fail "a --set value that is not JSON nor a setting: $rc $(cat err)"
+# Names read from files or flags stay in their folder (issue #17).
+printf '{"../../etc": 0, "cats": 1}' > r5/class_indices.json
+rc=0; "$bin/cnn-eval" r5 --data val -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "not a sub-folder name" err || fail "class '../../etc': $rc $(cat err)"
+rc=0; "$bin/cnn-augment" val --save-to-dir prev --save-prefix ../x --count 1 -q 2> err || rc=$?
+[[ $rc -eq 2 && ! -e x_0_0.png ]] || fail "--save-prefix ../x: $rc $(cat err)"
+mkdir -p ck && cp -r r1/checkpoint ck/ && cp r1/model.json ck/ && echo "../../r1" > ck/checkpoint/latest
+rc=0; "$bin/cnn-eval" ck --data fashion-mnist:test -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "step-<number>" err || fail "checkpoint/latest outside: $rc $(cat err)"
 echo "defects: ok"

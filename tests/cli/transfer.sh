@@ -26,7 +26,7 @@ data="idx:$work/img,$work/lab"
 # --- cnn-extract-features -------------------------------------------------------------------
 "${extract[@]}" "$work/base" --layer flatten --data "$data" -o "$work/flat.npy" --json > "$work/flat.json"
 "${extract[@]}" "$work/base" --layer dense --data "$data" -o "$work/probs.npy" --batch-size 7
-"${extract[@]}" "$work/base" --layer max_pooling2d --data "$data" -o "$work/pool.npy"
+"${extract[@]}" "$work/base" --layer max_pooling2d --pool none --data "$data" -o "$work/pool.npy"
 "${extract[@]}" "$work/base" --layer max_pooling2d --pool avg --data "$data" -o "$work/avg.npy"
 "${extract[@]}" "$work/base" --layer max_pooling2d --pool flatten --data "$data" -o "$work/pflat.npy"
 for f in flat.npy flat.labels.npy flat.meta.json; do [[ -s "$work/$f" ]] || fail "no $f"; done

@@ -246,3 +246,25 @@ TEST_CASE("labels_to_targets: one-hot, binary and sparse targets") {
   CHECK_THROWS_AS(cnn::data::labels_to_targets({3}, 1, ClassMode::categorical, 3, y),
                   cnn::DataError);
 }
+
+TEST_CASE("Batcher: a dataset with an epoch block gives every epoch its own samples") {
+  // An endless record stream read ahead for 3 epochs of 4 samples: epoch e reads 4e..4e+3.
+  class Blocks : public FakeDataset {
+   public:
+    Blocks() : FakeDataset(12) {}
+    std::size_t epoch_block() const override { return 4; }
+  } ds;
+  for (const bool shuffle : {false, true}) {
+    Batcher b(ds, BatcherOptions{2, shuffle, 7, 1, 2, std::nullopt});
+    CHECK(b.steps_per_epoch() == 2);
+    for (std::size_t e = 0; e < 4; ++e) {
+      b.start_epoch(e);
+      std::set<std::size_t> seen;
+      Batch batch;
+      while (b.next(batch))
+        for (std::size_t i = 0; i < batch.size; ++i) seen.insert(batch.indices[i]);
+      const std::size_t first = 4 * (e % 3);  // a fourth epoch wraps around
+      CHECK(seen == std::set<std::size_t>{first, first + 1, first + 2, first + 3});
+    }
+  }
+}
