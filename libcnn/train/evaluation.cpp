@@ -34,7 +34,10 @@ EvalReport run_evaluation(const EvalOptions& opt) {
                                     opt.data_overrides, opt.threads, opt.mnist_dir, opt.log);
   const Recipe& r = plan.recipe;
   data::DatasetOptions dopt = plan.options;
-  if (opt.classes_file && opt.data && fs::is_directory(*opt.data)) dopt.classes = run_classes;
+  // A folder is read with the run's classes, in the run's label order, so labels mean what they
+  // meant in training (features of a folder, cnn-extract-features, keep the folder's own).
+  if (dopt.classes.empty() && !run_classes.empty() && opt.data && fs::is_directory(*opt.data))
+    dopt.classes = run_classes;
 
   EvalReport rep;
   rep.model_name = model.name();

@@ -144,10 +144,6 @@ InputPlan plan_input(Model& model, const RunDir& run, const std::string& data_sp
   InputPlan plan{parse_recipe(recipe, run.recipe_path.empty() ? run.model_path : run.recipe_path, ""),
                  {}};
   plan.options = dataset_options(plan.recipe.data, model, threads, mnist_dir);
-  if (plan.options.classes.empty() && !run.class_names.empty()) {
-    std::error_code ec;
-    if (fs::is_directory(data_spec, ec)) plan.options.classes = run.class_names;
-  }
   return plan;
 }
 

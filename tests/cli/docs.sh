@@ -26,10 +26,6 @@ skip_reason() {  # FILE FIRST_LINE
   case "$1|$2" in
     "README.md|make demo"*) echo "make demo/make test: the full 5-epoch training, and this test itself" ;;
     "README.md|make bench"*) echo "make bench installs PyTorch and times for minutes" ;;
-    # A program bug, not a doc error (reported on issue 18 section 8): cnn-extract-features reads
-    # the class folders of --data under the names of the model's class_indices.json, so on the
-    # SqueezeNet imported with --classes synset.txt it looks for ".../train/tench, Tinca tinca".
-    "README.md|# Fast feature extraction"*) echo "cnn-extract-features takes the model's 1000 ImageNet class names as the folder's classes (program bug)" ;;
     *) return 1 ;;
   esac
 }
