@@ -281,6 +281,9 @@ std::array<long, 2> ConfigReader::get_pair(const std::string& key,
     const long x = e.get<long>();
     if (x < min)
       throw error(key, "expected values >= " + std::to_string(min) + ", got " + json_brief(*v));
+    if (x > kMaxSizeValue)
+      throw error(key, "expected values <= " + std::to_string(kMaxSizeValue) +
+                           " (share/limits.md), got " + json_brief(*v));
     return x;
   };
   if (v->is_array()) {
@@ -302,9 +305,9 @@ std::vector<long> ConfigReader::get_int_list(const std::string& key,
   if (!v->is_array()) throw error(key, "expected a list of integers, got " + json_brief(*v));
   std::vector<long> out;
   for (const auto& e : *v) {
-    if (!e.is_number_integer() || e.get<long>() < min)
-      throw error(key, "expected a list of integers >= " + std::to_string(min) + ", got " +
-                           json_brief(*v));
+    if (!e.is_number_integer() || e.get<long>() < min || e.get<long>() > kMaxSizeValue)
+      throw error(key, "expected a list of integers from " + std::to_string(min) + " to " +
+                           std::to_string(kMaxSizeValue) + ", got " + json_brief(*v));
     out.push_back(e.get<long>());
   }
   return out;

@@ -50,7 +50,10 @@ class ConfigReader {
   // A string that must be one of choices; the error lists them and the nearest one.
   std::string get_choice(const std::string& key, std::optional<std::string> def,
                          const std::vector<std::string>& choices);
-  // An int n (meaning [n, n]) or a list of two ints, each within [min, max].
+  // Sizes (get_pair, get_int_list) are at most this (share/limits.md): sums and products of a
+  // few of them cannot wrap around before the model checks its shapes.
+  static constexpr long kMaxSizeValue = 1L << 31;
+  // An int n (meaning [n, n]) or a list of two ints, each within [min, kMaxSizeValue].
   std::array<long, 2> get_pair(const std::string& key, std::optional<std::array<long, 2>> def,
                                long min);
   // A list of ints.

@@ -15,12 +15,14 @@ void ZeroPadding2D::configure(ConfigReader& cfg) {
   }
   auto bad = [&] {
     return cfg.error("padding",
-                     "expected an integer >= 0, [rows, cols] or [[top, bottom], [left, right]] "
-                     "of integers >= 0, got " +
+                     "expected an integer, [rows, cols] or [[top, bottom], [left, right]] of "
+                     "integers from 0 to 2147483648, got " +
                          json_brief(*v));
   };
   auto count = [&](const json& e) {
-    if (!e.is_number_integer() || e.get<long>() < 0) throw bad();
+    // Capped (share/limits.md) so that top + h + bottom cannot wrap around.
+    if (!e.is_number_integer() || e.get<long>() < 0 || e.get<long>() > ConfigReader::kMaxSizeValue)
+      throw bad();
     return static_cast<std::size_t>(e.get<long>());
   };
   if (!v->is_array()) {

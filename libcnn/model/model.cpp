@@ -319,6 +319,10 @@ Model Model::from_json(const json& arch, const std::string& file) {
                             pend[out].name + "'");
 
   // Build the nodes in order and infer shapes.
+  if (!checked_numel(m.input_shape_, kMaxSampleValues))
+    throw ConfigError(file, "/input_shape", "",
+                      "more than 2^31 values per sample (the limit; share/limits.md)");
+  std::size_t params = 0;
   std::vector<std::size_t> position(count);
   for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = k;
   for (std::size_t k = 0; k < order.size(); ++k) {
@@ -337,6 +341,19 @@ Model Model::from_json(const json& arch, const std::string& file) {
       throw ConfigError(file, pend[i].pointer, pend[i].name, e.problem());
     } catch (const ConfigError& e) {
       throw e.with_file(file);
+    }
+    // Sizes from a file are checked before anything is allocated (share/limits.md).
+    if (!checked_numel(n.out_shape, kMaxSampleValues))
+      throw ConfigError(file, pend[i].pointer, pend[i].name,
+                        "the output " + shape_str(n.out_shape) + " has more than 2^31 values per "
+                        "sample (the limit; share/limits.md)");
+    for (const Param& p : n.layer->params()) {
+      const auto size = checked_numel(p.shape, kMaxParams);
+      if (!size || *size > kMaxParams - params)
+        throw ConfigError(file, pend[i].pointer, pend[i].name,
+                          "the parameter " + p.name + " " + shape_str(p.shape) +
+                              " takes the model past 2^32 parameters (the limit; share/limits.md)");
+      params += *size;
     }
     m.nodes_.push_back(std::move(n));
   }

@@ -9,6 +9,15 @@ std::size_t numel(const Shape& s) {
   return n;
 }
 
+std::optional<std::size_t> checked_numel(const Shape& s, std::size_t limit) {
+  std::size_t n = 1;
+  for (auto d : s) {
+    if (d != 0 && n > limit / d) return std::nullopt;  // n * d > limit, without overflowing
+    n *= d;
+  }
+  return n;
+}
+
 std::string shape_str(const Shape& s, bool with_batch) {
   std::string out = "(";
   bool first = true;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ using Shape = std::vector<std::size_t>;
 
 // Number of elements of a shape (1 for the empty shape).
 std::size_t numel(const Shape& s);
+
+// Budgets for sizes read from files (share/limits.md): values in one sample's tensor (2^31:
+// 8 GiB of float32), and parameters of a model (2^32: 16 GiB).
+constexpr std::size_t kMaxSampleValues = std::size_t{1} << 31;
+constexpr std::size_t kMaxParams = std::size_t{1} << 32;
+
+// The one checked product of sizes: numel(s) when no partial product overflows and the result
+// is at most limit, else nullopt. Every size taken from a file goes through it before anything
+// is allocated.
+std::optional<std::size_t> checked_numel(const Shape& s, std::size_t limit);
 
 // "(26, 26, 32)"; with_batch gives Keras's "(None, 26, 26, 32)".
 std::string shape_str(const Shape& s, bool with_batch = false);

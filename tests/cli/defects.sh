@@ -122,4 +122,27 @@ rc=0; "$bin/cnn-augment" val --save-to-dir prev --save-prefix ../x --count 1 -q 
 mkdir -p ck && cp -r r1/checkpoint ck/ && cp r1/model.json ck/ && echo "../../r1" > ck/checkpoint/latest
 rc=0; "$bin/cnn-eval" ck --data fashion-mnist:test -q 2> err || rc=$?
 [[ $rc -eq 3 ]] && grep -q "step-<number>" err || fail "checkpoint/latest outside: $rc $(cat err)"
+# Shape arithmetic from a file is checked before anything is allocated (issue #17): exit 3 naming
+# the layer, from every program that builds the model.
+cat > pad.json <<'JSON'
+{"name": "pad", "input_shape": [28, 28, 1], "layers": [
+  {"type": "ZeroPadding2D", "name": "zp", "padding": [[4294967295, 4294967295], [4294967295, 4294967295]]},
+  {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}
+JSON
+cat > dense.json <<'JSON'
+{"name": "big", "input_shape": [2147483648], "layers": [{"type": "Dense", "name": "huge", "units": 2147483648}]}
+JSON
+cat > kern.json <<'JSON'
+{"name": "k", "input_shape": [28, 28, 1], "layers": [
+  {"type": "Conv2D", "name": "c", "filters": 1, "kernel_size": 4611686018427387904, "padding": "same"}]}
+JSON
+for m in pad.json dense.json kern.json; do
+  for cmd in "cnn-summary $m" "cnn-summary --time --iterations 1 --warmup 0 $m" "cnn-eval $m --weights x.safetensors --data fashion-mnist:test"; do
+    rc=0; "$bin"/$cmd > out 2> err || rc=$?
+    [[ $rc -eq 3 ]] || fail "$cmd: exit $rc: $(cat err)"
+    grep -q "Total params" out && fail "$cmd printed a summary"
+  done
+done
+grep -q "zp" <("$bin/cnn-summary" pad.json 2>&1) || fail "the padding error does not name the layer"
+grep -q "huge" <("$bin/cnn-summary" dense.json 2>&1) || fail "the Dense error does not name the layer"
 echo "defects: ok"
