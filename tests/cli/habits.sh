@@ -70,16 +70,13 @@ names = ["tench", "goldfish", "tabby, tabby cat", "tiger cat", "Persian cat", "a
 open("classes.txt", "w").write("\n".join(names) + "\n")
 PY
 python3 - "$src" <<'PY'
-import sys, struct, zlib
+import os, sys
 sys.path.insert(0, sys.argv[1] + "/tests/cli")
+import rd
 b = open("img", "rb").read()[16:]
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-import os
 os.makedirs("pics/sub", exist_ok=True)
 for i, path in enumerate(["pics/b.png", "pics/a.png", "pics/sub/c.png"]):
-    raw = b"".join(b"\0" + b[i * 784 + r * 28:i * 784 + (r + 1) * 28] for r in range(28))
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    rd.png_gray(path, 28, 28, b[i * 784:(i + 1) * 784])
 PY
 for q in tabby TABBY "tabby cat" persian; do
   "$bin/cnn-visualize" cam o1 pics/a.png --classes classes.txt --class "$q" -o "cam" -q > /dev/null \

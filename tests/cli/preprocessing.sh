@@ -23,20 +23,13 @@ PY
 
 # The first 20 test images as 8-bit grayscale PNG files, and as an IDX slice.
 python3 - "$src" <<'PY'
-import sys, struct, zlib
+import sys
 sys.path.insert(0, sys.argv[1] + "/tests/cli")
 import rd
 rd.fashion_test_slice("slice-images", "slice-labels", 20)
 b = open("slice-images", "rb").read()[16:]
-def png(path, w, h, rows):
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    raw = b"".join(b"\0" + r for r in rows)
-    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for i in range(20):
-    img = b[i * 784:(i + 1) * 784]
-    png("img%02d.png" % i, 28, 28, [img[r * 28:(r + 1) * 28] for r in range(28)])
+    rd.png_gray("img%02d.png" % i, 28, 28, b[i * 784:(i + 1) * 784])
 PY
 
 "$bin/cnn-eval" run --data idx:slice-images,slice-labels --predictions data.json -q > /dev/null

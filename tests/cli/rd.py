@@ -1,6 +1,6 @@
 # Helpers for the CLI tests, without numpy: readers of .npy arrays, safetensors files and record
-# streams, and a writer of Fashion-MNIST slices as plain IDX pairs.
-import ast, gzip, json, struct
+# streams, a writer of Fashion-MNIST slices as plain IDX pairs, and of 8-bit grayscale PNGs.
+import ast, gzip, json, struct, zlib
 def fashion_test_slice(img_path, lab_path, n):
     # The first n Fashion-MNIST test images and labels (Debian's dataset-fashion-mnist).
     d = "/usr/share/datasets/fashion-mnist/"
@@ -8,6 +8,13 @@ def fashion_test_slice(img_path, lab_path, n):
     lab = gzip.open(d + "t10k-labels-idx1-ubyte.gz").read()
     open(img_path, "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img[16:16 + n * 784])
     open(lab_path, "wb").write(struct.pack(">II", 0x801, n) + lab[8:8 + n])
+def png_gray(path, w, h, pixels):
+    # pixels: h * w bytes, row by row.
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    raw = b"".join(b"\0" + pixels[r * w:(r + 1) * w] for r in range(h))
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 def npy(path):
     b = open(path, "rb").read()
     assert b[:6] == b"\x93NUMPY", path
