@@ -331,10 +331,10 @@ CommandResult run_report(const ReportOptions& o) {
   if (!spec) {
     const std::string tj = (fs::path(o.run_dir) / "train.json").string();
     if (fs::exists(tj)) {
-      const json saved = json::parse(io::read_file(tj), nullptr, false);
-      if (saved.is_object() && saved.contains("data") && saved["data"].is_object() &&
-          saved["data"].contains("validation") && saved["data"]["validation"].is_string())
-        spec = saved["data"]["validation"].get<std::string>();
+      const json saved = io::read_json(tj);
+      if (saved.is_object() && saved.contains("data") && saved.at("data").is_object() &&
+          saved.at("data").contains("validation") && saved.at("data").at("validation").is_string())
+        spec = saved.at("data").at("validation").get<std::string>();
     }
   }
   h << "<h2>Evaluation</h2>\n";

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.hpp"
+#include "layers/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::viz {
@@ -50,12 +51,7 @@ std::vector<Series> load_series(const std::vector<std::string>& runs, std::vecto
     run.name = folder.lexically_normal().filename().string();
     if (run.name.empty()) run.name = fs::absolute(folder).lexically_normal().parent_path().filename().string();
     if (run.name.empty()) run.name = r;
-    const std::string text = io::read_file(run.path);
-    try {
-      run.rows = json::parse(text);
-    } catch (const json::parse_error& e) {
-      throw FormatError(run.path, e.byte, "not valid JSON");
-    }
+    run.rows = parse_json(io::read_file(run.path), run.path);
     if (!run.rows.is_array())
       throw FormatError(run.path, std::nullopt, "expected a list of epoch objects");
     for (const auto& row : run.rows)

@@ -85,6 +85,15 @@ h = json.load(open("r5/history.json"))[0]
 assert 0 < h["val_accuracy"] < 1, h
 PY
 
+# The text report's columns stay aligned with short class names ("macro avg" is longer).
+"$bin/cnn-eval" r5 --data val > report.txt
+python3 - <<'PY' || fail "the macro avg row is not aligned: $(cat report.txt)"
+lines = open("report.txt").read().splitlines()
+head = next(l for l in lines if l.strip().startswith("class"))
+macro = next(l for l in lines if l.strip().startswith("macro avg"))
+assert len(head) == len(macro), (head, macro)
+PY
+
 # Record streams follow the umask like every other output.
 umask 022
 "$bin/cnn-augment" val --target-size 8 8 --stream --epochs 1 -o s.cnnrec -q
