@@ -158,6 +158,9 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   } catch (const IoError& e) {
     std::cerr << prog << ": error: " << e.what() << "\n";
     return kRuntimeFailure;
+  } catch (const Error& e) {  // a run that cannot go on (e.g. training diverged): one sentence
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kRuntimeFailure;
   } catch (const std::bad_alloc&) {
     std::cerr << prog << ": error: out of memory\n";
     return kRuntimeFailure;

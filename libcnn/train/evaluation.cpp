@@ -26,6 +26,9 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   if (!run.weights_note.empty() && opt.log) opt.log("note: " + run.weights_note);
   Model model = io::load_model(run.model_path);
   io::load_weights(model, run.weights_path);
+  if (auto bad = first_nonfinite_param(model))
+    throw DataError(run.weights_path, "parameter " + *bad + " holds NaN or infinite values (the "
+                                      "training diverged); there is nothing to evaluate");
   std::vector<std::string> run_classes = run.class_names;
   if (opt.classes_file) run_classes = io::read_class_names(*opt.classes_file, &model);
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 
 #include "data/batcher.hpp"
 #include "layers/batch_normalization.hpp"
@@ -98,6 +100,16 @@ EpochRecord epoch_record_from_json(const json& j) {
   r.seconds = j.at("seconds").get<double>();
   r.skipped_images = j.value("skipped_images", std::size_t{0});
   return r;
+}
+
+std::optional<std::string> first_nonfinite_param(Model& model, bool gradients) {
+  for (auto& np : model.named_params()) {
+    const float* p = gradients ? np.param->grad : np.param->value;
+    if (!p) continue;
+    for (std::size_t i = 0, n = np.param->size(); i < n; ++i)
+      if (!std::isfinite(p[i])) return np.name;
+  }
+  return std::nullopt;
 }
 
 PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
@@ -205,10 +217,28 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     for (; step < skip_steps && batcher.next(batch); ++step) {
     }
     skip_steps = 0;
+    // Divergence stops the run before a non-finite value reaches a checkpoint or the history:
+    // the last checkpoint written stays the last good one.
+    const auto diverged = [&](std::size_t at_step, const std::string& what) {
+      std::string where = "the forward pass overflowed";
+      if (auto p = first_nonfinite_param(model)) where = "parameter " + *p + " is not finite";
+      else if (auto g = first_nonfinite_param(model, true)) where = "the gradient of " + *g + " is not finite";
+      char lr_text[32];
+      std::snprintf(lr_text, sizeof lr_text, "%g", lr);
+      throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+                  std::to_string(at_step) + ": " + what + " (" + where + "); " +
+                  (has_checkpoint(opt.run_dir)
+                       ? "the run keeps its last good checkpoint (cnn-eval reads it)"
+                       : "no checkpoint was written") +
+                  "; try a learning rate below " + lr_text);
+    };
     while (batcher.next(batch)) {
       lr = schedule->learning_rate(optimizer.iterations(), static_cast<std::int64_t>(epoch));
       optimizer.set_learning_rate(lr);
-      stats.add(trainer.train_step(batch.x, batch.labels));
+      const PassStats s = trainer.train_step(batch.x, batch.labels);
+      if (!std::isfinite(s.loss_sum))
+        diverged(step + 1, std::isnan(s.loss_sum) ? "the loss is NaN" : "the loss is infinite");
+      stats.add(s);
       ++step;
       if (opt.on_step)
         opt.on_step({epoch + 1, opt.epochs, step, batcher.steps_per_epoch(), stats.loss(),
@@ -255,6 +285,7 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
       }
       result.best_epoch = static_cast<std::size_t>(early->best_epoch()) + 1;
     }
+    if (first_nonfinite_param(model)) diverged(step, "the weights are not finite after the epoch");
     result.history.push_back(rec);
     write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(optimizer.iterations()), model,
                      optimizer, state_json(epoch + 1, 0, PassStats{}), best);

@@ -92,4 +92,8 @@ PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t b
                    std::size_t threads, std::optional<std::size_t> steps = std::nullopt,
                    const std::function<void(const data::Batch&, const Tensor&)>& on_batch = {});
 
+// The first parameter ("<layer>.<param>") holding a NaN or an infinity, in the weights or, with
+// gradients set, in the gradient arena; nullopt when all are finite.
+std::optional<std::string> first_nonfinite_param(Model& model, bool gradients = false);
+
 }  // namespace cnn::train

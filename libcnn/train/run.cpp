@@ -193,6 +193,8 @@ RunResult run_training(const RunOptions& opt) {
     train_opt.stream_epochs = recipe.epochs;
   }
   std::unique_ptr<data::Dataset> train = data::open_dataset(recipe.data.train, train_opt);
+  if (train->size() == 0)
+    throw DataError(recipe.data.train, "holds no training samples; there is nothing to train on");
   check_fit(model, *train, recipe.data.train);
   std::unique_ptr<data::Dataset> validation;
   if (recipe.data.validation) {

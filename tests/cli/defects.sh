@@ -154,4 +154,26 @@ for m in pad.json dense.json kern.json; do
 done
 grep -q "zp" <("$bin/cnn-summary" pad.json 2>&1) || fail "the padding error does not name the layer"
 grep -q "huge" <("$bin/cnn-summary" dense.json 2>&1) || fail "the Dense error does not name the layer"
+# Divergence is not silent (issue #17): a learning rate of 1e6 stops the run with exit 1 and one
+# sentence naming the step and suggesting a lower rate; no NaN reaches weights or history; and
+# cnn-eval refuses weights holding NaN (exit 3) instead of passing a gate.
+rc=0; "$bin/cnn-train" --model "$src/configs/models/mnist_convnet.json" --data fashion-mnist:train \
+  --batch-size 32 --steps-per-epoch 10 --epochs 2 --optimizer sgd --learning-rate 1e6 -q -o dv 2> err || rc=$?
+[[ $rc -eq 1 ]] && grep -q "training diverged at epoch .*, step .*try a learning rate below" err \
+  || fail "divergence: $rc $(cat err)"
+[[ $(wc -l < err) -eq 1 && ! -e dv/weights.safetensors ]] || fail "divergence left weights or more lines: $(cat err)"
+[[ ! -e dv/history.json ]] || ! grep -q null dv/history.json || fail "NaN in history.json"
+python3 - <<'PY'
+import json, struct
+b = bytearray(open("r1/weights.safetensors", "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+b[8 + n:8 + n + 4] = struct.pack("<f", float("nan"))
+open("nan.safetensors", "wb").write(b)
+PY
+rc=0; "$bin/cnn-eval" r1 --weights nan.safetensors --data fashion-mnist:test --min-accuracy 0.05 -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "NaN or infinite" err || fail "NaN weights: $rc $(cat err)"
+# An empty dataset is refused (exit 3), not trained for "Epoch 1/0".
+python3 -c "import struct; open('e-img','wb').write(struct.pack('>IIII',0x803,0,28,28)); open('e-lab','wb').write(struct.pack('>II',0x801,0))"
+rc=0; "$bin/cnn-train" --model "$tiny" --data idx:e-img,e-lab -q -o empty 2> err || rc=$?
+[[ $rc -eq 3 && ! -e empty ]] || fail "an empty dataset: $rc $(cat err)"
 echo "defects: ok"
