@@ -130,7 +130,14 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     return kUsage;
   }
   try {
-    return body();
+    const int rc = body();
+    // Results go to stdout: a full disk or a closed pipe must not end in exit 0.
+    std::cout.flush();
+    if (!std::cout) {
+      std::cerr << prog << ": error: cannot write the output to stdout\n";
+      return kRuntimeFailure;
+    }
+    return rc;
   } catch (const CLI::ParseError& e) {
     // Flag combinations the body rejects are usage errors too.
     std::cerr << prog << ": error: " << e.what() << "\n"

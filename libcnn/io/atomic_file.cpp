@@ -60,6 +60,27 @@ int open_input(const std::string& path, struct stat& st) {
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  // One rule for every output. A new name or a regular file is replaced atomically (a temporary
+  // file renamed over it); through a symbolic link, the file it points at is replaced and the
+  // link kept. Anything else that exists (a device such as /dev/stdout or /dev/null, a FIFO) is
+  // written in place and never replaced: renaming over it would, as root, replace the device.
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    // (A directory falls through: the rename over it fails, and nothing is left behind.)
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      do {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+      } while (fd_ < 0 && errno == EINTR);
+      if (fd_ < 0) throw IoError(path_, "open", errno);
+      return;  // temp_path_ stays empty: written in place
+    }
+    struct stat lst {};
+    if (::lstat(path_.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      std::error_code ec;
+      const auto target = std::filesystem::canonical(path_, ec);
+      if (!ec) path_ = target.string();
+    }
+  }
   temp_path_ = path_ + ".tmp." + unique_suffix();
   // O_EXCL: never reuse (and so never clobber) an existing file, e.g. a stale temp of a
   // process that had the same pid.
@@ -76,7 +97,7 @@ void AtomicFile::discard() noexcept {
     ::close(fd_);
     fd_ = -1;
   }
-  if (!committed_) ::unlink(temp_path_.c_str());
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
 void AtomicFile::write(const void* data, std::size_t n) {
@@ -98,6 +119,14 @@ void AtomicFile::write(const void* data, std::size_t n) {
 
 void AtomicFile::commit() {
   if (fd_ < 0) throw IoError(path_, "commit", committed_ ? "already committed" : "file is closed");
+  if (temp_path_.empty()) {  // a device or FIFO, written in place: done once closed
+    const int close_result = ::close(fd_);
+    const int close_err = errno;
+    fd_ = -1;
+    if (close_result != 0) throw IoError(path_, "close", close_err);
+    committed_ = true;
+    return;
+  }
   if (::fsync(fd_) != 0) {
     const int err = errno;
     discard();

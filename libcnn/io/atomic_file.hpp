@@ -20,7 +20,9 @@ namespace cnn::io {
 // Every failure throws IoError naming the path, the operation and strerror.
 //
 // A run killed by a signal can leave a "<path>.tmp.*" file behind; path itself stays intact.
-// If path is a symbolic link, the link is replaced, not its target.
+// If path is a symbolic link, the file it points at is replaced and the link kept. If path
+// exists and is not a regular file (/dev/stdout, /dev/null, a FIFO), it is written in place,
+// never replaced (one rule for every output of the programs).
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);

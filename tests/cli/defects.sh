@@ -176,4 +176,13 @@ rc=0; "$bin/cnn-eval" r1 --weights nan.safetensors --data fashion-mnist:test --m
 python3 -c "import struct; open('e-img','wb').write(struct.pack('>IIII',0x803,0,28,28)); open('e-lab','wb').write(struct.pack('>II',0x801,0))"
 rc=0; "$bin/cnn-train" --model "$tiny" --data idx:e-img,e-lab -q -o empty 2> err || rc=$?
 [[ $rc -eq 3 && ! -e empty ]] || fail "an empty dataset: $rc $(cat err)"
+# One rule for outputs (issue #17): through a symlink the target is replaced and the link kept;
+# a device is written in place, never replaced; a full stdout is an error, not exit 0.
+echo old > real.csv && ln -s real.csv link.csv && ln -s /dev/null null.csv
+"$bin/cnn-eval" r1 --data idx:rec/data/img,rec/data/lab --predictions link.csv -q > /dev/null
+[[ -L link.csv ]] && grep -q "^file,label" real.csv || fail "a symlinked output replaced the link"
+"$bin/cnn-eval" r1 --data idx:rec/data/img,rec/data/lab --predictions null.csv -q > /dev/null
+[[ -L null.csv && -c /dev/null ]] || fail "an output linked to /dev/null was replaced"
+rc=0; "$bin/cnn-summary" "$tiny" > /dev/full 2> err || rc=$?
+[[ $rc -eq 1 ]] && grep -q "cannot write the output to stdout" err || fail "a full stdout: $rc $(cat err)"
 echo "defects: ok"
