@@ -112,6 +112,14 @@ EvalReport run_evaluation(const EvalOptions& opt) {
 
 namespace {
 
+// A name for a terminal: control characters (escape sequences from a file) shown as '?'.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
 // Class indices of p's k largest probabilities, most probable first (ties: lower index).
 std::vector<std::size_t> top_classes(const Prediction& p, std::size_t k) {
   std::vector<std::size_t> order(p.probabilities.size());
@@ -192,7 +200,7 @@ std::string report_text(const EvalReport& rep) {
                 "f1", "support");
   o << buf;
   for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
-    std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7llu\n", int(w), rep.class_names[c].c_str(),
+    std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7llu\n", int(w), printable(rep.class_names[c]).c_str(),
                   rep.confusion.precision(c), rep.confusion.recall(c), rep.confusion.f1(c),
                   static_cast<unsigned long long>(rep.confusion.support(c)));
     o << buf;
@@ -206,12 +214,12 @@ std::string report_text(const EvalReport& rep) {
   std::snprintf(buf, sizeof buf, "%*s", int(w), "");
   o << buf;
   for (const auto& c : rep.class_names) {
-    std::snprintf(buf, sizeof buf, " %*s", int(cw), c.substr(0, 12).c_str());
+    std::snprintf(buf, sizeof buf, " %*s", int(cw), printable(c.substr(0, 12)).c_str());
     o << buf;
   }
   o << "\n";
   for (std::size_t t = 0; t < rep.class_names.size(); ++t) {
-    std::snprintf(buf, sizeof buf, "%*s", int(w), rep.class_names[t].c_str());
+    std::snprintf(buf, sizeof buf, "%*s", int(w), printable(rep.class_names[t]).c_str());
     o << buf;
     for (std::size_t p = 0; p < rep.class_names.size(); ++p) {
       std::snprintf(buf, sizeof buf, " %*llu", int(cw), static_cast<unsigned long long>(rep.confusion.count(t, p)));
@@ -266,18 +274,6 @@ std::string predictions_csv(const EvalReport& rep) {
   }
   return o.str();
 }
-
-namespace {
-
-// A name for a terminal: control characters (escape sequences from a file) shown as '?'.
-std::string printable(const std::string& s) {
-  std::string out = s;
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return out;
-}
-
-}  // namespace
 
 std::string predictions_table(const EvalReport& rep) {
   const std::size_t k = rep.classes_shown ? rep.classes_shown : 1;

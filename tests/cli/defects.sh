@@ -185,4 +185,9 @@ echo old > real.csv && ln -s real.csv link.csv && ln -s /dev/null null.csv
 [[ -L null.csv && -c /dev/null ]] || fail "an output linked to /dev/null was replaced"
 rc=0; "$bin/cnn-summary" "$tiny" > /dev/full 2> err || rc=$?
 [[ $rc -eq 1 ]] && grep -q "cannot write the output to stdout" err || fail "a full stdout: $rc $(cat err)"
+# Class names with terminal escape sequences are not printed raw in the text report.
+mkdir -p esc/$'\e[31mred' esc/blue
+cp val/cats/cat.0.jpg esc/$'\e[31mred'/ && cp val/dogs/dog.0.jpg esc/blue/
+"$bin/cnn-eval" r5 --data esc --classes <(printf 'blue\n\e[31mred\n') > esc.txt 2> err || fail "eval esc: $(cat err)"
+! grep -q $'\e' esc.txt || fail "an escape sequence reached the terminal report"
 echo "defects: ok"
