@@ -227,7 +227,7 @@ std::string problem_of(const Error& e, const std::string& path) {
 // or nullopt when the file is fine.
 std::optional<std::string> check_image(const std::string& path, ImageCheck check) {
   try {
-    const std::vector<std::uint8_t> bytes = io::read_file_bytes(path);
+    const std::vector<std::uint8_t> bytes = io::read_regular_file_bytes(path);
     const io::ImageInfo info = io::probe_image(bytes.data(), bytes.size(), path);
     if (check == ImageCheck::full || !io::looks_complete(bytes.data(), bytes.size(), info))
       io::decode_image(bytes.data(), bytes.size(), path);

@@ -172,9 +172,19 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
 namespace {
 
 template <class Bytes>
-Bytes read_whole(const std::string& path) {
+Bytes read_whole(const std::string& path, bool regular_only = false) {
   struct stat st {};
+  // Checked before opening: opening a FIFO for reading blocks until someone writes to it.
+  if (regular_only && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode))
+    throw InputError(path, "is not a regular file (a FIFO or a device would hang or never end); "
+                           "datasets read regular files only");
   const int fd = open_input(path, st);
+  if (regular_only && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path, "is not a regular file (a FIFO or a device would hang or never end); "
+                           "datasets read regular files only");
+  }
   Bytes out;
   if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
   char buf[1 << 16];
@@ -204,6 +214,10 @@ std::string read_file(const std::string& path) { return read_whole<std::string>(
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   return read_whole<std::vector<std::uint8_t>>(path);
+}
+
+std::vector<std::uint8_t> read_regular_file_bytes(const std::string& path) {
+  return read_whole<std::vector<std::uint8_t>>(path, true);
 }
 
 InputFile::InputFile(std::string path) : path_(std::move(path)) {

@@ -60,12 +60,16 @@ void write_file_atomically(const std::string& path, std::string_view bytes);
 // file", "is a directory", "permission denied" or "cannot read: <strerror>".
 std::string read_file(const std::string& path);
 
+// The same as bytes (binary readers: IDX, images).
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+// The same for dataset entries (IDX files, images): InputError "is not a regular file" for a
+// FIFO or a device, which would hang (a FIFO nobody writes) or never end (/dev/zero).
+std::vector<std::uint8_t> read_regular_file_bytes(const std::string& path);
+
 // Whether name, read from a file or a flag, is one plain entry of a folder: not empty, not "."
 // or "..", without '/' or NUL. Names that pass cannot lead outside the folder they are joined
 // to (a class named "../../etc" or "/root" does not).
 bool is_plain_name(const std::string& name);
-// The same as bytes (binary readers: IDX, images).
-std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 
 // An input file opened for random-access reads, for formats that check a header before reading
 // (and allocating) the rest. Only regular files: the size must be known up front.

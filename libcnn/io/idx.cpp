@@ -196,7 +196,7 @@ IdxArray parse_idx(const std::uint8_t* data, std::size_t size, const std::string
 }
 
 IdxArray read_idx(const std::string& path, std::optional<std::size_t> expected_ndim) {
-  std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  std::vector<std::uint8_t> bytes = read_regular_file_bytes(path);
   if (!is_gzip(bytes, 0)) return parse_idx(bytes.data(), bytes.size(), path, expected_ndim);
   const std::vector<std::uint8_t> raw = gunzip(bytes, path);
   return parse_idx_noted(raw.data(), raw.size(), path, expected_ndim,

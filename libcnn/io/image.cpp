@@ -437,7 +437,7 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
 }
 
 Image read_image(const std::string& path, ColorMode mode) {
-  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  const std::vector<std::uint8_t> bytes = read_regular_file_bytes(path);
   return decode_image(bytes.data(), bytes.size(), path, mode);
 }
 

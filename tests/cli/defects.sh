@@ -190,4 +190,11 @@ mkdir -p esc/$'\e[31mred' esc/blue
 cp val/cats/cat.0.jpg esc/$'\e[31mred'/ && cp val/dogs/dog.0.jpg esc/blue/
 "$bin/cnn-eval" r5 --data esc --classes <(printf 'blue\n\e[31mred\n') > esc.txt 2> err || fail "eval esc: $(cat err)"
 ! grep -q $'\e' esc.txt || fail "an escape sequence reached the terminal report"
+# Dataset entries are regular files: a FIFO neither hangs nor /dev/zero fills memory (exit 3).
+mkdir -p fifo/cats fifo/dogs && cp val/cats/cat.0.jpg fifo/cats/ && cp val/dogs/dog.0.jpg fifo/dogs/
+mkfifo fifo/cats/pipe.jpg && ln -s /dev/zero fifo/dogs/zero.jpg
+rc=0; timeout 60 "$bin/cnn-eval" r5 --data fifo --classes <(printf "cats\ndogs\n") -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "not a regular file" err || fail "a FIFO in a dataset: $rc $(cat err)"
+rc=0; timeout 60 "$bin/cnn-eval" r1 --data idx:/dev/zero,rec/data/lab -q 2> err || rc=$?
+[[ $rc -eq 3 ]] && grep -q "not a regular file" err || fail "idx:/dev/zero: $rc $(cat err)"
 echo "defects: ok"
