@@ -19,8 +19,36 @@ std::string lower(std::string s) {
   return s;
 }
 
-}  // namespace
+json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
+  // Keras accepts "rmsprop" / "adam" (any case), alone or as the type; an object's "lr" is
+  // its old name of learning_rate.
+  json out = o.is_string() ? json{{"type", o}} : o;
+  if (out.contains("type") && out.at("type").is_string()) {
+    std::string t = out.at("type").get<std::string>();
+    for (const auto& name : optimizer_types())
+      if (lower(name) == lower(t)) t = name;
+    out["type"] = t;
+  }
+  if (out.contains("lr")) {
+    if (out.contains("learning_rate"))
+      throw ConfigError("", "/optimizer/lr", "",
+                        "give learning_rate or its old name lr, not both");
+    out["learning_rate"] = out.at("lr");
+    out.erase("lr");
+    notes.push_back("optimizer.lr is Keras's old name of learning_rate; read as learning_rate");
+  }
+  return out;
+}
 
+// A path relative to base_dir, made absolute; unchanged when absolute or base_dir is empty.
+std::string resolve(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return std::filesystem::absolute(std::filesystem::path(base_dir) / path)
+      .lexically_normal()
+      .string();
+}
+
+}  // namespace
 
 json default_recipe() {
   return json::parse(R"({
@@ -49,31 +77,6 @@ json default_recipe() {
   })");
 }
 
-namespace {
-
-json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
-  // Keras accepts "rmsprop" / "adam" (any case), alone or as the type; an object's "lr" is
-  // its old name of learning_rate.
-  json out = o.is_string() ? json{{"type", o}} : o;
-  if (out.contains("type") && out.at("type").is_string()) {
-    std::string t = out.at("type").get<std::string>();
-    for (const auto& name : optimizer_types())
-      if (lower(name) == lower(t)) t = name;
-    out["type"] = t;
-  }
-  if (out.contains("lr")) {
-    if (out.contains("learning_rate"))
-      throw ConfigError("", "/optimizer/lr", "",
-                        "give learning_rate or its old name lr, not both");
-    out["learning_rate"] = out.at("lr");
-    out.erase("lr");
-    notes.push_back("optimizer.lr is Keras's old name of learning_rate; read as learning_rate");
-  }
-  return out;
-}
-
-}  // namespace
-
 void merge_into(json& base, const json& patch) {
   if (!patch.is_object() || !base.is_object()) {
     base = patch;
@@ -90,8 +93,6 @@ void merge_into(json& base, const json& patch) {
       base[it.key()] = *it;
   }
 }
-
-std::string resolve(const std::string& path, const std::string& base_dir);
 
 void apply_assignment(json& recipe, const std::string& assignment, const std::string& base_dir) {
   const auto eq = assignment.find('=');
@@ -134,13 +135,6 @@ std::optional<std::size_t> opt_count(ConfigReader& r, const std::string& key) {
 }
 
 }  // namespace
-
-std::string resolve(const std::string& path, const std::string& base_dir) {
-  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
-  return std::filesystem::absolute(std::filesystem::path(base_dir) / path)
-      .lexically_normal()
-      .string();
-}
 
 Recipe parse_recipe(const json& j, const std::string& file, const std::string& base_dir) {
   Recipe r;

@@ -221,7 +221,8 @@ RunResult run_training(const RunOptions& opt) {
       }
 
   if (record && !had_preprocessing) {
-    Preprocessing p = data_preprocessing(recipe.data, train->default_rescale(), recipe.augment);
+    Preprocessing p = data_preprocessing(recipe.data, train->default_rescale(),
+                                         aug ? aug->rescale : std::nullopt);
     if (aug && aug->needs_featurewise_stats()) {
       // Keras's featurewise statistics (ImageDataGenerator.fit) of the rescaled training data,
       // as the model's per-channel mean and std: (x - mean) / (std + 1e-6).

@@ -78,11 +78,10 @@ RunDir open_run(const std::string& target, const std::string& weights, NeedWeigh
   return r;
 }
 
-Preprocessing data_preprocessing(const DataRecipe& d, double default_rescale, const json& augment) {
+Preprocessing data_preprocessing(const DataRecipe& d, double default_rescale,
+                                 std::optional<double> augment_rescale) {
   Preprocessing p;
-  double rescale = d.rescale.value_or(default_rescale);
-  if (augment.is_object() && augment.contains("rescale") && augment.at("rescale").is_number())
-    rescale *= augment.at("rescale").get<double>();
+  const double rescale = d.rescale.value_or(default_rescale) * augment_rescale.value_or(1.0);
   p.rescale = static_cast<float>(rescale);
   p.interpolation = d.interpolation.value_or("nearest");
   return p;
@@ -106,8 +105,11 @@ InputPlan plan_input(Model& model, const RunDir& run, const std::string& data_sp
   // A run trained before models recorded their preprocessing: its train.json says what it was.
   if (!model.preprocessing() && run.recipe && model.input_shape().size() == 3) {
     const Recipe trained = parse_recipe(recipe, run.recipe_path, "");
+    std::optional<double> augment_rescale;
+    if (!trained.augment.is_null())
+      augment_rescale = data::parse_augment_settings(trained.augment, trained.augment_file).rescale;
     model.set_preprocessing(data_preprocessing(
-        trained.data, data::default_rescale(trained.data.train), trained.augment));
+        trained.data, data::default_rescale(trained.data.train), augment_rescale));
   }
   json& d = recipe["data"];
   if (model.preprocessing()) {

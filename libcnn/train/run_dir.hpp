@@ -44,7 +44,7 @@ std::vector<std::string> read_class_indices(const std::string& path);
 // data.rescale, else default_rescale (the dataset's own default: 1/255 for IDX data), times
 // the augmentation settings' rescale; interpolation = data.interpolation, else nearest.
 Preprocessing data_preprocessing(const DataRecipe& data, double default_rescale,
-                                 const json& augment = json());
+                                 std::optional<double> augment_rescale = std::nullopt);
 
 // How data becomes this model's input: the one place every program (cnn-eval, cnn-visualize,
 // cnn-extract-features, cnn-finetune) decides it.
