@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/run_main.hpp"
+#include "tensor/text.hpp"
 #include "viz/canvas.hpp"
 #include "viz/commands.hpp"
 
@@ -192,7 +193,7 @@ int main(int argc, char** argv) {
       r = cnn::viz::run_report(report);
     }
     if (!common.quiet)
-      for (const auto& n : r.notes) std::cerr << n << "\n";
+      for (const auto& n : r.notes) std::cerr << cnn::printable(n) << "\n";
     if (common.json) {
       std::cout << cnn::json(r.files).dump() << "\n";
     } else {

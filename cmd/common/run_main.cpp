@@ -13,6 +13,7 @@
 
 #include "kernels/threading.hpp"
 #include "layers/config.hpp"
+#include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::cmd {
@@ -63,6 +64,18 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
       ->capture_default_str();
   app.add_option("--threads", opts.threads, "Worker threads (0: all cores)")
       ->check(at_least(0, 1024));
+  app.add_option_function<std::string>(
+         "--max-memory",
+         [](const std::string& text) { set_memory_budget(*parse_byte_size(text)); },
+         "Memory budget: sizes read from files that would need more are refused (512M, 8G; "
+         "default: the machine's memory; share/limits.md)")
+      ->type_name("SIZE")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            return parse_byte_size(text) ? std::string()
+                                         : "expected a size such as 512M or 8G, got '" + text + "'";
+          },
+          "SIZE"));
   app.add_flag("-q,--quiet", opts.quiet, "No progress or log output on stderr");
   app.add_flag("--json", opts.json, "Print one machine-readable JSON result on stdout");
   app.set_version_flag("--version", app.get_name() + " " + CNN_VERSION);
@@ -160,6 +173,9 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     std::cerr << prog << ": error: " << e.what() << "\n";
     return kBadInput;
   } catch (const InputError& e) {
+    std::cerr << prog << ": error: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const BudgetError& e) {  // a size from the input past --max-memory: bad input
     std::cerr << prog << ": error: " << e.what() << "\n";
     return kBadInput;
   } catch (const IoError& e) {

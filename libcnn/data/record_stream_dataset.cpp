@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::data {
@@ -45,6 +46,10 @@ RecordStreamDataset::RecordStreamDataset(const std::string& path, const DatasetO
                            "--steps-per-epoch so that epochs * steps_per_epoch * batch_size "
                            "records are read");
   }
+  // The records are held in memory: all of them must fit the budget before the first is read.
+  check_memory(limit, header_.record_bytes(),
+               name_ + ": " + std::to_string(limit) + " records of " +
+                   std::to_string(header_.record_bytes()) + " bytes held in memory");
   std::vector<std::uint8_t> rec;
   while (labels_.size() < limit && reader.next(rec)) {
     data_.insert(data_.end(), rec.begin(), rec.end());

@@ -9,7 +9,9 @@
 #include <limits>
 
 #include "io/atomic_file.hpp"
+#include "tensor/budget.hpp"
 #include "tensor/error.hpp"
+#include "tensor/tensor.hpp"
 
 namespace cnn::io {
 namespace {
@@ -53,8 +55,12 @@ struct InflateGuard {
   ~InflateGuard() { inflateEnd(zs); }
 };
 
-// Inflates every gzip member of a file. Errors give offsets in the compressed bytes.
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path) {
+// Inflates every gzip member of a file, but never more than limit bytes: with stop_at_limit the
+// first limit bytes are returned (to read a header), else more is a FormatError (the header's
+// sizes say how much there must be, so a gzip bomb is refused after limit bytes, not after it
+// has filled memory). Errors give offsets in the compressed bytes.
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path,
+                                 std::size_t limit, bool stop_at_limit) {
   std::vector<std::uint8_t> out;
   // ISIZE (the last 4 bytes, little-endian, modulo 2^32) sizes the first allocation; it is only
   // a hint, capped by deflate's best ratio so a corrupt trailer cannot ask for absurd memory.
@@ -62,7 +68,7 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
     const std::size_t n = in.size();
     const std::size_t isize = std::size_t{in[n - 4]} | (std::size_t{in[n - 3]} << 8) |
                               (std::size_t{in[n - 2]} << 16) | (std::size_t{in[n - 1]} << 24);
-    out.reserve(std::min(isize, in.size() * 1032));
+    out.reserve(std::min({isize, in.size() * 1032, limit}));
   }
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
@@ -73,7 +79,8 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
   for (;;) {             // one gzip member per pass
     int rc = Z_OK;
     while (rc != Z_STREAM_END) {
-      if (out.size() - used < 65536) out.resize(used + std::max<std::size_t>(1 << 20, used / 2));
+      if (out.size() - used < 65536)
+        out.resize(std::min(used + std::max<std::size_t>(1 << 20, used / 2), limit + 1));
       const std::size_t fed = std::min<std::size_t>(in.size() - pos, UINT_MAX);
       const std::size_t room = std::min<std::size_t>(out.size() - used, UINT_MAX);
       zs.next_in = const_cast<Bytef*>(in.data() + pos);
@@ -83,6 +90,15 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
       rc = inflate(&zs, Z_NO_FLUSH);
       pos += fed - zs.avail_in;
       used += room - zs.avail_out;
+      if (used > limit) {
+        if (stop_at_limit) {
+          out.resize(limit);
+          return out;
+        }
+        throw FormatError(path, pos,
+                          "the gzip data decompresses to more than the " + std::to_string(limit) +
+                              " bytes the IDX header's dimensions declare");
+      }
       if (rc == Z_BUF_ERROR && pos == in.size())
         throw FormatError(path, in.size(),
                           "truncated gzip stream: the file ends inside a gzip member; expected "
@@ -198,9 +214,23 @@ IdxArray parse_idx(const std::uint8_t* data, std::size_t size, const std::string
 IdxArray read_idx(const std::string& path, std::optional<std::size_t> expected_ndim) {
   std::vector<std::uint8_t> bytes = read_regular_file_bytes(path);
   if (!is_gzip(bytes, 0)) return parse_idx(bytes.data(), bytes.size(), path, expected_ndim);
-  const std::vector<std::uint8_t> raw = gunzip(bytes, path);
-  return parse_idx_noted(raw.data(), raw.size(), path, expected_ndim,
-                         " (offsets count decompressed bytes)");
+  // The header first (at most 4 + 4 * 255 bytes), then the whole file, bounded by the size the
+  // header declares, which must fit the memory budget.
+  const std::vector<std::uint8_t> head = gunzip(bytes, path, 1024 + 4, true);
+  const std::string note = " (offsets count decompressed bytes)";
+  const std::size_t ndim = head.size() >= 4 ? head[3] : 0;
+  std::optional<std::size_t> total;
+  if (head.size() >= 4 + 4 * ndim && ndim > 0 && head[0] == 0 && head[1] == 0) {
+    Shape dims(ndim);
+    for (std::size_t i = 0; i < ndim; ++i) dims[i] = load_be32(head.data() + 4 + 4 * i);
+    total = checked_numel(dims, std::numeric_limits<std::size_t>::max() - 4 - 4 * ndim);
+  }
+  // A header that is not valid (or a file shorter than the header): its own error.
+  if (!total) return parse_idx_noted(head.data(), head.size(), path, expected_ndim, note);
+  const std::size_t declared = 4 + 4 * ndim + *total;
+  check_memory(declared, path + ": the decompressed IDX data its header declares");
+  const std::vector<std::uint8_t> raw = gunzip(bytes, path, declared, false);
+  return parse_idx_noted(raw.data(), raw.size(), path, expected_ndim, note);
 }
 
 IdxPair read_idx_pair(const std::string& images_path, const std::string& labels_path,

@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <regex>
 
 #include "io/atomic_file.hpp"
+#include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::io {
@@ -30,13 +32,28 @@ struct TjHandle {
   }
 };
 
-tjhandle tj_decompressor() {
+TjHandle& tj_decompressor_slot() {
   thread_local TjHandle t;
+  return t;
+}
+
+tjhandle tj_decompressor() {
+  TjHandle& t = tj_decompressor_slot();
   if (!t.h) {
     t.h = tjInitDecompress();
     if (!t.h) throw IoError("TurboJPEG", "initialise a decompressor", tjGetErrorStr2(nullptr));
   }
   return t.h;
+}
+
+// After a failed call a handle keeps the failed file's state (with libjpeg-turbo 2.1, every later
+// header read of the thread then failed with the same message: one corrupt photo made all the
+// following ones unreadable). A failure therefore discards the handle; the next call makes a new
+// one.
+void tj_discard_decompressor() {
+  TjHandle& t = tj_decompressor_slot();
+  if (t.h) tjDestroy(t.h);
+  t.h = nullptr;
 }
 
 tjhandle tj_compressor() {
@@ -56,16 +73,36 @@ void check_pixels(std::size_t h, std::size_t w, const std::string& name, const c
     throw DataError(name, std::string(format) + " image is " + std::to_string(w) + "x" +
                               std::to_string(h) + " pixels; expected at most " +
                               std::to_string(kMaxPixels) + " pixels (decompression-bomb limit)");
+  // Decoding holds up to four 8-bit channels per pixel.
+  check_memory(h * w, 4, name + ": a " + std::to_string(w) + "x" + std::to_string(h) + " " +
+                             format + " image");
 }
 
 // ---- JPEG ----
+
+// libjpeg warnings that leave the pixels intact: bytes skipped between segments, a bad ICC
+// marker (the profile is not used), an unknown JFIF revision or Adobe transform code. Every other
+// warning means pixels that libjpeg made up (gray or garbage): the file is refused.
+bool harmless_jpeg_warning(const std::string& msg) {
+  static const std::regex harmless(
+      "Corrupt JPEG data: [0-9]+ extraneous bytes before marker 0x[0-9a-f]+|"
+      "Corrupt JPEG data: bad ICC marker|Unknown Adobe color transform code -?[0-9]+|"
+      "Warning: unknown JFIF revision number [0-9.]+");
+  return std::regex_match(msg, harmless);
+}
 
 ImageInfo probe_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name) {
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
   tjhandle tj = tj_decompressor();
   if (tjDecompressHeader3(tj, data, static_cast<unsigned long>(size), &w, &h, &subsamp,
-                          &colorspace) != 0)
-    throw DataError(name, std::string("not a valid JPEG header: ") + tjGetErrorStr2(tj));
+                          &colorspace) != 0) {
+    const std::string msg = tjGetErrorStr2(tj);
+    const bool warning = tjGetErrorCode(tj) == TJERR_WARNING;
+    tj_discard_decompressor();
+    // A harmless warning (bytes between two header segments) leaves a valid header.
+    if (!warning || !harmless_jpeg_warning(msg) || w <= 0 || h <= 0)
+      throw DataError(name, "not a valid JPEG header: " + msg);
+  }
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     throw DataError(name,
                     "CMYK JPEG images are not supported; expected grayscale or colour "
@@ -86,12 +123,23 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string&
                                static_cast<int>(info.w), 0, static_cast<int>(info.h),
                                info.c == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS);
   if (rc != 0) {
+    // TurboJPEG keeps one message: the fatal error's if there was one, else the first warning's;
+    // and once a warning was seen it reports TJERR_WARNING even when a fatal error followed.
+    // So the message decides. libjpeg fills what it could not decode with gray and only warns:
+    // a truncated file (PIL raises "image file is truncated" there, and so do we) and corrupt
+    // entropy-coded data (bad Huffman codes, a segment cut short by garbage) would otherwise
+    // pass as good images. Only harmless_jpeg_warning()s are accepted.
     const std::string msg = tjGetErrorStr2(tj);
-    if (tjGetErrorCode(tj) == TJERR_FATAL) throw DataError(name, "corrupt JPEG data: " + msg);
-    // libjpeg fills a truncated image with gray and only warns; PIL raises "image file is
-    // truncated" there, and so do we. Other warnings (extraneous bytes) are accepted.
+    const bool fatal = tjGetErrorCode(tj) == TJERR_FATAL;
+    tj_discard_decompressor();
     if (msg.find("Premature end") != std::string::npos)
       throw DataError(name, "truncated JPEG file: " + msg);
+    if (fatal || !harmless_jpeg_warning(msg)) {
+      const std::string prefix = "Corrupt JPEG data: ";
+      throw DataError(name, "corrupt JPEG data: " + (msg.rfind(prefix, 0) == 0
+                                                         ? msg.substr(prefix.size())
+                                                         : msg));
+    }
   }
   return img;
 }

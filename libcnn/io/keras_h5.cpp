@@ -4,11 +4,13 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "io/import.hpp"
+#include "tensor/budget.hpp"
 
 namespace cnn::io {
 namespace {
@@ -35,6 +37,62 @@ void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 bool has_attribute(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
 
+// A weights file holds its data itself. An external link, a dataset with external storage or a
+// virtual dataset would make the importer copy another file of this machine into the weights
+// (share/limits.md): the access lists below refuse to follow external links anywhere, and
+// check_local() names the object that tried.
+extern "C" herr_t refuse_external_link(const char*, const char*, const char*, const char*,
+                                       unsigned*, hid_t, void*) {
+  return -1;
+}
+
+// A link or group/dataset access property list that does not follow external links.
+hid_t no_external_links(hid_t cls) {
+  const hid_t pl = H5Pcreate(cls);
+  if (pl >= 0) H5Pset_elink_cb(pl, refuse_external_link, nullptr);
+  return pl;
+}
+
+// Throws when a link on the relative path name (in loc; "conv1/kernel:0" has two) is anything
+// but a hard or soft link inside the file. shown is the path for the message.
+void check_link(hid_t loc, const std::string& name, const std::string& shown, hid_t lapl,
+                const std::string& file) {
+  for (std::size_t end = name.find('/');; end = name.find('/', end + 1)) {
+    const std::string part = name.substr(0, end);
+    H5L_info_t info{};
+    if (!part.empty()) {
+      if (H5Lexists(loc, part.c_str(), lapl) <= 0 ||
+          H5Lget_info(loc, part.c_str(), &info, lapl) < 0)
+        return;  // missing: the caller's own message
+      if (info.type != H5L_TYPE_HARD && info.type != H5L_TYPE_SOFT)
+        throw FormatError(file, std::nullopt,
+                          "'" + shown.substr(0, shown.size() - name.size()) + part +
+                              "' is an external link to another file; a Keras weights file "
+                              "holds its data itself (refused: it would copy another file's "
+                              "bytes)");
+    }
+    if (end == std::string::npos) return;
+  }
+}
+
+// Throws for a dataset whose data lives outside the file.
+void check_storage(hid_t ds, const std::string& shown, const std::string& file) {
+  const hid_t dcpl = H5Dget_create_plist(ds);
+  if (dcpl < 0) return;
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  const int external = H5Pget_external_count(dcpl);
+  H5Pclose(dcpl);
+  if (layout == H5D_VIRTUAL)
+    throw FormatError(file, std::nullopt,
+                      "dataset '" + shown + "' is a virtual dataset (its data is in other "
+                      "datasets or files); a Keras weights file holds its data itself");
+  if (external > 0)
+    throw FormatError(file, std::nullopt,
+                      "dataset '" + shown + "' keeps its data in external files; a Keras "
+                      "weights file holds its data itself (refused: it would copy another file's "
+                      "bytes)");
+}
+
 // A string or list-of-strings attribute (fixed-length as h5py writes NumPy bytes arrays, or
 // variable-length as it writes Python strings).
 std::vector<std::string> read_strings(hid_t obj, const char* name, const std::string& file,
@@ -56,6 +114,9 @@ std::vector<std::string> read_strings(hid_t obj, const char* name, const std::st
   if (n == 0) return out;
   if (H5Tget_class(type.get()) != H5T_STRING) throw bad("is not text");
   const auto count = static_cast<std::size_t>(n);
+  // The counts come from the file: checked before the buffers below are sized by them.
+  check_memory(count, std::max<std::size_t>(H5Tget_size(type.get()) + 1, sizeof(char*)),
+               file + ": " + where + ": attribute '" + name + "'");
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
@@ -123,13 +184,21 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
                       "not an HDF5 file (no HDF5 signature; truncated or another format?)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+  const Handle lapl(no_external_links(H5P_LINK_ACCESS), H5Pclose);
+  const Handle gapl(no_external_links(H5P_GROUP_ACCESS), H5Pclose);
+  const Handle dapl(no_external_links(H5P_DATASET_ACCESS), H5Pclose);
+  if (!lapl.ok() || !gapl.ok() || !dapl.ok())
+    throw IoError(path, "open", "HDF5 property lists cannot be created");
   // A whole-model file keeps its weights in /model_weights.
   std::string root = "/";
-  Handle root_group(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
+  Handle root_group(H5Gopen2(file.get(), "/", gapl.get()), H5Gclose);
+  if (!root_group.ok()) throw FormatError(path, std::nullopt, "the HDF5 root group cannot be read");
   if (!has_attribute(root_group.get(), "layer_names") &&
-      H5Lexists(file.get(), "model_weights", H5P_DEFAULT) > 0)
+      H5Lexists(file.get(), "model_weights", lapl.get()) > 0) {
+    check_link(file.get(), "model_weights", "/model_weights", lapl.get(), path);
     root = "/model_weights/";
-  Handle weights_group(H5Gopen2(file.get(), root.c_str(), H5P_DEFAULT), H5Gclose);
+  }
+  Handle weights_group(H5Gopen2(file.get(), root.c_str(), gapl.get()), H5Gclose);
   if (!weights_group.ok() || !has_attribute(weights_group.get(), "layer_names"))
     throw FormatError(path, std::nullopt,
                       "not a Keras weights file: no 'layer_names' attribute at " + root);
@@ -153,7 +222,8 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
       continue;
     }
     const std::string group_path = root + layer;
-    Handle group(H5Gopen2(file.get(), group_path.c_str(), H5P_DEFAULT), H5Gclose);
+    check_link(weights_group.get(), layer, group_path, lapl.get(), path);
+    Handle group(H5Gopen2(file.get(), group_path.c_str(), gapl.get()), H5Gclose);
     if (!group.ok())
       throw FormatError(
           path, std::nullopt,
@@ -173,11 +243,13 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
                               "' is not a parameter of the architecture's layer (" +
                               target->second.begin()->second.layer->type() + ": " + known + ")");
       }
-      Handle ds(H5Dopen2(group.get(), w.c_str(), H5P_DEFAULT), H5Dclose);
+      check_link(group.get(), w, ds_path, lapl.get(), path);
+      Handle ds(H5Dopen2(group.get(), w.c_str(), dapl.get()), H5Dclose);
       if (!ds.ok())
         throw FormatError(path, std::nullopt,
                           "layer '" + layer + "': dataset '" + ds_path +
                               "' is listed in weight_names but missing");
+      check_storage(ds.get(), ds_path, path);
       Handle space(H5Dget_space(ds.get()), H5Sclose);
       Handle type(H5Dget_type(ds.get()), H5Tclose);
       const int rank = H5Sget_simple_extent_ndims(space.get());

@@ -61,7 +61,9 @@ WeightsImport import_npy(Model& model, const std::string& dir, const std::string
                           " (pass --allow-missing to leave them initialised)");
   }
 
-  for (const auto& [key, target] : entries) {
+  for (const auto& entry : entries) {
+    const std::string& key = entry.first;  // named, not bound: lambdas below capture them
+    const std::string& target = entry.second;
     std::string file = (fs::path(dir) / key).string();
     if (fs::path(file).extension() != ".npy") file += ".npy";
     const NpyArray a = read_npy(file);

@@ -139,12 +139,17 @@ class Importer {
 
 Const Importer::tensor_const(const onnx::TensorProto& t, const std::string& what) const {
   Const c;
-  std::size_t count = 1;
   for (auto d : t.dims()) {
     if (d < 0) fail(what + ": negative dimension " + std::to_string(d));
     c.dims.push_back(d);
-    count *= static_cast<std::size_t>(d);
   }
+  // The product is checked before any use: a tensor's values are in the file, so a count past
+  // 2^32 (16 GiB of float32) cannot be genuine (share/limits.md).
+  const auto counted = checked_numel(Shape(c.dims.begin(), c.dims.end()), kMaxParams);
+  if (!counted)
+    fail(what + ": its shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
+         " has more than 2^32 values (the limit; share/limits.md)");
+  const std::size_t count = *counted;
   if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
     fail(what +
          ": tensor data stored in an external file is not supported; save the model "
@@ -335,6 +340,7 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
     if (!s.integer) fail(n, "the shape input must hold integers");
     std::vector<std::int64_t> dims;
     std::int64_t known = 1;
+    bool overflow = false;  // a product past int64: cannot equal the values there are
     int infer = -1;
     for (std::size_t k = 0; k < s.i.size(); ++k) {
       std::int64_t d = s.i[k];
@@ -345,14 +351,14 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       } else if (d < 0) {
         fail(n, "invalid target dimension " + std::to_string(d));
       } else {
-        known *= d;
+        overflow = overflow || __builtin_mul_overflow(known, d, &known);
       }
       dims.push_back(d);
     }
-    if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known ? total / known : 0;
+    if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known && !overflow ? total / known : 0;
     std::int64_t got = 1;
-    for (auto d : dims) got *= d;
-    if (got != total)
+    for (auto d : dims) overflow = overflow || __builtin_mul_overflow(got, d, &got);
+    if (overflow || got != total)
       fail(n, "cannot reshape " + std::to_string(total) + " values to " +
                   shape_list(Shape(dims.begin(), dims.end())));
     out.dims = dims;
@@ -370,10 +376,21 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       const Const& ax = constant(n, 1);
       axes = ax.i;
     }
+    // Every axis in [-rank, rank) of the output (Unsqueeze) or input (Squeeze), none twice.
+    const auto normalised = [&](std::int64_t rank) {
+      std::set<std::int64_t> set;
+      for (auto a : axes) {
+        const std::int64_t k = a < 0 ? a + rank : a;
+        if (k < 0 || k >= rank)
+          fail(n, "axis " + std::to_string(a) + " is out of range for rank " +
+                      std::to_string(rank));
+        if (!set.insert(k).second) fail(n, "axis " + std::to_string(a) + " is given twice");
+      }
+      return set;
+    };
     if (op == "Squeeze") {
       const auto rank = static_cast<std::int64_t>(x.dims.size());
-      std::set<std::int64_t> drop;
-      for (auto a : axes) drop.insert(a < 0 ? a + rank : a);
+      const std::set<std::int64_t> drop = normalised(rank);
       out.dims.clear();
       for (std::int64_t k = 0; k < rank; ++k) {
         const auto d = x.dims[static_cast<std::size_t>(k)];
@@ -386,8 +403,7 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       }
     } else {
       const auto rank = static_cast<std::int64_t>(x.dims.size() + axes.size());
-      std::set<std::int64_t> add;
-      for (auto a : axes) add.insert(a < 0 ? a + rank : a);
+      const std::set<std::int64_t> add = normalised(rank);
       out.dims.clear();
       std::size_t src = 0;
       for (std::int64_t k = 0; k < rank; ++k)
@@ -400,13 +416,19 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       for (std::size_t k = 0; k < rank; ++k)
         perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
     if (perm.size() != rank) fail(n, "perm does not match the rank of the input");
+    // A permutation of 0..rank-1: each axis once (a repeated one would read past the values).
+    std::vector<bool> seen(rank, false);
+    for (auto p : perm) {
+      if (p < 0 || p >= static_cast<std::int64_t>(rank) || seen[static_cast<std::size_t>(p)])
+        fail(n, "perm " + shape_list(Shape(perm.begin(), perm.end())) +
+                    " is not a permutation of the input's " + std::to_string(rank) + " axes");
+      seen[static_cast<std::size_t>(p)] = true;
+    }
     std::vector<std::size_t> in_stride(rank, 1), out_dims(rank);
     for (std::size_t k = rank; k-- > 1;)
       in_stride[k - 1] = in_stride[k] * static_cast<std::size_t>(x.dims[k]);
-    for (std::size_t k = 0; k < rank; ++k) {
-      if (perm[k] < 0 || perm[k] >= static_cast<std::int64_t>(rank)) fail(n, "invalid perm");
+    for (std::size_t k = 0; k < rank; ++k)
       out_dims[k] = static_cast<std::size_t>(x.dims[static_cast<std::size_t>(perm[k])]);
-    }
     out.dims.assign(out_dims.begin(), out_dims.end());
     const std::size_t count = static_cast<std::size_t>(total);
     std::vector<std::size_t> idx(rank, 0);
@@ -449,8 +471,14 @@ Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
   if (auto_pad == "NOTSET") {
     const auto pads = attr_ints(n, "pads", {0, 0, 0, 0});
     if (pads.size() != 4) fail(n, "pads: expected 4 values [top, left, bottom, right]");
-    for (auto p : pads)
-      if (p < 0) fail(n, "pads: negative padding is not supported");
+    for (std::size_t k = 0; k < 4; ++k) {
+      if (pads[k] < 0) fail(n, "pads: negative padding is not supported");
+      // Padding as wide as the window gives windows that read nothing but padding (and, from
+      // a hostile file, sizes that overflow): refused.
+      if (static_cast<std::uint64_t>(pads[k]) >= ek[k % 2])
+        fail(n, "pads: " + std::to_string(pads[k]) + " on axis " + std::to_string(k % 2 + 2) +
+                    " is not smaller than the window (" + std::to_string(ek[k % 2]) + ")");
+    }
     before = {pads[0], pads[1]};
     after = {pads[2], pads[3]};
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {

@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "layers/config.hpp"
+#include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::io {
@@ -67,9 +69,12 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
         throw bad("'shape' must hold positive integers, got " + json_brief(*shape));
       h.shape.push_back(d.get<std::size_t>());
     }
+    if (!checked_numel(h.shape, kMaxSampleValues))
+      throw bad("'shape' " + json_brief(*shape) +
+                " has more than 2^31 values per sample (the limit; share/limits.md)");
     const std::string dtype = r.get_choice("dtype", std::nullopt, {"uint8", "float32"});
     h.dtype = dtype == "uint8" ? RecordDtype::uint8 : RecordDtype::float32;
-    r.get_choice("label", std::string("int32"), {"int32"});
+    r.get_choice("label", std::nullopt, {"int32"});
     const json* classes = r.get_raw("classes");
     if (!classes || !classes->is_array() || classes->empty())
       throw bad("'classes' must be a non-empty list of class names");
@@ -77,7 +82,7 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
       if (!c.is_string()) throw bad("'classes' must hold strings");
       h.classes.push_back(c.get<std::string>());
     }
-    h.class_mode = r.get_choice("class_mode", std::string("sparse"), {"binary", "categorical", "sparse"});
+    h.class_mode = r.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
     if (const json* c = r.get_raw("count"); c && !c->is_null()) {
       if (!c->is_number_unsigned()) throw bad("'count' must be a whole number or null");
       h.count = c->get<std::uint64_t>();
@@ -135,7 +140,13 @@ RecordWriter::RecordWriter(const std::string& path, RecordHeader header)
       start();
       return;
     }
-    const auto p = std::filesystem::path(path);
+    // Through a symbolic link the file it points at is replaced and the link kept (the rule of
+    // every output: io::AtomicFile).
+    if (std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec))) {
+      const auto target = std::filesystem::canonical(path, ec);
+      if (!ec) path_ = target.string();
+    }
+    const auto p = std::filesystem::path(path_);
     tmp_path_ = (p.parent_path() / ("." + p.filename().string() + ".tmp-XXXXXX")).string();
     std::vector<char> tmpl(tmp_path_.begin(), tmp_path_.end());
     tmpl.push_back('\0');
@@ -240,6 +251,15 @@ RecordReader::RecordReader(const std::string& path) {
                                                                    std::strerror(errno));
     own_fd_ = true;
   }
+  try {
+    read_header();
+  } catch (...) {
+    close();  // a refused header must not leak the descriptor (no destructor runs)
+    throw;
+  }
+}
+
+void RecordReader::read_header() {
   std::uint8_t pre[kPreamble];
   const std::size_t got = read_some(pre, kPreamble);
   if (got < 8 || std::memcmp(pre, kRecordMagic, 8) != 0)
@@ -262,6 +282,30 @@ RecordReader::RecordReader(const std::string& path) {
                                           " bytes of JSON at offset 16");
   header_ = parse_header_json(text, name_, kPreamble);
   data_start_ = offset_;
+  // Declared sizes against what there is, before any record is allocated: one record must fit
+  // the memory budget, and a regular file must hold exactly the records its header announces.
+  const std::size_t rb = header_.record_bytes();
+  check_memory(rb, name_ + ": one record of shape " + shape_str(header_.shape));
+  struct stat st {};
+  const off_t at = ::lseek(fd_, 0, SEEK_CUR);  // stdin redirected from a file may not start at 0
+  if (header_.count && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
+      st.st_size >= at) {
+    // The messages and offsets are those next() would give on reaching the spot.
+    const std::uint64_t have = static_cast<std::uint64_t>(st.st_size - at);
+    const std::uint64_t whole = have / rb, part = have % rb;
+    if (whole < *header_.count && part != 0)
+      throw FormatError(name_, data_start_ + whole * rb,
+                        "record " + std::to_string(whole) + " is truncated: " +
+                            std::to_string(part) + " of " + std::to_string(rb) + " bytes");
+    if (whole < *header_.count)
+      throw FormatError(name_, data_start_ + have,
+                        "the stream ends after " + std::to_string(whole) +
+                            " records; the header announces " + std::to_string(*header_.count));
+    if (have > *header_.count * rb)  // whole >= count: the product does not overflow
+      throw FormatError(name_, data_start_ + *header_.count * rb,
+                        "bytes after the " + std::to_string(*header_.count) +
+                            " records the header announces");
+  }
 }
 
 RecordReader::~RecordReader() { close(); }

@@ -105,6 +105,7 @@ class RecordReader {
 
  private:
   std::size_t read_some(void* p, std::size_t n);  // reads up to n bytes; fewer only at EOF
+  void read_header();  // the preamble and header, checked against the file's size
   RecordHeader header_;
   std::string name_;
   int fd_ = -1;

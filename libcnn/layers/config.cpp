@@ -6,6 +6,8 @@
 #include <climits>
 #include <cmath>
 
+#include "tensor/text.hpp"
+
 namespace cnn {
 namespace {
 
@@ -120,9 +122,7 @@ std::string short_what(const std::string& what) {
     if (s.rfind("parse error", 0) == 0 && colon != std::string::npos) s = s.substr(colon + 2);
   }
   if (s.size() > 160) s = s.substr(0, 157) + "...";
-  std::string clean;
-  for (char c : s) clean += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  return clean;
+  return printable(s);
 }
 
 std::optional<JsonProblem> try_parse(const std::string& text, json& out,

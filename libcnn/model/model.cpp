@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <limits>
 #include <map>
+#include <queue>
 #include <regex>
 #include <set>
 
 #include "kernels/threading.hpp"
+#include "tensor/budget.hpp"
 #include "layers/base_pooling2d.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/registry.hpp"
@@ -231,7 +234,6 @@ Model Model::from_json(const json& arch, const std::string& file) {
     if (p.input_names.empty()) {
       inputs[i].push_back(i == 0 ? kModelInput : i - 1);
     } else {
-      std::vector<std::string> known(taken.begin(), taken.end());
       for (const auto& n : p.input_names) {
         if (n == m.input_name_) {
           inputs[i].push_back(kModelInput);
@@ -239,7 +241,9 @@ Model Model::from_json(const json& arch, const std::string& file) {
         }
         auto it = index_of.find(n);
         if (it == index_of.end())
-          throw cfg.error("inputs", "no layer named '" + n + "'; " + choices_hint(n, known));
+          throw cfg.error("inputs", "no layer named '" + n + "'; " +
+                                        choices_hint(n, std::vector<std::string>(taken.begin(),
+                                                                                 taken.end())));
         inputs[i].push_back(it->second);
       }
     }
@@ -267,23 +271,32 @@ Model Model::from_json(const json& arch, const std::string& file) {
     out = it->second;
   }
 
-  // Topological order (Kahn), preferring the order of the file; leftovers form a cycle.
+  // Topological order (Kahn): of the layers whose inputs are placed, the first in the file goes
+  // next (a min-heap of ready indices: O(n log n) for any order of the file). Leftovers form a
+  // cycle.
   std::vector<std::size_t> order;
+  order.reserve(count);
   std::vector<bool> placed(count, false);
-  while (order.size() < count) {
-    bool progress = false;
-    for (std::size_t i = 0; i < count; ++i) {
-      if (placed[i]) continue;
-      const bool ready = std::all_of(inputs[i].begin(), inputs[i].end(), [&](std::size_t j) {
-        return j == kModelInput || placed[j];
-      });
-      if (!ready) continue;
-      placed[i] = true;
-      order.push_back(i);
-      progress = true;
-      break;
-    }
-    if (progress) continue;
+  std::vector<std::size_t> waiting(count, 0);  // inputs not placed yet
+  std::vector<std::vector<std::size_t>> readers(count);
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t j : inputs[i])
+      if (j != kModelInput) {
+        ++waiting[i];
+        readers[j].push_back(i);
+      }
+  std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+  for (std::size_t i = 0; i < count; ++i)
+    if (waiting[i] == 0) ready.push(i);
+  while (!ready.empty()) {
+    const std::size_t i = ready.top();
+    ready.pop();
+    placed[i] = true;
+    order.push_back(i);
+    for (std::size_t r : readers[i])
+      if (--waiting[r] == 0) ready.push(r);
+  }
+  if (order.size() < count) {
     // Walk back along unplaced inputs from the first unplaced layer until a layer repeats.
     std::size_t cur = 0;
     while (placed[cur]) ++cur;
@@ -298,10 +311,17 @@ Model Model::from_json(const json& arch, const std::string& file) {
           break;
         }
     }
+    // The cycle in data-flow order (path runs against it), long ones shortened in the middle.
+    std::vector<std::size_t> ring(path.rbegin(), path.rend() - seen[cur]);
+    ring.insert(ring.begin(), cur);
     std::string cycle;
-    for (std::size_t q = static_cast<std::size_t>(seen[cur]); q < path.size(); ++q)
-      cycle = pend[path[q]].name + (cycle.empty() ? "" : " -> " + cycle);
-    cycle = pend[cur].name + " -> " + cycle;
+    for (std::size_t q = 0; q < ring.size(); ++q) {
+      if (ring.size() > 12 && q == 6) {
+        cycle += " -> ... (" + std::to_string(ring.size() - 12) + " more)";
+        q = ring.size() - 6;
+      }
+      cycle += (q ? " -> " : "") + pend[ring[q]].name;
+    }
     throw ConfigError(file, pend[cur].pointer + "/inputs", pend[cur].name,
                       "the inputs form a cycle: " + cycle);
   }
@@ -365,8 +385,12 @@ void Model::allocate_params() {
   std::size_t total = 0;
   for (auto& n : nodes_)
     for (auto& p : n.layer->params()) total += p.size();
-  values_.assign(total, 0.0f);
-  grads_.assign(total, 0.0f);
+  // Two arenas of total floats: checked against the budget before the request (share/limits.md).
+  check_memory(total, 2 * sizeof(float),
+               "model " + quote(name_) + ": " + std::to_string(total) +
+                   " parameters and their gradients");
+  values_ = detail::ParamArena(total);
+  grads_ = detail::ParamArena(total);
   std::size_t off = 0;
   for (auto& n : nodes_)
     for (auto& p : n.layer->params()) {
@@ -376,6 +400,19 @@ void Model::allocate_params() {
     }
   acts_.resize(nodes_.size());
   act_grads_.resize(nodes_.size());
+}
+
+void Model::check_activation_memory(std::size_t n, bool training) const {
+  // Each output is below 2^31 values (from_json), so the sum cannot overflow.
+  std::size_t per_sample = numel(input_shape_);
+  for (const Node& node : nodes_) per_sample += numel(node.out_shape);
+  const auto values = checked_numel({per_sample, n, training ? 2u : 1u},
+                                    std::numeric_limits<std::size_t>::max());
+  check_memory(values.value_or(std::numeric_limits<std::size_t>::max() / sizeof(float)),
+               sizeof(float),
+               "model " + quote(name_) + ": the layers' outputs" +
+                   (training ? std::string(" and gradients") : std::string()) +
+                   " for a batch of " + std::to_string(n));
 }
 
 json_ordered Model::to_json() const {
@@ -483,6 +520,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
                                       ", got " + shape_str(xs));
   const std::size_t n = xs[0];
+  check_activation_memory(n, ctx.training);
   if (preprocess_input()) {
     ensure_shape(pre_, xs);
     preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(), input_shape_.back());

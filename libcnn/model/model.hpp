@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layers/layer.hpp"
@@ -39,6 +42,34 @@ struct Preprocessing {
 struct LayerTimes {
   std::vector<double> forward_s, backward_s;
 };
+
+namespace detail {
+// The parameter arenas' allocator: memory from calloc, elements left as calloc gives them (zero)
+// instead of written, so that an arena nobody touches (cnn-summary of a large model) takes
+// address space, not resident memory.
+template <class T>
+struct ZeroedAllocator {
+  using value_type = T;
+  ZeroedAllocator() = default;
+  template <class U>
+  ZeroedAllocator(const ZeroedAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    void* p = std::calloc(n ? n : 1, sizeof(T));
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+  template <class U>
+  void construct(U*) noexcept {}  // value-initialisation: calloc's zero already is
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+  template <class U>
+  bool operator==(const ZeroedAllocator<U>&) const noexcept { return true; }
+};
+using ParamArena = std::vector<float, ZeroedAllocator<float>>;
+}  // namespace detail
 
 class Model {
  public:
@@ -129,6 +160,11 @@ class Model {
   // on; valid until the next forward/backward. Throws Error for any other node.
   const Tensor& grad_of(std::size_t i) const;
 
+  // Throws BudgetError when the layers' outputs for a batch of n (and, training, their
+  // gradients) would take more than the memory budget (tensor/budget.hpp). forward() checks it;
+  // callers that allocate batch-sized buffers of their own check it first.
+  void check_activation_memory(std::size_t n, bool training) const;
+
   // Per-layer timing: while set, forward() and backward() add each node's seconds to *times
   // (resized to size()). nullptr turns it off.
   void set_layer_times(LayerTimes* times);
@@ -152,7 +188,7 @@ class Model {
   // Whether forward() transforms the input (a declared preprocessing that is not the identity).
   bool preprocess_input() const { return preprocessing_ && !preprocessing_->is_identity(); }
   std::vector<Node> nodes_;
-  std::vector<float> values_, grads_;
+  detail::ParamArena values_, grads_;  // zero until init_params() or a weights file
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)

@@ -87,6 +87,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
   p.warmup = opt.warmup;
   p.backward = opt.backward;
   p.threads = static_cast<std::size_t>(kernels::num_threads());
+  model.check_activation_memory(opt.batch, opt.backward);  // before the buffers below
   model.init_params(rng);
 
   Tensor x = xt::empty<float>(batch_shape(opt.batch, model.input_shape()));

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "kernels/activation.hpp"
+#include "tensor/text.hpp"
 
 namespace cnn {
 namespace {
@@ -28,11 +29,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     if (p == std::string::npos) return out;
     start = p + 1;
   }
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "io/weights.hpp"
 #include "train/fit.hpp"
 #include "io/import.hpp"
+#include "tensor/text.hpp"
 #include "train/run.hpp"
 #include "train/run_dir.hpp"
 
@@ -111,14 +112,6 @@ EvalReport run_evaluation(const EvalOptions& opt) {
 }
 
 namespace {
-
-// A name for a terminal: control characters (escape sequences from a file) shown as '?'.
-std::string printable(const std::string& s) {
-  std::string out = s;
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return out;
-}
 
 // Class indices of p's k largest probabilities, most probable first (ties: lower index).
 std::vector<std::size_t> top_classes(const Prediction& p, std::size_t k) {

@@ -8,16 +8,12 @@
 #include "data/dataset.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
+#include "tensor/text.hpp"
 #include "train/loss.hpp"
 #include "train/optimizer.hpp"
 
 namespace cnn::train {
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
   // Keras accepts "rmsprop" / "adam" (any case), alone or as the type; an object's "lr" is

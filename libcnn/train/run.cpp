@@ -2,12 +2,14 @@
 #include "train/run.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
+#include "io/dir_lock.hpp"
 #include "io/weights.hpp"
 #include "train/checkpoint.hpp"
 #include "train/class_weight.hpp"
@@ -90,7 +92,10 @@ std::string changed_settings(const data::AugmentSettings& s) {
 
 bool dir_has_files(const std::string& dir) {
   std::error_code ec;
-  return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
+  if (!fs::is_directory(dir, ec)) return false;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename() != io::DirLock::kName) return true;
+  return false;
 }
 
 }  // namespace
@@ -311,11 +316,13 @@ RunResult run_training(const RunOptions& opt) {
   make_callbacks(fopt, trainer.optimizer().learning_rate(), validation != nullptr,
                  trainer.top_k() > 0);
 
-  // The run directory.
+  // The run directory, locked while this run writes it (a second writer is refused, exit 1).
   bool created = false;
+  std::optional<io::DirLock> lock;
   if (opt.resume) {
     if (!has_checkpoint(opt.run_dir))
       throw InputError(opt.run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
+    lock.emplace(opt.run_dir);
   } else {
     if (dir_has_files(opt.run_dir) && !opt.overwrite)
       throw InputError(opt.run_dir, "the run directory already has files; choose another -o, "
@@ -324,6 +331,7 @@ RunResult run_training(const RunOptions& opt) {
     created = !fs::exists(opt.run_dir, ec);
     fs::create_directories(opt.run_dir, ec);
     if (ec) throw IoError(opt.run_dir, "create directory", ec.message());
+    lock.emplace(opt.run_dir);
     if (!created) fs::remove_all(fs::path(opt.run_dir) / "checkpoint", ec);
     io::check_writable_directory(opt.run_dir);
   }

@@ -21,6 +21,7 @@
 #include "viz/curves.hpp"
 #include "viz/filterbank.hpp"
 #include "viz/gradcam.hpp"
+#include "tensor/text.hpp"
 #include "viz/grid.hpp"
 #include "viz/source.hpp"
 
@@ -33,11 +34,6 @@ std::string ext_of(const std::string& path) {
   std::string e = fs::path(path).extension().string();
   std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return e;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The class a user means by q: a name, or one of its comma-separated synonyms ("tabby" for

@@ -68,6 +68,12 @@ PY
 "$aug" "$work/photos" --config "$lecture" --target-size 24 24 --stream --epochs 2 --seed 4 \
   --threads 2 -q > "$work/s2.cnnrec"
 cmp -s "$work/s1.cnnrec" "$work/s2.cnnrec" || fail "same seed, different streams"
+# Through a symlink, the stream replaces the file it points at and the link stays (issue #17).
+: > "$work/target.cnnrec" && ln -s target.cnnrec "$work/link.cnnrec"
+"$aug" "$work/photos" --config "$lecture" --target-size 24 24 --stream --epochs 2 --seed 4 \
+  --threads 1 -q --output "$work/link.cnnrec"
+[[ -L "$work/link.cnnrec" ]] && cmp -s "$work/target.cnnrec" "$work/s1.cnnrec" ||
+  fail "a stream written through a symlink replaced the link"
 
 # The pipeline: cnn-augment | cnn-train --data -, then cnn-eval reads a stream file.
 "$aug" "$work/photos" --config "$lecture" --target-size 24 24 --stream --epochs 2 --seed 4 -q \

@@ -3,6 +3,7 @@
 check that an imported safetensors file holds exactly their values.
 
 usage: make_keras_h5.py write OUT.h5 MODE     MODE: keras2 keras2-vlen keras1 missing wrong_shape
+                                                    external-link external-storage virtual
        make_keras_h5.py check OUT.h5 MODE W.safetensors
 The architecture is tests/data/tiny_vgg.json: block1_conv1, block1_conv2, block1_pool,
 block2_conv1, bn1, flatten, fc1.
@@ -34,6 +35,30 @@ def values(layer, name, shape):
     return np.random.default_rng(seed).uniform(0.1, 1.0, size=shape)
 
 
+# Modes whose fc1 bias reaches outside the file (issue #17: the importer must refuse them): an
+# HDF5 external link to another file's dataset, a dataset with external (raw file) storage, and
+# a virtual dataset mapping another file. The other file is OUT.h5.secret(.h5).
+OUTSIDE = ("external-link", "external-storage", "virtual")
+
+
+def outside(path, mode, g, name, shape):
+    secret = np.full(shape, 42.0)
+    if mode == "external-storage":
+        raw = path + ".secret"
+        secret.astype("<f8").tofile(raw)
+        g.create_dataset(name, shape=shape, dtype="<f8", external=[(raw, 0, secret.nbytes)])
+        return
+    other = path + ".secret.h5"
+    with h5py.File(other, "w") as o:
+        o.create_dataset("data", data=secret)
+    if mode == "external-link":
+        g[name] = h5py.ExternalLink(other, "/data")
+    else:
+        layout = h5py.VirtualLayout(shape=shape, dtype="<f8")
+        layout[:] = h5py.VirtualSource(other, "data", shape=shape)
+        g.create_virtual_dataset(name, layout)
+
+
 def write(path, mode):
     layers = dict(LAYERS)
     if mode == "missing":
@@ -54,7 +79,10 @@ def write(path, mode):
                 # Keras 1: "<layer>_<W|b|...>_<n>:0" directly in the layer group; Keras 2:
                 # "<layer>/<kernel|bias|...>:0", i.e. a subgroup named like the layer.
                 name = f"{layer}_{k1}_1:0" if mode == "keras1" else f"{layer}/{k2}:0"
-                g.create_dataset(name, data=values(layer, ours, shape))
+                if mode in OUTSIDE and layer == "fc1" and ours == "bias":
+                    outside(path, mode, g, name, shape)
+                else:
+                    g.create_dataset(name, data=values(layer, ours, shape))
                 names.append(name)
             # Keras writes an empty float array for a layer without weights.
             g.attrs["weight_names"] = strings(names) if names else np.array([])

@@ -279,3 +279,52 @@ TEST_CASE("image: bilinear resize matches PIL on known cases") {
         std::vector<std::uint8_t>{71, 209});
   CHECK_THROWS_AS(cnn::io::resize(flat, 0, 3, Interpolation::bilinear), DataError);
 }
+
+// Issue #17: libjpeg warns (and fills gray or garbage) where data is corrupt; only warnings that
+// leave the pixels intact may pass, and a failed file must not spoil the next one.
+TEST_CASE("image: corrupt JPEG data is refused, harmless warnings are not, and errors do not stick") {
+  TempDir dir;
+  const auto good = read_bytes(kCat);
+  const Image ref = cnn::io::read_image(kCat);
+  auto find = [&](std::uint8_t marker, bool last) {
+    const std::vector<std::uint8_t> m = {0xff, marker};
+    const auto it = last ? std::find_end(good.begin(), good.end(), m.begin(), m.end())
+                         : std::search(good.begin(), good.end(), m.begin(), m.end());
+    REQUIRE(it != good.end());
+    return static_cast<std::size_t>(it - good.begin());
+  };
+  const std::size_t sos = find(0xda, false), eoi = find(0xd9, true), dht = find(0xc4, false);
+  auto with = [&](std::size_t at, std::vector<std::uint8_t> bytes, std::size_t replace = 0) {
+    auto b = good;
+    b.erase(b.begin() + static_cast<std::ptrdiff_t>(at),
+            b.begin() + static_cast<std::ptrdiff_t>(at + replace));
+    b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin(), bytes.end());
+    return b;
+  };
+  const std::vector<std::uint8_t> bogus_dht = {0xff, 0xc4, 0x00, 0x13, 0x00, 0xff, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff};
+  auto error_of = [&](const std::vector<std::uint8_t>& b, const std::string& file) {
+    write_bytes(dir.file(file), b);
+    return decode_error(dir.file(file));
+  };
+  // 64 bytes of garbage in the middle of the scan: a warning, gray pixels; refused.
+  CHECK(contains(error_of(with((sos + eoi) / 2, std::vector<std::uint8_t>(64, 0x55), 64), "mid.jpg"),
+                 "corrupt JPEG data: premature end of data segment"));
+  // A harmless warning (bytes between segments) and then a fatal error after the scan: TurboJPEG
+  // reports a warning; refused.
+  auto wf = with(eoi, bogus_dht);
+  wf.insert(wf.begin() + static_cast<std::ptrdiff_t>(sos), {0x00, 0x00});
+  CHECK(contains(error_of(wf, "warn_fatal.jpg"), "corrupt JPEG data: Bogus Huffman table definition"));
+  // Bytes skipped between segments (before the scan, before the end): the same pixels.
+  for (const auto& b : {with(sos, {0x00, 0x00}), with(eoi, {0x00, 0x11, 0x22})}) {
+    write_bytes(dir.file("extra.jpg"), b);
+    CHECK(cnn::io::read_image(dir.file("extra.jpg")).data == ref.data);
+  }
+  // A broken Huffman table in the header, then the intact photo on the same thread.
+  auto bad = good;
+  std::fill(bad.begin() + static_cast<std::ptrdiff_t>(dht + 5),
+            bad.begin() + static_cast<std::ptrdiff_t>(dht + 21), std::uint8_t{0xff});
+  CHECK(contains(error_of(bad, "bad_header.jpg"), "Bogus Huffman table definition"));
+  CHECK(cnn::io::read_image(kCat).data == ref.data);
+}

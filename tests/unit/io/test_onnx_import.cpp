@@ -484,3 +484,57 @@ TEST_CASE("onnx import: truncated and foreign files are format errors") {
   CHECK(contains(import_error(dir.file("text.onnx")), "text.onnx"));
   CHECK_THROWS_AS((void)cnn::io::read_onnx_tensor(dir.file("text.onnx")), FormatError);
 }
+
+// Issue #17: hostile graphs whose declared sizes do not match their data are refused before
+// anything reads past a buffer (each of these read heap bytes or threw "internal error").
+TEST_CASE("onnx import: dimension products, perms, axes and pads from the file are checked") {
+  cnn::test::TempDir dir;
+  auto refused = [&](Graph& g, const std::string& out, const std::string& part) {
+    const std::string e = import_error(g.save(dir, out));
+    INFO(e);
+    CHECK(contains(e, part));
+  };
+  {  // dims whose product wraps to 0: "no values needed"
+    Graph g({1, 3});
+    g.init("w", {4294967296, 4294967296, 1}, {});
+    g.node("Gemm", {"x", "w"}, {"y"});
+    refused(g, "y", "has more than 2^32 values");
+  }
+  {  // a Transpose whose perm repeats an axis
+    Graph g({1, 3});
+    g.init("w", {2, 3}, {1, 2, 3, 4, 5, 6});
+    Graph::ints(g.node("Transpose", {"w"}, {"wt"}, "t"), "perm", {0, 0});
+    g.node("Gemm", {"x", "wt"}, {"y"});
+    refused(g, "y", "perm [0, 0] is not a permutation of the input's 2 axes");
+  }
+  {  // Unsqueeze with a repeated and with an out-of-range axis
+    Graph g({1, 3});
+    g.init("w", {3}, {1, 2, 3});
+    Graph::ints(g.node("Unsqueeze", {"w"}, {"wu"}, "u"), "axes", {0, 0});
+    g.node("Gemm", {"x", "wu"}, {"y"});
+    refused(g, "y", "axis 0 is given twice");
+  }
+  {
+    Graph g({1, 3});
+    g.init("w", {3}, {1, 2, 3});
+    Graph::ints(g.node("Unsqueeze", {"w"}, {"wu"}, "u"), "axes", {7});
+    g.node("Gemm", {"x", "wu"}, {"y"});
+    refused(g, "y", "axis 7 is out of range for rank 2");
+  }
+  {  // a Reshape target whose product wraps around to the number of values
+    Graph g({1, 3});
+    g.init("w", {2}, {1, 2});
+    g.init_i64("s", {3, 6148914691236517206});
+    g.node("Reshape", {"w", "s"}, {"wr"}, "r");
+    g.node("Gemm", {"x", "wr"}, {"y"});
+    refused(g, "y", "cannot reshape 2 values");
+  }
+  {  // padding of a billion cells
+    Graph g({1, 1, 8, 8});
+    g.init("k", {1, 1, 3, 3}, std::vector<float>(9, 1.0f));
+    auto* c = g.node("Conv", {"x", "k"}, {"y"}, "conv");
+    Graph::ints(c, "kernel_shape", {3, 3});
+    Graph::ints(c, "pads", {1000000000, 0, 0, 0});
+    refused(g, "y", "pads: 1000000000 on axis 2 is not smaller than the window (3)");
+  }
+}
