@@ -4,15 +4,19 @@
 #   scripts/install-deps.sh --check  exit 1 (listing them) if any package is missing
 #   --bench (with either form)       also the reference side of `make bench`: PyTorch and
 #                                    OpenBLAS (not needed to build or test, so not in CI)
+#   --fuzz (with either form)        also clang and libFuzzer, for `make test-sanitize` and
+#                                    `make fuzz` (the sanitizer build is clang's)
 set -euo pipefail
 
 check=0
 bench=0
+fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
     --bench) bench=1 ;;
-    *) echo "usage: scripts/install-deps.sh [--check] [--bench]" >&2; exit 2 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "usage: scripts/install-deps.sh [--check] [--bench] [--fuzz]" >&2; exit 2 ;;
   esac
 done
 
@@ -38,6 +42,12 @@ if ((bench)); then
     python3-torch python3-numpy       # the PyTorch reference of make bench (scripts/bench_torch.py)
     libopenblas-dev                   # OpenBLAS's cblas_sgemm, timed next to ours by bench_gemm
     libopenblas0-openmp               # OpenBLAS as PyTorch's BLAS (OpenMP, as PyTorch's threads)
+  )
+fi
+if ((fuzz)); then
+  packages+=(
+    clang-14                          # the sanitizer and fuzzing build (tests/fuzz, make fuzz)
+    libclang-rt-14-dev                # libFuzzer and the sanitizer runtimes of clang 14
   )
 fi
 
