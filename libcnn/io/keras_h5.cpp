@@ -75,13 +75,30 @@ void check_link(hid_t loc, const std::string& name, const std::string& shown, hi
   }
 }
 
-// Throws for a dataset whose data lives outside the file.
+// Throws for a dataset whose data lives outside the file, or whose chunks are larger than the
+// dataset (libhdf5 allocates whole chunks to read: a 30 KB file could make it take gigabytes).
 void check_storage(hid_t ds, const std::string& shown, const std::string& file) {
   const hid_t dcpl = H5Dget_create_plist(ds);
   if (dcpl < 0) return;
   const H5D_layout_t layout = H5Pget_layout(dcpl);
   const int external = H5Pget_external_count(dcpl);
+  std::size_t chunk = 0;  // values in one chunk (0: not chunked)
+  if (layout == H5D_CHUNKED) {
+    hsize_t dims[H5S_MAX_RANK];
+    const int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, dims);
+    chunk = rank > 0 ? checked_numel(Shape(dims, dims + rank), kMaxParams).value_or(kMaxParams + 1)
+                     : kMaxParams + 1;
+  }
   H5Pclose(dcpl);
+  if (layout == H5D_CHUNKED) {
+    const Handle space(H5Dget_space(ds), H5Sclose);
+    const hssize_t n = space.ok() ? H5Sget_simple_extent_npoints(space.get()) : -1;
+    if (n < 0 || chunk > std::max<std::size_t>(static_cast<std::size_t>(n), 1))
+      throw FormatError(file, std::nullopt,
+                        "dataset '" + shown + "' is stored in chunks of " +
+                            std::to_string(chunk) + " values, more than its own " +
+                            std::to_string(std::max<hssize_t>(n, 0)) + " values");
+  }
   if (layout == H5D_VIRTUAL)
     throw FormatError(file, std::nullopt,
                       "dataset '" + shown + "' is a virtual dataset (its data is in other "
@@ -267,6 +284,14 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
       if (cls != H5T_FLOAT && cls != H5T_INTEGER)
         throw FormatError(path, std::nullopt,
                           "layer '" + layer + "': dataset '" + ds_path + "' is not numeric");
+      // Numbers of 1 to 8 bytes, as NumPy writes them (a 1 MB "float" would make libhdf5's
+      // conversion buffers as large as the dataset times that).
+      const std::size_t bytes = H5Tget_size(type.get());
+      if (bytes == 0 || bytes > 8)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "': dataset '" + ds_path + "' has " +
+                              std::to_string(bytes) +
+                              "-byte elements; expected numbers of 1 to 8 bytes");
       if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst.value) < 0)
         throw FormatError(path, std::nullopt,
                           "layer '" + layer + "': dataset '" + ds_path + "' cannot be read");

@@ -11,6 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] == '-') continue;  // libFuzzer's flags (replay.sh passes the same to both)
     std::fprintf(stderr, "replay %s\n", argv[i]);
     std::ifstream in(argv[i], std::ios::binary);
     if (!in) {
