@@ -26,6 +26,7 @@ skip_reason() {  # FILE FIRST_LINE
   case "$1|$2" in
     "README.md|make demo"*) echo "make demo/make test: the full 5-epoch training, and this test itself" ;;
     "README.md|make bench"*) echo "make bench installs PyTorch and times for minutes" ;;
+    "README.md|make fuzz"*) echo "make fuzz builds with clang and fuzzes for minutes (CI runs it)" ;;
     *) return 1 ;;
   esac
 }
