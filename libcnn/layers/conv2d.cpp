@@ -12,6 +12,7 @@
 #include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
 #include "kernels/winograd.hpp"
+#include "tensor/budget.hpp"
 
 namespace cnn {
 
@@ -121,6 +122,15 @@ void Conv2D::set_winograd(bool enabled) { g_winograd = enabled; }
 bool Conv2D::winograd_enabled() { return g_winograd; }
 
 namespace {
+// Resizes scratch whose size follows from the model's shapes (an im2col matrix is kh * kw * c
+// times the output: a layer with a small output can need far more than its activations), after
+// checking a growth against the memory budget: refused in one sentence, not killed for memory.
+void sized(std::vector<float>& v, std::size_t count, const std::string& layer, const char* what) {
+  if (count > v.size())
+    check_memory(count, sizeof(float), "layer " + quote(layer) + ": " + what);
+  v.resize(count);
+}
+
 // The Winograd tile blocks' scratch (up to ~75 MB for 512 channels), one per calling thread and
 // shared by every layer: the layers of a model run one after the other.
 std::vector<float>& winograd_scratch() {
@@ -169,7 +179,7 @@ const float* Conv2D::chunk_col(const float* x, std::size_t s0, std::size_t cs, b
   if (keep) {
     col = col_.data() + s0 * m * k;  // sized for the batch by forward
   } else {
-    col_.resize(cs * m * k);
+    sized(col_, cs * m * k, name(), "the im2col matrix");
     col = col_.data();
   }
   // One task per output row of each sample, so a chunk of one large sample still uses every
@@ -228,7 +238,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   // Training: keep the whole batch's col matrix for backward's weight gradient when it is small
   // (the lecture's MNIST layers: 1.3-9 MB at batch 64) instead of building it again there.
   const bool keep = ctx.training && !direct_col() && n * m * k * sizeof(float) <= kKeepColBytes;
-  if (keep) col_.resize(n * m * k);
+  if (keep) sized(col_, n * m * k, name(), "the im2col matrix");
 
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
@@ -281,7 +291,7 @@ void Conv2D::forward_pooled(Context& /*ctx*/, Inputs in, const detail::Pool2D& p
   const std::size_t tasks =
       std::min<std::size_t>(n, static_cast<std::size_t>(kernels::num_threads()));
   const std::size_t per_task = m * k + m * f;
-  fused_.resize(tasks * per_task);
+  sized(fused_, tasks * per_task, name(), "the im2col matrix");
   kernels::parallel_for(0, tasks, [&](std::size_t t) {
     float* col = fused_.data() + t * per_task;
     float* y = col + m * k;
@@ -347,11 +357,11 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   const bool wino_dw =
       no_col && chunk_samples(n, false) * kernels::winograd_tiles(geo_) >= kWinogradGradTiles;
   const std::size_t chunk = chunk_samples(n, !wino_dw);
-  dz_.resize(fuse_act ? 0 : chunk * m * f);
+  sized(dz_, fuse_act ? 0 : chunk * m * f, name(), "the output gradient's scratch");
   if (want_kernel) dkernel_.resize(k * f);
   if (want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
-    dcol_.resize(wino_dx ? 0 : chunk * m * k);
+    sized(dcol_, wino_dx ? 0 : chunk * m * k, name(), "the im2col gradient");
     if (!direct && !unzeroed) dx_.resize(chunk * in_size);
   }
   if (wino_dx) {

@@ -96,6 +96,14 @@ cat > wide.json <<'JSON'
 JSON
 expect_refusal 3 "model 'wide': the layers' outputs and gradients for a batch of 2 needs 17 GiB, more than the memory budget of 1.0 GiB" 100 \
   "$bin/cnn-summary" wide.json --time --batch-size 2 --max-memory 1G
+# A layer whose scratch dwarfs its activations: im2col of a 31x31 kernel over 256 channels
+# is 16 GiB for one 128x128 sample whose output is 64 KiB.
+cat > im2col.json <<'JSON'
+{"name": "im2col", "input_shape": [128, 128, 256],
+ "layers": [{"type": "Conv2D", "name": "c", "filters": 1, "kernel_size": 31, "padding": "same"}]}
+JSON
+expect_refusal 3 "layer 'c': the im2col matrix needs 15 GiB, more than the memory budget of 1.0 GiB" 200 \
+  "$bin/cnn-summary" im2col.json --time --inference --batch-size 1 --max-memory 1G
 rc=0; "$bin/cnn-summary" dense.json --max-memory lots 2> err || rc=$?
 [[ $rc -eq 2 ]] && grep -q "^cnn-summary: error: --max-memory: expected a size such as 512M or 8G, got 'lots'$" err ||
   fail "--max-memory lots: $rc $(cat err)"

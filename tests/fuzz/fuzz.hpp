@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "layers/layer.hpp"
+#include "model/model.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
@@ -38,6 +40,17 @@ inline std::string as_file(const std::uint8_t* data, std::size_t size,
 // Inputs may declare sizes up to this budget (256 MiB), well inside libFuzzer's default
 // -malloc_limit_mb of 2048: a declared size past it must be refused before it is allocated.
 inline const bool kBudgetSet = (cnn::set_memory_budget(std::size_t{256} << 20), true);
+
+// One forward pass of a batch of n zeros when the model is small (parameters and every layer's
+// output together at most 4M values): the shapes a file declares meet real buffers.
+inline void run_when_small(cnn::Model& m, std::size_t n) {
+  std::size_t floats = cnn::numel(m.input_shape());
+  for (std::size_t i = 0; i < m.size(); ++i) floats += cnn::numel(m.node(i).out_shape);
+  if (floats + m.param_count() > (std::size_t{1} << 22)) return;
+  cnn::Tensor x = xt::zeros<float>(cnn::batch_shape(n, m.input_shape()));
+  cnn::Context ctx;
+  m.forward(ctx, x);
+}
 
 // Runs body; a cnn::Error is the expected refusal of bad bytes (printed when CNN_FUZZ_SHOW is
 // set, to see why an input is refused).

@@ -37,7 +37,9 @@ TEST_CASE("the lecture's models have Keras's parameter counts") {
   const std::pair<const char*, std::size_t> expected[] = {
       {"mnist_convnet_base", 55744}, {"mnist_convnet", 93322},         {"mnist_convnet_gap", 56394},
       {"cats_dogs", 3453121},        {"cats_dogs_dropout", 3453121}, {"vgg16_notop", 14714688}};
-  for (const auto& [name, count] : expected) {
+  for (const auto& entry : expected) {
+    const char* name = entry.first;  // named, not bound: CHECK_MESSAGE's lambda captures it
+    const std::size_t count = entry.second;
     const Model m = io::load_model(config(name));
     CHECK_MESSAGE(m.param_count() == count, name);
     CHECK(m.trainable_param_count() == count);
