@@ -32,10 +32,12 @@ test-sanitize:
 
 # Every parser's libFuzzer target (tests/fuzz) for FUZZ_SECONDS each, from the tests' files and
 # tests/corpus/; exits 1 on a finding (scripts/fuzz.sh says where it is and what to do).
+# FUZZ_TARGETS (default: all) picks some.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 fuzz:
 	@scripts/install-deps.sh --fuzz --check >/dev/null 2>&1 || scripts/install-deps.sh --fuzz
-	BUILD=build-sanitize JOBS=$(JOBS) scripts/fuzz.sh -t $(FUZZ_SECONDS)
+	BUILD=build-sanitize JOBS=$(JOBS) scripts/fuzz.sh -t $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The main job: the lecture's convnet on Fashion-MNIST (RMSprop, batch 64, 5 epochs), then
 # its test accuracy, gated at 0.88: below the recipe's spread over seeds (0.890-0.905 here, and
