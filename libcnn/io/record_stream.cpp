@@ -94,7 +94,9 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
     }
     r.finish();
   } catch (const ConfigError& e) {
-    throw bad(e.problem() + " (field '" + e.pointer().substr(1) + "')");
+    // The pointer is "/field", or empty for an unknown key "" (substr(1) threw out_of_range).
+    const std::string& ptr = e.pointer();
+    throw bad(e.problem() + " (field '" + (ptr.empty() ? ptr : ptr.substr(1)) + "')");
   }
   return h;
 }
