@@ -40,7 +40,7 @@ bool has_attribute(hid_t obj, const char* name) { return H5Aexists(obj, name) > 
 // A weights file holds its data itself. An external link, a dataset with external storage or a
 // virtual dataset would make the importer copy another file of this machine into the weights
 // (share/limits.md): the access lists below refuse to follow external links anywhere, and
-// check_local() names the object that tried.
+// check_link() / check_storage() name the object that tried.
 extern "C" herr_t refuse_external_link(const char*, const char*, const char*, const char*,
                                        unsigned*, hid_t, void*) {
   return -1;
@@ -78,19 +78,15 @@ void check_link(hid_t loc, const std::string& name, const std::string& shown, hi
 // Throws for a dataset whose data lives outside the file, or whose chunks are larger than the
 // dataset (libhdf5 allocates whole chunks to read: a 30 KB file could make it take gigabytes).
 void check_storage(hid_t ds, const std::string& shown, const std::string& file) {
-  const hid_t dcpl = H5Dget_create_plist(ds);
-  if (dcpl < 0) return;
-  const H5D_layout_t layout = H5Pget_layout(dcpl);
-  const int external = H5Pget_external_count(dcpl);
-  std::size_t chunk = 0;  // values in one chunk (0: not chunked)
+  const Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!dcpl.ok()) return;
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
   if (layout == H5D_CHUNKED) {
     hsize_t dims[H5S_MAX_RANK];
-    const int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, dims);
-    chunk = rank > 0 ? checked_numel(Shape(dims, dims + rank), kMaxParams).value_or(kMaxParams + 1)
-                     : kMaxParams + 1;
-  }
-  H5Pclose(dcpl);
-  if (layout == H5D_CHUNKED) {
+    const int rank = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, dims);
+    const std::size_t chunk =  // values in one chunk
+        rank > 0 ? checked_numel(Shape(dims, dims + rank), kMaxParams).value_or(kMaxParams + 1)
+                 : kMaxParams + 1;
     const Handle space(H5Dget_space(ds), H5Sclose);
     const hssize_t n = space.ok() ? H5Sget_simple_extent_npoints(space.get()) : -1;
     if (n < 0 || chunk > std::max<std::size_t>(static_cast<std::size_t>(n), 1))
@@ -103,7 +99,7 @@ void check_storage(hid_t ds, const std::string& shown, const std::string& file) 
     throw FormatError(file, std::nullopt,
                       "dataset '" + shown + "' is a virtual dataset (its data is in other "
                       "datasets or files); a Keras weights file holds its data itself");
-  if (external > 0)
+  if (H5Pget_external_count(dcpl.get()) > 0)
     throw FormatError(file, std::nullopt,
                       "dataset '" + shown + "' keeps its data in external files; a Keras "
                       "weights file holds its data itself (refused: it would copy another file's "
