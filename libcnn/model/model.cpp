@@ -406,13 +406,15 @@ void Model::check_activation_memory(std::size_t n, bool training) const {
   // Each output is below 2^31 values (from_json), so the sum cannot overflow.
   std::size_t per_sample = numel(input_shape_);
   for (const Node& node : nodes_) per_sample += numel(node.out_shape);
-  const auto values = checked_numel({per_sample, n, training ? 2u : 1u},
-                                    std::numeric_limits<std::size_t>::max());
-  check_memory(values.value_or(std::numeric_limits<std::size_t>::max() / sizeof(float)),
-               sizeof(float),
-               "model " + quote(name_) + ": the layers' outputs" +
-                   (training ? std::string(" and gradients") : std::string()) +
-                   " for a batch of " + std::to_string(n));
+  // Called on every forward pass: the message is built only when the batch does not fit.
+  const auto bytes = checked_numel({per_sample, n, training ? 2u : 1u, sizeof(float)},
+                                   std::numeric_limits<std::size_t>::max());
+  const std::size_t budget = memory_budget();
+  if (!bytes || *bytes > budget)
+    throw BudgetError("model " + quote(name_) + ": the layers' outputs" +
+                          (training ? std::string(" and gradients") : std::string()) +
+                          " for a batch of " + std::to_string(n),
+                      bytes.value_or(std::numeric_limits<std::size_t>::max()), budget);
 }
 
 json_ordered Model::to_json() const {
