@@ -31,10 +31,12 @@ std::string parent_dir(const std::string& path) {
 }
 
 // Opens an input file for reading and fstat's it; errors are InputError in plain words.
-int open_input(const std::string& path, struct stat& st) {
+// extra_flags: O_NONBLOCK where only a regular file will do (opening a FIFO would wait for a
+// writer; a regular file's reads ignore the flag).
+int open_input(const std::string& path, struct stat& st, int extra_flags = 0) {
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     const int err = errno;
@@ -222,11 +224,11 @@ std::vector<std::uint8_t> read_regular_file_bytes(const std::string& path) {
 
 InputFile::InputFile(std::string path) : path_(std::move(path)) {
   struct stat st {};
-  fd_ = open_input(path_, st);
+  fd_ = open_input(path_, st, O_NONBLOCK);
   if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
     fd_ = -1;
-    throw InputError(path_, "not a regular file");
+    throw InputError(path_, "is not a regular file (a FIFO or a device would hang or never end)");
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
 }

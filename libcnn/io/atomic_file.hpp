@@ -75,7 +75,8 @@ bool is_plain_name(const std::string& name);
 // (and allocating) the rest. Only regular files: the size must be known up front.
 class InputFile {
  public:
-  // Throws InputError like read_file, and "not a regular file" for pipes and devices.
+  // Throws InputError like read_file, and "is not a regular file" for pipes and devices (opened
+  // without waiting for a writer).
   explicit InputFile(std::string path);
   ~InputFile();
   InputFile(const InputFile&) = delete;

@@ -23,6 +23,10 @@ struct KerasH5Options {
 // moving_variance/running_std), a dataset whose shape differs from the architecture's, and,
 // without allow_missing, a layer or parameter of the architecture that the file does not have.
 // Layers of the file that the architecture lacks are listed in WeightsImport::unused.
+// libhdf5 trusts the sizes and offsets in a file, so it runs in a child process with bounded
+// memory and CPU time (io/child.hpp): a file that makes it crash, allocate past the limit or spin
+// is a FormatError too, and the caller's process is untouched. path must be a regular file
+// (InputError otherwise).
 WeightsImport import_keras_h5(Model& model, const std::string& path,
                               const KerasH5Options& opt = {});
 

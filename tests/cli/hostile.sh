@@ -2,8 +2,8 @@
 # Hostile files and resources bounded before they are spent (issue #17), each a case that failed
 # before its fix: sizes declared by small files (a gzip bomb of an IDX file, a record stream that
 # declares huge records, a model of 600M parameters in cnn-summary, activations past the budget),
-# --max-memory, Keras HDF5 files that reach outside themselves, record-stream headers without
-# their required fields. Every refusal: exit 3, one sentence, bounded time and memory.
+# --max-memory, Keras HDF5 files that reach outside themselves or crash libhdf5, record-stream
+# headers without their required fields. Every refusal: exit 3, one sentence, bounded time and memory.
 # usage: hostile.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
 bin=$1 src=$2
@@ -139,6 +139,16 @@ for mode in external-link external-storage virtual; do
   expect_refusal 3 "$want" 200 "$bin/cnn-import" keras-h5 "$mode.h5" --model "$src/tests/data/tiny_vgg.json" -o "out-$mode"
   [[ ! -e out-$mode ]] || fail "$mode: an output was written"
 done
+
+# ---- Keras HDF5: libhdf5 reads in a child process with bounded memory and CPU time. A file
+# that crashes it (a fuzz finding: a segmentation fault inside libhdf5, an overlapping memcpy
+# under AddressSanitizer) is refused in one sentence; a FIFO is not opened at all.
+expect_refusal 3 "segv-in-libhdf5.h5: libhdf5 .* while reading the file (in a separate process); the file is damaged or hostile" 200 \
+  "$bin/cnn-import" keras-h5 "$src/tests/corpus/keras_h5/segv-in-libhdf5.h5" --model "$src/tests/data/tiny_vgg.json" -o out-segv
+[[ ! -e out-segv ]] || fail "segv: an output was written"
+mkfifo fifo.h5
+expect_refusal 3 "fifo.h5: is not a regular file" 100 \
+  "$bin/cnn-import" keras-h5 fifo.h5 --model "$src/tests/data/tiny_vgg.json" -o out-fifo
 
 # ---- Two writers of one run directory: the second is refused (exit 1) and told who holds it;
 # the first goes on undisturbed.

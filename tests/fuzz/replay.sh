@@ -17,11 +17,12 @@ for dir in "$corpus"/*/; do
   for f in "$dir"*; do [[ -f $f && $(basename "$f") != README* ]] && files+=("$f"); done
   ((${#files[@]})) || continue
   total=$((total + ${#files[@]}))
-  # As scripts/fuzz.sh runs it: libhdf5 may see a failed malloc (and keeps caches across files).
+  # As scripts/fuzz.sh runs it: libhdf5, in its child process, may see a failed malloc (and
+  # keeps caches across files).
   flags=() asan=${ASAN_OPTIONS:-}
   if [[ $target == keras_h5 ]]; then
     flags=(-malloc_limit_mb=1048576)
-    asan="allocator_may_return_null=1:detect_leaks=0${asan:+:$asan}"
+    asan="allocator_may_return_null=1:max_allocation_size_mb=256:detect_leaks=0${asan:+:$asan}"
   fi
   if ! ASAN_OPTIONS=$asan timeout 300 "$exe" "${flags[@]}" "${files[@]}" >/dev/null 2>"$bin/replay_$target.log"; then
     echo "FAIL: fuzz_$target on tests/corpus/$target (log: $bin/replay_$target.log)" >&2

@@ -1,0 +1,338 @@
+// run_in_child: fork, limits in the child (setrlimit), the result through one pipe and a thrown
+// error through a second, and the child's fate turned into one sentence in the parent.
+#include "io/child.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "tensor/budget.hpp"
+#include "tensor/error.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CNN_CHILD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CNN_CHILD_ASAN 1
+#endif
+#endif
+
+// Set by libFuzzer in fuzz builds: it would save the input as a crash when the child dies.
+extern "C" void __sanitizer_set_death_callback(void (*)(void)) __attribute__((weak));
+// Fuzz builds (clang's inline 8-bit coverage counters, which libFuzzer reads): the linker's
+// bounds of the counters' section; null in every other build.
+extern "C" unsigned char __start___sancov_cntrs[] __attribute__((weak));
+extern "C" unsigned char __stop___sancov_cntrs[] __attribute__((weak));
+
+namespace cnn::io {
+namespace {
+
+// The data pipe ended before the parent's reader was done.
+struct PipeEnded {};
+
+// The error relayed from the child: kinds of libcnn errors and the fields to rebuild them.
+enum class Kind : char { Format = 'F', Input = 'I', Budget = 'B', Io = 'O', Other = 'E' };
+constexpr std::size_t kMaxMessage = 8192;  // far below a pipe's 64 KiB: the child never blocks
+
+// A libcnn error type whose sentence is the one the child's error had.
+template <class Base>
+class Relayed final : public Base {
+ public:
+  template <class... Args>
+  explicit Relayed(std::string message, Args&&... args)
+      : Base(std::forward<Args>(args)...), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// Kills and reaps the child unless wait() has reaped it.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  int wait() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+void write_fd(int fd, const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw IoError("<pipe to the parent>", "write", errno);
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+// Reads up to n bytes; fewer only at the end of the data.
+std::size_t read_fd(int fd, void* data, std::size_t n) {
+  char* p = static_cast<char*>(data);
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, p + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+void relay(int fd, Kind kind, const std::string& file, std::optional<std::uint64_t> offset,
+           std::uint64_t bytes, std::string message) {
+  if (message.size() > kMaxMessage) message.resize(kMaxMessage);
+  std::string f = file.substr(0, kMaxMessage);
+  PipeOut out(fd);
+  out.bytes(&kind, 1);
+  out.u64(offset ? 1 : 0);
+  out.u64(offset.value_or(0));
+  out.u64(bytes);
+  out.str(f);
+  out.str(message);
+}
+
+// Fuzz builds only: libFuzzer counts what code an input reached in this process's coverage
+// counters, and the child's are its own copy. The child leaves them in shared memory and the
+// parent takes the larger of each pair, so that the fuzzer is guided by the code the child ran.
+class ChildCoverage {
+ public:
+  ChildCoverage() {
+    const unsigned char *begin = __start___sancov_cntrs, *end = __stop___sancov_cntrs;
+    if (begin == nullptr || end <= begin) return;
+    size_ = static_cast<std::size_t>(end - begin);
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    shared_ = p == MAP_FAILED ? nullptr : static_cast<unsigned char*>(p);
+  }
+  ~ChildCoverage() {
+    if (shared_) ::munmap(shared_, size_);
+  }
+  ChildCoverage(const ChildCoverage&) = delete;
+  ChildCoverage& operator=(const ChildCoverage&) = delete;
+  void save() const {  // in the child, before it exits
+    if (shared_) std::memcpy(shared_, __start___sancov_cntrs, size_);
+  }
+  void merge() const {  // in the parent, after the child has exited
+    if (!shared_) return;
+    for (std::size_t i = 0; i < size_; ++i)
+      __start___sancov_cntrs[i] = std::max(__start___sancov_cntrs[i], shared_[i]);
+  }
+
+ private:
+  unsigned char* shared_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// The child: limits, work, and an exit that runs nothing of the parent's.
+[[noreturn]] void child_main(const std::string& what, const std::string& file,
+                             const ChildLimits& limits, int data_fd, int error_fd,
+                             const ChildCoverage& coverage,
+                             const std::function<void(PipeOut&)>& work) {
+  int code = 1;
+  try {
+    // Faults end the child, and only the child: no handler inherited from the parent (a
+    // sanitizer's or libFuzzer's would report the parent's input as a crash) and no core file.
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGXCPU, SIGPIPE, SIGINT, SIGTERM})
+      std::signal(sig, SIG_DFL);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
+    const rlimit core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &core);
+    const rlimit cpu{limits.cpu_seconds, limits.cpu_seconds + 2};
+    ::setrlimit(RLIMIT_CPU, &cpu);
+#ifndef CNN_CHILD_ASAN
+    unsigned long pages = 0;  // the address space inherited: /proc/self/statm's first field
+    if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(statm, "%lu", &pages) != 1) pages = 0;
+      std::fclose(statm);
+    }
+    if (pages > 0) {
+      const rlim_t as = pages * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) + limits.memory;
+      const rlimit space{as, as};
+      ::setrlimit(RLIMIT_AS, &space);
+    }
+#endif
+    PipeOut out(data_fd);
+    work(out);
+    code = 0;
+  } catch (const FormatError& e) {
+    try { relay(error_fd, Kind::Format, e.file(), e.offset(), 0, e.what()); } catch (...) {}
+  } catch (const InputError& e) {
+    try { relay(error_fd, Kind::Input, file, {}, 0, e.what()); } catch (...) {}
+  } catch (const BudgetError& e) {
+    try { relay(error_fd, Kind::Budget, file, {}, e.bytes(), e.what()); } catch (...) {}
+  } catch (const IoError& e) {
+    try { relay(error_fd, Kind::Io, file, {}, 0, e.what()); } catch (...) {}
+  } catch (const std::bad_alloc&) {
+    try {
+      relay(error_fd, Kind::Format, file, {}, 0,
+            file + ": " + what + " needs more than its memory limit of " +
+                format_bytes(limits.memory) +
+                " while reading the file (in a separate process); the file is damaged or hostile");
+    } catch (...) {
+    }
+  } catch (const std::exception& e) {
+    try { relay(error_fd, Kind::Other, file, {}, 0, e.what()); } catch (...) {}
+  } catch (...) {
+  }
+  coverage.save();
+  ::_exit(code);
+}
+
+[[noreturn]] void rethrow(const std::string& record) {
+  // The record as relay() wrote it; a pipe is local, so the byte order is ours.
+  const auto u64_at = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    if (record.size() >= at + 8) std::memcpy(&v, record.data() + at, 8);
+    return v;
+  };
+  const auto str_at = [&](std::size_t& at) {
+    const std::uint64_t n = std::min<std::uint64_t>(u64_at(at), record.size());
+    at += 8;
+    std::string s = at <= record.size() ? record.substr(at, n) : std::string();
+    at += n;
+    return s;
+  };
+  const auto kind = static_cast<Kind>(record[0]);
+  const bool has_offset = u64_at(1) != 0;
+  const std::uint64_t offset = u64_at(9), bytes = u64_at(17);
+  std::size_t at = 25;
+  const std::string file = str_at(at);
+  const std::string message = str_at(at);
+  switch (kind) {
+    case Kind::Format:
+      throw Relayed<FormatError>(message, file,
+                                 has_offset ? std::optional<std::uint64_t>(offset) : std::nullopt,
+                                 std::string());
+    case Kind::Input:
+      throw Relayed<InputError>(message, file, std::string());
+    case Kind::Budget:
+      throw Relayed<BudgetError>(message, file, static_cast<std::size_t>(bytes), memory_budget());
+    case Kind::Io:
+      throw Relayed<IoError>(message, file, std::string(), std::string());
+    case Kind::Other:
+      break;
+  }
+  throw Error(message);
+}
+
+std::string describe(int status, bool finished, const ChildLimits& limits) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    if (sig == SIGXCPU || sig == SIGKILL)
+      return "ran past its CPU-time limit of " + std::to_string(limits.cpu_seconds) +
+             " s (or was killed by the system)";
+    const char* name = ::strsignal(sig);
+    return std::string("crashed (") + (name ? name : "signal " + std::to_string(sig)) + ")";
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    return "stopped with exit status " + std::to_string(WEXITSTATUS(status)) +
+           " (a fault inside it)";
+  return finished ? "ended in an unexpected way" : "stopped before finishing";
+}
+
+}  // namespace
+
+void PipeOut::bytes(const void* data, std::size_t n) { write_fd(fd_, data, n); }
+
+void PipeOut::str(const std::string& s) {
+  u64(s.size());
+  bytes(s.data(), s.size());
+}
+
+void PipeIn::bytes(void* data, std::size_t n) {
+  if (read_fd(fd_, data, n) != n) throw PipeEnded{};
+}
+
+std::uint64_t PipeIn::u64() {
+  std::uint64_t v = 0;
+  bytes(&v, sizeof v);
+  return v;
+}
+
+std::string PipeIn::str(std::size_t max) {
+  const std::uint64_t n = u64();
+  if (n > max) throw PipeEnded{};
+  std::string s(static_cast<std::size_t>(n), '\0');
+  bytes(s.data(), s.size());
+  return s;
+}
+
+void run_in_child(const std::string& what, const std::string& file, const ChildLimits& limits,
+                  const std::function<void(PipeOut&)>& work,
+                  const std::function<void(PipeIn&)>& read) {
+  int data[2], error[2];
+  if (::pipe2(data, O_CLOEXEC) != 0) throw IoError(file, "start a process for " + what, errno);
+  Fd data_in(data[0]), data_out(data[1]);
+  if (::pipe2(error, O_CLOEXEC) != 0) throw IoError(file, "start a process for " + what, errno);
+  Fd error_in(error[0]), error_out(error[1]);
+  const ChildCoverage coverage;
+  const pid_t pid = ::fork();
+  if (pid < 0) throw IoError(file, "start a process for " + what, errno);
+  if (pid == 0) child_main(what, file, limits, data_out.get(), error_out.get(), coverage, work);
+  Child child(pid);
+  data_out.reset();
+  error_out.reset();
+
+  bool finished = true;
+  try {
+    PipeIn in(data_in.get());
+    read(in);
+  } catch (const PipeEnded&) {
+    finished = false;
+  }
+  data_in.reset();  // a child still writing gets EPIPE
+  const int status = child.wait();
+  coverage.merge();
+  std::string record(kMaxMessage * 2 + 64, '\0');
+  record.resize(read_fd(error_in.get(), record.data(), record.size()));
+  if (!record.empty()) rethrow(record);
+  if (finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  throw FormatError(file, std::nullopt,
+                    what + " " + describe(status, finished, limits) +
+                        " while reading the file (in a separate process); the file is damaged or hostile");
+}
+
+}  // namespace cnn::io
