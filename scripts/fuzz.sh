@@ -50,7 +50,7 @@ for t in "${targets[@]}"; do
   # input that keeps libhdf5 busy; the fuzzer's timeout is set above it.
   timeout=10 extra=() asan=${ASAN_OPTIONS:-}
   if [[ $t == keras_h5 ]]; then
-    timeout=25 extra=(-malloc_limit_mb=1048576 -detect_leaks=0)
+    timeout=25 extra=(-malloc_limit_mb=1048576 -detect_leaks=0 -report_slow_units=25)
     asan="allocator_may_return_null=1:max_allocation_size_mb=256${asan:+:$asan}"
   fi
   rc=0
