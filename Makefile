@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN = $(BUILD)/bin
 
-.PHONY: all build deps test test-sanitize fuzz demo bench clean
+.PHONY: all build deps test test-sanitize fuzz demo bench install deb clean
 
 all: build
 
@@ -20,6 +20,18 @@ build:
 # Build, then run every test (unit + end-to-end).
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Install the programs, libcnn (static and shared, headers, CMake package, pkg-config file), man
+# pages, bash completion, configs (PREFIX/share/cnn) and docs. DESTDIR stages it elsewhere.
+PREFIX ?= /usr/local
+install:
+	$(MAKE) build CMAKE_FLAGS="$(CMAKE_FLAGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX)"
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# A Debian package of all of it, prefix /usr: $(BUILD)/cnn_<version>_<arch>.deb.
+deb:
+	$(MAKE) build CMAKE_FLAGS="$(CMAKE_FLAGS) -DCMAKE_INSTALL_PREFIX=/usr"
+	cd $(BUILD) && cpack
 
 # The unit tests and the replay of tests/corpus/ under AddressSanitizer and
 # UndefinedBehaviorSanitizer, built with clang and instrumented for libFuzzer so that

@@ -36,6 +36,8 @@ packages=(
   libonnx-dev libprotobuf-dev         # cnn-import onnx: the ONNX protobuf classes and their runtime
   libhdf5-dev                         # cnn-import keras-h5: Keras HDF5 weights (HDF5 C API)
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
+  help2man                            # man pages of the programs, made from their --help
+  dpkg-dev                            # make deb: dpkg-shlibdeps finds the package's dependencies
 )
 if ((bench)); then
   packages+=(
