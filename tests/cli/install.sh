@@ -2,7 +2,7 @@
 # The installed toolchain (issue #13). cmake --install into a scratch prefix gives programs that
 # run from there, man pages, bash completion, the configs under share/cnn and the docs; a program
 # outside this tree builds against the installed libcnn with find_package(cnn) (static and
-# shared) and with pkg-config; and make deb's package (cpack) holds the same files, names the
+# shared; and libcnn_import, which alone needs protobuf and HDF5) and with pkg-config; and make deb's package (cpack) holds the same files, names the
 # libraries it needs, runs from an unpacked tree, and apt can resolve it on this machine.
 # usage: install.sh BIN_DIR SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -36,8 +36,15 @@ grep -q "Total params: 93,322" "$work/summary" || fail "the installed cnn-summar
 [[ -f $prefix/include/cnn/model/model.hpp && -f $prefix/include/cnn/tensor/tensor.hpp ]] ||
   fail "headers missing"
 libdir=$(dirname "$(find "$prefix" -name libcnn.a | head -1)")
-[[ -f $libdir/libcnn.a && -L $libdir/libcnn.so && -f $libdir/pkgconfig/cnn.pc &&
-   -f $libdir/cmake/cnn/cnnConfig.cmake ]] || fail "libraries, cnn.pc or the CMake package missing"
+[[ -f $libdir/libcnn.a && -L $libdir/libcnn.so && -f $libdir/libcnn_import.a &&
+   -L $libdir/libcnn_import.so && -f $libdir/pkgconfig/cnn.pc && -f $libdir/pkgconfig/cnn-import.pc &&
+   -f $libdir/cmake/cnn/cnnConfig.cmake ]] || fail "libraries, .pc files or the CMake package missing"
+# The core does not bring the importers' protobuf, ONNX or HDF5 with it; libcnn_import does.
+readelf -d "$libdir/libcnn.so" > "$work/needed"
+! grep -E "NEEDED.*(protobuf|onnx|hdf5)" "$work/needed" || fail "libcnn.so needs an importer's library"
+readelf -d "$libdir/libcnn_import.so" > "$work/needed"
+grep -q "NEEDED.*libcnn\.so" "$work/needed" && grep -q "NEEDED.*hdf5" "$work/needed" ||
+  fail "libcnn_import.so does not need libcnn.so and libhdf5: $(grep NEEDED "$work/needed")"
 
 # ---- bash completion: options and subcommands come from the installed programs' --help
 complete_line() {  # complete_line WORD...: COMPREPLY for the last word
@@ -80,7 +87,22 @@ add_executable(with_static consumer.cpp)
 target_link_libraries(with_static PRIVATE cnn::cnn)
 add_executable(with_shared consumer.cpp)
 target_link_libraries(with_shared PRIVATE cnn::cnn_shared)
+add_executable(importer importer.cpp)
+target_link_libraries(importer PRIVATE cnn::import_shared)
 CMAKE
+cat > "$work/consumer/importer.cpp" <<'CPP'
+// Imports an ONNX model with the installed libcnn_import and prints its parameter count.
+#include <cnn/io/import.hpp>
+#include <cnn/io/onnx_import.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const cnn::io::ImportedModel imported = cnn::io::import_onnx(argv[1], {});
+  std::cout << cnn::io::build_imported(imported, argv[1]).param_count() << "\n";
+}
+CPP
 cmake -S "$work/consumer" -B "$work/consumer/build" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_BUILD_TYPE=Release > "$work/consumer.log" 2>&1 || fail "find_package(cnn): $(tail -20 "$work/consumer.log")"
 cmake --build "$work/consumer/build" -j 2 >> "$work/consumer.log" 2>&1 ||
@@ -88,6 +110,8 @@ cmake --build "$work/consumer/build" -j 2 >> "$work/consumer.log" 2>&1 ||
 model=$prefix/share/cnn/models/mnist_convnet.json
 [[ $("$work/consumer/build/with_static" "$model") == 93322 ]] || fail "the consumer linked statically"
 [[ $("$work/consumer/build/with_shared" "$model") == 93322 ]] || fail "the consumer linked to libcnn.so"
+onnx=$src/../shared/data/onnx-mnist/model.onnx
+[[ $("$work/consumer/build/importer" "$onnx") =~ ^[0-9]+$ ]] || fail "the consumer of cnn::import_shared"
 ldd "$work/consumer/build/with_shared" > "$work/ldd"
 grep -q "libcnn.so" "$work/ldd" || fail "with_shared does not use libcnn.so"
 export PKG_CONFIG_PATH=$libdir/pkgconfig
