@@ -122,17 +122,42 @@ std::size_t read_fd(int fd, void* data, std::size_t n) {
   return got;
 }
 
-void relay(int fd, Kind kind, const std::string& file, std::optional<std::uint64_t> offset,
-           std::uint64_t bytes, std::string message) {
-  if (message.size() > kMaxMessage) message.resize(kMaxMessage);
-  std::string f = file.substr(0, kMaxMessage);
+// An error of the child, as it crosses the error pipe: the fields that rebuild it.
+struct Relay {
+  Kind kind = Kind::Other;
+  std::string file;
+  std::optional<std::uint64_t> offset;
+  std::uint64_t bytes = 0;  // BudgetError's request
+  std::string message;      // what()
+};
+
+void send(int fd, const Relay& r) {
   PipeOut out(fd);
-  out.bytes(&kind, 1);
-  out.u64(offset ? 1 : 0);
-  out.u64(offset.value_or(0));
-  out.u64(bytes);
-  out.str(f);
-  out.str(message);
+  out.bytes(&r.kind, 1);
+  out.u64(r.offset ? 1 : 0);
+  out.u64(r.offset.value_or(0));
+  out.u64(r.bytes);
+  out.str(r.file.substr(0, kMaxMessage));
+  out.str(r.message.substr(0, kMaxMessage));
+}
+
+// What the child sent on the error pipe, once it has exited; nullopt for nothing (or a record
+// cut short, as by a crash while sending).
+std::optional<Relay> receive(int fd) {
+  try {
+    PipeIn in(fd);
+    Relay r;
+    in.bytes(&r.kind, 1);
+    const bool has_offset = in.u64() != 0;
+    const std::uint64_t offset = in.u64();
+    if (has_offset) r.offset = offset;
+    r.bytes = in.u64();
+    r.file = in.str(kMaxMessage);
+    r.message = in.str(kMaxMessage);
+    return r;
+  } catch (const PipeEnded&) {
+    return std::nullopt;
+  }
 }
 
 // Fuzz builds only: libFuzzer counts what code an input reached in this process's coverage
@@ -172,6 +197,7 @@ class ChildCoverage {
                              const ChildCoverage& coverage,
                              const std::function<void(PipeOut&)>& work) {
   int code = 1;
+  std::optional<Relay> error;
   try {
     // Faults end the child, and only the child: no handler inherited from the parent (a
     // sanitizer's or libFuzzer's would report the parent's input as a crash) and no core file.
@@ -198,64 +224,48 @@ class ChildCoverage {
     work(out);
     code = 0;
   } catch (const FormatError& e) {
-    try { relay(error_fd, Kind::Format, e.file(), e.offset(), 0, e.what()); } catch (...) {}
+    error = Relay{Kind::Format, e.file(), e.offset(), 0, e.what()};
   } catch (const InputError& e) {
-    try { relay(error_fd, Kind::Input, file, {}, 0, e.what()); } catch (...) {}
+    error = Relay{Kind::Input, file, {}, 0, e.what()};
   } catch (const BudgetError& e) {
-    try { relay(error_fd, Kind::Budget, file, {}, e.bytes(), e.what()); } catch (...) {}
+    error = Relay{Kind::Budget, file, {}, e.bytes(), e.what()};
   } catch (const IoError& e) {
-    try { relay(error_fd, Kind::Io, file, {}, 0, e.what()); } catch (...) {}
+    error = Relay{Kind::Io, file, {}, 0, e.what()};
   } catch (const std::bad_alloc&) {
-    try {
-      relay(error_fd, Kind::Format, file, {}, 0,
-            file + ": " + what + " needs more than its memory limit of " +
-                format_bytes(limits.memory) +
-                " while reading the file (in a separate process); the file is damaged or hostile");
-    } catch (...) {
-    }
+    error = Relay{Kind::Format, file, {}, 0,
+                  file + ": " + what + " needs more than its memory limit of " +
+                      format_bytes(limits.memory) +
+                      " while reading the file (in a separate process); the file is damaged "
+                      "or hostile"};
   } catch (const std::exception& e) {
-    try { relay(error_fd, Kind::Other, file, {}, 0, e.what()); } catch (...) {}
+    error = Relay{Kind::Other, file, {}, 0, e.what()};
   } catch (...) {
+  }
+  if (error) {
+    try {
+      send(error_fd, *error);
+    } catch (...) {  // the parent has gone: nobody to tell
+    }
   }
   coverage.save();
   ::_exit(code);
 }
 
-[[noreturn]] void rethrow(const std::string& record) {
-  // The record as relay() wrote it; a pipe is local, so the byte order is ours.
-  const auto u64_at = [&](std::size_t at) {
-    std::uint64_t v = 0;
-    if (record.size() >= at + 8) std::memcpy(&v, record.data() + at, 8);
-    return v;
-  };
-  const auto str_at = [&](std::size_t& at) {
-    const std::uint64_t n = std::min<std::uint64_t>(u64_at(at), record.size());
-    at += 8;
-    std::string s = at <= record.size() ? record.substr(at, n) : std::string();
-    at += n;
-    return s;
-  };
-  const auto kind = static_cast<Kind>(record[0]);
-  const bool has_offset = u64_at(1) != 0;
-  const std::uint64_t offset = u64_at(9), bytes = u64_at(17);
-  std::size_t at = 25;
-  const std::string file = str_at(at);
-  const std::string message = str_at(at);
-  switch (kind) {
+[[noreturn]] void rethrow(const Relay& r) {
+  switch (r.kind) {
     case Kind::Format:
-      throw Relayed<FormatError>(message, file,
-                                 has_offset ? std::optional<std::uint64_t>(offset) : std::nullopt,
-                                 std::string());
+      throw Relayed<FormatError>(r.message, r.file, r.offset, std::string());
     case Kind::Input:
-      throw Relayed<InputError>(message, file, std::string());
+      throw Relayed<InputError>(r.message, r.file, std::string());
     case Kind::Budget:
-      throw Relayed<BudgetError>(message, file, static_cast<std::size_t>(bytes), memory_budget());
+      throw Relayed<BudgetError>(r.message, r.file, static_cast<std::size_t>(r.bytes),
+                                 memory_budget());
     case Kind::Io:
-      throw Relayed<IoError>(message, file, std::string(), std::string());
+      throw Relayed<IoError>(r.message, r.file, std::string(), std::string());
     case Kind::Other:
       break;
   }
-  throw Error(message);
+  throw Error(r.message);
 }
 
 std::string describe(int status, bool finished, const ChildLimits& limits) {
@@ -326,9 +336,7 @@ void run_in_child(const std::string& what, const std::string& file, const ChildL
   data_in.reset();  // a child still writing gets EPIPE
   const int status = child.wait();
   coverage.merge();
-  std::string record(kMaxMessage * 2 + 64, '\0');
-  record.resize(read_fd(error_in.get(), record.data(), record.size()));
-  if (!record.empty()) rethrow(record);
+  if (const auto error = receive(error_in.get())) rethrow(*error);
   if (finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
   throw FormatError(file, std::nullopt,
                     what + " " + describe(status, finished, limits) +
