@@ -407,14 +407,13 @@ void Model::check_activation_memory(std::size_t n, bool training) const {
   std::size_t per_sample = numel(input_shape_);
   for (const Node& node : nodes_) per_sample += numel(node.out_shape);
   // Called on every forward pass: the message is built only when the batch does not fit.
-  const auto bytes = checked_numel({per_sample, n, training ? 2u : 1u, sizeof(float)},
-                                   std::numeric_limits<std::size_t>::max());
-  const std::size_t budget = memory_budget();
-  if (!bytes || *bytes > budget)
-    throw BudgetError("model " + quote(name_) + ": the layers' outputs" +
-                          (training ? std::string(" and gradients") : std::string()) +
-                          " for a batch of " + std::to_string(n),
-                      bytes.value_or(std::numeric_limits<std::size_t>::max()), budget);
+  check_memory_lazily(checked_numel({per_sample, n, training ? 2u : 1u, sizeof(float)},
+                                    std::numeric_limits<std::size_t>::max()),
+                      [&] {
+                        return "model " + quote(name_) + ": the layers' outputs" +
+                               (training ? std::string(" and gradients") : std::string()) +
+                               " for a batch of " + std::to_string(n);
+                      });
 }
 
 json_ordered Model::to_json() const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,14 @@ void set_memory_budget(std::size_t bytes);
 void check_memory(std::size_t bytes, const std::string& what);
 // The same for count elements of elem_size bytes; an overflowing product is over budget too.
 void check_memory(std::size_t count, std::size_t elem_size, const std::string& what);
+// The same for a check on a hot path (every forward pass): bytes is nullopt for a product that
+// overflowed, and what() builds the name only when the request is refused.
+template <class What>
+void check_memory_lazily(std::optional<std::size_t> bytes, What&& what) {
+  const std::size_t budget = memory_budget();
+  if (!bytes || *bytes > budget)
+    throw BudgetError(what(), bytes.value_or(std::numeric_limits<std::size_t>::max()), budget);
+}
 
 // Parses "512M", "8G", "1.5GiB", "2e9", "1000000" (bytes; K/M/G/T are powers of 1024, with or
 // without "iB"/"B"); nullopt for anything else or for 0.
