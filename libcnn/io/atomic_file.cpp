@@ -104,19 +104,11 @@ void AtomicFile::discard() noexcept {
 
 void AtomicFile::write(const void* data, std::size_t n) {
   if (fd_ < 0) throw IoError(path_, "write", committed_ ? "already committed" : "file is closed");
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t k = ::write(fd_, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      discard();
-      throw IoError(path_, "write temporary file " + quote(temp_path_), err);
-    }
-    p += k;
-    n -= static_cast<std::size_t>(k);
-    size_ += static_cast<std::uint64_t>(k);
+  if (const int err = write_fully(fd_, data, n)) {
+    discard();
+    throw IoError(path_, "write temporary file " + quote(temp_path_), err);
   }
+  size_ += n;
 }
 
 void AtomicFile::commit() {
@@ -190,22 +182,50 @@ Bytes read_whole(const std::string& path, bool regular_only = false) {
   Bytes out;
   if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
   char buf[1 << 16];
-  for (;;) {
-    const ssize_t k = ::read(fd, buf, sizeof buf);
-    if (k == 0) break;
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
+  for (std::size_t got = sizeof buf; got == sizeof buf;) {  // a short read: the end
+    int err = 0;
+    got = read_fully(fd, buf, sizeof buf, err);
+    if (err) {
       ::close(fd);
       throw InputError(path, std::string("cannot read: ") + std::strerror(err));
     }
-    out.insert(out.end(), buf, buf + k);
+    out.insert(out.end(), buf, buf + got);
   }
   ::close(fd);
   return out;
 }
 
 }  // namespace
+
+int write_fully(int fd, const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t k = ::write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return errno;
+    if (k == 0) return EIO;  // no progress: would loop forever
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+  return 0;
+}
+
+std::size_t read_fully(int fd, void* data, std::size_t n, int& err) {
+  char* p = static_cast<char*>(data);
+  std::size_t done = 0;
+  err = 0;
+  while (done < n) {
+    const ssize_t k = ::read(fd, p + done, n - done);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      err = errno;
+      break;
+    }
+    if (k == 0) break;
+    done += static_cast<std::size_t>(k);
+  }
+  return done;
+}
 
 bool is_plain_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." &&

@@ -66,6 +66,13 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 // FIFO or a device, which would hang (a FIFO nobody writes) or never end (/dev/zero).
 std::vector<std::uint8_t> read_regular_file_bytes(const std::string& path);
 
+// Writes all n bytes to fd, retrying interrupted and partial writes; returns 0, or the errno of
+// the write that failed (the callers say what it was writing).
+int write_fully(int fd, const void* data, std::size_t n);
+// Reads into data until it holds n bytes or the input ends, retrying interrupted and short reads;
+// returns the bytes read, and sets err to the errno of a read that failed (else 0).
+std::size_t read_fully(int fd, void* data, std::size_t n, int& err);
+
 // Whether name, read from a file or a flag, is one plain entry of a folder: not empty, not "."
 // or "..", without '/' or NUL. Names that pass cannot lead outside the folder they are joined
 // to (a class named "../../etc" or "/root" does not).

@@ -17,6 +17,7 @@
 #include <optional>
 #include <utility>
 
+#include "io/atomic_file.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 
@@ -97,30 +98,6 @@ class Child {
  private:
   pid_t pid_;
 };
-
-void write_fd(int fd, const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw IoError("<pipe to the parent>", "write", errno);
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-// Reads up to n bytes; fewer only at the end of the data.
-std::size_t read_fd(int fd, void* data, std::size_t n) {
-  char* p = static_cast<char*>(data);
-  std::size_t got = 0;
-  while (got < n) {
-    const ssize_t r = ::read(fd, p + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += static_cast<std::size_t>(r);
-  }
-  return got;
-}
 
 // An error of the child, as it crosses the error pipe: the fields that rebuild it.
 struct Relay {
@@ -285,7 +262,9 @@ std::string describe(int status, bool finished, const ChildLimits& limits) {
 
 }  // namespace
 
-void PipeOut::bytes(const void* data, std::size_t n) { write_fd(fd_, data, n); }
+void PipeOut::bytes(const void* data, std::size_t n) {
+  if (const int err = write_fully(fd_, data, n)) throw IoError("<pipe to the parent>", "write", err);
+}
 
 void PipeOut::str(const std::string& s) {
   u64(s.size());
@@ -293,7 +272,8 @@ void PipeOut::str(const std::string& s) {
 }
 
 void PipeIn::bytes(void* data, std::size_t n) {
-  if (read_fd(fd_, data, n) != n) throw PipeEnded{};
+  int err = 0;  // a failed read ends the data as its end does
+  if (read_fully(fd_, data, n, err) != n) throw PipeEnded{};
 }
 
 std::uint64_t PipeIn::u64() {

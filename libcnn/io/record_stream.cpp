@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "io/atomic_file.hpp"
 #include "layers/config.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
@@ -212,15 +213,9 @@ void RecordWriter::write(std::int32_t label, const float* x) {
 }
 
 void RecordWriter::flush() {
-  std::size_t done = 0;
-  while (done < buf_.size()) {
-    const ssize_t k = ::write(fd_, buf_.data() + done, buf_.size() - done);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EPIPE) throw BrokenPipe();
-      throw IoError(name_, "write", errno);
-    }
-    done += static_cast<std::size_t>(k);
+  if (const int err = write_fully(fd_, buf_.data(), buf_.size())) {
+    if (err == EPIPE) throw BrokenPipe();
+    throw IoError(name_, "write", err);
   }
   buf_.clear();
 }
@@ -319,17 +314,10 @@ void RecordReader::close() {
 }
 
 std::size_t RecordReader::read_some(void* p, std::size_t n) {
-  auto* b = static_cast<std::uint8_t*>(p);
-  std::size_t done = 0;
-  while (done < n && fd_ >= 0) {
-    const ssize_t k = ::read(fd_, b + done, n - done);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      throw InputError(name_, std::string("cannot read: ") + std::strerror(errno));
-    }
-    if (k == 0) break;
-    done += static_cast<std::size_t>(k);
-  }
+  if (fd_ < 0) return 0;
+  int err = 0;
+  const std::size_t done = read_fully(fd_, p, n, err);
+  if (err) throw InputError(name_, std::string("cannot read: ") + std::strerror(err));
   offset_ += done;
   return done;
 }
