@@ -11,6 +11,7 @@
 # Prints one line per target: executions, edges covered (cov), features (ft), corpus size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tests/fuzz/target_options.sh
 
 seconds=60
 while getopts "t:" opt; do
@@ -41,17 +42,14 @@ for t in "${targets[@]}"; do
   corpus="$build/fuzz-corpus/$t" findings="$build/fuzz-findings/$t"
   mkdir -p "$corpus" "$findings" "tests/corpus/$t"
   log="$build/fuzz-$t.log"
-  # keras_h5: libhdf5 (Debian's, not ours) reads in a child process (io/child.hpp). In
-  # production an address-space limit makes its oversized mallocs fail; AddressSanitizer rules
-  # that limit out, so here large mallocs return NULL as they would there
-  # (allocator_may_return_null, max_allocation_size_mb) instead of tripping libFuzzer's malloc
-  # limit inside the child. HDF5 also keeps library-wide caches between files, which the
-  # per-input leak check would take for leaks. The child's own CPU-time limit (10 s) bounds an
-  # input that keeps libhdf5 busy; the fuzzer's timeout is set above it.
-  timeout=10 extra=() asan=${ASAN_OPTIONS:-}
+  target_options "$t"
+  timeout=10 extra=("${target_flags[@]}") asan=$target_asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+  asan=${asan#:}
+  # keras_h5: HDF5 keeps library-wide caches between files, which the per-input leak check would
+  # take for leaks. The child's own CPU-time limit (10 s) bounds an input that keeps libhdf5
+  # busy; the fuzzer's timeout and slow-input report are set above it.
   if [[ $t == keras_h5 ]]; then
-    timeout=25 extra=(-malloc_limit_mb=1048576 -detect_leaks=0 -report_slow_units=25)
-    asan="allocator_may_return_null=1:max_allocation_size_mb=256${asan:+:$asan}"
+    timeout=25 extra+=(-detect_leaks=0 -report_slow_units=25)
   fi
   rc=0
   (cd "$build" && ASAN_OPTIONS=$asan TMPDIR=${TMPDIR:-/tmp} ./fuzz/fuzz_"$t" "fuzz-corpus/$t" "fuzz-seeds/$t" "$OLDPWD/tests/corpus/$t" \

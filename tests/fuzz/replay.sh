@@ -4,6 +4,7 @@
 # usage: replay.sh FUZZ_BIN_DIR CORPUS_DIR
 set -euo pipefail
 bin=$1 corpus=$2
+source "$(dirname "$0")/target_options.sh"
 status=0 total=0
 for dir in "$corpus"/*/; do
   target=$(basename "$dir")
@@ -17,13 +18,11 @@ for dir in "$corpus"/*/; do
   for f in "$dir"*; do [[ -f $f && $(basename "$f") != README* ]] && files+=("$f"); done
   ((${#files[@]})) || continue
   total=$((total + ${#files[@]}))
-  # As scripts/fuzz.sh runs it: libhdf5, in its child process, may see a failed malloc (and
-  # keeps caches across files).
-  flags=() asan=${ASAN_OPTIONS:-}
-  if [[ $target == keras_h5 ]]; then
-    flags=(-malloc_limit_mb=1048576)
-    asan="allocator_may_return_null=1:max_allocation_size_mb=256:detect_leaks=0${asan:+:$asan}"
-  fi
+  # As scripts/fuzz.sh runs it; libhdf5 keeps caches across files, which are no leaks.
+  target_options "$target"
+  if [[ $target == keras_h5 ]]; then target_asan+=:detect_leaks=0; fi
+  flags=("${target_flags[@]}") asan=$target_asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+  asan=${asan#:}
   if ! ASAN_OPTIONS=$asan timeout 300 "$exe" "${flags[@]}" "${files[@]}" >/dev/null 2>"$bin/replay_$target.log"; then
     echo "FAIL: fuzz_$target on tests/corpus/$target (log: $bin/replay_$target.log)" >&2
     tail -20 "$bin/replay_$target.log" >&2
