@@ -15,6 +15,7 @@
 #include "layers/config.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
+#include "tensor/version.hpp"
 
 namespace cnn::cmd {
 
@@ -78,7 +79,7 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
           "SIZE"));
   app.add_flag("-q,--quiet", opts.quiet, "No progress or log output on stderr");
   app.add_flag("--json", opts.json, "Print one machine-readable JSON result on stdout");
-  app.set_version_flag("--version", app.get_name() + " " + CNN_VERSION);
+  app.set_version_flag("--version", app.get_name() + " " + version());
   // The kernels' thread pool follows --threads (0: every core) in every program.
   app.parse_complete_callback([&opts] { kernels::set_num_threads(opts.threads); });
 }

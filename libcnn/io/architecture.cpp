@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "io/atomic_file.hpp"
+#include "tensor/version.hpp"
 
 namespace cnn::io {
 
@@ -15,8 +16,14 @@ Model parse_model(const std::string& text, const std::string& file) {
 
 Model load_model(const std::string& path) { return parse_model(read_file(path), path); }
 
+std::string model_file_text(const Model& model) {
+  json_ordered j = model.to_json();
+  j["cnn_version"] = version();
+  return j.dump(2) + "\n";
+}
+
 void save_model(const Model& model, const std::string& path) {
-  write_file_atomically(path, model.to_json().dump(2) + "\n");
+  write_file_atomically(path, model_file_text(model));
 }
 
 }  // namespace cnn::io

@@ -18,7 +18,11 @@ Model load_model(const std::string& path);
 // Builds a model from JSON text (file names it in errors).
 Model parse_model(const std::string& text, const std::string& file);
 
-// Writes model.to_json() (pretty, 2-space indent) atomically.
+// The text of an architecture file: model.to_json() with "cnn_version" (the writer's version,
+// as Keras records "keras_version"; readers ignore it), pretty with a 2-space indent.
+std::string model_file_text(const Model& model);
+
+// Writes model_file_text(model) atomically.
 void save_model(const Model& model, const std::string& path);
 
 }  // namespace cnn::io

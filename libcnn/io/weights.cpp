@@ -5,6 +5,7 @@
 #include <set>
 
 #include "io/safetensors.hpp"
+#include "tensor/version.hpp"
 
 namespace cnn::io {
 namespace {
@@ -53,7 +54,8 @@ void save_weights(Model& model, const std::string& path) {
                     {{"format", kWeightsFormat},
                      {"format_version", std::to_string(kWeightsFormatVersion)},
                      {"architecture", model.name()},
-                     {"params", std::to_string(model.param_count())}});
+                     {"params", std::to_string(model.param_count())},
+                     {"cnn_version", version()}});
 }
 
 void load_weights(Model& model, const std::string& path) {

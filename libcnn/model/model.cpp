@@ -167,6 +167,7 @@ Model Model::from_json(const json& arch, const std::string& file) {
     throw top.error("layers", "expected a non-empty list of layers");
   std::optional<std::string> output_name;
   if (top.has("output")) output_name = top.get_string("output", std::nullopt);
+  top.get_string("cnn_version", std::string());  // the writer's version: informative only
   top.finish();
 
   // Pass 1: types, explicit names, inputs.

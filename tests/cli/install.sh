@@ -2,8 +2,10 @@
 # The installed toolchain (issue #13). cmake --install into a scratch prefix gives programs that
 # run from there, man pages, bash completion, the configs under share/cnn and the docs; a program
 # outside this tree builds against the installed libcnn with find_package(cnn) (static and
-# shared; and libcnn_import, which alone needs protobuf and HDF5) and with pkg-config; and make deb's package (cpack) holds the same files, names the
-# libraries it needs, runs from an unpacked tree, and apt can resolve it on this machine.
+# shared; and libcnn_import, which alone needs protobuf and HDF5) and with pkg-config;
+# examples/classify.cpp, built against the install, names the class of a photo; and make deb's
+# package (cpack) holds the same files, names the libraries it needs, runs from an unpacked
+# tree, and apt can resolve it on this machine.
 # usage: install.sh BIN_DIR SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$2 build=$3
@@ -126,6 +128,27 @@ g++ "$work/consumer.o" -o "$work/pc_static" -Wl,-Bstatic -lcnn -Wl,-Bdynamic \
   $(pkg-config --static --libs cnn | sed 's/-lcnn//') || fail "pkg-config --static --libs cnn"
 [[ $("$work/pc_shared" "$model") == 93322 && $("$work/pc_static" "$model") == 93322 ]] ||
   fail "the pkg-config consumers"
+
+# ---- examples/classify.cpp against the installed package: SqueezeNet imported by the installed
+# cnn-import from the installed configs, then one photo classified by the library
+cmake -S "$src/examples" -B "$work/examples" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_TYPE=Release > "$work/examples.log" 2>&1 &&
+  cmake --build "$work/examples" -j 2 >> "$work/examples.log" 2>&1 ||
+  fail "building examples/ against the installed cnn: $(tail -20 "$work/examples.log")"
+squeezenet=$src/../shared/data/squeezenet1.1
+if [[ -d $squeezenet ]]; then
+  "$prefix/bin/cnn-import" npy "$squeezenet/weights" -q -o "$work/squeezenet" \
+    --model "$prefix/share/cnn/models/squeezenet1_1.json" --classes "$squeezenet/synset.txt" \
+    --map "$prefix/share/cnn/import/squeezenet1_1_npy_map.json" || fail "the installed cnn-import"
+  photos=$src/../shared/data/coral-imagenet-test
+  out=$("$work/examples/classify" "$work/squeezenet" "$photos/parrot.jpg")
+  [[ $out == "macaw"$'\t'0.9* ]] || fail "examples/classify on parrot.jpg: '$out'"
+  rc=0
+  "$work/examples/classify" "$work/squeezenet" "$work/missing.jpg" 2> "$work/err" || rc=$?
+  [[ $rc == 3 && $(wc -l < "$work/err") == 1 ]] || fail "examples/classify on a missing file: $rc $(cat "$work/err")"
+else
+  echo "install: $squeezenet is absent; examples/classify built but not run" >&2
+fi
 
 # ---- make deb's package
 if command -v cpack > /dev/null && command -v dpkg-shlibdeps > /dev/null; then

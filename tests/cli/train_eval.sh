@@ -18,6 +18,16 @@ python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['epochs']=
 for f in model.json weights.safetensors history.json history.csv train.json class_indices.json checkpoint/latest; do
   [[ -e "$work/a/$f" ]] || fail "run directory lacks $f"
 done
+# The version every --version prints is the one model.json and the weights file record.
+version=$("$bin/cnn-train" --version | cut -d' ' -f2)
+python3 - "$work/a" "$version" <<'PY' || fail "model.json or the weights do not record cnn_version $version"
+import json, struct, sys
+run, version = sys.argv[1:]
+assert json.load(open(run + "/model.json"))["cnn_version"] == version
+with open(run + "/weights.safetensors", "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+assert header["__metadata__"]["cnn_version"] == version, header["__metadata__"]
+PY
 python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert len(h)==2 and h[1]['loss']<h[0]['loss'], h" \
   "$work/a/history.json" || fail "the loss did not go down"
 run=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['run_dir'])" "$work/a.json")
