@@ -180,4 +180,22 @@ std::size_t check_gradients(LayerHarness& h, std::vector<Tensor> inputs,
   return compared;
 }
 
+namespace {
+std::vector<ConformanceCase>& conformance_registry() {
+  static std::vector<ConformanceCase> cases;
+  return cases;
+}
+}  // namespace
+
+bool add_conformance_case(ConformanceCase c) {
+  conformance_registry().push_back(std::move(c));
+  return true;
+}
+
+bool add_conformance_case(const std::string& block, std::vector<Shape> inputs, bool training) {
+  return add_conformance_case({json::parse(block), std::move(inputs), training});
+}
+
+const std::vector<ConformanceCase>& conformance_cases() { return conformance_registry(); }
+
 }  // namespace cnn::test

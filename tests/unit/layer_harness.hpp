@@ -57,4 +57,28 @@ struct GradCheckOptions {
 std::size_t check_gradients(LayerHarness& h, std::vector<Tensor> inputs,
                             const GradCheckOptions& opt = {});
 
+// One configuration of a layer type for the registry-wide conformance test
+// (layers/test_conformance.cpp), which runs the checks every layer owes the contract on it. Each
+// layer's own test file names its cases with CNN_CONFORMANCE_CASE; the conformance test fails
+// for a registered type that has none, so a new layer cannot skip them.
+struct ConformanceCase {
+  json block;                 // {"type": ..., keys...}, as in an architecture file
+  std::vector<Shape> inputs;  // per-sample input shapes
+  bool training = false;      // forward and backward in training mode
+  GradCheckOptions grad = {};  // for the numerical gradient check (training is set from above)
+};
+bool add_conformance_case(ConformanceCase c);
+// The same from the block's JSON text.
+bool add_conformance_case(const std::string& block, std::vector<Shape> inputs,
+                          bool training = false);
+const std::vector<ConformanceCase>& conformance_cases();
+
 }  // namespace cnn::test
+
+#define CNN_CONFORMANCE_CAT2(a, b) a##b
+#define CNN_CONFORMANCE_CAT(a, b) CNN_CONFORMANCE_CAT2(a, b)
+// CNN_CONFORMANCE_CASE(R"({"type": ...})", {input shapes}[, training]): a case, registered at
+// start-up.
+#define CNN_CONFORMANCE_CASE(...)                                                  \
+  [[maybe_unused]] static const bool CNN_CONFORMANCE_CAT(cnn_conformance_, __LINE__) = \
+      ::cnn::test::add_conformance_case(__VA_ARGS__)

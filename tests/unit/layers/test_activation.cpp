@@ -10,6 +10,11 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Activation", "activation": "tanh"})", {{3, 4, 2}});
+CNN_CONFORMANCE_CASE(R"({"type": "Activation", "activation": "softmax"})", {{5}});
+CNN_CONFORMANCE_CASE(R"({"type": "Activation", "activation": "elu"})", {{4, 3}});
+
 TEST_CASE("Activation gradients match numerical ones for every activation") {
   for (const auto& act : kernels::act_names()) {
     CAPTURE(act);

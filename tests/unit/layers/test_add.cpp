@@ -6,6 +6,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Add"})", {{4, 3, 2}, {4, 3, 2}});
+
 TEST_CASE("Add gradients match numerical ones with three inputs") {
   LayerHarness h({{"type", "Add"}}, {{5, 7, 4}, {5, 7, 4}, {5, 7, 4}});
   Rng rng(1);

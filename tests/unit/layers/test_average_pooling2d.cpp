@@ -7,6 +7,12 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "AveragePooling2D", "pool_size": [2, 2]})", {{5, 5, 3}});
+CNN_CONFORMANCE_CASE(R"({"type": "AveragePooling2D", "pool_size": [3, 3], "strides": [2, 2],
+                          "padding": "same"})",
+                     {{6, 5, 2}});
+
 TEST_CASE("AveragePooling2D gradients match central differences") {
   const char* configs[] = {
       R"({})",

@@ -9,6 +9,10 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "BatchNormalization"})", {{3, 3, 4}}, true);
+CNN_CONFORMANCE_CASE(R"({"type": "BatchNormalization", "epsilon": 0.01})", {{3, 3, 4}});
+
 namespace {
 
 void fill(LayerHarness& h, const std::string& param, float lo, float hi, std::uint64_t seed) {

@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Concatenate"})", {{3, 3, 2}, {3, 3, 5}});
+
 TEST_CASE("Concatenate gradients match numerical ones") {
   LayerHarness h({{"type", "Concatenate"}}, {{5, 7, 2}, {5, 7, 3}});
   CHECK(h.out_shape == Shape{5, 7, 5});

@@ -13,6 +13,18 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases: smooth
+// activations, as a random input puts some pre-activation within the numerical step of relu's
+// kink (the cases below check relu).
+CNN_CONFORMANCE_CASE(R"({"type": "Conv2D", "filters": 3, "kernel_size": [3, 3], "strides": [2, 2],
+                          "padding": "same", "activation": "sigmoid"})",
+                     {{7, 6, 2}});
+CNN_CONFORMANCE_CASE(R"({"type": "Conv2D", "filters": 4, "kernel_size": [1, 1],
+                          "use_bias": false})",
+                     {{4, 4, 3}});
+CNN_CONFORMANCE_CASE(R"({"type": "Conv2D", "filters": 5, "kernel_size": [3, 3]})", {{10, 10, 4}},
+                     true);
+
 namespace {
 
 // A direct 7-loop convolution (no im2col, no GEMM) with TF "same" padding computed here from

@@ -8,6 +8,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Dense", "units": 4, "activation": "tanh"})", {{6}});
+
 namespace {
 
 // Random bias values, so the bias actually matters in the checks (its initialiser is zeros).

@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Dropout", "rate": 0.3})", {{4, 4, 2}}, true);
+
 TEST_CASE("Dropout gradients match numerical ones in training and inference") {
   // The harness reseeds the context RNG before every forward, so the mask repeats.
   LayerHarness h({{"type", "Dropout"}, {"rate", 0.3}}, {{5, 7, 2}});

@@ -6,6 +6,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Flatten"})", {{3, 2, 2}});
+
 TEST_CASE("Flatten gradients match numerical ones") {
   LayerHarness h({{"type", "Flatten"}}, {{5, 7, 2}});
   CHECK(h.out_shape == Shape{70});

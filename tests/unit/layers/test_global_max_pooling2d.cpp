@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "GlobalMaxPooling2D"})", {{4, 4, 3}});
+
 TEST_CASE("GlobalMaxPooling2D gradients match central differences") {
   for (bool keepdims : {false, true})
     for (bool training : {false, true}) {

@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "MaxPooling2D", "pool_size": [2, 2]})", {{4, 5, 2}});
+
 TEST_CASE("MaxPooling2D gradients match central differences") {
   // Valid and same padding, strides 1 and 2, overlapping and non-square windows, odd sizes.
   // Inputs are distinct values 0.05 apart, so the 1e-2 step never changes a window's argmax.

@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "Rescaling", "scale": 0.5, "offset": 1.0})", {{3, 3, 2}});
+
 TEST_CASE("Rescaling gradients match numerical ones") {
   LayerHarness h({{"type", "Rescaling"}, {"scale", {0.5, -2.0, 3.0}}, {"offset", 1.0}},
                  {{5, 3, 3}});

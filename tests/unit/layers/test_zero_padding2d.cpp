@@ -7,6 +7,9 @@
 using namespace cnn;
 using namespace cnn::test;
 
+// The registry-wide checks of the layer contract (test_conformance.cpp) on these cases.
+CNN_CONFORMANCE_CASE(R"({"type": "ZeroPadding2D", "padding": [1, 2]})", {{3, 3, 2}});
+
 TEST_CASE("ZeroPadding2D gradients match central differences") {
   const char* configs[] = {R"({})", R"({"padding": [2, 0]})", R"({"padding": [[0, 2], [3, 1]]})"};
   for (const char* config : configs) {
