@@ -40,7 +40,7 @@ SANITIZE_FLAGS = -DCMAKE_CXX_COMPILER=clang++-14 -DCNN_SANITIZE=ON -DCNN_FUZZ=ON
 test-sanitize:
 	@scripts/install-deps.sh --fuzz --check >/dev/null 2>&1 || scripts/install-deps.sh --fuzz
 	$(MAKE) build BUILD=build-sanitize CMAKE_FLAGS="$(SANITIZE_FLAGS) $(CMAKE_FLAGS)"
-	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -R "unit|fuzz"
+	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L "unit|fuzz"
 
 # Every parser's libFuzzer target (tests/fuzz) for FUZZ_SECONDS each, from the tests' files and
 # tests/corpus/; exits 1 on a finding (scripts/fuzz.sh says where it is and what to do).

@@ -4,10 +4,8 @@
 # the pipe early (exit 0, no error), inline augmentation in cnn-train, and bad settings.
 # usage: augment.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data "$src/../shared/data/cats_and_dogs_filtered"
 aug="$bin/cnn-augment"
 lecture="$src/configs/augment/lecture.json"
 tiny="$src/tests/data/tiny_photos.json"

@@ -4,10 +4,8 @@
 # outputs the PyTorch comparison reads. No timing is asserted (STYLE.md §8): only shapes of output.
 # usage: bench_model.sh BENCH_MODEL SOURCE_DIR
 set -euo pipefail
-bench=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+bench=$1
 model="$src/configs/models/mnist_convnet.json"
 
 for mode in train infer; do

@@ -5,10 +5,8 @@
 # users expect it (folders, quoted patterns, --top-k).
 # usage: habits.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data /usr/share/datasets/fashion-mnist
 cd "$work"
 tiny="$src/tests/data/tiny_convnet.json"
 train=("$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32

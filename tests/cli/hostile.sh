@@ -6,10 +6,8 @@
 # headers without their required fields. Every refusal: exit 3, one sentence, bounded time and memory.
 # usage: hostile.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data /usr/share/datasets/fashion-mnist
 cd "$work"
 py=/usr/bin/python3
 

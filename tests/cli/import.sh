@@ -5,13 +5,11 @@
 # leaves no output directory behind.
 # usage: import.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
+source "$(dirname "$0")/common.sh"
 # Debian's python3 with numpy and h5py (a pyenv shim on PATH may lack them).
 py=/usr/bin/python3
 data="$src/../shared/data"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+need_data "$data/onnx-mnist" "$data/squeezenet1.1" "$data/coral-imagenet-test"
 
 # expect_bad OUT_DIR TEXT... -- COMMAND...: exit 3, one line on stderr containing every TEXT,
 # nothing on stdout, and OUT_DIR not created.

@@ -2,10 +2,7 @@
 # cnn-summary end to end: golden summaries of every config, --json, exit codes for bad input.
 # usage: summary.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
 
 # Golden text: the lecture's own Keras output for the MNIST convnets; ours for the rest.
 for golden in "$src"/tests/golden/summary/*.txt; do

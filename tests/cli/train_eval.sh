@@ -3,10 +3,8 @@
 # resume, SIGINT, the accuracy gate, --json, and bad inputs (exit 3, path named, no run dir).
 # usage: train_eval.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data "$src/../shared/data/cats_and_dogs_filtered" /usr/share/datasets/fashion-mnist
 tiny="$src/tests/data/tiny_convnet.json"
 train=("$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32
        --steps-per-epoch 8 --seed 3 --threads 2 -q)

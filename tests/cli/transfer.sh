@@ -6,10 +6,8 @@
 # line, nothing left behind).
 # usage: transfer.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data /usr/share/datasets/fashion-mnist
 tiny="$src/tests/data/tiny_convnet.json"
 extract=("$bin/cnn-extract-features" --threads 2 -q)
 finetune=("$bin/cnn-finetune" --threads 2 -q)

@@ -5,10 +5,8 @@
 # partial output. The report renders in headless Chromium when `chromium` is installed.
 # usage: visualize.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
+need_data /usr/share/datasets/fashion-mnist
 viz="$bin/cnn-visualize"
 cd "$work"
 

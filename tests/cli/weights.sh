@@ -3,10 +3,7 @@
 # independent writer loads; each kind of damage gets one sentence naming file and tensor, exit 3.
 # usage: weights.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
-bin=$1 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.sh"
 model="$src/configs/models/mnist_convnet.json"
 "$bin/cnn-summary" --json "$model" > "$work/summary.json"
 

@@ -314,7 +314,7 @@ TEST_CASE("featurewise statistics are fitted per channel") {
   }
 }
 
-TEST_CASE("the same seed gives the same output; batches do not depend on threads") {
+TEST_CASE("the same seed gives the same output, batches do not depend on threads") {
   AugmentedDataset ds(std::make_unique<RampDataset>(23), lecture(), 1.0f);
   std::vector<float> a(90), b(90), c(90);
   std::int32_t label;

@@ -193,7 +193,7 @@ TEST_CASE("batcher: destroying mid-epoch stops the workers") {
   { Batcher idle(ds, o); }  // never started
 }
 
-TEST_CASE("batcher: an empty dataset has no batches; batch_size 0 is refused") {
+TEST_CASE("batcher: an empty dataset has no batches, batch_size 0 is refused") {
   FakeDataset empty(0);
   Batcher b(empty, BatcherOptions{});
   Batch batch;

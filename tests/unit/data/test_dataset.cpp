@@ -11,6 +11,7 @@
 #include "io/image.hpp"
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "shared_data.hpp"
 
 using cnn::DataError;
 using cnn::InputError;
@@ -162,6 +163,7 @@ TEST_CASE("directory dataset: missing and empty folders are named") {
 }
 
 TEST_CASE("directory dataset: bad images fail or are skipped") {
+  if (!cnn::test::have_data(cnn::test::shared_data("cats_and_dogs_filtered"))) return;
   TempDir tmp;
   make_tree(tmp.path());
   // A text file posing as a JPEG, and a JPEG cut in half (its header is intact).
@@ -262,6 +264,7 @@ TEST_CASE("directory dataset: validation_split takes the first fraction of each 
 }
 
 TEST_CASE("directory dataset: the real cats_and_dogs_filtered validation folder") {
+  if (!cnn::test::have_data(cnn::test::shared_data("cats_and_dogs_filtered"))) return;
   DatasetOptions o;
   o.target_h = 150;
   o.target_w = 150;
@@ -296,6 +299,7 @@ TEST_CASE("directory dataset: the real cats_and_dogs_filtered validation folder"
 }
 
 TEST_CASE("open_dataset: MNIST specs, IDX folders and pairs") {
+  if (!cnn::test::have_data(cnn::test::shared_data("mnist"))) return;
   DatasetOptions o;
   o.mnist_dir = kShared + "/mnist";
   const char* saved = std::getenv("CNN_MNIST_DIR");
@@ -345,10 +349,7 @@ TEST_CASE("open_dataset: MNIST specs, IDX folders and pairs") {
 }
 
 TEST_CASE("open_dataset: Fashion-MNIST names its classes") {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; skipped");
-    return;
-  }
+  if (!cnn::test::have_data("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")) return;
   const auto ds = cnn::data::open_dataset("fashion-mnist:test", DatasetOptions{});
   CHECK(ds->size() == 10000);
   CHECK(ds->label(0) == 9);

@@ -69,7 +69,7 @@ TEST_CASE("run_in_child: the child's error is rethrown as its type with its sent
                        cnn::Error);
 }
 
-TEST_CASE("run_in_child: a crash is one FormatError naming the file; the parent lives on") {
+TEST_CASE("run_in_child: a crash is one FormatError naming the file, the parent lives on") {
   CHECK_THROWS_WITH_AS(round_trip([](PipeOut& out) {
                          out.u64(5);  // part of a result, then a fault
                          std::raise(SIGSEGV);

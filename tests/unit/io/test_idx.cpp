@@ -10,6 +10,7 @@
 #include "io/idx.hpp"
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "shared_data.hpp"
 
 using cnn::DataError;
 using cnn::FormatError;
@@ -215,6 +216,7 @@ TEST_CASE("idx: pairs check label count and label range") {
 }
 
 TEST_CASE("idx: the real MNIST t10k files") {
+  if (!cnn::test::have_data(cnn::test::shared_data("mnist"))) return;
   const std::string dir = std::string(CNN_SHARED_DATA) + "/mnist/";
   const cnn::io::IdxPair p = cnn::io::read_idx_pair(dir + "t10k-images-idx3-ubyte.gz",
                                                     dir + "t10k-labels-idx1-ubyte.gz", 10);
@@ -229,10 +231,7 @@ TEST_CASE("idx: the real MNIST t10k files") {
 
 TEST_CASE("idx: the Debian Fashion-MNIST test files") {
   const std::string dir = "/usr/share/datasets/fashion-mnist/";
-  if (!std::filesystem::exists(dir + "t10k-labels-idx1-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; skipped");
-    return;
-  }
+  if (!cnn::test::have_data(dir + "t10k-labels-idx1-ubyte.gz")) return;
   const cnn::io::IdxPair p = cnn::io::read_idx_pair(dir + "t10k-images-idx3-ubyte.gz",
                                                     dir + "t10k-labels-idx1-ubyte.gz", 10);
   CHECK(p.images.dims == std::vector<std::size_t>{10000, 28, 28});

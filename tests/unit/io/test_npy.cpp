@@ -11,6 +11,7 @@
 #include "io/npy.hpp"
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "shared_data.hpp"
 
 using cnn::DataError;
 using cnn::FormatError;
@@ -124,7 +125,7 @@ TEST_CASE("npy: malformed files are FormatErrors naming the file and the problem
   CHECK(error_of(v9).find("unsupported .npy format version 9") != std::string::npos);
 }
 
-TEST_CASE("npy: write_npy and NpyWriter round-trip; headers are 64-byte aligned") {
+TEST_CASE("npy: write_npy and NpyWriter round-trip, headers are 64-byte aligned") {
   TempDir dir;
   const std::string p = dir.path() + "/a.npy";
   const std::vector<float> v = {1, 2, 3, 4, 5, 6};
@@ -154,6 +155,7 @@ TEST_CASE("npy: write_npy and NpyWriter round-trip; headers are 64-byte aligned"
 }
 
 TEST_CASE("npy: the real SqueezeNet 1.1 weights read with their OIHW shapes") {
+  if (!cnn::test::have_data(cnn::test::shared_data("squeezenet1.1"))) return;
   const std::string dir = std::string(CNN_SHARED_DATA) + "/squeezenet1.1/weights/";
   auto w = cnn::io::read_npy(dir + "squeezenet0_conv0_weight.npy");
   CHECK(w.shape == std::vector<std::size_t>{64, 3, 3, 3});

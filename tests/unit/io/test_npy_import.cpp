@@ -14,6 +14,7 @@
 #include "io/npy_import.hpp"
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "shared_data.hpp"
 
 using cnn::ConfigError;
 using cnn::Context;
@@ -53,6 +54,7 @@ bool contains(const std::string& s, const std::string& part) {
 }  // namespace
 
 TEST_CASE("npy import: SqueezeNet 1.1 reproduces its three reference outputs") {
+  if (!cnn::test::have_data(kSqueeze)) return;
   Model m = squeezenet_network();
   CHECK(m.param_count() == 1235496);
   const auto r = cnn::io::import_npy(

@@ -14,6 +14,7 @@
 #include "io/onnx_import.hpp"
 #include "io/temp_dir.hpp"
 #include "tensor/error.hpp"
+#include "shared_data.hpp"
 
 using cnn::Context;
 using cnn::FormatError;
@@ -236,6 +237,7 @@ bool contains(const std::string& s, const std::string& part) {
 }  // namespace
 
 TEST_CASE("onnx import: the MNIST model reproduces its three reference outputs") {
+  if (!cnn::test::have_data(kMnist)) return;
   const ImportedModel im = cnn::io::import_onnx(kMnist + "/model.onnx");
   CHECK(layer_types(im) == std::vector<std::string>{"Conv2D", "MaxPooling2D", "Conv2D",
                                                     "MaxPooling2D", "Flatten", "Dense"});
@@ -475,6 +477,7 @@ TEST_CASE("onnx import: an unsupported operator is named with its node and the f
 }
 
 TEST_CASE("onnx import: truncated and foreign files are format errors") {
+  if (!cnn::test::have_data(kMnist)) return;
   cnn::test::TempDir dir;
   const auto bytes = cnn::test::read_bytes(kMnist + "/model.onnx");
   cnn::test::write_bytes(dir.file("cut.onnx"),

@@ -86,7 +86,7 @@ TEST_CASE("a record stream round-trips labels and values") {
   CHECK(ds->class_names()[1] == "dog");
 }
 
-TEST_CASE("uint8 records round and clamp; endless streams need a limit") {
+TEST_CASE("uint8 records round and clamp, endless streams need a limit") {
   cnn::test::TempDir dir;
   const std::string path = (dir.path() + "/" + "u");
   {

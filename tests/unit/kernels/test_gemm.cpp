@@ -259,7 +259,7 @@ TEST_CASE("PackedB: every ISA's packed product equals gemm bitwise, and the refe
   }
 }
 
-TEST_CASE("gemm with beta 0 ignores NaN in C; k = 0 scales C; m = 0 or n = 0 does nothing") {
+TEST_CASE("gemm with beta 0 ignores NaN in C, k = 0 scales C, m = 0 or n = 0 does nothing") {
   for (Isa isa : supported_isas()) {
     CAPTURE(isa_name(isa));
     std::vector<float> a{1, 2}, b{3, 4}, c{NAN};

@@ -10,12 +10,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "io/architecture.hpp"
 #include "io/idx.hpp"
+#include "shared_data.hpp"
 #include "train/trainer.hpp"
 
 using namespace cnn;
@@ -90,10 +90,7 @@ void check_stats(const std::string& what, const float* v, std::size_t n, const j
 }  // namespace
 
 TEST_CASE("three RMSprop steps of mnist_convnet match PyTorch's losses, gradients and weights") {
-  if (!std::filesystem::exists(kFashion + "train-labels-idx1-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; skipped");
-    return;
-  }
+  if (!test::have_data(kFashion + "train-labels-idx1-ubyte.gz")) return;
   const json golden = io::read_json(std::string(CNN_SOURCE_DIR) +
                                     "/tests/golden/training/mnist_convnet_rmsprop.json");
   const std::size_t batch = golden.at("batch").get<std::size_t>();

@@ -40,7 +40,7 @@ TEST_CASE("accuracies reproduce Keras's documented examples") {
   CHECK(accuracy(yb, Targets(tb)) == 0.75);
 }
 
-TEST_CASE("argmax ties go to the first index; the binary threshold is strict") {
+TEST_CASE("argmax ties go to the first index, the binary threshold is strict") {
   const Tensor y = make(2, 3, {0.4f, 0.4f, 0.2f, 0.1f, 0.45f, 0.45f});
   const std::vector<std::int32_t> first{0, 1}, second{1, 2};
   CHECK(categorical_accuracy(y, Targets(first)) == 1.0);

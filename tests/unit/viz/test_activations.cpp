@@ -23,7 +23,7 @@ TEST_CASE("viz: colour maps are matplotlib's") {
   CHECK(to_index(2.0f) == 255);
 }
 
-TEST_CASE("viz: per-channel min-max normalisation; constant channels are 0") {
+TEST_CASE("viz: per-channel min-max normalisation, constant channels are 0") {
   // 1 x 3 pixels, 2 channels: channel 0 = 2, 4, 8; channel 1 constant 5.
   const float a[] = {2, 5, 4, 5, 8, 5};
   const auto n = normalise_channels(a, 1, 3, 2);

@@ -123,7 +123,7 @@ TEST_CASE("viz: outputs are written all or nothing") {
   CHECK(ok.commit() == std::vector<std::string>{dir.file("c.txt")});
 }
 
-TEST_CASE("viz: a one-epoch series shows as markers; validation squares only on short series") {
+TEST_CASE("viz: a one-epoch series shows as markers, validation squares only on short series") {
   cnn::test::TempDir dir;
   std::filesystem::create_directory(dir.file("one"));
   write_history(dir.file("one/history.json"), 1, true);
