@@ -316,7 +316,7 @@ void run_in_child(const std::string& what, const std::string& file, const ChildL
   data_in.reset();  // a child still writing gets EPIPE
   const int status = child.wait();
   coverage.merge();
-  if (const auto error = receive(error_in.get())) rethrow(*error);
+  if (const auto relayed = receive(error_in.get())) rethrow(*relayed);
   if (finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
   throw FormatError(file, std::nullopt,
                     what + " " + describe(status, finished, limits) +

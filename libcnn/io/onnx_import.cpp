@@ -311,17 +311,17 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
   if (op == "Constant") {
     if (const auto* a = attr(n, "value")) {
       out = tensor_const(a->t(), node_label(n));
-    } else if (const auto* a = attr(n, "value_float")) {
-      out.f = {a->f()};
-    } else if (const auto* a = attr(n, "value_floats")) {
-      out.f.assign(a->floats().begin(), a->floats().end());
+    } else if (const auto* af = attr(n, "value_float")) {
+      out.f = {af->f()};
+    } else if (const auto* afs = attr(n, "value_floats")) {
+      out.f.assign(afs->floats().begin(), afs->floats().end());
       out.dims = {static_cast<std::int64_t>(out.f.size())};
-    } else if (const auto* a = attr(n, "value_int")) {
+    } else if (const auto* ai = attr(n, "value_int")) {
       out.integer = true;
-      out.i = {a->i()};
-    } else if (const auto* a = attr(n, "value_ints")) {
+      out.i = {ai->i()};
+    } else if (const auto* ais = attr(n, "value_ints")) {
       out.integer = true;
-      out.i.assign(a->ints().begin(), a->ints().end());
+      out.i.assign(ais->ints().begin(), ais->ints().end());
       out.dims = {static_cast<std::int64_t>(out.i.size())};
     } else {
       fail(n, "a Constant without a value, value_float(s) or value_int(s) attribute");

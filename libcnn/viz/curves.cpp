@@ -253,8 +253,8 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
             for (int q = 0; q < 16 && (q == 0 || i + 1 < p.xs.size()); ++q) {  // along each segment
               const float t = static_cast<float>(q) / 16, nx = i + 1 < p.xs.size() ? p.xs[i + 1] : p.xs[i],
                           ny = i + 1 < p.ys.size() ? p.ys[i + 1] : p.ys[i];
-              const float px = p.xs[i] + t * (nx - p.xs[i]), py = p.ys[i] + t * (ny - p.ys[i]);
-              if (px >= cx - 4 && px <= cx + lw + 4 && py >= cy - 4 && py <= cy + lh + 4) ++inside;
+              const float qx = p.xs[i] + t * (nx - p.xs[i]), qy = p.ys[i] + t * (ny - p.ys[i]);
+              if (qx >= cx - 4 && qx <= cx + lw + 4 && qy >= cy - 4 && qy <= cy + lh + 4) ++inside;
             }
       if (inside < fewest) fewest = inside, lx = cx, ly = cy;
     }
