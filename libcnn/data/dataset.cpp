@@ -58,6 +58,11 @@ const std::vector<std::string> kDigitClasses = {"0", "1", "2", "3", "4", "5", "6
 
 }  // namespace
 
+const std::vector<SkippedImage>& Dataset::skipped() const {
+  static const std::vector<SkippedImage> none;
+  return none;
+}
+
 const char* class_mode_name(ClassMode mode) {
   switch (mode) {
     case ClassMode::categorical:

@@ -57,6 +57,12 @@ std::string resolve_dataset_spec(const std::string& spec, const std::string& bas
 // declared factor needs the stream: Dataset::default_rescale).
 float default_rescale(const std::string& spec);
 
+// A file flow_from_directory would have read, left out by BadImagePolicy::skip.
+struct SkippedImage {
+  std::string path;
+  std::string reason;  // the DataError sentence
+};
+
 // A fixed, ordered set of labelled samples.
 class Dataset {
  public:
@@ -89,6 +95,8 @@ class Dataset {
   // data, a record stream's declared "rescale", 1 otherwise. cnn-train records the effective
   // factor in the model's preprocessing (see train::run_training).
   virtual float default_rescale() const { return 1.0f; }
+  // Samples left out as unreadable (on_bad_image skip), each with its reason; none by default.
+  virtual const std::vector<SkippedImage>& skipped() const;
   // 0: every epoch draws from all samples. k > 0: epoch e reads only samples [e*k, (e+1)*k)
   // (modulo size()): an endless record stream read ahead for every epoch gives each epoch
   // fresh records, as Keras's generator does, instead of reusing the same ones.
@@ -166,12 +174,6 @@ class IdxDataset : public Dataset {
   float lut_[256];  // pixel value -> float(value) * rescale
 };
 
-// A file flow_from_directory would have read, left out by BadImagePolicy::skip.
-struct SkippedImage {
-  std::string path;
-  std::string reason;  // the DataError sentence
-};
-
 // Keras flow_from_directory(directory, ...): classes are the sorted sub-folder names (or the
 // given list); each class folder is walked recursively (symbolic links to folders are not
 // followed), its files with extension .png .jpg .jpeg .bmp .ppm .tif .tiff (any case) taken
@@ -205,7 +207,7 @@ class DirectoryDataset : public Dataset {
   const std::vector<std::string>& filenames() const { return relative_; }
   // Full paths in sample order.
   const std::vector<std::string>& paths() const { return paths_; }
-  const std::vector<SkippedImage>& skipped() const { return skipped_; }
+  const std::vector<SkippedImage>& skipped() const override { return skipped_; }
 
  private:
   std::string directory_;

@@ -59,11 +59,11 @@ class BatchNormalization : public Layer {
   // Throws ShapeError for a rank-0 input or an axis that is not the input's last.
   Shape infer_shape(const std::vector<Shape>& inputs) override;
   void forward(Context& ctx, Inputs in, Tensor& out) override;
-  // Replaces momentum in the moving-statistics update of training forwards while set (nullopt:
-  // the configured momentum again). Re-estimating the statistics for fixed weights sets
-  // (k - 1) / k before the k-th batch: the moving statistics become the plain average of the
-  // k batches' statistics (PyTorch's update_bn).
-  void set_momentum_override(std::optional<double> momentum) { momentum_override_ = momentum; }
+  // The moving mean and variance; the momentum replaces the configured one while set.
+  bool has_running_statistics() const override { return true; }
+  void set_statistics_momentum(std::optional<double> momentum) override {
+    momentum_override_ = momentum;
+  }
   // In training mode, throws cnn::Error when no training forward came first.
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;

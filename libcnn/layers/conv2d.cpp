@@ -59,9 +59,9 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
                                          padding_);
   if (!geo) {
     // Only "valid" padding can fail; report the (clamped) output it would have had.
-    auto would = [](std::size_t in, std::size_t k, std::size_t s, std::size_t d) {
+    auto would = [](std::size_t in, std::size_t k, std::size_t stride, std::size_t d) {
       const std::size_t ek = (k - 1) * d + 1;
-      return in < ek ? std::size_t{0} : (in - ek) / s + 1;
+      return in < ek ? std::size_t{0} : (in - ek) / stride + 1;
     };
     const Shape bad{would(s[0], kernel_size_[0], strides_[0], dilation_[0]),
                     would(s[1], kernel_size_[1], strides_[1], dilation_[1]), filters_};
@@ -264,16 +264,20 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   if (keep) kept_col_batch_ = n;
 }
 
-bool Conv2D::fusable_with_pool() const {
-  return geo_.col_cols() <= kernels::kSmallK && !use_winograd(geo_);
+double Conv2D::forward_macs() const {
+  return static_cast<double>(numel(out_shape_)) * static_cast<double>(geo_.col_cols());
 }
 
-void Conv2D::forward_pooled(Context& /*ctx*/, Inputs in, const detail::Pool2D& pool, Tensor& out) {
+bool Conv2D::fuses_with(const Layer& next) const {
+  return dynamic_cast<const detail::Pool2D*>(&next) && geo_.col_cols() <= kernels::kSmallK &&
+         !use_winograd(geo_);
+}
+
+void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {
+  if (!fuses_with(next)) Layer::forward_fused(ctx, in, next, out);  // throws
+  const auto& pool = dynamic_cast<const detail::Pool2D&>(next);
   const Tensor& x = *in[0];
   if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
-  if (!fusable_with_pool())
-    throw Error("layer '" + name() + "': forward_pooled needs a thin convolution (kh * kw * in_c <= " +
-                std::to_string(kernels::kSmallK) + ")");
   const kernels::PoolGeometry& pg = pool.geometry();
   if (pg.h != geo_.out_h || pg.w != geo_.out_w || pg.c != filters_)
     throw shape_error("the pooling layer after it expects " + std::to_string(pg.h) + "x" +

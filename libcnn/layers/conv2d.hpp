@@ -76,15 +76,15 @@ class Conv2D final : public Layer {
   static bool winograd_enabled();
   static constexpr std::size_t kWinogradMinChannels = 16;
 
-  // Whether forward_pooled applies: a thin convolution (kh * kw * in_c <= kernels::kSmallK, the
-  // first layer of an image network), whose output is large next to its work.
-  bool fusable_with_pool() const;
   bool zeroes_grad_input() const override { return true; }
-  // Inference forward of this layer and `pool` (which reads only this layer's output) together,
-  // one sample at a time: the convolution's output of a sample is built in a scratch buffer
-  // that stays in cache and pooled at once into out ([n, pool's output shape]); the
-  // convolution's full output is never written. Same values as forward then pool->forward.
-  void forward_pooled(Context& ctx, Inputs in, const detail::Pool2D& pool, Tensor& out);
+  // [n, out_h, out_w, filters] * kh * kw * in_c.
+  double forward_macs() const override;
+  // A thin convolution (kh * kw * in_c <= kernels::kSmallK, the first layer of an image
+  // network), whose output is large next to its work, runs fused with a pooling layer after it:
+  // one sample at a time, the convolution's output of a sample is built in a scratch buffer
+  // that stays in cache and pooled at once into out ([n, pool's output shape]).
+  bool fuses_with(const Layer& next) const override;
+  void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) override;
 
  private:
   // Whether Winograd computes the convolution of geometry g (the forward's, or the input
@@ -120,7 +120,7 @@ class Conv2D final : public Layer {
   // Set when col_ holds the col matrix of a whole batch of this many samples, from a training
   // forward (kKeepColBytes in conv2d.cpp); backward then reads it instead of building it again.
   std::optional<std::size_t> kept_col_batch_;
-  // forward_pooled: per task, one sample's col matrix and convolution output.
+  // forward_fused: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
   // Winograd: the transformed kernel (made on first use) and, after an inference forward, the
   // kernel values it was made from; for the input gradient the same of the flipped kernel

@@ -38,6 +38,8 @@ class Dense : public Layer {
   void forward(Context& ctx, Inputs in, Tensor& out) override;
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;
+  // in * units.
+  double forward_macs() const override { return static_cast<double>(in_ * units_); }
 
  private:
   std::size_t units_ = 0;

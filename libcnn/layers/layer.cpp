@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "tensor/names.hpp"
+
 namespace cnn {
 
 std::size_t Layer::param_count() const {
@@ -20,20 +22,33 @@ ShapeError Layer::shape_error(const std::string& problem) const {
   return ShapeError(name_, problem, type());
 }
 
+void Layer::forward_fused(Context& /*ctx*/, Inputs /*in*/, const Layer& next, Tensor& /*out*/) {
+  throw Error("layer '" + name_ + "' (" + type() + ") does not run fused with layer '" +
+              next.name() + "' (" + next.type() + ")");
+}
+
+namespace {
+constexpr Named<Init> kInits[] = {
+    {Init::Zeros, "zeros"},
+    {Init::Ones, "ones"},
+    {Init::GlorotUniform, "glorot_uniform"},
+    {Init::GlorotNormal, "glorot_normal"},
+    {Init::HeNormal, "he_normal"},
+    {Init::HeUniform, "he_uniform"},
+};
+}  // namespace
+
 const std::vector<std::string>& init_names() {
-  static const std::vector<std::string> names = {"zeros",         "ones",          "glorot_uniform",
-                                                 "glorot_normal", "he_normal",     "he_uniform"};
+  static const std::vector<std::string> names = names_of(kInits);
   return names;
 }
 
 Init init_from_name(const std::string& name) {
-  const auto& n = init_names();
-  for (std::size_t i = 0; i < n.size(); ++i)
-    if (n[i] == name) return static_cast<Init>(i);
-  throw Error("unknown initializer '" + name + "'; " + choices_hint(name, n));
+  if (const auto i = value_named(kInits, name)) return *i;
+  throw Error("unknown initializer '" + name + "'; " + choices_hint(name, init_names()));
 }
 
-std::string init_name(Init init) { return init_names().at(static_cast<std::size_t>(init)); }
+std::string init_name(Init init) { return name_of(kInits, init); }
 
 void init_fill(Init init, const Shape& shape, float* data, Rng& rng) {
   const std::size_t n = numel(shape);

@@ -113,6 +113,24 @@ class Layer {
   // Whether backward honours Context::grad_in_unzeroed (one-input layers only).
   virtual bool zeroes_grad_input() const { return false; }
 
+  // Hooks the model and the training loop call without knowing layer types.
+  // Multiply-adds of one sample's forward pass through the weights (cnn-summary --time's
+  // GFLOP/s), after infer_shape; 0 for layers without weights to multiply.
+  virtual double forward_macs() const { return 0.0; }
+  // Inference: whether forward_fused can run this layer together with `next`, which reads only
+  // this layer's output (Model::forward with Context::fuse), and that forward: next's output
+  // into out, this layer's own output never written. The values equal forward then
+  // next.forward.
+  virtual bool fuses_with(const Layer& /*next*/) const { return false; }
+  virtual void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out);
+  // Layers that keep running statistics of their inputs in training (BatchNormalization):
+  // whether this one does, and a momentum that replaces the configured one in training
+  // forwards while set (nullopt: the configured one again). Re-estimating the statistics for
+  // fixed weights sets (k - 1) / k before the k-th batch, so that they become the plain average
+  // of k batches' statistics (PyTorch's update_bn).
+  virtual bool has_running_statistics() const { return false; }
+  virtual void set_statistics_momentum(std::optional<double> /*momentum*/) {}
+
  protected:
   Param& add_param(std::string name, Shape shape, Init init, bool trainable = true);
   // Whether parameter gradients are wanted in this backward call.

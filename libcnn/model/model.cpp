@@ -13,8 +13,6 @@
 
 #include "kernels/threading.hpp"
 #include "tensor/budget.hpp"
-#include "layers/base_pooling2d.hpp"
-#include "layers/conv2d.hpp"
 #include "layers/registry.hpp"
 
 namespace cnn {
@@ -545,18 +543,18 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
 }
 
 bool Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
-  // A thin Conv2D read only by the next node, a pooling layer with no other input.
+  // Node i read only by the next node, which has no other input, and the two can fuse.
   if (i + 1 >= nodes_.size() || nodes_[i + 1].inputs != std::vector<std::size_t>{i}) return false;
-  auto* conv = dynamic_cast<Conv2D*>(nodes_[i].layer.get());
-  const auto* pool = dynamic_cast<const detail::Pool2D*>(nodes_[i + 1].layer.get());
-  if (!conv || !pool || !conv->fusable_with_pool()) return false;
+  Layer& layer = *nodes_[i].layer;
+  const Layer& next = *nodes_[i + 1].layer;
+  if (!layer.fuses_with(next)) return false;
   for (std::size_t j = i + 2; j < nodes_.size(); ++j)
     for (std::size_t r : nodes_[j].inputs)
       if (r == i) return false;
   ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
   const auto in = gather_inputs(i, input);
   const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  conv->forward_pooled(ctx, in, *pool, acts_[i + 1]);
+  layer.forward_fused(ctx, in, next, acts_[i + 1]);
   if (times_)
     times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fused_[i] = true;

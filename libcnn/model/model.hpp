@@ -173,7 +173,7 @@ class Model {
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
-  // forward(): runs nodes i and i + 1 as one (Conv2D::forward_pooled) when they qualify.
+  // forward(): runs nodes i and i + 1 as one (Layer::forward_fused) when they qualify.
   bool fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
   // backward() and backward_from(): the gradient grad_at at node from's output, back through
   // the nodes that feed it (all of them when every_ancestor, for grad_of; else only those on a

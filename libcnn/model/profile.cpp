@@ -22,29 +22,6 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-Shape first_input_shape(const Model& model, std::size_t i) {
-  const auto& node = model.node(i);
-  const std::size_t j = node.inputs.at(0);
-  return j == Model::kModelInput ? model.input_shape() : model.node(j).out_shape;
-}
-
-// Multiply-adds of one sample's forward pass (weights only).
-double forward_macs(const Model& model, std::size_t i) {
-  const auto& node = model.node(i);
-  const std::string type = node.layer->type();
-  if (type != "Conv2D" && type != "Dense") return 0;
-  json_ordered cfg;
-  node.layer->write_config(cfg);
-  const Shape in = first_input_shape(model, i);
-  if (type == "Dense") {
-    const double units = cfg.at("units").get<double>();
-    return static_cast<double>(numel(node.out_shape)) / units * static_cast<double>(in.back()) * units;
-  }
-  const auto k = cfg.at("kernel_size");
-  const double taps = k.is_array() ? k[0].get<double>() * k[1].get<double>() : k.get<double>() * k.get<double>();
-  return static_cast<double>(numel(node.out_shape)) * taps * static_cast<double>(in.back());
-}
-
 std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
@@ -65,7 +42,7 @@ std::string gflops(double flops, double ms) {
 }  // namespace
 
 double forward_flops(const Model& model, std::size_t i, std::size_t n) {
-  return 2.0 * forward_macs(model, i) * static_cast<double>(n);
+  return 2.0 * model.node(i).layer->forward_macs() * static_cast<double>(n);
 }
 
 double backward_flops(const Model& model, std::size_t i, std::size_t n) {

@@ -8,7 +8,6 @@
 #include <cstdio>
 
 #include "data/batcher.hpp"
-#include "layers/batch_normalization.hpp"
 #include "train/checkpoint.hpp"
 #include "train/schedule.hpp"
 
@@ -35,14 +34,14 @@ PassStats stats_from_json(const json& j) {
   return s;
 }
 
-// FitOptions::recalibrate_bn: the moving statistics of every trainable BatchNormalization
-// layer become the average of `batches` training batches' statistics for the current weights.
+// FitOptions::recalibrate_bn: the running statistics of every trainable layer that keeps them
+// (BatchNormalization) become the average of `batches` training batches' statistics for the
+// current weights.
 void recalibrate_batchnorm(Model& model, const data::Dataset& train, const FitOptions& opt,
                            std::size_t epoch) {
-  std::vector<BatchNormalization*> bns;
+  std::vector<Layer*> bns;
   for (std::size_t i = 0; i < model.size(); ++i)
-    if (auto* bn = dynamic_cast<BatchNormalization*>(&model.layer(i)); bn && bn->trainable())
-      bns.push_back(bn);
+    if (Layer& l = model.layer(i); l.has_running_statistics() && l.trainable()) bns.push_back(&l);
   if (bns.empty()) return;
   const std::uint64_t seed = opt.seed ^ (0x9e3779b97f4a7c15ULL * (epoch + 1));
   data::Batcher batcher(train, {opt.batch_size, true, seed, opt.threads, 2, opt.recalibrate_bn});
@@ -59,10 +58,10 @@ void recalibrate_batchnorm(Model& model, const data::Dataset& train, const FitOp
       batcher.start_epoch(epoch + k + 1);
       if (!batcher.next(batch)) break;
     }
-    for (auto* bn : bns) bn->set_momentum_override(double(k) / double(k + 1));
+    for (Layer* bn : bns) bn->set_statistics_momentum(double(k) / double(k + 1));
     model.forward(ctx, batch.x);
   }
-  for (auto* bn : bns) bn->set_momentum_override(std::nullopt);
+  for (Layer* bn : bns) bn->set_statistics_momentum(std::nullopt);
 }
 
 }  // namespace

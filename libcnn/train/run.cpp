@@ -217,8 +217,8 @@ RunResult run_training(const RunOptions& opt) {
   result.train_samples = train->size();
   result.validation_samples = validation ? validation->size() : 0;
   for (const data::Dataset* ds : {train.get(), validation.get()})
-    if (auto* dir = dynamic_cast<const data::DirectoryDataset*>(ds))
-      for (const auto& s : dir->skipped()) {
+    if (ds)
+      for (const auto& s : ds->skipped()) {
         auto& list = result.skipped_images;
         if (std::find(list.begin(), list.end(), s.path) != list.end()) continue;
         list.push_back(s.path);
