@@ -8,25 +8,31 @@
 #include "kernels/eltwise.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
 #include "tensor/error.hpp"
+#include "tensor/names.hpp"
 
 namespace cnn::kernels {
 
+namespace {
+constexpr Named<Act> kActs[] = {
+    {Act::Linear, "linear"},        {Act::Relu, "relu"}, {Act::Sigmoid, "sigmoid"},
+    {Act::Softmax, "softmax"},      {Act::Tanh, "tanh"}, {Act::Elu, "elu"},
+    {Act::LeakyRelu, "leaky_relu"},
+};
+}  // namespace
+
 const std::vector<std::string>& act_names() {
-  static const std::vector<std::string> n = {"linear", "relu", "sigmoid", "softmax",
-                                             "tanh",   "elu",  "leaky_relu"};
+  static const std::vector<std::string> n = names_of(kActs);
   return n;
 }
 
 Act act_from_name(const std::string& name) {
-  const auto& n = act_names();
-  for (std::size_t i = 0; i < n.size(); ++i)
-    if (n[i] == name) return static_cast<Act>(i);
+  if (const auto a = value_named(kActs, name)) return *a;
   std::string list;
-  for (const auto& s : n) list += (list.empty() ? "" : ", ") + s;
+  for (const auto& s : act_names()) list += (list.empty() ? "" : ", ") + s;
   throw Error("unknown activation '" + name + "'; expected one of " + list);
 }
 
-std::string act_name(Act a) { return act_names().at(static_cast<std::size_t>(a)); }
+std::string act_name(Act a) { return name_of(kActs, a); }
 
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols) {
   simd::eltwise_active().act_forward(a, x, rows, cols);

@@ -10,7 +10,7 @@ namespace cnn::kernels {
 
 enum class Act { Linear, Relu, Sigmoid, Softmax, Tanh, Elu, LeakyRelu };
 
-// Keras names, in the order of Act: linear, relu, sigmoid, softmax, tanh, elu, leaky_relu.
+// Keras names (linear, relu, sigmoid, softmax, tanh, elu, leaky_relu), from a table keyed by name.
 const std::vector<std::string>& act_names();
 // Throws cnn::Error listing the names when unknown.
 Act act_from_name(const std::string& name);

@@ -2,22 +2,25 @@
 #include "kernels/window.hpp"
 
 #include "tensor/error.hpp"
+#include "tensor/names.hpp"
 
 namespace cnn::kernels {
 
+namespace {
+constexpr Named<Padding> kPaddings[] = {{Padding::Valid, "valid"}, {Padding::Same, "same"}};
+}  // namespace
+
 const std::vector<std::string>& padding_names() {
-  static const std::vector<std::string> n = {"valid", "same"};
+  static const std::vector<std::string> n = names_of(kPaddings);
   return n;
 }
 
 Padding padding_from_name(const std::string& name) {
-  const auto& n = padding_names();
-  for (std::size_t i = 0; i < n.size(); ++i)
-    if (n[i] == name) return static_cast<Padding>(i);
+  if (const auto p = value_named(kPaddings, name)) return *p;
   throw Error("unknown padding '" + name + "'; expected one of valid, same");
 }
 
-std::string padding_name(Padding p) { return padding_names().at(static_cast<std::size_t>(p)); }
+std::string padding_name(Padding p) { return name_of(kPaddings, p); }
 
 std::optional<Window1D> window_1d(std::size_t in, std::size_t k, std::size_t stride,
                                   std::size_t dilation, Padding padding) {

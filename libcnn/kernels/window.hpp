@@ -11,7 +11,7 @@ namespace cnn::kernels {
 
 enum class Padding { Valid, Same };
 
-// Keras names, in the order of Padding: valid, same.
+// Keras names: valid, same.
 const std::vector<std::string>& padding_names();
 Padding padding_from_name(const std::string& name);  // throws cnn::Error when unknown
 std::string padding_name(Padding p);

@@ -7,6 +7,7 @@
 
 #include "layers/config.hpp"
 #include "tensor/error.hpp"
+#include "tensor/names.hpp"
 
 namespace cnn::train {
 namespace {
@@ -224,20 +225,26 @@ void validate_labels(std::span<const std::int32_t> labels, std::size_t k,
   }
 }
 
+namespace {
+constexpr Named<LossType> kLosses[] = {
+    {LossType::BinaryCrossentropy, "binary_crossentropy"},
+    {LossType::CategoricalCrossentropy, "categorical_crossentropy"},
+    {LossType::SparseCategoricalCrossentropy, "sparse_categorical_crossentropy"},
+    {LossType::MeanSquaredError, "mse"},
+};
+}  // namespace
+
 const std::vector<std::string>& loss_names() {
-  static const std::vector<std::string> names = {"binary_crossentropy", "categorical_crossentropy",
-                                                 "sparse_categorical_crossentropy", "mse"};
+  static const std::vector<std::string> names = names_of(kLosses);
   return names;
 }
 
 LossType loss_from_name(const std::string& name) {
-  const auto& n = loss_names();
-  for (std::size_t i = 0; i < n.size(); ++i)
-    if (n[i] == name) return static_cast<LossType>(i);
-  throw Error("unknown loss '" + name + "'; " + choices_hint(name, n));
+  if (const auto t = value_named(kLosses, name)) return *t;
+  throw Error("unknown loss '" + name + "'; " + choices_hint(name, loss_names()));
 }
 
-std::string loss_name(LossType type) { return loss_names().at(static_cast<std::size_t>(type)); }
+std::string loss_name(LossType type) { return name_of(kLosses, type); }
 
 double binary_crossentropy(const Tensor& output, const Targets& targets, Tensor* grad_output,
                            bool from_logits, std::span<const float> sample_weights) {

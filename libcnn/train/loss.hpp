@@ -55,7 +55,7 @@ enum class LossType {
   MeanSquaredError
 };
 
-// The Keras names, in the order of LossType: binary_crossentropy, categorical_crossentropy,
+// The Keras names: binary_crossentropy, categorical_crossentropy,
 // sparse_categorical_crossentropy, mse.
 const std::vector<std::string>& loss_names();
 // Throws cnn::Error listing the names and the nearest one ("did you mean") when unknown.
