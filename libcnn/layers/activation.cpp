@@ -22,18 +22,18 @@ Shape Activation::infer_shape(const std::vector<Shape>& inputs) {
 }
 
 // x [n, ..., c] -> y [n, ..., c], treated as [n * ..., c] rows.
-void Activation::forward(Context&, Inputs in, Tensor& out) {
+void Activation::forward(Context& ctx, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   std::copy(x.data(), x.data() + x.size(), out.data());
-  kernels::act_forward(act_, out.data(), out.size() / channels_, channels_);
+  kernels::act_forward(act_for(ctx, act_), out.data(), out.size() / channels_, channels_);
 }
 
 // y, dy [n, ..., c] -> dx += act'(y) * dy.
-void Activation::backward(Context&, Inputs, const Tensor& out, const Tensor& grad_out,
+void Activation::backward(Context& ctx, Inputs, const Tensor& out, const Tensor& grad_out,
                           GradInputs grad_in) {
   if (grad_in.empty() || !grad_in[0]) return;
   ensure_shape(dz_, shape_of(out));
-  kernels::act_backward(act_, out.data(), grad_out.data(), dz_.data(), out.size() / channels_,
+  kernels::act_backward(act_for(ctx, act_), out.data(), grad_out.data(), dz_.data(), out.size() / channels_,
                         channels_);
   float* dx = grad_in[0]->data();
   const float* dz = dz_.data();

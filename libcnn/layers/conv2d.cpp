@@ -213,6 +213,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
+  const kernels::Act act = act_for(ctx, activation_);
   kept_col_batch_.reset();
   if (use_winograd(geo_)) {
     // Training transforms the kernel on every call (each step changes it). Inference keeps the
@@ -229,7 +230,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
       else
         wino_kernel_.assign(kernel, kernel + kn);
     }
-    kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, activation_, out.data(),
+    kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, act, out.data(),
                               winograd_scratch());
     return;
   }
@@ -250,7 +251,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
       const std::size_t blocks = (rows + kSmallKRows - 1) / kSmallKRows;
       kernels::parallel_for(0, blocks, [&](std::size_t b) {
         const std::size_t r0 = b * kSmallKRows, r1 = std::min(rows, r0 + kSmallKRows);
-        kernels::small_k_forward(activation_, col + r0 * k, kernel, bias, r1 - r0, k, f,
+        kernels::small_k_forward(act, col + r0 * k, kernel, bias, r1 - r0, k, f,
                                  y + r0 * f);
       });
       continue;
@@ -259,7 +260,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
     kernels::gemm(Trans::No, Trans::No, rows, f, k, 1.0f, col, k, kernel, f, 0.0f, y, f);
     // Bias and activation in one pass while the chunk's output is still in cache. Softmax (if
     // chosen) normalises each row of [rows, filters]: the channel axis.
-    kernels::bias_act_forward(activation_, y, bias, rows, f);
+    kernels::bias_act_forward(act, y, bias, rows, f);
   }
   if (keep) kept_col_batch_ = n;
 }
@@ -290,6 +291,7 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
                       " values, expected " + std::to_string(n * out_size));
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
+  const kernels::Act act = act_for(ctx, activation_);
   // One scratch block per task (col [m, k] and the convolution output [m, f]): 110 KB for the
   // lecture's MNIST layer, in L2 from im2col to pooling.
   const std::size_t tasks =
@@ -301,7 +303,7 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
     float* y = col + m * k;
     for (std::size_t s = n * t / tasks; s < n * (t + 1) / tasks; ++s) {
       kernels::im2col(geo_, x.data() + s * in_size, col);
-      kernels::small_k_forward(activation_, col, kernel, bias, m, k, f, y);
+      kernels::small_k_forward(act, col, kernel, bias, m, k, f, y);
       pool.pool_sample(y, out.data() + s * out_size);
     }
   });
@@ -338,8 +340,8 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   // Small k (a first layer): the kernel and bias gradients in one pass of broadcast-FMAs, with
   // dz formed on the fly from relu/linear when no input gradient needs it materialised.
   const bool small = want_kernel && k <= kernels::kSmallK;
-  const bool fuse_act = small && !gx &&
-                        (activation_ == kernels::Act::Relu || activation_ == kernels::Act::Linear);
+  const kernels::Act act = act_for(ctx, activation_);
+  const bool fuse_act = small && !gx && (act == kernels::Act::Relu || act == kernels::Act::Linear);
   // The input gradient of a Winograd layer is itself a 3x3 stride-1 convolution: of dz with
   // the kernel flipped and its channels swapped, [3, 3, f, in_c], padded by 2 - pad.
   kernels::ConvGeometry back = geo_;
@@ -390,7 +392,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
     const float* y = out.data() + s0 * m * f;
     const float* dy = grad_out.data() + s0 * m * f;
     // dz = dL/dz for the chunk, from y and dL/dy: [rows, f].
-    if (!fuse_act) kernels::act_backward(activation_, y, dy, dz, rows, f);
+    if (!fuse_act) kernels::act_backward(act, y, dy, dz, rows, f);
     if (small) {
       // dkernel[k, f] (+)= col^T * dz and dbias (+)= column sums of dz, over a fixed number of
       // row slices in parallel (fixed: the result must not depend on the thread count), each
@@ -402,7 +404,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
       kernels::parallel_for(0, slices, [&](std::size_t sl) {
         const std::size_t r0 = rows * sl / slices, r1 = rows * (sl + 1) / slices;
         kernels::small_k_weight_grad(
-            fuse_act ? activation_ : kernels::Act::Linear, col + r0 * k,
+            fuse_act ? act : kernels::Act::Linear, col + r0 * k,
             fuse_act ? y + r0 * f : nullptr, (fuse_act ? dy : dz) + r0 * f, r1 - r0, k, f,
             dpart_.data() + sl * k * f, want_bias ? dbpart_.data() + sl * f : nullptr);
       });

@@ -46,7 +46,7 @@ Shape Dense::infer_shape(const std::vector<Shape>& inputs) {
 }
 
 // x [n, in] -> y [n, units]: y = act(x . W + b).
-void Dense::forward(Context&, Inputs in, Tensor& out) {
+void Dense::forward(Context& ctx, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   const std::size_t n = x.shape()[0];
   const float* w = params()[0].value;
@@ -54,7 +54,8 @@ void Dense::forward(Context&, Inputs in, Tensor& out) {
   kernels::gemm(kernels::Trans::No, kernels::Trans::No, n, units_, in_, 1.0f, x.data(), in_, w,
                 units_, 0.0f, y, units_);
   // Bias and activation in one pass over y.
-  kernels::bias_act_forward(act_, y, use_bias_ ? params()[1].value : nullptr, n, units_);
+  kernels::bias_act_forward(act_for(ctx, act_), y, use_bias_ ? params()[1].value : nullptr, n,
+                            units_);
 }
 
 // x [n, in], y [n, units], dy [n, units]; adds into dx [n, in], dW [in, units], db [units].
@@ -63,12 +64,12 @@ void Dense::forward(Context&, Inputs in, Tensor& out) {
 // beta = 1: the portable GEMM adds each term into C in turn, so accumulating straight into a
 // non-zero gradient rounds differently from computing it alone, and two backward calls would
 // not give exactly twice one call (STYLE.md §8.2). Adding a finished product keeps it exact.
-void Dense::backward(Context&, Inputs in, const Tensor& out, const Tensor& grad_out,
+void Dense::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                      GradInputs grad_in) {
   const Tensor& x = *in[0];
   const std::size_t n = x.shape()[0];
   ensure_shape(dz_, {n, units_});
-  kernels::act_backward(act_, out.data(), grad_out.data(), dz_.data(), n, units_);
+  kernels::act_backward(act_for(ctx, act_), out.data(), grad_out.data(), dz_.data(), n, units_);
   const float* dz = dz_.data();
 
   Param& kernel = params()[0];

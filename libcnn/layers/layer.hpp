@@ -61,6 +61,11 @@ struct Context {
   // layer zeroes it itself (one sample at a time, in the pass that adds: no separate pass over
   // memory).
   bool grad_in_unzeroed = false;
+  // Forward and backward of a model whose loss is computed from logits (the Trainer, for a
+  // softmax or sigmoid output under cross-entropy): the model's output node skips its fused
+  // activation, so that its output is the logits and the loss is a stage of its own. Model
+  // passes it to the output node alone; layers read it through Layer::act_for.
+  bool logits = false;
 };
 
 using Inputs = std::span<const Tensor* const>;
@@ -93,8 +98,9 @@ class Layer {
   virtual Shape infer_shape(const std::vector<Shape>& inputs) = 0;
 
   // The activation fused into the layer's output (Conv2D, Dense, Activation), if it has one.
-  // Training switches a final sigmoid/softmax to linear and computes the cross-entropy from
-  // the logits, which is stable where log(softmax) would underflow (as Keras/TF do).
+  // Training computes the cross-entropy of a final sigmoid/softmax from the logits, which is
+  // stable where log(softmax) would underflow (as Keras/TF do): Context::logits stops the
+  // output node before this activation.
   virtual std::optional<kernels::Act> activation() const { return std::nullopt; }
   // Replaces the fused activation; only called when activation() has a value.
   virtual void set_activation(kernels::Act) {}
@@ -135,6 +141,11 @@ class Layer {
   Param& add_param(std::string name, Shape shape, Init init, bool trainable = true);
   // Whether parameter gradients are wanted in this backward call.
   bool wants_param_grads() const { return trainable_; }
+  // The activation a layer with a fused one applies in this call: `configured`, or linear when
+  // the call wants logits (Context::logits).
+  static kernels::Act act_for(const Context& ctx, kernels::Act configured) {
+    return ctx.logits ? kernels::Act::Linear : configured;
+  }
   // ShapeError helper: "layer 'name' (Type): problem".
   ShapeError shape_error(const std::string& problem) const;
 

@@ -513,6 +513,24 @@ std::vector<const Tensor*> Model::gather_inputs(std::size_t i, const Tensor& x) 
   return in;
 }
 
+namespace {
+// Context::logits reaches the output node alone: set for the node about to run, and the
+// caller's value back when the pass ends, however it ends.
+class LogitsForOutput {
+ public:
+  LogitsForOutput(Context& ctx, std::size_t output) : ctx_(ctx), output_(output), wanted_(ctx.logits) {}
+  ~LogitsForOutput() { ctx_.logits = wanted_; }
+  LogitsForOutput(const LogitsForOutput&) = delete;
+  LogitsForOutput& operator=(const LogitsForOutput&) = delete;
+  void at(std::size_t node) { ctx_.logits = wanted_ && node == output_; }
+
+ private:
+  Context& ctx_;
+  std::size_t output_;
+  bool wanted_;
+};
+}  // namespace
+
 const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   const Shape xs = shape_of(x);
   if (xs.size() != input_shape_.size() + 1 || !std::equal(input_shape_.begin(), input_shape_.end(),
@@ -527,7 +545,9 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   }
   const Tensor& input = preprocess_input() ? pre_ : x;
   fused_.assign(nodes_.size(), false);
+  LogitsForOutput logits(ctx, nodes_.size() - 1);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    logits.at(i);
     if (ctx.fuse && !ctx.training && fuse_with_pool(ctx, i, input, n)) {
       ++i;  // node i + 1 (the pooling) ran too
       continue;
@@ -631,8 +651,10 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
   } else {
     grad_ready_[from] = false;
   }
+  LogitsForOutput logits(ctx, nodes_.size() - 1);
   for (std::size_t i = from + 1; i-- > 0;) {
     if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
+    logits.at(i);
     const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
     // A one-input layer that zeroes the buffer itself while it first adds into it.

@@ -290,7 +290,7 @@ RunResult run_training(const RunOptions& opt) {
 
   // Everything the recipe configures is checked before the run directory is touched: the
   // trainer (loss against the outputs, optimizer) and the schedule and early stopping.
-  const std::string model_json = io::model_file_text(model);  // before the logits switch
+  const std::string model_json = io::model_file_text(model);
   Trainer trainer(model, topt, recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
   FitOptions fopt;
   fopt.epochs = recipe.epochs;

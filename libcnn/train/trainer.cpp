@@ -1,4 +1,5 @@
-// Trainer: the training step, evaluation step, and the logits switch.
+// Trainer: the training step and the evaluation step, with the loss from logits where the model
+// ends in the matching activation.
 #include "train/trainer.hpp"
 
 #include "train/class_weight.hpp"
@@ -44,8 +45,7 @@ Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed
                                                            t == LossType::SparseCategoricalCrossentropy);
   const bool sigmoid_ce = act == kernels::Act::Sigmoid && t == LossType::BinaryCrossentropy;
   if (softmax_ce || sigmoid_ce) {
-    final_act_ = act;
-    model.layer(last_).set_activation(kernels::Act::Linear);
+    final_act_ = act;  // the model's forward stops before it (Context::logits)
     loss_ = Loss(t, true);
   }
   // What the optimizer updates, and the kernels weight decay applies to.
@@ -58,11 +58,10 @@ Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed
   trainable_ = normalize_ranges(trainable_);
   kernels_ = normalize_ranges(kernels_);
   ctx_.rng = &rng_;
+  ctx_.logits = final_act_.has_value();
 }
 
-Trainer::~Trainer() {
-  if (final_act_) model_.layer(last_).set_activation(*final_act_);
-}
+Trainer::~Trainer() = default;
 
 PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labels,
                            std::size_t first_sample, Tensor* grad) {

@@ -1,6 +1,7 @@
 // One training or evaluation step of a model: forward, loss, zero grads, backward, weight decay,
 // optimizer step (the train_gpt2.c loop). Cross-entropy is computed from logits when the model
-// ends in sigmoid/softmax: the trainer switches that activation off while it lives.
+// ends in sigmoid/softmax: the trainer's forward and backward stop before that activation
+// (Context::logits), and the loss is a stage of its own; the model itself is not changed.
 #pragma once
 
 #include <cstdint>
@@ -71,7 +72,7 @@ class Trainer {
   Model& model_;
   Loss loss_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::optional<kernels::Act> final_act_;  // switched off while training from logits
+  std::optional<kernels::Act> final_act_;  // the output's activation, when the loss takes logits
   std::size_t last_ = 0;
   double weight_decay_ = 0.0;
   std::vector<float> class_weights_, sample_weights_;

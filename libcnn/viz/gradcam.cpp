@@ -8,31 +8,6 @@
 #include "viz/colormap.hpp"
 
 namespace cnn::viz {
-namespace {
-
-// Takes a final softmax/sigmoid off the last layer for the lifetime of the guard.
-class LogitGuard {
- public:
-  explicit LogitGuard(Layer& last) : last_(last) {
-    if (const auto a = last.activation(); a && (*a == kernels::Act::Softmax || *a == kernels::Act::Sigmoid)) {
-      act_ = *a;
-      restore_ = true;
-      last_.set_activation(kernels::Act::Linear);
-    }
-  }
-  ~LogitGuard() {
-    if (restore_) last_.set_activation(act_);
-  }
-  LogitGuard(const LogitGuard&) = delete;
-  LogitGuard& operator=(const LogitGuard&) = delete;
-
- private:
-  Layer& last_;
-  kernels::Act act_ = kernels::Act::Linear;
-  bool restore_ = false;
-};
-
-}  // namespace
 
 CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv, std::optional<std::size_t> cls) {
   CamResult r;
@@ -52,7 +27,9 @@ CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv, std::optiona
                                                  r.probabilities.begin());
   const std::size_t last = model.size() - 1;
   {
-    LogitGuard guard(model.layer(last));
+    // The class score before a final softmax/sigmoid (Context::logits).
+    const auto act = model.layer(last).activation();
+    ctx.logits = act && (*act == kernels::Act::Softmax || *act == kernels::Act::Sigmoid);
     const Tensor& y = model.forward(ctx, x);
     Tensor g;
     ensure_shape(g, shape_of(y));

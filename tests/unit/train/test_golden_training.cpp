@@ -5,7 +5,7 @@
 // every parameter tensor's gradient in each step (norms, largest value, four sign projections,
 // sampled values) and what the three steps changed in the weights. The whole path is ours: Model,
 // the layers' forward and backward (Winograd, im2col, fused activations, pooling), the loss from
-// logits, and the optimizer.
+// logits, and the optimizer. And that the loss is a stage of its own (Context::logits).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -135,5 +135,48 @@ TEST_CASE("three RMSprop steps of mnist_convnet match PyTorch's losses, gradient
     for (std::size_t i = 0; i < after.size(); ++i) after[i] -= np.param->value[i];
     check_stats("update of " + np.name, after.data(), after.size(),
                 golden.at("update").at(np.name));
+  }
+}
+
+TEST_CASE("the loss is a stage of its own: training from logits leaves the model as it was") {
+  Model model = io::load_model(std::string(CNN_SOURCE_DIR) + "/tests/data/tiny_convnet.json");
+  Rng rng(3);
+  model.init_params(rng);
+  const std::size_t last = model.size() - 1;
+  REQUIRE(model.layer(last).activation() == kernels::Act::Softmax);
+  Tensor x;
+  ensure_shape(x, {4, 28, 28, 1});
+  for (float& v : x) v = rng.uniform();
+  Context plain;
+  const Tensor probabilities = model.forward(plain, x);
+
+  train::Trainer trainer(model, {}, 1);
+  CHECK(model.layer(last).activation() == kernels::Act::Softmax);  // not switched off
+  CHECK(model.to_json().dump().find("softmax") != std::string::npos);
+  Tensor from_trainer;
+  trainer.predict(x, from_trainer);
+  // A forward that asks for logits stops before the softmax of the output node alone.
+  Context logits_ctx;
+  logits_ctx.logits = true;
+  const Tensor logits = model.forward(logits_ctx, x);
+  CHECK(logits_ctx.logits);  // the caller's value back
+  for (std::size_t i = 0; i < 4; ++i) {
+    double sum = 0, max = -1e30;
+    for (std::size_t c = 0; c < 10; ++c) max = std::max(max, double(logits(i, c)));
+    for (std::size_t c = 0; c < 10; ++c) sum += std::exp(double(logits(i, c)) - max);
+    for (std::size_t c = 0; c < 10; ++c) {
+      const double softmax = std::exp(double(logits(i, c)) - max) / sum;
+      CHECK(std::fabs(softmax - probabilities(i, c)) < 1e-6);
+      CHECK(std::fabs(from_trainer(i, c) - probabilities(i, c)) < 1e-6);
+    }
+  }
+  // And a plain forward after training steps still ends in the softmax.
+  const std::vector<std::int32_t> labels = {0, 1, 2, 3};
+  trainer.train_step(x, labels);
+  const Tensor after = model.forward(plain, x);
+  for (std::size_t i = 0; i < 4; ++i) {
+    double sum = 0;
+    for (std::size_t c = 0; c < 10; ++c) sum += after(i, c);
+    CHECK(std::fabs(sum - 1.0) < 1e-5);
   }
 }
