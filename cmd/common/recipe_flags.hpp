@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/run_main.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 
 namespace cnn::cmd {
 

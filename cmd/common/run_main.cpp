@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "kernels/threading.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 #include "tensor/version.hpp"

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "data/dataset.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/rng.hpp"
 
 namespace cnn::data {

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "io/atomic_file.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::data {

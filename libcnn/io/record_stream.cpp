@@ -13,7 +13,7 @@
 #include <limits>
 
 #include "io/atomic_file.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/error.hpp"
 

@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "io/atomic_file.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::io {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "kernels/activation.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
 

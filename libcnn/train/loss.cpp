@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 #include "tensor/names.hpp"
 

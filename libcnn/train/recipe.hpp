@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 
 namespace cnn::train {
 

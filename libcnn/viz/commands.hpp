@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 
 namespace cnn::viz {
 

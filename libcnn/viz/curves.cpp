@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::viz {

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "fuzz.hpp"
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 #include "train/recipe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

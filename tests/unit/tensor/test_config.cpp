@@ -1,7 +1,7 @@
 // ConfigReader: typed access, defaults, and one-sentence errors naming file, layer and field.
 #include <doctest/doctest.h>
 
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 
 using cnn::ConfigError;
 using cnn::ConfigReader;

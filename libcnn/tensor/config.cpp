@@ -1,5 +1,5 @@
 // ConfigReader: typed, pointer-tracking access to JSON configuration objects.
-#include "layers/config.hpp"
+#include "tensor/config.hpp"
 
 #include <algorithm>
 #include <cctype>
