@@ -74,6 +74,31 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
   in_shape_ = s;
   out_shape_ = {geo_.out_h, geo_.out_w, filters_};
 
+  // The plan. A 1x1 stride-1 unpadded convolution reads every input cell exactly once, in
+  // order: the NHWC input [h * w, c] already is the col matrix [m, k]. Winograd: few channels
+  // make thin GEMMs that the transforms' passes over memory outweigh (the first layer of an RGB
+  // network), and on small maps the 4x4 tiles hang far past the edge; elsewhere F(4x4,3x3)
+  // measured faster than im2col + GEMM (1.9-3.6x on VGG16's layers, 1.5x on the lecture's MNIST
+  // conv2d_1; share/layers.md). The input gradient of a Winograd layer is itself a 3x3 stride-1
+  // convolution: of dz with the kernel flipped and its channels swapped, [3, 3, f, in_c],
+  // padded by 2 - pad.
+  plan_.direct_col = geo_.kh == 1 && geo_.kw == 1 && geo_.stride_h == 1 && geo_.stride_w == 1 &&
+                     geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.out_h == geo_.h &&
+                     geo_.out_w == geo_.w;
+  plan_.small_k = geo_.col_cols() <= kernels::kSmallK;
+  const bool channels = geo_.c >= kWinogradMinChannels && filters_ >= kWinogradMinChannels;
+  plan_.winograd = channels && kernels::winograd_pays(geo_);
+  kernels::ConvGeometry& back = plan_.back;
+  back = geo_;
+  back.h = geo_.out_h;
+  back.w = geo_.out_w;
+  back.c = filters_;
+  back.pad_top = 2 - std::min<std::size_t>(geo_.pad_top, 2);
+  back.pad_left = 2 - std::min<std::size_t>(geo_.pad_left, 2);
+  back.out_h = geo_.h;
+  back.out_w = geo_.w;
+  plan_.winograd_dx = plan_.winograd && kernels::winograd_pays(back);
+
   params().clear();  // infer_shape declares the parameters afresh
   add_param("kernel", {kernel_size_[0], kernel_size_[1], s[2], filters_}, kernel_init_);
   if (use_bias_) add_param("bias", {filters_}, bias_init_);
@@ -139,16 +164,16 @@ std::vector<float>& winograd_scratch() {
 }
 }  // namespace
 
-bool Conv2D::use_winograd(const kernels::ConvGeometry& g) const {
-  // Few channels make thin GEMMs that the transforms' passes over memory outweigh (the first
-  // layer of an RGB network), and on small maps the 4x4 tiles hang far past the edge. Elsewhere
-  // F(4x4,3x3) measured faster than im2col + GEMM: 1.9-3.6x on VGG16's layers, 1.5x on the
-  // lecture's MNIST conv2d_1 (share/layers.md). The reference ISA (CNN_KERNELS=reference) keeps
-  // the direct convolution, the oracle.
-  return g_winograd && kernels::active_isa() != kernels::Isa::Reference &&
-         kernels::winograd_pays(g) && geo_.c >= kWinogradMinChannels &&
-         filters_ >= kWinogradMinChannels;
+namespace {
+// Winograd on (CNN_WINOGRAD, set_winograd) and not the reference ISA (CNN_KERNELS=reference),
+// which keeps the direct convolution, the oracle.
+bool winograd_switched_on() {
+  return g_winograd && kernels::active_isa() != kernels::Isa::Reference;
 }
+}  // namespace
+
+bool Conv2D::winograd_forward() const { return plan_.winograd && winograd_switched_on(); }
+bool Conv2D::winograd_input_grad() const { return plan_.winograd_dx && winograd_switched_on(); }
 
 std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols();
@@ -161,20 +186,13 @@ std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {
   return (nn + chunks - 1) / chunks;
 }
 
-bool Conv2D::direct_col() const {
-  // A 1x1 stride-1 unpadded convolution reads every input cell exactly once, in order: the NHWC
-  // input [h * w, c] already is the col matrix [m, k].
-  return geo_.kh == 1 && geo_.kw == 1 && geo_.stride_h == 1 && geo_.stride_w == 1 &&
-         geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.out_h == geo_.h && geo_.out_w == geo_.w;
-}
-
 // The col matrix of samples [s0, s0 + cs) of x: [cs * m, k]. Points into x for 1x1 convolutions;
 // else im2col into col_ (at the chunk's own place when the whole batch's col is kept, else at
 // its start), one sample per task (samples are independent, so the result does not depend on
 // the thread count).
 const float* Conv2D::chunk_col(const float* x, std::size_t s0, std::size_t cs, bool keep) {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), in_size = numel(in_shape_);
-  if (direct_col()) return x + s0 * in_size;
+  if (plan_.direct_col) return x + s0 * in_size;
   float* col = nullptr;
   if (keep) {
     col = col_.data() + s0 * m * k;  // sized for the batch by forward
@@ -209,50 +227,61 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
   if (auto p = detail::batch_problem(out, out_shape_, "output"); !p.empty()) throw shape_error(p);
+  kept_col_batch_.reset();
+  const kernels::Act act = act_for(ctx, activation_);
+  if (winograd_forward())
+    forward_winograd(ctx, x, act, out);
+  else
+    forward_gemm(ctx, x, act, out);
+}
+
+void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
+  const float* kernel = params()[0].value;
+  const float* bias = use_bias_ ? params()[1].value : nullptr;
+  // Training transforms the kernel on every call (each step changes it). Inference keeps the
+  // transform while the kernel holds the same values, compared with a copy: a fifth of the
+  // transform's time (512 -> 512 channels: 1 ms against 5 per batch). The comparison, not a
+  // "weights changed" signal, because parameters are written through the arena by many
+  // (optimizers, weight files, surgery, a library user), and a stale transform would be a
+  // silently wrong answer.
+  const std::size_t kn = 9 * geo_.c * filters_;
+  const bool unchanged = !ctx.training && wino_ && wino_kernel_.size() == kn &&
+                         std::memcmp(wino_kernel_.data(), kernel, kn * sizeof(float)) == 0;
+  if (!unchanged) {
+    if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
+    wino_->set(kernel, geo_.c, filters_);
+    if (ctx.training)
+      wino_kernel_.clear();
+    else
+      wino_kernel_.assign(kernel, kernel + kn);
+  }
+  kernels::winograd_conv3x3(geo_, x.shape()[0], x.data(), *wino_, bias, act, out.data(),
+                            winograd_scratch());
+}
+
+void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
-  const kernels::Act act = act_for(ctx, activation_);
-  kept_col_batch_.reset();
-  if (use_winograd(geo_)) {
-    // Training transforms the kernel on every call (each step changes it). Inference keeps the
-    // transform while the kernel holds the same values, compared with a copy: a fifth of the
-    // transform's time (512 -> 512 channels: 1 ms against 5 per batch).
-    const std::size_t kn = 9 * geo_.c * f;
-    const bool unchanged = !ctx.training && wino_ && wino_kernel_.size() == kn &&
-                           std::memcmp(wino_kernel_.data(), kernel, kn * sizeof(float)) == 0;
-    if (!unchanged) {
-      if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
-      wino_->set(kernel, geo_.c, f);
-      if (ctx.training)
-        wino_kernel_.clear();
-      else
-        wino_kernel_.assign(kernel, kernel + kn);
-    }
-    kernels::winograd_conv3x3(geo_, n, x.data(), *wino_, bias, act, out.data(),
-                              winograd_scratch());
-    return;
-  }
   const std::size_t chunk = chunk_samples(n);
-  const bool small = k <= kernels::kSmallK;
   // Training: keep the whole batch's col matrix for backward's weight gradient when it is small
   // (the lecture's MNIST layers: 1.3-9 MB at batch 64) instead of building it again there.
-  const bool keep = ctx.training && !direct_col() && n * m * k * sizeof(float) <= kKeepColBytes;
+  const bool keep =
+      ctx.training && !plan_.direct_col && n * m * k * sizeof(float) <= kKeepColBytes;
   if (keep) sized(col_, n * m * k, name(), "the im2col matrix");
 
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     const float* col = chunk_col(x.data(), s0, cs, keep);
     float* y = out.data() + s0 * m * f;
-    if (small) {
+    if (plan_.small_k) {
       // A thin product (a first layer: k = 9 or 27): broadcast-FMA rows with bias and
       // activation fused, blocks of rows in parallel (rows are independent).
       const std::size_t blocks = (rows + kSmallKRows - 1) / kSmallKRows;
       kernels::parallel_for(0, blocks, [&](std::size_t b) {
         const std::size_t r0 = b * kSmallKRows, r1 = std::min(rows, r0 + kSmallKRows);
-        kernels::small_k_forward(act, col + r0 * k, kernel, bias, r1 - r0, k, f,
-                                 y + r0 * f);
+        kernels::small_k_forward(act, col + r0 * k, kernel, bias, r1 - r0, k, f, y + r0 * f);
       });
       continue;
     }
@@ -270,8 +299,7 @@ double Conv2D::forward_macs() const {
 }
 
 bool Conv2D::fuses_with(const Layer& next) const {
-  return dynamic_cast<const detail::Pool2D*>(&next) && geo_.col_cols() <= kernels::kSmallK &&
-         !use_winograd(geo_);
+  return dynamic_cast<const detail::Pool2D*>(&next) && plan_.small_k && !winograd_forward();
 }
 
 void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {
@@ -309,6 +337,23 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   });
 }
 
+struct Conv2D::BackwardPass {
+  const Tensor& x;
+  const Tensor& out;
+  const Tensor& grad_out;
+  Tensor* gx;        // dL/dx, or nullptr when not wanted
+  Param& kernel;
+  Param* bias;       // nullptr without a bias
+  kernels::Act act;  // the activation applied in forward (Context::logits)
+  bool want_kernel = false, want_bias = false;
+  bool unzeroed = false;  // gx is this layer's to zero (Context::grad_in_unzeroed)
+  bool kept = false;      // col_ holds the batch's col matrix from the training forward
+  bool small = false;     // the kernel gradient by small-k rows
+  bool fuse_act = false;  // ... with dz formed on the fly from y and dy (relu/linear)
+  bool wino_dx = false;   // the input gradient by Winograd
+  bool wino_dw = false;   // the kernel gradient by Winograd
+};
+
 void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                       GradInputs grad_in) {
   const Tensor& x = *in[0];
@@ -321,163 +366,170 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
     if (auto p = detail::batch_problem(*gx, in_shape_, "input gradient"); !p.empty())
       throw shape_error(p);
 
+  BackwardPass b{x, out, grad_out, gx, params()[0], use_bias_ ? &params()[1] : nullptr,
+                 act_for(ctx, activation_)};
+  b.want_kernel = wants_param_grads() && b.kernel.grad;
+  b.want_bias = wants_param_grads() && b.bias && b.bias->grad;
+  if (!gx && !b.want_kernel && !b.want_bias) return;
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
-  const std::size_t in_size = numel(in_shape_);
-  Param& kernel = params()[0];
-  Param* bias = use_bias_ ? &params()[1] : nullptr;
-  const bool want_kernel = wants_param_grads() && kernel.grad;
-  const bool want_bias = wants_param_grads() && bias && bias->grad;
-  if (!gx && !want_kernel && !want_bias) return;
-  const bool direct = direct_col();
-  const bool unzeroed = gx && ctx.grad_in_unzeroed;
-  // The col matrix of a chunk: kept by a training forward of this batch, or built again.
-  const bool kept = kept_col_batch_ == n;
-  const auto col_of = [&](std::size_t s0, std::size_t cs) {
-    return kept ? col_.data() + s0 * m * k : chunk_col(x.data(), s0, cs, false);
-  };
-
+  b.unzeroed = gx && ctx.grad_in_unzeroed;
+  b.kept = kept_col_batch_ == n;
   // Small k (a first layer): the kernel and bias gradients in one pass of broadcast-FMAs, with
   // dz formed on the fly from relu/linear when no input gradient needs it materialised.
-  const bool small = want_kernel && k <= kernels::kSmallK;
-  const kernels::Act act = act_for(ctx, activation_);
-  const bool fuse_act = small && !gx && (act == kernels::Act::Relu || act == kernels::Act::Linear);
-  // The input gradient of a Winograd layer is itself a 3x3 stride-1 convolution: of dz with
-  // the kernel flipped and its channels swapped, [3, 3, f, in_c], padded by 2 - pad.
-  kernels::ConvGeometry back = geo_;
-  back.h = geo_.out_h;
-  back.w = geo_.out_w;
-  back.c = f;
-  back.pad_top = 2 - std::min<std::size_t>(geo_.pad_top, 2);
-  back.pad_left = 2 - std::min<std::size_t>(geo_.pad_left, 2);
-  back.out_h = geo_.h;
-  back.out_w = geo_.w;
-  const bool wino_dx = gx && use_winograd(geo_) && use_winograd(back);
+  b.small = b.want_kernel && plan_.small_k;
+  b.fuse_act =
+      b.small && !gx && (b.act == kernels::Act::Relu || b.act == kernels::Act::Linear);
+  b.wino_dx = gx && winograd_input_grad();
   // The kernel gradient of a Winograd layer: 36 GEMMs whose sums run over the tiles of x and dz
   // of a chunk. With the input gradient by Winograd too (or not wanted) no im2col is needed and
   // chunks are cut by dz alone. Chunks still matter: a whole batch's dz and input gradient at
   // once measured 10% slower (cats_dogs training, 147 vs 163 images/s) than chunks that stay
   // in cache. Below 256 tiles per chunk the 36 short GEMMs and the transforms cost more than
   // im2col + one GEMM (measured: 84 tiles of 64 channels 0.81 vs 0.28 ms; 189 tiles equal).
-  const bool no_col = want_kernel && use_winograd(geo_) && (!gx || wino_dx);
-  const bool wino_dw =
+  const bool no_col = b.want_kernel && winograd_forward() && (!gx || b.wino_dx);
+  b.wino_dw =
       no_col && chunk_samples(n, false) * kernels::winograd_tiles(geo_) >= kWinogradGradTiles;
-  const std::size_t chunk = chunk_samples(n, !wino_dw);
-  sized(dz_, fuse_act ? 0 : chunk * m * f, name(), "the output gradient's scratch");
-  if (want_kernel) dkernel_.resize(k * f);
-  if (want_bias) dbias_.assign(f, 0.0f);
+  const std::size_t chunk = chunk_samples(n, !b.wino_dw);
+  sized(dz_, b.fuse_act ? 0 : chunk * m * f, name(), "the output gradient's scratch");
+  if (b.want_kernel) dkernel_.resize(k * f);
+  if (b.want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
-    sized(dcol_, wino_dx ? 0 : chunk * m * k, name(), "the im2col gradient");
-    if (!direct && !unzeroed) dx_.resize(chunk * in_size);
+    sized(dcol_, b.wino_dx ? 0 : chunk * m * k, name(), "the im2col gradient");
+    if (!plan_.direct_col && !b.unzeroed) dx_.resize(chunk * numel(in_shape_));
   }
-  if (wino_dx) {
-    const std::size_t c = geo_.c;
-    flipped_.resize(9 * f * c);
-    kernels::parallel_for(0, 9 * c, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) {
-        const std::size_t tap = i / c, ci = i % c;
-        const float* src = kernel.value + (8 - tap) * c * f + ci * f;
-        for (std::size_t co = 0; co < f; ++co) flipped_[tap * f * c + co * c + ci] = src[co];
-      }
-    });
-    if (!wino_back_) wino_back_ = std::make_unique<kernels::WinogradKernel>();
-    wino_back_->set(flipped_.data(), f, c);
-  }
+  if (b.wino_dx) prepare_winograd_input_grad();
 
   // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
   // order (the GEMM's own order within a chunk), so results do not depend on the thread count.
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
-    const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
-    float* dz = dz_.data();
-    const float* y = out.data() + s0 * m * f;
-    const float* dy = grad_out.data() + s0 * m * f;
-    // dz = dL/dz for the chunk, from y and dL/dy: [rows, f].
-    if (!fuse_act) kernels::act_backward(act, y, dy, dz, rows, f);
-    if (small) {
-      // dkernel[k, f] (+)= col^T * dz and dbias (+)= column sums of dz, over a fixed number of
-      // row slices in parallel (fixed: the result must not depend on the thread count), each
-      // slice's partial sums added in slice order.
-      const float* col = col_of(s0, cs);
-      const std::size_t slices = rows >= kSplitRows * kSplits ? kSplits : 1;
-      dpart_.assign(slices * k * f, 0.0f);
-      dbpart_.assign(want_bias ? slices * f : 0, 0.0f);
-      kernels::parallel_for(0, slices, [&](std::size_t sl) {
-        const std::size_t r0 = rows * sl / slices, r1 = rows * (sl + 1) / slices;
-        kernels::small_k_weight_grad(
-            fuse_act ? act : kernels::Act::Linear, col + r0 * k,
-            fuse_act ? y + r0 * f : nullptr, (fuse_act ? dy : dz) + r0 * f, r1 - r0, k, f,
-            dpart_.data() + sl * k * f, want_bias ? dbpart_.data() + sl * f : nullptr);
+    const std::size_t cs = std::min(chunk, n - s0);
+    // dz = dL/dz for the chunk, from y and dL/dy: [cs * m, f].
+    if (!b.fuse_act)
+      kernels::act_backward(b.act, out.data() + s0 * m * f, grad_out.data() + s0 * m * f,
+                            dz_.data(), cs * m, f);
+    kernel_grad_chunk(b, s0, cs);
+    if (gx) input_grad_chunk(b, s0, cs);
+  }
+  if (b.want_kernel) kernels::add_to(dkernel_.data(), k * f, b.kernel.grad);
+  if (b.want_bias)
+    for (std::size_t j = 0; j < f; ++j) b.bias->grad[j] += dbias_[j];
+}
+
+// The kernel flipped and its channels swapped, [3, 3, f, in_c], transformed for Winograd.
+void Conv2D::prepare_winograd_input_grad() {
+  const std::size_t c = geo_.c, f = filters_;
+  const float* kernel = params()[0].value;
+  flipped_.resize(9 * f * c);
+  kernels::parallel_for(0, 9 * c, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) {
+      const std::size_t tap = i / c, ci = i % c;
+      const float* src = kernel + (8 - tap) * c * f + ci * f;
+      for (std::size_t co = 0; co < f; ++co) flipped_[tap * f * c + co * c + ci] = src[co];
+    }
+  });
+  if (!wino_back_) wino_back_ = std::make_unique<kernels::WinogradKernel>();
+  wino_back_->set(flipped_.data(), f, c);
+}
+
+// dkernel_ (the first chunk overwrites, later ones add in chunk order) and dbias_ for one chunk.
+void Conv2D::kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) {
+  const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_, rows = cs * m;
+  const float* dz = dz_.data();
+  // The col matrix of the chunk: kept by a training forward of this batch, or built again.
+  const auto col_of = [&] {
+    return b.kept ? col_.data() + s0 * m * k : chunk_col(b.x.data(), s0, cs, false);
+  };
+  if (b.small) {
+    // dkernel[k, f] (+)= col^T * dz and dbias (+)= column sums of dz, over a fixed number of
+    // row slices in parallel (fixed: the result must not depend on the thread count), each
+    // slice's partial sums added in slice order.
+    const float* col = col_of();
+    const float* y = b.out.data() + s0 * m * f;
+    const float* dy = b.grad_out.data() + s0 * m * f;
+    const std::size_t slices = rows >= kSplitRows * kSplits ? kSplits : 1;
+    dpart_.assign(slices * k * f, 0.0f);
+    dbpart_.assign(b.want_bias ? slices * f : 0, 0.0f);
+    kernels::parallel_for(0, slices, [&](std::size_t sl) {
+      const std::size_t r0 = rows * sl / slices, r1 = rows * (sl + 1) / slices;
+      kernels::small_k_weight_grad(
+          b.fuse_act ? b.act : kernels::Act::Linear, col + r0 * k,
+          b.fuse_act ? y + r0 * f : nullptr, (b.fuse_act ? dy : dz) + r0 * f, r1 - r0, k, f,
+          dpart_.data() + sl * k * f, b.want_bias ? dbpart_.data() + sl * f : nullptr);
+    });
+    if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
+    for (std::size_t sl = 0; sl < slices; ++sl) {
+      kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
+      if (b.want_bias) kernels::add_to(dbpart_.data() + sl * f, f, dbias_.data());
+    }
+    return;  // the bias gradient came with it
+  }
+  if (b.wino_dw) {
+    if (s0 != 0) dpart_.resize(k * f);
+    kernels::winograd_kernel_grad(geo_, cs, b.x.data() + s0 * numel(in_shape_), dz, f,
+                                  s0 == 0 ? dkernel_.data() : dpart_.data(), winograd_scratch());
+    if (s0 != 0) kernels::add_to(dpart_.data(), k * f, dkernel_.data());
+  } else if (b.want_kernel) {
+    // dkernel[k, f] (+)= col^T[k, rows] * dz[rows, f].
+    const float* col = col_of();
+    if (k * f <= kSmallKernel && rows >= kSplitRows * kSplits) {
+      // A small kernel matrix (a first layer: k = 9 or 27) is one or two GEMM tiles, so the
+      // GEMM runs it on one thread however long the sum over rows. Split the rows into a fixed
+      // number of slices instead (fixed: the result must not depend on the thread count), one
+      // GEMM per slice in parallel, and add the partial sums in slice order.
+      dpart_.resize(kSplits * k * f);
+      kernels::parallel_for(0, kSplits, [&](std::size_t sl) {
+        const std::size_t r0 = rows * sl / kSplits, r1 = rows * (sl + 1) / kSplits;
+        kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k, dz + r0 * f,
+                      f, 0.0f, dpart_.data() + sl * k * f, f);
       });
       if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
-      for (std::size_t sl = 0; sl < slices; ++sl) {
+      for (std::size_t sl = 0; sl < kSplits; ++sl)
         kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
-        if (want_bias) kernels::add_to(dbpart_.data() + sl * f, f, dbias_.data());
-      }
-    } else if (wino_dw) {
-      // The first chunk overwrites dkernel_, later ones are added in chunk order.
-      if (s0 != 0) dpart_.resize(k * f);
-      kernels::winograd_kernel_grad(geo_, cs, x.data() + s0 * in_size, dz, f,
-                                    s0 == 0 ? dkernel_.data() : dpart_.data(), winograd_scratch());
-      if (s0 != 0) kernels::add_to(dpart_.data(), k * f, dkernel_.data());
-    } else if (want_kernel) {
-      // dkernel[k, f] (+)= col^T[k, rows] * dz[rows, f]; the first chunk overwrites.
-      const float* col = col_of(s0, cs);
-      if (k * f <= kSmallKernel && rows >= kSplitRows * kSplits) {
-        // A small kernel matrix (a first layer: k = 9 or 27) is one or two GEMM tiles, so the
-        // GEMM runs it on one thread however long the sum over rows. Split the rows into a fixed
-        // number of slices instead (fixed: the result must not depend on the thread count),
-        // one GEMM per slice in parallel, and add the partial sums in slice order.
-        dpart_.resize(kSplits * k * f);
-        kernels::parallel_for(0, kSplits, [&](std::size_t sl) {
-          const std::size_t r0 = rows * sl / kSplits, r1 = rows * (sl + 1) / kSplits;
-          kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k,
-                        dz + r0 * f, f, 0.0f, dpart_.data() + sl * k * f, f);
-        });
-        if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
-        for (std::size_t sl = 0; sl < kSplits; ++sl)
-          kernels::add_to(dpart_.data() + sl * k * f, k * f, dkernel_.data());
-      } else {
-        kernels::gemm(Trans::Yes, Trans::No, k, f, rows, 1.0f, col, k, dz, f,
-                      s0 == 0 ? 0.0f : 1.0f, dkernel_.data(), f);
-      }
-    }
-    if (want_bias && !small) kernels::sum_rows_add(dz, rows, f, dbias_.data());
-    if (wino_dx) {
-      float* g = gx->data() + s0 * in_size;
-      float* d = unzeroed ? g : dx_.data();
-      kernels::winograd_conv3x3(back, cs, dz, *wino_back_, nullptr, kernels::Act::Linear, d,
-                                winograd_scratch());
-      if (!unzeroed)
-        kernels::parallel_for(0, cs, [&](std::size_t j) {
-          kernels::add_to(d + j * in_size, in_size, g + j * in_size);
-        });
-    } else if (gx) {
-      // dcol[rows, k] = dz[rows, f] * kernel^T[f, k]; col2im scatters it back onto the input.
-      float* dcol = dcol_.data();
-      kernels::gemm(Trans::No, Trans::Yes, rows, k, f, 1.0f, dz, f, kernel.value, f, 0.0f, dcol, k);
-      float* g = gx->data() + s0 * in_size;
-      if (direct) {
-        // 1x1: dcol is dL/dx itself.
-        if (unzeroed)
-          std::copy(dcol, dcol + rows * k, g);
-        else
-          kernels::add_to(dcol, rows * k, g);
-      } else {
-        float* dx = dx_.data();
-        kernels::parallel_for(0, cs, [&](std::size_t j) {
-          // A buffer this layer fills first takes the sums directly; otherwise they are summed
-          // in scratch and added once (one value added per element).
-          float* d = unzeroed ? g + j * in_size : dx + j * in_size;
-          std::fill(d, d + in_size, 0.0f);
-          kernels::col2im_add(geo_, dcol + j * m * k, d);
-          if (!unzeroed) kernels::add_to(d, in_size, g + j * in_size);
-        });
-      }
+    } else {
+      kernels::gemm(Trans::Yes, Trans::No, k, f, rows, 1.0f, col, k, dz, f, s0 == 0 ? 0.0f : 1.0f,
+                    dkernel_.data(), f);
     }
   }
-  if (want_kernel) kernels::add_to(dkernel_.data(), k * f, kernel.grad);
-  if (want_bias)
-    for (std::size_t j = 0; j < f; ++j) bias->grad[j] += dbias_[j];
+  if (b.want_bias) kernels::sum_rows_add(dz, rows, f, dbias_.data());
+}
+
+// dL/dx of one chunk, added into gx (or written, when this layer zeroes gx itself).
+void Conv2D::input_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) {
+  const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_, rows = cs * m;
+  const std::size_t in_size = numel(in_shape_);
+  const float* dz = dz_.data();
+  float* g = b.gx->data() + s0 * in_size;
+  if (b.wino_dx) {
+    float* d = b.unzeroed ? g : dx_.data();
+    kernels::winograd_conv3x3(plan_.back, cs, dz, *wino_back_, nullptr, kernels::Act::Linear, d,
+                              winograd_scratch());
+    if (!b.unzeroed)
+      kernels::parallel_for(0, cs, [&](std::size_t j) {
+        kernels::add_to(d + j * in_size, in_size, g + j * in_size);
+      });
+    return;
+  }
+  // dcol[rows, k] = dz[rows, f] * kernel^T[f, k]; col2im scatters it back onto the input.
+  float* dcol = dcol_.data();
+  kernels::gemm(Trans::No, Trans::Yes, rows, k, f, 1.0f, dz, f, b.kernel.value, f, 0.0f, dcol, k);
+  if (plan_.direct_col) {
+    // 1x1: dcol is dL/dx itself.
+    if (b.unzeroed)
+      std::copy(dcol, dcol + rows * k, g);
+    else
+      kernels::add_to(dcol, rows * k, g);
+    return;
+  }
+  float* dx = dx_.data();
+  kernels::parallel_for(0, cs, [&](std::size_t j) {
+    // A buffer this layer fills first takes the sums directly; otherwise they are summed in
+    // scratch and added once (one value added per element).
+    float* d = b.unzeroed ? g + j * in_size : dx + j * in_size;
+    std::fill(d, d + in_size, 0.0f);
+    kernels::col2im_add(geo_, dcol + j * m * k, d);
+    if (!b.unzeroed) kernels::add_to(d, in_size, g + j * in_size);
+  });
 }
 
 }  // namespace cnn

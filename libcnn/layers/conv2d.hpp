@@ -1,7 +1,9 @@
 // Conv2D: 2-D convolution over NHWC images with Keras semantics, computed as im2col followed by
 // one GEMM per chunk of samples (as many samples as fit a scratch budget, see conv2d.cpp); 1x1
 // stride-1 unpadded convolutions skip im2col (the NHWC input is the col matrix); 3x3 stride-1
-// layers with 16+ channels run Winograd F(4x4,3x3) forward and for both gradients.
+// layers with 16+ channels run Winograd F(4x4,3x3) forward and for both gradients. Which of
+// these a layer uses is decided once, from its shapes, when they are bound (infer_shape: the
+// Plan); forward and backward dispatch on it.
 //
 // Formula, per sample, output (oy, ox, f):
 //   z = bias[f] + sum over (ky, kx, ci) of
@@ -87,14 +89,33 @@ class Conv2D final : public Layer {
   void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) override;
 
  private:
-  // Whether Winograd computes the convolution of geometry g (the forward's, or the input
-  // gradient's: a convolution of dz) for this layer's channels.
-  bool use_winograd(const kernels::ConvGeometry& g) const;
+  // What infer_shape decides once, from the shapes: the algorithm of each pass. Only the run-time
+  // switches (Winograd on or off, the reference ISA) are read per call.
+  struct Plan {
+    bool direct_col = false;   // 1x1, stride 1, no padding: the input is its own col matrix
+    bool small_k = false;      // kh * kw * in_c <= kernels::kSmallK: broadcast-FMA rows, no GEMM
+    bool winograd = false;     // the forward qualifies for Winograd F(4x4,3x3)
+    bool winograd_dx = false;  // and so does the input gradient, a convolution of dz:
+    kernels::ConvGeometry back;  // of dz with the flipped kernel, padded by 2 - pad
+  };
+  // One backward call's choices and buffers (backward's steps share them).
+  struct BackwardPass;
+
+  // plan_.winograd / plan_.winograd_dx with the run-time switches.
+  bool winograd_forward() const;
+  bool winograd_input_grad() const;
   // Samples per chunk for a batch of n: im2col and dz scratch, or dz alone without im2col.
   std::size_t chunk_samples(std::size_t n, bool im2col = true) const;
-  // 1x1, stride 1, no padding: the input is its own col matrix.
-  bool direct_col() const;
   const float* chunk_col(const float* x, std::size_t s0, std::size_t cs, bool keep);
+  // The forward paths: Winograd, or im2col (or the input itself) + GEMM or small-k rows.
+  void forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
+  void forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
+  // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the
+  // kernel and bias gradients (small-k rows, Winograd, or GEMM), the input gradient (Winograd,
+  // or GEMM and col2im).
+  void kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs);
+  void input_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs);
+  void prepare_winograd_input_grad();
 
   // Configuration.
   std::size_t filters_ = 0;
@@ -108,6 +129,7 @@ class Conv2D final : public Layer {
   // From infer_shape.
   Shape in_shape_, out_shape_;
   kernels::ConvGeometry geo_;
+  Plan plan_;
 
   // Scratch, for a chunk of cs samples: col_/dcol_ [cs * out_h * out_w, kh * kw * in_c],
   // dz_ [cs * out_h * out_w, filters], dx_ [cs, h, w, in_c], dkernel_ [kh * kw * in_c, filters],
