@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
         throw CLI::ValidationError("--resume takes no base: the run has its model.json");
       opt.resume = true;
       opt.run_dir = resume_dir;
-      if (flags.epochs) opt.resume_overrides["epochs"] = *flags.epochs;
+      if (const auto epochs = flags.epochs()) opt.resume_overrides["epochs"] = *epochs;
     } else {
       if (base.empty()) throw CLI::ValidationError("give a BASE model (or --resume RUN_DIR)");
       cnn::train::FinetuneSpec spec;

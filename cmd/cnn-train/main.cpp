@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
         throw CLI::ValidationError("--resume and --weights are different operations; use one");
       opt.resume = true;
       opt.run_dir = resume_dir;
-      if (flags.epochs) opt.resume_overrides["epochs"] = *flags.epochs;
+      if (const auto epochs = flags.epochs()) opt.resume_overrides["epochs"] = *epochs;
     } else {
       if (recipe_path.empty() && !model)
         throw CLI::ValidationError("give a recipe (configs/train/*.json), --model, or --resume RUN");

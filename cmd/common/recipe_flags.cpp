@@ -1,4 +1,4 @@
-// Recipe flags: CLI11 options -> recipe fields.
+// Recipe flags: one table -> CLI11 options -> recipe fields.
 #include "common/recipe_flags.hpp"
 
 #include <filesystem>
@@ -8,86 +8,151 @@
 
 namespace cnn::cmd {
 
+const std::vector<RecipeFlag>& recipe_flags() {
+  using K = FlagKind;
+  static const std::vector<RecipeFlag> table = {
+      {"--data", "SPEC", "data.train", K::Dataset,
+       "Training data: fashion-mnist:train, mnist:train, DIR, FILE.cnnrec"},
+      {"--validation", "SPEC", "data.validation", K::Dataset,
+       "Validation data (same forms as --data)"},
+      {"--validation-split", "F", "data.validation_split", K::Number,
+       "Hold out this fraction of --data"},
+      {"--epochs", "N", "epochs", K::Count, "Epochs"},
+      {"--batch-size", "N", "batch_size", K::Count, "Batch size"},
+      {"--steps-per-epoch", "N", "steps_per_epoch", K::Count, "Batches per epoch"},
+      {"--validation-steps", "N", "validation_steps", K::Count, "Validation batches"},
+      {"--optimizer", "TYPE", "optimizer.type", K::Text,
+       "sgd, rmsprop or adam (any case, as Keras; Keras defaults)"},
+      {"--learning-rate", "LR", "optimizer.learning_rate", K::NonNegative, "Learning rate"},
+      {"--loss", "NAME", "loss", K::Text,
+       "binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy, mse"},
+      {"--target-size", "H W", "data.target_size", K::Pair, "Resize images to H W"},
+      {"--color-mode", "MODE", "data.color_mode", K::Text, "rgb or grayscale"},
+      {"--class-mode", "MODE", "data.class_mode", K::Text, "binary, categorical or sparse"},
+      {"--interpolation", "NAME", "data.interpolation", K::Text, "nearest or bilinear"},
+      {"--rescale", "F", "data.rescale", K::Number,
+       "Multiply pixel values by this (e.g. 0.00392156862745098)"},
+      {"--on-bad-image", "POLICY", "data.on_bad_image", K::Text, "fail or skip"},
+      {"--class-weight", "W", "class_weight", K::ClassWeight,
+       "auto, or a JSON object/list of weights"},
+      {"--weight-decay", "L", "weight_decay", K::Number, "L2 on kernels (Keras l2(lambda))"},
+      {"--recalibrate-bn", "N", "recalibrate_bn", K::Size,
+       "After each epoch, re-estimate BatchNormalization statistics over N batches"},
+      {"--schedule", "JSON", "schedule", K::Json,
+       "Learning-rate schedule as JSON, e.g. '{\"type\": \"cosine\", \"decay_steps\": 1000}'"},
+      {"--early-stopping", "JSON", "early_stopping", K::Json,
+       "Early stopping as JSON, e.g. '{\"patience\": 3}'"},
+      {"--no-shuffle", "", "shuffle", K::Off, "Keep the dataset order"},
+      {"--augment", "FILE", "augment", K::Path,
+       "Augment the training data with these ImageDataGenerator settings (configs/augment/*.json)"},
+  };
+  return table;
+}
+
+namespace {
+// Whole numbers only: "2.5" epochs is refused, not cut to 2.
+const CLI::TypeValidator<std::size_t> kWhole("UINT");
+}  // namespace
+
 void RecipeFlags::add_to(CLI::App& app) {
-  app.add_option("--data", data, "Training data: fashion-mnist:train, mnist:train, DIR, "
-                                 "FILE.cnnrec");
-  app.add_option("--validation", validation, "Validation data (same forms as --data)");
-  app.add_option("--validation-split", validation_split, "Hold out this fraction of --data");
-  app.add_option("--epochs", epochs, "Epochs")->check(cnn::cmd::at_least(1));
-  app.add_option("--batch-size", batch_size, "Batch size")->check(cnn::cmd::at_least(1));
-  app.add_option("--steps-per-epoch", steps_per_epoch, "Batches per epoch")
-      ->check(cnn::cmd::at_least(1));
-  app.add_option("--validation-steps", validation_steps, "Validation batches")
-      ->check(cnn::cmd::at_least(1));
-  app.add_option("--optimizer", optimizer, "sgd, rmsprop or adam (any case, as Keras; Keras defaults)");
-  app.add_option("--learning-rate", learning_rate, "Learning rate")->check(cnn::cmd::at_least(0));
-  app.add_option("--loss", loss, "binary_crossentropy, categorical_crossentropy, "
-                                 "sparse_categorical_crossentropy, mse");
-  app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
-  app.add_option("--color-mode", color_mode, "rgb or grayscale");
-  app.add_option("--class-mode", class_mode, "binary, categorical or sparse");
-  app.add_option("--interpolation", interpolation, "nearest or bilinear");
-  app.add_option("--rescale", rescale, "Multiply pixel values by this (e.g. 0.00392156862745098)");
-  app.add_option("--on-bad-image", on_bad_image, "fail or skip");
-  app.add_option("--class-weight", class_weight, "auto, or a JSON object/list of weights");
-  app.add_option("--weight-decay", weight_decay, "L2 on kernels (Keras l2(lambda))");
-  app.add_option("--recalibrate-bn", recalibrate_bn,
-                 "After each epoch, re-estimate BatchNormalization statistics over N batches");
-  app.add_option("--schedule", schedule, "Learning-rate schedule as JSON, e.g. "
-                                         "'{\"type\": \"cosine\", \"decay_steps\": 1000}'");
-  app.add_option("--early-stopping", early_stopping, "Early stopping as JSON, e.g. "
-                                                     "'{\"patience\": 3}'");
-  app.add_flag("--no-shuffle", no_shuffle, "Keep the dataset order");
-  app.add_option("--augment", augment, "Augment the training data with these ImageDataGenerator "
-                                       "settings (configs/augment/*.json)");
-  app.add_option("--set", sets, "Set any recipe field: KEY=VALUE (e.g. data.rescale=0.5)");
+  for (const RecipeFlag& f : recipe_flags()) {
+    if (f.kind == FlagKind::Off) {
+      app.add_flag(f.flag, switched_[f.flag], f.help);
+      continue;
+    }
+    CLI::Option* o = app.add_option(f.flag, given_[f.flag], f.help)->type_name(f.value);
+    switch (f.kind) {
+      case FlagKind::Pair:
+        o->expected(2)->check(kWhole);
+        break;
+      case FlagKind::Count:
+        o->expected(1)->check(kWhole)->check(at_least(1));
+        break;
+      case FlagKind::Size:
+        o->expected(1)->check(kWhole);
+        break;
+      case FlagKind::NonNegative:
+        o->expected(1)->check(at_least(0));
+        break;
+      case FlagKind::Number:
+        o->expected(1)->check(CLI::Number);
+        break;
+      default:
+        o->expected(1);
+    }
+  }
+  app.add_option("--set", sets_, "Set any recipe field: KEY=VALUE (e.g. data.rescale=0.5)");
 }
 
 const std::vector<std::string>& RecipeFlags::names() {
-  static const std::vector<std::string> n{
-      "--data", "--validation", "--validation-split", "--batch-size", "--steps-per-epoch",
-      "--validation-steps", "--optimizer", "--learning-rate", "--loss", "--target-size",
-      "--color-mode", "--class-mode", "--interpolation", "--rescale", "--on-bad-image",
-      "--class-weight", "--weight-decay", "--recalibrate-bn", "--schedule", "--early-stopping", "--no-shuffle",
-      "--augment", "--set"};
+  static const std::vector<std::string> n = [] {
+    std::vector<std::string> v;
+    for (const RecipeFlag& f : recipe_flags())
+      if (std::string(f.flag) != "--epochs") v.emplace_back(f.flag);
+    v.emplace_back("--set");
+    return v;
+  }();
   return n;
 }
 
+std::optional<std::size_t> RecipeFlags::epochs() const {
+  const auto it = given_.find("--epochs");
+  if (it == given_.end() || it->second.empty()) return std::nullopt;
+  return static_cast<std::size_t>(std::stoull(it->second.back()));
+}
+
+namespace {
+
+// The recipe value of a flag's text (CLI11 has checked numbers and ranges).
+json flag_value(const RecipeFlag& f, const std::vector<std::string>& text, const std::string& cwd) {
+  const std::string& t = text.back();
+  switch (f.kind) {
+    case FlagKind::Dataset:
+      // Paths on the command line are relative to the current directory (a recipe's to its
+      // folder).
+      return data::resolve_dataset_spec(t, cwd);
+    case FlagKind::Path:
+      return std::filesystem::absolute(t).string();
+    case FlagKind::Number:
+    case FlagKind::NonNegative:
+      return std::stod(t);
+    case FlagKind::Count:
+    case FlagKind::Size:
+      return static_cast<std::size_t>(std::stoull(t));
+    case FlagKind::Pair:
+      return json::array({std::stoull(text.at(text.size() - 2)), std::stoull(t)});
+    case FlagKind::Json:
+      return parse_json(t, f.flag);
+    case FlagKind::ClassWeight:
+      return t == "auto" ? json("auto") : parse_json(t, f.flag);
+    case FlagKind::Off:
+      return false;
+    case FlagKind::Text:
+      break;
+  }
+  return t;
+}
+
+}  // namespace
+
 void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& common,
                         const std::string& base_dir) const {
-  auto as_json = [](const std::string& flag, const std::string& text) {
-    return parse_json(text, flag);
-  };
   json o = json::object();
-  // Paths on the command line are relative to the current directory (a recipe's to its folder).
   const std::string cwd = std::filesystem::current_path().string();
-  if (data) o["data"]["train"] = data::resolve_dataset_spec(*data, cwd);
-  if (validation) o["data"]["validation"] = data::resolve_dataset_spec(*validation, cwd);
-  if (validation_split) o["data"]["validation_split"] = *validation_split;
-  if (!target_size.empty()) o["data"]["target_size"] = target_size;
-  if (color_mode) o["data"]["color_mode"] = *color_mode;
-  if (class_mode) o["data"]["class_mode"] = *class_mode;
-  if (interpolation) o["data"]["interpolation"] = *interpolation;
-  if (rescale) o["data"]["rescale"] = *rescale;
-  if (on_bad_image) o["data"]["on_bad_image"] = *on_bad_image;
-  if (epochs) o["epochs"] = *epochs;
-  if (batch_size) o["batch_size"] = *batch_size;
-  if (steps_per_epoch) o["steps_per_epoch"] = *steps_per_epoch;
-  if (validation_steps) o["validation_steps"] = *validation_steps;
-  if (loss) o["loss"] = *loss;
-  if (optimizer) o["optimizer"]["type"] = *optimizer;
-  if (learning_rate) o["optimizer"]["learning_rate"] = *learning_rate;
-  if (class_weight)
-    o["class_weight"] = *class_weight == "auto" ? json("auto") : as_json("--class-weight", *class_weight);
-  if (weight_decay) o["weight_decay"] = *weight_decay;
-  if (recalibrate_bn) o["recalibrate_bn"] = *recalibrate_bn;
-  if (schedule) o["schedule"] = as_json("--schedule", *schedule);
-  if (early_stopping) o["early_stopping"] = as_json("--early-stopping", *early_stopping);
-  if (no_shuffle) o["shuffle"] = false;
-  if (augment) o["augment"] = std::filesystem::absolute(*augment).string();
+  for (const RecipeFlag& f : recipe_flags()) {
+    std::string pointer = std::string("/") + f.field;
+    for (char& c : pointer)
+      if (c == '.') c = '/';
+    if (f.kind == FlagKind::Off) {
+      if (switched_.at(f.flag)) o[json::json_pointer(pointer)] = false;
+      continue;
+    }
+    const std::vector<std::string>& text = given_.at(f.flag);
+    if (app.count(f.flag)) o[json::json_pointer(pointer)] = flag_value(f, text, cwd);
+  }
   if (app.count("--seed")) o["seed"] = common.seed;
   train::merge_into(recipe, o);
-  for (const auto& s : sets) train::apply_assignment(recipe, s, base_dir);
+  for (const auto& s : sets_) train::apply_assignment(recipe, s, base_dir);
 }
 
 }  // namespace cnn::cmd

@@ -1,7 +1,11 @@
 // The training-recipe flags (--data, --epochs, --optimizer, --set, ...) shared by the programs
-// that train (cnn-finetune; the same flags as cnn-train, see share/cnn-train.md).
+// that train (cnn-train and cnn-finetune; share/cnn-train.md), from one table: each flag's
+// name, value name, the recipe field it sets, how its text becomes JSON, and its help. The
+// table makes the CLI options, names(), apply(), and the list tests/cli/habits.sh checks
+// share/cnn-train.md's flags table against.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,25 +17,50 @@
 
 namespace cnn::cmd {
 
-struct RecipeFlags {
-  std::optional<std::string> data, validation, loss, optimizer, color_mode, class_mode,
-      interpolation, on_bad_image, class_weight, schedule, early_stopping, augment;
-  std::optional<double> validation_split, learning_rate, rescale, weight_decay;
-  std::optional<std::size_t> epochs, batch_size, steps_per_epoch, validation_steps,
-      recalibrate_bn;
-  std::vector<std::size_t> target_size;
-  bool no_shuffle = false;
-  std::vector<std::string> sets;
+// How a flag's text becomes the recipe value.
+enum class FlagKind {
+  Dataset,      // a dataset spec, its path made absolute
+  Path,         // a file, made absolute
+  Text,         // a string
+  Number,       // a number
+  NonNegative,  // a number >= 0
+  Count,        // an integer >= 1
+  Size,         // an integer >= 0
+  Pair,         // two integers >= 1 (H W)
+  Json,         // JSON text
+  ClassWeight,  // "auto" or JSON text
+  Off,          // a flag without a value: sets the field to false
+};
 
+struct RecipeFlag {
+  const char* flag;    // "--batch-size"
+  const char* value;   // "N" (shown in --help; "" for Off)
+  const char* field;   // "batch_size", "data.train": the recipe field, dotted
+  FlagKind kind;
+  const char* help;
+};
+
+// Every recipe flag, in --help order.
+const std::vector<RecipeFlag>& recipe_flags();
+
+class RecipeFlags {
+ public:
   // Adds the flags to app (not --model or --weights, whose meaning differs between programs).
   void add_to(CLI::App& app);
-  // The flags' names, for programs that refuse them in some modes (--resume).
+  // The flags' names, for programs that refuse them in some modes (--resume): all but --epochs.
   static const std::vector<std::string>& names();
+  // --epochs, when given (what --resume takes).
+  std::optional<std::size_t> epochs() const;
   // Merges the given flags into recipe (each only when given), then --seed when given, then
   // the --set assignments in order. Throws ConfigError for flags whose JSON does not parse.
   // base_dir: the recipe file's folder (for --set augment.KEY=V on a settings file).
   void apply(json& recipe, const CLI::App& app, const CommonOptions& common,
              const std::string& base_dir = "") const;
+
+ private:
+  std::map<std::string, std::vector<std::string>> given_;  // flag -> its values as typed
+  std::map<std::string, bool> switched_;                    // Off flags
+  std::vector<std::string> sets_;
 };
 
 }  // namespace cnn::cmd

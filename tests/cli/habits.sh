@@ -109,4 +109,24 @@ python3 -c "import json; p=json.load(open('top.json'))['predictions']; assert le
   || fail "--top-k JSON"
 rc=0; "$bin/cnn-eval" o1 --images 'nothing/*.png' -q 2> err || rc=$?
 [[ $rc -eq 3 ]] && grep -q "no file matches" err || fail "empty pattern: $rc $(cat err)"
+# The recipe flags' one table (cmd/common/recipe_flags.cpp) and share/cnn-train.md's flags table
+# agree: every flag in it is documented with its value name and recipe field, and both programs
+# that train offer every flag.
+python3 - "$src/cmd/common/recipe_flags.cpp" "$src/share/cnn-train.md" <<'PY' || fail "recipe flags and share/cnn-train.md disagree"
+import re, sys
+table = re.findall(r'\{"(--[a-z-]+)", "([^"]*)", "([a-z_.]+)", K::(\w+)', open(sys.argv[1]).read())
+assert len(table) >= 20, table
+doc = open(sys.argv[2]).read()
+for flag, value, field, kind in table:
+    shown = f"`{flag} {value}`" if value else f"`{flag}`"
+    want = f"`shuffle: false`" if kind == "Off" else f"`{field}`"
+    row = re.search(r"^\| " + re.escape(shown) + r" \| " + re.escape(want) + r" \|", doc, re.M)
+    assert row, f"share/cnn-train.md has no row | {shown} | {want} |"
+PY
+for program in cnn-train cnn-finetune; do
+  "$bin/$program" --help > "$work/help"
+  for flag in $(grep -o '{"--[a-z-]*"' "$src/cmd/common/recipe_flags.cpp" | tr -d '{"'); do
+    grep -q -- "$flag" "$work/help" || fail "$program --help lacks $flag"
+  done
+done
 echo "habits: ok"
