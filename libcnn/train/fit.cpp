@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "data/batcher.hpp"
 #include "train/checkpoint.hpp"
@@ -152,144 +153,177 @@ Callbacks make_callbacks(const FitOptions& opt, double learning_rate, bool has_v
                 "data or monitor 'loss'";
     throw ConfigError(opt.recipe_file, pointer, "", problem);
   };
-  if (auto* plateau = dynamic_cast<ReduceLrOnPlateau*>(c.schedule.get()))
-    check_monitor(plateau->monitor(), "/schedule/monitor");
+  if (const auto monitor = c.schedule->monitored()) check_monitor(*monitor, "/schedule/monitor");
   if (c.early_stopping) check_monitor(c.early_stopping->config().monitor, "/early_stopping/monitor");
   return c;
 }
 
-FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
-              const data::Dataset* validation, const FitOptions& opt) {
-  Optimizer& optimizer = trainer.optimizer();
-  Callbacks callbacks = make_callbacks(opt, optimizer.learning_rate(), validation != nullptr,
-                                       trainer.top_k() > 0);
-  auto& schedule = callbacks.schedule;
-  auto& early = callbacks.early_stopping;
+namespace {
 
-  FitResult result;
-  std::vector<float> best;
-  std::size_t start_epoch = 0, skip_steps = 0;
+// Where the loop stands, as a checkpoint's state.json holds it (with the RNG, the callbacks'
+// state and the history): the next epoch, the steps of it already trained and their sums, and
+// early stopping's best weights (in best.safetensors).
+struct LoopState {
+  std::size_t epoch = 0, step = 0;
   PassStats partial;
-  if (opt.resume) try {
-    const json st = read_checkpoint(opt.run_dir, model, optimizer, best);
-    start_epoch = st.at("epoch").get<std::size_t>();
-    skip_steps = st.at("step").get<std::size_t>();
-    partial = stats_from_json(st.at("partial"));
-    std::array<std::uint64_t, 4> s{};
-    for (std::size_t i = 0; i < 4; ++i) s[i] = st.at("rng").at(i).get<std::uint64_t>();
-    trainer.rng().set_state(s);
-    schedule->load_state(st.at("schedule"), opt.run_dir, "/schedule");
-    if (early && st.contains("early_stopping"))
-      early->load_state(st.at("early_stopping"), opt.run_dir, "/early_stopping");
-    for (const auto& r : st.at("history")) result.history.push_back(epoch_record_from_json(r));
+  std::vector<float> best;
+};
+
+json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
+                const std::vector<EpochRecord>& history) {
+  json st;
+  st["epoch"] = s.epoch;
+  st["step"] = s.step;
+  st["partial"] = stats_json(s.partial);
+  const auto r = trainer.rng().state();
+  st["rng"] = json::array({r[0], r[1], r[2], r[3]});
+  st["schedule"] = c.schedule->state_to_json();
+  if (c.early_stopping) st["early_stopping"] = c.early_stopping->state_to_json();
+  json h = json::array();
+  for (const auto& rec : history) h.push_back(json::parse(to_json(rec).dump()));
+  st["history"] = h;
+  return st;
+}
+
+void save_checkpoint(const FitOptions& opt, Model& model, Trainer& trainer, const Callbacks& c,
+                     const LoopState& s, const std::vector<EpochRecord>& history) {
+  write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()),
+                   model, trainer.optimizer(), state_json(s, trainer, c, history), s.best);
+}
+
+// The state of the run's latest checkpoint, its weights, optimizer, RNG and callbacks restored.
+LoopState resume_from_checkpoint(const FitOptions& opt, Model& model, Trainer& trainer,
+                                 Callbacks& c, std::vector<EpochRecord>& history) {
+  LoopState s;
+  try {
+    const json st = read_checkpoint(opt.run_dir, model, trainer.optimizer(), s.best);
+    s.epoch = st.at("epoch").get<std::size_t>();
+    s.step = st.at("step").get<std::size_t>();
+    s.partial = stats_from_json(st.at("partial"));
+    std::array<std::uint64_t, 4> r{};
+    for (std::size_t i = 0; i < 4; ++i) r[i] = st.at("rng").at(i).get<std::uint64_t>();
+    trainer.rng().set_state(r);
+    c.schedule->load_state(st.at("schedule"), opt.run_dir, "/schedule");
+    if (c.early_stopping && st.contains("early_stopping"))
+      c.early_stopping->load_state(st.at("early_stopping"), opt.run_dir, "/early_stopping");
+    for (const auto& rec : st.at("history")) history.push_back(epoch_record_from_json(rec));
   } catch (const json::exception& e) {
     throw FormatError(opt.run_dir + "/checkpoint", std::nullopt,
                       std::string("the checkpoint's state.json is damaged: ") + e.what());
   }
+  return s;
+}
 
-  auto state_json = [&](std::size_t epoch, std::size_t step, const PassStats& p) {
-    json st;
-    st["epoch"] = epoch;
-    st["step"] = step;
-    st["partial"] = stats_json(p);
-    const auto s = trainer.rng().state();
-    st["rng"] = json::array({s[0], s[1], s[2], s[3]});
-    st["schedule"] = schedule->state_to_json();
-    if (early) st["early_stopping"] = early->state_to_json();
-    json h = json::array();
-    for (const auto& r : result.history) h.push_back(json::parse(to_json(r).dump()));
-    st["history"] = h;
-    return st;
-  };
+// Divergence stops the run before a non-finite value reaches a checkpoint or the history: the
+// last checkpoint written stays the last good one.
+[[noreturn]] void throw_diverged(Model& model, const FitOptions& opt, std::size_t epoch,
+                                 std::size_t step, const std::string& what, double lr) {
+  std::string where = "the forward pass overflowed";
+  if (auto p = first_nonfinite_param(model)) where = "parameter " + *p + " is not finite";
+  else if (auto g = first_nonfinite_param(model, true)) where = "the gradient of " + *g + " is not finite";
+  char lr_text[32];
+  std::snprintf(lr_text, sizeof lr_text, "%g", lr);
+  throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+              std::to_string(step) + ": " + what + " (" + where + "); " +
+              (has_checkpoint(opt.run_dir)
+                   ? "the run keeps its last good checkpoint (cnn-eval reads it)"
+                   : "no checkpoint was written") +
+              "; try a learning rate below " + lr_text);
+}
 
+// After an epoch's steps: BN recalibration, validation, the history row, the callbacks (early
+// stopping may keep or restore weights). Returns whether early stopping ends the run.
+bool end_epoch(Model& model, Trainer& trainer, const data::Dataset& train,
+               const data::Dataset* validation, const FitOptions& opt, Callbacks& c,
+               std::size_t epoch, std::size_t step, const PassStats& stats, double lr,
+               Clock::time_point t0, LoopState& state, FitResult& result) {
+  if (opt.recalibrate_bn > 0) recalibrate_batchnorm(model, train, opt, epoch);
+  EpochRecord rec;
+  rec.epoch = epoch + 1;
+  rec.loss = stats.loss();
+  rec.accuracy = stats.accuracy();
+  if (trainer.top_k()) rec.top_k = stats.top_k();
+  rec.learning_rate = lr;
+  rec.skipped_images = opt.skipped_images;
+  if (validation) {
+    const PassStats v =
+        evaluate(trainer, *validation, opt.batch_size, opt.threads, opt.validation_steps);
+    rec.val_loss = v.loss();
+    rec.val_accuracy = v.accuracy();
+    if (trainer.top_k()) rec.val_top_k = v.top_k();
+  }
+  rec.seconds = seconds_since(t0);
+  EpochLogs logs{{"loss", rec.loss}, {"accuracy", rec.accuracy}, {"lr", rec.learning_rate}};
+  if (rec.val_loss) logs["val_loss"] = *rec.val_loss;
+  if (rec.val_accuracy) logs["val_accuracy"] = *rec.val_accuracy;
+  c.schedule->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
+  bool stop = false;
+  if (c.early_stopping) {
+    const auto d = c.early_stopping->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
+    if (d.keep_weights) state.best.assign(model.values(), model.values() + model.arena_size());
+    if (d.stop) {
+      stop = true;
+      result.stopped_early_at = epoch + 1;
+    }
+    if (d.restore_weights && !state.best.empty()) {
+      std::copy(state.best.begin(), state.best.end(), model.values());
+      result.restored_best = true;
+    }
+    result.best_epoch = static_cast<std::size_t>(c.early_stopping->best_epoch()) + 1;
+  }
+  if (first_nonfinite_param(model))
+    throw_diverged(model, opt, epoch, step, "the weights are not finite after the epoch", lr);
+  result.history.push_back(rec);
+  return stop;
+}
+
+}  // namespace
+
+FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
+              const data::Dataset* validation, const FitOptions& opt) {
+  Optimizer& optimizer = trainer.optimizer();
+  Callbacks c = make_callbacks(opt, optimizer.learning_rate(), validation != nullptr,
+                               trainer.top_k() > 0);
+  FitResult result;
+  LoopState state;
+  if (opt.resume) state = resume_from_checkpoint(opt, model, trainer, c, result.history);
   data::Batcher batcher(train, {opt.batch_size, opt.shuffle, opt.seed, opt.threads, 2,
                                 opt.steps_per_epoch});
   data::Batch batch;
-  for (std::size_t epoch = start_epoch; epoch < opt.epochs; ++epoch) {
+  for (std::size_t epoch = state.epoch; epoch < opt.epochs; ++epoch) {
     const auto t0 = Clock::now();
-    PassStats stats = partial;
-    partial = PassStats{};
+    PassStats stats = std::exchange(state.partial, PassStats{});
     double lr = optimizer.learning_rate();
     batcher.start_epoch(epoch);
     std::size_t step = 0;
     // A run interrupted mid-epoch resumes after the batches it had already trained on.
-    for (; step < skip_steps && batcher.next(batch); ++step) {
+    for (; step < state.step && batcher.next(batch); ++step) {
     }
-    skip_steps = 0;
-    // Divergence stops the run before a non-finite value reaches a checkpoint or the history:
-    // the last checkpoint written stays the last good one.
-    const auto diverged = [&](std::size_t at_step, const std::string& what) {
-      std::string where = "the forward pass overflowed";
-      if (auto p = first_nonfinite_param(model)) where = "parameter " + *p + " is not finite";
-      else if (auto g = first_nonfinite_param(model, true)) where = "the gradient of " + *g + " is not finite";
-      char lr_text[32];
-      std::snprintf(lr_text, sizeof lr_text, "%g", lr);
-      throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
-                  std::to_string(at_step) + ": " + what + " (" + where + "); " +
-                  (has_checkpoint(opt.run_dir)
-                       ? "the run keeps its last good checkpoint (cnn-eval reads it)"
-                       : "no checkpoint was written") +
-                  "; try a learning rate below " + lr_text);
-    };
     while (batcher.next(batch)) {
-      lr = schedule->learning_rate(optimizer.iterations(), static_cast<std::int64_t>(epoch));
+      lr = c.schedule->learning_rate(optimizer.iterations(), static_cast<std::int64_t>(epoch));
       optimizer.set_learning_rate(lr);
       const PassStats s = trainer.train_step(batch.x, batch.labels);
       if (!std::isfinite(s.loss_sum))
-        diverged(step + 1, std::isnan(s.loss_sum) ? "the loss is NaN" : "the loss is infinite");
+        throw_diverged(model, opt, epoch, step + 1,
+                       std::isnan(s.loss_sum) ? "the loss is NaN" : "the loss is infinite", lr);
       stats.add(s);
       ++step;
       if (opt.on_step)
         opt.on_step({epoch + 1, opt.epochs, step, batcher.steps_per_epoch(), stats.loss(),
                      stats.accuracy(), seconds_since(t0)});
       if (opt.stop && opt.stop->load() && step < batcher.steps_per_epoch()) {
-        write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(optimizer.iterations()), model,
-                         optimizer, state_json(epoch, step, stats), best);
+        state.epoch = epoch, state.step = step, state.partial = stats;
+        save_checkpoint(opt, model, trainer, c, state, result.history);
         result.interrupted = true;
         return result;
       }
     }
-
-    if (opt.recalibrate_bn > 0) recalibrate_batchnorm(model, train, opt, epoch);
-    EpochRecord rec;
-    rec.epoch = epoch + 1;
-    rec.loss = stats.loss();
-    rec.accuracy = stats.accuracy();
-    if (trainer.top_k()) rec.top_k = stats.top_k();
-    rec.learning_rate = lr;
-    rec.skipped_images = opt.skipped_images;
-    if (validation) {
-      const PassStats v = evaluate(trainer, *validation, opt.batch_size, opt.threads,
-                                   opt.validation_steps);
-      rec.val_loss = v.loss();
-      rec.val_accuracy = v.accuracy();
-      if (trainer.top_k()) rec.val_top_k = v.top_k();
-    }
-    rec.seconds = seconds_since(t0);
-    EpochLogs logs{{"loss", rec.loss}, {"accuracy", rec.accuracy}, {"lr", rec.learning_rate}};
-    if (rec.val_loss) logs["val_loss"] = *rec.val_loss;
-    if (rec.val_accuracy) logs["val_accuracy"] = *rec.val_accuracy;
-    schedule->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
-    bool stop_now = false;
-    if (early) {
-      const auto d = early->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
-      if (d.keep_weights) best.assign(model.values(), model.values() + model.arena_size());
-      if (d.stop) {
-        stop_now = true;
-        result.stopped_early_at = epoch + 1;
-      }
-      if (d.restore_weights && !best.empty()) {
-        std::copy(best.begin(), best.end(), model.values());
-        result.restored_best = true;
-      }
-      result.best_epoch = static_cast<std::size_t>(early->best_epoch()) + 1;
-    }
-    if (first_nonfinite_param(model)) diverged(step, "the weights are not finite after the epoch");
-    result.history.push_back(rec);
-    write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(optimizer.iterations()), model,
-                     optimizer, state_json(epoch + 1, 0, PassStats{}), best);
+    const bool stop = end_epoch(model, trainer, train, validation, opt, c, epoch, step, stats, lr,
+                                t0, state, result);
+    state.epoch = epoch + 1, state.step = 0, state.partial = PassStats{};
+    save_checkpoint(opt, model, trainer, c, state, result.history);
     if (opt.on_epoch) opt.on_epoch(result.history);
-    if (stop_now) break;
+    if (stop) break;
     if (opt.stop && opt.stop->load()) {
       result.interrupted = epoch + 1 < opt.epochs;
       break;

@@ -32,6 +32,8 @@ class LrSchedule {
   virtual double learning_rate(std::int64_t step, std::int64_t epoch) const = 0;
   // The epoch-end hook, with that epoch's logs; only reduce_on_plateau acts on it.
   virtual void on_epoch_end(std::int64_t epoch, const EpochLogs& logs);
+  // The logged value on_epoch_end watches, if any (checked against what the loop logs).
+  virtual std::optional<std::string> monitored() const { return std::nullopt; }
   // {"type": ..., every field with its value}; make_schedule(to_json()) rebuilds the schedule.
   virtual json_ordered to_json() const = 0;
   // The mutable state, for checkpoints ({} for the stateless schedules), and its restore:
@@ -101,6 +103,7 @@ class ReduceLrOnPlateau final : public LrSchedule {
                   const std::string& pointer = {}) override;
 
   const std::string& monitor() const { return config_.monitor; }
+  std::optional<std::string> monitored() const override { return config_.monitor; }
   MonitorMode mode() const { return mode_; }
   double best() const { return best_; }
   std::int64_t wait() const { return wait_; }
