@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN = $(BUILD)/bin
 
-.PHONY: all build deps test test-sanitize fuzz demo bench install deb clean
+.PHONY: all build deps test test-sanitize fuzz demo bench install deb format clean
 
 all: build
 
@@ -64,6 +64,10 @@ demo: build
 # Pass options with BENCH_FLAGS, e.g. make bench BENCH_FLAGS="--quick".
 bench:
 	BUILD=$(BUILD) JOBS=$(JOBS) scripts/bench.sh $(BENCH_FLAGS)
+
+# The C++ sources in .clang-format's style (clang-format 14); CI checks it (format.sh --check).
+format:
+	scripts/format.sh
 
 clean:
 	rm -rf $(BUILD) build-sanitize build-bench

@@ -54,9 +54,9 @@ struct Lib {
 };
 
 // Times each library: warm-up runs for at least 50 ms (page faults, packing buffers, worker start,
-// and time for the OS to spread the threads over the cores), then 5 timed runs. One library after the other, with a pause between: OpenBLAS's idle workers keep polling
-// for a while after a call (and after openblas_set_num_threads), and would take a core from the
-// next library's threads.
+// and time for the OS to spread the threads over the cores), then 5 timed runs. One library after
+// the other, with a pause between: OpenBLAS's idle workers keep polling for a while after a call
+// (and after openblas_set_num_threads), and would take a core from the next library's threads.
 std::vector<Stat> time_gflops(double flops, const std::vector<Lib>& libs) {
   std::vector<Stat> out;
   for (const auto& lib : libs) {
@@ -132,13 +132,15 @@ int main(int argc, char** argv) {
     for (auto& v : b) v = rng.uniform(-1, 1);
     const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
     for (int threads : {1, 2}) {
-      std::vector<Lib> libs = {{[&] { cnn::kernels::set_num_threads(threads); }, [&] {
+      std::vector<Lib> libs = {{[&] { cnn::kernels::set_num_threads(threads); },
+                                [&] {
                                   cnn::kernels::gemm_for(isa, s.ta, s.tb, s.m, s.n, s.k, 1.0f,
                                                          a.data(), lda, b.data(), ldb, 0.0f,
                                                          c.data(), s.n);
                                 }}};
 #ifdef CNN_BENCH_OPENBLAS
-      libs.push_back({[&] { openblas_set_num_threads(threads); }, [&] {
+      libs.push_back({[&] { openblas_set_num_threads(threads); },
+                      [&] {
                         cblas_sgemm(CblasRowMajor, s.ta == Trans::No ? CblasNoTrans : CblasTrans,
                                     s.tb == Trans::No ? CblasNoTrans : CblasTrans, int(s.m),
                                     int(s.n), int(s.k), 1.0f, a.data(), int(lda), b.data(),

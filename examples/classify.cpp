@@ -3,7 +3,6 @@
 // walks through it; tests/cli/install.sh builds it against the installed package.
 #include <cnn/tensor/error.hpp>
 #include <cnn/train/evaluation.hpp>
-
 #include <iostream>
 
 int main(int argc, char** argv) {

@@ -38,6 +38,7 @@ packages=(
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
   help2man                            # man pages of the programs, made from their --help
   dpkg-dev                            # make deb: dpkg-shlibdeps finds the package's dependencies
+  clang-format-14                     # scripts/format.sh: the C++ style, checked by .ci/run
 )
 if ((bench)); then
   packages+=(

@@ -1,11 +1,11 @@
 // cnn-augment: Keras ImageDataGenerator augmentation as a pipeline stage: augmented images to a
 // folder (previews), or a record stream on stdout for cnn-train --data - (DESIGN.md).
-#include <chrono>
-#include <csignal>
-#include <filesystem>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -25,7 +25,8 @@ using cnn::json;
 // Every sample repeated `count` times in a row: index j is source sample j / count.
 class RepeatDataset : public cnn::data::Dataset {
  public:
-  RepeatDataset(const cnn::data::Dataset& inner, std::size_t count) : inner_(inner), count_(count) {}
+  RepeatDataset(const cnn::data::Dataset& inner, std::size_t count)
+      : inner_(inner), count_(count) {}
   std::size_t size() const override { return inner_.size() * count_; }
   cnn::Shape sample_shape() const override { return inner_.sample_shape(); }
   const std::vector<std::string>& class_names() const override { return inner_.class_names(); }
@@ -100,26 +101,27 @@ int main(int argc, char** argv) {
   };
   std::map<std::string, std::string> setting_values;
   const std::vector<std::string> bool_settings = {
-      "horizontal_flip", "vertical_flip", "samplewise_center", "samplewise_std_normalization",
+      "horizontal_flip",    "vertical_flip",
+      "samplewise_center",  "samplewise_std_normalization",
       "featurewise_center", "featurewise_std_normalization"};
   std::map<std::string, bool> bool_values;
 
-  app.add_option("source", source, "Dataset: a folder of class sub-folders, fashion-mnist:train, "
-                                   "DIR:train, idx:IMAGES,LABELS, a record stream")
+  app.add_option("source", source,
+                 "Dataset: a folder of class sub-folders, fashion-mnist:train, "
+                 "DIR:train, idx:IMAGES,LABELS, a record stream")
       ->required();
   app.add_option("--config", config_path, "ImageDataGenerator settings (configs/augment/*.json)");
   for (const auto& [key, help] : setting_flags) {
     std::string flag = "--" + key;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    app.add_option_function<std::string>(flag, [&, key = key](const std::string& v) {
-      setting_values[key] = v;
-    }, help);
+    app.add_option_function<std::string>(
+        flag, [&, key = key](const std::string& v) { setting_values[key] = v; }, help);
   }
   for (const auto& key : bool_settings) {
     std::string flag = "--" + key;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    app.add_flag_function(flag, [&, key = key](std::int64_t) { bool_values[key] = true; },
-                          "Keras " + key);
+    app.add_flag_function(
+        flag, [&, key = key](std::int64_t) { bool_values[key] = true; }, "Keras " + key);
   }
   app.add_option("--set", sets, "Any setting: KEY=VALUE (VALUE as JSON)");
   app.add_option("--transform", transform_text,
@@ -137,8 +139,9 @@ int main(int argc, char** argv) {
       ->check(cnn::cmd::at_least(1));
   app.add_option("--dtype", dtype, "Record values: float32 or uint8 (rounded, 4x smaller)")
       ->check(CLI::IsMember({"float32", "uint8"}));
-  app.add_flag("--no-shuffle", no_shuffle, "Stream the source in order (default: shuffled per "
-                                           "epoch, as Keras's flow)");
+  app.add_flag("--no-shuffle", no_shuffle,
+               "Stream the source in order (default: shuffled per "
+               "epoch, as Keras's flow)");
   app.add_option("--target-size", target_size, "Resize folder images to H W (default 256 256)")
       ->expected(2);
   app.add_option("--color-mode", color_mode, "rgb or grayscale");
@@ -149,8 +152,9 @@ int main(int argc, char** argv) {
     if (stream == !save_dir.empty())
       throw CLI::ValidationError("give exactly one output: --save-to-dir DIR or --stream");
     if (!save_prefix.empty() && !cnn::io::is_plain_name(save_prefix))
-      throw CLI::ValidationError("--save-prefix is the start of file names inside --save-to-dir; "
-                                 "it cannot hold '/' or be '..'");
+      throw CLI::ValidationError(
+          "--save-prefix is the start of file names inside --save-to-dir; "
+          "it cannot hold '/' or be '..'");
     if (epochs && !stream) throw CLI::ValidationError("--epochs goes with --stream");
     if (app.count("--count") && stream)
       throw CLI::ValidationError("--count goes with --save-to-dir (use --epochs with --stream)");
@@ -186,8 +190,8 @@ int main(int argc, char** argv) {
     cnn::data::AugmentSettings aug = cnn::data::parse_augment_settings(settings, settings_name);
     std::optional<cnn::data::Transform> fixed;
     if (!transform_text.empty()) {
-      fixed = cnn::data::parse_transform(cnn::parse_json(transform_text, "--transform"),
-                                         "--transform");
+      fixed =
+          cnn::data::parse_transform(cnn::parse_json(transform_text, "--transform"), "--transform");
     }
 
     // The source, in raw pixel units (rescale 1) so cval and shifts mean pixel values.
@@ -287,9 +291,10 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < batch.size; ++i, ++written) {
           const std::size_t j = batch.indices[i];
           const auto img = to_image(batch.x.data() + i * per, shape, stretch);
-          const std::string path = (fs::path(save_dir) / (save_prefix + "_" + std::to_string(j / count) +
-                                                           "_" + std::to_string(j % count) + "." + ext))
-                                       .string();
+          const std::string path =
+              (fs::path(save_dir) / (save_prefix + "_" + std::to_string(j / count) + "_" +
+                                     std::to_string(j % count) + "." + ext))
+                  .string();
           if (ext == "png")
             cnn::io::write_png(path, img);
           else
@@ -301,8 +306,9 @@ int main(int argc, char** argv) {
     const double rate = secs > 0 ? static_cast<double>(written) / secs : 0.0;
     if (!common.quiet) {
       char line[200];
-      std::snprintf(line, sizeof line, "cnn-augment: %zu images from %zu sources in %.2f s (%.0f images/s)%s",
-                    written, n_src, secs, rate, reader_closed ? "; the reader closed the stream" : "");
+      std::snprintf(line, sizeof line,
+                    "cnn-augment: %zu images from %zu sources in %.2f s (%.0f images/s)%s", written,
+                    n_src, secs, rate, reader_closed ? "; the reader closed the stream" : "");
       std::cerr << line << "\n";
     }
     if (common.json) {

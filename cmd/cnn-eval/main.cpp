@@ -45,8 +45,9 @@ int main(int argc, char** argv) {
   app.add_option("--interpolation", interpolation, "nearest or bilinear");
   app.add_option("--rescale", rescale,
                  "Multiply pixel values by this (default: the model's own preprocessing)");
-  app.add_option("--classes", classes,
-                 "Class names, one per line in output order (default: the run's class_indices.json)");
+  app.add_option(
+      "--classes", classes,
+      "Class names, one per line in output order (default: the run's class_indices.json)");
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     namespace fs = std::filesystem;
@@ -56,12 +57,14 @@ int main(int argc, char** argv) {
       opt.weights_path = weights;
     } else {
       if (weights.empty())
-        throw CLI::ValidationError("an architecture JSON needs --weights (or give a run directory)");
+        throw CLI::ValidationError(
+            "an architecture JSON needs --weights (or give a run directory)");
       opt.model_path = target;
       opt.weights_path = weights;
     }
     if (data && !images.empty()) throw CLI::ValidationError("give --data or --images, not both");
-    if (min_accuracy && !data) throw CLI::ValidationError("--min-accuracy needs --data with labels");
+    if (min_accuracy && !data)
+      throw CLI::ValidationError("--min-accuracy needs --data with labels");
     opt.data = data;
     opt.images = images;
     opt.loss = loss;
@@ -74,8 +77,8 @@ int main(int argc, char** argv) {
     opt.top_k = top_k;
     const bool tty_err = !common.quiet && ::isatty(2);
     if (tty_err)
-      opt.on_progress = [last = std::chrono::steady_clock::time_point{}](std::size_t done,
-                                                                      std::size_t total) mutable {
+      opt.on_progress = [last = std::chrono::steady_clock::time_point{}](
+                            std::size_t done, std::size_t total) mutable {
         const auto now = std::chrono::steady_clock::now();
         if (done < total && now - last < std::chrono::milliseconds(100)) return;
         last = now;
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
                   << std::string(width - filled, '.') << "]" << (done >= total ? "\r\033[K" : "")
                   << std::flush;
       };
-    if (!common.quiet) opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
+    if (!common.quiet)
+      opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
     if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
     if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
     if (interpolation) opt.data_overrides["interpolation"] = *interpolation;

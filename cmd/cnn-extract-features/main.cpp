@@ -29,19 +29,23 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> target_size;
   std::optional<std::string> color_mode, interpolation;
   std::optional<double> rescale;
-  app.add_option("model", model, "An architecture JSON (with --weights), or a run or import "
-                                 "directory holding model.json and weights.safetensors")
+  app.add_option("model", model,
+                 "An architecture JSON (with --weights), or a run or import "
+                 "directory holding model.json and weights.safetensors")
       ->required();
   app.add_option("--weights", weights, "Weights (.safetensors); default: the directory's");
   app.add_option("--layer", layer, "The layer whose output is extracted")->required();
-  app.add_option("--data", data, "Dataset: an image folder, IDX (mnist:test, idx:IMG,LAB), a "
-                                 "record stream")
+  app.add_option("--data", data,
+                 "Dataset: an image folder, IDX (mnist:test, idx:IMG,LAB), a "
+                 "record stream")
       ->required();
-  app.add_option("--pool", pool,
-                 "flatten (default, as cnn-finetune), none, avg (global average) or max (global max)")
+  app.add_option(
+         "--pool", pool,
+         "flatten (default, as cnn-finetune), none, avg (global average) or max (global max)")
       ->capture_default_str();
-  app.add_option("-o,--output", output, "FILE.cnnrec, FILE.npy, FILE.csv, or - (a record stream "
-                                        "on stdout)")
+  app.add_option("-o,--output", output,
+                 "FILE.cnnrec, FILE.npy, FILE.csv, or - (a record stream "
+                 "on stdout)")
       ->required();
   app.add_option("--batch-size", batch_size, "Samples per forward pass")
       ->check(cnn::cmd::at_least(1))
@@ -54,10 +58,13 @@ int main(int argc, char** argv) {
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     cnn::train::ExtractOptions opt;
     const auto p = cnn::train::parse_feature_pool(pool);
-    if (!p) throw CLI::ValidationError("--pool: expected none, flatten, avg or max, got '" + pool + "'");
+    if (!p)
+      throw CLI::ValidationError("--pool: expected none, flatten, avg or max, got '" + pool + "'");
     if (!cnn::train::feature_format(output))
-      throw CLI::ValidationError("-o: expected a name ending in .cnnrec, .npy or .csv, or - for "
-                                 "a record stream on stdout, got '" + output + "'");
+      throw CLI::ValidationError(
+          "-o: expected a name ending in .cnnrec, .npy or .csv, or - for "
+          "a record stream on stdout, got '" +
+          output + "'");
     if (output == "-" && common.json)
       throw CLI::ValidationError("-o - and --json would both write to stdout; use one");
     opt.model = model;
@@ -89,7 +96,8 @@ int main(int argc, char** argv) {
       if (filled < width) bar += '>' + std::string(width - filled - 1, '.');
       const double eta = done ? secs / double(done) * double(total - done) : 0.0;
       char tail[64];
-      std::snprintf(tail, sizeof tail, done < total ? "ETA: %.0fs" : "%.1fs", done < total ? eta : secs);
+      std::snprintf(tail, sizeof tail, done < total ? "ETA: %.0fs" : "%.1fs",
+                    done < total ? eta : secs);
       std::cerr << "\r" << done << "/" << total << " [" << bar << "] - " << tail << "\x1b[K"
                 << std::flush;
     };

@@ -5,9 +5,9 @@
 #include <iostream>
 
 #include "common/progress.hpp"
-#include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
+#include "common/train_program.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "model/summary.hpp"
@@ -35,24 +35,31 @@ int main(int argc, char** argv) {
   std::string base, recipe_path, run_dir, resume_dir;
   std::optional<std::string> weights, cut_at, head, pool, freeze, unfreeze_from;
   bool overwrite = false, summary = false, show_trainable = false;
-  app.add_option("base", base, "The pretrained model: an architecture JSON (with --weights), or "
-                               "a run or import directory (model.json, weights.safetensors)");
-  app.add_option("recipe", recipe_path, "Training recipe JSON (its model and weights are "
-                                        "ignored); default: the base run's train.json");
-  app.add_option("-o,--output", run_dir, "Run directory to create (default: runs/<model "
-                                         "name>_finetune)");
+  app.add_option("base", base,
+                 "The pretrained model: an architecture JSON (with --weights), or "
+                 "a run or import directory (model.json, weights.safetensors)");
+  app.add_option("recipe", recipe_path,
+                 "Training recipe JSON (its model and weights are "
+                 "ignored); default: the base run's train.json");
+  app.add_option("-o,--output", run_dir,
+                 "Run directory to create (default: runs/<model "
+                 "name>_finetune)");
   app.add_option("--resume", resume_dir, "Continue the run in this directory from its checkpoint");
   app.add_flag("--overwrite", overwrite, "Reuse an output directory that already has files");
-  app.add_option("--weights", weights, "The base's weights (.safetensors); default: the base "
-                                       "directory's weights.safetensors");
+  app.add_option("--weights", weights,
+                 "The base's weights (.safetensors); default: the base "
+                 "directory's weights.safetensors");
   app.add_option("--cut-at", cut_at, "Keep the base up to this layer (and what it reads)");
-  app.add_option("--head", head, "A new head: a JSON file of layers, or items such as "
-                                 "dense:256,dropout:0.5,dense:1:sigmoid");
-  app.add_option("--pool", pool, "First layer of the new head: flatten, avg, max or none "
-                                 "(default: flatten for an image-shaped base output)");
+  app.add_option("--head", head,
+                 "A new head: a JSON file of layers, or items such as "
+                 "dense:256,dropout:0.5,dense:1:sigmoid");
+  app.add_option("--pool", pool,
+                 "First layer of the new head: flatten, avg, max or none "
+                 "(default: flatten for an image-shaped base output)");
   app.add_option("--freeze", freeze, "all (every base layer frozen, the head trainable) or none");
-  app.add_option("--unfreeze-from", unfreeze_from, "Freeze the layers before this one, train it "
-                                                   "and all after it");
+  app.add_option("--unfreeze-from", unfreeze_from,
+                 "Freeze the layers before this one, train it "
+                 "and all after it");
   app.add_flag("--summary,--dry-run", summary, "Print the composed model's summary and exit");
   app.add_flag("--show-trainable", show_trainable, "With --summary: a Trainable (Y/N) column");
   flags.add_to(app);
@@ -69,8 +76,10 @@ int main(int argc, char** argv) {
         refused.push_back(f);
       for (const auto& flag : refused)
         if (app.count(flag))
-          throw CLI::ValidationError("--resume continues a run with its own model and recipe; it "
-                                     "takes only --epochs and --threads, not " + flag);
+          throw CLI::ValidationError(
+              "--resume continues a run with its own model and recipe; it "
+              "takes only --epochs and --threads, not " +
+              flag);
       if (!base.empty())
         throw CLI::ValidationError("--resume takes no base: the run has its model.json");
       opt.resume = true;
@@ -101,8 +110,9 @@ int main(int argc, char** argv) {
         return cnn::cmd::kOk;
       }
       if (!fm.base_weights)
-        throw cnn::InputError(base, "no weights for the base: give --weights W.safetensors (to "
-                                    "train from scratch, use cnn-train)");
+        throw cnn::InputError(base,
+                              "no weights for the base: give --weights W.safetensors (to "
+                              "train from scratch, use cnn-train)");
 
       // The recipe: defaults, the base run's (or the given) recipe, flags, --set.
       json recipe = cnn::train::default_recipe();
@@ -132,8 +142,8 @@ int main(int argc, char** argv) {
       const std::set<std::string> required(fm.base_layers.begin(), fm.base_layers.end());
       opt.init_weights = [&progress, base_weights, required](cnn::Model& m) {
         const auto r = cnn::train::load_base_weights(m, base_weights, required);
-        std::string line = "Loaded " + std::to_string(r.loaded.size()) + " tensors from " +
-                           base_weights;
+        std::string line =
+            "Loaded " + std::to_string(r.loaded.size()) + " tensors from " + base_weights;
         if (!r.initialised.empty()) {
           line += "; initialised " + std::to_string(r.initialised.size()) + " (";
           for (std::size_t i = 0; i < r.initialised.size(); ++i)

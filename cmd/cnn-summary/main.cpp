@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
       "Print a Keras-style summary of a model: layers, output shapes, parameter counts.\n\n"
       "Example:\n  cnn-summary configs/models/mnist_convnet.json\n"
       "  cnn-summary --json configs/models/resnet_small.json | jq .total_params\n"
-      "  cnn-summary --time --batch-size 64 configs/models/mnist_convnet.json   # per-layer ms, GFLOP/s",
+      "  cnn-summary --time --batch-size 64 configs/models/mnist_convnet.json   # per-layer ms, "
+      "GFLOP/s",
       "cnn-summary"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   cnn::ProfileOptions profile;
   app.add_flag("--time", time,
                "Profile instead: forward and backward ms and GFLOP/s per layer (random inputs)");
-  app.add_option("--batch-size,--batch", profile.batch, "--time: batch size")->check(cnn::cmd::at_least(1));
+  app.add_option("--batch-size,--batch", profile.batch, "--time: batch size")
+      ->check(cnn::cmd::at_least(1));
   app.add_option("--iterations", profile.iterations, "--time: timed iterations (median)")
       ->check(cnn::cmd::at_least(1));
   app.add_option("--warmup", profile.warmup, "--time: untimed iterations first");

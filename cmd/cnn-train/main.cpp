@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "common/progress.hpp"
-#include "common/train_program.hpp"
 #include "common/recipe_flags.hpp"
 #include "common/run_main.hpp"
+#include "common/train_program.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "train/run.hpp"
@@ -44,11 +44,14 @@ int main(int argc, char** argv) {
     cnn::train::RunOptions opt;
     if (!resume_dir.empty()) {
       std::vector<std::string> refused = cnn::cmd::RecipeFlags::names();
-      for (const char* extra : {"--model", "--seed", "--output", "--overwrite"}) refused.push_back(extra);
+      for (const char* extra : {"--model", "--seed", "--output", "--overwrite"})
+        refused.push_back(extra);
       for (const auto& flag : refused)
         if (app.count(flag))
-          throw CLI::ValidationError("--resume continues a run with its own recipe (train.json); "
-                                     "it takes only --epochs and --threads, not " + flag);
+          throw CLI::ValidationError(
+              "--resume continues a run with its own recipe (train.json); "
+              "it takes only --epochs and --threads, not " +
+              flag);
       if (!recipe_path.empty())
         throw CLI::ValidationError("--resume takes no recipe file: the run has its train.json");
       if (weights)
@@ -58,7 +61,8 @@ int main(int argc, char** argv) {
       if (const auto epochs = flags.epochs()) opt.resume_overrides["epochs"] = *epochs;
     } else {
       if (recipe_path.empty() && !model)
-        throw CLI::ValidationError("give a recipe (configs/train/*.json), --model, or --resume RUN");
+        throw CLI::ValidationError(
+            "give a recipe (configs/train/*.json), --model, or --resume RUN");
       json recipe = cnn::train::default_recipe();
       opt.recipe_file = "<flags>";
       if (!recipe_path.empty()) {

@@ -22,7 +22,8 @@ std::pair<std::size_t, std::size_t> parse_range(const std::string& s) {
     if (pos != rest.size() || b <= a) throw std::invalid_argument(s);
     return {a, b};
   } catch (const std::logic_error&) {
-    throw CLI::ValidationError("--filters", "expected FIRST:END with FIRST < END (e.g. 0:16), got '" + s + "'");
+    throw CLI::ValidationError("--filters",
+                               "expected FIRST:END with FIRST < END (e.g. 0:16), got '" + s + "'");
   }
 }
 
@@ -32,7 +33,8 @@ std::vector<std::string> split_commas(const std::vector<std::string>& in) {
     std::size_t start = 0;
     while (start <= s.size()) {
       const auto comma = s.find(',', start);
-      const std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const std::string part =
+          s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!part.empty()) out.push_back(part);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -64,12 +66,16 @@ int main(int argc, char** argv) {
   cnn::viz::CurvesOptions curves;
   std::vector<std::string> metrics_arg;
   auto* c_curves = app.add_subcommand("curves", "Learning curves from run histories (PNG or SVG)");
-  c_curves->footer("Example:\n  cnn-visualize curves runs/a runs/b --smooth 0.8 --metrics loss,accuracy -o curves.png");
+  c_curves->footer(
+      "Example:\n  cnn-visualize curves runs/a runs/b --smooth 0.8 --metrics loss,accuracy -o "
+      "curves.png");
   c_curves->add_option("runs", curves.runs, "Run directories (or history.json files)")->required();
   c_curves->add_option("-o,--output", output, "Output .png or .svg")->required();
-  c_curves->add_option("--smooth", curves.smooth, "Exponential smoothing factor in [0, 1) (0: none)")
+  c_curves
+      ->add_option("--smooth", curves.smooth, "Exponential smoothing factor in [0, 1) (0: none)")
       ->check(cnn::cmd::at_least(0, 0.999999));
-  c_curves->add_option("--metrics", metrics_arg, "Metrics, comma-separated (default: loss,accuracy)");
+  c_curves->add_option("--metrics", metrics_arg,
+                       "Metrics, comma-separated (default: loss,accuracy)");
 
   cnn::viz::KernelsOptions kernels;
   std::string layer_arg;
@@ -81,37 +87,52 @@ int main(int argc, char** argv) {
   c_kernels->add_option("-o,--output", output, "Output .png")->required();
 
   cnn::viz::ActivationsOptions acts;
-  auto* c_acts = app.add_subcommand("activations", "Each layer's output for one image as channel tiles");
-  c_acts->footer("Example:\n  cnn-visualize activations runs/cats cat.1700.jpg --layers conv2d,max_pooling2d -o acts/");
+  auto* c_acts =
+      app.add_subcommand("activations", "Each layer's output for one image as channel tiles");
+  c_acts->footer(
+      "Example:\n  cnn-visualize activations runs/cats cat.1700.jpg --layers conv2d,max_pooling2d "
+      "-o acts/");
   c_acts->add_option("model", model.target, "Run directory or architecture JSON")->required();
   c_acts->add_option("image", acts.image, "Input image (JPEG, PNG, BMP, PNM)")->required();
   c_acts->add_option("--weights", model.weights, "Weights (.safetensors); default: the run's");
-  c_acts->add_option("--layers", layers_arg, "Layers, comma-separated (default: every (h, w, c) output)");
+  c_acts->add_option("--layers", layers_arg,
+                     "Layers, comma-separated (default: every (h, w, c) output)");
   c_acts->add_option("--cols", acts.cols, "Tiles per row")->check(cnn::cmd::at_least(1));
-  c_acts->add_option("-o,--output", output, "A .png (layers stacked) or a folder (one PNG per layer)")->required();
+  c_acts
+      ->add_option("-o,--output", output, "A .png (layers stacked) or a folder (one PNG per layer)")
+      ->required();
 
   cnn::viz::FiltersOptions filters;
   std::string range_arg = "0:16";
   std::size_t size_arg = 0;
-  auto* c_filters = app.add_subcommand("filters", "Input patterns that maximise filters (gradient ascent)");
-  c_filters->footer("Example:\n  cnn-visualize filters runs/cats --layer conv2d_2 --filters 0:16 --steps 40 -o filters.png");
+  auto* c_filters =
+      app.add_subcommand("filters", "Input patterns that maximise filters (gradient ascent)");
+  c_filters->footer(
+      "Example:\n  cnn-visualize filters runs/cats --layer conv2d_2 --filters 0:16 --steps 40 -o "
+      "filters.png");
   c_filters->add_option("model", model.target, "Run directory or architecture JSON")->required();
   c_filters->add_option("--weights", model.weights, "Weights (.safetensors); default: the run's");
   c_filters->add_option("--layer", layer_arg, "Conv2D layer")->required();
-  c_filters->add_option("--filters", range_arg, "Filters FIRST:END (end excluded)")->capture_default_str();
+  c_filters->add_option("--filters", range_arg, "Filters FIRST:END (end excluded)")
+      ->capture_default_str();
   c_filters->add_option("--steps", filters.steps, "Gradient ascent steps")->capture_default_str();
-  c_filters->add_option("--step-size", filters.step_size, "Step in pixel units (gradient / its RMS)")
-      ->capture_default_str()->check(cnn::cmd::at_least(1));
+  c_filters
+      ->add_option("--step-size", filters.step_size, "Step in pixel units (gradient / its RMS)")
+      ->capture_default_str()
+      ->check(cnn::cmd::at_least(1));
   c_filters->add_option("--size", size_arg, "Input size S (S x S); default: the model's input")
       ->check(cnn::cmd::at_least(1));
-  c_filters->add_option("--cols", filters.cols, "Tiles per row")->capture_default_str()->check(cnn::cmd::at_least(1));
+  c_filters->add_option("--cols", filters.cols, "Tiles per row")
+      ->capture_default_str()
+      ->check(cnn::cmd::at_least(1));
   c_filters->add_option("-o,--output", output, "Output .png")->required();
 
   cnn::viz::CamOptions cam;
   std::string class_arg, classes_arg;
   auto* c_cam = app.add_subcommand("cam", "Grad-CAM heatmap of a class for one image");
-  c_cam->footer("Example:\n  cnn-visualize cam squeezenet.json --weights squeezenet.safetensors cat.bmp "
-                "--classes synset.txt -o cam/");
+  c_cam->footer(
+      "Example:\n  cnn-visualize cam squeezenet.json --weights squeezenet.safetensors cat.bmp "
+      "--classes synset.txt -o cam/");
   c_cam->add_option("model", model.target, "Run directory or architecture JSON")->required();
   c_cam->add_option("image", cam.image, "Input image (JPEG, PNG, BMP, PNM)")->required();
   c_cam->add_option("--weights", model.weights, "Weights (.safetensors); default: the run's");
@@ -121,18 +142,26 @@ int main(int argc, char** argv) {
   c_cam->add_option("-o,--output", output, "Output folder")->required();
 
   cnn::viz::FilterbankOptions bank;
-  auto* c_bank = app.add_subcommand("filterbank", "Convolve a grayscale image with classic kernels");
+  auto* c_bank =
+      app.add_subcommand("filterbank", "Convolve a grayscale image with classic kernels");
   c_bank->footer(
       "Example:\n  cnn-visualize filterbank photo.jpg --kernel gabor --orientations 8 --cols 4 -o "
       "gabor.png");
   c_bank->add_option("image", bank.image, "Input image")->required();
-  c_bank->add_option("--kernel", bank.kernel, "sobel, prewitt, haar, gabor, or a kernel file")->capture_default_str();
-  c_bank->add_option("--gabor-frequency", bank.gabor_frequency, "Gabor frequency (cycles per pixel)")->capture_default_str();
+  c_bank->add_option("--kernel", bank.kernel, "sobel, prewitt, haar, gabor, or a kernel file")
+      ->capture_default_str();
+  c_bank
+      ->add_option("--gabor-frequency", bank.gabor_frequency, "Gabor frequency (cycles per pixel)")
+      ->capture_default_str();
   c_bank->add_option("--gabor-theta", bank.gabor_theta, "One Gabor orientation in degrees");
-  c_bank->add_option("--gabor-sigma", bank.gabor_sigma, "Gabor sigma in pixels (default: 0.56 / frequency)");
+  c_bank->add_option("--gabor-sigma", bank.gabor_sigma,
+                     "Gabor sigma in pixels (default: 0.56 / frequency)");
   c_bank->add_option("--orientations", bank.orientations, "Gabor orientations k * 180 / N")
-      ->capture_default_str()->check(cnn::cmd::at_least(1));
-  c_bank->add_option("--haar-size", bank.haar_size, "Haar kernel size (even)")->capture_default_str()->check(cnn::cmd::at_least(2, 256));
+      ->capture_default_str()
+      ->check(cnn::cmd::at_least(1));
+  c_bank->add_option("--haar-size", bank.haar_size, "Haar kernel size (even)")
+      ->capture_default_str()
+      ->check(cnn::cmd::at_least(2, 256));
   c_bank
       ->add_option("--cols", bank.cols,
                    "Kernels per row (default: as many as fit in 1600 pixels, at most 4)")
@@ -144,8 +173,10 @@ int main(int argc, char** argv) {
   auto* c_report = app.add_subcommand("report", "One self-contained HTML page about a run");
   c_report->footer("Example:\n  cnn-visualize report runs/cats -o report.html");
   c_report->add_option("run", report.run_dir, "Run directory")->required();
-  c_report->add_option("--data", data_arg, "Dataset to evaluate (default: the run's validation data)");
-  c_report->add_option("--samples", report.samples, "Sample predictions shown")->capture_default_str();
+  c_report->add_option("--data", data_arg,
+                       "Dataset to evaluate (default: the run's validation data)");
+  c_report->add_option("--samples", report.samples, "Sample predictions shown")
+      ->capture_default_str();
   c_report->add_option("--cams", report.cams, "Grad-CAM pictures")->capture_default_str();
   c_report->add_option("-o,--output", output, "Output .html")->required();
 

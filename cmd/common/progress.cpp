@@ -61,8 +61,7 @@ std::string metrics_text(const train::EpochRecord& r) {
 
 void Progress::epoch(const train::EpochRecord& r, std::size_t epochs) {
   if (quiet_) return;
-  if (tty_)
-    std::cerr << "\r\x1b[K";
+  if (tty_) std::cerr << "\r\x1b[K";
   std::cerr << "Epoch " << r.epoch << "/" << epochs << " - " << fmt(r.seconds, "%.1f") << "s - "
             << metrics_text(r) << " - lr: " << fmt(r.learning_rate, "%.3g") << "\n";
 }

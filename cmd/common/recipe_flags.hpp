@@ -5,12 +5,11 @@
 // share/cnn-train.md's flags table against.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "common/run_main.hpp"
 #include "tensor/config.hpp"
@@ -33,9 +32,9 @@ enum class FlagKind {
 };
 
 struct RecipeFlag {
-  const char* flag;    // "--batch-size"
-  const char* value;   // "N" (shown in --help; "" for Off)
-  const char* field;   // "batch_size", "data.train": the recipe field, dotted
+  const char* flag;   // "--batch-size"
+  const char* value;  // "N" (shown in --help; "" for Off)
+  const char* field;  // "batch_size", "data.train": the recipe field, dotted
   FlagKind kind;
   const char* help;
 };
@@ -59,7 +58,7 @@ class RecipeFlags {
 
  private:
   std::map<std::string, std::vector<std::string>> given_;  // flag -> its values as typed
-  std::map<std::string, bool> switched_;                    // Off flags
+  std::map<std::string, bool> switched_;                   // Off flags
   std::vector<std::string> sets_;
 };
 

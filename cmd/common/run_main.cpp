@@ -2,18 +2,17 @@
 #include "common/run_main.hpp"
 
 #include <algorithm>
-#include <csignal>
-#include <map>
-
 #include <cmath>
+#include <csignal>
 #include <iostream>
-#include <sstream>
+#include <map>
 #include <new>
+#include <sstream>
 #include <thread>
 
 #include "kernels/threading.hpp"
-#include "tensor/config.hpp"
 #include "tensor/budget.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 #include "tensor/version.hpp"
 
@@ -66,8 +65,7 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.add_option("--threads", opts.threads, "Worker threads (0: all cores)")
       ->check(at_least(0, 1024));
   app.add_option_function<std::string>(
-         "--max-memory",
-         [](const std::string& text) { set_memory_budget(*parse_byte_size(text)); },
+         "--max-memory", [](const std::string& text) { set_memory_budget(*parse_byte_size(text)); },
          "Memory budget: sizes read from files that would need more are refused (512M, 8G; "
          "default: the machine's memory; share/limits.md)")
       ->type_name("SIZE")
@@ -96,9 +94,11 @@ std::string flag_hint(const CLI::App& app, int argc, char** argv) {
     for (const CLI::Option* o : a->get_options())
       for (const auto& l : o->get_lnames()) names.push_back("--" + l);
   // Keras's and PyTorch's spellings of ours.
-  static const std::map<std::string, std::string> aliases = {
-      {"--lr", "--learning-rate"}, {"--batch", "--batch-size"}, {"--bs", "--batch-size"},
-      {"--out", "--output"}, {"--optim", "--optimizer"}};
+  static const std::map<std::string, std::string> aliases = {{"--lr", "--learning-rate"},
+                                                             {"--batch", "--batch-size"},
+                                                             {"--bs", "--batch-size"},
+                                                             {"--out", "--output"},
+                                                             {"--optim", "--optimizer"}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--", 0) != 0 || a == "--") continue;
@@ -109,7 +109,8 @@ std::string flag_hint(const CLI::App& app, int argc, char** argv) {
     std::replace(dashed.begin(), dashed.end(), '_', '-');
     if (std::find(names.begin(), names.end(), dashed) != names.end())
       guess = dashed;
-    else if (auto it = aliases.find(dashed); it != aliases.end() &&
+    else if (auto it = aliases.find(dashed);
+             it != aliases.end() &&
              std::find(names.begin(), names.end(), it->second) != names.end())
       guess = it->second;
     else

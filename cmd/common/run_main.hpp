@@ -2,12 +2,11 @@
 // DESIGN.md's exit codes and prints "cnn-<verb>: error: <sentence>" on stderr.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <functional>
-#include <string>
-
-#include <CLI/CLI.hpp>
 #include <optional>
+#include <string>
 
 namespace cnn::cmd {
 

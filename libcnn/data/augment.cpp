@@ -49,8 +49,10 @@ ShiftRange parse_shift(ConfigReader& r, const std::string& key) {
     s.kind = ShiftRange::Kind::choices;
     return s;
   }
-  throw r.error(key, "expected a number (fraction < 1 or pixels) or a non-empty list of "
-                     "choices, got " + json_brief(*v));
+  throw r.error(key,
+                "expected a number (fraction < 1 or pixels) or a non-empty list of "
+                "choices, got " +
+                    json_brief(*v));
 }
 
 json shift_json(const ShiftRange& s) {
@@ -68,8 +70,8 @@ json shift_json(const ShiftRange& s) {
 }
 
 // A pair [lo, hi] of numbers with min <= lo <= hi.
-std::array<double, 2> parse_pair(ConfigReader& r, const std::string& key, const json& v,
-                                 double min, bool min_exclusive) {
+std::array<double, 2> parse_pair(ConfigReader& r, const std::string& key, const json& v, double min,
+                                 bool min_exclusive) {
   if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
     throw r.error(key, "expected a list of two numbers [low, high], got " + json_brief(v));
   const double lo = v[0].get<double>(), hi = v[1].get<double>();
@@ -135,9 +137,7 @@ bool is_identity(const Transform& t) {
 
 }  // namespace
 
-const char* fill_mode_name(FillMode m) {
-  return kFillModes[static_cast<std::size_t>(m)].c_str();
-}
+const char* fill_mode_name(FillMode m) { return kFillModes[static_cast<std::size_t>(m)].c_str(); }
 
 bool AugmentSettings::transforms() const {
   return rotation_range != 0 || width_shift_range.kind != ShiftRange::Kind::none ||
@@ -149,8 +149,8 @@ bool AugmentSettings::transforms() const {
 AugmentSettings parse_augment_settings(const json& j, const std::string& file,
                                        const std::string& pointer) {
   if (!j.is_object())
-    throw ConfigError(file, pointer, "", "expected an object of ImageDataGenerator settings, got " +
-                                             json_brief(j));
+    throw ConfigError(file, pointer, "",
+                      "expected an object of ImageDataGenerator settings, got " + json_brief(j));
   AugmentSettings s;
   ConfigReader r(j, file, pointer, "");
   s.rotation_range = r.get_number("rotation_range", 0.0, 0.0, 1e6);
@@ -162,8 +162,10 @@ AugmentSettings parse_augment_settings(const json& j, const std::string& file,
       const double f = z->get<double>();
       if (!(f >= 0)) throw r.error("zoom_range", "expected a range >= 0, got " + json_brief(*z));
       if (!(f < 1))
-        throw r.error("zoom_range", "a zoom range z means [1 - z, 1 + z], so z must be below 1 "
-                                    "(zoom must stay > 0), got " + json_brief(*z));
+        throw r.error("zoom_range",
+                      "a zoom range z means [1 - z, 1 + z], so z must be below 1 "
+                      "(zoom must stay > 0), got " +
+                          json_brief(*z));
       s.zoom_range = {1 - f, 1 + f};
     } else {
       s.zoom_range = parse_pair(r, "zoom_range", *z, 0.0, true);
@@ -193,8 +195,8 @@ AugmentSettings parse_augment_settings(const json& j, const std::string& file,
   if (s.featurewise_std_normalization) s.featurewise_center = true;
   s.interpolation_order = static_cast<int>(r.get_int("interpolation_order", 1, 0, 1));
   const std::string conv = r.get_choice("convention", std::string("keras"), kConventions);
-  s.convention = static_cast<Convention>(
-      std::find(kConventions.begin(), kConventions.end(), conv) - kConventions.begin());
+  s.convention = static_cast<Convention>(std::find(kConventions.begin(), kConventions.end(), conv) -
+                                         kConventions.begin());
   r.finish();
   return s;
 }
@@ -214,9 +216,8 @@ json to_json(const AugmentSettings& s) {
   j["vertical_flip"] = s.vertical_flip;
   j["fill_mode"] = fill_mode_name(s.fill_mode);
   j["cval"] = s.cval;
-  j["brightness_range"] = s.brightness_range
-                              ? json{(*s.brightness_range)[0], (*s.brightness_range)[1]}
-                              : json();
+  j["brightness_range"] =
+      s.brightness_range ? json{(*s.brightness_range)[0], (*s.brightness_range)[1]} : json();
   j["channel_shift_range"] = s.channel_shift_range;
   j["rescale"] = s.rescale ? json(*s.rescale) : json();
   j["samplewise_center"] = s.samplewise_center;
@@ -230,7 +231,8 @@ json to_json(const AugmentSettings& s) {
 
 Transform parse_transform(const json& j, const std::string& file) {
   if (!j.is_object())
-    throw ConfigError(file, "", "", "expected an object like {\"theta\": 30}, got " + json_brief(j));
+    throw ConfigError(file, "", "",
+                      "expected an object like {\"theta\": 30}, got " + json_brief(j));
   ConfigReader r(j, file, "", "");
   Transform t;
   t.theta = r.get_number("theta", 0.0);
@@ -351,7 +353,8 @@ void warp_affine(const float* src, float* dst, std::size_t h, std::size_t w, std
           continue;
         }
         const float* p = src + (static_cast<std::size_t>(map_index(ir, H, mode)) * w +
-                                static_cast<std::size_t>(map_index(ic, W, mode))) * c;
+                                static_cast<std::size_t>(map_index(ic, W, mode))) *
+                                   c;
         std::copy(p, p + c, out);
         continue;
       }
@@ -378,10 +381,14 @@ void warp_affine(const float* src, float* dst, std::size_t h, std::size_t w, std
         ca = map_index(c0, W, mode);
         cb = map_index(c0 + 1, W, mode);
       }
-      const float* p00 = src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(ca)) * c;
-      const float* p01 = src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(cb)) * c;
-      const float* p10 = src + (static_cast<std::size_t>(rb) * w + static_cast<std::size_t>(ca)) * c;
-      const float* p11 = src + (static_cast<std::size_t>(rb) * w + static_cast<std::size_t>(cb)) * c;
+      const float* p00 =
+          src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(ca)) * c;
+      const float* p01 =
+          src + (static_cast<std::size_t>(ra) * w + static_cast<std::size_t>(cb)) * c;
+      const float* p10 =
+          src + (static_cast<std::size_t>(rb) * w + static_cast<std::size_t>(ca)) * c;
+      const float* p11 =
+          src + (static_cast<std::size_t>(rb) * w + static_cast<std::size_t>(cb)) * c;
       const float gr = 1.0f - fr, gc = 1.0f - fc;
       for (std::size_t k = 0; k < c; ++k)
         out[k] = gr * (gc * p00[k] + fc * p01[k]) + fr * (gc * p10[k] + fc * p11[k]);
@@ -489,7 +496,8 @@ FeaturewiseStats fit_featurewise(const Dataset& ds, float rescale, std::size_t t
   FeaturewiseStats st;
   for (std::size_t k = 0; k < c; ++k) {
     const double mean = count ? sum[k] / static_cast<double>(count) : 0.0;
-    const double var = count ? std::max(0.0, sq[k] / static_cast<double>(count) - mean * mean) : 0.0;
+    const double var =
+        count ? std::max(0.0, sq[k] / static_cast<double>(count) - mean * mean) : 0.0;
     st.mean.push_back(static_cast<float>(mean));
     st.std.push_back(static_cast<float>(std::sqrt(var)));
   }
@@ -534,9 +542,8 @@ void CachedDataset::load(std::size_t index, float* out, std::int32_t& label,
     std::vector<float> x(n);
     std::int32_t ignored;
     inner_->load(index, x.data(), ignored, seed);
-    const bool bytes = std::all_of(x.begin(), x.end(), [](float v) {
-      return v >= 0 && v <= 255 && v == std::trunc(v);
-    });
+    const bool bytes = std::all_of(
+        x.begin(), x.end(), [](float v) { return v >= 0 && v <= 255 && v == std::trunc(v); });
     if (bytes)
       e.bytes.assign(x.begin(), x.end());
     else

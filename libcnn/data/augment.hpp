@@ -48,13 +48,13 @@ struct ShiftRange {
 struct AugmentSettings {
   double rotation_range = 0;  // degrees
   ShiftRange width_shift_range, height_shift_range;
-  double shear_range = 0;                    // degrees
-  std::array<double, 2> zoom_range{1, 1};    // a float z means [1 - z, 1 + z]
+  double shear_range = 0;                  // degrees
+  std::array<double, 2> zoom_range{1, 1};  // a float z means [1 - z, 1 + z]
   bool horizontal_flip = false, vertical_flip = false;
   FillMode fill_mode = FillMode::nearest;
-  double cval = 0;                           // in raw pixel units (before rescale)
+  double cval = 0;  // in raw pixel units (before rescale)
   std::optional<std::array<double, 2>> brightness_range;
-  double channel_shift_range = 0;            // raw pixel units
+  double channel_shift_range = 0;  // raw pixel units
   std::optional<double> rescale;
   bool samplewise_center = false, samplewise_std_normalization = false;
   bool featurewise_center = false, featurewise_std_normalization = false;
@@ -63,7 +63,9 @@ struct AugmentSettings {
 
   // Whether any random transformation is configured (else random_transform is the identity).
   bool transforms() const;
-  bool needs_featurewise_stats() const { return featurewise_center || featurewise_std_normalization; }
+  bool needs_featurewise_stats() const {
+    return featurewise_center || featurewise_std_normalization;
+  }
 };
 
 // Reads settings with Keras's keys; unknown keys, negative ranges, zoom <= 0, an unknown
@@ -77,9 +79,9 @@ json to_json(const AugmentSettings& s);
 
 // One transformation, Keras's transform_parameters (apply_transform).
 struct Transform {
-  double theta = 0;  // degrees
+  double theta = 0;       // degrees
   double tx = 0, ty = 0;  // pixels, rows and columns (see the conventions above)
-  double shear = 0;  // degrees
+  double shear = 0;       // degrees
   double zx = 1, zy = 1;
   bool flip_horizontal = false, flip_vertical = false;
   std::optional<double> channel_shift_intensity;  // raw pixel units

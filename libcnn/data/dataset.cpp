@@ -3,8 +3,6 @@
 
 #include <glob.h>
 
-#include "data/record_stream_dataset.hpp"
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -15,6 +13,7 @@
 #include <system_error>
 #include <thread>
 
+#include "data/record_stream_dataset.hpp"
 #include "io/atomic_file.hpp"
 #include "tensor/config.hpp"
 #include "tensor/error.hpp"
@@ -364,7 +363,8 @@ namespace {
 void load_image_sample(const std::string& path, io::ColorMode color, const Shape& shape,
                        io::Interpolation interpolation, const float (&lut)[256], float* out) {
   io::Image img = io::read_image(path, color);
-  if (img.h != shape[0] || img.w != shape[1]) img = io::resize(img, shape[0], shape[1], interpolation);
+  if (img.h != shape[0] || img.w != shape[1])
+    img = io::resize(img, shape[0], shape[1], interpolation);
   const std::size_t n = img.data.size();
   for (std::size_t i = 0; i < n; ++i) out[i] = lut[img.data[i]];
 }
@@ -395,7 +395,8 @@ ImageFilesDataset::ImageFilesDataset(std::vector<std::string> paths, const Datas
       interpolation_(options.interpolation) {
   for (const auto& p : paths_) {
     std::error_code ec;
-    if (!fs::is_regular_file(p, ec)) throw InputError(p, fs::exists(p, ec) ? "not a regular file" : "no such file");
+    if (!fs::is_regular_file(p, ec))
+      throw InputError(p, fs::exists(p, ec) ? "not a regular file" : "no such file");
   }
   fill_lut(lut_, options.rescale.value_or(1.0f));
 }
@@ -414,8 +415,8 @@ std::vector<std::string> expand_image_paths(const std::vector<std::string>& args
     std::error_code ec;
     if (fs::is_directory(a, ec)) {
       std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(a, ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec))
+      for (auto it = fs::recursive_directory_iterator(a, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
         if (it->is_regular_file(ec) && has_image_extension(it->path().filename().string()))
           found.push_back(it->path().string());
       if (ec) throw InputError(a, "cannot list the folder: " + ec.message());

@@ -29,8 +29,9 @@ RecordStreamDataset::RecordStreamDataset(const std::string& path, const DatasetO
   header_ = reader.header();
   rescale_ = options.rescale.value_or(default_rescale());
   if (options.subset != Subset::all)
-    throw DataError(name_, "validation_split does not apply to a record stream (it can be read "
-                           "only once); give validation data separately");
+    throw DataError(name_,
+                    "validation_split does not apply to a record stream (it can be read "
+                    "only once); give validation data separately");
   if (!options.classes.empty() && options.classes != header_.classes)
     throw DataError(name_, "the stream's classes differ from the classes asked for");
   if (mode_ == ClassMode::binary && header_.classes.size() != 2)
@@ -42,9 +43,10 @@ RecordStreamDataset::RecordStreamDataset(const std::string& path, const DatasetO
   } else if (options.stream_limit) {
     limit = *options.stream_limit;
   } else {
-    throw DataError(name_, "the stream is endless (its header has no count); give "
-                           "--steps-per-epoch so that epochs * steps_per_epoch * batch_size "
-                           "records are read");
+    throw DataError(name_,
+                    "the stream is endless (its header has no count); give "
+                    "--steps-per-epoch so that epochs * steps_per_epoch * batch_size "
+                    "records are read");
   }
   // The records are held in memory: all of them must fit the budget before the first is read.
   check_memory(limit, header_.record_bytes(),

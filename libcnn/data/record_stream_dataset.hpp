@@ -35,7 +35,7 @@ class RecordStreamDataset : public Dataset {
   io::RecordHeader header_;
   ClassMode mode_;
   float rescale_;
-  std::size_t block_ = 0;  // endless streams read for several epochs: records per epoch
+  std::size_t block_ = 0;           // endless streams read for several epochs: records per epoch
   std::vector<std::uint8_t> data_;  // the records, record_bytes() each
   std::vector<std::int32_t> labels_;
 };

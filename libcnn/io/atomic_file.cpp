@@ -171,13 +171,15 @@ Bytes read_whole(const std::string& path, bool regular_only = false) {
   // Checked before opening: opening a FIFO for reading blocks until someone writes to it.
   if (regular_only && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
       !S_ISDIR(st.st_mode))
-    throw InputError(path, "is not a regular file (a FIFO or a device would hang or never end); "
-                           "datasets read regular files only");
+    throw InputError(path,
+                     "is not a regular file (a FIFO or a device would hang or never end); "
+                     "datasets read regular files only");
   const int fd = open_input(path, st);
   if (regular_only && !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw InputError(path, "is not a regular file (a FIFO or a device would hang or never end); "
-                           "datasets read regular files only");
+    throw InputError(path,
+                     "is not a regular file (a FIFO or a device would hang or never end); "
+                     "datasets read regular files only");
   }
   Bytes out;
   if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));

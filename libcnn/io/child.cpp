@@ -209,7 +209,10 @@ class ChildCoverage {
   } catch (const IoError& e) {
     error = Relay{Kind::Io, file, {}, 0, e.what()};
   } catch (const std::bad_alloc&) {
-    error = Relay{Kind::Format, file, {}, 0,
+    error = Relay{Kind::Format,
+                  file,
+                  {},
+                  0,
                   file + ": " + what + " needs more than its memory limit of " +
                       format_bytes(limits.memory) +
                       " while reading the file (in a separate process); the file is damaged "
@@ -263,7 +266,8 @@ std::string describe(int status, bool finished, const ChildLimits& limits) {
 }  // namespace
 
 void PipeOut::bytes(const void* data, std::size_t n) {
-  if (const int err = write_fully(fd_, data, n)) throw IoError("<pipe to the parent>", "write", err);
+  if (const int err = write_fully(fd_, data, n))
+    throw IoError("<pipe to the parent>", "write", err);
 }
 
 void PipeOut::str(const std::string& s) {
@@ -318,9 +322,10 @@ void run_in_child(const std::string& what, const std::string& file, const ChildL
   coverage.merge();
   if (const auto relayed = receive(error_in.get())) rethrow(*relayed);
   if (finished && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  throw FormatError(file, std::nullopt,
-                    what + " " + describe(status, finished, limits) +
-                        " while reading the file (in a separate process); the file is damaged or hostile");
+  throw FormatError(
+      file, std::nullopt,
+      what + " " + describe(status, finished, limits) +
+          " while reading the file (in a separate process); the file is damaged or hostile");
 }
 
 }  // namespace cnn::io

@@ -47,7 +47,8 @@ DirLock::DirLock(const std::string& dir) {
     ::close(fd_);
     fd_ = -1;
     if (err != EWOULDBLOCK) throw IoError(path, "lock", err);
-    throw Error(dir + ": the run directory is in use by " + (who.empty() ? "another process" : who) +
+    throw Error(dir + ": the run directory is in use by " +
+                (who.empty() ? "another process" : who) +
                 "; wait for it to end or choose another output directory");
   }
   const std::string line = holder_line() + "\n";

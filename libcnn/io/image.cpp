@@ -138,9 +138,8 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string&
       throw DataError(name, "truncated JPEG file: " + msg);
     if (fatal || !harmless_jpeg_warning(msg)) {
       const std::string prefix = "Corrupt JPEG data: ";
-      throw DataError(name, "corrupt JPEG data: " + (msg.rfind(prefix, 0) == 0
-                                                         ? msg.substr(prefix.size())
-                                                         : msg));
+      throw DataError(name, "corrupt JPEG data: " +
+                                (msg.rfind(prefix, 0) == 0 ? msg.substr(prefix.size()) : msg));
     }
   }
   return img;

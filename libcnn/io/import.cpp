@@ -71,10 +71,12 @@ std::vector<std::string> read_class_names(const std::string& path, const Model* 
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::string& l = lines[i];
     if (l.empty())
-      throw DataError(path + ":" + std::to_string(i + 1), "an empty class name; expected one name per line");
+      throw DataError(path + ":" + std::to_string(i + 1),
+                      "an empty class name; expected one name per line");
     // "n01440764 tench, Tinca tinca": a WordNet id, a space, the name.
-    const bool synset = l.size() > 10 && l[0] == 'n' && l[9] == ' ' &&
-                        std::all_of(l.begin() + 1, l.begin() + 9, [](char c) { return c >= '0' && c <= '9'; });
+    const bool synset =
+        l.size() > 10 && l[0] == 'n' && l[9] == ' ' &&
+        std::all_of(l.begin() + 1, l.begin() + 9, [](char c) { return c >= '0' && c <= '9'; });
     ids.push_back(synset ? l.substr(0, 9) : "");
     names.push_back(synset ? l.substr(10) : l);
   }
@@ -83,8 +85,9 @@ std::vector<std::string> read_class_names(const std::string& path, const Model* 
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (count[names[i]] < 2) continue;
     if (ids[i].empty())
-      throw DataError(path + ":" + std::to_string(i + 1), "the class name '" + names[i] +
-                                                              "' occurs more than once; names must be unique");
+      throw DataError(
+          path + ":" + std::to_string(i + 1),
+          "the class name '" + names[i] + "' occurs more than once; names must be unique");
     names[i] += " (" + ids[i] + ")";
   }
   if (model) {
@@ -92,9 +95,11 @@ std::vector<std::string> read_class_names(const std::string& path, const Model* 
     const std::size_t k = out.size() == 1 ? out[0] : 0;
     const std::size_t want = k == 1 ? 2 : k;
     if (names.size() != want)
-      throw DataError(path, std::to_string(names.size()) + " class names, but the model '" + model->name() +
-                                "' has " + (k == 0 ? "no vector output" : std::to_string(k) + " output" +
-                                (k == 1 ? " (a binary model needs 2 names)" : "s")));
+      throw DataError(path, std::to_string(names.size()) + " class names, but the model '" +
+                                model->name() + "' has " +
+                                (k == 0 ? "no vector output"
+                                        : std::to_string(k) + " output" +
+                                              (k == 1 ? " (a binary model needs 2 names)" : "s")));
   }
   return names;
 }

@@ -93,19 +93,22 @@ void check_storage(hid_t ds, const std::string& shown, const std::string& file) 
     const hssize_t n = space.ok() ? H5Sget_simple_extent_npoints(space.get()) : -1;
     if (n < 0 || chunk > std::max<std::size_t>(static_cast<std::size_t>(n), 1))
       throw FormatError(file, std::nullopt,
-                        "dataset '" + shown + "' is stored in chunks of " +
-                            std::to_string(chunk) + " values, more than its own " +
+                        "dataset '" + shown + "' is stored in chunks of " + std::to_string(chunk) +
+                            " values, more than its own " +
                             std::to_string(std::max<hssize_t>(n, 0)) + " values");
   }
   if (layout == H5D_VIRTUAL)
     throw FormatError(file, std::nullopt,
-                      "dataset '" + shown + "' is a virtual dataset (its data is in other "
-                      "datasets or files); a Keras weights file holds its data itself");
+                      "dataset '" + shown +
+                          "' is a virtual dataset (its data is in other "
+                          "datasets or files); a Keras weights file holds its data itself");
   if (H5Pget_external_count(dcpl.get()) > 0)
-    throw FormatError(file, std::nullopt,
-                      "dataset '" + shown + "' keeps its data in external files; a Keras "
-                      "weights file holds its data itself (refused: it would copy another file's "
-                      "bytes)");
+    throw FormatError(
+        file, std::nullopt,
+        "dataset '" + shown +
+            "' keeps its data in external files; a Keras "
+            "weights file holds its data itself (refused: it would copy another file's "
+            "bytes)");
 }
 
 // A string or list-of-strings attribute (fixed-length as h5py writes NumPy bytes arrays, or

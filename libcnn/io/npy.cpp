@@ -99,7 +99,8 @@ class HeaderParser {
         if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("expected a dimension");
         std::size_t d = 0;
         while (std::isdigit(static_cast<unsigned char>(peek()))) {
-          if (d > (std::numeric_limits<std::size_t>::max() - 9) / 10) fail("a dimension is too large");
+          if (d > (std::numeric_limits<std::size_t>::max() - 9) / 10)
+            fail("a dimension is too large");
           d = d * 10 + static_cast<std::size_t>(s_[i_++] - '0');
         }
         while (peek() == 'L') ++i_;  // Python 2 longs
@@ -190,19 +191,22 @@ NpyArray parse_npy(const std::uint8_t* data, std::size_t size, const std::string
     header_len = rd32(data + 8);
     header_start = 12;
   } else {
-    throw FormatError(name, 6, "unsupported .npy format version " + std::to_string(major) +
-                                   "; expected 1, 2 or 3");
+    throw FormatError(
+        name, 6,
+        "unsupported .npy format version " + std::to_string(major) + "; expected 1, 2 or 3");
   }
   if (header_start + header_len > size)
-    throw FormatError(name, size, "the .npy header says it is " + std::to_string(header_len) +
-                                      " bytes long, but the file ends first");
+    throw FormatError(name, size,
+                      "the .npy header says it is " + std::to_string(header_len) +
+                          " bytes long, but the file ends first");
   const std::string text(reinterpret_cast<const char*>(data + header_start), header_len);
   auto dict = HeaderParser(text, header_start, name).parse();
   for (const char* key : {"descr", "fortran_order", "shape"})
     if (!dict.count(key))
       throw FormatError(name, header_start, std::string("the .npy header lacks '") + key + "'");
   if (dict.size() != 3)
-    throw FormatError(name, header_start, "the .npy header has keys besides descr, fortran_order and shape");
+    throw FormatError(name, header_start,
+                      "the .npy header has keys besides descr, fortran_order and shape");
   const auto& descr = dict["descr"].str;
   if (!descr) throw FormatError(name, header_start, "the .npy header's descr is not a string");
   if (!dict["fortran_order"].boolean)
@@ -211,7 +215,8 @@ NpyArray parse_npy(const std::uint8_t* data, std::size_t size, const std::string
     throw FormatError(name, header_start,
                       "Fortran-ordered arrays are not supported; save it with C order "
                       "(numpy.ascontiguousarray)");
-  if (!dict["shape"].tuple) throw FormatError(name, header_start, "the .npy header's shape is not a tuple");
+  if (!dict["shape"].tuple)
+    throw FormatError(name, header_start, "the .npy header's shape is not a tuple");
 
   NpyArray a;
   a.dtype = *descr;
@@ -225,12 +230,13 @@ NpyArray parse_npy(const std::uint8_t* data, std::size_t size, const std::string
     ok = digits.size() == 1 && std::isdigit(static_cast<unsigned char>(digits[0]));
     if (ok) item = static_cast<std::size_t>(digits[0] - '0');
   }
-  ok = ok && ((kind == 'f' && (item == 2 || item == 4 || item == 8)) ||
-              ((kind == 'i' || kind == 'u') && (item == 1 || item == 2 || item == 4 || item == 8)) ||
-              (kind == 'b' && item == 1));
+  ok =
+      ok && ((kind == 'f' && (item == 2 || item == 4 || item == 8)) ||
+             ((kind == 'i' || kind == 'u') && (item == 1 || item == 2 || item == 4 || item == 8)) ||
+             (kind == 'b' && item == 1));
   if (!ok)
-    throw FormatError(name, header_start, "unsupported .npy dtype '" + d +
-                                              "'; expected a float, integer or bool type");
+    throw FormatError(name, header_start,
+                      "unsupported .npy dtype '" + d + "'; expected a float, integer or bool type");
   const bool big = d[0] == '>';
 
   std::size_t n = 1;
@@ -242,12 +248,14 @@ NpyArray parse_npy(const std::uint8_t* data, std::size_t size, const std::string
   const std::size_t offset = header_start + header_len;
   const std::size_t need = n * item;
   if (size - offset < need)
-    throw FormatError(name, size, "the .npy data is truncated: shape " + shape_str(a.shape) +
-                                      " needs " + std::to_string(need) + " bytes after the header, the file has " +
-                                      std::to_string(size - offset));
+    throw FormatError(name, size,
+                      "the .npy data is truncated: shape " + shape_str(a.shape) + " needs " +
+                          std::to_string(need) + " bytes after the header, the file has " +
+                          std::to_string(size - offset));
   if (size - offset > need)
-    throw FormatError(name, offset + need, "the .npy file has " + std::to_string(size - offset - need) +
-                                               " bytes after the data its shape " + shape_str(a.shape) + " needs");
+    throw FormatError(name, offset + need,
+                      "the .npy file has " + std::to_string(size - offset - need) +
+                          " bytes after the data its shape " + shape_str(a.shape) + " needs");
   a.data.resize(n);
   convert(data + offset, n, kind, item, big, a.data.data());
   return a;
@@ -316,7 +324,8 @@ NpyWriter::NpyWriter(const std::string& path, std::vector<std::size_t> shape)
 
 void NpyWriter::write_rows(const float* data, std::size_t rows) {
   if (rows_ + rows > shape_[0])
-    throw DataError(file_.path(), "more rows written than the .npy shape's " + std::to_string(shape_[0]));
+    throw DataError(file_.path(),
+                    "more rows written than the .npy shape's " + std::to_string(shape_[0]));
   write_le_floats(file_, data, rows * row_numel_);
   rows_ += rows;
 }

@@ -382,8 +382,8 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
       for (auto a : axes) {
         const std::int64_t k = a < 0 ? a + rank : a;
         if (k < 0 || k >= rank)
-          fail(n, "axis " + std::to_string(a) + " is out of range for rank " +
-                      std::to_string(rank));
+          fail(n,
+               "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
         if (!set.insert(k).second) fail(n, "axis " + std::to_string(a) + " is given twice");
       }
       return set;

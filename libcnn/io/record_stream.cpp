@@ -13,8 +13,8 @@
 #include <limits>
 
 #include "io/atomic_file.hpp"
-#include "tensor/config.hpp"
 #include "tensor/budget.hpp"
+#include "tensor/config.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::io {
@@ -55,9 +55,7 @@ std::string header_json(const RecordHeader& h) {
 RecordHeader parse_header_json(const std::string& text, const std::string& name,
                                std::uint64_t offset) {
   const json j = parse_json_at(text, name, offset);
-  auto bad = [&](const std::string& what) {
-    return FormatError(name, offset, "header: " + what);
-  };
+  auto bad = [&](const std::string& what) { return FormatError(name, offset, "header: " + what); };
   if (!j.is_object()) throw bad("expected a JSON object");
   RecordHeader h;
   try {
@@ -66,7 +64,8 @@ RecordHeader parse_header_json(const std::string& text, const std::string& name,
     if (!shape || !shape->is_array() || (shape->size() != 3 && shape->size() != 1))
       throw bad("'shape' must be [height, width, channels] or [features]");
     for (const auto& d : *shape) {
-      if (!d.is_number_unsigned() || d.get<std::uint64_t>() == 0 || d.get<std::uint64_t>() > (1u << 20))
+      if (!d.is_number_unsigned() || d.get<std::uint64_t>() == 0 ||
+          d.get<std::uint64_t>() > (1u << 20))
         throw bad("'shape' must hold positive integers, got " + json_brief(*shape));
       h.shape.push_back(d.get<std::size_t>());
     }
@@ -227,7 +226,8 @@ void RecordWriter::finish() {
   flush();
   if (own_fd_ && !direct_) {
     if (::fsync(fd_) != 0) throw IoError(path_, "sync", errno);
-    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) throw IoError(path_, "rename into place", errno);
+    if (::rename(tmp_path_.c_str(), path_.c_str()) != 0)
+      throw IoError(path_, "rename into place", errno);
   }
   finished_ = true;
 }
@@ -244,8 +244,8 @@ RecordReader::RecordReader(const std::string& path) {
     if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory");
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
-      throw InputError(path, errno == ENOENT ? "no such file" : std::string("cannot open: ") +
-                                                                   std::strerror(errno));
+      throw InputError(path, errno == ENOENT ? "no such file"
+                                             : std::string("cannot open: ") + std::strerror(errno));
     own_fd_ = true;
   }
   try {
@@ -260,23 +260,27 @@ void RecordReader::read_header() {
   std::uint8_t pre[kPreamble];
   const std::size_t got = read_some(pre, kPreamble);
   if (got < 8 || std::memcmp(pre, kRecordMagic, 8) != 0)
-    throw FormatError(name_, 0, "not a record stream: the first 8 bytes are not the magic "
-                                "\"\\x89CNNREC\\n\"");
+    throw FormatError(name_, 0,
+                      "not a record stream: the first 8 bytes are not the magic "
+                      "\"\\x89CNNREC\\n\"");
   if (got < kPreamble) throw FormatError(name_, got, "truncated preamble: expected 16 bytes");
   const std::uint32_t version = get_u32(pre + 8);
   if (version != kRecordVersion)
-    throw FormatError(name_, 8, "format version " + std::to_string(version) +
-                                    (version > kRecordVersion ? " is newer than" : " is not") +
-                                    " the version this program reads (" +
-                                    std::to_string(kRecordVersion) + ")");
+    throw FormatError(name_, 8,
+                      "format version " + std::to_string(version) +
+                          (version > kRecordVersion ? " is newer than" : " is not") +
+                          " the version this program reads (" + std::to_string(kRecordVersion) +
+                          ")");
   const std::uint32_t len = get_u32(pre + 12);
   if (len == 0 || len > kMaxRecordHeader)
-    throw FormatError(name_, 12, "header length " + std::to_string(len) + " is not between 1 and " +
-                                     std::to_string(kMaxRecordHeader));
+    throw FormatError(name_, 12,
+                      "header length " + std::to_string(len) + " is not between 1 and " +
+                          std::to_string(kMaxRecordHeader));
   std::string text(len, '\0');
   if (read_some(text.data(), len) < len)
-    throw FormatError(name_, offset_, "truncated header: expected " + std::to_string(len) +
-                                          " bytes of JSON at offset 16");
+    throw FormatError(
+        name_, offset_,
+        "truncated header: expected " + std::to_string(len) + " bytes of JSON at offset 16");
   header_ = parse_header_json(text, name_, kPreamble);
   data_start_ = offset_;
   // Declared sizes against what there is, before any record is allocated: one record must fit
@@ -299,9 +303,9 @@ void RecordReader::read_header() {
                         "the stream ends after " + std::to_string(whole) +
                             " records; the header announces " + std::to_string(*header_.count));
     if (have > *header_.count * rb)  // whole >= count: the product does not overflow
-      throw FormatError(name_, data_start_ + *header_.count * rb,
-                        "bytes after the " + std::to_string(*header_.count) +
-                            " records the header announces");
+      throw FormatError(
+          name_, data_start_ + *header_.count * rb,
+          "bytes after the " + std::to_string(*header_.count) + " records the header announces");
   }
 }
 
@@ -329,27 +333,28 @@ bool RecordReader::next(std::vector<std::uint8_t>& rec) {
   if (header_.count && records_ == *header_.count) {
     std::uint8_t extra;
     if (read_some(&extra, 1) != 0)
-      throw FormatError(name_, start, "bytes after the " + std::to_string(*header_.count) +
-                                          " records the header announces");
+      throw FormatError(
+          name_, start,
+          "bytes after the " + std::to_string(*header_.count) + " records the header announces");
     return false;
   }
   const std::size_t got = read_some(rec.data(), size);
   if (got == 0) {
     if (header_.count)
-      throw FormatError(name_, start, "the stream ends after " + std::to_string(records_) +
-                                          " records; the header announces " +
-                                          std::to_string(*header_.count));
+      throw FormatError(name_, start,
+                        "the stream ends after " + std::to_string(records_) +
+                            " records; the header announces " + std::to_string(*header_.count));
     return false;
   }
   if (got < size)
-    throw FormatError(name_, start, "record " + std::to_string(records_) + " is truncated: " +
-                                        std::to_string(got) + " of " + std::to_string(size) +
-                                        " bytes");
+    throw FormatError(name_, start,
+                      "record " + std::to_string(records_) + " is truncated: " +
+                          std::to_string(got) + " of " + std::to_string(size) + " bytes");
   const auto label = static_cast<std::int32_t>(get_u32(rec.data()));
   if (label < 0 || static_cast<std::size_t>(label) >= header_.classes.size())
-    throw FormatError(name_, start, "record " + std::to_string(records_) + " has label " +
-                                        std::to_string(label) + "; expected 0 to " +
-                                        std::to_string(header_.classes.size() - 1));
+    throw FormatError(name_, start,
+                      "record " + std::to_string(records_) + " has label " + std::to_string(label) +
+                          "; expected 0 to " + std::to_string(header_.classes.size() - 1));
   ++records_;
   return true;
 }

@@ -23,10 +23,10 @@ inline constexpr std::uint32_t kMaxRecordHeader = 16u << 20;
 enum class RecordDtype { uint8, float32 };
 
 struct RecordHeader {
-  Shape shape;                      // {h, w, c}, or {k} for feature vectors
+  Shape shape;  // {h, w, c}, or {k} for feature vectors
   RecordDtype dtype = RecordDtype::float32;
-  std::vector<std::string> classes;  // label k means classes[k]
-  std::string class_mode = "sparse"; // binary, categorical or sparse (how to train on labels)
+  std::vector<std::string> classes;    // label k means classes[k]
+  std::string class_mode = "sparse";   // binary, categorical or sparse (how to train on labels)
   std::optional<std::uint64_t> count;  // records that follow; nullopt: unknown (endless)
   // The factor a reader multiplies values by unless told otherwise (the producer's rescale,
   // carried to the consumer: e.g. 1/255 for raw pixels meant to be read as 0..1); nullopt: 1.

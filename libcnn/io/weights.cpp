@@ -25,8 +25,8 @@ void check_version(const SafetensorsFile& f) {
   try {
     v = std::stoi(ver->second);
   } catch (const std::exception&) {
-    throw FormatError(f.path, 8, "metadata format_version: expected an integer, got '" +
-                                     ver->second + "'");
+    throw FormatError(f.path, 8,
+                      "metadata format_version: expected an integer, got '" + ver->second + "'");
   }
   if (v > kWeightsFormatVersion)
     throw FormatError(f.path, 8,
@@ -73,9 +73,9 @@ void load_weights(Model& model, const std::string& path) {
   }
   for (const auto& t : f.tensors)
     if (!wanted.count(t.name))
-      throw FormatError(path, f.data_offset + t.begin,
-                        "tensor '" + t.name + "' is not a parameter of the architecture '" +
-                            model.name() + "'");
+      throw FormatError(
+          path, f.data_offset + t.begin,
+          "tensor '" + t.name + "' is not a parameter of the architecture '" + model.name() + "'");
 }
 
 PartialLoad load_weights_partial(Model& model, const std::string& path) {

@@ -10,10 +10,14 @@ namespace cnn::kernels {
 
 std::string isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Reference: return "reference";
-    case Isa::Sse2: return "sse2";
-    case Isa::Avx2: return "avx2+fma";
-    case Isa::Avx512: return "avx512";
+    case Isa::Reference:
+      return "reference";
+    case Isa::Sse2:
+      return "sse2";
+    case Isa::Avx2:
+      return "avx2+fma";
+    case Isa::Avx512:
+      return "avx512";
   }
   return "unknown";
 }

@@ -22,20 +22,20 @@ void add_to(const float* src, std::size_t n, float* dst) {
   simd::eltwise_active().add_to(src, n, dst);
 }
 
-void small_k_forward(Act act, const float* a, const float* b, const float* bias,
-                     std::size_t rows, std::size_t k, std::size_t f, float* y) {
+void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
+                     std::size_t k, std::size_t f, float* y) {
   simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y);
 }
 
-void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
-                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias) {
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
+                         std::size_t k, std::size_t f, float* db, float* dbias) {
   simd::eltwise_active().small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
 }
 
 namespace ref {
 
-void small_k_forward(Act act, const float* a, const float* b, const float* bias,
-                     std::size_t rows, std::size_t k, std::size_t f, float* y) {
+void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
+                     std::size_t k, std::size_t f, float* y) {
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < f; ++j) {
       float s = bias ? bias[j] : 0.0f;
@@ -53,13 +53,14 @@ float small_k_dz(Act act, const float* y, const float* dy, std::size_t i) {
 }
 void require_fusable(Act act, const float* y) {
   if (y && act != Act::Relu && act != Act::Linear)
-    throw Error("small_k_weight_grad: the activation's gradient is only computed on the fly for "
-                "relu and linear; pass dz instead");
+    throw Error(
+        "small_k_weight_grad: the activation's gradient is only computed on the fly for "
+        "relu and linear; pass dz instead");
 }
 }  // namespace
 
-void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
-                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias) {
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
+                         std::size_t k, std::size_t f, float* db, float* dbias) {
   require_fusable(act, y);
   for (std::size_t t = 0; t < k; ++t)
     for (std::size_t j = 0; j < f; ++j) {
@@ -99,20 +100,23 @@ void add_to(const float* src, std::size_t n, float* dst) {
 namespace simd {
 
 const EltwiseFns& eltwise_for(Isa isa) {
-  static const EltwiseFns reference{ref::act_forward,  ref::act_backward, ref::bias_act_forward,
-                                    ref::sum_rows_add, ref::add_to,       ref::max_pool_forward,
-                                    ref::max_pool_backward_add, ref::im2col,
-                                    ref::col2im_add,  ref::small_k_forward,
-                                    ref::small_k_weight_grad};
+  static const EltwiseFns reference{
+      ref::act_forward, ref::act_backward,     ref::bias_act_forward,      ref::sum_rows_add,
+      ref::add_to,      ref::max_pool_forward, ref::max_pool_backward_add, ref::im2col,
+      ref::col2im_add,  ref::small_k_forward,  ref::small_k_weight_grad};
   if (isa == Isa::Reference) return reference;
   const auto& isas = supported_isas();
   if (std::find(isas.begin(), isas.end(), isa) == isas.end())
     throw Error("eltwise: instruction set " + isa_name(isa) + " is not supported by this CPU");
   switch (isa) {
-    case Isa::Sse2: return eltwise_sse2();
-    case Isa::Avx2: return eltwise_avx2();
-    case Isa::Avx512: return eltwise_avx512();
-    default: return reference;
+    case Isa::Sse2:
+      return eltwise_sse2();
+    case Isa::Avx2:
+      return eltwise_avx2();
+    case Isa::Avx512:
+      return eltwise_avx512();
+    default:
+      return reference;
   }
 }
 

@@ -27,21 +27,21 @@ inline constexpr std::size_t kSmallK = 32;
 // kSmallK, without packing: each output row starts from the bias and adds a[r, t] * b[t, :] for
 // t = 0, 1, ..., k - 1, vector lanes along f. A thin first layer (a 3x3 kernel on 1 or 3 input
 // channels: k = 9 or 27) is a GEMM whose packing would cost more than its product.
-void small_k_forward(Act act, const float* a, const float* b, const float* bias,
-                     std::size_t rows, std::size_t k, std::size_t f, float* y);
+void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
+                     std::size_t k, std::size_t f, float* y);
 
 // The weight and bias gradients of that product, for k <= kSmallK: db[k, f] += a^T * dz and
 // dbias[f] += the column sums of dz (dbias nullptr: not wanted), every sum over the rows in
 // order. dz = dL/d(pre-activation): with y given, computed on the fly from the output y and its
 // gradient dy (act must then be relu or linear); with y nullptr, dy already is dz.
-void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
-                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias);
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
+                         std::size_t k, std::size_t f, float* db, float* dbias);
 
 namespace ref {
-void small_k_forward(Act act, const float* a, const float* b, const float* bias,
-                     std::size_t rows, std::size_t k, std::size_t f, float* y);
-void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
-                         std::size_t rows, std::size_t k, std::size_t f, float* db, float* dbias);
+void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
+                     std::size_t k, std::size_t f, float* y);
+void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
+                         std::size_t k, std::size_t f, float* db, float* dbias);
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols);
 void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t rows,
                   std::size_t cols);

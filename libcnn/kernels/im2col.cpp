@@ -3,10 +3,10 @@
 // per kernel tap (NHWC keeps a tap's channels together, so the inner loop is a plain copy).
 #include "kernels/im2col.hpp"
 
-#include "kernels/simd/eltwise_simd.hpp"
-
 #include <algorithm>
 #include <cstddef>
+
+#include "kernels/simd/eltwise_simd.hpp"
 
 namespace cnn::kernels {
 

@@ -1,11 +1,12 @@
-// Scalar pooling kernels (max pooling's are the reference of simd/eltwise_impl.hpp). Each output position clips its window to the input once, then walks
-// the window's cells with the c channels of a cell as the contiguous inner loop.
+// Scalar pooling kernels (max pooling's are the reference of simd/eltwise_impl.hpp). Each output
+// position clips its window to the input once, then walks the window's cells with the c channels of
+// a cell as the contiguous inner loop.
 #include "kernels/pooling.hpp"
-
-#include "kernels/simd/eltwise_simd.hpp"
 
 #include <algorithm>
 #include <cstddef>
+
+#include "kernels/simd/eltwise_simd.hpp"
 
 namespace cnn::kernels {
 namespace {

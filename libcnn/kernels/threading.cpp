@@ -118,8 +118,7 @@ class Pool {
   void work(std::size_t w) {
     std::uint64_t seen = 0;
     auto ready = [&] {
-      return stop_.load(std::memory_order_relaxed) ||
-             job_.load(std::memory_order_acquire) != seen;
+      return stop_.load(std::memory_order_relaxed) || job_.load(std::memory_order_acquire) != seen;
     };
     for (;;) {
       if (!spin_until(ready)) {
@@ -131,7 +130,8 @@ class Pool {
       if (w >= (seen & 0xffff)) continue;  // not in this job
       run_chunk(w);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard lock(mu_);  // so the notify cannot slip between the caller's check and its sleep
+        std::lock_guard lock(
+            mu_);  // so the notify cannot slip between the caller's check and its sleep
         done_.notify_one();
       }
     }
@@ -141,7 +141,7 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  std::uint64_t generation_ = 0;     // jobs posted (caller only)
+  std::uint64_t generation_ = 0;       // jobs posted (caller only)
   std::atomic<std::uint64_t> job_{0};  // generation_ << 16 | parts of the current job
   std::atomic<bool> stop_{false};
   std::atomic<std::size_t> pending_{0};
@@ -196,7 +196,8 @@ void run_parallel(std::size_t begin, std::size_t end, ChunkFn fn, void* ctx) {
     t_in_task = true;
     try {
       for (std::size_t t = 0; t < parts; ++t) {
-        const std::size_t lo = chunk_lo(begin, len, t, parts), hi = chunk_lo(begin, len, t + 1, parts);
+        const std::size_t lo = chunk_lo(begin, len, t, parts),
+                          hi = chunk_lo(begin, len, t + 1, parts);
         if (lo != hi) fn(ctx, lo, hi);
       }
     } catch (...) {

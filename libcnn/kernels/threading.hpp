@@ -21,8 +21,9 @@
 
 namespace cnn::kernels {
 
-// Threads used by parallel_for, the caller included. n = 0 means std::thread::hardware_concurrency().
-// Throws cnn::Error when n < 0 or when called from inside a parallel_for task.
+// Threads used by parallel_for, the caller included. n = 0 means
+// std::thread::hardware_concurrency(). Throws cnn::Error when n < 0 or when called from inside a
+// parallel_for task.
 void set_num_threads(int n);
 int num_threads();
 

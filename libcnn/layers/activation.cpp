@@ -33,8 +33,8 @@ void Activation::backward(Context& ctx, Inputs, const Tensor& out, const Tensor&
                           GradInputs grad_in) {
   if (grad_in.empty() || !grad_in[0]) return;
   ensure_shape(dz_, shape_of(out));
-  kernels::act_backward(act_for(ctx, act_), out.data(), grad_out.data(), dz_.data(), out.size() / channels_,
-                        channels_);
+  kernels::act_backward(act_for(ctx, act_), out.data(), grad_out.data(), dz_.data(),
+                        out.size() / channels_, channels_);
   float* dx = grad_in[0]->data();
   const float* dz = dz_.data();
   for (std::size_t i = 0; i < dz_.size(); ++i) dx[i] += dz[i];

@@ -68,10 +68,11 @@ void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tens
   const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
   if (mode_ == PoolMode::Max && argmax_batch_ != n) compute_argmax(x, n);
 
-  // Windows that do not overlap (stride >= pool size, or a single window along an axis) send at most one value to each input cell,
-  // so adding it straight into the gradient gives exactly g + (0 + d), the same as summing the
-  // sample's gradient in scratch first. Overlapping windows sum in per-sample scratch and add
-  // the total once, so that two backward calls still give exactly twice one call.
+  // Windows that do not overlap (stride >= pool size, or a single window along an axis) send at
+  // most one value to each input cell, so adding it straight into the gradient gives exactly g + (0
+  // + d), the same as summing the sample's gradient in scratch first. Overlapping windows sum in
+  // per-sample scratch and add the total once, so that two backward calls still give exactly twice
+  // one call.
   const bool disjoint = (geo_.stride_h >= geo_.ph || geo_.out_h == 1) &&
                         (geo_.stride_w >= geo_.pw || geo_.out_w == 1);
   if (!disjoint) dx_.resize(n * in_size);
@@ -103,8 +104,9 @@ void WindowPool2D::configure(ConfigReader& cfg) {
       cfg.get_choice("padding", std::string("valid"), kernels::padding_names()));
   ceil_mode_ = cfg.get_bool("ceil_mode", false);
   if (ceil_mode_ && padding_ != kernels::Padding::Valid)
-    throw cfg.error("ceil_mode", "ceil_mode needs padding 'valid' (with 'same' the output size is "
-                                 "already rounded up)");
+    throw cfg.error("ceil_mode",
+                    "ceil_mode needs padding 'valid' (with 'same' the output size is "
+                    "already rounded up)");
 }
 
 void WindowPool2D::write_config(json_ordered& out) const {

@@ -54,9 +54,9 @@ void Conv2D::write_config(json_ordered& out) const {
 Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
   if (auto p = detail::image_shape_problem(inputs); !p.empty()) throw shape_error(p);
   const Shape& s = inputs[0];
-  const auto geo = kernels::conv_geometry(s[0], s[1], s[2], kernel_size_[0], kernel_size_[1],
-                                         strides_[0], strides_[1], dilation_[0], dilation_[1],
-                                         padding_);
+  const auto geo =
+      kernels::conv_geometry(s[0], s[1], s[2], kernel_size_[0], kernel_size_[1], strides_[0],
+                             strides_[1], dilation_[0], dilation_[1], padding_);
   if (!geo) {
     // Only "valid" padding can fail; report the (clamped) output it would have had.
     auto would = [](std::size_t in, std::size_t k, std::size_t stride, std::size_t d) {
@@ -151,8 +151,7 @@ namespace {
 // times the output: a layer with a small output can need far more than its activations), after
 // checking a growth against the memory budget: refused in one sentence, not killed for memory.
 void sized(std::vector<float>& v, std::size_t count, const std::string& layer, const char* what) {
-  if (count > v.size())
-    check_memory(count, sizeof(float), "layer " + quote(layer) + ": " + what);
+  if (count > v.size()) check_memory(count, sizeof(float), "layer " + quote(layer) + ": " + what);
   v.resize(count);
 }
 
@@ -179,7 +178,8 @@ std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols();
   // The widest per-row scratch: col/dcol [m, k] or dz [m, filters] (only dz without im2col).
   const std::size_t per_sample = m * (im2col ? std::max(k, filters_) : filters_) * sizeof(float);
-  const std::size_t cs = std::max<std::size_t>(1, g_chunk_budget / std::max<std::size_t>(1, per_sample));
+  const std::size_t cs =
+      std::max<std::size_t>(1, g_chunk_budget / std::max<std::size_t>(1, per_sample));
   // Chunks of equal size (64 samples at most 30 per chunk: 22 + 21 + 21, not 30 + 30 + 4): a
   // short last chunk is a GEMM too small to keep every thread busy.
   const std::size_t nn = std::max<std::size_t>(n, 1), chunks = (nn + cs - 1) / cs;
@@ -267,8 +267,7 @@ void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act,
   const std::size_t chunk = chunk_samples(n);
   // Training: keep the whole batch's col matrix for backward's weight gradient when it is small
   // (the lecture's MNIST layers: 1.3-9 MB at batch 64) instead of building it again there.
-  const bool keep =
-      ctx.training && !plan_.direct_col && n * m * k * sizeof(float) <= kKeepColBytes;
+  const bool keep = ctx.training && !plan_.direct_col && n * m * k * sizeof(float) <= kKeepColBytes;
   if (keep) sized(col_, n * m * k, name(), "the im2col matrix");
 
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
@@ -341,7 +340,7 @@ struct Conv2D::BackwardPass {
   const Tensor& x;
   const Tensor& out;
   const Tensor& grad_out;
-  Tensor* gx;        // dL/dx, or nullptr when not wanted
+  Tensor* gx;  // dL/dx, or nullptr when not wanted
   Param& kernel;
   Param* bias;       // nullptr without a bias
   kernels::Act act;  // the activation applied in forward (Context::logits)
@@ -366,7 +365,12 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
     if (auto p = detail::batch_problem(*gx, in_shape_, "input gradient"); !p.empty())
       throw shape_error(p);
 
-  BackwardPass b{x, out, grad_out, gx, params()[0], use_bias_ ? &params()[1] : nullptr,
+  BackwardPass b{x,
+                 out,
+                 grad_out,
+                 gx,
+                 params()[0],
+                 use_bias_ ? &params()[1] : nullptr,
                  act_for(ctx, activation_)};
   b.want_kernel = wants_param_grads() && b.kernel.grad;
   b.want_bias = wants_param_grads() && b.bias && b.bias->grad;
@@ -378,8 +382,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   // Small k (a first layer): the kernel and bias gradients in one pass of broadcast-FMAs, with
   // dz formed on the fly from relu/linear when no input gradient needs it materialised.
   b.small = b.want_kernel && plan_.small_k;
-  b.fuse_act =
-      b.small && !gx && (b.act == kernels::Act::Relu || b.act == kernels::Act::Linear);
+  b.fuse_act = b.small && !gx && (b.act == kernels::Act::Relu || b.act == kernels::Act::Linear);
   b.wino_dx = gx && winograd_input_grad();
   // The kernel gradient of a Winograd layer: 36 GEMMs whose sums run over the tiles of x and dz
   // of a chunk. With the input gradient by Winograd too (or not wanted) no im2col is needed and
@@ -480,8 +483,8 @@ void Conv2D::kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) 
       dpart_.resize(kSplits * k * f);
       kernels::parallel_for(0, kSplits, [&](std::size_t sl) {
         const std::size_t r0 = rows * sl / kSplits, r1 = rows * (sl + 1) / kSplits;
-        kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k, dz + r0 * f,
-                      f, 0.0f, dpart_.data() + sl * k * f, f);
+        kernels::gemm(Trans::Yes, Trans::No, k, f, r1 - r0, 1.0f, col + r0 * k, k, dz + r0 * f, f,
+                      0.0f, dpart_.data() + sl * k * f, f);
       });
       if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
       for (std::size_t sl = 0; sl < kSplits; ++sl)

@@ -92,10 +92,10 @@ class Conv2D final : public Layer {
   // What infer_shape decides once, from the shapes: the algorithm of each pass. Only the run-time
   // switches (Winograd on or off, the reference ISA) are read per call.
   struct Plan {
-    bool direct_col = false;   // 1x1, stride 1, no padding: the input is its own col matrix
-    bool small_k = false;      // kh * kw * in_c <= kernels::kSmallK: broadcast-FMA rows, no GEMM
-    bool winograd = false;     // the forward qualifies for Winograd F(4x4,3x3)
-    bool winograd_dx = false;  // and so does the input gradient, a convolution of dz:
+    bool direct_col = false;     // 1x1, stride 1, no padding: the input is its own col matrix
+    bool small_k = false;        // kh * kw * in_c <= kernels::kSmallK: broadcast-FMA rows, no GEMM
+    bool winograd = false;       // the forward qualifies for Winograd F(4x4,3x3)
+    bool winograd_dx = false;    // and so does the input gradient, a convolution of dz:
     kernels::ConvGeometry back;  // of dz with the flipped kernel, padded by 2 - pad
   };
   // One backward call's choices and buffers (backward's steps share them).

@@ -24,8 +24,8 @@ std::vector<double> read_factor(ConfigReader& cfg, const std::string& key,
     if (v.size() != raw->size()) v.clear();
   }
   if (v.empty())
-    throw cfg.error(key, "expected a number or a list of numbers (one per channel), got " +
-                             json_brief(*raw));
+    throw cfg.error(
+        key, "expected a number or a list of numbers (one per channel), got " + json_brief(*raw));
   for (double d : v)
     if (!std::isfinite(d) || std::fabs(d) > 3.0e38)
       throw cfg.error(key, "expected finite float32 numbers, got " + json_brief(*raw));
@@ -58,9 +58,8 @@ Shape Rescaling::infer_shape(const std::vector<Shape>& inputs) {
   const std::size_t c = s.empty() ? 1 : s.back();
   for (const auto* v : {&scale_, &offset_})
     if (v->size() != 1 && v->size() != c)
-      throw shape_error("scale and offset need one value or one per channel (" +
-                        std::to_string(c) + " in input " + shape_str(s) + "), got " +
-                        std::to_string(v->size()));
+      throw shape_error("scale and offset need one value or one per channel (" + std::to_string(c) +
+                        " in input " + shape_str(s) + "), got " + std::to_string(v->size()));
   scale_c_.assign(c, 0.0f);
   offset_c_.assign(c, 0.0f);
   for (std::size_t k = 0; k < c; ++k) {

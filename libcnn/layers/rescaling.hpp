@@ -29,7 +29,7 @@ class Rescaling : public Layer {
                 GradInputs grad_in) override;
 
  private:
-  std::vector<double> scale_, offset_;  // as configured: one value, or one per channel
+  std::vector<double> scale_, offset_;     // as configured: one value, or one per channel
   std::vector<float> scale_c_, offset_c_;  // one per channel, after infer_shape
 };
 

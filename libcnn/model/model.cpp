@@ -12,8 +12,8 @@
 #include <set>
 
 #include "kernels/threading.hpp"
-#include "tensor/budget.hpp"
 #include "layers/registry.hpp"
+#include "tensor/budget.hpp"
 
 namespace cnn {
 
@@ -45,7 +45,8 @@ struct Pending {
 
 Preprocessing read_preprocessing(const json& obj, const std::string& file, const Shape& input) {
   ConfigReader cfg(obj, file, "/preprocessing", "");
-  if (!obj.is_object()) throw cfg.error("", "expected an object such as {\"rescale\": 0.00392156862745098}");
+  if (!obj.is_object())
+    throw cfg.error("", "expected an object such as {\"rescale\": 0.00392156862745098}");
   Preprocessing p;
   p.rescale = static_cast<float>(cfg.get_number("rescale", 1.0, 1e-12, 1e12));
   const std::size_t c = input.back();
@@ -55,7 +56,8 @@ Preprocessing read_preprocessing(const json& obj, const std::string& file, const
     if (!raw) return v;
     if (!raw->is_array() || (raw->size() != c && raw->size() != 1))
       throw cfg.error(key, "expected a list of " + std::to_string(c) +
-                               " numbers (one per input channel) or of one, got " + json_brief(*raw));
+                               " numbers (one per input channel) or of one, got " +
+                               json_brief(*raw));
     for (const auto& e : *raw) {
       if (!e.is_number() || (positive && e.get<double>() <= 0))
         throw cfg.error(key, std::string("expected ") + (positive ? "positive " : "") +
@@ -69,8 +71,8 @@ Preprocessing read_preprocessing(const json& obj, const std::string& file, const
   p.std = read_list("std", true);
   p.bgr = cfg.get_choice("channel_order", std::string("rgb"), {"rgb", "bgr"}) == "bgr";
   if (p.bgr && c != 3)
-    throw cfg.error("channel_order", "\"bgr\" needs 3 input channels, the input has " +
-                                         std::to_string(c));
+    throw cfg.error("channel_order",
+                    "\"bgr\" needs 3 input channels, the input has " + std::to_string(c));
   if (cfg.has("interpolation"))
     p.interpolation = cfg.get_choice("interpolation", std::nullopt, {"nearest", "bilinear"});
   cfg.finish();
@@ -152,7 +154,8 @@ Model Model::from_json(const json& arch, const std::string& file) {
   ConfigReader top(arch, file, "", "");
   m.name_ = top.get_string("name", std::string("model"));
   if (!valid_name(m.name_))
-    throw top.error("name", "expected a name of letters, digits, '_' or '-', got '" + m.name_ + "'");
+    throw top.error("name",
+                    "expected a name of letters, digits, '_' or '-', got '" + m.name_ + "'");
   for (long d : top.get_int_list("input_shape", std::nullopt, 1))
     m.input_shape_.push_back(static_cast<std::size_t>(d));
   if (m.input_shape_.empty()) throw top.error("input_shape", "expected at least one dimension");
@@ -178,8 +181,8 @@ Model Model::from_json(const json& arch, const std::string& file) {
     ConfigReader cfg((*layers)[i], file, p.pointer, "");
     p.type = cfg.get_string("type", std::nullopt);
     if (!is_layer_type(p.type))
-      throw cfg.error("type", "unknown layer type '" + p.type + "'; " +
-                                  choices_hint(p.type, layer_types()));
+      throw cfg.error(
+          "type", "unknown layer type '" + p.type + "'; " + choices_hint(p.type, layer_types()));
     if (cfg.has("name")) {
       p.name = cfg.get_string("name", std::nullopt);
       if (!valid_name(p.name))
@@ -221,8 +224,8 @@ Model Model::from_json(const json& arch, const std::string& file) {
                  std::all_of(in->begin(), in->end(), [](const json& e) { return e.is_string(); })) {
         for (const auto& e : *in) p.input_names.push_back(e.get<std::string>());
       } else {
-        throw cfg.error("inputs", "expected a layer name or a list of layer names, got " +
-                                      json_brief(*in));
+        throw cfg.error("inputs",
+                        "expected a layer name or a list of layer names, got " + json_brief(*in));
       }
     }
     auto layer = make_layer(p.type);
@@ -240,9 +243,9 @@ Model Model::from_json(const json& arch, const std::string& file) {
         }
         auto it = index_of.find(n);
         if (it == index_of.end())
-          throw cfg.error("inputs", "no layer named '" + n + "'; " +
-                                        choices_hint(n, std::vector<std::string>(taken.begin(),
-                                                                                 taken.end())));
+          throw cfg.error(
+              "inputs", "no layer named '" + n + "'; " +
+                            choices_hint(n, std::vector<std::string>(taken.begin(), taken.end())));
         inputs[i].push_back(it->second);
       }
     }
@@ -264,8 +267,9 @@ Model Model::from_json(const json& arch, const std::string& file) {
     auto it = index_of.find(*output_name);
     if (it == index_of.end()) {
       std::vector<std::string> known(taken.begin(), taken.end());
-      throw ConfigError(file, "/output", "",
-                        "no layer named '" + *output_name + "'; " + choices_hint(*output_name, known));
+      throw ConfigError(
+          file, "/output", "",
+          "no layer named '" + *output_name + "'; " + choices_hint(*output_name, known));
     }
     out = it->second;
   }
@@ -333,9 +337,9 @@ Model Model::from_json(const json& arch, const std::string& file) {
         if (j != kModelInput) feeds[j] = true;
   for (std::size_t i = 0; i < count; ++i)
     if (!feeds[i])
-      throw ConfigError(file, pend[i].pointer, pend[i].name,
-                        "the layer's output is never used; the model's output is '" +
-                            pend[out].name + "'");
+      throw ConfigError(
+          file, pend[i].pointer, pend[i].name,
+          "the layer's output is never used; the model's output is '" + pend[out].name + "'");
 
   // Build the nodes in order and infer shapes.
   if (!checked_numel(m.input_shape_, kMaxSampleValues))
@@ -364,8 +368,9 @@ Model Model::from_json(const json& arch, const std::string& file) {
     // Sizes from a file are checked before anything is allocated (share/limits.md).
     if (!checked_numel(n.out_shape, kMaxSampleValues))
       throw ConfigError(file, pend[i].pointer, pend[i].name,
-                        "the output " + shape_str(n.out_shape) + " has more than 2^31 values per "
-                        "sample (the limit; share/limits.md)");
+                        "the output " + shape_str(n.out_shape) +
+                            " has more than 2^31 values per "
+                            "sample (the limit; share/limits.md)");
     for (const Param& p : n.layer->params()) {
       const auto size = checked_numel(p.shape, kMaxParams);
       if (!size || *size > kMaxParams - params)
@@ -385,9 +390,9 @@ void Model::allocate_params() {
   for (auto& n : nodes_)
     for (auto& p : n.layer->params()) total += p.size();
   // Two arenas of total floats: checked against the budget before the request (share/limits.md).
-  check_memory(total, 2 * sizeof(float),
-               "model " + quote(name_) + ": " + std::to_string(total) +
-                   " parameters and their gradients");
+  check_memory(
+      total, 2 * sizeof(float),
+      "model " + quote(name_) + ": " + std::to_string(total) + " parameters and their gradients");
   values_ = detail::ParamArena(total);
   grads_ = detail::ParamArena(total);
   std::size_t off = 0;
@@ -490,7 +495,9 @@ std::size_t Model::trainable_param_count() const {
   return c;
 }
 
-void Model::set_trainable(std::size_t i, bool trainable) { nodes_.at(i).layer->set_trainable(trainable); }
+void Model::set_trainable(std::size_t i, bool trainable) {
+  nodes_.at(i).layer->set_trainable(trainable);
+}
 
 void Model::init_params(Rng& rng) {
   for (auto& n : nodes_)
@@ -518,7 +525,8 @@ namespace {
 // caller's value back when the pass ends, however it ends.
 class LogitsForOutput {
  public:
-  LogitsForOutput(Context& ctx, std::size_t output) : ctx_(ctx), output_(output), wanted_(ctx.logits) {}
+  LogitsForOutput(Context& ctx, std::size_t output)
+      : ctx_(ctx), output_(output), wanted_(ctx.logits) {}
   ~LogitsForOutput() { ctx_.logits = wanted_; }
   LogitsForOutput(const LogitsForOutput&) = delete;
   LogitsForOutput& operator=(const LogitsForOutput&) = delete;
@@ -533,15 +541,16 @@ class LogitsForOutput {
 
 const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   const Shape xs = shape_of(x);
-  if (xs.size() != input_shape_.size() + 1 || !std::equal(input_shape_.begin(), input_shape_.end(),
-                                                          xs.begin() + 1))
+  if (xs.size() != input_shape_.size() + 1 ||
+      !std::equal(input_shape_.begin(), input_shape_.end(), xs.begin() + 1))
     throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
                                       ", got " + shape_str(xs));
   const std::size_t n = xs[0];
   check_activation_memory(n, ctx.training);
   if (preprocess_input()) {
     ensure_shape(pre_, xs);
-    preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(), input_shape_.back());
+    preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(),
+                          input_shape_.back());
   }
   const Tensor& input = preprocess_input() ? pre_ : x;
   fused_.assign(nodes_.size(), false);
@@ -554,10 +563,12 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     }
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
-    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto t0 =
+        times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->forward(ctx, in, acts_[i]);
     if (times_)
-      times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      times_->forward_s[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
 }
@@ -573,10 +584,12 @@ bool Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std
       if (r == i) return false;
   ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
   const auto in = gather_inputs(i, input);
-  const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  const auto t0 =
+      times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   layer.forward_fused(ctx, in, next, acts_[i + 1]);
   if (times_)
-    times_->forward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    times_->forward_s[i] +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fused_[i] = true;
   return true;
 }
@@ -599,9 +612,9 @@ void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const
                 std::to_string(nodes_.size()));
   const Node& f = nodes_[from];
   if (shape_of(grad_at) != shape_of(acts_[from]))
-    throw ShapeError(f.layer->name(), "the gradient at the output has shape " +
-                                          shape_str(shape_of(grad_at)) + ", expected " +
-                                          shape_str(shape_of(acts_[from])),
+    throw ShapeError(f.layer->name(),
+                     "the gradient at the output has shape " + shape_str(shape_of(grad_at)) +
+                         ", expected " + shape_str(shape_of(acts_[from])),
                      f.layer->type());
   backprop(ctx, x, from, grad_at, grad_input, true);
 }
@@ -621,11 +634,13 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
         if (j != kModelInput) feeds[j] = true;
   for (std::size_t i = 0; i <= from; ++i) {
     bool u = layer_trainable_param_count(i) > 0;
-    for (std::size_t j : nodes_[i].inputs) u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
+    for (std::size_t j : nodes_[i].inputs)
+      u = u || (j == kModelInput ? grad_input != nullptr : upstream[j]);
     upstream[i] = u;
   }
   grad_ready_.assign(nodes_.size(), false);
-  for (std::size_t i = 0; i <= from; ++i) grad_ready_[i] = feeds[i] && (every_ancestor || upstream[i]);
+  for (std::size_t i = 0; i <= from; ++i)
+    grad_ready_[i] = feeds[i] && (every_ancestor || upstream[i]);
 
   const Tensor& input = preprocess_input() ? pre_ : x;
   Tensor* grad_model_input = grad_input;
@@ -674,14 +689,17 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
         });
         zeroed[j] = true;
       }
-      gin.push_back(j == kModelInput ? grad_model_input : (grad_ready_[j] ? &act_grads_[j] : nullptr));
+      gin.push_back(j == kModelInput ? grad_model_input
+                                     : (grad_ready_[j] ? &act_grads_[j] : nullptr));
     }
     const Tensor& gout = i == from ? grad_at : act_grads_[i];
-    const auto t0 = times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto t0 =
+        times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
     ctx.grad_in_unzeroed = false;
     if (times_)
-      times_->backward_s[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      times_->backward_s[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   if (grad_input && preprocess_input())
     preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),

@@ -66,7 +66,9 @@ struct ZeroedAllocator {
     ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
   }
   template <class U>
-  bool operator==(const ZeroedAllocator<U>&) const noexcept { return true; }
+  bool operator==(const ZeroedAllocator<U>&) const noexcept {
+    return true;
+  }
 };
 using ParamArena = std::vector<float, ZeroedAllocator<float>>;
 }  // namespace detail
@@ -191,7 +193,7 @@ class Model {
   detail::ParamArena values_, grads_;  // zero until init_params() or a weights file
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
-  Tensor pre_, pre_grad_;  // preprocessed input and its gradient (models with preprocessing)
+  Tensor pre_, pre_grad_;         // preprocessed input and its gradient (models with preprocessing)
   std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
   std::vector<bool> fused_;       // node i ran fused with its pooling reader in the last forward
 };

@@ -129,7 +129,8 @@ std::string profile_text(const ModelProfile& p) {
     o << pad_right(l.name + " (" + l.type + ")", name_w) << pad_left(fixed(l.forward_ms, 3), 12)
       << pad_left(gflops(l.forward_flops, l.forward_ms), 12);
     if (p.backward)
-      o << pad_left(fixed(l.backward_ms, 3), 12) << pad_left(gflops(l.backward_flops, l.backward_ms), 12);
+      o << pad_left(fixed(l.backward_ms, 3), 12)
+        << pad_left(gflops(l.backward_flops, l.backward_ms), 12);
     o << "\n";
     ff += l.forward_flops;
     bf += l.backward_flops;
@@ -137,7 +138,8 @@ std::string profile_text(const ModelProfile& p) {
   o << rule << "\n";
   o << pad_right("Total", name_w) << pad_left(fixed(p.forward_ms, 3), 12)
     << pad_left(gflops(ff, p.forward_ms), 12);
-  if (p.backward) o << pad_left(fixed(p.backward_ms, 3), 12) << pad_left(gflops(bf, p.backward_ms), 12);
+  if (p.backward)
+    o << pad_left(fixed(p.backward_ms, 3), 12) << pad_left(gflops(bf, p.backward_ms), 12);
   o << "\n";
   const double ms = p.forward_ms + p.backward_ms;
   o << (p.backward ? "Training" : "Inference") << ": "

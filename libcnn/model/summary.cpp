@@ -23,7 +23,8 @@ namespace {
 void print_row(std::ostringstream& out, std::vector<std::string> fields,
                const std::vector<std::size_t>& positions) {
   auto any_left = [&] {
-    return std::any_of(fields.begin(), fields.end(), [](const std::string& f) { return !f.empty(); });
+    return std::any_of(fields.begin(), fields.end(),
+                       [](const std::string& f) { return !f.empty(); });
   };
   while (any_left()) {
     std::string line;
@@ -68,9 +69,11 @@ std::string connections(const Model& m, std::size_t i) {
 std::string summary_text(const Model& m, const SummaryOptions& opt) {
   const bool seq = m.is_sequential();
   std::size_t line_length = seq ? 65 : 98;
-  std::vector<double> rel = seq ? std::vector<double>{.45, .85, 1.} : std::vector<double>{.33, .55, .67, 1.};
+  std::vector<double> rel =
+      seq ? std::vector<double>{.45, .85, 1.} : std::vector<double>{.33, .55, .67, 1.};
   std::vector<std::size_t> positions;
-  for (double r : rel) positions.push_back(static_cast<std::size_t>(static_cast<double>(line_length) * r));
+  for (double r : rel)
+    positions.push_back(static_cast<std::size_t>(static_cast<double>(line_length) * r));
   std::vector<std::string> header = {"Layer (type)", "Output Shape", "Param #"};
   if (!seq) header.push_back("Connected to");
   if (opt.show_trainable) {

@@ -96,7 +96,8 @@ json_ordered cut_architecture(const Model& model, std::size_t index) {
 std::set<std::string> layer_names(const json_ordered& arch) {
   std::set<std::string> names;
   for (const auto& l : arch.at("layers"))
-    if (l.contains("name") && l.at("name").is_string()) names.insert(l.at("name").get<std::string>());
+    if (l.contains("name") && l.at("name").is_string())
+      names.insert(l.at("name").get<std::string>());
   return names;
 }
 
@@ -105,16 +106,17 @@ json parse_head_spec(const std::string& spec) {
   std::size_t last_dense = items.size();
   for (std::size_t i = 0; i < items.size(); ++i)
     if (lower(split(items[i], ':')[0]) == "dense") last_dense = i;
-  static const std::vector<std::string> kinds{"dense", "dropout", "flatten", "avg", "max",
-                                              "batchnorm"};
+  static const std::vector<std::string> kinds{"dense", "dropout", "flatten",
+                                              "avg",   "max",     "batchnorm"};
   json head = json::array();
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::string& item = items[i];
     auto bad = [&](const std::string& problem) {
       const bool example = problem.find("e.g.") == std::string::npos;
-      return ConfigError("--head", "", "",
-                         "item " + std::to_string(i + 1) + " '" + item + "': " + problem +
-                             (example ? " (e.g. --head dense:256,dropout:0.5,dense:1:sigmoid)" : ""));
+      return ConfigError(
+          "--head", "", "",
+          "item " + std::to_string(i + 1) + " '" + item + "': " + problem +
+              (example ? " (e.g. --head dense:256,dropout:0.5,dense:1:sigmoid)" : ""));
     };
     if (item.empty()) throw bad("empty item");
     const auto parts = split(item, ':');
@@ -133,8 +135,9 @@ json parse_head_spec(const std::string& spec) {
       std::string act = args == 2 ? lower(parts[2]) : "";
       if (act.empty()) {
         if (i == last_dense)
-          throw bad("the last Dense layer needs its activation, e.g. dense:1:sigmoid (two "
-                    "classes), dense:10:softmax or dense:1:linear");
+          throw bad(
+              "the last Dense layer needs its activation, e.g. dense:1:sigmoid (two "
+              "classes), dense:10:softmax or dense:1:linear");
         act = "relu";
       }
       const auto& names = kernels::act_names();
@@ -200,7 +203,8 @@ Model compose(const json_ordered& base_arch, const json& head, const std::string
   // Default names for unnamed head layers, as Model::from_json gives them (a counter per
   // stem, skipping names in use), but also skipping the reserved names.
   for (const auto& l : head)
-    if (l.contains("name") && l.at("name").is_string()) taken.insert(l.at("name").get<std::string>());
+    if (l.contains("name") && l.at("name").is_string())
+      taken.insert(l.at("name").get<std::string>());
   taken.insert(reserved.begin(), reserved.end());
   std::map<std::string, int> counters;
   for (std::size_t j = 0; j < head.size(); ++j) {

@@ -179,8 +179,7 @@ ConfigReader::ConfigReader(const json& obj, std::string file, std::string pointe
                            std::string layer)
     : obj_(obj), file_(std::move(file)), pointer_(std::move(pointer)), layer_(std::move(layer)) {
   if (!obj_.is_object())
-    throw ConfigError(file_, pointer_, layer_,
-                      "expected a JSON object, got " + json_brief(obj_));
+    throw ConfigError(file_, pointer_, layer_, "expected a JSON object, got " + json_brief(obj_));
 }
 
 ConfigError ConfigReader::error(const std::string& key, const std::string& problem) const {
@@ -217,9 +216,9 @@ long ConfigReader::get_int(const std::string& key, std::optional<long> def, long
     throw error(key, "expected an integer, got " + json_brief(*v));
   }
   if (x < min || x > max) {
-    std::string range = max == LONG_MAX ? ">= " + std::to_string(min)
-                                        : "between " + std::to_string(min) + " and " +
-                                              std::to_string(max);
+    std::string range = max == LONG_MAX
+                            ? ">= " + std::to_string(min)
+                            : "between " + std::to_string(min) + " and " + std::to_string(max);
     throw error(key, "expected an integer " + range + ", got " + std::to_string(x));
   }
   return x;
@@ -235,8 +234,8 @@ double ConfigReader::get_number(const std::string& key, std::optional<double> de
   if (!v->is_number()) throw error(key, "expected a number, got " + json_brief(*v));
   const double x = v->get<double>();
   if (!(x >= min && x <= max))
-    throw error(key, "expected a number between " + json(min).dump() + " and " +
-                         json(max).dump() + ", got " + json_brief(*v));
+    throw error(key, "expected a number between " + json(min).dump() + " and " + json(max).dump() +
+                         ", got " + json_brief(*v));
   return x;
 }
 
@@ -287,8 +286,7 @@ std::array<long, 2> ConfigReader::get_pair(const std::string& key,
     return x;
   };
   if (v->is_array()) {
-    if (v->size() != 2)
-      throw error(key, "expected a list of 2 integers, got " + json_brief(*v));
+    if (v->size() != 2) throw error(key, "expected a list of 2 integers, got " + json_brief(*v));
     return {check((*v)[0]), check((*v)[1])};
   }
   const long x = check(*v);

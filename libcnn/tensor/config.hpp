@@ -4,12 +4,11 @@
 #pragma once
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tensor/error.hpp"
 
@@ -43,8 +42,8 @@ class ConfigReader {
   // Integers: whole JSON numbers within [min, max].
   long get_int(const std::string& key, std::optional<long> def, long min = LONG_MIN,
                long max = LONG_MAX);
-  double get_number(const std::string& key, std::optional<double> def,
-                    double min = -1e300, double max = 1e300);
+  double get_number(const std::string& key, std::optional<double> def, double min = -1e300,
+                    double max = 1e300);
   bool get_bool(const std::string& key, std::optional<bool> def);
   std::string get_string(const std::string& key, std::optional<std::string> def);
   // A string that must be one of choices; the error lists them and the nearest one.
@@ -87,8 +86,9 @@ constexpr std::size_t kMaxJsonDepth = 256;
 // double's range throws ConfigError located "file:line:column: not valid JSON: ..." (exit 3).
 json parse_json(const std::string& text, const std::string& file);
 // The same for JSON embedded in a binary file at byte offset base (safetensors and record
-// stream headers): FormatError "header is not valid JSON: ..." at the byte offset of the problem. check, when set, sees every
-// parsed key (nlohmann's parser callback) and may throw to refuse the text.
+// stream headers): FormatError "header is not valid JSON: ..." at the byte offset of the problem.
+// check, when set, sees every parsed key (nlohmann's parser callback) and may throw to refuse the
+// text.
 json parse_json_at(const std::string& text, const std::string& file, std::uint64_t base,
                    const json::parser_callback_t& check = nullptr);
 

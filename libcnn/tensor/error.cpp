@@ -43,19 +43,15 @@ std::string format_message(const std::string& file, std::optional<std::uint64_t>
 }
 }  // namespace
 
-FormatError::FormatError(std::string file, std::optional<std::uint64_t> offset,
-                         std::string problem)
-    : Error(format_message(file, offset, problem)),
-      file_(std::move(file)),
-      offset_(offset) {}
+FormatError::FormatError(std::string file, std::optional<std::uint64_t> offset, std::string problem)
+    : Error(format_message(file, offset, problem)), file_(std::move(file)), offset_(offset) {}
 
 ShapeError::ShapeError(std::string layer, std::string problem, std::string type)
     : Error("layer '" + layer + "'" + (type.empty() ? "" : " (" + type + ")") + ": " + problem),
       layer_(std::move(layer)),
       problem_(std::move(problem)) {}
 
-DataError::DataError(std::string where, std::string problem)
-    : Error(where + ": " + problem) {}
+DataError::DataError(std::string where, std::string problem) : Error(where + ": " + problem) {}
 
 UsageError::UsageError(std::string what, std::string problem)
     : Error(what.empty() ? problem : what + ": " + problem) {}

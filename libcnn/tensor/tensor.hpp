@@ -1,11 +1,11 @@
-// The tensor type of libcnn: float32, row-major (NHWC for images), 64-byte aligned, owned by xtensor.
+// The tensor type of libcnn: float32, row-major (NHWC for images), 64-byte aligned, owned by
+// xtensor.
 #pragma once
 
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
-
 #include <xsimd/xsimd.hpp>
 #include <xtensor/xarray.hpp>
 

@@ -41,9 +41,9 @@ void write_checkpoint(const std::string& run_dir, std::uint64_t step, Model& mod
   std::vector<io::TensorView> slots;
   for (const auto& [slot, values] : optimizer.state())
     slots.push_back({slot, {values.size()}, values.data()});
-  io::write_safetensors((dir / "optimizer.safetensors").string(), slots,
-                        {{"type", optimizer.type()},
-                         {"iterations", std::to_string(optimizer.iterations())}});
+  io::write_safetensors(
+      (dir / "optimizer.safetensors").string(), slots,
+      {{"type", optimizer.type()}, {"iterations", std::to_string(optimizer.iterations())}});
   if (!best.empty())
     io::write_safetensors((dir / "best.safetensors").string(),
                           {{"arena", {best.size()}, best.data()}}, {});
@@ -69,15 +69,17 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   const fs::path latest = fs::path(run_dir) / "checkpoint" / "latest";
   const std::string name = trim(io::read_file(latest.string()));
   // A name read from a file never leaves its folder: step- and digits only.
-  const bool ok = name.size() > 5 && name.size() < 64 && name.rfind("step-", 0) == 0 &&
-                  std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool ok =
+      name.size() > 5 && name.size() < 64 && name.rfind("step-", 0) == 0 &&
+      std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!ok) throw FormatError(latest.string(), 0, "expected the name of a step-<number> folder");
   return (fs::path(run_dir) / "checkpoint" / name).string();
 }
 
 CheckpointProgress checkpoint_progress(const std::string& run_dir) {
   const auto dir = latest_checkpoint(run_dir);
-  if (!dir) throw InputError(run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
+  if (!dir)
+    throw InputError(run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
   const std::string path = (fs::path(*dir) / "state.json").string();
   const json st = io::read_json(path);
   const auto count = [&](const char* key) {

@@ -8,10 +8,10 @@
 #include "data/batcher.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
-#include "io/weights.hpp"
-#include "train/fit.hpp"
 #include "io/import.hpp"
+#include "io/weights.hpp"
 #include "tensor/text.hpp"
+#include "train/fit.hpp"
 #include "train/run.hpp"
 #include "train/run_dir.hpp"
 
@@ -22,14 +22,15 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   if (opt.run_dir.empty() && (opt.model_path.empty() || opt.weights_path.empty()))
     throw InputError(opt.model_path.empty() ? "<model>" : opt.model_path,
                      "give a run directory, or a model and --weights");
-  const RunDir run = open_run(opt.run_dir.empty() ? opt.model_path : opt.run_dir,
-                              opt.weights_path, NeedWeights::yes);
+  const RunDir run = open_run(opt.run_dir.empty() ? opt.model_path : opt.run_dir, opt.weights_path,
+                              NeedWeights::yes);
   if (!run.weights_note.empty() && opt.log) opt.log("note: " + run.weights_note);
   Model model = io::load_model(run.model_path);
   io::load_weights(model, run.weights_path);
   if (auto bad = first_nonfinite_param(model))
-    throw DataError(run.weights_path, "parameter " + *bad + " holds NaN or infinite values (the "
-                                      "training diverged); there is nothing to evaluate");
+    throw DataError(run.weights_path, "parameter " + *bad +
+                                          " holds NaN or infinite values (the "
+                                          "training diverged); there is nothing to evaluate");
   std::vector<std::string> run_classes = run.class_names;
   if (opt.classes_file) run_classes = io::read_class_names(*opt.classes_file, &model);
 
@@ -52,7 +53,8 @@ EvalReport run_evaluation(const EvalOptions& opt) {
     if (names.empty())
       for (std::size_t c = 0; c < std::max<std::size_t>(k, 2) && (k > 1 || c < 2); ++c)
         names.push_back(std::to_string(c));
-    ds = std::make_unique<data::ImageFilesDataset>(data::expand_image_paths(opt.images), dopt, names);
+    ds = std::make_unique<data::ImageFilesDataset>(data::expand_image_paths(opt.images), dopt,
+                                                   names);
   } else if (opt.data) {
     ds = data::open_dataset(*opt.data, dopt);
     rep.has_labels = true;
@@ -63,7 +65,8 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   rep.class_names = ds->class_names();
   // The model may predict classes the data lacks: name every output.
   const std::size_t outputs = model.output_shape().at(0) == 1 ? 2 : model.output_shape().at(0);
-  while (rep.class_names.size() < outputs) rep.class_names.push_back(std::to_string(rep.class_names.size()));
+  while (rep.class_names.size() < outputs)
+    rep.class_names.push_back(std::to_string(rep.class_names.size()));
   rep.samples = ds->size();
   rep.classes_shown = opt.top_k;
   std::size_t done = 0;
@@ -76,33 +79,33 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   topt.top_k = k > 5 ? 5 : 0;
   Trainer trainer(model, topt, 0);
   rep.confusion = ConfusionMatrix(rep.class_names.size());
-  const PassStats s = evaluate(
-      trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
-      [&](const data::Batch& b, const Tensor& probs) {
-        const std::size_t cols = probs.shape()[1];
-        for (std::size_t i = 0; i < b.size; ++i) {
-          const float* p = probs.data() + i * cols;
-          Prediction pr;
-          if (cols == 1) {
-            pr.probabilities = {1.0f - p[0], p[0]};
-            pr.predicted = p[0] > 0.5f ? 1 : 0;
-          } else {
-            pr.probabilities.assign(p, p + cols);
-            pr.predicted = static_cast<std::int32_t>(
-                std::max_element(p, p + cols) - p);  // ties: the first, as argmax
-          }
-          if (rep.has_labels) {
-            pr.label = b.labels[i];
-            rep.confusion.add(b.labels[i], pr.predicted);
-          }
-          if (opt.predictions || !rep.has_labels) {
-            pr.name = ds->sample_name(b.indices[i]);
-            rep.predictions.push_back(std::move(pr));
-          }
-        }
-        done += b.size;
-        if (opt.on_progress) opt.on_progress(done, rep.samples);
-      });
+  const PassStats s =
+      evaluate(trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
+               [&](const data::Batch& b, const Tensor& probs) {
+                 const std::size_t cols = probs.shape()[1];
+                 for (std::size_t i = 0; i < b.size; ++i) {
+                   const float* p = probs.data() + i * cols;
+                   Prediction pr;
+                   if (cols == 1) {
+                     pr.probabilities = {1.0f - p[0], p[0]};
+                     pr.predicted = p[0] > 0.5f ? 1 : 0;
+                   } else {
+                     pr.probabilities.assign(p, p + cols);
+                     pr.predicted = static_cast<std::int32_t>(std::max_element(p, p + cols) -
+                                                              p);  // ties: the first, as argmax
+                   }
+                   if (rep.has_labels) {
+                     pr.label = b.labels[i];
+                     rep.confusion.add(b.labels[i], pr.predicted);
+                   }
+                   if (opt.predictions || !rep.has_labels) {
+                     pr.name = ds->sample_name(b.indices[i]);
+                     rep.predictions.push_back(std::move(pr));
+                   }
+                 }
+                 done += b.size;
+                 if (opt.on_progress) opt.on_progress(done, rep.samples);
+               });
   if (rep.has_labels) {
     rep.loss = s.loss();
     rep.accuracy = s.accuracy();
@@ -146,7 +149,8 @@ json_ordered report_json(const EvalReport& rep) {
     json_ordered cm = json_ordered::array();
     for (std::size_t t = 0; t < rep.class_names.size(); ++t) {
       json_ordered row = json_ordered::array();
-      for (std::size_t p = 0; p < rep.class_names.size(); ++p) row.push_back(rep.confusion.count(t, p));
+      for (std::size_t p = 0; p < rep.class_names.size(); ++p)
+        row.push_back(rep.confusion.count(t, p));
       cm.push_back(row);
     }
     j["confusion_matrix"] = {{"labels", rep.class_names}, {"rows_true_columns_predicted", cm}};
@@ -179,8 +183,8 @@ std::string report_text(const EvalReport& rep) {
   std::ostringstream o;
   char buf[256];
   if (!rep.has_labels) return predictions_csv(rep);
-  std::snprintf(buf, sizeof buf, "%s on %zu samples: loss %.4f, accuracy %.4f", rep.model_name.c_str(),
-                rep.samples, rep.loss, rep.accuracy);
+  std::snprintf(buf, sizeof buf, "%s on %zu samples: loss %.4f, accuracy %.4f",
+                rep.model_name.c_str(), rep.samples, rep.loss, rep.accuracy);
   o << buf;
   if (rep.top_k) {
     std::snprintf(buf, sizeof buf, ", top-5 accuracy %.4f", *rep.top_k);
@@ -189,18 +193,19 @@ std::string report_text(const EvalReport& rep) {
   o << "\n\n";
   std::size_t w = 9;  // "macro avg"
   for (const auto& c : rep.class_names) w = std::max(w, c.size());
-  std::snprintf(buf, sizeof buf, "%*s  %9s  %9s  %9s  %7s\n", int(w), "class", "precision", "recall",
-                "f1", "support");
+  std::snprintf(buf, sizeof buf, "%*s  %9s  %9s  %9s  %7s\n", int(w), "class", "precision",
+                "recall", "f1", "support");
   o << buf;
   for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
-    std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7llu\n", int(w), printable(rep.class_names[c]).c_str(),
-                  rep.confusion.precision(c), rep.confusion.recall(c), rep.confusion.f1(c),
+    std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7llu\n", int(w),
+                  printable(rep.class_names[c]).c_str(), rep.confusion.precision(c),
+                  rep.confusion.recall(c), rep.confusion.f1(c),
                   static_cast<unsigned long long>(rep.confusion.support(c)));
     o << buf;
   }
   std::snprintf(buf, sizeof buf, "%*s  %9.4f  %9.4f  %9.4f  %7zu\n", int(w), "macro avg",
-                rep.confusion.macro_precision(), rep.confusion.macro_recall(), rep.confusion.macro_f1(),
-                rep.samples);
+                rep.confusion.macro_precision(), rep.confusion.macro_recall(),
+                rep.confusion.macro_f1(), rep.samples);
   o << buf << "\nconfusion matrix (rows: true class, columns: predicted)\n";
   std::size_t cw = 6;
   for (const auto& c : rep.class_names) cw = std::max(cw, std::min<std::size_t>(c.size(), 12));
@@ -215,7 +220,8 @@ std::string report_text(const EvalReport& rep) {
     std::snprintf(buf, sizeof buf, "%*s", int(w), printable(rep.class_names[t]).c_str());
     o << buf;
     for (std::size_t p = 0; p < rep.class_names.size(); ++p) {
-      std::snprintf(buf, sizeof buf, " %*llu", int(cw), static_cast<unsigned long long>(rep.confusion.count(t, p)));
+      std::snprintf(buf, sizeof buf, " %*llu", int(cw),
+                    static_cast<unsigned long long>(rep.confusion.count(t, p)));
       o << buf;
     }
     o << "\n";
@@ -234,7 +240,8 @@ std::string predictions_csv(const EvalReport& rep) {
   char buf[32];
   if (rep.classes_shown) {
     o << "file,label";
-    for (std::size_t r = 1; r <= rep.classes_shown; ++r) o << ",class_" << r << ",probability_" << r;
+    for (std::size_t r = 1; r <= rep.classes_shown; ++r)
+      o << ",class_" << r << ",probability_" << r;
     o << "\n";
     for (const auto& p : rep.predictions) {
       o << quote_csv(p.name) << ","
@@ -260,7 +267,8 @@ std::string predictions_csv(const EvalReport& rep) {
       << (p.label ? quote_csv(rep.class_names.at(static_cast<std::size_t>(*p.label))) : "") << ","
       << quote_csv(rep.class_names.at(static_cast<std::size_t>(p.predicted)));
     for (std::size_t c = 0; c < rep.class_names.size(); ++c) {
-      std::snprintf(buf, sizeof buf, ",%.6g", c < p.probabilities.size() ? p.probabilities[c] : 0.0f);
+      std::snprintf(buf, sizeof buf, ",%.6g",
+                    c < p.probabilities.size() ? p.probabilities[c] : 0.0f);
       o << buf;
     }
     o << "\n";

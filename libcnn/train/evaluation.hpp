@@ -14,34 +14,34 @@
 namespace cnn::train {
 
 struct EvalOptions {
-  std::string run_dir;                 // model.json, weights.safetensors, train.json, class_indices
+  std::string run_dir;  // model.json, weights.safetensors, train.json, class_indices
   std::string model_path, weights_path;  // instead of run_dir (both needed)
-  std::optional<std::string> data;     // dataset spec
-  std::vector<std::string> images;     // or single image files (predictions only)
+  std::optional<std::string> data;       // dataset spec
+  std::vector<std::string> images;       // or single image files (predictions only)
   json data_overrides = json::object();  // data-section fields (target_size, rescale, ...)
   std::optional<std::string> loss;
   std::size_t batch_size = 32;
   std::size_t threads = 1;
   std::string mnist_dir;
-  bool predictions = false;            // keep per-sample predictions
-  std::optional<std::string> classes_file;  // class names, one per line (instead of the run's)
+  bool predictions = false;                     // keep per-sample predictions
+  std::optional<std::string> classes_file;      // class names, one per line (instead of the run's)
   std::function<void(const std::string&)> log;  // notes (overridden preprocessing, weights)
   std::size_t top_k = 0;  // > 0: reports list each prediction's k most probable classes
   std::function<void(std::size_t done, std::size_t total)> on_progress;  // after each batch
 };
 
 struct Prediction {
-  std::string name;                    // file path or "spec[i]"
-  std::optional<std::int32_t> label;   // the true class when known
+  std::string name;                   // file path or "spec[i]"
+  std::optional<std::int32_t> label;  // the true class when known
   std::int32_t predicted = 0;
-  std::vector<float> probabilities;    // per class (binary: [p(class 0), p(class 1)])
+  std::vector<float> probabilities;  // per class (binary: [p(class 0), p(class 1)])
 };
 
 struct EvalReport {
   std::string model_name;
   std::vector<std::string> class_names;
   std::size_t samples = 0;
-  bool has_labels = false;             // false for single images
+  bool has_labels = false;  // false for single images
   double loss = 0, accuracy = 0;
   std::optional<double> top_k;
   ConfusionMatrix confusion{1};

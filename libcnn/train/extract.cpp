@@ -129,9 +129,9 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   using clock = std::chrono::steady_clock;
   const auto format = feature_format(opt.output);
   if (!format)
-    throw UsageError("-o",
-                      "'" + opt.output + "': expected a name ending in .cnnrec, .npy or .csv, "
-                      "or - for a record stream on stdout");
+    throw UsageError("-o", "'" + opt.output +
+                               "': expected a name ending in .cnnrec, .npy or .csv, "
+                               "or - for a record stream on stdout");
 
   // The model, its weights, and the way its inputs are read (train::plan_input).
   const RunDir run = open_run(opt.model, opt.weights, NeedWeights::no);
@@ -144,8 +144,9 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   const Shape feat_shape = pooled_shape(sample_out, opt.pool, opt.layer);
   const std::size_t feat_numel = numel(feat_shape);
   if (weights.empty())
-    throw InputError(model_path, "no weights to extract features with: give --weights "
-                                 "W.safetensors (or a directory holding weights.safetensors)");
+    throw InputError(model_path,
+                     "no weights to extract features with: give --weights "
+                     "W.safetensors (or a directory holding weights.safetensors)");
   if (opt.output != "-") {
     const fs::path parent = fs::path(opt.output).parent_path();
     io::check_writable_directory(parent.empty() ? "." : parent.string());
@@ -155,7 +156,8 @@ ExtractResult extract_features(const ExtractOptions& opt) {
 
   // The data, in dataset order, read as the model expects (its own preprocessing).
   data::DatasetOptions dopt =
-      plan_input(model, run, opt.data, opt.data_overrides, opt.threads, opt.mnist_dir, opt.log).options;
+      plan_input(model, run, opt.data, opt.data_overrides, opt.threads, opt.mnist_dir, opt.log)
+          .options;
   dopt.class_mode = data::ClassMode::sparse;  // labels are written as class indices
   const std::unique_ptr<data::Dataset> ds = data::open_dataset(opt.data, dopt);
   if (ds->sample_shape() != model.input_shape())
@@ -217,13 +219,15 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   while (batcher.next(b)) {
     pool_features(model.forward(ctx, b.x), opt.pool, feats);
     if (records) {
-      for (std::size_t i = 0; i < b.size; ++i) records->write(b.labels[i], feats.data() + i * feat_numel);
+      for (std::size_t i = 0; i < b.size; ++i)
+        records->write(b.labels[i], feats.data() + i * feat_numel);
     } else if (npy) {
       npy->write_rows(feats.data(), b.size);
     } else {
       std::string rows;
       for (std::size_t i = 0; i < b.size; ++i) {
-        for (std::size_t k = 0; k < feat_numel; ++k) rows += float_text(feats[i * feat_numel + k]) + ",";
+        for (std::size_t k = 0; k < feat_numel; ++k)
+          rows += float_text(feats[i * feat_numel + k]) + ",";
         const auto label = static_cast<std::size_t>(b.labels[i]);
         rows += std::to_string(label) + "," + csv_field(classes.at(label)) + "," +
                 csv_field(ds->sample_name(b.indices[i])) + "\n";

@@ -43,7 +43,7 @@ struct ExtractOptions {
   std::string layer;    // the layer whose output is extracted
   std::string data;     // dataset spec
   FeaturePool pool = FeaturePool::none;
-  std::string output;   // see FeatureFormat
+  std::string output;                    // see FeatureFormat
   json data_overrides = json::object();  // data-section fields: target_size, rescale, classes...
   std::size_t batch_size = 32;
   std::size_t threads = 1;  // data decoding threads

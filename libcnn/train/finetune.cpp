@@ -48,8 +48,9 @@ FinetuneModel build_finetune_model(const FinetuneSpec& spec) {
   if (fs::is_directory(spec.base)) {
     model_path = (fs::path(spec.base) / "model.json").string();
     if (!fs::exists(model_path))
-      throw InputError(spec.base, "a base directory must hold model.json (a run directory, or "
-                                  "one written by cnn-import)");
+      throw InputError(spec.base,
+                       "a base directory must hold model.json (a run directory, or "
+                       "one written by cnn-import)");
     const std::string w = (fs::path(spec.base) / "weights.safetensors").string();
     if (fs::exists(w)) weights = w;
     const std::string r = (fs::path(spec.base) / "train.json").string();
@@ -61,8 +62,8 @@ FinetuneModel build_finetune_model(const FinetuneSpec& spec) {
   if (spec.freeze && spec.unfreeze_from)
     throw ConfigError("--freeze", "", "", "give --freeze or --unfreeze-from, not both");
   if (spec.freeze && *spec.freeze != "all" && *spec.freeze != "none")
-    throw ConfigError("--freeze", "", "", "unknown value '" + *spec.freeze +
-                                              "'; expected one of all, none");
+    throw ConfigError("--freeze", "", "",
+                      "unknown value '" + *spec.freeze + "'; expected one of all, none");
 
   const Model base = io::load_model(model_path);
   const std::size_t cut =
@@ -81,8 +82,9 @@ FinetuneModel build_finetune_model(const FinetuneSpec& spec) {
   }
   if (spec.pool) {
     if (pooling_layer(*spec.pool).is_null() && *spec.pool != "none")
-      throw ConfigError("--pool", "", "", "unknown value '" + *spec.pool +
-                                              "'; expected one of flatten, avg, max, none");
+      throw ConfigError(
+          "--pool", "", "",
+          "unknown value '" + *spec.pool + "'; expected one of flatten, avg, max, none");
     if (head.empty())
       throw ConfigError("--pool", "", "", "puts a layer first in a new head; give --head too");
     if (*spec.pool != "none") head.insert(head.begin(), pooling_layer(*spec.pool));
@@ -131,8 +133,8 @@ io::PartialLoad load_base_weights(Model& model, const std::string& path,
       const std::string hint = " (are these the weights of this model?)";
       if (!t)
         throw FormatError(path, std::nullopt,
-                          who + " is missing; the model '" + model.name() + "' needs it with shape " +
-                              shape_list(np.param->shape) + hint);
+                          who + " is missing; the model '" + model.name() +
+                              "' needs it with shape " + shape_list(np.param->shape) + hint);
       if (t->shape != np.param->shape)
         throw FormatError(path, f.data_offset + t->begin,
                           who + " has shape " + shape_list(t->shape) + ", the model '" +

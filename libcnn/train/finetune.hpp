@@ -28,10 +28,10 @@ struct FinetuneSpec {
 };
 
 struct FinetuneModel {
-  Model model;  // cut, head appended, freezing applied; parameters not yet initialised
-  std::string base_model;                  // the base's architecture file
-  std::optional<std::string> base_weights;  // --weights, or the directory's weights file
-  std::optional<std::string> base_recipe;   // BASE/train.json when BASE is a run directory
+  Model model;             // cut, head appended, freezing applied; parameters not yet initialised
+  std::string base_model;  // the base's architecture file
+  std::optional<std::string> base_weights;           // --weights, or the directory's weights file
+  std::optional<std::string> base_recipe;            // BASE/train.json when BASE is a run directory
   std::vector<std::string> base_layers, new_layers;  // names, in execution order
   // What finetune.json in the run directory records: base, weights, cut_at, head, freezing.
   json_ordered record;

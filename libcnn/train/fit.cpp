@@ -22,7 +22,9 @@ double seconds_since(Clock::time_point t0) {
 }
 
 json stats_json(const PassStats& s) {
-  return {{"loss_sum", s.loss_sum}, {"correct", s.correct}, {"top_k_correct", s.top_k_correct},
+  return {{"loss_sum", s.loss_sum},
+          {"correct", s.correct},
+          {"top_k_correct", s.top_k_correct},
           {"samples", s.samples}};
 }
 
@@ -146,15 +148,17 @@ Callbacks make_callbacks(const FitOptions& opt, double learning_rate, bool has_v
   }
   auto check_monitor = [&](const std::string& monitor, const std::string& pointer) {
     if (std::find(logged.begin(), logged.end(), monitor) != logged.end()) return;
-    std::string problem = "monitors '" + monitor + "', which this run does not log; " +
-                          choices_hint(monitor, logged);
+    std::string problem =
+        "monitors '" + monitor + "', which this run does not log; " + choices_hint(monitor, logged);
     if (monitor.rfind("val_", 0) == 0 && !has_validation)
-      problem = "monitors '" + monitor + "' but there is no validation data; give validation "
+      problem = "monitors '" + monitor +
+                "' but there is no validation data; give validation "
                 "data or monitor 'loss'";
     throw ConfigError(opt.recipe_file, pointer, "", problem);
   };
   if (const auto monitor = c.schedule->monitored()) check_monitor(*monitor, "/schedule/monitor");
-  if (c.early_stopping) check_monitor(c.early_stopping->config().monitor, "/early_stopping/monitor");
+  if (c.early_stopping)
+    check_monitor(c.early_stopping->config().monitor, "/early_stopping/monitor");
   return c;
 }
 
@@ -187,8 +191,8 @@ json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
 
 void save_checkpoint(const FitOptions& opt, Model& model, Trainer& trainer, const Callbacks& c,
                      const LoopState& s, const std::vector<EpochRecord>& history) {
-  write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()),
-                   model, trainer.optimizer(), state_json(s, trainer, c, history), s.best);
+  write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()), model,
+                   trainer.optimizer(), state_json(s, trainer, c, history), s.best);
 }
 
 // The state of the run's latest checkpoint, its weights, optimizer, RNG and callbacks restored.
@@ -219,8 +223,10 @@ LoopState resume_from_checkpoint(const FitOptions& opt, Model& model, Trainer& t
 [[noreturn]] void throw_diverged(Model& model, const FitOptions& opt, std::size_t epoch,
                                  std::size_t step, const std::string& what, double lr) {
   std::string where = "the forward pass overflowed";
-  if (auto p = first_nonfinite_param(model)) where = "parameter " + *p + " is not finite";
-  else if (auto g = first_nonfinite_param(model, true)) where = "the gradient of " + *g + " is not finite";
+  if (auto p = first_nonfinite_param(model))
+    where = "parameter " + *p + " is not finite";
+  else if (auto g = first_nonfinite_param(model, true))
+    where = "the gradient of " + *g + " is not finite";
   char lr_text[32];
   std::snprintf(lr_text, sizeof lr_text, "%g", lr);
   throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
@@ -282,13 +288,13 @@ bool end_epoch(Model& model, Trainer& trainer, const data::Dataset& train,
 FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
               const data::Dataset* validation, const FitOptions& opt) {
   Optimizer& optimizer = trainer.optimizer();
-  Callbacks c = make_callbacks(opt, optimizer.learning_rate(), validation != nullptr,
-                               trainer.top_k() > 0);
+  Callbacks c =
+      make_callbacks(opt, optimizer.learning_rate(), validation != nullptr, trainer.top_k() > 0);
   FitResult result;
   LoopState state;
   if (opt.resume) state = resume_from_checkpoint(opt, model, trainer, c, result.history);
-  data::Batcher batcher(train, {opt.batch_size, opt.shuffle, opt.seed, opt.threads, 2,
-                                opt.steps_per_epoch});
+  data::Batcher batcher(
+      train, {opt.batch_size, opt.shuffle, opt.seed, opt.threads, 2, opt.steps_per_epoch});
   data::Batch batch;
   for (std::size_t epoch = state.epoch; epoch < opt.epochs; ++epoch) {
     const auto t0 = Clock::now();

@@ -54,9 +54,9 @@ struct FitOptions {
   // the weights the epoch ends with. Dropout draws from a generator of its own, so the weights
   // train exactly as without it.
   std::size_t recalibrate_bn = 0;
-  std::string recipe_file;         // names the recipe in schedule/early-stopping errors
-  std::string run_dir;             // checkpoints go to run_dir/checkpoint
-  bool resume = false;             // continue from run_dir's latest checkpoint
+  std::string recipe_file;                  // names the recipe in schedule/early-stopping errors
+  std::string run_dir;                      // checkpoints go to run_dir/checkpoint
+  bool resume = false;                      // continue from run_dir's latest checkpoint
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT): finish the step, checkpoint
   std::function<void(const StepProgress&)> on_step;
   // After each epoch, with the history so far (its last record is the new epoch).

@@ -27,8 +27,7 @@ json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
   }
   if (out.contains("lr")) {
     if (out.contains("learning_rate"))
-      throw ConfigError("", "/optimizer/lr", "",
-                        "give learning_rate or its old name lr, not both");
+      throw ConfigError("", "/optimizer/lr", "", "give learning_rate or its old name lr, not both");
     out["learning_rate"] = out.at("lr");
     out.erase("lr");
     notes.push_back("optimizer.lr is Keras's old name of learning_rate; read as learning_rate");
@@ -93,8 +92,9 @@ void merge_into(json& base, const json& patch) {
 void apply_assignment(json& recipe, const std::string& assignment, const std::string& base_dir) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError("--set", "", "", "expected KEY=VALUE (e.g. data.validation_split=0.2), got '" +
-                                           assignment + "'");
+    throw ConfigError(
+        "--set", "", "",
+        "expected KEY=VALUE (e.g. data.validation_split=0.2), got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value;
   try {
@@ -148,7 +148,8 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   if (!train) throw d.error("train", "missing: name a dataset (--data)");
   r.data.train = data::resolve_dataset_spec(*train, base_dir);
   r.data.validation = opt_string(d, "validation");
-  if (r.data.validation) r.data.validation = data::resolve_dataset_spec(*r.data.validation, base_dir);
+  if (r.data.validation)
+    r.data.validation = data::resolve_dataset_spec(*r.data.validation, base_dir);
   r.data.validation_split = d.get_number("validation_split", 0.0, 0.0, 0.99);
   if (const json* ts = d.get_raw("target_size"); ts && !ts->is_null())
     r.data.target_size = d.get_pair("target_size", std::nullopt, 1);
@@ -157,7 +158,8 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   else
     d.accept("color_mode");
   if (d.has("class_mode") && !data->at("class_mode").is_null())
-    r.data.class_mode = d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
+    r.data.class_mode =
+        d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
   else
     d.accept("class_mode");
   if (d.has("interpolation") && !data->at("interpolation").is_null())
@@ -177,23 +179,27 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
     }
   }
   if (r.data.validation && r.data.validation_split > 0)
-    throw d.error("validation_split", "give either validation data or a validation_split, not both");
+    throw d.error("validation_split",
+                  "give either validation data or a validation_split, not both");
   d.finish();
 
   if (const json* l = top.get_raw("loss"); l && !l->is_null())
     r.loss = top.get_choice("loss", std::nullopt, loss_names());
   const json* o = top.get_raw("optimizer");
   if (!o || !(o->is_object() || o->is_string()))
-    throw top.error("optimizer", "expected a name such as \"rmsprop\" or an object like "
-                                 "{\"type\": \"RMSprop\", \"learning_rate\": 0.001}");
+    throw top.error("optimizer",
+                    "expected a name such as \"rmsprop\" or an object like "
+                    "{\"type\": \"RMSprop\", \"learning_rate\": 0.001}");
   r.optimizer = canonical_optimizer(*o, r.notes);
   if (const json* m = top.get_raw("metrics")) {
     if (!m->is_array()) throw top.error("metrics", "expected a list, got " + json_brief(*m));
     for (const auto& e : *m) {
       const std::vector<std::string> known = {"accuracy", "top_k_categorical_accuracy"};
-      if (!e.is_string() || std::find(known.begin(), known.end(), e.get<std::string>()) == known.end())
-        throw top.error("metrics", "unknown metric " + json_brief(e) + "; " +
-                                       choices_hint(e.is_string() ? e.get<std::string>() : "", known));
+      if (!e.is_string() ||
+          std::find(known.begin(), known.end(), e.get<std::string>()) == known.end())
+        throw top.error("metrics",
+                        "unknown metric " + json_brief(e) + "; " +
+                            choices_hint(e.is_string() ? e.get<std::string>() : "", known));
       r.metrics.push_back(e.get<std::string>());
     }
   }
@@ -224,8 +230,10 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
       r.augment_file = file;
       data::parse_augment_settings(r.augment, file, "/augment");
     } else {
-      throw top.error("augment", "expected ImageDataGenerator settings (an object) or the path "
-                                 "of a settings file, got " + json_brief(*a));
+      throw top.error("augment",
+                      "expected ImageDataGenerator settings (an object) or the path "
+                      "of a settings file, got " +
+                          json_brief(*a));
     }
   }
   top.finish();

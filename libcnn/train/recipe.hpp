@@ -14,28 +14,28 @@ namespace cnn::train {
 
 // Data section: the datasets and how images are read (Keras flow_from_directory keys).
 struct DataRecipe {
-  std::string train;                    // dataset spec (data/dataset.hpp open_dataset)
+  std::string train;  // dataset spec (data/dataset.hpp open_dataset)
   std::optional<std::string> validation;
-  double validation_split = 0.0;        // Keras ImageDataGenerator(validation_split)
+  double validation_split = 0.0;                   // Keras ImageDataGenerator(validation_split)
   std::optional<std::array<long, 2>> target_size;  // default: the model's input height, width
   std::optional<std::string> color_mode;           // default: from the model's input channels
   std::optional<std::string> class_mode;           // default: binary for 1 output, else sparse
   // default: the model's preprocessing.interpolation, else "nearest" (Keras's default)
   std::optional<std::string> interpolation;
-  std::optional<double> rescale;        // default: 1/255 for IDX data, 1 for image folders
+  std::optional<double> rescale;  // default: 1/255 for IDX data, 1 for image folders
   std::string on_bad_image = "fail";
   std::string check = "header";
-  std::vector<std::string> classes;     // default: sorted sub-folder names / known names
+  std::vector<std::string> classes;  // default: sorted sub-folder names / known names
 };
 
 struct Recipe {
-  std::string file;       // where the recipe came from (messages)
-  std::string model;      // architecture JSON path
+  std::string file;                    // where the recipe came from (messages)
+  std::string model;                   // architecture JSON path
   std::optional<std::string> weights;  // initial weights (not a resume)
   DataRecipe data;
-  std::optional<std::string> loss;     // default: from the class mode
+  std::optional<std::string> loss;  // default: from the class mode
   json optimizer;
-  std::vector<std::string> metrics;    // "accuracy", "top_k_categorical_accuracy"
+  std::vector<std::string> metrics;  // "accuracy", "top_k_categorical_accuracy"
   std::size_t top_k = 5;
   std::size_t batch_size = 32, epochs = 1;
   std::optional<std::size_t> steps_per_epoch, validation_steps;

@@ -28,11 +28,11 @@ data::DatasetOptions dataset_options(const DataRecipe& d, const Model& model, st
     o.target_h = in[0];
     o.target_w = in[1];
   }
-  const std::string color = d.color_mode ? *d.color_mode
-                                         : (in.size() == 3 && in[2] == 1 ? "grayscale" : "rgb");
+  const std::string color =
+      d.color_mode ? *d.color_mode : (in.size() == 3 && in[2] == 1 ? "grayscale" : "rgb");
   o.color_mode = *data::parse_color_mode(color);
-  const std::string mode = d.class_mode ? *d.class_mode
-                                        : (model.output_shape() == Shape{1} ? "binary" : "sparse");
+  const std::string mode =
+      d.class_mode ? *d.class_mode : (model.output_shape() == Shape{1} ? "binary" : "sparse");
   o.class_mode = *data::parse_class_mode(mode);
   const auto& pre = model.preprocessing();
   std::string interpolation = "nearest";
@@ -68,8 +68,9 @@ std::string default_loss(data::ClassMode mode) {
 
 void check_fit(const Model& model, const data::Dataset& ds, const std::string& spec) {
   if (ds.sample_shape() != model.input_shape())
-    throw DataError(spec, "samples have shape " + shape_str(ds.sample_shape()) + " but the model '" +
-                              model.name() + "' expects " + shape_str(model.input_shape()) +
+    throw DataError(spec, "samples have shape " + shape_str(ds.sample_shape()) +
+                              " but the model '" + model.name() + "' expects " +
+                              shape_str(model.input_shape()) +
                               "; set data.target_size/color_mode or change input_shape");
   const std::size_t k = model.output_shape().empty() ? 0 : model.output_shape()[0];
   const std::size_t classes = ds.num_classes();
@@ -174,14 +175,16 @@ RunResult run_training(const RunOptions& opt) {
     if (aug && aug->rescale) p.rescale *= static_cast<float>(*aug->rescale);
     if (aug && aug->needs_featurewise_stats())
       throw ConfigError(recipe.augment_file, "/featurewise_center", "",
-                        "the model '" + model.name() + "' declares its own normalisation "
-                        "(preprocessing); featurewise statistics would be applied twice");
+                        "the model '" + model.name() +
+                            "' declares its own normalisation "
+                            "(preprocessing); featurewise statistics would be applied twice");
     model.set_preprocessing(p);
   }
   if (samplewise && opt.log && !opt.resume)
-    opt.log("warning: samplewise_center / samplewise_std_normalization normalise each sample "
-            "in the training data only; the model does not record them, so cnn-eval --images "
-            "and the other programs will not apply them");
+    opt.log(
+        "warning: samplewise_center / samplewise_std_normalization normalise each sample "
+        "in the training data only; the model does not record them, so cnn-eval --images "
+        "and the other programs will not apply them");
 
   // Data, checked against the model before anything is written.
   data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
@@ -211,8 +214,7 @@ RunResult run_training(const RunOptions& opt) {
   if (opt.log) {
     opt.log("Found " + std::to_string(train->size()) + " training samples belonging to " +
             std::to_string(train->num_classes()) + " classes (" + recipe.data.train + ").");
-    if (validation)
-      opt.log("Found " + std::to_string(validation->size()) + " validation samples.");
+    if (validation) opt.log("Found " + std::to_string(validation->size()) + " validation samples.");
   }
   result.train_samples = train->size();
   result.validation_samples = validation ? validation->size() : 0;
@@ -279,7 +281,7 @@ RunResult run_training(const RunOptions& opt) {
     std::vector<std::int32_t> labels(train->size());
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = train->label(i);
     topt.class_weights = class_weights_from_json(recipe.class_weight, labels, train->num_classes(),
-                                                recipe_file, "/class_weight");
+                                                 recipe_file, "/class_weight");
   }
 
   // Initial weights: Keras initialisers from the seed, or a weights file.
@@ -325,8 +327,9 @@ RunResult run_training(const RunOptions& opt) {
     lock.emplace(opt.run_dir);
   } else {
     if (dir_has_files(opt.run_dir) && !opt.overwrite)
-      throw InputError(opt.run_dir, "the run directory already has files; choose another -o, "
-                                    "pass --overwrite, or --resume it");
+      throw InputError(opt.run_dir,
+                       "the run directory already has files; choose another -o, "
+                       "pass --overwrite, or --resume it");
     std::error_code ec;
     created = !fs::exists(opt.run_dir, ec);
     fs::create_directories(opt.run_dir, ec);
@@ -344,7 +347,8 @@ RunResult run_training(const RunOptions& opt) {
         io::write_file_atomically(opt.run_dir + "/" + name, content);
       json saved = resolved;
       saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
-      if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
+      if (recipe.weights)
+        saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
       // Dataset paths as resolved against the recipe's folder (absolute), so that the run's
       // readers find the data from any directory.
       saved["data"]["train"] = recipe.data.train;

@@ -15,15 +15,15 @@
 namespace cnn::train {
 
 struct RunOptions {
-  json recipe;                // resolved (default_recipe + file + overrides); ignored on resume
-  std::string recipe_file;    // names the recipe in messages ("<flags>" when there is none)
-  std::string base_dir;       // relative model/weights paths are relative to it
+  json recipe;              // resolved (default_recipe + file + overrides); ignored on resume
+  std::string recipe_file;  // names the recipe in messages ("<flags>" when there is none)
+  std::string base_dir;     // relative model/weights paths are relative to it
   std::string run_dir;
-  bool resume = false;        // continue run_dir (its train.json and model.json)
+  bool resume = false;                     // continue run_dir (its train.json and model.json)
   json resume_overrides = json::object();  // on resume: fields that may change (epochs)
-  bool overwrite = false;     // reuse a run_dir that already has files
-  std::size_t threads = 1;    // data decoding threads
-  std::string mnist_dir;      // where "mnist:" datasets live
+  bool overwrite = false;                  // reuse a run_dir that already has files
+  std::size_t threads = 1;                 // data decoding threads
+  std::string mnist_dir;                   // where "mnist:" datasets live
   const std::atomic<bool>* stop = nullptr;
   std::function<void(const std::string&)> log;  // one informational line (no newline)
   std::function<void(const StepProgress&)> on_step;

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 std::vector<std::string> read_class_indices(const std::string& path) {
   const json ci = io::read_json(path);
   if (!ci.is_object() || ci.empty())
-    throw FormatError(path, std::nullopt, "expected {\"class name\": index, ...} with at least one class");
+    throw FormatError(path, std::nullopt,
+                      "expected {\"class name\": index, ...} with at least one class");
   std::vector<std::string> names(ci.size());
   std::vector<bool> seen(ci.size(), false);
   for (auto it = ci.begin(); it != ci.end(); ++it) {
@@ -26,7 +27,8 @@ std::vector<std::string> read_class_indices(const std::string& path) {
                             std::to_string(names.size() - 1) + ", got " + json_brief(*it));
     const auto k = it->get<std::size_t>();
     if (seen[k])
-      throw FormatError(path, std::nullopt, "index " + std::to_string(k) + " is given to two classes");
+      throw FormatError(path, std::nullopt,
+                        "index " + std::to_string(k) + " is given to two classes");
     seen[k] = true;
     names[k] = it.key();
   }
@@ -41,8 +43,9 @@ RunDir open_run(const std::string& target, const std::string& weights, NeedWeigh
     const fs::path dir(target);
     r.model_path = (dir / "model.json").string();
     if (!fs::exists(r.model_path, ec))
-      throw InputError(target, "has no model.json; expected a run directory (cnn-train, "
-                               "cnn-finetune) or a model directory (cnn-import)");
+      throw InputError(target,
+                       "has no model.json; expected a run directory (cnn-train, "
+                       "cnn-finetune) or a model directory (cnn-import)");
     const std::string final_weights = (dir / "weights.safetensors").string();
     if (!weights.empty()) {
       r.weights_path = weights;
@@ -50,10 +53,10 @@ RunDir open_run(const std::string& target, const std::string& weights, NeedWeigh
       r.weights_path = final_weights;
     } else if (const auto ckpt = latest_checkpoint(target)) {
       r.weights_path = (fs::path(*ckpt) / "weights.safetensors").string();
-      r.weights_note = "the run has no weights.safetensors (it was interrupted, or is still "
-                       "training): using its latest checkpoint, " +
-                       fs::path(*ckpt).filename().string() + " (cnn-train --resume " + target +
-                       " finishes it)";
+      r.weights_note =
+          "the run has no weights.safetensors (it was interrupted, or is still "
+          "training): using its latest checkpoint, " +
+          fs::path(*ckpt).filename().string() + " (cnn-train --resume " + target + " finishes it)";
     }
     const std::string train_json = (dir / "train.json").string();
     if (fs::exists(train_json, ec)) {
@@ -143,8 +146,8 @@ InputPlan plan_input(Model& model, const RunDir& run, const std::string& data_sp
     model.set_preprocessing(p);
   }
   merge_into(d, over);
-  InputPlan plan{parse_recipe(recipe, run.recipe_path.empty() ? run.model_path : run.recipe_path, ""),
-                 {}};
+  InputPlan plan{
+      parse_recipe(recipe, run.recipe_path.empty() ? run.model_path : run.recipe_path, ""), {}};
   plan.options = dataset_options(plan.recipe.data, model, threads, mnist_dir);
   return plan;
 }

@@ -27,7 +27,8 @@ Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed
   if (out.size() != 1)
     throw ShapeError(model.layer(last_).name(),
                      "the model's output must be a vector of class scores, got " +
-                         shape_str(out, true) + "; add Flatten or GlobalAveragePooling2D and Dense");
+                         shape_str(out, true) +
+                         "; add Flatten or GlobalAveragePooling2D and Dense");
   const std::size_t k = out[0];
   const LossType t = loss_.type();
   if (t == LossType::BinaryCrossentropy && k != 1)
@@ -41,8 +42,9 @@ Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed
                          "; use binary_crossentropy for a single sigmoid unit");
   // Cross-entropy from logits when the model ends in the matching activation.
   const auto act = model.layer(last_).activation();
-  const bool softmax_ce = act == kernels::Act::Softmax && (t == LossType::CategoricalCrossentropy ||
-                                                           t == LossType::SparseCategoricalCrossentropy);
+  const bool softmax_ce =
+      act == kernels::Act::Softmax &&
+      (t == LossType::CategoricalCrossentropy || t == LossType::SparseCategoricalCrossentropy);
   const bool sigmoid_ce = act == kernels::Act::Sigmoid && t == LossType::BinaryCrossentropy;
   if (softmax_ce || sigmoid_ce) {
     final_act_ = act;  // the model's forward stops before it (Context::logits)

@@ -20,16 +20,16 @@ namespace cnn::train {
 struct TrainerOptions {
   std::string loss = "sparse_categorical_crossentropy";
   json optimizer = json{{"type", "RMSprop"}};
-  double weight_decay = 0.0;          // L2 (Keras l2(lambda)) on every trainable "kernel"
-  std::vector<float> class_weights;   // per class; empty: all 1
-  std::size_t top_k = 0;              // also measure top-k accuracy when k > 0
-  std::string optimizer_file;         // names the recipe in optimizer config errors
+  double weight_decay = 0.0;         // L2 (Keras l2(lambda)) on every trainable "kernel"
+  std::vector<float> class_weights;  // per class; empty: all 1
+  std::size_t top_k = 0;             // also measure top-k accuracy when k > 0
+  std::string optimizer_file;        // names the recipe in optimizer config errors
 };
 
 // Sums over the samples of a pass; means come from dividing by samples.
 struct PassStats {
-  double loss_sum = 0.0;      // sum over samples of the (weighted) loss, L2 penalty included
-  double correct = 0.0;       // sum over samples of accuracy
+  double loss_sum = 0.0;  // sum over samples of the (weighted) loss, L2 penalty included
+  double correct = 0.0;   // sum over samples of accuracy
   double top_k_correct = 0.0;
   std::size_t samples = 0;
   void add(const PassStats& o);

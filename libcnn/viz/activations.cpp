@@ -37,8 +37,9 @@ LayerPicture activation_picture(const Model& model, std::size_t node, std::size_
   const Model::Node& n = model.node(node);
   const Shape& s = n.out_shape;
   if (s.size() != 3)
-    throw ShapeError(n.layer->name(), "activations are drawn for outputs (h, w, c); this one is " +
-                                          shape_str(s), n.layer->type());
+    throw ShapeError(n.layer->name(),
+                     "activations are drawn for outputs (h, w, c); this one is " + shape_str(s),
+                     n.layer->type());
   const std::size_t h = s[0], w = s[1], c = s[2];
   const std::vector<float> norm = normalise_channels(model.output_of(node).data(), h, w, c);
   std::vector<io::Image> tiles;
@@ -77,14 +78,16 @@ LayerPicture kernels_picture(Model& model, std::size_t node, std::size_t min_sid
     return k[((y * kw + x) * in + i) * out + o];
   };
   const bool rgb = in == 3;
-  const std::size_t shown_out = std::min<std::size_t>(out, 64), shown_in = rgb ? 1 : std::min<std::size_t>(in, 32);
+  const std::size_t shown_out = std::min<std::size_t>(out, 64),
+                    shown_in = rgb ? 1 : std::min<std::size_t>(in, 32);
   std::vector<io::Image> tiles;
   std::vector<std::string> labels;
   for (std::size_t o = 0; o < shown_out; ++o) {
     float lo = at(0, 0, 0, o), hi = lo;
     for (std::size_t y = 0; y < kh; ++y)
       for (std::size_t x = 0; x < kw; ++x)
-        for (std::size_t i = 0; i < in; ++i) lo = std::min(lo, at(y, x, i, o)), hi = std::max(hi, at(y, x, i, o));
+        for (std::size_t i = 0; i < in; ++i)
+          lo = std::min(lo, at(y, x, i, o)), hi = std::max(hi, at(y, x, i, o));
     const float scale = hi > lo ? 255.0f / (hi - lo) : 0.0f;
     auto byte = [&](float v) { return static_cast<std::uint8_t>(std::lround((v - lo) * scale)); };
     for (std::size_t i = 0; i < shown_in; ++i) {
@@ -100,9 +103,10 @@ LayerPicture kernels_picture(Model& model, std::size_t node, std::size_t min_sid
   }
   LayerPicture pic;
   pic.layer = layer.name();
-  pic.layout = grid_layout(tiles.size(), kw, kh, rgb || shown_in == 1 ? 16 : shown_in, min_side, true, true);
-  std::string title = layer.name() + " kernels " + std::to_string(kh) + "x" + std::to_string(kw) + "x" +
-                      std::to_string(in) + "x" + std::to_string(out);
+  pic.layout =
+      grid_layout(tiles.size(), kw, kh, rgb || shown_in == 1 ? 16 : shown_in, min_side, true, true);
+  std::string title = layer.name() + " kernels " + std::to_string(kh) + "x" + std::to_string(kw) +
+                      "x" + std::to_string(in) + "x" + std::to_string(out);
   if (shown_out < out || (!rgb && shown_in < in)) {
     title.append(" (first ").append(std::to_string(shown_out));
     if (!rgb) title.append("x").append(std::to_string(shown_in));

@@ -16,7 +16,8 @@ namespace cnn::viz {
 // channel k maps v to (v - min_k) / (max_k - min_k), min_k and max_k over that channel's h x w
 // values; a constant channel (max_k == min_k, e.g. a dead ReLU) maps to 0 everywhere.
 // Returns c planes of h x w, channel-major: out[k * h * w + y * w + x].
-std::vector<float> normalise_channels(const float* hwc, std::size_t h, std::size_t w, std::size_t c);
+std::vector<float> normalise_channels(const float* hwc, std::size_t h, std::size_t w,
+                                      std::size_t c);
 
 struct LayerPicture {
   std::string layer;

@@ -32,7 +32,8 @@ Model truncate_at(Model& model, std::size_t layer, std::optional<std::size_t> si
   std::vector<Model::NamedParam> src = model.named_params();
   for (const auto& p : t.named_params())
     for (const auto& q : src)
-      if (q.name == p.name) std::copy(q.param->value, q.param->value + q.param->size(), p.param->value);
+      if (q.name == p.name)
+        std::copy(q.param->value, q.param->value + q.param->size(), p.param->value);
   for (std::size_t i = 0; i < t.size(); ++i) t.set_trainable(i, false);
   return t;
 }
@@ -61,8 +62,8 @@ AscentResult gradient_ascent(Model& model, const AscentOptions& o) {
   const std::size_t first = std::min(o.first, channels), last = std::min(o.last, channels);
   if (first >= last)
     throw ConfigError("", "", node.layer->name(),
-                      "no filters in the range " + std::to_string(o.first) + ":" + std::to_string(o.last) +
-                          "; the layer has " + std::to_string(channels));
+                      "no filters in the range " + std::to_string(o.first) + ":" +
+                          std::to_string(o.last) + "; the layer has " + std::to_string(channels));
   Model t = truncate_at(model, o.layer, o.size);
   const std::size_t L = t.size() - 1;
   // The objective is the filter's response before its activation: a ReLU filter that is zero
@@ -89,7 +90,8 @@ AscentResult gradient_ascent(Model& model, const AscentOptions& o) {
     ensure_shape(grad_at, batch_shape(b, out));
     std::fill(grad_at.begin(), grad_at.end(), 0.0f);
     for (std::size_t s = 0; s < b; ++s)
-      for (std::size_t q = 0; q < ohw; ++q) grad_at.data()[(s * ohw + q) * oc + f0 + s] = 1.0f / static_cast<float>(ohw);
+      for (std::size_t q = 0; q < ohw; ++q)
+        grad_at.data()[(s * ohw + q) * oc + f0 + s] = 1.0f / static_cast<float>(ohw);
     for (std::size_t step = 0; step <= o.steps; ++step) {
       for (std::size_t i = 0; i < p.size(); ++i) x.data()[i] = p[i] * o.rescale;
       const Tensor& y = t.forward(ctx, x);
@@ -118,9 +120,10 @@ AscentResult gradient_ascent(Model& model, const AscentOptions& o) {
     }
     for (std::size_t s = 0; s < b; ++s) {
       r.filters.push_back(f0 + s);
-      r.images.push_back(deprocess(std::vector<float>(p.begin() + static_cast<std::ptrdiff_t>(s * sample),
-                                                      p.begin() + static_cast<std::ptrdiff_t>((s + 1) * sample)),
-                                   in[0], in[1], in.size() == 3 ? in[2] : 1));
+      r.images.push_back(
+          deprocess(std::vector<float>(p.begin() + static_cast<std::ptrdiff_t>(s * sample),
+                                       p.begin() + static_cast<std::ptrdiff_t>((s + 1) * sample)),
+                    in[0], in[1], in.size() == 3 ? in[2] : 1));
       r.objective.push_back(std::move(trace[s]));
     }
   }

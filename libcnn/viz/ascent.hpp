@@ -14,21 +14,21 @@
 namespace cnn::viz {
 
 struct AscentOptions {
-  std::size_t layer = 0;                // node index of a Conv2D layer
-  std::size_t first = 0, last = 16;     // filters [first, last) (clamped to the layer's filters)
+  std::size_t layer = 0;             // node index of a Conv2D layer
+  std::size_t first = 0, last = 16;  // filters [first, last) (clamped to the layer's filters)
   std::size_t steps = 40;
   float step_size = 1.0f;
-  std::optional<std::size_t> size;      // input size s x s; default the model's input size
-  float rescale = 1.0f;                 // model input = pixel value * rescale
+  std::optional<std::size_t> size;  // input size s x s; default the model's input size
+  float rescale = 1.0f;             // model input = pixel value * rescale
   std::uint64_t seed = 0;
-  std::size_t batch = 16;               // filters optimised together (results do not depend on it)
+  std::size_t batch = 16;  // filters optimised together (results do not depend on it)
 };
 
 struct AscentResult {
   std::vector<std::size_t> filters;
-  std::vector<io::Image> images;                // deprocessed, s x s x c (c = the input's)
-  std::vector<std::vector<double>> objective;   // per filter: mean activation before each step
-                                                // and after the last (steps + 1 values)
+  std::vector<io::Image> images;               // deprocessed, s x s x c (c = the input's)
+  std::vector<std::vector<double>> objective;  // per filter: mean activation before each step
+                                               // and after the last (steps + 1 values)
 };
 
 // The model truncated at the layer: that layer and the layers it depends on, with input

@@ -162,13 +162,16 @@ void Canvas::blend(long x, long y, Rgb c, float a) {
 
 Rgb Canvas::pixel(std::size_t x, std::size_t y) const {
   const float* p = &rgb_[(y * w_ + x) * 3];
-  auto q = [](float v) { return static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 255.0f))); };
+  auto q = [](float v) {
+    return static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 255.0f)));
+  };
   return {q(p[0]), q(p[1]), q(p[2])};
 }
 
 void Canvas::fill_rect(long x, long y, long w, long h, Rgb c, float a) {
   for (long j = std::max(0L, y); j < std::min<long>(y + h, static_cast<long>(h_)); ++j)
-    for (long i = std::max(0L, x); i < std::min<long>(x + w, static_cast<long>(w_)); ++i) blend(i, j, c, a);
+    for (long i = std::max(0L, x); i < std::min<long>(x + w, static_cast<long>(w_)); ++i)
+      blend(i, j, c, a);
 }
 
 void Canvas::stroke_rect(long x, long y, long w, long h, Rgb c) {
@@ -239,7 +242,8 @@ void Canvas::polyline(const std::vector<float>& xs, const std::vector<float>& ys
   }
   for (long y = y0; y <= y1; ++y)
     for (long x = x0; x <= x1; ++x)
-      blend(x, y, c, a * cov[static_cast<std::size_t>(y - y0) * bw + static_cast<std::size_t>(x - x0)]);
+      blend(x, y, c,
+            a * cov[static_cast<std::size_t>(y - y0) * bw + static_cast<std::size_t>(x - x0)]);
 }
 
 void Canvas::line(float x0, float y0, float x1, float y1, float width, Rgb c, float a) {
@@ -247,8 +251,10 @@ void Canvas::line(float x0, float y0, float x1, float y1, float width, Rgb c, fl
 }
 
 void Canvas::disc(float cx, float cy, float rad, Rgb c, float a) {
-  for (long y = static_cast<long>(std::floor(cy - rad - 1)); y <= static_cast<long>(std::ceil(cy + rad + 1)); ++y)
-    for (long x = static_cast<long>(std::floor(cx - rad - 1)); x <= static_cast<long>(std::ceil(cx + rad + 1)); ++x) {
+  for (long y = static_cast<long>(std::floor(cy - rad - 1));
+       y <= static_cast<long>(std::ceil(cy + rad + 1)); ++y)
+    for (long x = static_cast<long>(std::floor(cx - rad - 1));
+         x <= static_cast<long>(std::ceil(cx + rad + 1)); ++x) {
       const float dx = static_cast<float>(x) + 0.5f - cx, dy = static_cast<float>(y) + 0.5f - cy;
       blend(x, y, c, a * std::clamp(rad + 0.5f - std::sqrt(dx * dx + dy * dy), 0.0f, 1.0f));
     }

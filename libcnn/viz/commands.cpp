@@ -14,6 +14,7 @@
 #include "io/import.hpp"
 #include "model/summary.hpp"
 #include "tensor/error.hpp"
+#include "tensor/text.hpp"
 #include "train/evaluation.hpp"
 #include "viz/activations.hpp"
 #include "viz/ascent.hpp"
@@ -21,7 +22,6 @@
 #include "viz/curves.hpp"
 #include "viz/filterbank.hpp"
 #include "viz/gradcam.hpp"
-#include "tensor/text.hpp"
 #include "viz/grid.hpp"
 #include "viz/source.hpp"
 
@@ -32,7 +32,8 @@ namespace {
 
 std::string ext_of(const std::string& path) {
   std::string e = fs::path(path).extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(e.begin(), e.end(), e.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return e;
 }
 
@@ -89,7 +90,8 @@ io::Image input_picture(const float* x, const Shape& s) {
   io::Image img(h, w, c == 3 ? 3 : 1);
   for (std::size_t p = 0; p < h * w; ++p)
     for (std::size_t ch = 0; ch < img.c; ++ch)
-      img.data[p * img.c + ch] = static_cast<std::uint8_t>(std::lround((x[p * c + ch] - *lo) * scale));
+      img.data[p * img.c + ch] =
+          static_cast<std::uint8_t>(std::lround((x[p * c + ch] - *lo) * scale));
   return img;
 }
 
@@ -113,10 +115,8 @@ std::string base64(const std::vector<std::uint8_t>& b) {
 
 CommandResult run_curves(const CurvesOptions& o) {
   const std::string e = ext_of(o.output);
-  if (e != ".png" && e != ".svg")
-    throw UsageError(o.output, "the output must end in .png or .svg");
-  if (!(o.smooth >= 0 && o.smooth < 1))
-    throw InputError(o.output, "--smooth must be in [0, 1)");
+  if (e != ".png" && e != ".svg") throw UsageError(o.output, "the output must end in .png or .svg");
+  if (!(o.smooth >= 0 && o.smooth < 1)) throw InputError(o.output, "--smooth must be in [0, 1)");
   Outputs::check_file(o.output);
   if (e == ".png") require_font();
   const Figure fig = curves_figure(load_series(o.runs, o.metrics), {o.smooth});
@@ -144,12 +144,14 @@ CommandResult run_activations(const ActivationsOptions& o) {
     const std::size_t i = find_layer(t.model, name, t.model_path);
     const Model::Node& n = t.model.node(i);
     if (n.out_shape.size() != 3)
-      throw ConfigError(t.model_path, "", name,
-                        "activations are drawn for outputs (h, w, c); this layer's is " + shape_str(n.out_shape));
+      throw ConfigError(
+          t.model_path, "", name,
+          "activations are drawn for outputs (h, w, c); this layer's is " + shape_str(n.out_shape));
     nodes.push_back(i);
   }
   if (o.layers.empty()) nodes = spatial_layers(t.model);
-  if (nodes.empty()) throw ConfigError(t.model_path, "", "", "no layer has an (h, w, c) output to draw");
+  if (nodes.empty())
+    throw ConfigError(t.model_path, "", "", "no layer has an (h, w, c) output to draw");
   const bool one_file = ext_of(o.output) == ".png";
   Outputs out;
   if (one_file)
@@ -165,7 +167,8 @@ CommandResult run_activations(const ActivationsOptions& o) {
     if (one_file)
       parts.push_back(std::move(pic.image));
     else
-      out.add((fs::path(o.output) / (file_stem(pic.layer) + ".png")).string(), io::encode_png(pic.image));
+      out.add((fs::path(o.output) / (file_stem(pic.layer) + ".png")).string(),
+              io::encode_png(pic.image));
   }
   if (one_file) out.add(o.output, io::encode_png(stack_vertically(parts)));
   return {out.commit(), {}};
@@ -194,9 +197,9 @@ CommandResult run_filters(const FiltersOptions& o) {
   for (std::size_t f : r.filters) labels.push_back(std::to_string(f));
   const io::Image& first = r.images.front();
   const GridLayout g = grid_layout(r.images.size(), first.w, first.h, o.cols, 64, true, true);
-  const std::string title = t.model.node(node).layer->name() + " filters " + std::to_string(r.filters.front()) +
-                            ":" + std::to_string(r.filters.back() + 1) + ", " + std::to_string(o.steps) +
-                            " steps";
+  const std::string title =
+      t.model.node(node).layer->name() + " filters " + std::to_string(r.filters.front()) + ":" +
+      std::to_string(r.filters.back() + 1) + ", " + std::to_string(o.steps) + " steps";
   Outputs out;
   out.add(o.output, io::encode_png(render_grid(g, r.images, labels, title)));
   CommandResult res{out.commit(), {}};
@@ -212,7 +215,8 @@ CommandResult run_filters(const FiltersOptions& o) {
 CommandResult run_cam(const CamOptions& o) {
   Target t = open_model(o.model);
   const std::size_t conv = find_conv_layer(t.model, o.layer, t.model_path, false, "cam");
-  std::vector<std::string> names = o.classes ? io::read_class_names(*o.classes, &t.model) : t.class_names;
+  std::vector<std::string> names =
+      o.classes ? io::read_class_names(*o.classes, &t.model) : t.class_names;
   Outputs out;
   out.prepare_dir(o.output);
   const Tensor x = load_input(t, o.image);
@@ -220,13 +224,15 @@ CommandResult run_cam(const CamOptions& o) {
   std::optional<std::size_t> cls;
   if (o.cls) {
     const std::string& c = *o.cls;
-    const bool numeric = !c.empty() && c.size() < 10 &&
-                         std::all_of(c.begin(), c.end(), [](unsigned char ch) { return std::isdigit(ch); });
+    const bool numeric =
+        !c.empty() && c.size() < 10 &&
+        std::all_of(c.begin(), c.end(), [](unsigned char ch) { return std::isdigit(ch); });
     cls = find_class(names, c);
     if (!cls && numeric) cls = static_cast<std::size_t>(std::stoul(c));
     if (!cls)
-      throw ConfigError(o.classes ? *o.classes : t.model_path, "", "",
-                        "no class is named " + quote(c) + (names.empty() ? "; give an index or --classes" : ""));
+      throw ConfigError(
+          o.classes ? *o.classes : t.model_path, "", "",
+          "no class is named " + quote(c) + (names.empty() ? "; give an index or --classes" : ""));
   }
   CamResult r;
   try {
@@ -235,13 +241,18 @@ CommandResult run_cam(const CamOptions& o) {
     throw e.with_file(t.model_path);
   }
   auto name_of = [&](std::size_t i) { return i < names.size() ? names[i] : std::to_string(i); };
-  const std::size_t scale = std::max<std::size_t>(1, (224 + std::max(r.h, r.w) - 1) / std::max(r.h, r.w));
+  const std::size_t scale =
+      std::max<std::size_t>(1, (224 + std::max(r.h, r.w) - 1) / std::max(r.h, r.w));
   const fs::path dir(o.output);
-  out.add((dir / "heatmap.png").string(), io::encode_png(heatmap_image(r.heatmap, r.h, r.w, scale)));
-  out.add((dir / "superimposed.png").string(), io::encode_png(superimpose(photo, r.heatmap, r.h, r.w, 0.4f)));
+  out.add((dir / "heatmap.png").string(),
+          io::encode_png(heatmap_image(r.heatmap, r.h, r.w, scale)));
+  out.add((dir / "superimposed.png").string(),
+          io::encode_png(superimpose(photo, r.heatmap, r.h, r.w, 0.4f)));
   std::vector<std::size_t> order(r.probabilities.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.probabilities[a] > r.probabilities[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return r.probabilities[a] > r.probabilities[b];
+  });
   order.resize(std::min<std::size_t>(5, order.size()));
   json_ordered j;
   j["image"] = o.image;
@@ -249,7 +260,8 @@ CommandResult run_cam(const CamOptions& o) {
   j["class"] = {{"index", r.class_index}, {"name", name_of(r.class_index)}};
   json_ordered top = json_ordered::array();
   CommandResult res;
-  res.notes.push_back("Grad-CAM of class " + name_of(r.class_index) + " at layer " + t.model.node(conv).layer->name());
+  res.notes.push_back("Grad-CAM of class " + name_of(r.class_index) + " at layer " +
+                      t.model.node(conv).layer->name());
   for (std::size_t i : order) {
     top.push_back({{"index", i}, {"name", name_of(i)}, {"probability", r.probabilities[i]}});
     res.notes.push_back(percent(r.probabilities[i]) + "  " + name_of(i));
@@ -281,7 +293,8 @@ CommandResult run_filterbank(const FilterbankOptions& o) {
       thetas.push_back(*o.gabor_theta * kPi / 180.0);
     else
       for (std::size_t k = 0; k < std::max<std::size_t>(1, o.orientations); ++k)
-        thetas.push_back(kPi * static_cast<double>(k) / static_cast<double>(std::max<std::size_t>(1, o.orientations)));
+        thetas.push_back(kPi * static_cast<double>(k) /
+                         static_cast<double>(std::max<std::size_t>(1, o.orientations)));
     bank = gabor_kernels(o.gabor_frequency, sigma, thetas);
   } else {
     bank = {read_kernel_file(o.kernel)};
@@ -302,17 +315,23 @@ CommandResult run_report(const ReportOptions& o) {
   CommandResult res;
   Target t = open_model({o.run_dir, "", o.threads});
   std::ostringstream h;
-  const std::string title = "cnn report: " + fs::path(o.run_dir).lexically_normal().filename().string();
-  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << xml_escape(title)
+  const std::string title =
+      "cnn report: " + fs::path(o.run_dir).lexically_normal().filename().string();
+  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+    << xml_escape(title)
     << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
        "pre{background:#f6f6f6;padding:1em;overflow-x:auto}table.cm{border-collapse:collapse}"
        "table.cm td,table.cm th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-       ".cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;padding:6px;font-size:small}"
-       ".card img{image-rendering:pixelated;width:128px;display:block}.wrong{color:#c00}</style></head>\n<body>\n";
-  h << "<h1>" << xml_escape(title) << "</h1>\n<p>Run directory <code>" << xml_escape(o.run_dir) << "</code>, model <code>"
-    << xml_escape(t.model.name()) << "</code>.</p>\n";
+       ".cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid "
+       "#ddd;padding:6px;font-size:small}"
+       ".card "
+       "img{image-rendering:pixelated;width:128px;display:block}.wrong{color:#c00}</style></"
+       "head>\n<body>\n";
+  h << "<h1>" << xml_escape(title) << "</h1>\n<p>Run directory <code>" << xml_escape(o.run_dir)
+    << "</code>, model <code>" << xml_escape(t.model.name()) << "</code>.</p>\n";
   // The summary of the model as trained (load_target froze every layer for the gradients).
-  h << "<h2>Model</h2>\n<pre>" << xml_escape(summary_text(io::load_model(t.model_path))) << "</pre>\n";
+  h << "<h2>Model</h2>\n<pre>" << xml_escape(summary_text(io::load_model(t.model_path)))
+    << "</pre>\n";
 
   h << "<h2>Learning curves</h2>\n";
   try {
@@ -346,16 +365,20 @@ CommandResult run_report(const ReportOptions& o) {
     eo.predictions = true;
     const train::EvalReport rep = train::run_evaluation(eo);
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%zu samples of <code>%s</code>: loss %.4f, accuracy %.4f", rep.samples,
-                  xml_escape(*spec).c_str(), rep.loss, rep.accuracy);
-    h << "<p>" << buf << "</p>\n<h3>Confusion matrix</h3>\n<table class=\"cm\"><tr><th>true \\ predicted</th>";
+    std::snprintf(buf, sizeof buf, "%zu samples of <code>%s</code>: loss %.4f, accuracy %.4f",
+                  rep.samples, xml_escape(*spec).c_str(), rep.loss, rep.accuracy);
+    h << "<p>" << buf
+      << "</p>\n<h3>Confusion matrix</h3>\n<table class=\"cm\"><tr><th>true \\ predicted</th>";
     for (const auto& c : rep.class_names) h << "<th>" << xml_escape(c) << "</th>";
     h << "</tr>\n";
     for (std::size_t a = 0; a < rep.class_names.size(); ++a) {
       h << "<tr><th>" << xml_escape(rep.class_names[a]) << "</th>";
       for (std::size_t b = 0; b < rep.class_names.size(); ++b) {
         const auto n = rep.confusion.count(a, b);
-        const double share = rep.confusion.support(a) ? static_cast<double>(n) / static_cast<double>(rep.confusion.support(a)) : 0.0;
+        const double share =
+            rep.confusion.support(a)
+                ? static_cast<double>(n) / static_cast<double>(rep.confusion.support(a))
+                : 0.0;
         const int shade = 255 - static_cast<int>(std::lround(share * 155));
         h << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << n << "</td>";
       }
@@ -381,9 +404,13 @@ CommandResult run_report(const ReportOptions& o) {
     }
     // Spread the shown samples over the dataset (class folders are stored class by class).
     std::vector<std::size_t> picks;
-    for (std::size_t k = 0; k < std::max(n, std::min(o.cams, ds->size())); ++k) picks.push_back(k * ds->size() / std::max<std::size_t>(1, std::max(n, std::min(o.cams, ds->size()))));
+    for (std::size_t k = 0; k < std::max(n, std::min(o.cams, ds->size())); ++k)
+      picks.push_back(k * ds->size() /
+                      std::max<std::size_t>(1, std::max(n, std::min(o.cams, ds->size()))));
     std::vector<float> buf_x(ds->sample_numel());
-    auto name_of = [&](std::size_t c) { return c < rep.class_names.size() ? rep.class_names[c] : std::to_string(c); };
+    auto name_of = [&](std::size_t c) {
+      return c < rep.class_names.size() ? rep.class_names[c] : std::to_string(c);
+    };
     h << "<h3>Sample predictions</h3>\n<div class=\"cards\">\n";
     Context ctx;
     for (std::size_t k = 0; k < n; ++k) {
@@ -409,8 +436,9 @@ CommandResult run_report(const ReportOptions& o) {
           << base64(io::encode_png(input_picture(buf_x.data(), in_shape))) << "\">";
       else
         h << "sample " << picks[k] << "<br>";
-      h << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(name_of(pred)) << " " << percent(p)
-        << "</span><br>true: " << xml_escape(name_of(static_cast<std::size_t>(label))) << "</div>\n";
+      h << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(name_of(pred)) << " "
+        << percent(p) << "</span><br>true: " << xml_escape(name_of(static_cast<std::size_t>(label)))
+        << "</div>\n";
     }
     h << "</div>\n";
     // Grad-CAM at the last Conv2D layer.

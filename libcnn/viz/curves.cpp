@@ -37,7 +37,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
-std::vector<Series> load_series(const std::vector<std::string>& runs, std::vector<std::string> metrics) {
+std::vector<Series> load_series(const std::vector<std::string>& runs,
+                                std::vector<std::string> metrics) {
   using nlohmann::json;
   struct Run {
     std::string name, path;
@@ -49,7 +50,8 @@ std::vector<Series> load_series(const std::vector<std::string>& runs, std::vecto
     run.path = fs::is_directory(r) ? (fs::path(r) / "history.json").string() : r;
     fs::path folder = fs::is_directory(r) ? fs::path(r) : fs::path(r).parent_path();
     run.name = folder.lexically_normal().filename().string();
-    if (run.name.empty()) run.name = fs::absolute(folder).lexically_normal().parent_path().filename().string();
+    if (run.name.empty())
+      run.name = fs::absolute(folder).lexically_normal().parent_path().filename().string();
     if (run.name.empty()) run.name = r;
     run.rows = parse_json(io::read_file(run.path), run.path);
     if (!run.rows.is_array())
@@ -111,8 +113,8 @@ std::vector<Series> load_series(const std::vector<std::string>& runs, std::vecto
 
 namespace {
 
-const Rgb kPalette[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
-                          {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+const Rgb kPalette[10] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                          {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
                           {188, 189, 34},  {23, 190, 207}};
 const Rgb kInk{0, 0, 0}, kGrid{225, 225, 225}, kAxis{64, 64, 64};
 constexpr float kTickSize = 11, kLabelSize = 13, kTitleSize = 15;  // font sizes, pixels
@@ -130,7 +132,8 @@ std::string tick_label(double v, double step) {
 Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style) {
   std::vector<std::string> metrics, runs;
   for (const auto& s : series) {
-    if (std::find(metrics.begin(), metrics.end(), s.metric) == metrics.end()) metrics.push_back(s.metric);
+    if (std::find(metrics.begin(), metrics.end(), s.metric) == metrics.end())
+      metrics.push_back(s.metric);
     if (std::find(runs.begin(), runs.end(), s.run) == runs.end()) runs.push_back(s.run);
   }
   const float pw = 560, ph = 400;  // one panel
@@ -157,8 +160,12 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
       const double pad = 0.05 * (vhi - vlo);
       vlo -= pad, vhi += pad;
     }
-    auto px = [&](double e) { return x0 + static_cast<float>((e - elo) / (ehi - elo)) * (x1 - x0); };
-    auto py = [&](double v) { return y1 - static_cast<float>((v - vlo) / (vhi - vlo)) * (y1 - y0); };
+    auto px = [&](double e) {
+      return x0 + static_cast<float>((e - elo) / (ehi - elo)) * (x1 - x0);
+    };
+    auto py = [&](double v) {
+      return y1 - static_cast<float>((v - vlo) / (vhi - vlo)) * (y1 - y0);
+    };
 
     // Axes: grid lines, ticks and labels.
     f.rects.push_back({x0, y0, x1 - x0, y1 - y0, {255, 255, 255}, 1, true});
@@ -203,7 +210,8 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
     std::vector<Entry> legend;
     for (const auto& s : series) {
       if (s.metric != metrics[m]) continue;
-      const std::size_t r = static_cast<std::size_t>(std::find(runs.begin(), runs.end(), s.run) - runs.begin());
+      const std::size_t r =
+          static_cast<std::size_t>(std::find(runs.begin(), runs.end(), s.run) - runs.begin());
       const Rgb c = kPalette[r % 10];
       const bool training = s.split == "training";
       std::vector<float> xs, ys;
@@ -211,9 +219,11 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
         xs.push_back(px(s.epochs[i]));
         ys.push_back(py(s.values[i]));
       }
-      const std::map<std::string, std::string> data{{"run", s.run}, {"metric", s.metric}, {"split", s.split}};
+      const std::map<std::string, std::string> data{
+          {"run", s.run}, {"metric", s.metric}, {"split", s.split}};
       const float raw_alpha = smooth ? 0.35f : 1.0f;
-      f.polys.push_back({xs, ys, smooth ? 1.0f : 2.0f, c, raw_alpha, training ? 6.0f : 0.0f, "raw", data});
+      f.polys.push_back(
+          {xs, ys, smooth ? 1.0f : 2.0f, c, raw_alpha, training ? 6.0f : 0.0f, "raw", data});
       // Markers at the data points: a dot per epoch on training series, a square on validation
       // series of up to kMaxSquares points (a longer solid line reads well without them). A
       // single point has no line at all, so its marker is drawn opaque even when faded.
@@ -243,15 +253,17 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
     // The corner or side of the plot area (top right first) covering the fewest data points.
     float lx = x1 - lw - 8, ly = y0 + 8;
     std::size_t fewest = static_cast<std::size_t>(-1);
-    for (const auto& [cx, cy] : {std::pair{x1 - lw - 8, y0 + 8}, std::pair{x1 - lw - 8, y1 - lh - 8},
-                                 std::pair{x0 + 8, y0 + 8}, std::pair{x0 + 8, y1 - lh - 8},
-                                 std::pair{x1 - lw - 8, (y0 + y1 - lh) / 2}, std::pair{x0 + 8, (y0 + y1 - lh) / 2}}) {
+    for (const auto& [cx, cy] :
+         {std::pair{x1 - lw - 8, y0 + 8}, std::pair{x1 - lw - 8, y1 - lh - 8},
+          std::pair{x0 + 8, y0 + 8}, std::pair{x0 + 8, y1 - lh - 8},
+          std::pair{x1 - lw - 8, (y0 + y1 - lh) / 2}, std::pair{x0 + 8, (y0 + y1 - lh) / 2}}) {
       std::size_t inside = 0;
       for (const auto& p : f.polys)
         if (p.cls == "raw" || p.cls == "smoothed")
           for (std::size_t i = 0; i < p.xs.size(); ++i)
             for (int q = 0; q < 16 && (q == 0 || i + 1 < p.xs.size()); ++q) {  // along each segment
-              const float t = static_cast<float>(q) / 16, nx = i + 1 < p.xs.size() ? p.xs[i + 1] : p.xs[i],
+              const float t = static_cast<float>(q) / 16,
+                          nx = i + 1 < p.xs.size() ? p.xs[i + 1] : p.xs[i],
                           ny = i + 1 < p.ys.size() ? p.ys[i + 1] : p.ys[i];
               const float qx = p.xs[i] + t * (nx - p.xs[i]), qy = p.ys[i] + t * (ny - p.ys[i]);
               if (qx >= cx - 4 && qx <= cx + lw + 4 && qy >= cy - 4 && qy <= cy + lh + 4) ++inside;
@@ -261,7 +273,15 @@ Figure curves_figure(const std::vector<Series>& series, const CurvesStyle& style
     f.rects.push_back({lx, ly, lw, lh, {255, 255, 255}, 0.85f, true, true});
     for (std::size_t i = 0; i < legend.size(); ++i) {
       const float y = ly + 14 + 20 * static_cast<float>(i);
-      f.polys.push_back({{lx + 6, lx + 30}, {y, y}, 2, legend[i].colour, 1, legend[i].training ? 6.0f : 0.0f, "legend", {}, true});
+      f.polys.push_back({{lx + 6, lx + 30},
+                         {y, y},
+                         2,
+                         legend[i].colour,
+                         1,
+                         legend[i].training ? 6.0f : 0.0f,
+                         "legend",
+                         {},
+                         true});
       if (legend[i].training)
         f.discs.push_back({lx + 18, y, 3.0f, legend[i].colour, 1, true});
       else if (legend[i].markers)

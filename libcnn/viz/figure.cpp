@@ -33,12 +33,23 @@ void attributes(std::ostringstream& o, const std::string& cls,
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char ch : s) switch (ch) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default: o += ch;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&apos;";
+        break;
+      default:
+        o += ch;
     }
   return o;
 }
@@ -52,38 +63,38 @@ std::string render_svg(const Figure& f, SvgSize sizing) {
     o << " width=\"100%\" style=\"max-width:" << num(f.width) << "px;height:auto\"";
   o << " viewBox=\"0 0 " << num(f.width) << " " << num(f.height) << "\">\n";
   for (const bool top : {false, true}) {
-  for (const auto& r : f.rects) {
-    if (r.top != top) continue;
-    o << "<rect";
-    attributes(o, r.cls, r.data);
-    o << " x=\"" << num(r.x) << "\" y=\"" << num(r.y) << "\" width=\"" << num(r.w) << "\" height=\""
-      << num(r.h) << "\" fill=\"" << colour(r.fill) << "\"";
-    if (r.alpha < 1) o << " fill-opacity=\"" << num(r.alpha) << "\"";
-    if (r.stroke) o << " stroke=\"#404040\" stroke-width=\"1\"";
-    o << "/>\n";
-  }
-  for (const auto& p : f.polys) {
-    if (p.top != top) continue;
-    o << "<polyline";
-    attributes(o, p.cls, p.data);
-    o << " fill=\"none\" stroke=\"" << colour(p.colour) << "\" stroke-width=\"" << num(p.width)
-      << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"";
-    if (p.alpha < 1) o << " stroke-opacity=\"" << num(p.alpha) << "\"";
-    if (p.dash > 0) o << " stroke-dasharray=\"" << num(p.dash) << " " << num(p.dash) << "\"";
-    o << " points=\"";
-    for (std::size_t i = 0; i < p.xs.size(); ++i)
-      o << (i ? " " : "") << num(p.xs[i]) << "," << num(p.ys[i]);
-    o << "\"/>\n";
-  }
-  for (const auto& d : f.discs) {
-    if (d.top != top) continue;
-    o << "<circle";
-    attributes(o, d.cls, d.data);
-    o << " cx=\"" << num(d.cx) << "\" cy=\"" << num(d.cy) << "\" r=\"" << num(d.r) << "\" fill=\""
-      << colour(d.colour) << "\"";
-    if (d.alpha < 1) o << " fill-opacity=\"" << num(d.alpha) << "\"";
-    o << "/>\n";
-  }
+    for (const auto& r : f.rects) {
+      if (r.top != top) continue;
+      o << "<rect";
+      attributes(o, r.cls, r.data);
+      o << " x=\"" << num(r.x) << "\" y=\"" << num(r.y) << "\" width=\"" << num(r.w)
+        << "\" height=\"" << num(r.h) << "\" fill=\"" << colour(r.fill) << "\"";
+      if (r.alpha < 1) o << " fill-opacity=\"" << num(r.alpha) << "\"";
+      if (r.stroke) o << " stroke=\"#404040\" stroke-width=\"1\"";
+      o << "/>\n";
+    }
+    for (const auto& p : f.polys) {
+      if (p.top != top) continue;
+      o << "<polyline";
+      attributes(o, p.cls, p.data);
+      o << " fill=\"none\" stroke=\"" << colour(p.colour) << "\" stroke-width=\"" << num(p.width)
+        << "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"";
+      if (p.alpha < 1) o << " stroke-opacity=\"" << num(p.alpha) << "\"";
+      if (p.dash > 0) o << " stroke-dasharray=\"" << num(p.dash) << " " << num(p.dash) << "\"";
+      o << " points=\"";
+      for (std::size_t i = 0; i < p.xs.size(); ++i)
+        o << (i ? " " : "") << num(p.xs[i]) << "," << num(p.ys[i]);
+      o << "\"/>\n";
+    }
+    for (const auto& d : f.discs) {
+      if (d.top != top) continue;
+      o << "<circle";
+      attributes(o, d.cls, d.data);
+      o << " cx=\"" << num(d.cx) << "\" cy=\"" << num(d.cy) << "\" r=\"" << num(d.r) << "\" fill=\""
+        << colour(d.colour) << "\"";
+      if (d.alpha < 1) o << " fill-opacity=\"" << num(d.alpha) << "\"";
+      o << "/>\n";
+    }
   }
   for (const auto& t : f.texts) {
     const char* anchor = t.anchor == Figure::Anchor::start    ? "start"
@@ -103,18 +114,20 @@ std::string render_svg(const Figure& f, SvgSize sizing) {
 }
 
 io::Image render_png(const Figure& f) {
-  Canvas cv(static_cast<std::size_t>(std::ceil(f.width)), static_cast<std::size_t>(std::ceil(f.height)));
+  Canvas cv(static_cast<std::size_t>(std::ceil(f.width)),
+            static_cast<std::size_t>(std::ceil(f.height)));
   for (const bool top : {false, true}) {
-  for (const auto& r : f.rects) {
-    if (r.top != top) continue;
-    const long x = std::lround(r.x), y = std::lround(r.y), w = std::lround(r.w), h = std::lround(r.h);
-    cv.fill_rect(x, y, w, h, r.fill, r.alpha);
-    if (r.stroke) cv.stroke_rect(x, y, w, h, {64, 64, 64});
-  }
-  for (const auto& p : f.polys)
-    if (p.top == top) cv.polyline(p.xs, p.ys, p.width, p.colour, p.alpha, p.dash);
-  for (const auto& d : f.discs)
-    if (d.top == top) cv.disc(d.cx, d.cy, d.r, d.colour, d.alpha);
+    for (const auto& r : f.rects) {
+      if (r.top != top) continue;
+      const long x = std::lround(r.x), y = std::lround(r.y), w = std::lround(r.w),
+                 h = std::lround(r.h);
+      cv.fill_rect(x, y, w, h, r.fill, r.alpha);
+      if (r.stroke) cv.stroke_rect(x, y, w, h, {64, 64, 64});
+    }
+    for (const auto& p : f.polys)
+      if (p.top == top) cv.polyline(p.xs, p.ys, p.width, p.colour, p.alpha, p.dash);
+    for (const auto& d : f.discs)
+      if (d.top == top) cv.disc(d.cx, d.cy, d.r, d.colour, d.alpha);
   }
   for (const auto& t : f.texts) {
     const float len = t.anchor == Figure::Anchor::start ? 0 : Canvas::text_width(t.s, t.size);

@@ -18,10 +18,10 @@ struct Figure {
     float width = 1;
     Rgb colour;
     float alpha = 1;
-    float dash = 0;                             // dash length; 0: solid
-    std::string cls;                            // SVG class attribute
-    std::map<std::string, std::string> data;    // SVG data-* attributes
-    bool top = false;                           // drawn in the second pass (legends)
+    float dash = 0;                           // dash length; 0: solid
+    std::string cls;                          // SVG class attribute
+    std::map<std::string, std::string> data;  // SVG data-* attributes
+    bool top = false;                         // drawn in the second pass (legends)
   };
   struct Disc {
     float cx, cy, r;

@@ -46,14 +46,17 @@ std::vector<Kernel2D> haar_kernels(std::size_t n) {
     for (std::size_t y = 0; y < n; ++y)
       for (std::size_t x = 0; x < n; ++x) (sign(y, x) > 0 ? pos : neg) += 1;
     for (std::size_t y = 0; y < n; ++y)
-      for (std::size_t x = 0; x < n; ++x) k.k[y * n + x] = sign(y, x) > 0 ? 1.0f / pos : -1.0f / neg;
+      for (std::size_t x = 0; x < n; ++x)
+        k.k[y * n + x] = sign(y, x) > 0 ? 1.0f / pos : -1.0f / neg;
     return k;
   };
   const std::size_t h = n / 2;
   return {make("haar left-right", [&](std::size_t, std::size_t x) { return x < h ? 1 : -1; }),
           make("haar top-bottom", [&](std::size_t y, std::size_t) { return y < h ? 1 : -1; }),
-          make("haar line", [&](std::size_t, std::size_t x) { return x >= n / 4 && x < n - n / 4 ? 1 : -1; }),
-          make("haar diagonal", [&](std::size_t y, std::size_t x) { return (y < h) == (x < h) ? 1 : -1; })};
+          make("haar line",
+               [&](std::size_t, std::size_t x) { return x >= n / 4 && x < n - n / 4 ? 1 : -1; }),
+          make("haar diagonal",
+               [&](std::size_t y, std::size_t x) { return (y < h) == (x < h) ? 1 : -1; })};
 }
 
 double gabor_default_sigma(double f) {
@@ -65,8 +68,10 @@ std::vector<Kernel2D> gabor_kernels(double f, double sigma, const std::vector<do
   std::vector<Kernel2D> out;
   for (double th : thetas) {
     const double ct = std::cos(th), st = std::sin(th);
-    const long x0 = static_cast<long>(std::ceil(std::max({std::abs(3 * sigma * ct), std::abs(3 * sigma * st), 1.0})));
-    const long y0 = static_cast<long>(std::ceil(std::max({std::abs(3 * sigma * st), std::abs(3 * sigma * ct), 1.0})));
+    const long x0 = static_cast<long>(
+        std::ceil(std::max({std::abs(3 * sigma * ct), std::abs(3 * sigma * st), 1.0})));
+    const long y0 = static_cast<long>(
+        std::ceil(std::max({std::abs(3 * sigma * st), std::abs(3 * sigma * ct), 1.0})));
     Kernel2D k;
     char name[64];
     std::snprintf(name, sizeof name, "gabor f=%.3g theta=%.0f", f, th * 180.0 / kPi);
@@ -76,7 +81,8 @@ std::vector<Kernel2D> gabor_kernels(double f, double sigma, const std::vector<do
     for (long y = -y0; y <= y0; ++y)
       for (long x = -x0; x <= x0; ++x) {
         const double rx = x * ct + y * st, ry = -x * st + y * ct;
-        const double g = std::exp(-0.5 * (rx * rx + ry * ry) / (sigma * sigma)) / (2 * kPi * sigma * sigma);
+        const double g =
+            std::exp(-0.5 * (rx * rx + ry * ry) / (sigma * sigma)) / (2 * kPi * sigma * sigma);
         k.k.push_back(static_cast<float>(g * std::cos(2 * kPi * f * rx)));
       }
     out.push_back(std::move(k));
@@ -116,7 +122,8 @@ Kernel2D read_kernel_file(const std::string& path) {
   return k;
 }
 
-std::vector<float> correlate(const std::vector<float>& img, std::size_t h, std::size_t w, const Kernel2D& k) {
+std::vector<float> correlate(const std::vector<float>& img, std::size_t h, std::size_t w,
+                             const Kernel2D& k) {
   std::vector<float> out(h * w, 0.0f);
   const long cy = static_cast<long>((k.h - 1) / 2), cx = static_cast<long>((k.w - 1) / 2);
   const long H = static_cast<long>(h), W = static_cast<long>(w);
@@ -127,7 +134,8 @@ std::vector<float> correlate(const std::vector<float>& img, std::size_t h, std::
         const long sy = std::clamp(y + i - cy, 0L, H - 1);
         for (long j = 0; j < static_cast<long>(k.w); ++j) {
           const long sx = std::clamp(x + j - cx, 0L, W - 1);
-          s += static_cast<double>(k.k[static_cast<std::size_t>(i) * k.w + static_cast<std::size_t>(j)]) *
+          s += static_cast<double>(
+                   k.k[static_cast<std::size_t>(i) * k.w + static_cast<std::size_t>(j)]) *
                img[static_cast<std::size_t>(sy * W + sx)];
         }
       }
@@ -136,8 +144,8 @@ std::vector<float> correlate(const std::vector<float>& img, std::size_t h, std::
   return out;
 }
 
-std::vector<std::vector<float>> apply_bank(const std::vector<float>& img, std::size_t h, std::size_t w,
-                                           const std::vector<Kernel2D>& bank) {
+std::vector<std::vector<float>> apply_bank(const std::vector<float>& img, std::size_t h,
+                                           std::size_t w, const std::vector<Kernel2D>& bank) {
   std::vector<std::vector<float>> out;
   for (const auto& k : bank) {
     if (k.of.size() == 2) {

@@ -32,7 +32,8 @@ std::vector<Kernel2D> haar_kernels(std::size_t size = 8);
 // sigma_y = sigma, n_stds = 3): g(x, y) = exp(-(x'^2 + y'^2) / (2 sigma^2)) / (2 pi sigma^2)
 // * cos(2 pi f x'), x' = x cos(theta) + y sin(theta), y' = -x sin(theta) + y cos(theta), y down.
 // thetas in radians, one kernel each.
-std::vector<Kernel2D> gabor_kernels(double frequency, double sigma, const std::vector<double>& thetas);
+std::vector<Kernel2D> gabor_kernels(double frequency, double sigma,
+                                    const std::vector<double>& thetas);
 // scikit-image's default sigma for a bandwidth of 1 octave: 0.56 / frequency (more exactly
 // sqrt(ln 2 / 2) / pi * 3 / frequency).
 double gabor_default_sigma(double frequency);

@@ -9,7 +9,8 @@
 
 namespace cnn::viz {
 
-CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv, std::optional<std::size_t> cls) {
+CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv,
+                   std::optional<std::size_t> cls) {
   CamResult r;
   Context ctx;  // inference
   const Tensor& probs = model.forward(ctx, x);
@@ -20,11 +21,14 @@ CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv, std::optiona
     r.probabilities.assign(probs.data(), probs.data() + k);
   const std::size_t classes = r.probabilities.size();
   if (cls && *cls >= classes)
-    throw ConfigError("", "", "", "class " + std::to_string(*cls) + " is out of range; the model has " +
-                                      std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
+    throw ConfigError("", "", "",
+                      "class " + std::to_string(*cls) + " is out of range; the model has " +
+                          std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) +
+                          ")");
   r.class_index = cls ? *cls
-                      : static_cast<std::size_t>(std::max_element(r.probabilities.begin(), r.probabilities.end()) -
-                                                 r.probabilities.begin());
+                      : static_cast<std::size_t>(
+                            std::max_element(r.probabilities.begin(), r.probabilities.end()) -
+                            r.probabilities.begin());
   const std::size_t last = model.size() - 1;
   {
     // The class score before a final softmax/sigmoid (Context::logits).
@@ -65,8 +69,10 @@ CamResult grad_cam(Model& model, const Tensor& x, std::size_t conv, std::optiona
 std::vector<float> resize_bilinear(const std::vector<float>& src, std::size_t h, std::size_t w,
                                    std::size_t oh, std::size_t ow) {
   std::vector<float> out(oh * ow);
-  auto coord = [](std::size_t o, std::size_t in, std::size_t outn, std::size_t& i0, std::size_t& i1, float& t) {
-    float s = (static_cast<float>(o) + 0.5f) * static_cast<float>(in) / static_cast<float>(outn) - 0.5f;
+  auto coord = [](std::size_t o, std::size_t in, std::size_t outn, std::size_t& i0, std::size_t& i1,
+                  float& t) {
+    float s =
+        (static_cast<float>(o) + 0.5f) * static_cast<float>(in) / static_cast<float>(outn) - 0.5f;
     s = std::clamp(s, 0.0f, static_cast<float>(in - 1));
     i0 = static_cast<std::size_t>(std::floor(s));
     i1 = std::min(i0 + 1, in - 1);
@@ -88,7 +94,8 @@ std::vector<float> resize_bilinear(const std::vector<float>& src, std::size_t h,
   return out;
 }
 
-io::Image heatmap_image(const std::vector<float>& heat, std::size_t h, std::size_t w, std::size_t scale) {
+io::Image heatmap_image(const std::vector<float>& heat, std::size_t h, std::size_t w,
+                        std::size_t scale) {
   io::Image img(h * scale, w * scale, 3);
   for (std::size_t y = 0; y < h * scale; ++y)
     for (std::size_t x = 0; x < w * scale; ++x) {
@@ -108,7 +115,8 @@ io::Image superimpose(const io::Image& photo, const std::vector<float>& heat, st
     const Rgb c = jet(static_cast<float>(to_index(big[p])) / 255.0f);
     const float hc[3] = {static_cast<float>(c.r), static_cast<float>(c.g), static_cast<float>(c.b)};
     for (std::size_t ch = 0; ch < 3; ++ch) {
-      const float v = (1 - opacity) * photo.data[p * photo.c + (photo.c >= 3 ? ch : 0)] + opacity * hc[ch];
+      const float v =
+          (1 - opacity) * photo.data[p * photo.c + (photo.c >= 3 ? ch : 0)] + opacity * hc[ch];
       out.data[p * 3 + ch] = static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 255.0f)));
     }
   }

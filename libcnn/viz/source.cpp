@@ -18,15 +18,16 @@ namespace fs = std::filesystem;
 
 Target load_target(const std::string& target, const std::string& weights, std::size_t threads,
                    bool allow_no_weights) {
-  const train::RunDir run =
-      train::open_run(target, weights, allow_no_weights ? train::NeedWeights::no : train::NeedWeights::yes);
+  const train::RunDir run = train::open_run(
+      target, weights, allow_no_weights ? train::NeedWeights::no : train::NeedWeights::yes);
   Model model = io::load_model(run.model_path);
   if (!run.weights_path.empty()) io::load_weights(model, run.weights_path);
   for (std::size_t i = 0; i < model.size(); ++i) model.set_trainable(i, false);
   // How a photo becomes an input: exactly as cnn-eval --images reads it.
-  const train::InputPlan plan = train::plan_input(model, run, "<images>", json::object(), threads, "");
-  Target t{std::move(model), run.model_path, run.weights_path, run.dir, {}, run.class_names,
-           run.weights_note};
+  const train::InputPlan plan =
+      train::plan_input(model, run, "<images>", json::object(), threads, "");
+  Target t{std::move(model), run.model_path,  run.weights_path, run.dir, {},
+           run.class_names,  run.weights_note};
   t.image_options = plan.options;
   return t;
 }
@@ -56,9 +57,10 @@ std::size_t find_layer(const Model& model, const std::string& name, const std::s
     list += (i ? ", " : "") + names.back();
   }
   const std::string guess = nearest(name, names);
-  throw ConfigError(file, "", "", "no layer is named " + quote(name) +
-                                      (guess.empty() ? "" : "; did you mean " + quote(guess) + "?") +
-                                      " The layers are: " + list);
+  throw ConfigError(file, "", "",
+                    "no layer is named " + quote(name) +
+                        (guess.empty() ? "" : "; did you mean " + quote(guess) + "?") +
+                        " The layers are: " + list);
 }
 
 std::size_t find_conv_layer(const Model& model, const std::optional<std::string>& name,
@@ -73,7 +75,8 @@ std::size_t find_conv_layer(const Model& model, const std::optional<std::string>
   std::optional<std::size_t> found;
   for (std::size_t i = 0; i < model.size(); ++i)
     if (model.node(i).layer->type() == "Conv2D" && (!found || !first)) found = i;
-  if (!found) throw ConfigError(file, "", "", what + " needs a Conv2D layer, and the model has none");
+  if (!found)
+    throw ConfigError(file, "", "", what + " needs a Conv2D layer, and the model has none");
   return *found;
 }
 
@@ -87,7 +90,8 @@ void Outputs::check_file(const std::string& path) {
 void Outputs::prepare_dir(const std::string& dir) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) throw IoError(dir, "create folder", "exists and is not a folder");
+    if (!fs::is_directory(dir, ec))
+      throw IoError(dir, "create folder", "exists and is not a folder");
   } else {
     if (!fs::create_directory(dir, ec) || ec) throw IoError(dir, "create folder", ec.message());
     created_dir_ = dir;

@@ -41,7 +41,6 @@ std::size_t find_layer(const Model& model, const std::string& name, const std::s
 std::size_t find_conv_layer(const Model& model, const std::optional<std::string>& name,
                             const std::string& file, bool first, const std::string& what);
 
-
 // Output files gathered in memory and written together: each atomically; if one fails, those
 // already written by commit() are removed again, and so is a folder prepare_dir() created.
 class Outputs {

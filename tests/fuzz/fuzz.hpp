@@ -28,8 +28,8 @@ namespace cnn::fuzz {
 inline std::string as_file(const std::uint8_t* data, std::size_t size,
                            const std::string& suffix = "") {
   const char* dir = std::getenv("TMPDIR");
-  const std::string path = std::string(dir && *dir ? dir : "/tmp") + "/cnn-fuzz-" +
-                           std::to_string(::getpid()) + suffix;
+  const std::string path =
+      std::string(dir && *dir ? dir : "/tmp") + "/cnn-fuzz-" + std::to_string(::getpid()) + suffix;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
   if (size && std::fwrite(data, 1, size, f) != size) std::abort();

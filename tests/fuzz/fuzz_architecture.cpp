@@ -8,8 +8,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   return cnn::fuzz::run([&] {
-    cnn::Model m = cnn::io::parse_model(std::string(reinterpret_cast<const char*>(data), size),
-                                        "fuzz.json");
+    cnn::Model m =
+        cnn::io::parse_model(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json");
     cnn::fuzz::run_when_small(m, 2);
   });
 }

@@ -162,8 +162,8 @@ std::size_t check_gradients(LayerHarness& h, std::vector<Tensor> inputs,
     if (std::fabs(n1 - n2) > opt.kink_ratio * scale) return;  // near a kink: not comparable
     ++compared;
     const double tol = opt.tolerance * std::max({1.0, std::fabs(analytic), std::fabs(n1)});
-    CHECK_MESSAGE(std::fabs(analytic - n1) <= tol, what << "[" << i << "]: analytic " << analytic
-                                                        << " numeric " << n1);
+    CHECK_MESSAGE(std::fabs(analytic - n1) <= tol,
+                  what << "[" << i << "]: analytic " << analytic << " numeric " << n1);
   };
   for (std::size_t t = 0; t < inputs.size(); ++t) {
     for (auto i : pick(inputs[t].size(), opt.max_coords, pick_rng))

@@ -41,8 +41,8 @@ void check_accumulation(LayerHarness& h, const std::vector<Tensor>& inputs, bool
 Tensor random_tensor(const Shape& shape, Rng& rng, float lo = -1.0f, float hi = 1.0f);
 
 struct GradCheckOptions {
-  double step = 1e-2;       // central-difference step (caffe's float setting)
-  double tolerance = 1e-3;  // relative: |a - n| <= tol * max(1, |a|, |n|)
+  double step = 1e-2;           // central-difference step (caffe's float setting)
+  double tolerance = 1e-3;      // relative: |a - n| <= tol * max(1, |a|, |n|)
   std::size_t max_coords = 64;  // coordinates checked per tensor (all if smaller)
   bool training = false;
   std::uint64_t seed = 11;
@@ -62,9 +62,9 @@ std::size_t check_gradients(LayerHarness& h, std::vector<Tensor> inputs,
 // layer's own test file names its cases with CNN_CONFORMANCE_CASE; the conformance test fails
 // for a registered type that has none, so a new layer cannot skip them.
 struct ConformanceCase {
-  json block;                 // {"type": ..., keys...}, as in an architecture file
-  std::vector<Shape> inputs;  // per-sample input shapes
-  bool training = false;      // forward and backward in training mode
+  json block;                  // {"type": ..., keys...}, as in an architecture file
+  std::vector<Shape> inputs;   // per-sample input shapes
+  bool training = false;       // forward and backward in training mode
   GradCheckOptions grad = {};  // for the numerical gradient check (training is set from above)
 };
 bool add_conformance_case(ConformanceCase c);
@@ -79,6 +79,6 @@ const std::vector<ConformanceCase>& conformance_cases();
 #define CNN_CONFORMANCE_CAT(a, b) CNN_CONFORMANCE_CAT2(a, b)
 // CNN_CONFORMANCE_CASE(R"({"type": ...})", {input shapes}[, training]): a case, registered at
 // start-up.
-#define CNN_CONFORMANCE_CASE(...)                                                  \
+#define CNN_CONFORMANCE_CASE(...)                                                      \
   [[maybe_unused]] static const bool CNN_CONFORMANCE_CAT(cnn_conformance_, __LINE__) = \
       ::cnn::test::add_conformance_case(__VA_ARGS__)

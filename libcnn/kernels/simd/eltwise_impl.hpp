@@ -15,7 +15,8 @@
 #pragma once
 
 #ifndef CNN_SIMD_NS
-#error "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including eltwise_impl.hpp"
+#error \
+    "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including eltwise_impl.hpp"
 #endif
 
 #include <algorithm>
@@ -203,7 +204,8 @@ struct Eltwise {
   static std::size_t clip(std::size_t o, std::size_t stride, std::size_t pad, std::size_t k,
                           std::size_t in) {
     const auto v = static_cast<std::ptrdiff_t>(o * stride + k) - static_cast<std::ptrdiff_t>(pad);
-    return static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(v, 0, static_cast<std::ptrdiff_t>(in)));
+    return static_cast<std::size_t>(
+        std::clamp<std::ptrdiff_t>(v, 0, static_cast<std::ptrdiff_t>(in)));
   }
   static Win window(const PoolGeometry& g, std::size_t oy, std::size_t ox) {
     return {clip(oy, g.stride_h, g.pad_top, 0, g.h), clip(oy, g.stride_h, g.pad_top, g.ph, g.h),
@@ -445,9 +447,9 @@ struct Eltwise {
   // small_k_weight_grad: TB taps x NV vectors of columns from (t0, j0), accumulators in
   // registers over all the rows; dz is formed per row from y and dy (relu or linear).
   template <std::size_t TB, std::size_t NV>
-  static void small_k_grad_tile(const float* a, const float* y, const float* dy,
-                                std::size_t rows, std::size_t k, std::size_t f, std::size_t t0,
-                                std::size_t j0, bool relu, float* db, float* dbias) {
+  static void small_k_grad_tile(const float* a, const float* y, const float* dy, std::size_t rows,
+                                std::size_t k, std::size_t f, std::size_t t0, std::size_t j0,
+                                bool relu, float* db, float* dbias) {
     V acc[TB][NV], bacc[NV];
     for (std::size_t t = 0; t < TB; ++t)
       for (std::size_t j = 0; j < NV; ++j)
@@ -528,10 +530,9 @@ struct Eltwise {
   }
 
   static const EltwiseFns& table() {
-    static const EltwiseFns t{act_forward,  act_backward,     bias_act_forward,
-                              sum_rows_add, add_to,           max_pool_forward,
-                              max_pool_backward_add,      im2col,
-                              col2im_add,   small_k_forward,  small_k_weight_grad};
+    static const EltwiseFns t{act_forward, act_backward,     bias_act_forward,      sum_rows_add,
+                              add_to,      max_pool_forward, max_pool_backward_add, im2col,
+                              col2im_add,  small_k_forward,  small_k_weight_grad};
     return t;
   }
 };

@@ -1,6 +1,6 @@
 // The per-ISA element-wise kernels (simd/eltwise_<isa>.cpp), reached through kernels/eltwise.hpp,
-// kernels/activation.hpp, kernels/pooling.hpp and kernels/im2col.hpp. Internal; tests use eltwise_for() to run every
-// ISA against the reference.
+// kernels/activation.hpp, kernels/pooling.hpp and kernels/im2col.hpp. Internal; tests use
+// eltwise_for() to run every ISA against the reference.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +22,8 @@ struct EltwiseFns {
   void (*max_pool_backward_add)(const PoolGeometry&, const float*, const std::uint32_t*, float*);
   void (*im2col)(const ConvGeometry&, const float*, float*);
   void (*col2im_add)(const ConvGeometry&, const float*, float*);
-  void (*small_k_forward)(Act, const float*, const float*, const float*, std::size_t,
-                          std::size_t, std::size_t, float*);
+  void (*small_k_forward)(Act, const float*, const float*, const float*, std::size_t, std::size_t,
+                          std::size_t, float*);
   void (*small_k_weight_grad)(Act, const float*, const float*, const float*, std::size_t,
                               std::size_t, std::size_t, float*, float*);
 };

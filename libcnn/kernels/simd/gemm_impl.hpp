@@ -1,5 +1,6 @@
 // The SGEMM body, a template on the xsimd architecture, instantiated by simd/gemm_<isa>.cpp (the
-// only files compiled with ISA flags). Row-major C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C.
+// only files compiled with ISA flags). Row-major C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta
+// * C.
 //
 // Scheme (Goto/BLIS, written for row-major C so the vector lanes run along n):
 //   for each block of C rows/columns a thread claims (see run())
@@ -228,7 +229,8 @@ struct Gemm {
     if (g.ta != Trans::No) return true;
     const std::size_t stride = g.lda * sizeof(float);
     const std::size_t low = stride & (~stride + 1);  // largest power of two dividing the stride
-    const std::size_t period = 4096 / (low == 0 || low > 4096 ? 4096 : low);  // rows per 4 KiB cycle
+    const std::size_t period =
+        4096 / (low == 0 || low > 4096 ? 4096 : low);  // rows per 4 KiB cycle
     return ceil_div(MR, period) <= 8;
   }
 
@@ -287,7 +289,8 @@ struct Gemm {
                 kernel<Cols>(kc, arow, g.lda, bs, cp, g.ldc, g.alpha, beta);
               continue;
             }
-            // Partial tile: stage the valid part of C (zeros elsewhere), run the same code, copy back.
+            // Partial tile: stage the valid part of C (zeros elsewhere), run the same code, copy
+            // back.
             for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i)
               for (std::size_t j = 0; j < static_cast<std::size_t>(NR); ++j)
                 tile[i * NR + j] = beta != 0.0f && i < mr && j < nr ? cp[i * g.ldc + j] : 0.0f;

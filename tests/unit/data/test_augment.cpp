@@ -60,7 +60,8 @@ class RampDataset : public Dataset {
 AugmentSettings lecture() {
   return parse_augment_settings(json::parse(R"({"rotation_range": 40, "width_shift_range": 0.2,
       "height_shift_range": 0.2, "shear_range": 0.2, "zoom_range": 0.2,
-      "horizontal_flip": true, "fill_mode": "nearest"})"), "lecture.json");
+      "horizontal_flip": true, "fill_mode": "nearest"})"),
+                                "lecture.json");
 }
 
 }  // namespace
@@ -92,8 +93,8 @@ TEST_CASE("integer shifts move pixels exactly and fill by fill mode") {
   const std::size_t h = 5, w = 4, c = 1;
   const auto src = ramp(h, w, c);
   Transform t;
-  t.tx = 2;  // rows: output row r samples input row r + 2
-  t.ty = -1; // columns: output col samples input col - 1
+  t.tx = 2;   // rows: output row r samples input row r + 2
+  t.ty = -1;  // columns: output col samples input col - 1
   auto expect_rows = [&](FillMode mode, auto row_of, auto col_of) {
     const auto out = transformed(src, h, w, c, t, mode, -7);
     for (long r = 0; r < 5; ++r)
@@ -103,17 +104,22 @@ TEST_CASE("integer shifts move pixels exactly and fill by fill mode") {
                                               : at(src, w, c, static_cast<std::size_t>(ir),
                                                    static_cast<std::size_t>(ic), 0);
         INFO("mode ", fill_mode_name(mode), " r ", r, " col ", col);
-        REQUIRE(at(out, w, c, static_cast<std::size_t>(r), static_cast<std::size_t>(col), 0) == want);
+        REQUIRE(at(out, w, c, static_cast<std::size_t>(r), static_cast<std::size_t>(col), 0) ==
+                want);
       }
   };
-  expect_rows(FillMode::nearest, [](long i) { return std::min(i, 4L); },
-              [](long i) { return std::max(i, 0L); });
-  expect_rows(FillMode::constant, [](long i) { return i > 4 ? -1L : i; },
-              [](long i) { return i < 0 ? -1L : i; });
+  expect_rows(
+      FillMode::nearest, [](long i) { return std::min(i, 4L); },
+      [](long i) { return std::max(i, 0L); });
+  expect_rows(
+      FillMode::constant, [](long i) { return i > 4 ? -1L : i; },
+      [](long i) { return i < 0 ? -1L : i; });
   // reflect: d c b a | a b c d | d c b a
-  expect_rows(FillMode::reflect, [](long i) { return i > 4 ? 9 - i : i; },
-              [](long i) { return i < 0 ? -1 - i : i; });
-  expect_rows(FillMode::wrap, [](long i) { return i % 5; }, [](long i) { return (i + 4) % 4; });
+  expect_rows(
+      FillMode::reflect, [](long i) { return i > 4 ? 9 - i : i; },
+      [](long i) { return i < 0 ? -1 - i : i; });
+  expect_rows(
+      FillMode::wrap, [](long i) { return i % 5; }, [](long i) { return (i + 4) % 4; });
 }
 
 TEST_CASE("flips are exact") {
@@ -144,7 +150,7 @@ TEST_CASE("zoom 2 and 0.5 map known pixels to known places") {
   CHECK(at(out, n, c, 1, 3, 0) == at(src, n, c, 0, 4, 0));
   CHECK(at(out, n, c, 3, 1, 0) == at(src, n, c, 4, 0, 0));
   CHECK(at(out, n, c, 0, 2, 0) == 0.0f);  // samples row -2: outside
-  t.zx = t.zy = 0.5;  // output p samples input 2 + (p - 2) / 2: a zoom IN
+  t.zx = t.zy = 0.5;                      // output p samples input 2 + (p - 2) / 2: a zoom IN
   out = transformed(src, n, n, c, t);
   CHECK(at(out, n, c, 0, 4, 0) == at(src, n, c, 1, 3, 0));
   CHECK(at(out, n, c, 4, 0, 0) == at(src, n, c, 3, 1, 0));
@@ -179,11 +185,10 @@ TEST_CASE("composed transforms equal the product of their matrices") {
   for (int i = 0; i < 9; ++i) CHECK(m[i] == doctest::Approx(product[i]).epsilon(1e-12));
   // Centring: the composition of the centred parts is the centred composition.
   const std::size_t h = 7, w = 9, c = 2;
-  const Matrix3 centred =
-      multiply(multiply(sampling_matrix(rot, h, w, Convention::keras),
-                        sampling_matrix(shift, h, w, Convention::keras)),
-               multiply(sampling_matrix(shear, h, w, Convention::keras),
-                        sampling_matrix(zoom, h, w, Convention::keras)));
+  const Matrix3 centred = multiply(multiply(sampling_matrix(rot, h, w, Convention::keras),
+                                            sampling_matrix(shift, h, w, Convention::keras)),
+                                   multiply(sampling_matrix(shear, h, w, Convention::keras),
+                                            sampling_matrix(zoom, h, w, Convention::keras)));
   const Matrix3 full = sampling_matrix(t, h, w, Convention::keras);
   for (int i = 0; i < 9; ++i) CHECK(full[i] == doctest::Approx(centred[i]).epsilon(1e-9));
   // And the image is that one resample.
@@ -191,7 +196,8 @@ TEST_CASE("composed transforms equal the product of their matrices") {
   const auto out = transformed(src, h, w, c, t);
   std::vector<float> direct(src.size());
   warp_affine(src.data(), direct.data(), h, w, c, centred, FillMode::nearest, 0, 1);
-  for (std::size_t i = 0; i < src.size(); ++i) CHECK(out[i] == doctest::Approx(direct[i]).epsilon(1e-5));
+  for (std::size_t i = 0; i < src.size(); ++i)
+    CHECK(out[i] == doctest::Approx(direct[i]).epsilon(1e-5));
   // The shear matrix is Keras's [[1, -sin s], [0, cos s]] in degrees.
   const Matrix3 sm = transform_matrix(shear);
   CHECK(sm[1] == doctest::Approx(-std::sin(12 * 3.14159265358979323846 / 180)));
@@ -282,7 +288,8 @@ TEST_CASE("channel shift, brightness and standardisation follow Keras") {
   CHECK(x[3] * 255 == doctest::Approx(127));
 
   s = parse_augment_settings(json::parse(R"({"samplewise_std_normalization": true,
-                                             "rescale": 0.5})"), "x");
+                                             "rescale": 0.5})"),
+                             "x");
   CHECK(s.samplewise_center);  // implied, as Keras does
   x = {2, 4, 6, 8};
   standardize(x.data(), 4, 1, s, 0.5f, nullptr);
@@ -294,8 +301,8 @@ TEST_CASE("channel shift, brightness and standardisation follow Keras") {
 }
 
 TEST_CASE("featurewise statistics are fitted per channel") {
-  AugmentSettings s = parse_augment_settings(
-      json::parse(R"({"featurewise_std_normalization": true})"), "x");
+  AugmentSettings s =
+      parse_augment_settings(json::parse(R"({"featurewise_std_normalization": true})"), "x");
   CHECK(s.featurewise_center);
   AugmentedDataset ds(std::make_unique<RampDataset>(7), s, 1.0f, 2);
   REQUIRE(ds.stats().mean.size() == 3);
@@ -367,7 +374,8 @@ TEST_CASE("bad settings name the field") {
   bad(R"({"brightness_range": 0.5})", "/brightness_range");
   bad(R"({"channel_shift_range": -3})", "/channel_shift_range");
   bad(R"({"rotation": 40})", "rotation");
-  CHECK_THROWS_AS(parse_transform(json::parse(R"({"theta": 1, "zoom": 2})"), "t"), cnn::ConfigError);
+  CHECK_THROWS_AS(parse_transform(json::parse(R"({"theta": 1, "zoom": 2})"), "t"),
+                  cnn::ConfigError);
   CHECK_THROWS_AS(parse_transform(json::parse(R"({"zx": 0})"), "t"), cnn::ConfigError);
 }
 

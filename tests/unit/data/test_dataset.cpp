@@ -10,8 +10,8 @@
 #include "data/dataset.hpp"
 #include "io/image.hpp"
 #include "io/temp_dir.hpp"
-#include "tensor/error.hpp"
 #include "shared_data.hpp"
+#include "tensor/error.hpp"
 
 using cnn::DataError;
 using cnn::InputError;
@@ -141,7 +141,7 @@ TEST_CASE("directory dataset: missing and empty folders are named") {
     FAIL("no throw");
   } catch (const DataError& e) {
     CHECK(contains(e.what(), (tmp.dir() / "empty").string() + ": class folder 'empty' "
-                                                               "contains no images"));
+                                                              "contains no images"));
   }
   DatasetOptions o = small();
   o.classes = {"cats", "horses"};
@@ -150,7 +150,7 @@ TEST_CASE("directory dataset: missing and empty folders are named") {
     FAIL("no throw");
   } catch (const InputError& e) {
     CHECK(contains(e.what(), (tmp.dir() / "horses").string() + ": class folder 'horses' "
-                                                                "does not exist"));
+                                                               "does not exist"));
   }
   CHECK_THROWS_AS(DirectoryDataset((tmp.dir() / "nowhere").string(), small()), InputError);
   TempDir flat;

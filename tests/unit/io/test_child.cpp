@@ -118,18 +118,18 @@ TEST_CASE("run_in_child: memory and CPU time are bounded") {
 
 TEST_CASE("run_in_child: when the parent's reader throws, the child is killed and reaped") {
   pid_t child = 0;
-  CHECK_THROWS_WITH_AS(
-      run_in_child(
-          "the reader", "in.bin", {},
-          [](PipeOut& out) {
-            out.u64(static_cast<std::uint64_t>(::getpid()));
-            ::pause();  // would wait forever
-          },
-          [&](PipeIn& in) {
-            child = static_cast<pid_t>(in.u64());
-            throw cnn::FormatError("in.bin", std::nullopt, "the parent's own check");
-          }),
-      "in.bin: the parent's own check", cnn::FormatError);
+  CHECK_THROWS_WITH_AS(run_in_child(
+                           "the reader", "in.bin", {},
+                           [](PipeOut& out) {
+                             out.u64(static_cast<std::uint64_t>(::getpid()));
+                             ::pause();  // would wait forever
+                           },
+                           [&](PipeIn& in) {
+                             child = static_cast<pid_t>(in.u64());
+                             throw cnn::FormatError("in.bin", std::nullopt,
+                                                    "the parent's own check");
+                           }),
+                       "in.bin: the parent's own check", cnn::FormatError);
   REQUIRE(child > 0);
   CHECK(::waitpid(child, nullptr, WNOHANG) < 0);  // already reaped: no zombie left behind
 }

@@ -9,8 +9,8 @@
 
 #include "io/idx.hpp"
 #include "io/temp_dir.hpp"
-#include "tensor/error.hpp"
 #include "shared_data.hpp"
+#include "tensor/error.hpp"
 
 using cnn::DataError;
 using cnn::FormatError;

@@ -9,8 +9,8 @@
 
 #include "io/image.hpp"
 #include "io/temp_dir.hpp"
-#include "tensor/error.hpp"
 #include "shared_data.hpp"
+#include "tensor/error.hpp"
 
 using cnn::DataError;
 using cnn::io::ColorMode;
@@ -286,7 +286,8 @@ TEST_CASE("image: bilinear resize matches PIL on known cases") {
 
 // Issue #17: libjpeg warns (and fills gray or garbage) where data is corrupt; only warnings that
 // leave the pixels intact may pass, and a failed file must not spoil the next one.
-TEST_CASE("image: corrupt JPEG data is refused, harmless warnings are not, and errors do not stick") {
+TEST_CASE(
+    "image: corrupt JPEG data is refused, harmless warnings are not, and errors do not stick") {
   if (!cnn::test::have_data(kCat)) return;
   TempDir dir;
   const auto good = read_bytes(kCat);
@@ -306,21 +307,23 @@ TEST_CASE("image: corrupt JPEG data is refused, harmless warnings are not, and e
     b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin(), bytes.end());
     return b;
   };
-  const std::vector<std::uint8_t> bogus_dht = {0xff, 0xc4, 0x00, 0x13, 0x00, 0xff, 0xff, 0xff,
-                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                               0xff, 0xff, 0xff, 0xff, 0xff};
+  const std::vector<std::uint8_t> bogus_dht = {0xff, 0xc4, 0x00, 0x13, 0x00, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   auto error_of = [&](const std::vector<std::uint8_t>& b, const std::string& file) {
     write_bytes(dir.file(file), b);
     return decode_error(dir.file(file));
   };
   // 64 bytes of garbage in the middle of the scan: a warning, gray pixels; refused.
-  CHECK(contains(error_of(with((sos + eoi) / 2, std::vector<std::uint8_t>(64, 0x55), 64), "mid.jpg"),
-                 "corrupt JPEG data: premature end of data segment"));
+  CHECK(
+      contains(error_of(with((sos + eoi) / 2, std::vector<std::uint8_t>(64, 0x55), 64), "mid.jpg"),
+               "corrupt JPEG data: premature end of data segment"));
   // A harmless warning (bytes between segments) and then a fatal error after the scan: TurboJPEG
   // reports a warning; refused.
   auto wf = with(eoi, bogus_dht);
   wf.insert(wf.begin() + static_cast<std::ptrdiff_t>(sos), {0x00, 0x00});
-  CHECK(contains(error_of(wf, "warn_fatal.jpg"), "corrupt JPEG data: Bogus Huffman table definition"));
+  CHECK(contains(error_of(wf, "warn_fatal.jpg"),
+                 "corrupt JPEG data: Bogus Huffman table definition"));
   // Bytes skipped between segments (before the scan, before the end): the same pixels.
   for (const auto& b : {with(sos, {0x00, 0x00}), with(eoi, {0x00, 0x11, 0x22})}) {
     write_bytes(dir.file("extra.jpg"), b);

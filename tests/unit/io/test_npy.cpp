@@ -10,8 +10,8 @@
 #include "io/atomic_file.hpp"
 #include "io/npy.hpp"
 #include "io/temp_dir.hpp"
-#include "tensor/error.hpp"
 #include "shared_data.hpp"
+#include "tensor/error.hpp"
 
 using cnn::DataError;
 using cnn::FormatError;
@@ -28,7 +28,8 @@ std::vector<std::uint8_t> npy_bytes(const std::string& dict, const std::vector<s
   const std::size_t prefix = version == 1 ? 10 : 12;
   while ((prefix + h.size() + 1) % 64) h += ' ';
   h += '\n';
-  std::vector<std::uint8_t> b = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(version), 0};
+  std::vector<std::uint8_t> b = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<std::uint8_t>(version),
+                                 0};
   b.push_back(static_cast<std::uint8_t>(h.size() & 0xff));
   b.push_back(static_cast<std::uint8_t>(h.size() >> 8));
   if (version != 1) b.insert(b.end(), {0, 0});
@@ -37,7 +38,9 @@ std::vector<std::uint8_t> npy_bytes(const std::string& dict, const std::vector<s
   return b;
 }
 
-NpyArray parse(const std::vector<std::uint8_t>& b) { return parse_npy(b.data(), b.size(), "x.npy"); }
+NpyArray parse(const std::vector<std::uint8_t>& b) {
+  return parse_npy(b.data(), b.size(), "x.npy");
+}
 
 std::string error_of(const std::vector<std::uint8_t>& b) {
   try {
@@ -84,7 +87,8 @@ TEST_CASE("npy: other dtypes and byte orders convert to float32") {
                       {0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
   CHECK(a.data == std::vector<float>{-3.0f});
   // float16: 1.0 = 0x3c00, -2.5 = 0xc100
-  a = parse(npy_bytes("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", {0x00, 0x3c, 0x00, 0xc1}));
+  a = parse(npy_bytes("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }",
+                      {0x00, 0x3c, 0x00, 0xc1}));
   CHECK(a.data == std::vector<float>{1.0f, -2.5f});
 }
 
@@ -102,9 +106,11 @@ TEST_CASE("npy: 0-d arrays, empty arrays, version 2 headers, key order") {
 
 TEST_CASE("npy: malformed files are FormatErrors naming the file and the problem") {
   const std::string f4 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
-  CHECK(error_of({'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0}).find("x.npy@0: not a .npy file") != std::string::npos);
+  CHECK(error_of({'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0}).find("x.npy@0: not a .npy file") !=
+        std::string::npos);
   CHECK(error_of(npy_bytes(f4, {0, 0, 0, 0})).find("truncated") != std::string::npos);
-  CHECK(error_of(npy_bytes(f4, std::vector<std::uint8_t>(12))).find("bytes after the data") != std::string::npos);
+  CHECK(error_of(npy_bytes(f4, std::vector<std::uint8_t>(12))).find("bytes after the data") !=
+        std::string::npos);
   CHECK(error_of(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }",
                            std::vector<std::uint8_t>(8)))
             .find("Fortran") != std::string::npos);

@@ -13,8 +13,8 @@
 #include "io/npy.hpp"
 #include "io/npy_import.hpp"
 #include "io/temp_dir.hpp"
-#include "tensor/error.hpp"
 #include "shared_data.hpp"
+#include "tensor/error.hpp"
 
 using cnn::ConfigError;
 using cnn::Context;

@@ -29,7 +29,8 @@ std::vector<char> slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 void spit(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // The FormatError message of reading every record of path ("" when none).
@@ -55,7 +56,8 @@ TEST_CASE("a record stream round-trips labels and values") {
     RecordWriter w(path, header(3));
     for (int i = 0; i < 3; ++i) {
       std::vector<float> x(6);
-      for (int k = 0; k < 6; ++k) x[static_cast<std::size_t>(k)] = static_cast<float>(i) + 0.25f * static_cast<float>(k);
+      for (int k = 0; k < 6; ++k)
+        x[static_cast<std::size_t>(k)] = static_cast<float>(i) + 0.25f * static_cast<float>(k);
       w.write(i % 2, x.data());
     }
     w.finish();

@@ -464,7 +464,8 @@ TEST_CASE("bad lengths and JSON syntax point at the byte") {
   // Names must be UTF-8; the parser stops at the bad byte.
   expect(safetensors_bytes("{\"w\xff\": 1}", ""), 8 + 3, "header is not valid JSON");
   // A number no double holds has no parse position: the header's start.
-  expect(safetensors_bytes(R"({"x": 1e999})", ""), 8 + 6, "header is not valid JSON: number overflow");
+  expect(safetensors_bytes(R"({"x": 1e999})", ""), 8 + 6,
+         "header is not valid JSON: number overflow");
   // Trailing bytes that are not whitespace are not padding.
   expect(safetensors_bytes("{}xx", ""), 8 + 2, "header is not valid JSON");
 

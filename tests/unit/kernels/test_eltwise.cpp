@@ -18,8 +18,8 @@
 #include "kernels/eltwise.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/pooling.hpp"
-#include "kernels/window.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
+#include "kernels/window.hpp"
 #include "tensor/rng.hpp"
 
 using namespace cnn::kernels;
@@ -71,7 +71,7 @@ TEST_CASE("eltwise: activations of every ISA equal the reference on awkward size
           cnn::Rng rng(rows * 1000 + cols);
           const std::size_t n = rows * cols;
           auto x = random_vec(rng, n);
-          x[0] = 0.0f;  // the relu kink itself
+          x[0] = 0.0f;                    // the relu kink itself
           if (n > 2) x[n - 1] = -100.0f;  // sigmoid's far tail
           auto got = x, want = x;
           fns.act_forward(a, got.data(), rows, cols);
@@ -129,8 +129,9 @@ TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ti
     bool same;
   };
   const Case cases[] = {
-      {28, 28, 3, 2, 2, 2, 2, false},  {7, 9, 13, 2, 2, 2, 2, false}, {7, 9, 24, 3, 3, 2, 2, true},
-      {5, 5, 17, 3, 3, 1, 1, true},    {1, 1, 1, 1, 1, 1, 1, false},  {6, 4, 16, 6, 4, 1, 1, false},
+      {28, 28, 3, 2, 2, 2, 2, false},  {7, 9, 13, 2, 2, 2, 2, false},
+      {7, 9, 24, 3, 3, 2, 2, true},    {5, 5, 17, 3, 3, 1, 1, true},
+      {1, 1, 1, 1, 1, 1, 1, false},    {6, 4, 16, 6, 4, 1, 1, false},
       {15, 17, 127, 2, 3, 2, 1, true}, {9, 8, 32, 2, 2, 2, 2, false},
       {9, 8, 19, 9, 8, 1, 1, false},  // 72 cells: past the kernel's table of cell offsets
   };
@@ -221,7 +222,8 @@ TEST_CASE("eltwise: im2col and col2im_add of every ISA equal the reference exact
   }
 }
 
-TEST_CASE("eltwise: small-k forward and weight gradient of every ISA equal a double-precision sum") {
+TEST_CASE(
+    "eltwise: small-k forward and weight gradient of every ISA equal a double-precision sum") {
   // Different ISAs sum the same terms in the same order but may fuse multiply-adds, so each
   // result is checked against the sum in double: |got - exact| <= 4e-6 * (sum of |terms|), a
   // bound on float rounding over at most a few hundred terms that a wrong term or a missed row
@@ -245,8 +247,8 @@ TEST_CASE("eltwise: small-k forward and weight gradient of every ISA equal a dou
                        bias = random_vec(rng, f);
             const bool with_bias = f % 2 == 1;
             std::vector<float> y(rows * f);
-            fns.small_k_forward(act, a.data(), b.data(), with_bias ? bias.data() : nullptr, rows,
-                                k, f, y.data());
+            fns.small_k_forward(act, a.data(), b.data(), with_bias ? bias.data() : nullptr, rows, k,
+                                f, y.data());
             for (std::size_t r = 0; r < rows; ++r)
               for (std::size_t j = 0; j < f; ++j) {
                 double s = with_bias ? bias[j] : 0.0, mag = std::fabs(s);

@@ -2,8 +2,8 @@
 // sizes, all transpose modes, padded strides and alpha/beta combinations; thread-count
 // independence; and the thread pool under it.
 //
-// Tolerance: |ours - ref| <= 1e-6 * (sqrt(k) * |alpha| * sum_p |a_ip| |b_pj| + |beta * c_ij| + 1e-30).
-// The reference sums in double, ours in float with fused multiply-adds (k blocks, then
+// Tolerance: |ours - ref| <= 1e-6 * (sqrt(k) * |alpha| * sum_p |a_ip| |b_pj| + |beta * c_ij| +
+// 1e-30). The reference sums in double, ours in float with fused multiply-adds (k blocks, then
 // alpha * acc + beta * c): the rounding errors of k float additions grow like sqrt(k) * eps times
 // the sum of magnitudes (eps = 1.2e-7; 1e-6 leaves a factor 8 of margin), plus one rounding of
 // the beta term.
@@ -34,8 +34,8 @@ struct Problem {
 };
 
 // Row length of each operand plus pad extra elements of stride.
-Problem make_problem(cnn::Rng& rng, Trans ta, Trans tb, std::size_t m, std::size_t n,
-                     std::size_t k, std::size_t pad, float alpha, float beta) {
+Problem make_problem(cnn::Rng& rng, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k,
+                     std::size_t pad, float alpha, float beta) {
   Problem p{ta, tb, m, n, k, 0, 0, 0, alpha, beta, {}, {}, {}};
   const std::size_t a_rows = ta == Trans::No ? m : k, a_cols = ta == Trans::No ? k : m;
   const std::size_t b_rows = tb == Trans::No ? k : n, b_cols = tb == Trans::No ? n : k;
@@ -47,7 +47,8 @@ Problem make_problem(cnn::Rng& rng, Trans ta, Trans tb, std::size_t m, std::size
   p.c0.resize(m * p.ldc);
   for (auto& v : p.a) v = rng.uniform(-1, 1);
   for (auto& v : p.b) v = rng.uniform(-1, 1);
-  for (auto& v : p.c0) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : rng.uniform(-1, 1);
+  for (auto& v : p.c0)
+    v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : rng.uniform(-1, 1);
   return p;
 }
 
@@ -160,7 +161,8 @@ TEST_CASE("gemm: every ISA equals the reference on sizes 1..127 in m, n, k, all 
         for (std::size_t n : sizes)
           for (std::size_t k : sizes) {
             const AlphaBeta ab = kAlphaBeta[count % 4];
-            const Problem p = make_problem(rng, ta, tb, m, n, k, count / 4 % 2 ? 3 : 0, ab.alpha, ab.beta);
+            const Problem p =
+                make_problem(rng, ta, tb, m, n, k, count / 4 % 2 ? 3 : 0, ab.alpha, ab.beta);
             ++count;
             const Expected want = expect(p);
             for (Isa isa : supported_isas()) check_against(p, want, run(isa, p), describe(isa, p));
@@ -222,7 +224,8 @@ TEST_CASE("gemm: results are bitwise identical for 1, 2 and 3 threads") {
   }
 }
 
-TEST_CASE("PackedB: every ISA's packed product equals gemm bitwise, and the reference on small sizes") {
+TEST_CASE(
+    "PackedB: every ISA's packed product equals gemm bitwise, and the reference on small sizes") {
   ThreadsGuard guard;
   cnn::Rng rng(13);
   struct Case {
@@ -266,13 +269,17 @@ TEST_CASE("gemm with beta 0 ignores NaN in C, k = 0 scales C, m = 0 or n = 0 doe
     gemm_for(isa, Trans::No, Trans::No, 1, 1, 2, 1.0f, a.data(), 2, b.data(), 1, 0.0f, c.data(), 1);
     CHECK(c[0] == 11.0f);
     std::vector<float> c2{1, NAN, 3, 4};
-    gemm_for(isa, Trans::No, Trans::No, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 2, 0.0f, c2.data(), 2);
+    gemm_for(isa, Trans::No, Trans::No, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 2, 0.0f, c2.data(),
+             2);
     CHECK(c2 == std::vector<float>{0, 0, 0, 0});
     std::vector<float> c3{1, 2, 3, 4};
-    gemm_for(isa, Trans::No, Trans::No, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 2, 2.0f, c3.data(), 2);
+    gemm_for(isa, Trans::No, Trans::No, 2, 2, 0, 1.0f, a.data(), 1, b.data(), 2, 2.0f, c3.data(),
+             2);
     CHECK(c3 == std::vector<float>{2, 4, 6, 8});
-    gemm_for(isa, Trans::No, Trans::No, 0, 2, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c3.data(), 2);
-    gemm_for(isa, Trans::No, Trans::No, 2, 0, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c3.data(), 2);
+    gemm_for(isa, Trans::No, Trans::No, 0, 2, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c3.data(),
+             2);
+    gemm_for(isa, Trans::No, Trans::No, 2, 0, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c3.data(),
+             2);
     CHECK(c3 == std::vector<float>{2, 4, 6, 8});
   }
 }

@@ -29,7 +29,6 @@ bool contains_all(const std::string& text, const std::vector<std::string>& parts
 // finite-difference step below gap / 2 never changes which element is a window's maximum.
 Tensor distinct_tensor(const Shape& shape, Rng& rng, float gap = 0.05f);
 
-
 // A tensor of the given full shape holding values.
 Tensor make_tensor(const Shape& shape, const std::vector<float>& values);
 

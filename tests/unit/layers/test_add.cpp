@@ -20,7 +20,8 @@ TEST_CASE("Add gradients match numerical ones with three inputs") {
 TEST_CASE("Add backward accumulates exactly") {
   LayerHarness h({{"type", "Add"}}, {{3, 3, 2}, {3, 3, 2}});
   Rng rng(2);
-  check_accumulation(h, {random_tensor({2, 3, 3, 2}, rng), random_tensor({2, 3, 3, 2}, rng)}, false);
+  check_accumulation(h, {random_tensor({2, 3, 3, 2}, rng), random_tensor({2, 3, 3, 2}, rng)},
+                     false);
 }
 
 TEST_CASE("Add forward by hand, and a skipped input gradient") {

@@ -92,8 +92,9 @@ TEST_CASE("AveragePooling2D rejects bad configs naming the layer and the field")
 }
 
 TEST_CASE("AveragePooling2D ceil_mode: overhanging windows average their real cells") {
-  LayerHarness h({{"type", "AveragePooling2D"}, {"pool_size", 2}, {"strides", 2}, {"ceil_mode", true}},
-                 {{3, 3, 1}});
+  LayerHarness h(
+      {{"type", "AveragePooling2D"}, {"pool_size", 2}, {"strides", 2}, {"ceil_mode", true}},
+      {{3, 3, 1}});
   CHECK(h.out_shape == Shape{2, 2, 1});
   const Tensor y = h.forward({make_tensor({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, false);
   CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{3, 4.5f, 7.5f, 9});

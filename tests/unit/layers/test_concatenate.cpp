@@ -25,7 +25,8 @@ TEST_CASE("Concatenate gradients match numerical ones") {
 TEST_CASE("Concatenate backward accumulates exactly") {
   LayerHarness h({{"type", "Concatenate"}, {"axis", 3}}, {{3, 3, 2}, {3, 3, 3}});
   Rng rng(2);
-  check_accumulation(h, {random_tensor({2, 3, 3, 2}, rng), random_tensor({2, 3, 3, 3}, rng)}, false);
+  check_accumulation(h, {random_tensor({2, 3, 3, 2}, rng), random_tensor({2, 3, 3, 3}, rng)},
+                     false);
 }
 
 TEST_CASE("Concatenate forward by hand") {

@@ -359,9 +359,12 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
     const char* act;
   };
   const Case cases[] = {
-      {3, 4, 1, false, {7, 5, 3}, 7, "relu"},    {1, 5, 1, false, {3, 4, 13}, 7, "relu"},
-      {5, 3, 1, true, {6, 7, 3}, 7, "linear"},  {3, 6, 2, true, {9, 8, 24}, 1, "tanh"},
-      {3, 17, 2, false, {15, 16, 3}, 7, "sigmoid"}, {1, 3, 2, true, {5, 5, 13}, 7, "relu"},
+      {3, 4, 1, false, {7, 5, 3}, 7, "relu"},
+      {1, 5, 1, false, {3, 4, 13}, 7, "relu"},
+      {5, 3, 1, true, {6, 7, 3}, 7, "linear"},
+      {3, 6, 2, true, {9, 8, 24}, 1, "tanh"},
+      {3, 17, 2, false, {15, 16, 3}, 7, "sigmoid"},
+      {1, 3, 2, true, {5, 5, 13}, 7, "relu"},
       // 7 * 38 * 38 rows in one chunk: the small kernel's weight gradient is split over rows.
       {3, 4, 1, false, {40, 40, 1}, 7, "linear"},
   };
@@ -380,14 +383,17 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
     Rng rng(21);
     const Tensor x = random_tensor(batch_shape(c.batch, c.in), rng);
     // Per-sample bytes of the widest scratch row block, to size budgets of 1, 2 and 3 samples.
-    const std::size_t oh = c.same ? (c.in[0] + c.stride - 1) / c.stride : (c.in[0] - c.k) / c.stride + 1;
-    const std::size_t ow = c.same ? (c.in[1] + c.stride - 1) / c.stride : (c.in[1] - c.k) / c.stride + 1;
+    const std::size_t oh =
+        c.same ? (c.in[0] + c.stride - 1) / c.stride : (c.in[0] - c.k) / c.stride + 1;
+    const std::size_t ow =
+        c.same ? (c.in[1] + c.stride - 1) / c.stride : (c.in[1] - c.k) / c.stride + 1;
     const std::size_t per_sample =
         oh * ow * std::max(c.k * c.k * c.in[2], c.filters) * sizeof(float);
 
     std::vector<Tensor> ys, gxs;
     std::vector<std::vector<float>> gps;
-    for (std::size_t budget : {per_sample, 2 * per_sample + 1, 3 * per_sample, std::size_t{1} << 30}) {
+    for (std::size_t budget :
+         {per_sample, 2 * per_sample + 1, 3 * per_sample, std::size_t{1} << 30}) {
       Conv2D::set_chunk_budget(budget);
       LayerHarness h(block, {c.in}, 9);
       const Tensor y = h.forward({x}, true);
@@ -402,7 +408,8 @@ TEST_CASE("Conv2D over chunks of samples equals the direct convolution and per-s
         const Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, c.k, c.k,
                                       c.filters, c.stride, c.stride, 1, 1, c.same);
         for (std::size_t i = 0; i < y.size(); ++i)
-          REQUIRE(std::fabs(y.data()[i] - ref.data()[i]) <= 1e-5f * std::max(1.0f, std::fabs(ref.data()[i])));
+          REQUIRE(std::fabs(y.data()[i] - ref.data()[i]) <=
+                  1e-5f * std::max(1.0f, std::fabs(ref.data()[i])));
       }
     }
     Conv2D::set_chunk_budget(std::size_t{4} << 20);
@@ -437,8 +444,8 @@ TEST_CASE("Conv2D Winograd inference sees a kernel changed between calls") {
     if (round == 1) h.param("kernel").value[100] += 0.5f;
     if (round == 2) h.param("bias").value[3] -= 0.25f;
     const Tensor y = h.forward({x}, false);
-    const Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 16,
-                                  1, 1, 1, 1, true);
+    const Tensor ref =
+        naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 16, 1, 1, 1, 1, true);
     for (std::size_t i = 0; i < y.size(); ++i)
       REQUIRE_MESSAGE(std::fabs(y.data()[i] - ref.data()[i]) <= 2e-5f, "index " << i);
   }
@@ -452,57 +459,60 @@ TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direc
     std::size_t h, w, n, budget;
   };
   for (const Case cs : {Case{9, 8, 3, std::size_t{4} << 20}, Case{33, 33, 8, 300000}})
-  for (bool same : {false, true}) {
-    std::vector<float> gx_direct, gp_direct;
-    for (bool winograd : {false, true}) {
-      CAPTURE(cs.h);
-      CAPTURE(same);
-      CAPTURE(winograd);
-      Conv2D::set_winograd(winograd);
-      Conv2D::set_chunk_budget(cs.budget);
-      const Shape in{cs.h, cs.w, 16};
-      LayerHarness h({{"type", "Conv2D"}, {"filters", 17}, {"kernel_size", 3},
-                      {"padding", same ? "same" : "valid"}, {"activation", "relu"},
-                      {"bias_initializer", "glorot_uniform"}},
-                     {in}, 5);
-      Rng rng(21);
-      const Tensor x = random_tensor(batch_shape(cs.n, in), rng);
-      const Tensor y = h.forward({x}, false);
-      Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 17, 1, 1,
-                              1, 1, same);
-      for (auto& v : ref) v = std::max(v, 0.0f);
-      REQUIRE(shape_of(y) == shape_of(ref));
-      for (std::size_t i = 0; i < y.size(); ++i)
-        REQUIRE_MESSAGE(std::fabs(y.data()[i] - ref.data()[i]) <= 2e-5f, "index " << i);
-      // The input gradient (Winograd: a convolution of dz with the flipped kernel) equals the
-      // im2col + GEMM + col2im one, and backward adds into what the gradients held.
-      const Tensor gy = random_tensor(shape_of(y), rng);
-      h.zero_grads();
-      const Tensor gx = h.backward({x}, y, gy, false)[0];
-      if (!winograd) {
-        gx_direct.assign(gx.begin(), gx.end());
-        gp_direct = h.grads;
-      } else {
-        REQUIRE(gx.size() == gx_direct.size());
-        for (std::size_t i = 0; i < gx.size(); ++i)
-          REQUIRE_MESSAGE(std::fabs(gx.data()[i] - gx_direct[i]) <=
-                              2e-5f * std::max(1.0f, std::fabs(gx_direct[i])),
-                          "input gradient index " << i);
-        // Kernel and bias gradients, sums over 3 * 7 * 6 to 8 * 33 * 33 outputs: within 3e-5 of
-        // their largest magnitude (the bound test_winograd.cpp states for the kernel gradient).
-        REQUIRE(h.grads.size() == gp_direct.size());
-        float scale = 1.0f;
-        for (float v : gp_direct) scale = std::max(scale, std::fabs(v));
-        for (std::size_t i = 0; i < h.grads.size(); ++i)
-          REQUIRE_MESSAGE(std::fabs(h.grads[i] - gp_direct[i]) <= 3e-5f * scale,
-                          "parameter gradient index " << i << ", scale " << scale);
-        // No finite-difference check here: F(4x4,3x3)'s rounding (~1e-5 of the outputs' scale)
-        // over the 2,000+ outputs of L moves L by more than a 1e-2 step's difference resolves.
-        // The gradients are checked numerically on the direct path (above) and equal it here.
-        check_accumulation(h, {x}, false);
+    for (bool same : {false, true}) {
+      std::vector<float> gx_direct, gp_direct;
+      for (bool winograd : {false, true}) {
+        CAPTURE(cs.h);
+        CAPTURE(same);
+        CAPTURE(winograd);
+        Conv2D::set_winograd(winograd);
+        Conv2D::set_chunk_budget(cs.budget);
+        const Shape in{cs.h, cs.w, 16};
+        LayerHarness h({{"type", "Conv2D"},
+                        {"filters", 17},
+                        {"kernel_size", 3},
+                        {"padding", same ? "same" : "valid"},
+                        {"activation", "relu"},
+                        {"bias_initializer", "glorot_uniform"}},
+                       {in}, 5);
+        Rng rng(21);
+        const Tensor x = random_tensor(batch_shape(cs.n, in), rng);
+        const Tensor y = h.forward({x}, false);
+        Tensor ref = naive_conv(x, h.param("kernel").value, h.param("bias").value, 3, 3, 17, 1, 1,
+                                1, 1, same);
+        for (auto& v : ref) v = std::max(v, 0.0f);
+        REQUIRE(shape_of(y) == shape_of(ref));
+        for (std::size_t i = 0; i < y.size(); ++i)
+          REQUIRE_MESSAGE(std::fabs(y.data()[i] - ref.data()[i]) <= 2e-5f, "index " << i);
+        // The input gradient (Winograd: a convolution of dz with the flipped kernel) equals the
+        // im2col + GEMM + col2im one, and backward adds into what the gradients held.
+        const Tensor gy = random_tensor(shape_of(y), rng);
+        h.zero_grads();
+        const Tensor gx = h.backward({x}, y, gy, false)[0];
+        if (!winograd) {
+          gx_direct.assign(gx.begin(), gx.end());
+          gp_direct = h.grads;
+        } else {
+          REQUIRE(gx.size() == gx_direct.size());
+          for (std::size_t i = 0; i < gx.size(); ++i)
+            REQUIRE_MESSAGE(std::fabs(gx.data()[i] - gx_direct[i]) <=
+                                2e-5f * std::max(1.0f, std::fabs(gx_direct[i])),
+                            "input gradient index " << i);
+          // Kernel and bias gradients, sums over 3 * 7 * 6 to 8 * 33 * 33 outputs: within 3e-5 of
+          // their largest magnitude (the bound test_winograd.cpp states for the kernel gradient).
+          REQUIRE(h.grads.size() == gp_direct.size());
+          float scale = 1.0f;
+          for (float v : gp_direct) scale = std::max(scale, std::fabs(v));
+          for (std::size_t i = 0; i < h.grads.size(); ++i)
+            REQUIRE_MESSAGE(std::fabs(h.grads[i] - gp_direct[i]) <= 3e-5f * scale,
+                            "parameter gradient index " << i << ", scale " << scale);
+          // No finite-difference check here: F(4x4,3x3)'s rounding (~1e-5 of the outputs' scale)
+          // over the 2,000+ outputs of L moves L by more than a 1e-2 step's difference resolves.
+          // The gradients are checked numerically on the direct path (above) and equal it here.
+          check_accumulation(h, {x}, false);
+        }
       }
     }
-  }
   Conv2D::set_chunk_budget(std::size_t{4} << 20);
   Conv2D::set_winograd(true);
 }

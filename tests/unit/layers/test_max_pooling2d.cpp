@@ -141,22 +141,25 @@ TEST_CASE("MaxPooling2D ceil_mode rounds the output size up, as PyTorch and ONNX
                  {{3, 3, 1}});
   CHECK(c.out_shape == Shape{2, 2, 1});
   // The overhanging windows pool only their real cells, even when all are negative.
-  const Tensor y = c.forward({make_tensor({1, 3, 3, 1}, {-9, -8, -7, -6, -5, -4, -3, -2, -1})}, false);
+  const Tensor y =
+      c.forward({make_tensor({1, 3, 3, 1}, {-9, -8, -7, -6, -5, -4, -3, -2, -1})}, false);
   CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{-5, -4, -2, -1});
   // Round trip writes the key only when true; 'same' padding with ceil_mode is refused.
   const auto written = check_round_trip(
       {{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}});
   CHECK(written.at("ceil_mode") == true);
   CHECK_FALSE(written_config({{"type", "MaxPooling2D"}}).contains("ceil_mode"));
-  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"padding", "same"}, {"ceil_mode", true}},
-                                  {{4, 4, 1}}),
-                     {"ceil_mode", "valid"}));
+  CHECK(contains_all(
+      config_error({{"type", "MaxPooling2D"}, {"padding", "same"}, {"ceil_mode", true}},
+                   {{4, 4, 1}}),
+      {"ceil_mode", "valid"}));
 }
 
 TEST_CASE("MaxPooling2D ceil_mode gradients match central differences") {
   for (bool training : {false, true}) {
-    LayerHarness h({{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}},
-                   {{8, 6, 2}});
+    LayerHarness h(
+        {{"type", "MaxPooling2D"}, {"pool_size", 3}, {"strides", 2}, {"ceil_mode", true}},
+        {{8, 6, 2}});
     CHECK(h.out_shape == Shape{4, 3, 2});
     Rng rng(3);
     GradCheckOptions opt;

@@ -61,8 +61,9 @@ TEST_CASE("Rescaling configuration errors name the layer and the field") {
   CHECK(contains_all(m, {"rescaling", "scale", "number"}));
   m = message_of<ConfigError>([&] { make({{"type", "Rescaling"}, {"scale", json::array()}}); });
   CHECK(contains_all(m, {"rescaling", "scale", "list"}));
-  m = message_of<ConfigError>(
-      [&] { make({{"type", "Rescaling"}, {"scale", 1}, {"offset", {1, "a"}}}); });
+  m = message_of<ConfigError>([&] {
+    make({{"type", "Rescaling"}, {"scale", 1}, {"offset", {1, "a"}}});
+  });
   CHECK(contains_all(m, {"rescaling", "offset"}));
   m = message_of<ConfigError>([&] { make({{"type", "Rescaling"}, {"scale", 1}, {"scal", 1}}); });
   CHECK(contains_all(m, {"rescaling", "scal", "unknown field"}));

@@ -35,7 +35,7 @@ bool contains(const std::string& s, const std::string& part) {
 
 TEST_CASE("the lecture's models have Keras's parameter counts") {
   const std::pair<const char*, std::size_t> expected[] = {
-      {"mnist_convnet_base", 55744}, {"mnist_convnet", 93322},         {"mnist_convnet_gap", 56394},
+      {"mnist_convnet_base", 55744}, {"mnist_convnet", 93322},       {"mnist_convnet_gap", 56394},
       {"cats_dogs", 3453121},        {"cats_dogs_dropout", 3453121}, {"vgg16_notop", 14714688}};
   for (const auto& entry : expected) {
     const char* name = entry.first;  // named, not bound: CHECK_MESSAGE's lambda captures it
@@ -54,8 +54,8 @@ TEST_CASE("the lecture's models have Keras's parameter counts") {
 
 TEST_CASE("layers get Keras default names and output shapes") {
   const Model m = io::load_model(config("mnist_convnet"));
-  const char* names[] = {"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1",
-                         "conv2d_2", "flatten", "dense", "dense_1"};
+  const char* names[] = {"conv2d",   "max_pooling2d", "conv2d_1", "max_pooling2d_1",
+                         "conv2d_2", "flatten",       "dense",    "dense_1"};
   REQUIRE(m.size() == 8);
   for (std::size_t i = 0; i < 8; ++i) CHECK(m.node(i).layer->name() == names[i]);
   CHECK(m.node(0).out_shape == Shape{26, 26, 32});
@@ -115,16 +115,19 @@ TEST_CASE("malformed architectures get one sentence naming file, layer and field
                           {"type": "Add", "inputs": ["a", "nope"]})"));
   CHECK(contains(e, "layer 'add': /layers/1/inputs: no layer named 'nope'"));
 
-  e = build_error(arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "a", "inputs": "c"},
+  e = build_error(
+      arch(R"({"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "a", "inputs": "c"},
                           {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "b"},
                           {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "c"})"));
   CHECK(contains(e, "cycle"));
   CHECK(contains(e, "/inputs"));
 
-  e = build_error(arch(R"({"type": "Flatten", "name": "x"}, {"type": "Dense", "units": 2, "name": "x"})"));
+  e = build_error(
+      arch(R"({"type": "Flatten", "name": "x"}, {"type": "Dense", "units": 2, "name": "x"})"));
   CHECK(contains(e, "duplicate layer name 'x'"));
 
-  e = build_error(arch(R"({"type": "Flatten", "name": "x"}, {"type": "Flatten", "name": "y", "inputs": "input_1"})"));
+  e = build_error(arch(
+      R"({"type": "Flatten", "name": "x"}, {"type": "Flatten", "name": "y", "inputs": "input_1"})"));
   CHECK(contains(e, "layer 'x'"));
   CHECK(contains(e, "never used"));
 
@@ -215,7 +218,8 @@ TEST_CASE("declared preprocessing: forward, input gradient, round trip and error
   const float mean[3] = {1, 2, 3}, sd[3] = {2, 4, 8};
   for (std::size_t p = 0; p < 4; ++p)
     for (std::size_t c = 0; c < 3; ++c)
-      CHECK(y.data()[p * 3 + c] == doctest::Approx((x.data()[p * 3 + (2 - c)] * 0.5 - mean[c]) / sd[c]));
+      CHECK(y.data()[p * 3 + c] ==
+            doctest::Approx((x.data()[p * 3 + (2 - c)] * 0.5 - mean[c]) / sd[c]));
   // dL/dp for L = sum(r * y): r[c] * rescale / std[c] at the swapped channel.
   Tensor r = test::random_tensor({1, 2, 2, 3}, rng);
   Context train{true, &rng};
@@ -240,13 +244,15 @@ TEST_CASE("declared preprocessing: forward, input gradient, round trip and error
   CHECK(contains(build_error(with(R"({"std": [1, 0, 1]})")), "positive"));
   CHECK(contains(build_error(with(R"({"scale": 2})")), "scale"));
   CHECK(contains(build_error(with(R"({"channel_order": "grb"})")), "channel_order"));
-  CHECK(contains(build_error(R"({"input_shape": [2, 2, 1], "preprocessing": {"channel_order": "bgr"},
+  CHECK(
+      contains(build_error(R"({"input_shape": [2, 2, 1], "preprocessing": {"channel_order": "bgr"},
                                "layers": [{"type": "Flatten"}]})"),
-                 "needs 3 input channels"));
+               "needs 3 input channels"));
   CHECK(build_error(with(R"({"mean": [0.5]})")).empty());
 }
 
-TEST_CASE("inference with Context::fuse gives exactly the unfused outputs and keeps no conv output") {
+TEST_CASE(
+    "inference with Context::fuse gives exactly the unfused outputs and keeps no conv output") {
   // Thin convolutions (k = 9, 27) followed by max pooling, 'same' average pooling with a
   // ragged edge, and global average pooling; a second, wide convolution is not fused.
   const std::string text = R"({"input_shape": [15, 13, 3], "layers": [

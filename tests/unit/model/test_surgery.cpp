@@ -22,7 +22,9 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-Model build(const json_ordered& arch) { return Model::from_json(json::parse(arch.dump()), "cut.json"); }
+Model build(const json_ordered& arch) {
+  return Model::from_json(json::parse(arch.dump()), "cut.json");
+}
 
 std::string spec_error(const std::string& spec) {
   try {
@@ -78,7 +80,8 @@ TEST_CASE("cutting a DAG keeps exactly the ancestors, and computes the same outp
   inc.init_params(rng);
   auto full = inc.named_params();
   for (auto& p : cut.named_params()) {
-    auto it = std::find_if(full.begin(), full.end(), [&](const auto& q) { return q.name == p.name; });
+    auto it =
+        std::find_if(full.begin(), full.end(), [&](const auto& q) { return q.name == p.name; });
     REQUIRE(it != full.end());
     std::copy(it->param->value, it->param->value + p.param->size(), p.param->value);
   }
@@ -91,7 +94,8 @@ TEST_CASE("cutting a DAG keeps exactly the ancestors, and computes the same outp
   const Tensor& got = cut.forward(ctx, x);
   REQUIRE(got.size() == want.size());
   float diff = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) diff = std::max(diff, std::fabs(got.data()[i] - want.data()[i]));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    diff = std::max(diff, std::fabs(got.data()[i] - want.data()[i]));
   CHECK(diff == 0.0f);
 }
 
@@ -102,13 +106,15 @@ TEST_CASE("an unknown layer name gets one sentence with the nearest names") {
     FAIL("no error");
   } catch (const ConfigError& e) {
     const std::string m = e.what();
-    CHECK(contains(m, "vgg16.json: --unfreeze-from: no layer named 'block5_conv0' in model 'vgg16'"));
+    CHECK(
+        contains(m, "vgg16.json: --unfreeze-from: no layer named 'block5_conv0' in model 'vgg16'"));
     CHECK(contains(m, "did you mean 'block5_conv1'?"));
     CHECK(contains(m, "nearby names: block5_conv1, block5_conv2, block5_conv3"));
     CHECK(contains(m, "(18 layers in all)"));
     CHECK(m.find('\n') == std::string::npos);
   }
-  CHECK(nearby_layer_names(vgg, "block2_pool", 2) == std::vector<std::string>{"block2_pool", "block1_pool"});
+  CHECK(nearby_layer_names(vgg, "block2_pool", 2) ==
+        std::vector<std::string>{"block2_pool", "block1_pool"});
 }
 
 TEST_CASE("head specs parse into Keras layers") {
@@ -129,14 +135,17 @@ TEST_CASE("head specs parse into Keras layers") {
 TEST_CASE("bad head specs name the item and what was expected") {
   CHECK(contains(spec_error("dens:3"), "--head: item 1 'dens:3': unknown layer 'dens'"));
   CHECK(contains(spec_error("dens:3"), "did you mean 'dense'?"));
-  CHECK(contains(spec_error("dense:x,dense:1:sigmoid"), "item 1 'dense:x': expected a whole number of units"));
+  CHECK(contains(spec_error("dense:x,dense:1:sigmoid"),
+                 "item 1 'dense:x': expected a whole number of units"));
   CHECK(contains(spec_error("dense:0:relu"), "expected a whole number of units >= 1"));
-  CHECK(contains(spec_error("dense:4,dropout:1.5,dense:1:sigmoid"), "item 2 'dropout:1.5': expected a rate in [0, 1)"));
+  CHECK(contains(spec_error("dense:4,dropout:1.5,dense:1:sigmoid"),
+                 "item 2 'dropout:1.5': expected a rate in [0, 1)"));
   CHECK(contains(spec_error("dense:10"), "the last Dense layer needs its activation"));
   CHECK(contains(spec_error("dense:10:sigmod"), "unknown activation 'sigmod'"));
   CHECK(contains(spec_error("dense:4,,dense:1:sigmoid"), "item 2 '': empty item"));
   CHECK(contains(spec_error("flatten:2,dense:1:sigmoid"), "flatten without arguments"));
-  CHECK(contains(spec_error("dense:1:sigmoid:x"), "expected dense:UNITS or dense:UNITS:ACTIVATION"));
+  CHECK(
+      contains(spec_error("dense:1:sigmoid:x"), "expected dense:UNITS or dense:UNITS:ACTIVATION"));
 }
 
 TEST_CASE("the lecture's VGG16 fine-tuning counts: total, frozen base, block5 unfrozen") {
@@ -201,7 +210,8 @@ TEST_CASE("errors in a head are reported against the head") {
     }
     return "";
   };
-  CHECK(contains(error(R"([{"type": "Dense", "units": 0}])"), "head.json: layer 'dense': /layers/0/units"));
+  CHECK(contains(error(R"([{"type": "Dense", "units": 0}])"),
+                 "head.json: layer 'dense': /layers/0/units"));
   CHECK(contains(error(R"([{"type": "Dropout", "rate": 0.5}, {"type": "Dens", "units": 3}])"),
                  "head.json: /layers/1/type: unknown layer type 'Dens'"));
   CHECK(contains(error(R"([{"type": "Dense", "units": 3, "name": "conv2d"}])"),
@@ -250,8 +260,8 @@ TEST_CASE("cutting and composing keep the model's input preprocessing") {
   REQUIRE(cut.preprocessing());
   CHECK(cut.preprocessing()->rescale == 0.5f);
   CHECK(cut.preprocessing()->bgr);
-  const Model head = compose(cut_architecture(m, *m.find("flatten")), parse_head_spec("dense:3:softmax"),
-                             "p.json", "--head", {"dense"});
+  const Model head = compose(cut_architecture(m, *m.find("flatten")),
+                             parse_head_spec("dense:3:softmax"), "p.json", "--head", {"dense"});
   REQUIRE(head.preprocessing());
   CHECK(head.preprocessing()->mean == std::vector<float>{1, 2, 3});
 }

@@ -9,7 +9,8 @@ using namespace cnn;
 
 TEST_CASE("dataset_options: defaults come from the model, preprocessing forces raw pixels") {
   Model plain = io::parse_model(R"({"input_shape": [5, 6, 1], "layers": [{"type": "Flatten"},
-      {"type": "Dense", "units": 1, "activation": "sigmoid"}]})", "plain.json");
+      {"type": "Dense", "units": 1, "activation": "sigmoid"}]})",
+                                "plain.json");
   train::DataRecipe d;
   auto o = train::dataset_options(d, plain, 1, "");
   CHECK(o.target_h == 5);

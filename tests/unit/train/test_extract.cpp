@@ -48,7 +48,8 @@ TEST_CASE("feature pooling equals GlobalAveragePooling2D, GlobalMaxPooling2D and
     pool_features(x, pool, got);
     const Tensor& want = m.output_of(*m.find(layer));
     REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want.data()[i]).epsilon(1e-6));
+    for (std::size_t i = 0; i < got.size(); ++i)
+      CHECK(got[i] == doctest::Approx(want.data()[i]).epsilon(1e-6));
     CHECK(pooled_shape({5, 3, 4}, pool, layer) == m.node(*m.find(layer)).out_shape);
   }
   std::vector<float> same;
@@ -56,7 +57,8 @@ TEST_CASE("feature pooling equals GlobalAveragePooling2D, GlobalMaxPooling2D and
   CHECK(same.size() == x.size());
   CHECK(pooled_shape({5, 3, 4}, FeaturePool::none, "l") == Shape{5, 3, 4});
   CHECK_THROWS_WITH_AS(pooled_shape({256}, FeaturePool::avg, "dense"),
-                       doctest::Contains("layer 'dense': --pool avg needs an output of shape"), ShapeError);
+                       doctest::Contains("layer 'dense': --pool avg needs an output of shape"),
+                       ShapeError);
 }
 
 TEST_CASE("feature output formats and names") {
@@ -96,12 +98,14 @@ TEST_CASE("base weights load by name into a cut model with a new head") {
   CHECK(r.unused.size() == 2);  // the cut-off classifier
   auto bp = base.named_params();
   auto hp = h.named_params();
-  CHECK(std::equal(bp[0].param->value, bp[0].param->value + bp[0].param->size(), hp[0].param->value));
+  CHECK(
+      std::equal(bp[0].param->value, bp[0].param->value + bp[0].param->size(), hp[0].param->value));
 
   // Weights of another model: the base layer and the tensor are named.
   const Model other_arch = io::parse_model(
       R"({"name": "other", "input_shape": [6, 6, 3], "layers": [
-          {"type": "Conv2D", "filters": 3, "kernel_size": 3}]})", "other.json");
+          {"type": "Conv2D", "filters": 3, "kernel_size": 3}]})",
+      "other.json");
   Model other = io::parse_model(other_arch.to_json().dump(), "other.json");
   other.init_params(rng);
   io::save_weights(other, dir.file("other.safetensors"));
@@ -114,12 +118,14 @@ TEST_CASE("base weights load by name into a cut model with a new head") {
       FormatError);
   // A base tensor missing from the file.
   Model lone = io::parse_model(R"({"name": "lone", "input_shape": [6, 6, 2], "layers": [
-      {"type": "Conv2D", "filters": 3, "kernel_size": 3, "name": "conv_x"}]})", "lone.json");
+      {"type": "Conv2D", "filters": 3, "kernel_size": 3, "name": "conv_x"}]})",
+                               "lone.json");
   try {
     load_base_weights(lone, dir.file("tiny.safetensors"), {"conv_x"});
     FAIL("no error");
   } catch (const FormatError& e) {
-    CHECK(contains(e.what(), "tiny.safetensors: layer 'conv_x': tensor 'conv_x.kernel' is missing"));
+    CHECK(
+        contains(e.what(), "tiny.safetensors: layer 'conv_x': tensor 'conv_x.kernel' is missing"));
   }
 }
 
@@ -147,8 +153,9 @@ TEST_CASE("record streams carry feature vectors ([k] records) to a dataset") {
   CHECK(x == std::vector<float>{-1, 0.5f, 0, 0, 9});
   h.shape = {2, 5};  // neither an image nor a vector
   CHECK_THROWS_AS(io::RecordWriter(dir.file("g.cnnrec"), h), DataError);
-  CHECK_THROWS_WITH_AS(io::parse_header_json(R"({"shape": [2, 5], "dtype": "float32", "label": "int32",
-      "classes": ["a"], "class_mode": "sparse", "count": 1})", "x", 16),
-                       doctest::Contains("'shape' must be [height, width, channels] or [features]"),
-                       FormatError);
+  CHECK_THROWS_WITH_AS(
+      io::parse_header_json(R"({"shape": [2, 5], "dtype": "float32", "label": "int32",
+      "classes": ["a"], "class_mode": "sparse", "count": 1})",
+                            "x", 16),
+      doctest::Contains("'shape' must be [height, width, channels] or [features]"), FormatError);
 }

@@ -57,7 +57,8 @@ TEST_CASE("viz: activation tiles equal the layer outputs normalised") {
   };
   const auto norm = normalise_channels(m.output_of(0).data(), 3, 4, 3);
   for (std::size_t k = 0; k < 3; ++k)
-    for (std::size_t p = 0; p < 12; ++p) CHECK(norm[k * 12 + p] == doctest::Approx(expected(k, p)).epsilon(1e-6));
+    for (std::size_t p = 0; p < 12; ++p)
+      CHECK(norm[k * 12 + p] == doctest::Approx(expected(k, p)).epsilon(1e-6));
 
   const LayerPicture pic = activation_picture(m, 0, 16, 48);
   const GridLayout& g = pic.layout;
@@ -69,7 +70,8 @@ TEST_CASE("viz: activation tiles equal the layer outputs normalised") {
       for (std::size_t xx = 0; xx < 4; ++xx) {
         const Rgb want = viridis(to_index(expected(k, y * 4 + xx)));
         // The centre of the enlarged pixel.
-        const std::size_t py = g.y(k) + y * g.scale + g.scale / 2, px = g.x(k) + xx * g.scale + g.scale / 2;
+        const std::size_t py = g.y(k) + y * g.scale + g.scale / 2,
+                          px = g.x(k) + xx * g.scale + g.scale / 2;
         const Rgb got{pic.image.at(py, px, 0), pic.image.at(py, px, 1), pic.image.at(py, px, 2)};
         CHECK(got == want);
       }
@@ -86,7 +88,9 @@ TEST_CASE("viz: kernel tiles are the weights min-max normalised per filter") {
   const LayerPicture pic = kernels_picture(m, 0, 24);
   const GridLayout& g = pic.layout;
   REQUIRE(g.scale == 12);
-  auto grey = [&](std::size_t k, std::size_t x) { return pic.image.at(g.y(k) + 6, g.x(k) + x * 12 + 6, 0); };
+  auto grey = [&](std::size_t k, std::size_t x) {
+    return pic.image.at(g.y(k) + 6, g.x(k) + x * 12 + 6, 0);
+  };
   CHECK(grey(0, 0) == 0);
   CHECK(grey(0, 1) == 255);
   CHECK(grey(1, 0) == 0);

@@ -3,9 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cstdlib>
-
 #include <cmath>
+#include <cstdlib>
 
 #include "tensor/rng.hpp"
 #include "viz/ascent.hpp"
@@ -48,7 +47,8 @@ TEST_CASE("viz: gradient ascent raises the filter's mean activation at every ste
   for (std::size_t k = 0; k < 4; ++k) {
     const auto& t = r.objective[k];
     REQUIRE(t.size() == 21);
-    for (std::size_t s = 1; s < t.size(); ++s) CHECK_MESSAGE(t[s] > t[s - 1], "filter " << k << " step " << s);
+    for (std::size_t s = 1; s < t.size(); ++s)
+      CHECK_MESSAGE(t[s] > t[s - 1], "filter " << k << " step " << s);
     CHECK(r.images[k].h == 12);
     CHECK(r.images[k].c == 3);
   }

@@ -43,8 +43,10 @@ TEST_CASE("viz: backward_from at the last layer equals backward") {
   m.zero_grads();
   m.backward_from(ctx, x, m.size() - 1, g, &b);
   REQUIRE(shape_of(a) == shape_of(b));
-  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a.data()[i] == doctest::Approx(b.data()[i]).epsilon(1e-6));
-  for (std::size_t i = 0; i < m.arena_size(); ++i) CHECK(m.grads()[i] == doctest::Approx(grads_a[i]).epsilon(1e-6));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    CHECK(a.data()[i] == doctest::Approx(b.data()[i]).epsilon(1e-6));
+  for (std::size_t i = 0; i < m.arena_size(); ++i)
+    CHECK(m.grads()[i] == doctest::Approx(grads_a[i]).epsilon(1e-6));
   CHECK(shape_of(m.grad_of(1)) == shape_of(m.output_of(1)));
 }
 

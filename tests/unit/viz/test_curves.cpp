@@ -24,7 +24,8 @@ void write_history(const std::string& path, std::size_t epochs, bool validation)
   for (std::size_t e = 1; e <= epochs; ++e) {
     f << (e > 1 ? "," : "") << "{\"epoch\": " << e << ", \"loss\": " << 1.0 / static_cast<double>(e)
       << ", \"accuracy\": " << 0.5 + 0.05 * static_cast<double>(e);
-    if (validation) f << ", \"val_loss\": " << 1.2 / static_cast<double>(e) << ", \"val_accuracy\": 0.6";
+    if (validation)
+      f << ", \"val_loss\": " << 1.2 / static_cast<double>(e) << ", \"val_accuracy\": 0.6";
     f << ", \"lr\": 0.001}";
   }
   f << "]";
@@ -34,7 +35,8 @@ void write_history(const std::string& path, std::size_t epochs, bool validation)
 std::vector<std::size_t> polylines(const std::string& svg, const std::string& cls) {
   std::vector<std::size_t> out;
   const std::regex re("<polyline class=\"" + cls + "\"[^>]* points=\"([^\"]*)\"");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator();
+       ++it) {
     const std::string pts = (*it)[1];
     out.push_back(static_cast<std::size_t>(std::count(pts.begin(), pts.end(), ',')));
   }
@@ -102,7 +104,8 @@ TEST_CASE("viz: bad histories are named") {
     std::ofstream f(dir.file("bad.json"));
     f << "{\"loss\": 1}";
   }
-  CHECK_THROWS_WITH_AS(load_series({dir.file("bad.json")}, {}), doctest::Contains("bad.json"), FormatError);
+  CHECK_THROWS_WITH_AS(load_series({dir.file("bad.json")}, {}), doctest::Contains("bad.json"),
+                       FormatError);
   CHECK_THROWS_AS(load_series({dir.file("none")}, {}), InputError);
 }
 

@@ -78,7 +78,8 @@ TEST_CASE("viz: kernel files") {
     std::ofstream f(dir.file("bad.txt"));
     f << "1 2\n3 x\n";
   }
-  CHECK_THROWS_WITH_AS(read_kernel_file(dir.file("bad.txt")), doctest::Contains("bad.txt:2"), FormatError);
+  CHECK_THROWS_WITH_AS(read_kernel_file(dir.file("bad.txt")), doctest::Contains("bad.txt:2"),
+                       FormatError);
   {
     std::ofstream f(dir.file("ragged.txt"));
     f << "1 2\n3\n";

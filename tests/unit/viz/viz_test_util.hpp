@@ -9,7 +9,9 @@
 namespace cnn::test {
 
 // Builds a model from architecture JSON text.
-inline Model model_from(const std::string& text) { return Model::from_json(json::parse(text), "test.json"); }
+inline Model model_from(const std::string& text) {
+  return Model::from_json(json::parse(text), "test.json");
+}
 
 // Sets parameter "<layer>.<param>" to values (sizes must match).
 inline void set_param(Model& m, const std::string& name, const std::vector<float>& values) {
