@@ -9,10 +9,7 @@
 #include "tensor/text.hpp"
 
 namespace cnn {
-namespace {
-
-// JSON pointer escaping (RFC 6901).
-std::string escape_token(const std::string& key) {
+std::string json_pointer_token(const std::string& key) {
   std::string out;
   for (char c : key) {
     if (c == '~')
@@ -24,8 +21,6 @@ std::string escape_token(const std::string& key) {
   }
   return out;
 }
-
-}  // namespace
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -183,8 +178,8 @@ ConfigReader::ConfigReader(const json& obj, std::string file, std::string pointe
 }
 
 ConfigError ConfigReader::error(const std::string& key, const std::string& problem) const {
-  return ConfigError(file_, key.empty() ? pointer_ : pointer_ + "/" + escape_token(key), layer_,
-                     problem);
+  return ConfigError(file_, key.empty() ? pointer_ : pointer_ + "/" + json_pointer_token(key),
+                     layer_, problem);
 }
 
 bool ConfigReader::has(const std::string& key) const { return obj_.contains(key); }

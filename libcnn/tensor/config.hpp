@@ -24,6 +24,8 @@ std::size_t edit_distance(const std::string& a, const std::string& b);
 std::string nearest(const std::string& word, const std::vector<std::string>& choices);
 // "one of a, b, c (did you mean b?)".
 std::string choices_hint(const std::string& got, const std::vector<std::string>& choices);
+// An object key as one JSON pointer token (RFC 6901: "~" -> "~0", "/" -> "~1").
+std::string json_pointer_token(const std::string& key);
 
 class ConfigReader {
  public:

@@ -16,19 +16,6 @@ void check_label(std::int32_t label, std::size_t num_classes, std::size_t sample
                       std::to_string(num_classes) + ")");
 }
 
-std::string escape_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~')
-      out += "~0";
-    else if (c == '/')
-      out += "~1";
-    else
-      out += c;
-  }
-  return out;
-}
-
 float weight_value(const json& v, const std::string& file, const std::string& pointer) {
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0.0)
     throw ConfigError(file, pointer, "",
@@ -90,7 +77,7 @@ std::vector<float> class_weights_from_json(const json& v, std::span<const std::i
   std::vector<bool> seen(num_classes, false);
   for (auto it = v.begin(); it != v.end(); ++it) {
     const std::string& key = it.key();
-    const std::string key_pointer = pointer + "/" + escape_token(key);
+    const std::string key_pointer = pointer + "/" + json_pointer_token(key);
     std::size_t c = 0;
     bool ok = !key.empty() && key.size() <= 9;
     for (char ch : key) ok = ok && ch >= '0' && ch <= '9';
