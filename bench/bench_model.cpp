@@ -160,7 +160,7 @@ cnn::train::TrainerOptions trainer_options(const Options& o, const cnn::Model& m
   cnn::train::TrainerOptions t;
   t.loss = o.loss.empty() ? default_loss(model) : o.loss;
   try {
-    t.optimizer = cnn::json::parse(o.optimizer);
+    t.optimizer = cnn::train::parse_optimizer(cnn::json::parse(o.optimizer), "--optimizer");
   } catch (const cnn::json::parse_error& e) {
     throw CLI::ValidationError("--optimizer", std::string("not valid JSON: ") + e.what());
   }

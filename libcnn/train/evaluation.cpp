@@ -73,7 +73,7 @@ EvalReport run_evaluation(const EvalOptions& opt) {
 
   TrainerOptions topt;
   topt.loss = opt.loss ? *opt.loss : r.loss ? *r.loss : default_loss(dopt.class_mode);
-  topt.optimizer = json{{"type", "SGD"}};
+  topt.optimizer = SgdConfig{};
   topt.weight_decay = r.weight_decay;  // Keras's evaluate() includes regularisation losses
   const std::size_t k = model.output_shape().at(0);
   topt.top_k = k > 5 ? 5 : 0;

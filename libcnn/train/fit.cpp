@@ -134,11 +134,10 @@ PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t b
 Callbacks make_callbacks(const FitOptions& opt, double learning_rate, bool has_validation,
                          bool has_top_k) {
   Callbacks c;
-  const json schedule_cfg = opt.schedule.is_null() ? json{{"type", "constant"}} : opt.schedule;
-  c.schedule = make_schedule(schedule_cfg, learning_rate, opt.recipe_file, "/schedule");
-  if (!opt.early_stopping.is_null())
-    c.early_stopping =
-        EarlyStopping::from_json(opt.early_stopping, opt.recipe_file, "/early_stopping");
+  c.schedule = make_schedule(opt.schedule.value_or(ScheduleConfig{}), learning_rate,
+                             opt.recipe_file, "/schedule");
+  if (opt.early_stopping)
+    c.early_stopping.emplace(*opt.early_stopping, opt.recipe_file, "/early_stopping");
   // Monitors must name something the loop logs.
   std::vector<std::string> logged = {"loss", "accuracy", "lr"};
   if (has_top_k) logged.push_back("top_k_accuracy");

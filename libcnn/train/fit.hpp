@@ -42,10 +42,10 @@ struct FitOptions {
   std::optional<std::size_t> steps_per_epoch, validation_steps;
   bool shuffle = true;
   std::uint64_t seed = 0;
-  std::size_t threads = 1;         // data decoding threads
-  std::size_t skipped_images = 0;  // recorded in every epoch's history row
-  json schedule;                   // null: the optimizer's constant learning rate
-  json early_stopping;             // null: none
+  std::size_t threads = 1;                 // data decoding threads
+  std::size_t skipped_images = 0;          // recorded in every epoch's history row
+  std::optional<ScheduleConfig> schedule;  // none: the optimizer's constant learning rate
+  std::optional<EarlyStoppingConfig> early_stopping;
   // When > 0 and the model has trainable BatchNormalization layers: after each epoch's training
   // and before its validation, this many training-mode forwards over training batches (a
   // shuffle of its own, seeded by seed and epoch; no backward, no weight change) replace their

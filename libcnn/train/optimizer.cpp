@@ -331,18 +331,17 @@ const std::vector<std::string>& optimizer_types() {
   return types;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const json& cfg, const std::string& file,
-                                          const std::string& pointer) {
+OptimizerConfig parse_optimizer(const json& cfg, const std::string& file,
+                                const std::string& pointer) {
   ConfigReader r(cfg, file, pointer, "");
   const std::string type = r.get_choice("type", std::nullopt, optimizer_types());
-  std::unique_ptr<Optimizer> opt;
+  OptimizerConfig config;
   if (type == "SGD") {
     SgdConfig c;
     c.learning_rate = read_number(r, "learning_rate", c.learning_rate, 0.0, 1e300, false);
     c.momentum = read_number(r, "momentum", c.momentum, 0.0, 1.0, false);
     c.nesterov = r.get_bool("nesterov", c.nesterov);
-    r.finish();
-    opt = std::make_unique<SGD>(c);
+    config = c;
   } else if (type == "RMSprop") {
     RmspropConfig c;
     c.learning_rate = read_number(r, "learning_rate", c.learning_rate, 0.0, 1e300, false);
@@ -350,8 +349,7 @@ std::unique_ptr<Optimizer> make_optimizer(const json& cfg, const std::string& fi
     c.momentum = read_number(r, "momentum", c.momentum, 0.0, 1.0, false);
     c.epsilon = read_number(r, "epsilon", c.epsilon, 0.0, 1e300, false);
     c.centered = r.get_bool("centered", c.centered);
-    r.finish();
-    opt = std::make_unique<RMSprop>(c);
+    config = c;
   } else {
     AdamConfig c;
     c.learning_rate = read_number(r, "learning_rate", c.learning_rate, 0.0, 1e300, false);
@@ -359,10 +357,30 @@ std::unique_ptr<Optimizer> make_optimizer(const json& cfg, const std::string& fi
     c.beta_2 = read_number(r, "beta_2", c.beta_2, 0.0, 1.0, true);
     c.epsilon = read_number(r, "epsilon", c.epsilon, 0.0, 1e300, false);
     c.amsgrad = r.get_bool("amsgrad", c.amsgrad);
-    r.finish();
-    opt = std::make_unique<Adam>(c);
+    config = c;
   }
-  return opt;
+  r.finish();
+  return config;
+}
+
+double learning_rate_of(const OptimizerConfig& config) {
+  return std::visit([](const auto& c) { return c.learning_rate; }, config);
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {
+  struct Make {
+    std::unique_ptr<Optimizer> operator()(const SgdConfig& c) { return std::make_unique<SGD>(c); }
+    std::unique_ptr<Optimizer> operator()(const RmspropConfig& c) {
+      return std::make_unique<RMSprop>(c);
+    }
+    std::unique_ptr<Optimizer> operator()(const AdamConfig& c) { return std::make_unique<Adam>(c); }
+  };
+  return std::visit(Make{}, config);
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const json& cfg, const std::string& file,
+                                          const std::string& pointer) {
+  return make_optimizer(parse_optimizer(cfg, file, pointer));
 }
 
 // ---------------------------------------------------------------- L2

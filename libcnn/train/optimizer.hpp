@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tensor/config.hpp"
@@ -165,9 +166,19 @@ class Adam final : public Optimizer {
 // The optimizer type names: Adam, RMSprop, SGD.
 const std::vector<std::string>& optimizer_types();
 
-// Builds an optimizer from {"type": "RMSprop", "learning_rate": 1e-4, ...}: Keras field names
-// and defaults; unknown types (with "did you mean"), unknown keys and out-of-range values throw
-// ConfigError naming file and field (pointer is the JSON pointer of cfg in file).
+// One optimizer's settings, validated: which optimizer is the alternative held.
+using OptimizerConfig = std::variant<SgdConfig, RmspropConfig, AdamConfig>;
+
+// Reads {"type": "RMSprop", "learning_rate": 1e-4, ...}: Keras field names and defaults; unknown
+// types (with "did you mean"), unknown keys and out-of-range values throw ConfigError naming
+// file and field (pointer is the JSON pointer of cfg in file).
+OptimizerConfig parse_optimizer(const json& cfg, const std::string& file = {},
+                                const std::string& pointer = {});
+double learning_rate_of(const OptimizerConfig& config);
+
+// The optimizer the settings describe, with fresh state.
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config);
+// make_optimizer(parse_optimizer(cfg, file, pointer)).
 std::unique_ptr<Optimizer> make_optimizer(const json& cfg, const std::string& file = {},
                                           const std::string& pointer = {});
 

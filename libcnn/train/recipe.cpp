@@ -15,7 +15,7 @@
 namespace cnn::train {
 namespace {
 
-json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
+json canonical_optimizer(const json& o, const std::string& file, std::vector<std::string>& notes) {
   // Keras accepts "rmsprop" / "adam" (any case), alone or as the type; an object's "lr" is
   // its old name of learning_rate.
   json out = o.is_string() ? json{{"type", o}} : o;
@@ -27,7 +27,8 @@ json canonical_optimizer(const json& o, std::vector<std::string>& notes) {
   }
   if (out.contains("lr")) {
     if (out.contains("learning_rate"))
-      throw ConfigError("", "/optimizer/lr", "", "give learning_rate or its old name lr, not both");
+      throw ConfigError(file, "/optimizer/lr", "",
+                        "give learning_rate or its old name lr, not both");
     out["learning_rate"] = out.at("lr");
     out.erase("lr");
     notes.push_back("optimizer.lr is Keras's old name of learning_rate; read as learning_rate");
@@ -190,7 +191,7 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
     throw top.error("optimizer",
                     "expected a name such as \"rmsprop\" or an object like "
                     "{\"type\": \"RMSprop\", \"learning_rate\": 0.001}");
-  r.optimizer = canonical_optimizer(*o, r.notes);
+  r.optimizer = parse_optimizer(canonical_optimizer(*o, file, r.notes), file, "/optimizer");
   if (const json* m = top.get_raw("metrics")) {
     if (!m->is_array()) throw top.error("metrics", "expected a list, got " + json_brief(*m));
     for (const auto& e : *m) {
@@ -210,13 +211,11 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   r.validation_steps = opt_count(top, "validation_steps");
   r.shuffle = top.get_bool("shuffle", true);
   r.seed = static_cast<std::uint64_t>(top.get_int("seed", 0, 0));
-  auto raw_or_null = [&](const char* k) {
-    const json* v = top.get_raw(k);
-    return v ? *v : json();
-  };
-  r.schedule = raw_or_null("schedule");
-  r.early_stopping = raw_or_null("early_stopping");
-  r.class_weight = raw_or_null("class_weight");
+  if (const json* s = top.get_raw("schedule"); s && !s->is_null())
+    r.schedule = parse_schedule(*s, file, "/schedule");
+  if (const json* e = top.get_raw("early_stopping"); e && !e->is_null())
+    r.early_stopping = parse_early_stopping(*e, file, "/early_stopping");
+  if (const json* c = top.get_raw("class_weight")) r.class_weight = *c;
   r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
   r.recalibrate_bn = static_cast<std::size_t>(top.get_int("recalibrate_bn", 0, 0, 1 << 30));
   if (const json* a = top.get_raw("augment"); a && !a->is_null()) {

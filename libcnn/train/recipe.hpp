@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "tensor/config.hpp"
+#include "train/optimizer.hpp"
+#include "train/schedule.hpp"
 
 namespace cnn::train {
 
@@ -34,14 +36,18 @@ struct Recipe {
   std::optional<std::string> weights;  // initial weights (not a resume)
   DataRecipe data;
   std::optional<std::string> loss;  // default: from the class mode
-  json optimizer;
+  OptimizerConfig optimizer;
   std::vector<std::string> metrics;  // "accuracy", "top_k_categorical_accuracy"
   std::size_t top_k = 5;
   std::size_t batch_size = 32, epochs = 1;
   std::optional<std::size_t> steps_per_epoch, validation_steps;
   bool shuffle = true;
   std::uint64_t seed = 0;
-  json schedule, early_stopping, class_weight;  // null when absent
+  std::optional<ScheduleConfig> schedule;  // none: the optimizer's constant learning rate
+  std::optional<EarlyStoppingConfig> early_stopping;
+  // Per-class weights by class name or index: read against the training data's classes
+  // (class_weights_from_json) once the data is open; null when absent.
+  json class_weight;
   double weight_decay = 0.0;
   // After each epoch, re-estimate BatchNormalization's moving statistics for the epoch's final
   // weights over this many training batches (0: no). See FitOptions::recalibrate_bn.
@@ -68,7 +74,8 @@ void merge_into(json& base, const json& patch);
 void apply_assignment(json& recipe, const std::string& assignment,
                       const std::string& base_dir = "");
 
-// Validates a resolved recipe (unknown keys, types, ranges) into a Recipe. Relative paths of
+// Validates a resolved recipe (unknown keys, types, ranges) into a Recipe, the optimizer,
+// schedule and early stopping included: a recipe that parses is one that runs. Relative paths of
 // model/weights and of the datasets (data.train, data.validation) are taken relative to
 // base_dir (the recipe file's folder), and become absolute; an empty base_dir leaves them as
 // they are.

@@ -272,7 +272,6 @@ RunResult run_training(const RunOptions& opt) {
   TrainerOptions topt;
   topt.loss = recipe.loss ? *recipe.loss : default_loss(dopt.class_mode);
   topt.optimizer = recipe.optimizer;
-  topt.optimizer_file = recipe_file;
   topt.weight_decay = recipe.weight_decay;
   if (std::find(recipe.metrics.begin(), recipe.metrics.end(), "top_k_categorical_accuracy") !=
       recipe.metrics.end())

@@ -199,30 +199,34 @@ const std::vector<std::string>& schedule_types() {
   return types;
 }
 
-std::unique_ptr<LrSchedule> make_schedule(const json& cfg, double default_lr,
-                                          const std::string& file, const std::string& pointer) {
+ScheduleConfig parse_schedule(const json& cfg, const std::string& file,
+                              const std::string& pointer) {
   ConfigReader r(cfg, file, pointer, "");
   const std::string type = r.get_choice("type", std::nullopt, schedule_types());
-  const double lr = read_number(r, "initial_learning_rate", default_lr, 0.0, kInf, false, false);
-  std::unique_ptr<LrSchedule> s;
+  ScheduleConfig s;
+  if (const json* v = r.get_raw("initial_learning_rate"); v && !v->is_null())
+    s.initial_learning_rate =
+        read_number(r, "initial_learning_rate", std::nullopt, 0.0, kInf, false, false);
   if (type == "constant") {
-    s = std::make_unique<ConstantSchedule>(lr);
+    s.kind = ConstantScheduleConfig{};
   } else if (type == "step") {
-    const double factor = read_number(r, "factor", std::nullopt, 0.0, 1.0, true, false);
-    const long every = r.get_int("every_epochs", std::nullopt, 1);
-    s = std::make_unique<StepSchedule>(lr, factor, every);
+    StepScheduleConfig c;
+    c.factor = read_number(r, "factor", std::nullopt, 0.0, 1.0, true, false);
+    c.every_epochs = r.get_int("every_epochs", std::nullopt, 1);
+    s.kind = c;
   } else if (type == "exponential") {
-    const long steps = r.get_int("decay_steps", std::nullopt, 1);
-    const double rate = read_number(r, "decay_rate", std::nullopt, 0.0, kInf, true, false);
-    const bool staircase = r.get_bool("staircase", false);
-    s = std::make_unique<ExponentialSchedule>(lr, steps, rate, staircase);
+    ExponentialScheduleConfig c;
+    c.decay_steps = r.get_int("decay_steps", std::nullopt, 1);
+    c.decay_rate = read_number(r, "decay_rate", std::nullopt, 0.0, kInf, true, false);
+    c.staircase = r.get_bool("staircase", false);
+    s.kind = c;
   } else if (type == "cosine") {
-    const long steps = r.get_int("decay_steps", std::nullopt, 1);
-    const double alpha = read_number(r, "alpha", 0.0, 0.0, 1.0, false, false);
-    s = std::make_unique<CosineSchedule>(lr, steps, alpha);
+    CosineScheduleConfig c;
+    c.decay_steps = r.get_int("decay_steps", std::nullopt, 1);
+    c.alpha = read_number(r, "alpha", 0.0, 0.0, 1.0, false, false);
+    s.kind = c;
   } else {
     PlateauConfig c;
-    c.initial_learning_rate = lr;
     c.monitor = r.get_string("monitor", c.monitor);
     if (c.monitor.empty()) throw r.error("monitor", "expected a metric name, got \"\"");
     c.factor = read_number(r, "factor", c.factor, 0.0, 1.0, false, true);
@@ -231,10 +235,41 @@ std::unique_ptr<LrSchedule> make_schedule(const json& cfg, double default_lr,
     c.min_delta = read_number(r, "min_delta", c.min_delta, 0.0, kInf, false, false);
     c.cooldown = r.get_int("cooldown", c.cooldown, 0);
     c.min_lr = read_number(r, "min_lr", c.min_lr, 0.0, kInf, false, false);
-    s = std::make_unique<ReduceLrOnPlateau>(c, file, pointer);
+    s.kind = c;
   }
   r.finish();
   return s;
+}
+
+std::unique_ptr<LrSchedule> make_schedule(const ScheduleConfig& config, double default_lr,
+                                          const std::string& file, const std::string& pointer) {
+  const double lr = config.initial_learning_rate.value_or(default_lr);
+  struct Make {
+    double lr;
+    const std::string &file, &pointer;
+    std::unique_ptr<LrSchedule> operator()(const ConstantScheduleConfig&) const {
+      return std::make_unique<ConstantSchedule>(lr);
+    }
+    std::unique_ptr<LrSchedule> operator()(const StepScheduleConfig& c) const {
+      return std::make_unique<StepSchedule>(lr, c.factor, c.every_epochs);
+    }
+    std::unique_ptr<LrSchedule> operator()(const ExponentialScheduleConfig& c) const {
+      return std::make_unique<ExponentialSchedule>(lr, c.decay_steps, c.decay_rate, c.staircase);
+    }
+    std::unique_ptr<LrSchedule> operator()(const CosineScheduleConfig& c) const {
+      return std::make_unique<CosineSchedule>(lr, c.decay_steps, c.alpha);
+    }
+    std::unique_ptr<LrSchedule> operator()(PlateauConfig c) const {
+      c.initial_learning_rate = lr;
+      return std::make_unique<ReduceLrOnPlateau>(c, file, pointer);
+    }
+  };
+  return std::visit(Make{lr, file, pointer}, config.kind);
+}
+
+std::unique_ptr<LrSchedule> make_schedule(const json& cfg, double default_lr,
+                                          const std::string& file, const std::string& pointer) {
+  return make_schedule(parse_schedule(cfg, file, pointer), default_lr, file, pointer);
 }
 
 // ---------------------------------------------------------------- ReduceLrOnPlateau
@@ -333,8 +368,8 @@ EarlyStopping::EarlyStopping(const EarlyStoppingConfig& config, std::string file
   best_ = mode_ == MonitorMode::Min ? kInf : -kInf;
 }
 
-EarlyStopping EarlyStopping::from_json(const json& cfg, const std::string& file,
-                                       const std::string& pointer) {
+EarlyStoppingConfig parse_early_stopping(const json& cfg, const std::string& file,
+                                         const std::string& pointer) {
   ConfigReader r(cfg, file, pointer, "");
   EarlyStoppingConfig c;
   c.monitor = r.get_string("monitor", c.monitor);
@@ -349,7 +384,12 @@ EarlyStopping EarlyStopping::from_json(const json& cfg, const std::string& file,
   }
   c.restore_best_weights = r.get_bool("restore_best_weights", c.restore_best_weights);
   r.finish();
-  return EarlyStopping(c, file, pointer);
+  return c;
+}
+
+EarlyStopping EarlyStopping::from_json(const json& cfg, const std::string& file,
+                                       const std::string& pointer) {
+  return EarlyStopping(parse_early_stopping(cfg, file, pointer), file, pointer);
 }
 
 json_ordered EarlyStopping::to_json() const {

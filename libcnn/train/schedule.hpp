@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tensor/config.hpp"
@@ -47,9 +48,9 @@ class LrSchedule {
 // The schedule type names.
 const std::vector<std::string>& schedule_types();
 
-// Builds a schedule from JSON; "initial_learning_rate" defaults to default_lr (the optimizer's
-// learning_rate). Unknown types (with "did you mean"), unknown keys and bad values throw
-// ConfigError naming file and field. The types and their fields (Keras names and defaults):
+// A schedule's settings, validated (parse_schedule) and not yet bound to a learning rate. The
+// types and their fields (Keras names and defaults); every type also takes
+// "initial_learning_rate", by default the optimizer's learning_rate:
 //
 //   constant            lr = initial_learning_rate
 //   step                lr = initial_learning_rate * factor^floor(epoch / every_epochs)
@@ -62,6 +63,48 @@ const std::vector<std::string>& schedule_types();
 //                       decay_steps)) + alpha); ends at alpha * initial_learning_rate
 //                       decay_steps (required, >= 1), alpha 0.0 (in [0, 1])
 //   reduce_on_plateau   Keras ReduceLROnPlateau, see ReduceLrOnPlateau below
+struct ConstantScheduleConfig {};
+struct StepScheduleConfig {
+  double factor = 0.5;
+  std::int64_t every_epochs = 1;
+};
+struct ExponentialScheduleConfig {
+  std::int64_t decay_steps = 1;
+  double decay_rate = 1.0;
+  bool staircase = false;
+};
+struct CosineScheduleConfig {
+  std::int64_t decay_steps = 1;
+  double alpha = 0.0;
+};
+struct PlateauConfig {
+  double initial_learning_rate = 0.001;
+  std::string monitor = "val_loss";
+  double factor = 0.1;  // in [0, 1) (Keras rejects factor >= 1)
+  std::int64_t patience = 10;
+  std::string mode = "auto";  // auto | min | max
+  double min_delta = 1e-4;
+  std::int64_t cooldown = 0;
+  double min_lr = 0.0;
+};
+struct ScheduleConfig {
+  std::optional<double> initial_learning_rate;  // PlateauConfig's own is replaced by this
+  std::variant<ConstantScheduleConfig, StepScheduleConfig, ExponentialScheduleConfig,
+               CosineScheduleConfig, PlateauConfig>
+      kind;
+};
+
+// Reads a schedule's JSON ({"type": ..., fields}). Unknown types (with "did you mean"), unknown
+// keys, missing required fields and bad values throw ConfigError naming file and field.
+ScheduleConfig parse_schedule(const json& cfg, const std::string& file = {},
+                              const std::string& pointer = {});
+
+// The schedule the settings describe, starting from initial_learning_rate or else default_lr;
+// file and pointer name the config in errors raised at epoch end (a monitor not logged).
+std::unique_ptr<LrSchedule> make_schedule(const ScheduleConfig& config, double default_lr,
+                                          const std::string& file = {},
+                                          const std::string& pointer = {});
+// make_schedule(parse_schedule(cfg, file, pointer), default_lr, file, pointer).
 std::unique_ptr<LrSchedule> make_schedule(const json& cfg, double default_lr,
                                           const std::string& file = {},
                                           const std::string& pointer = {});
@@ -77,16 +120,6 @@ std::unique_ptr<LrSchedule> make_schedule(const json& cfg, double default_lr,
 // kept in float32 like Keras's learning-rate variable. A monitor missing from the logs throws
 // ConfigError naming the field and the logged names (Keras only warns; here a run that cannot
 // do what its recipe says stops early, and the loop can check monitor() up front).
-struct PlateauConfig {
-  double initial_learning_rate = 0.001;
-  std::string monitor = "val_loss";
-  double factor = 0.1;  // in [0, 1) (Keras rejects factor >= 1)
-  std::int64_t patience = 10;
-  std::string mode = "auto";  // auto | min | max
-  double min_delta = 1e-4;
-  std::int64_t cooldown = 0;
-  double min_lr = 0.0;
-};
 
 class ReduceLrOnPlateau final : public LrSchedule {
  public:
@@ -141,6 +174,11 @@ struct EarlyStoppingConfig {
   bool restore_best_weights = false;
 };
 
+// Fields as in EarlyStoppingConfig (Keras names); unknown keys and bad values throw ConfigError
+// naming file and field.
+EarlyStoppingConfig parse_early_stopping(const json& cfg, const std::string& file = {},
+                                         const std::string& pointer = {});
+
 class EarlyStopping {
  public:
   struct Decision {
@@ -152,7 +190,7 @@ class EarlyStopping {
 
   explicit EarlyStopping(const EarlyStoppingConfig& config = EarlyStoppingConfig{},
                          std::string file = {}, std::string pointer = {});
-  // Fields as in EarlyStoppingConfig (Keras names); unknown keys and bad values throw ConfigError.
+  // EarlyStopping(parse_early_stopping(cfg, file, pointer), file, pointer).
   static EarlyStopping from_json(const json& cfg, const std::string& file = {},
                                  const std::string& pointer = {});
   json_ordered to_json() const;

@@ -17,7 +17,7 @@ void PassStats::add(const PassStats& o) {
 Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed)
     : model_(model),
       loss_(loss_from_name(options.loss)),
-      optimizer_(make_optimizer(options.optimizer, options.optimizer_file, "/optimizer")),
+      optimizer_(make_optimizer(options.optimizer)),
       weight_decay_(options.weight_decay),
       class_weights_(options.class_weights),
       top_k_(options.top_k),

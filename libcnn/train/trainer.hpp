@@ -19,11 +19,10 @@ namespace cnn::train {
 
 struct TrainerOptions {
   std::string loss = "sparse_categorical_crossentropy";
-  json optimizer = json{{"type", "RMSprop"}};
+  OptimizerConfig optimizer = RmspropConfig{};
   double weight_decay = 0.0;         // L2 (Keras l2(lambda)) on every trainable "kernel"
   std::vector<float> class_weights;  // per class; empty: all 1
   std::size_t top_k = 0;             // also measure top-k accuracy when k > 0
-  std::string optimizer_file;        // names the recipe in optimizer config errors
 };
 
 // Sums over the samples of a pass; means come from dividing by samples.

@@ -100,10 +100,11 @@ TEST_CASE("three RMSprop steps of mnist_convnet match PyTorch's losses, gradient
   std::uint64_t t = 0;
   for (auto& np : model.named_params()) fill_fixed(*np.param, t++);
   train::TrainerOptions options;
-  options.optimizer = {{"type", "RMSprop"},
-                       {"learning_rate", golden.at("learning_rate")},
-                       {"rho", golden.at("rho")},
-                       {"epsilon", golden.at("epsilon")}};
+  train::RmspropConfig rmsprop;
+  rmsprop.learning_rate = golden.at("learning_rate").get<double>();
+  rmsprop.rho = golden.at("rho").get<double>();
+  rmsprop.epsilon = golden.at("epsilon").get<double>();
+  options.optimizer = rmsprop;
   train::Trainer trainer(model, options, 1);
 
   const io::IdxArray images = io::read_idx(kFashion + "train-images-idx3-ubyte.gz");
