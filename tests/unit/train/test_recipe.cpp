@@ -80,12 +80,14 @@ TEST_CASE("recipe: schedule and early stopping are typed and bound to the optimi
 TEST_CASE("recipe: a bad optimizer, schedule or early stopping is a parse error naming the field") {
   CHECK(parse_error(recipe_with("optimizer", json{{"type", "RMSprop"}, {"rho", 2}})) ==
         "train.json: /optimizer/rho: expected a number in [0, 1], got 2");
-  CHECK(parse_error(recipe_with("optimizer", json{{"type", "Adam"}, {"lr", 1}, {"learning_rate", 1}}))
-            .find("train.json: /optimizer/lr: give learning_rate or its old name lr") == 0);
-  CHECK(parse_error(recipe_with("schedule", json{{"type", "cosine"}})).find("/schedule/decay_steps") !=
-        std::string::npos);
-  CHECK(parse_error(recipe_with("schedule", json{{"type", "cosin"}}))
-            .find("did you mean 'cosine'") != std::string::npos);
+  CHECK(
+      parse_error(recipe_with("optimizer", json{{"type", "Adam"}, {"lr", 1}, {"learning_rate", 1}}))
+          .find("train.json: /optimizer/lr: give learning_rate or its old name lr") == 0);
+  CHECK(parse_error(recipe_with("schedule", json{{"type", "cosine"}}))
+            .find("/schedule/decay_steps") != std::string::npos);
+  CHECK(
+      parse_error(recipe_with("schedule", json{{"type", "cosin"}})).find("did you mean 'cosine'") !=
+      std::string::npos);
   CHECK(parse_error(recipe_with("early_stopping", json{{"patiense", 2}}))
             .find("train.json: /early_stopping/patiense: unknown field") == 0);
   CHECK(parse_error(recipe_with("schedule", nullptr)) == "(no error)");
