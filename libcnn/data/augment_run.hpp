@@ -31,8 +31,8 @@ ResolvedAugmentSettings resolve_augment_settings(
     const std::string& file, const std::vector<std::pair<std::string, std::string>>& overrides);
 
 struct AugmentJob {
-  std::string source;       // a dataset spec (open_dataset)
-  DatasetOptions dataset;   // how the source is read; its rescale is set to 1 (pixel units)
+  std::string source;      // a dataset spec (open_dataset)
+  DatasetOptions dataset;  // how the source is read; its rescale is set to 1 (pixel units)
   AugmentSettings settings;
   std::optional<Transform> transform;  // apply this one transformation instead of random ones
 

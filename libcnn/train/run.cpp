@@ -124,45 +124,60 @@ void write_history(const std::string& run_dir, const std::vector<EpochRecord>& h
   io::write_file_atomically(run_dir + "/history.csv", csv.str());
 }
 
-RunResult run_training(const RunOptions& opt) {
-  RunResult result;
-  result.run_dir = opt.run_dir;
-  json resolved = opt.recipe;
-  std::string recipe_file = opt.recipe_file, base_dir = opt.base_dir;
+namespace {
+
+// The recipe a run trains: the resolved one, or on resume the run's train.json with the fields
+// that may change (epochs) merged in.
+struct RunRecipe {
+  json resolved;
+  std::string file;
+  Recipe recipe;
+};
+
+RunRecipe read_run_recipe(const RunOptions& opt) {
+  RunRecipe r{opt.recipe, opt.recipe_file, {}};
+  std::string base_dir = opt.base_dir;
   if (opt.resume) {
-    recipe_file = opt.run_dir + "/train.json";
-    resolved = io::read_json(recipe_file);
-    if (opt.resume_overrides.is_object()) merge_into(resolved, opt.resume_overrides);
+    r.file = opt.run_dir + "/train.json";
+    r.resolved = io::read_json(r.file);
+    if (opt.resume_overrides.is_object()) merge_into(r.resolved, opt.resume_overrides);
     base_dir.clear();
   }
-  const Recipe recipe = parse_recipe(resolved, recipe_file, base_dir);
-  result.recipe = recipe;
+  r.recipe = parse_recipe(r.resolved, r.file, base_dir);
   if (opt.log)
-    for (const auto& n : recipe.notes) opt.log("note: " + n);
+    for (const auto& n : r.recipe.notes) opt.log("note: " + n);
   if (opt.resume) {
     const CheckpointProgress done = checkpoint_progress(opt.run_dir);
-    if (done.epoch >= recipe.epochs)
+    if (done.epoch >= r.recipe.epochs)
       throw InputError(opt.run_dir, "the run has already trained " + std::to_string(done.epoch) +
-                                        " of " + std::to_string(recipe.epochs) +
+                                        " of " + std::to_string(r.recipe.epochs) +
                                         " epochs; give --epochs " + std::to_string(done.epoch + 1) +
                                         " or more to train further");
   }
-  Model model = opt.resume       ? io::load_model(opt.run_dir + "/model.json")
-                : opt.model_arch ? Model::from_json(*opt.model_arch, recipe.model)
-                                 : io::load_model(recipe.model);
+  return r;
+}
 
-  // What the model expects as input travels with it (DESIGN.md): a new run of an image model
-  // records the data's preprocessing (rescale, the augmentation's rescale and featurewise
-  // statistics, interpolation) in its model.json; the model then scales raw pixels itself, in
-  // training and in every program that reads the run. Keras's per-sample normalisation
-  // (samplewise_*) cannot be part of the model: such runs keep the old way, with a warning.
-  std::optional<data::AugmentSettings> aug;
+// What the model expects as input travels with it (DESIGN.md): a new run of an image model
+// records the data's preprocessing (rescale, the augmentation's rescale and featurewise
+// statistics, interpolation) in its model.json; the model then scales raw pixels itself, in
+// training and in every program that reads the run. Keras's per-sample normalisation
+// (samplewise_*) cannot be part of the model: such runs keep the old way, with a warning.
+struct PreprocessingPlan {
+  std::optional<data::AugmentSettings> augment;
+  bool samplewise = false;         // per-sample normalisation: the data, not the model, scales
+  bool record = false;             // the model records (and applies) the preprocessing
+  bool had_preprocessing = false;  // the model came with its own (an imported network)
+};
+
+PreprocessingPlan plan_preprocessing(Model& model, const Recipe& recipe, const RunOptions& opt) {
+  PreprocessingPlan plan;
   if (!recipe.augment.is_null())
-    aug = data::parse_augment_settings(recipe.augment, recipe.augment_file);
-  const bool samplewise = aug && (aug->samplewise_center || aug->samplewise_std_normalization);
-  const bool record = !opt.resume && !samplewise && model.input_shape().size() == 3;
-  const bool had_preprocessing = model.preprocessing().has_value();
-  if (record && had_preprocessing) {
+    plan.augment = data::parse_augment_settings(recipe.augment, recipe.augment_file);
+  const auto& aug = plan.augment;
+  plan.samplewise = aug && (aug->samplewise_center || aug->samplewise_std_normalization);
+  plan.record = !opt.resume && !plan.samplewise && model.input_shape().size() == 3;
+  plan.had_preprocessing = model.preprocessing().has_value();
+  if (plan.record && plan.had_preprocessing) {
     // The model's own (an imported network's): the recipe may override its rescale.
     Preprocessing p = *model.preprocessing();
     if (recipe.data.rescale && static_cast<float>(*recipe.data.rescale) != p.rescale) {
@@ -180,16 +195,27 @@ RunResult run_training(const RunOptions& opt) {
                             "(preprocessing); featurewise statistics would be applied twice");
     model.set_preprocessing(p);
   }
-  if (samplewise && opt.log && !opt.resume)
+  if (plan.samplewise && opt.log && !opt.resume)
     opt.log(
         "warning: samplewise_center / samplewise_std_normalization normalise each sample "
         "in the training data only; the model does not record them, so cnn-eval --images "
         "and the other programs will not apply them");
+  return plan;
+}
 
-  // Data, checked against the model before anything is written.
-  data::DatasetOptions dopt = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
-  if (record) dopt.rescale = 1.0f;  // raw pixels: the model will scale them
-  data::DatasetOptions train_opt = dopt, val_opt = dopt;
+struct RunData {
+  data::DatasetOptions options;
+  std::unique_ptr<data::Dataset> train, validation;
+};
+
+// The datasets, checked against the model before anything is written; the images they skip go
+// into result.
+RunData open_run_data(const Model& model, const Recipe& recipe, const PreprocessingPlan& plan,
+                      const RunOptions& opt, RunResult& result) {
+  RunData d;
+  d.options = dataset_options(recipe.data, model, opt.threads, opt.mnist_dir);
+  if (plan.record) d.options.rescale = 1.0f;  // raw pixels: the model will scale them
+  data::DatasetOptions train_opt = d.options, val_opt = d.options;
   if (recipe.data.validation_split > 0) {
     train_opt.validation_split = val_opt.validation_split = recipe.data.validation_split;
     train_opt.subset = data::Subset::training;
@@ -200,25 +226,25 @@ RunResult run_training(const RunOptions& opt) {
     train_opt.stream_limit = *recipe.steps_per_epoch * recipe.batch_size * recipe.epochs;
     train_opt.stream_epochs = recipe.epochs;
   }
-  std::unique_ptr<data::Dataset> train = data::open_dataset(recipe.data.train, train_opt);
-  if (train->size() == 0)
+  d.train = data::open_dataset(recipe.data.train, train_opt);
+  if (d.train->size() == 0)
     throw DataError(recipe.data.train, "holds no training samples; there is nothing to train on");
-  check_fit(model, *train, recipe.data.train);
-  std::unique_ptr<data::Dataset> validation;
+  check_fit(model, *d.train, recipe.data.train);
   if (recipe.data.validation) {
-    validation = data::open_dataset(*recipe.data.validation, val_opt);
-    check_fit(model, *validation, *recipe.data.validation);
+    d.validation = data::open_dataset(*recipe.data.validation, val_opt);
+    check_fit(model, *d.validation, *recipe.data.validation);
   } else if (recipe.data.validation_split > 0) {
-    validation = data::open_dataset(recipe.data.train, val_opt);
+    d.validation = data::open_dataset(recipe.data.train, val_opt);
   }
   if (opt.log) {
-    opt.log("Found " + std::to_string(train->size()) + " training samples belonging to " +
-            std::to_string(train->num_classes()) + " classes (" + recipe.data.train + ").");
-    if (validation) opt.log("Found " + std::to_string(validation->size()) + " validation samples.");
+    opt.log("Found " + std::to_string(d.train->size()) + " training samples belonging to " +
+            std::to_string(d.train->num_classes()) + " classes (" + recipe.data.train + ").");
+    if (d.validation)
+      opt.log("Found " + std::to_string(d.validation->size()) + " validation samples.");
   }
-  result.train_samples = train->size();
-  result.validation_samples = validation ? validation->size() : 0;
-  for (const data::Dataset* ds : {train.get(), validation.get()})
+  result.train_samples = d.train->size();
+  result.validation_samples = d.validation ? d.validation->size() : 0;
+  for (const data::Dataset* ds : {d.train.get(), d.validation.get()})
     if (ds)
       for (const auto& s : ds->skipped()) {
         auto& list = result.skipped_images;
@@ -226,14 +252,21 @@ RunResult run_training(const RunOptions& opt) {
         list.push_back(s.path);
         if (opt.log) opt.log("skipped: " + s.reason);
       }
+  return d;
+}
 
-  if (record && !had_preprocessing) {
-    Preprocessing p = data_preprocessing(recipe.data, train->default_rescale(),
-                                         aug ? aug->rescale : std::nullopt);
+// A new run's model records the training data's preprocessing (with Keras's featurewise
+// statistics, ImageDataGenerator.fit, of the rescaled training data as its per-channel mean and
+// std: (x - mean) / (std + 1e-6)).
+void record_preprocessing(Model& model, const Recipe& recipe, const PreprocessingPlan& plan,
+                          const data::Dataset& train, const RunOptions& opt) {
+  if (!plan.record) return;
+  const auto& aug = plan.augment;
+  if (!plan.had_preprocessing) {
+    Preprocessing p =
+        data_preprocessing(recipe.data, train.default_rescale(), aug ? aug->rescale : std::nullopt);
     if (aug && aug->needs_featurewise_stats()) {
-      // Keras's featurewise statistics (ImageDataGenerator.fit) of the rescaled training data,
-      // as the model's per-channel mean and std: (x - mean) / (std + 1e-6).
-      const data::FeaturewiseStats st = data::fit_featurewise(*train, p.rescale, opt.threads);
+      const data::FeaturewiseStats st = data::fit_featurewise(train, p.rescale, opt.threads);
       const std::size_t c = model.input_shape().back();
       p.mean.assign(c, 0.0f);
       p.std.assign(c, 1.0f);
@@ -244,44 +277,141 @@ RunResult run_training(const RunOptions& opt) {
     }
     model.set_preprocessing(p);
   }
-  if (record && opt.log) {
+  if (opt.log) {
     const Preprocessing& p = *model.preprocessing();
     opt.log("The model records its input preprocessing: rescale " + std::to_string(p.rescale) +
             (p.mean.empty() ? "" : ", featurewise mean/std") + ", interpolation " +
             (p.interpolation.empty() ? std::string("nearest") : p.interpolation) + ".");
   }
+}
 
-  // Augmentation (Keras ImageDataGenerator) of the training data only, drawn per sample from
-  // the Batcher's seeds, in the dataset's pixel units. When the model carries the
-  // preprocessing, the settings' rescale and featurewise statistics are in it, not here.
-  if (aug) {
-    data::AugmentSettings settings = *aug;
-    float scale = dopt.rescale.value_or(train->default_rescale());
-    if (model.preprocessing() && !samplewise) {
-      settings.rescale.reset();
-      settings.featurewise_center = settings.featurewise_std_normalization = false;
-      scale = 1.0f;
-    }
-    train = std::make_unique<data::AugmentedDataset>(std::move(train), std::move(settings), scale,
-                                                     opt.threads);
-    if (opt.log)
-      opt.log("Augmenting the training data (" + recipe.augment_file +
-              "): " + changed_settings(*aug) + ".");
+// Augmentation (Keras ImageDataGenerator) of the training data only, drawn per sample from the
+// Batcher's seeds, in the dataset's pixel units. When the model carries the preprocessing, the
+// settings' rescale and featurewise statistics are in it, not here.
+void augment_training_data(RunData& d, const Model& model, const Recipe& recipe,
+                           const PreprocessingPlan& plan, const RunOptions& opt) {
+  if (!plan.augment) return;
+  data::AugmentSettings settings = *plan.augment;
+  float scale = d.options.rescale.value_or(d.train->default_rescale());
+  if (model.preprocessing() && !plan.samplewise) {
+    settings.rescale.reset();
+    settings.featurewise_center = settings.featurewise_std_normalization = false;
+    scale = 1.0f;
   }
+  d.train = std::make_unique<data::AugmentedDataset>(std::move(d.train), std::move(settings), scale,
+                                                     opt.threads);
+  if (opt.log)
+    opt.log("Augmenting the training data (" + recipe.augment_file +
+            "): " + changed_settings(*plan.augment) + ".");
+}
 
-  TrainerOptions topt;
-  topt.loss = recipe.loss ? *recipe.loss : default_loss(dopt.class_mode);
-  topt.optimizer = recipe.optimizer;
-  topt.weight_decay = recipe.weight_decay;
+TrainerOptions trainer_options(const Recipe& recipe, const RunData& d,
+                               const std::string& recipe_file) {
+  TrainerOptions t;
+  t.loss = recipe.loss ? *recipe.loss : default_loss(d.options.class_mode);
+  t.optimizer = recipe.optimizer;
+  t.weight_decay = recipe.weight_decay;
   if (std::find(recipe.metrics.begin(), recipe.metrics.end(), "top_k_categorical_accuracy") !=
       recipe.metrics.end())
-    topt.top_k = recipe.top_k;
+    t.top_k = recipe.top_k;
   if (!recipe.class_weight.is_null()) {
-    std::vector<std::int32_t> labels(train->size());
-    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = train->label(i);
-    topt.class_weights = class_weights_from_json(recipe.class_weight, labels, train->num_classes(),
-                                                 recipe_file, "/class_weight");
+    std::vector<std::int32_t> labels(d.train->size());
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = d.train->label(i);
+    t.class_weights = class_weights_from_json(recipe.class_weight, labels, d.train->num_classes(),
+                                              recipe_file, "/class_weight");
   }
+  return t;
+}
+
+FitOptions fit_options(const Recipe& recipe, const RunOptions& opt, const std::string& recipe_file,
+                       std::size_t skipped_images) {
+  FitOptions f;
+  f.epochs = recipe.epochs;
+  f.batch_size = recipe.batch_size;
+  f.steps_per_epoch = recipe.steps_per_epoch;
+  f.validation_steps = recipe.validation_steps;
+  f.shuffle = recipe.shuffle;
+  f.seed = recipe.seed;
+  f.threads = opt.threads;
+  f.skipped_images = skipped_images;
+  f.schedule = recipe.schedule;
+  f.early_stopping = recipe.early_stopping;
+  f.recalibrate_bn = recipe.recalibrate_bn;
+  f.recipe_file = recipe_file;
+  f.run_dir = opt.run_dir;
+  f.resume = opt.resume;
+  f.stop = opt.stop;
+  f.on_step = opt.on_step;
+  f.on_epoch = [&opt](const std::vector<EpochRecord>& history) {
+    write_history(opt.run_dir, history);
+    if (opt.on_epoch) opt.on_epoch(history.back());
+  };
+  return f;
+}
+
+// The run directory, locked while this run writes it (a second writer is refused, exit 1).
+// Returns whether this run created it.
+bool claim_run_dir(const RunOptions& opt, std::optional<io::DirLock>& lock) {
+  if (opt.resume) {
+    if (!has_checkpoint(opt.run_dir))
+      throw InputError(opt.run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
+    lock.emplace(opt.run_dir);
+    return false;
+  }
+  if (dir_has_files(opt.run_dir) && !opt.overwrite)
+    throw InputError(opt.run_dir,
+                     "the run directory already has files; choose another -o, "
+                     "pass --overwrite, or --resume it");
+  std::error_code ec;
+  const bool created = !fs::exists(opt.run_dir, ec);
+  fs::create_directories(opt.run_dir, ec);
+  if (ec) throw IoError(opt.run_dir, "create directory", ec.message());
+  lock.emplace(opt.run_dir);
+  if (!created) fs::remove_all(fs::path(opt.run_dir) / "checkpoint", ec);
+  io::check_writable_directory(opt.run_dir);
+  return created;
+}
+
+// A new run's files before its first epoch: model.json, the extra files, train.json (paths made
+// absolute, so the run's readers find them from any directory) and class_indices.json. A resume
+// that changed fields rewrites train.json.
+void write_run_files(const RunOptions& opt, const RunRecipe& r, const std::string& model_json,
+                     const data::Dataset& train) {
+  if (opt.resume) {
+    if (!opt.resume_overrides.empty()) io::write_file_atomically(r.file, r.resolved.dump(2) + "\n");
+    return;
+  }
+  io::write_file_atomically(opt.run_dir + "/model.json", model_json);
+  for (const auto& [name, content] : opt.extra_files)
+    io::write_file_atomically(opt.run_dir + "/" + name, content);
+  const Recipe& recipe = r.recipe;
+  json saved = r.resolved;
+  saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
+  if (recipe.weights) saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
+  saved["data"]["train"] = recipe.data.train;
+  if (recipe.data.validation) saved["data"]["validation"] = *recipe.data.validation;
+  if (!recipe.augment.is_null()) saved["augment"] = recipe.augment;
+  io::write_file_atomically(opt.run_dir + "/train.json", saved.dump(2) + "\n");
+  io::write_file_atomically(opt.run_dir + "/class_indices.json",
+                            data::class_indices_json(train.class_names()).dump(2) + "\n");
+}
+
+}  // namespace
+
+RunResult run_training(const RunOptions& opt) {
+  RunResult result;
+  result.run_dir = opt.run_dir;
+  const RunRecipe r = read_run_recipe(opt);
+  const Recipe& recipe = r.recipe;
+  result.recipe = recipe;
+  Model model = opt.resume       ? io::load_model(opt.run_dir + "/model.json")
+                : opt.model_arch ? Model::from_json(*opt.model_arch, recipe.model)
+                                 : io::load_model(recipe.model);
+
+  const PreprocessingPlan plan = plan_preprocessing(model, recipe, opt);
+  RunData data = open_run_data(model, recipe, plan, opt, result);
+  record_preprocessing(model, recipe, plan, *data.train, opt);
+  augment_training_data(data, model, recipe, plan, opt);
 
   // Initial weights: Keras initialisers from the seed, or a weights file.
   Rng init_rng(recipe.seed);
@@ -290,74 +420,19 @@ RunResult run_training(const RunOptions& opt) {
   if (opt.init_weights && !opt.resume) opt.init_weights(model);
 
   // Everything the recipe configures is checked before the run directory is touched: the
-  // trainer (loss against the outputs, optimizer) and the schedule and early stopping.
+  // trainer (loss against the outputs, class weights) and the monitors of the callbacks.
   const std::string model_json = io::model_file_text(model);
-  Trainer trainer(model, topt, recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
-  FitOptions fopt;
-  fopt.epochs = recipe.epochs;
-  fopt.batch_size = recipe.batch_size;
-  fopt.steps_per_epoch = recipe.steps_per_epoch;
-  fopt.validation_steps = recipe.validation_steps;
-  fopt.shuffle = recipe.shuffle;
-  fopt.seed = recipe.seed;
-  fopt.threads = opt.threads;
-  fopt.skipped_images = result.skipped_images.size();
-  fopt.schedule = recipe.schedule;
-  fopt.early_stopping = recipe.early_stopping;
-  fopt.recalibrate_bn = recipe.recalibrate_bn;
-  fopt.recipe_file = recipe_file;
-  fopt.run_dir = opt.run_dir;
-  fopt.resume = opt.resume;
-  fopt.stop = opt.stop;
-  fopt.on_step = opt.on_step;
-  fopt.on_epoch = [&](const std::vector<EpochRecord>& history) {
-    write_history(opt.run_dir, history);
-    if (opt.on_epoch) opt.on_epoch(history.back());
-  };
-  make_callbacks(fopt, trainer.optimizer().learning_rate(), validation != nullptr,
+  Trainer trainer(model, trainer_options(recipe, data, r.file),
+                  recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
+  const FitOptions fopt = fit_options(recipe, opt, r.file, result.skipped_images.size());
+  make_callbacks(fopt, trainer.optimizer().learning_rate(), data.validation != nullptr,
                  trainer.top_k() > 0);
 
-  // The run directory, locked while this run writes it (a second writer is refused, exit 1).
-  bool created = false;
   std::optional<io::DirLock> lock;
-  if (opt.resume) {
-    if (!has_checkpoint(opt.run_dir))
-      throw InputError(opt.run_dir, "no checkpoint to resume from (checkpoint/latest is missing)");
-    lock.emplace(opt.run_dir);
-  } else {
-    if (dir_has_files(opt.run_dir) && !opt.overwrite)
-      throw InputError(opt.run_dir,
-                       "the run directory already has files; choose another -o, "
-                       "pass --overwrite, or --resume it");
-    std::error_code ec;
-    created = !fs::exists(opt.run_dir, ec);
-    fs::create_directories(opt.run_dir, ec);
-    if (ec) throw IoError(opt.run_dir, "create directory", ec.message());
-    lock.emplace(opt.run_dir);
-    if (!created) fs::remove_all(fs::path(opt.run_dir) / "checkpoint", ec);
-    io::check_writable_directory(opt.run_dir);
-  }
+  const bool created = claim_run_dir(opt, lock);
   try {
-    if (opt.resume && !opt.resume_overrides.empty())
-      io::write_file_atomically(recipe_file, resolved.dump(2) + "\n");
-    if (!opt.resume) {
-      io::write_file_atomically(opt.run_dir + "/model.json", model_json);
-      for (const auto& [name, content] : opt.extra_files)
-        io::write_file_atomically(opt.run_dir + "/" + name, content);
-      json saved = resolved;
-      saved["model"] = fs::absolute(recipe.model).lexically_normal().string();
-      if (recipe.weights)
-        saved["weights"] = fs::absolute(*recipe.weights).lexically_normal().string();
-      // Dataset paths as resolved against the recipe's folder (absolute), so that the run's
-      // readers find the data from any directory.
-      saved["data"]["train"] = recipe.data.train;
-      if (recipe.data.validation) saved["data"]["validation"] = *recipe.data.validation;
-      if (!recipe.augment.is_null()) saved["augment"] = recipe.augment;
-      io::write_file_atomically(opt.run_dir + "/train.json", saved.dump(2) + "\n");
-      io::write_file_atomically(opt.run_dir + "/class_indices.json",
-                                data::class_indices_json(train->class_names()).dump(2) + "\n");
-    }
-    result.fit = fit(model, trainer, *train, validation.get(), fopt);
+    write_run_files(opt, r, model_json, *data.train);
+    result.fit = fit(model, trainer, *data.train, data.validation.get(), fopt);
   } catch (...) {
     if (created && !has_checkpoint(opt.run_dir)) {
       std::error_code ec;
