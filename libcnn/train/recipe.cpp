@@ -131,6 +131,50 @@ std::optional<std::size_t> opt_count(ConfigReader& r, const std::string& key) {
   return static_cast<std::size_t>(r.get_int(key, std::nullopt, 1));
 }
 
+// The data section (/data).
+DataRecipe parse_data_recipe(const json& section, const std::string& file,
+                             const std::string& base_dir) {
+  DataRecipe r;
+  ConfigReader d(section, file, "/data", "");
+  auto train = opt_string(d, "train");
+  if (!train) throw d.error("train", "missing: name a dataset (--data)");
+  r.train = data::resolve_dataset_spec(*train, base_dir);
+  r.validation = opt_string(d, "validation");
+  if (r.validation) r.validation = data::resolve_dataset_spec(*r.validation, base_dir);
+  r.validation_split = d.get_number("validation_split", 0.0, 0.0, 0.99);
+  if (const json* ts = d.get_raw("target_size"); ts && !ts->is_null())
+    r.target_size = d.get_pair("target_size", std::nullopt, 1);
+  if (d.has("color_mode") && !section.at("color_mode").is_null())
+    r.color_mode = d.get_choice("color_mode", std::nullopt, {"rgb", "grayscale"});
+  else
+    d.accept("color_mode");
+  if (d.has("class_mode") && !section.at("class_mode").is_null())
+    r.class_mode = d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
+  else
+    d.accept("class_mode");
+  if (d.has("interpolation") && !section.at("interpolation").is_null())
+    r.interpolation = d.get_choice("interpolation", std::nullopt, {"nearest", "bilinear"});
+  else
+    d.accept("interpolation");
+  if (const json* rs = d.get_raw("rescale"); rs && !rs->is_null())
+    r.rescale = d.get_number("rescale", std::nullopt, 1e-12, 1e12);
+  r.on_bad_image = d.get_choice("on_bad_image", std::string("fail"), {"fail", "skip"});
+  r.check = d.get_choice("check", std::string("header"), {"header", "full"});
+  if (const json* c = d.get_raw("classes"); c && !c->is_null()) {
+    if (!c->is_array() || c->empty())
+      throw d.error("classes", "expected a non-empty list of class names, got " + json_brief(*c));
+    for (const auto& e : *c) {
+      if (!e.is_string()) throw d.error("classes", "expected class names, got " + json_brief(*c));
+      r.classes.push_back(e.get<std::string>());
+    }
+  }
+  if (r.validation && r.validation_split > 0)
+    throw d.error("validation_split",
+                  "give either validation data or a validation_split, not both");
+  d.finish();
+  return r;
+}
+
 }  // namespace
 
 Recipe parse_recipe(const json& j, const std::string& file, const std::string& base_dir) {
@@ -144,45 +188,7 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
 
   const json* data = top.get_raw("data");
   if (!data) throw top.error("data", "missing required field");
-  ConfigReader d(*data, file, "/data", "");
-  auto train = opt_string(d, "train");
-  if (!train) throw d.error("train", "missing: name a dataset (--data)");
-  r.data.train = data::resolve_dataset_spec(*train, base_dir);
-  r.data.validation = opt_string(d, "validation");
-  if (r.data.validation)
-    r.data.validation = data::resolve_dataset_spec(*r.data.validation, base_dir);
-  r.data.validation_split = d.get_number("validation_split", 0.0, 0.0, 0.99);
-  if (const json* ts = d.get_raw("target_size"); ts && !ts->is_null())
-    r.data.target_size = d.get_pair("target_size", std::nullopt, 1);
-  if (d.has("color_mode") && !data->at("color_mode").is_null())
-    r.data.color_mode = d.get_choice("color_mode", std::nullopt, {"rgb", "grayscale"});
-  else
-    d.accept("color_mode");
-  if (d.has("class_mode") && !data->at("class_mode").is_null())
-    r.data.class_mode =
-        d.get_choice("class_mode", std::nullopt, {"binary", "categorical", "sparse"});
-  else
-    d.accept("class_mode");
-  if (d.has("interpolation") && !data->at("interpolation").is_null())
-    r.data.interpolation = d.get_choice("interpolation", std::nullopt, {"nearest", "bilinear"});
-  else
-    d.accept("interpolation");
-  if (const json* rs = d.get_raw("rescale"); rs && !rs->is_null())
-    r.data.rescale = d.get_number("rescale", std::nullopt, 1e-12, 1e12);
-  r.data.on_bad_image = d.get_choice("on_bad_image", std::string("fail"), {"fail", "skip"});
-  r.data.check = d.get_choice("check", std::string("header"), {"header", "full"});
-  if (const json* c = d.get_raw("classes"); c && !c->is_null()) {
-    if (!c->is_array() || c->empty())
-      throw d.error("classes", "expected a non-empty list of class names, got " + json_brief(*c));
-    for (const auto& e : *c) {
-      if (!e.is_string()) throw d.error("classes", "expected class names, got " + json_brief(*c));
-      r.data.classes.push_back(e.get<std::string>());
-    }
-  }
-  if (r.data.validation && r.data.validation_split > 0)
-    throw d.error("validation_split",
-                  "give either validation data or a validation_split, not both");
-  d.finish();
+  r.data = parse_data_recipe(*data, file, base_dir);
 
   if (const json* l = top.get_raw("loss"); l && !l->is_null())
     r.loss = top.get_choice("loss", std::nullopt, loss_names());
