@@ -149,36 +149,30 @@ void Preprocessing::backward_add(const float* grad_out, float* grad_in, std::siz
   }
 }
 
-Model Model::from_json(const json& arch, const std::string& file) {
-  Model m;
-  ConfigReader top(arch, file, "", "");
-  m.name_ = top.get_string("name", std::string("model"));
-  if (!valid_name(m.name_))
-    throw top.error("name",
-                    "expected a name of letters, digits, '_' or '-', got '" + m.name_ + "'");
-  for (long d : top.get_int_list("input_shape", std::nullopt, 1))
-    m.input_shape_.push_back(static_cast<std::size_t>(d));
-  if (m.input_shape_.empty()) throw top.error("input_shape", "expected at least one dimension");
-  m.input_name_ = top.get_string("input_name", std::string("input_1"));
-  if (const json* pre = top.get_raw("preprocessing"))
-    m.preprocessing_ = read_preprocessing(*pre, file, m.input_shape_);
-  const json* layers = top.get_raw("layers");
-  if (!layers) throw top.error("layers", "missing required field");
-  if (!layers->is_array() || layers->empty())
-    throw top.error("layers", "expected a non-empty list of layers");
-  std::optional<std::string> output_name;
-  if (top.has("output")) output_name = top.get_string("output", std::nullopt);
-  top.get_string("cnn_version", std::string());  // the writer's version: informative only
-  top.finish();
+namespace {
 
-  // Pass 1: types, explicit names, inputs.
-  const std::size_t count = layers->size();
-  std::vector<Pending> pend(count);
-  std::set<std::string> taken{m.input_name_};
+constexpr std::size_t kModelInput = Model::kModelInput;
+
+// Pass 1 over the layers: types, explicit names (unique), then Keras's default names for the
+// rest (conv2d, conv2d_1, ... skipping the explicit ones).
+struct LayerNames {
+  std::vector<Pending> pend;
+  std::set<std::string> taken;  // every name, the model input's included
+  std::map<std::string, std::size_t> index_of;
+};
+
+LayerNames read_layer_names(const json& layers, const std::string& file,
+                            const std::string& input_name) {
+  const std::size_t count = layers.size();
+  LayerNames names;
+  names.pend.resize(count);
+  std::vector<Pending>& pend = names.pend;
+  std::set<std::string>& taken = names.taken;
+  taken.insert(input_name);
   for (std::size_t i = 0; i < count; ++i) {
     Pending& p = pend[i];
     p.pointer = "/layers/" + std::to_string(i);
-    ConfigReader cfg((*layers)[i], file, p.pointer, "");
+    ConfigReader cfg(layers[i], file, p.pointer, "");
     p.type = cfg.get_string("type", std::nullopt);
     if (!is_layer_type(p.type))
       throw cfg.error(
@@ -205,15 +199,28 @@ Model Model::from_json(const json& arch, const std::string& file) {
     p.name = candidate;
     taken.insert(candidate);
   }
-  std::map<std::string, std::size_t> index_of;
-  for (std::size_t i = 0; i < count; ++i) index_of[pend[i].name] = i;
+  for (std::size_t i = 0; i < count; ++i) names.index_of[pend[i].name] = i;
+  return names;
+}
 
-  // Pass 2: configure each layer and resolve its inputs.
-  std::vector<std::unique_ptr<Layer>> built(count);
-  std::vector<std::vector<std::size_t>> inputs(count);
+// Pass 2: each layer configured from its fields, and its inputs resolved to layer indices
+// (kModelInput for the model's input).
+struct ConfiguredLayers {
+  std::vector<std::unique_ptr<Layer>> layers;
+  std::vector<std::vector<std::size_t>> inputs;
+};
+
+ConfiguredLayers configure_layers(const json& layers, const std::string& file,
+                                  const std::string& input_name, LayerNames& names) {
+  const std::size_t count = layers.size();
+  ConfiguredLayers c;
+  c.layers.resize(count);
+  c.inputs.resize(count);
+  auto& built = c.layers;
+  auto& inputs = c.inputs;
   for (std::size_t i = 0; i < count; ++i) {
-    Pending& p = pend[i];
-    ConfigReader cfg((*layers)[i], file, p.pointer, p.name);
+    Pending& p = names.pend[i];
+    ConfigReader cfg(layers[i], file, p.pointer, p.name);
     cfg.accept("type");
     cfg.accept("name");
     p.trainable = cfg.get_bool("trainable", true);
@@ -237,15 +244,16 @@ Model Model::from_json(const json& arch, const std::string& file) {
       inputs[i].push_back(i == 0 ? kModelInput : i - 1);
     } else {
       for (const auto& n : p.input_names) {
-        if (n == m.input_name_) {
+        if (n == input_name) {
           inputs[i].push_back(kModelInput);
           continue;
         }
-        auto it = index_of.find(n);
-        if (it == index_of.end())
-          throw cfg.error(
-              "inputs", "no layer named '" + n + "'; " +
-                            choices_hint(n, std::vector<std::string>(taken.begin(), taken.end())));
+        auto it = names.index_of.find(n);
+        if (it == names.index_of.end())
+          throw cfg.error("inputs",
+                          "no layer named '" + n + "'; " +
+                              choices_hint(n, std::vector<std::string>(names.taken.begin(),
+                                                                       names.taken.end())));
         inputs[i].push_back(it->second);
       }
     }
@@ -260,23 +268,16 @@ Model Model::from_json(const json& arch, const std::string& file) {
     }
     built[i] = std::move(layer);
   }
+  return c;
+}
 
-  // Output and reachability: every layer must feed the output.
-  std::size_t out = count - 1;
-  if (output_name) {
-    auto it = index_of.find(*output_name);
-    if (it == index_of.end()) {
-      std::vector<std::string> known(taken.begin(), taken.end());
-      throw ConfigError(
-          file, "/output", "",
-          "no layer named '" + *output_name + "'; " + choices_hint(*output_name, known));
-    }
-    out = it->second;
-  }
-
-  // Topological order (Kahn): of the layers whose inputs are placed, the first in the file goes
-  // next (a min-heap of ready indices: O(n log n) for any order of the file). Leftovers form a
-  // cycle.
+// Topological order (Kahn): of the layers whose inputs are placed, the first in the file goes
+// next (a min-heap of ready indices: O(n log n) for any order of the file). Leftovers form a
+// cycle, reported along its data flow.
+std::vector<std::size_t> topological_order(const std::vector<std::vector<std::size_t>>& inputs,
+                                           const std::vector<Pending>& pend,
+                                           const std::string& file) {
+  const std::size_t count = inputs.size();
   std::vector<std::size_t> order;
   order.reserve(count);
   std::vector<bool> placed(count, false);
@@ -328,7 +329,14 @@ Model Model::from_json(const json& arch, const std::string& file) {
     throw ConfigError(file, pend[cur].pointer + "/inputs", pend[cur].name,
                       "the inputs form a cycle: " + cycle);
   }
+  return order;
+}
 
+// Every layer must feed the output.
+void check_all_feed(std::size_t out, const std::vector<std::size_t>& order,
+                    const std::vector<std::vector<std::size_t>>& inputs,
+                    const std::vector<Pending>& pend, const std::string& file) {
+  const std::size_t count = inputs.size();
   std::vector<bool> feeds(count, false);
   feeds[out] = true;
   for (auto it = order.rbegin(); it != order.rend(); ++it)
@@ -340,6 +348,54 @@ Model Model::from_json(const json& arch, const std::string& file) {
       throw ConfigError(
           file, pend[i].pointer, pend[i].name,
           "the layer's output is never used; the model's output is '" + pend[out].name + "'");
+}
+
+}  // namespace
+
+Model Model::from_json(const json& arch, const std::string& file) {
+  Model m;
+  ConfigReader top(arch, file, "", "");
+  m.name_ = top.get_string("name", std::string("model"));
+  if (!valid_name(m.name_))
+    throw top.error("name",
+                    "expected a name of letters, digits, '_' or '-', got '" + m.name_ + "'");
+  for (long d : top.get_int_list("input_shape", std::nullopt, 1))
+    m.input_shape_.push_back(static_cast<std::size_t>(d));
+  if (m.input_shape_.empty()) throw top.error("input_shape", "expected at least one dimension");
+  m.input_name_ = top.get_string("input_name", std::string("input_1"));
+  if (const json* pre = top.get_raw("preprocessing"))
+    m.preprocessing_ = read_preprocessing(*pre, file, m.input_shape_);
+  const json* layers = top.get_raw("layers");
+  if (!layers) throw top.error("layers", "missing required field");
+  if (!layers->is_array() || layers->empty())
+    throw top.error("layers", "expected a non-empty list of layers");
+  std::optional<std::string> output_name;
+  if (top.has("output")) output_name = top.get_string("output", std::nullopt);
+  top.get_string("cnn_version", std::string());  // the writer's version: informative only
+  top.finish();
+
+  LayerNames names = read_layer_names(*layers, file, m.input_name_);
+  const std::vector<Pending>& pend = names.pend;
+  ConfiguredLayers configured = configure_layers(*layers, file, m.input_name_, names);
+  auto& built = configured.layers;
+  const auto& inputs = configured.inputs;
+  const std::size_t count = pend.size();
+
+  // The output (the last layer unless named), which every layer must feed.
+  std::size_t out = count - 1;
+  if (output_name) {
+    auto it = names.index_of.find(*output_name);
+    if (it == names.index_of.end()) {
+      std::vector<std::string> known(names.taken.begin(), names.taken.end());
+      throw ConfigError(
+          file, "/output", "",
+          "no layer named '" + *output_name + "'; " + choices_hint(*output_name, known));
+    }
+    out = it->second;
+  }
+
+  const std::vector<std::size_t> order = topological_order(inputs, pend, file);
+  check_all_feed(out, order, inputs, pend, file);
 
   // Build the nodes in order and infer shapes.
   if (!checked_numel(m.input_shape_, kMaxSampleValues))
