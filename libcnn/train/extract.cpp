@@ -125,6 +125,147 @@ std::string npy_meta_path(const std::string& npy_path) {
   return fs::path(npy_path).replace_extension(".meta.json").string();
 }
 
+namespace {
+
+// What is extracted, for the sinks: the run's files, the features' shape, the data.
+struct FeatureSource {
+  const ExtractOptions& opt;
+  std::string model_path, weights_path;
+  Shape shape;            // of one sample's features
+  std::size_t numel = 0;  // of one sample's features
+  const data::Dataset& data;
+};
+
+// Where features go; nothing appears at the output paths until finish() (a sink destroyed
+// before removes its temporary files).
+class FeatureSink {
+ public:
+  virtual ~FeatureSink() = default;
+  // One batch's features, [b.size, numel].
+  virtual void write(const data::Batch& b, const float* features) = 0;
+  // Commits; returns the files written.
+  virtual std::vector<std::string> finish() = 0;
+};
+
+class RecordSink final : public FeatureSink {
+ public:
+  explicit RecordSink(const FeatureSource& src) : src_(src) {
+    io::RecordHeader h;
+    h.shape = src.shape;
+    h.dtype = io::RecordDtype::float32;
+    h.classes = src.data.class_names();
+    h.class_mode = h.classes.size() == 2 ? "binary" : "sparse";
+    h.count = src.data.size();
+    writer_ = std::make_unique<io::RecordWriter>(src.opt.output, h);
+  }
+  void write(const data::Batch& b, const float* features) override {
+    for (std::size_t i = 0; i < b.size; ++i) writer_->write(b.labels[i], features + i * src_.numel);
+  }
+  std::vector<std::string> finish() override {
+    writer_->finish();
+    if (src_.opt.output == "-") return {};
+    return {src_.opt.output};
+  }
+
+ private:
+  const FeatureSource& src_;
+  std::unique_ptr<io::RecordWriter> writer_;
+};
+
+// FILE.npy with FILE.labels.npy and FILE.meta.json (what was extracted, the file of each row).
+class NpySink final : public FeatureSink {
+ public:
+  explicit NpySink(const FeatureSource& src) : src_(src) {
+    Shape s{src.data.size()};
+    s.insert(s.end(), src.shape.begin(), src.shape.end());
+    writer_ = std::make_unique<io::NpyWriter>(src.opt.output, s);
+  }
+  void write(const data::Batch& b, const float* features) override {
+    writer_->write_rows(features, b.size);
+    for (std::size_t i = 0; i < b.size; ++i) {
+      labels_.push_back(b.labels[i]);
+      names_.push_back(src_.data.sample_name(b.indices[i]));
+    }
+  }
+  std::vector<std::string> finish() override {
+    // The labels and the metadata first: the features file is the one a reader looks for.
+    const ExtractOptions& opt = src_.opt;
+    const std::string lp = npy_labels_path(opt.output), mp = npy_meta_path(opt.output);
+    io::write_file_atomically(lp, [&](io::AtomicFile& f) {
+      f.write(io::npy_header({labels_.size()}, "<i4"));
+      f.write(labels_.data(), labels_.size() * sizeof(std::int32_t));
+    });
+    json_ordered meta;
+    meta["features"] = fs::path(opt.output).filename().string();
+    meta["labels"] = fs::path(lp).filename().string();
+    meta["count"] = labels_.size();
+    meta["shape"] = src_.shape;
+    meta["model"] = absolute(src_.model_path);
+    meta["weights"] = absolute(src_.weights_path);
+    meta["layer"] = opt.layer;
+    meta["pool"] = feature_pool_name(opt.pool);
+    meta["data"] = opt.data;
+    meta["classes"] = src_.data.class_names();
+    meta["files"] = names_;
+    io::write_file_atomically(mp, meta.dump(2) + "\n");
+    writer_->commit();
+    return {opt.output, lp, mp};
+  }
+
+ private:
+  const FeatureSource& src_;
+  std::unique_ptr<io::NpyWriter> writer_;
+  std::vector<std::int32_t> labels_;
+  std::vector<std::string> names_;
+};
+
+// A header row f0,...,label,class,file; floats written to round-trip.
+class CsvSink final : public FeatureSink {
+ public:
+  explicit CsvSink(const FeatureSource& src) : src_(src), file_(src.opt.output) {
+    std::string head;
+    for (std::size_t k = 0; k < src.numel; ++k) {
+      head += 'f';  // appended piece by piece: GCC 12's -Wrestrict misfires on "f" + to_string
+      head += std::to_string(k);
+      head += ',';
+    }
+    file_.write(head + "label,class,file\n");
+  }
+  void write(const data::Batch& b, const float* features) override {
+    std::string rows;
+    for (std::size_t i = 0; i < b.size; ++i) {
+      for (std::size_t k = 0; k < src_.numel; ++k)
+        rows += float_text(features[i * src_.numel + k]) + ",";
+      const auto label = static_cast<std::size_t>(b.labels[i]);
+      rows += std::to_string(label) + "," + csv_field(src_.data.class_names().at(label)) + "," +
+              csv_field(src_.data.sample_name(b.indices[i])) + "\n";
+    }
+    file_.write(rows);
+  }
+  std::vector<std::string> finish() override {
+    file_.commit();
+    return {src_.opt.output};
+  }
+
+ private:
+  const FeatureSource& src_;
+  io::AtomicFile file_;
+};
+
+std::unique_ptr<FeatureSink> make_sink(FeatureFormat format, const FeatureSource& src) {
+  switch (format) {
+    case FeatureFormat::record_stream:
+      return std::make_unique<RecordSink>(src);
+    case FeatureFormat::npy:
+      return std::make_unique<NpySink>(src);
+    case FeatureFormat::csv:
+      break;
+  }
+  return std::make_unique<CsvSink>(src);
+}
+
+}  // namespace
+
 ExtractResult extract_features(const ExtractOptions& opt) {
   using clock = std::chrono::steady_clock;
   const auto format = feature_format(opt.output);
@@ -142,7 +283,6 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   const std::size_t at = require_layer(full, opt.layer, "--layer", model_path);
   const Shape sample_out = full.node(at).out_shape;
   const Shape feat_shape = pooled_shape(sample_out, opt.pool, opt.layer);
-  const std::size_t feat_numel = numel(feat_shape);
   if (weights.empty())
     throw InputError(model_path,
                      "no weights to extract features with: give --weights "
@@ -166,10 +306,9 @@ ExtractResult extract_features(const ExtractOptions& opt) {
                                   shape_str(model.input_shape()) +
                                   "; set --target-size or --color-mode");
   const std::size_t count = ds->size();
-  const auto& classes = ds->class_names();
   if (opt.log) {
     opt.log("Found " + std::to_string(count) + " samples belonging to " +
-            std::to_string(classes.size()) + " classes (" + opt.data + ").");
+            std::to_string(ds->num_classes()) + " classes (" + opt.data + ").");
     opt.log("Extracting layer '" + opt.layer + "' " + shape_str(sample_out, true) +
             (opt.pool == FeaturePool::none ? std::string()
                                            : std::string(", ") + feature_pool_name(opt.pool) +
@@ -177,35 +316,12 @@ ExtractResult extract_features(const ExtractOptions& opt) {
             " of model '" + model.name() + "'.");
   }
 
-  // Writers: nothing appears at the output paths until the end.
   ExtractResult res;
   res.layer = opt.layer;
   res.shape = feat_shape;
-  res.classes = classes;
-  std::unique_ptr<io::RecordWriter> records;
-  std::unique_ptr<io::NpyWriter> npy;
-  std::unique_ptr<io::AtomicFile> csv;
-  std::vector<std::int32_t> labels;
-  std::vector<std::string> names;
-  if (*format == FeatureFormat::record_stream) {
-    io::RecordHeader h;
-    h.shape = feat_shape;
-    h.dtype = io::RecordDtype::float32;
-    h.classes = classes;
-    h.class_mode = classes.size() == 2 ? "binary" : "sparse";
-    h.count = count;
-    records = std::make_unique<io::RecordWriter>(opt.output, h);
-  } else if (*format == FeatureFormat::npy) {
-    Shape s{count};
-    s.insert(s.end(), feat_shape.begin(), feat_shape.end());
-    npy = std::make_unique<io::NpyWriter>(opt.output, s);
-  } else {
-    csv = std::make_unique<io::AtomicFile>(opt.output);
-    std::string head;
-    for (std::size_t k = 0; k < feat_numel; ++k) head += "f" + std::to_string(k) + ",";
-    csv->write(head + "label,class,file\n");
-  }
-
+  res.classes = ds->class_names();
+  const FeatureSource src{opt, model_path, weights, feat_shape, numel(feat_shape), *ds};
+  const std::unique_ptr<FeatureSink> sink = make_sink(*format, src);
   data::Batcher batcher(*ds, {opt.batch_size, false, 0, opt.threads, 2, std::nullopt});
   Rng rng(0);
   Context ctx;
@@ -218,64 +334,16 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   batcher.start_epoch(0);
   while (batcher.next(b)) {
     pool_features(model.forward(ctx, b.x), opt.pool, feats);
-    if (records) {
-      for (std::size_t i = 0; i < b.size; ++i)
-        records->write(b.labels[i], feats.data() + i * feat_numel);
-    } else if (npy) {
-      npy->write_rows(feats.data(), b.size);
-    } else {
-      std::string rows;
-      for (std::size_t i = 0; i < b.size; ++i) {
-        for (std::size_t k = 0; k < feat_numel; ++k)
-          rows += float_text(feats[i * feat_numel + k]) + ",";
-        const auto label = static_cast<std::size_t>(b.labels[i]);
-        rows += std::to_string(label) + "," + csv_field(classes.at(label)) + "," +
-                csv_field(ds->sample_name(b.indices[i])) + "\n";
-      }
-      csv->write(rows);
-    }
-    for (std::size_t i = 0; i < b.size; ++i) {
-      labels.push_back(b.labels[i]);
-      if (npy) names.push_back(ds->sample_name(b.indices[i]));
-    }
+    sink->write(b, feats.data());
     res.count += b.size;
     res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
     if (opt.on_batch) opt.on_batch(res.count, count, res.seconds);
     if (opt.stop && opt.stop->load() && res.count < count) {
       res.interrupted = true;
-      return res;  // the writers' destructors remove their temporary files
+      return res;  // the sink's destructor removes its temporary files
     }
   }
-
-  if (records) {
-    records->finish();
-    if (opt.output != "-") res.files.push_back(opt.output);
-  } else if (npy) {
-    // The labels and the metadata first: the features file is the one a reader looks for.
-    const std::string lp = npy_labels_path(opt.output), mp = npy_meta_path(opt.output);
-    io::write_file_atomically(lp, [&](io::AtomicFile& f) {
-      f.write(io::npy_header({count}, "<i4"));
-      f.write(labels.data(), labels.size() * sizeof(std::int32_t));
-    });
-    json_ordered meta;
-    meta["features"] = fs::path(opt.output).filename().string();
-    meta["labels"] = fs::path(lp).filename().string();
-    meta["count"] = count;
-    meta["shape"] = feat_shape;
-    meta["model"] = absolute(model_path);
-    meta["weights"] = absolute(weights);
-    meta["layer"] = opt.layer;
-    meta["pool"] = feature_pool_name(opt.pool);
-    meta["data"] = opt.data;
-    meta["classes"] = classes;
-    meta["files"] = names;
-    io::write_file_atomically(mp, meta.dump(2) + "\n");
-    npy->commit();
-    res.files = {opt.output, lp, mp};
-  } else {
-    csv->commit();
-    res.files.push_back(opt.output);
-  }
+  res.files = sink->finish();
   return res;
 }
 
