@@ -135,6 +135,15 @@ constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
 
 namespace {
+// CNN_CHECK_PARAMS_VERSION=1 at start-up: version-keyed caches also compare values.
+bool check_params_version() {
+  static const bool on = [] {
+    const char* v = std::getenv("CNN_CHECK_PARAMS_VERSION");
+    return v && std::string(v) == "1";
+  }();
+  return on;
+}
+
 // On unless CNN_WINOGRAD=0 at start-up.
 bool winograd_from_environment() {
   const char* v = std::getenv("CNN_WINOGRAD");
@@ -238,22 +247,33 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
 void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
-  // Training transforms the kernel on every call (each step changes it). Inference keeps the
-  // transform while the kernel holds the same values, compared with a copy: a fifth of the
-  // transform's time (512 -> 512 channels: 1 ms against 5 per batch). The comparison, not a
-  // "weights changed" signal, because parameters are written through the arena by many
-  // (optimizers, weight files, surgery, a library user), and a stale transform would be a
-  // silently wrong answer.
+  // The transform is made again only when the kernel may have changed: in a model, when its
+  // parameters' version has (Model::params_version; in training every step changes it); on
+  // its own, when the values differ from a copy. CNN_CHECK_PARAMS_VERSION=1 compares in a model
+  // too, and a difference the version missed (a write through a pointer kept across a forward
+  // without params_changed) is an error rather than a silently wrong output.
   const std::size_t kn = 9 * geo_.c * filters_;
-  const bool unchanged = !ctx.training && wino_ && wino_kernel_.size() == kn &&
-                         std::memcmp(wino_kernel_.data(), kernel, kn * sizeof(float)) == 0;
+  const bool versioned = ctx.params_version != 0;
+  auto same_values = [&] {
+    return wino_kernel_.size() == kn &&
+           std::memcmp(wino_kernel_.data(), kernel, kn * sizeof(float)) == 0;
+  };
+  const bool unchanged = wino_ && wino_source_ == kernel &&
+                         (versioned ? wino_version_ == ctx.params_version : same_values());
+  if (unchanged && versioned && check_params_version() && !same_values())
+    throw Error(name() +
+                ": the kernel changed without Model::params_changed() (a write "
+                "through a pointer kept across a forward)");
   if (!unchanged) {
     if (!wino_) wino_ = std::make_unique<kernels::WinogradKernel>();
     wino_->set(kernel, geo_.c, filters_);
-    if (ctx.training)
-      wino_kernel_.clear();
-    else
+    ++kernel_transforms_;
+    wino_source_ = kernel;
+    wino_version_ = ctx.params_version;
+    if (!versioned || check_params_version())
       wino_kernel_.assign(kernel, kernel + kn);
+    else
+      wino_kernel_.clear();
   }
   kernels::winograd_conv3x3(geo_, x.shape()[0], x.data(), *wino_, bias, act, out.data(),
                             winograd_scratch());

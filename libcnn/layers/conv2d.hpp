@@ -76,6 +76,8 @@ class Conv2D final : public Layer {
   // where a chunk of samples has kWinogradGradTiles tiles or more (conv2d.cpp).
   static void set_winograd(bool enabled);
   static bool winograd_enabled();
+  // How many times forward() has transformed the kernel for Winograd (tests).
+  std::uint64_t kernel_transforms() const { return kernel_transforms_; }
   static constexpr std::size_t kWinogradMinChannels = 16;
 
   bool zeroes_grad_input() const override { return true; }
@@ -144,11 +146,15 @@ class Conv2D final : public Layer {
   std::optional<std::size_t> kept_col_batch_;
   // forward_fused: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
-  // Winograd: the transformed kernel (made on first use) and, after an inference forward, the
-  // kernel values it was made from; for the input gradient the same of the flipped kernel
-  // (flipped_, [3, 3, filters, in_c]).
+  // Winograd: the transformed kernel, made from the kernel at wino_source_ when the model's
+  // parameters had version wino_version_ (0: unknown, e.g. a layer run on its own; then
+  // wino_kernel_ holds the values it was made from, to compare); for the input gradient the
+  // same of the flipped kernel (flipped_, [3, 3, filters, in_c]).
   std::unique_ptr<kernels::WinogradKernel> wino_, wino_back_;
+  const float* wino_source_ = nullptr;
+  std::uint64_t wino_version_ = 0;
   std::vector<float> wino_kernel_, flipped_;
+  std::uint64_t kernel_transforms_ = 0;
 };
 
 }  // namespace cnn

@@ -13,6 +13,7 @@
 // branches and gradient accumulation work with no special cases.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -66,6 +67,11 @@ struct Context {
   // activation, so that its output is the logits and the loss is a stage of its own. Model
   // passes it to the output node alone; layers read it through Layer::act_for.
   bool logits = false;
+  // Set by Model::forward: its parameters' version (Model::params_version), which changes
+  // whenever they may have been written. A layer may keep what it derives from its parameters
+  // (Conv2D's Winograd kernel) while the version stays the same. 0: unknown (a layer run on
+  // its own), so such caches must compare the values.
+  std::uint64_t params_version = 0;
 };
 
 using Inputs = std::span<const Tensor* const>;

@@ -527,6 +527,7 @@ bool Model::is_sequential() const {
 }
 
 std::vector<Model::NamedParam> Model::named_params() {
+  params_changed();
   std::vector<NamedParam> out;
   for (auto& n : nodes_)
     for (auto& p : n.layer->params())
@@ -556,6 +557,7 @@ void Model::set_trainable(std::size_t i, bool trainable) {
 }
 
 void Model::init_params(Rng& rng) {
+  params_changed();
   for (auto& n : nodes_)
     for (auto& p : n.layer->params()) init_fill(p.init, p.shape, p.value, rng);
 }
@@ -611,6 +613,12 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   const Tensor& input = preprocess_input() ? pre_ : x;
   fused_.assign(nodes_.size(), false);
   LogitsForOutput logits(ctx, nodes_.size() - 1);
+  struct RestoreVersion {
+    Context& ctx;
+    std::uint64_t caller;
+    ~RestoreVersion() { ctx.params_version = caller; }
+  } restore{ctx, ctx.params_version};
+  ctx.params_version = params_version_;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     logits.at(i);
     if (ctx.fuse && !ctx.training && fuse_with_pool(ctx, i, input, n)) {

@@ -117,24 +117,42 @@ class Model {
   // Nodes in execution (topological) order; the last one is the model's output.
   std::size_t size() const { return nodes_.size(); }
   const Node& node(std::size_t i) const { return nodes_.at(i); }
-  Layer& layer(std::size_t i) { return *nodes_.at(i).layer; }
+  // A layer to change, which may write its parameters: counts as a write (params_changed).
+  Layer& layer(std::size_t i) {
+    params_changed();
+    return *nodes_.at(i).layer;
+  }
+  const Layer& layer(std::size_t i) const { return *nodes_.at(i).layer; }
   std::optional<std::size_t> find(const std::string& layer_name) const;
   // Whether every layer reads exactly the previous one (printed Keras-Sequential style).
   bool is_sequential() const;
 
-  // Parameters, in node order then the layer's own order.
+  // Parameters, in node order then the layer's own order. Counts as a write (params_changed).
   std::vector<NamedParam> named_params();
   std::size_t param_count() const;
   // Parameters that receive gradients: trainable kinds in trainable layers.
   std::size_t trainable_param_count() const;
   std::size_t layer_trainable_param_count(std::size_t i) const;
-  // The arenas (size param_count()).
-  float* values() { return values_.data(); }
+  // The arenas (size param_count()). The mutable values() counts as a write (params_changed).
+  float* values() {
+    params_changed();
+    return values_.data();
+  }
+  const float* values() const { return values_.data(); }
   float* grads() { return grads_.data(); }
   std::size_t arena_size() const { return values_.size(); }
 
   // Freezes or unfreezes a layer (no parameter gradients; BatchNormalization uses moving stats).
   void set_trainable(std::size_t i, bool trainable);
+
+  // The parameters' version: it changes with every call that can write them (the mutable
+  // values(), named_params() and layer(), init_params(), weights loaded by io), so that layers
+  // may keep what they derive from their parameters until it changes (Context::params_version).
+  // Who writes through a pointer obtained before a forward() must call params_changed() after
+  // writing. With CNN_CHECK_PARAMS_VERSION=1 in the environment, such caches also compare the
+  // values and throw Error on a write the version missed (the test suite runs this way).
+  std::uint64_t params_version() const { return params_version_; }
+  void params_changed() { ++params_version_; }
 
   // Draws every parameter from its initialiser, in order, from rng.
   void init_params(Rng& rng);
@@ -193,6 +211,7 @@ class Model {
   detail::ParamArena values_, grads_;  // zero until init_params() or a weights file
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
+  std::uint64_t params_version_ = 1;
   Tensor pre_, pre_grad_;         // preprocessed input and its gradient (models with preprocessing)
   std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
   std::vector<bool> fused_;       // node i ran fused with its pooling reader in the last forward

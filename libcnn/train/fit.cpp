@@ -265,7 +265,10 @@ bool end_epoch(Model& model, Trainer& trainer, const data::Dataset& train,
   bool stop = false;
   if (c.early_stopping) {
     const auto d = c.early_stopping->on_epoch_end(static_cast<std::int64_t>(epoch), logs);
-    if (d.keep_weights) state.best.assign(model.values(), model.values() + model.arena_size());
+    if (d.keep_weights) {
+      const float* v = std::as_const(model).values();
+      state.best.assign(v, v + model.arena_size());
+    }
     if (d.stop) {
       stop = true;
       result.stopped_early_at = epoch + 1;

@@ -2,6 +2,8 @@
 // ends in the matching activation.
 #include "train/trainer.hpp"
 
+#include <utility>
+
 #include "train/class_weight.hpp"
 #include "train/metrics.hpp"
 
@@ -79,7 +81,8 @@ PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labe
   const double n = double(labels.size());
   double loss = loss_(out, targets, grad, weights);
   if (weight_decay_ > 0)
-    loss += l2_penalty(model_.values(), model_.arena_size(), kernels_, weight_decay_);
+    loss += l2_penalty(std::as_const(model_).values(), model_.arena_size(), kernels_,
+                       weight_decay_);  // a read: the parameters keep their version
   s.loss_sum = loss * n;
   if (loss_.type() != LossType::MeanSquaredError) {
     s.correct = accuracy(out, targets, loss_.from_logits()) * n;
@@ -98,7 +101,8 @@ PassStats Trainer::train_step(const Tensor& x, std::span<const std::int32_t> lab
   model_.zero_grads();
   model_.backward(ctx_, x, grad_out_);
   if (weight_decay_ > 0)
-    add_l2_gradient(model_.values(), model_.grads(), model_.arena_size(), kernels_, weight_decay_);
+    add_l2_gradient(std::as_const(model_).values(), model_.grads(), model_.arena_size(), kernels_,
+                    weight_decay_);
   optimizer_->step(model_.values(), model_.grads(), model_.arena_size(), trainable_);
   return s;
 }

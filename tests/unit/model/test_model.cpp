@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "io/architecture.hpp"
 #include "layer_harness.hpp"
+#include "layers/conv2d.hpp"
 #include "model/model.hpp"
 
 using namespace cnn;
@@ -290,4 +293,70 @@ TEST_CASE(
     m.forward(train, x);
     CHECK(m.output_of(0).size() == c1.size());
   }
+}
+
+TEST_CASE("Winograd kernel: transformed again only when the parameters' version changes") {
+  if (!Conv2D::winograd_enabled()) {
+    MESSAGE("SKIPPED: Winograd is off (CNN_WINOGRAD=0 or reference kernels)");
+    return;
+  }
+  const std::string text = R"({"name": "w", "input_shape": [8, 8, 16], "layers": [
+      {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same"}]})";
+  Model m = io::parse_model(text, "w.json");
+  Rng rng(3);
+  m.init_params(rng);
+  const auto& conv = dynamic_cast<const Conv2D&>(std::as_const(m).layer(0));
+  Tensor x;
+  ensure_shape(x, {2, 8, 8, 16});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::sin(0.37f * float(i));
+  Context ctx;
+  // The output of a model built afresh with m's current parameters: the truth.
+  auto fresh_output = [&] {
+    Model f = io::parse_model(text, "w.json");
+    std::copy(std::as_const(m).values(), std::as_const(m).values() + m.arena_size(), f.values());
+    Context c;
+    const Tensor& y = f.forward(c, x);
+    return std::vector<float>(y.begin(), y.end());
+  };
+  auto output = [&] {
+    const Tensor& y = m.forward(ctx, x);
+    return std::vector<float>(y.begin(), y.end());
+  };
+
+  CHECK(output() == fresh_output());
+  CHECK(output() == fresh_output());
+  CHECK(conv.kernel_transforms() == 1);  // two forwards, one transform
+
+  m.values()[5] += 0.5f;  // a write through the arena
+  CHECK(output() == fresh_output());
+  CHECK(conv.kernel_transforms() == 2);
+  m.named_params()[0].param->value[7] -= 0.25f;  // through a named parameter
+  CHECK(output() == fresh_output());
+  CHECK(conv.kernel_transforms() == 3);
+  CHECK(output() == fresh_output());
+  CHECK(conv.kernel_transforms() == 3);  // reads (const values(), layer()) keep the version
+
+  // A pointer kept across a forward: the writer says so with params_changed().
+  float* kept = m.values();
+  output();
+  kept[9] += 1.0f;
+  const char* check = std::getenv("CNN_CHECK_PARAMS_VERSION");
+  if (check && std::string(check) == "1")
+    CHECK_THROWS_AS(m.forward(ctx, x), Error);  // the test suite's check catches the miss
+  m.params_changed();
+  CHECK(output() == fresh_output());
+
+  // A layer run on its own (no version) compares the values.
+  Conv2D& own = dynamic_cast<Conv2D&>(m.layer(0));
+  Context plain;
+  Tensor y;
+  ensure_shape(y, {2, 8, 8, 16});
+  const Tensor* in[] = {&x};
+  own.forward(plain, in, y);
+  const std::uint64_t before = own.kernel_transforms();
+  own.forward(plain, in, y);
+  CHECK(own.kernel_transforms() == before);
+  own.params()[0].value[11] += 1.0f;
+  own.forward(plain, in, y);
+  CHECK(own.kernel_transforms() == before + 1);
 }
