@@ -114,22 +114,17 @@ int main(int argc, char** argv) {
                               "no weights for the base: give --weights W.safetensors (to "
                               "train from scratch, use cnn-train)");
 
-      // The recipe: defaults, the base run's (or the given) recipe, flags, --set.
-      json recipe = cnn::train::default_recipe();
-      opt.recipe_file = "<flags>";
-      const std::optional<std::string> file =
+      // The recipe: defaults, the base run's (or the given) recipe, flags, --set. The model is
+      // the composed one, its weights the base's.
+      cnn::train::RecipeSources sources;
+      sources.file =
           !recipe_path.empty() ? std::optional<std::string>(recipe_path) : fm.base_recipe;
-      if (file) {
-        json j = cnn::io::read_json(*file);
-        if (j.is_object()) {
-          j.erase("model");  // the model is the composed one, its weights the base's
-          j.erase("weights");
-        }
-        cnn::train::merge_into(recipe, j);
-        opt.recipe_file = *file;
-        opt.base_dir = fs::path(*file).parent_path().string();
-      }
-      flags.apply(recipe, app, common, opt.base_dir);
+      sources.ignore_from_file = {"model", "weights"};
+      sources.flags = flags.patch(app, common);
+      sources.assignments = flags.assignments();
+      auto [recipe, recipe_file, base_dir] = cnn::train::resolve_recipe(sources);
+      opt.recipe_file = recipe_file;
+      opt.base_dir = base_dir;
       if (run_dir.empty()) run_dir = "runs/" + fm.model.name() + "_finetune";
       recipe["model"] = fs::absolute(fs::path(run_dir) / "model.json").lexically_normal().string();
       recipe["weights"] = nullptr;

@@ -63,19 +63,16 @@ int main(int argc, char** argv) {
       if (recipe_path.empty() && !model)
         throw CLI::ValidationError(
             "give a recipe (configs/train/*.json), --model, or --resume RUN");
-      json recipe = cnn::train::default_recipe();
-      opt.recipe_file = "<flags>";
-      if (!recipe_path.empty()) {
-        cnn::train::merge_into(recipe, cnn::io::read_json(recipe_path));
-        opt.recipe_file = recipe_path;
-        opt.base_dir = fs::path(recipe_path).parent_path().string();
-      }
-      json o = json::object();
-      if (model) o["model"] = fs::absolute(*model).string();
-      if (weights) o["weights"] = fs::absolute(*weights).string();
-      cnn::train::merge_into(recipe, o);
-      flags.apply(recipe, app, common, opt.base_dir);
+      cnn::train::RecipeSources sources;
+      if (!recipe_path.empty()) sources.file = recipe_path;
+      sources.flags = flags.patch(app, common);
+      if (model) sources.flags["model"] = fs::absolute(*model).string();
+      if (weights) sources.flags["weights"] = fs::absolute(*weights).string();
+      sources.assignments = flags.assignments();
+      auto [recipe, recipe_file, base_dir] = cnn::train::resolve_recipe(sources);
       opt.recipe = recipe;
+      opt.recipe_file = recipe_file;
+      opt.base_dir = base_dir;
       if (run_dir.empty()) {
         std::string name = "run";
         if (recipe.contains("model") && recipe.at("model").is_string())

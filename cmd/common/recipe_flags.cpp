@@ -135,8 +135,7 @@ json flag_value(const RecipeFlag& f, const std::vector<std::string>& text, const
 
 }  // namespace
 
-void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& common,
-                        const std::string& base_dir) const {
+json RecipeFlags::patch(const CLI::App& app, const CommonOptions& common) const {
   json o = json::object();
   const std::string cwd = std::filesystem::current_path().string();
   for (const RecipeFlag& f : recipe_flags()) {
@@ -151,8 +150,7 @@ void RecipeFlags::apply(json& recipe, const CLI::App& app, const CommonOptions& 
     if (app.count(f.flag)) o[json::json_pointer(pointer)] = flag_value(f, text, cwd);
   }
   if (app.count("--seed")) o["seed"] = common.seed;
-  train::merge_into(recipe, o);
-  for (const auto& s : sets_) train::apply_assignment(recipe, s, base_dir);
+  return o;
 }
 
 }  // namespace cnn::cmd

@@ -1,7 +1,7 @@
 // The training-recipe flags (--data, --epochs, --optimizer, --set, ...) shared by the programs
 // that train (cnn-train and cnn-finetune; share/cnn-train.md), from one table: each flag's
 // name, value name, the recipe field it sets, how its text becomes JSON, and its help. The
-// table makes the CLI options, names(), apply(), and the list tests/cli/habits.sh checks
+// table makes the CLI options, names(), patch(), and the list tests/cli/habits.sh checks
 // share/cnn-train.md's flags table against.
 #pragma once
 
@@ -50,11 +50,11 @@ class RecipeFlags {
   static const std::vector<std::string>& names();
   // --epochs, when given (what --resume takes).
   std::optional<std::size_t> epochs() const;
-  // Merges the given flags into recipe (each only when given), then --seed when given, then
-  // the --set assignments in order. Throws ConfigError for flags whose JSON does not parse.
-  // base_dir: the recipe file's folder (for --set augment.KEY=V on a settings file).
-  void apply(json& recipe, const CLI::App& app, const CommonOptions& common,
-             const std::string& base_dir = "") const;
+  // The given flags (each only when given) and --seed when given, as a recipe patch for
+  // train::RecipeSources::flags. Throws ConfigError for flags whose JSON does not parse.
+  json patch(const CLI::App& app, const CommonOptions& common) const;
+  // The --set assignments, in order (train::RecipeSources::assignments).
+  const std::vector<std::string>& assignments() const { return sets_; }
 
  private:
   std::map<std::string, std::vector<std::string>> given_;  // flag -> its values as typed

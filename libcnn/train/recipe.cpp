@@ -177,6 +177,21 @@ DataRecipe parse_data_recipe(const json& section, const std::string& file,
 
 }  // namespace
 
+ResolvedRecipe resolve_recipe(const RecipeSources& sources) {
+  ResolvedRecipe r{default_recipe(), "<flags>", ""};
+  if (sources.file) {
+    json j = io::read_json(*sources.file);
+    if (j.is_object())
+      for (const auto& key : sources.ignore_from_file) j.erase(key);
+    merge_into(r.recipe, j);
+    r.file = *sources.file;
+    r.base_dir = std::filesystem::path(*sources.file).parent_path().string();
+  }
+  merge_into(r.recipe, sources.flags);
+  for (const auto& a : sources.assignments) apply_assignment(r.recipe, a, r.base_dir);
+  return r;
+}
+
 Recipe parse_recipe(const json& j, const std::string& file, const std::string& base_dir) {
   Recipe r;
   r.file = file;

@@ -74,6 +74,24 @@ void merge_into(json& base, const json& patch);
 void apply_assignment(json& recipe, const std::string& assignment,
                       const std::string& base_dir = "");
 
+// Where a recipe's fields come from, lowest first: default_recipe() < file < flags <
+// assignments. resolve_recipe merges them once, for every program that trains.
+struct RecipeSources {
+  std::optional<std::string> file;  // a recipe file (configs/train/*.json, a run's train.json)
+  std::vector<std::string> ignore_from_file;  // its top-level keys not taken (finetune: model)
+  json flags = json::object();                // the flags' values, as a patch
+  std::vector<std::string> assignments;       // "key.sub=value" (--set), in order
+};
+
+struct ResolvedRecipe {
+  json recipe;
+  std::string file;      // names the recipe in messages: the file, or "<flags>"
+  std::string base_dir;  // the file's folder: its relative paths are relative to it
+};
+
+// Throws InputError for an unreadable file, ConfigError for malformed JSON or assignments.
+ResolvedRecipe resolve_recipe(const RecipeSources& sources);
+
 // Validates a resolved recipe (unknown keys, types, ranges) into a Recipe, the optimizer,
 // schedule and early stopping included: a recipe that parses is one that runs. Relative paths of
 // model/weights and of the datasets (data.train, data.validation) are taken relative to

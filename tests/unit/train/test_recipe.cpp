@@ -3,10 +3,12 @@
 // before any data is read.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <functional>
 #include <string>
 #include <variant>
 
+#include "../io/temp_dir.hpp"
 #include "tensor/error.hpp"
 #include "train/recipe.hpp"
 
@@ -91,4 +93,33 @@ TEST_CASE("recipe: a bad optimizer, schedule or early stopping is a parse error 
   CHECK(parse_error(recipe_with("early_stopping", json{{"patiense", 2}}))
             .find("train.json: /early_stopping/patiense: unknown field") == 0);
   CHECK(parse_error(recipe_with("schedule", nullptr)) == "(no error)");
+}
+
+TEST_CASE("recipe: defaults < file < flags < assignments, resolved once") {
+  cnn::test::TempDir tmp;
+  const std::string file = (tmp.dir() / "train.json").string();
+  std::ofstream(file) << R"({"model": "m.json", "weights": "w.safetensors", "epochs": 3,
+                             "batch_size": 16, "optimizer": {"type": "Adam"}})";
+  RecipeSources s;
+  s.file = file;
+  s.flags = json{{"epochs", 5}, {"seed", 7}};
+  s.assignments = {"epochs=6", "optimizer.learning_rate=0.01"};
+  const ResolvedRecipe r = resolve_recipe(s);
+  CHECK(r.file == file);
+  CHECK(r.base_dir == tmp.dir().string());
+  CHECK(r.recipe.at("epochs") == 6);       // --set over the flag over the file
+  CHECK(r.recipe.at("batch_size") == 16);  // the file over the defaults
+  CHECK(r.recipe.at("seed") == 7);         // a flag
+  CHECK(r.recipe.at("shuffle") == true);   // a default
+  CHECK(r.recipe.at("optimizer") == json{{"type", "Adam"}, {"learning_rate", 0.01}});
+  CHECK(r.recipe.at("weights") == "w.safetensors");
+
+  s.ignore_from_file = {"model", "weights"};
+  const ResolvedRecipe without = resolve_recipe(s);
+  CHECK(without.recipe.at("model").is_null());
+  CHECK(without.recipe.at("weights").is_null());
+
+  const ResolvedRecipe flags_only = resolve_recipe(RecipeSources{});
+  CHECK(flags_only.file == "<flags>");
+  CHECK(flags_only.recipe == default_recipe());
 }
