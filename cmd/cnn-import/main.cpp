@@ -3,12 +3,7 @@
 #include <iostream>
 
 #include "common/run_main.hpp"
-#include "io/architecture.hpp"
-#include "io/import.hpp"
-#include "io/keras_h5.hpp"
-#include "io/npy_import.hpp"
-#include "io/onnx_import.hpp"
-#include "tensor/rng.hpp"
+#include "io/import_job.hpp"
 
 namespace {
 
@@ -110,22 +105,20 @@ int main(int argc, char** argv) {
                "Leave layers the file does not have initialised (from --seed)");
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
-    cnn::io::WeightsImport loaded;
-    std::vector<std::string> notes;
-    std::string source, out_dir;
-    bool overwrite = false;
-    std::optional<cnn::Model> model;
+    cnn::io::ImportJob job;
+    const Output& out = onnx->parsed() ? onnx_out : (npy->parsed() ? npy_out : h5_out);
+    job.output = out.dir;
+    job.overwrite = out.overwrite;
+    job.classes = out.classes;
+    job.seed = common.seed;
     if (onnx->parsed()) {
       if (no_preprocessing &&
           (rescale || !mean.empty() || !stddev.empty() || channel_order || interpolation))
         throw CLI::ValidationError("--no-preprocessing excludes the other preprocessing options");
-      source = onnx_path;
-      out_dir = onnx_out.dir;
-      overwrite = onnx_out.overwrite;
-      cnn::io::check_output_directory(out_dir, overwrite);
-      cnn::io::OnnxImportOptions opt;
-      opt.name = onnx_name;
-      opt.append_softmax = append_softmax;
+      job.format = cnn::io::ImportFormat::onnx;
+      job.source = onnx_path;
+      job.onnx.name = onnx_name;
+      job.onnx.append_softmax = append_softmax;
       if (!no_preprocessing) {
         cnn::json_ordered pre;
         pre["rescale"] = rescale.value_or(1.0);
@@ -133,53 +126,41 @@ int main(int argc, char** argv) {
         if (!stddev.empty()) pre["std"] = stddev;
         if (channel_order) pre["channel_order"] = *channel_order;
         if (interpolation) pre["interpolation"] = *interpolation;
-        opt.preprocessing = pre;
+        job.onnx.preprocessing = pre;
       }
-      const cnn::io::ImportedModel im = cnn::io::import_onnx(onnx_path, opt);
-      notes = im.notes;
-      model.emplace(cnn::io::build_imported(im, onnx_path));
-      for (const auto& np : model->named_params()) loaded.loaded.push_back(np.name);
+    } else if (npy->parsed()) {
+      job.format = cnn::io::ImportFormat::npy;
+      job.source = npy_dir;
+      job.model = npy_model;
+      job.map = npy_map;
+      job.npy.transpose_dense = !no_transpose;
+      job.npy.allow_missing = npy_allow_missing;
     } else {
-      const bool is_npy = npy->parsed();
-      source = is_npy ? npy_dir : h5_path;
-      out_dir = is_npy ? npy_out.dir : h5_out.dir;
-      overwrite = is_npy ? npy_out.overwrite : h5_out.overwrite;
-      cnn::io::check_output_directory(out_dir, overwrite);
-      model.emplace(cnn::io::load_model(is_npy ? npy_model : h5_model));
-      cnn::Rng rng(common.seed);
-      model->init_params(rng);
-      if (is_npy) {
-        cnn::io::NpyImportOptions opt;
-        opt.transpose_dense = !no_transpose;
-        opt.allow_missing = npy_allow_missing;
-        loaded = cnn::io::import_npy(*model, npy_dir, npy_map, opt);
-      } else {
-        cnn::io::KerasH5Options opt;
-        opt.allow_missing = h5_allow_missing;
-        loaded = cnn::io::import_keras_h5(*model, h5_path, opt);
-      }
+      job.format = cnn::io::ImportFormat::keras_h5;
+      job.source = h5_path;
+      job.model = h5_model;
+      job.keras_h5.allow_missing = h5_allow_missing;
     }
-    const std::string& classes_file =
-        onnx->parsed() ? onnx_out.classes : (npy->parsed() ? npy_out.classes : h5_out.classes);
-    std::vector<std::string> class_names;
-    if (!classes_file.empty()) class_names = cnn::io::read_class_names(classes_file, &*model);
-    cnn::io::write_import(*model, out_dir, overwrite, class_names);
+    const cnn::io::ImportResult r = cnn::io::run_import(job);
+    const cnn::io::WeightsImport& loaded = r.weights;
+    const std::string& source = job.source;
+    const std::string& out_dir = job.output;
 
     if (common.json) {
       cnn::json_ordered j;
       j["source"] = source;
       j["output"] = out_dir;
-      j["model"] = model->name();
-      j["layers"] = model->size();
-      j["params"] = model->param_count();
+      j["model"] = r.model_name;
+      j["layers"] = r.layers;
+      j["params"] = r.params;
       j["loaded"] = loaded.loaded;
       j["initialised"] = loaded.initialised;
       j["unused"] = loaded.unused;
-      j["notes"] = notes;
+      j["notes"] = r.notes;
       std::cout << j.dump() << "\n";
     }
     if (!common.quiet) {
-      for (const auto& n : notes) std::cerr << "cnn-import: " << n << "\n";
+      for (const auto& n : r.notes) std::cerr << "cnn-import: " << n << "\n";
       if (!loaded.initialised.empty())
         std::cerr << "cnn-import: left initialised (not in " << source
                   << "): " << join(loaded.initialised) << "\n";
@@ -187,7 +168,7 @@ int main(int argc, char** argv) {
         std::cerr << "cnn-import: not used (not in the architecture): " << join(loaded.unused)
                   << "\n";
       std::cerr << "cnn-import: wrote " << out_dir << "/model.json and " << out_dir
-                << "/weights.safetensors (" << model->size() << " layers, " << model->param_count()
+                << "/weights.safetensors (" << r.layers << " layers, " << r.params
                 << " parameters, " << loaded.loaded.size() << " tensors imported)\n";
     }
     return cnn::cmd::kOk;
