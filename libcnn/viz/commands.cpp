@@ -307,16 +307,9 @@ CommandResult run_filterbank(const FilterbankOptions& o) {
   return {out.commit(), {}};
 }
 
-CommandResult run_report(const ReportOptions& o) {
-  if (ext_of(o.output) != ".html" && ext_of(o.output) != ".htm")
-    throw UsageError(o.output, "the output must end in .html");
-  Outputs::check_file(o.output);
-  if (!fs::is_directory(o.run_dir)) throw InputError(o.run_dir, "is not a run directory");
-  CommandResult res;
-  Target t = open_model({o.run_dir, "", o.threads});
-  std::ostringstream h;
-  const std::string title =
-      "cnn report: " + fs::path(o.run_dir).lexically_normal().filename().string();
+namespace {
+
+void report_head(std::ostream& h, const std::string& title) {
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
     << xml_escape(title)
     << "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
@@ -327,6 +320,178 @@ CommandResult run_report(const ReportOptions& o) {
        ".card "
        "img{image-rendering:pixelated;width:128px;display:block}.wrong{color:#c00}</style></"
        "head>\n<body>\n";
+}
+
+// The validation dataset the run's train.json records, if any.
+std::optional<std::string> recorded_validation(const std::string& run_dir) {
+  const std::string tj = (fs::path(run_dir) / "train.json").string();
+  if (!fs::exists(tj)) return std::nullopt;
+  const json saved = io::read_json(tj);
+  if (saved.is_object() && saved.contains("data") && saved.at("data").is_object() &&
+      saved.at("data").contains("validation") && saved.at("data").at("validation").is_string())
+    return saved.at("data").at("validation").get<std::string>();
+  return std::nullopt;
+}
+
+void report_confusion(std::ostream& h, const train::EvalReport& rep) {
+  h << "<h3>Confusion matrix</h3>\n<table class=\"cm\"><tr><th>true \\ predicted</th>";
+  for (const auto& c : rep.class_names) h << "<th>" << xml_escape(c) << "</th>";
+  h << "</tr>\n";
+  for (std::size_t a = 0; a < rep.class_names.size(); ++a) {
+    h << "<tr><th>" << xml_escape(rep.class_names[a]) << "</th>";
+    for (std::size_t b = 0; b < rep.class_names.size(); ++b) {
+      const auto n = rep.confusion.count(a, b);
+      const double share =
+          rep.confusion.support(a)
+              ? static_cast<double>(n) / static_cast<double>(rep.confusion.support(a))
+              : 0.0;
+      const int shade = 255 - static_cast<int>(std::lround(share * 155));
+      h << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << n << "</td>";
+    }
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+}
+
+// The samples the report shows, spread over the dataset (class folders are stored class by
+// class), with their class names.
+struct ReportSamples {
+  const data::Dataset& ds;
+  std::vector<std::size_t> picks;
+  const std::vector<std::string>& class_names;
+  std::string name_of(std::size_t c) const {
+    return c < class_names.size() ? class_names[c] : std::to_string(c);
+  }
+  // Sample k of the picks as a batch of one; its label into label, its values into values.
+  Tensor load(std::size_t k, const Shape& input, std::vector<float>& values,
+              std::int32_t& label) const {
+    values.resize(ds.sample_numel());
+    ds.load(picks[k], values.data(), label, 0);
+    Tensor x;
+    ensure_shape(x, batch_shape(1, input));
+    std::copy(values.begin(), values.end(), x.begin());
+    return x;
+  }
+};
+
+void report_predictions(std::ostream& h, Target& t, const ReportSamples& s, std::size_t n,
+                        bool pictures) {
+  const Shape& in_shape = t.model.input_shape();
+  std::vector<float> values;
+  h << "<h3>Sample predictions</h3>\n<div class=\"cards\">\n";
+  Context ctx;
+  for (std::size_t k = 0; k < n; ++k) {
+    std::int32_t label = 0;
+    const Tensor x = s.load(k, in_shape, values, label);
+    const Tensor& y = t.model.forward(ctx, x);
+    std::size_t pred;
+    float p;
+    if (y.size() == 1) {
+      pred = y.data()[0] > 0.5f ? 1 : 0;
+      p = pred ? y.data()[0] : 1 - y.data()[0];
+    } else {
+      pred = static_cast<std::size_t>(std::max_element(y.data(), y.data() + y.size()) - y.data());
+      p = y.data()[pred];
+    }
+    const bool right = static_cast<std::size_t>(label) == pred;
+    h << "<div class=\"card\">";
+    if (pictures)
+      h << "<img alt=\"sample\" src=\"data:image/png;base64,"
+        << base64(io::encode_png(input_picture(values.data(), in_shape))) << "\">";
+    else
+      h << "sample " << s.picks[k] << "<br>";
+    h << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(s.name_of(pred)) << " "
+      << percent(p) << "</span><br>true: " << xml_escape(s.name_of(static_cast<std::size_t>(label)))
+      << "</div>\n";
+  }
+  h << "</div>\n";
+}
+
+// Grad-CAM at the last Conv2D layer.
+void report_cams(std::ostream& h, Target& t, const ReportSamples& s, std::size_t count,
+                 bool pictures) {
+  h << "<h3>Class activation maps</h3>\n";
+  std::optional<std::size_t> conv;
+  if (!pictures) {
+    h << "<p>Grad-CAM needs an image input; this model's input is "
+      << xml_escape(shape_str(t.model.input_shape())) << ".</p>\n";
+  } else {
+    try {
+      conv = find_conv_layer(t.model, std::nullopt, t.model_path, false, "Grad-CAM");
+    } catch (const ConfigError&) {
+      h << "<p>The model has no Conv2D layer.</p>\n";
+    }
+  }
+  if (!conv) return;
+  h << "<p>Layer <code>" << xml_escape(t.model.node(*conv).layer->name())
+    << "</code>, predicted class, jet colour map at 0.4 opacity.</p>\n<div class=\"cards\">\n";
+  std::vector<float> values;
+  for (std::size_t k = 0; k < std::min(count, s.picks.size()); ++k) {
+    std::int32_t label = 0;
+    const Tensor x = s.load(k, t.model.input_shape(), values, label);
+    const CamResult r = grad_cam(t.model, x, *conv, std::nullopt);
+    io::Image pic = to_rgb(input_picture(values.data(), t.model.input_shape()));
+    h << "<div class=\"card\"><img alt=\"Grad-CAM\" src=\"data:image/png;base64,"
+      << base64(io::encode_png(superimpose(pic, r.heatmap, r.h, r.w, 0.4f))) << "\">"
+      << xml_escape(s.name_of(r.class_index)) << " " << percent(r.probabilities[r.class_index])
+      << "<br>true: " << xml_escape(s.name_of(static_cast<std::size_t>(label))) << "</div>\n";
+  }
+  h << "</div>\n";
+}
+
+// Evaluation on spec: the scores, the confusion matrix, sample predictions, Grad-CAM.
+void report_evaluation(std::ostream& h, Target& t, const ReportOptions& o, const std::string& spec,
+                       CommandResult& res) {
+  train::EvalOptions eo;
+  eo.run_dir = o.run_dir;
+  eo.data = spec;
+  eo.threads = o.threads;
+  eo.mnist_dir = CNN_DEFAULT_MNIST_DIR;
+  eo.predictions = true;
+  const train::EvalReport rep = train::run_evaluation(eo);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%zu samples of <code>%s</code>: loss %.4f, accuracy %.4f",
+                rep.samples, xml_escape(spec).c_str(), rep.loss, rep.accuracy);
+  h << "<p>" << buf << "</p>\n";
+  report_confusion(h, rep);
+  // Samples, read as the model reads them.
+  data::DatasetOptions dopt = t.image_options;
+  if (dopt.classes.empty() && fs::is_directory(spec)) dopt.classes = t.class_names;
+  dopt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
+  const auto ds = data::open_dataset(spec, dopt);
+  const std::size_t n = std::min(o.samples, ds->size());
+  // Pictures (sample images, Grad-CAM) need an image input; a feature-vector model (a Dense
+  // head on extracted features) gets its predictions without them.
+  const Shape& in_shape = t.model.input_shape();
+  const bool pictures = in_shape.size() == 3 || in_shape.size() == 2;
+  if (!pictures) {
+    h << "<p>The model's input is a vector " << xml_escape(shape_str(in_shape))
+      << ", not an image: the samples are shown without pictures, and there are no class "
+         "activation maps.</p>\n";
+    res.notes.push_back("the model's input " + shape_str(in_shape) +
+                        " is not an image: no sample pictures and no Grad-CAM");
+  }
+  ReportSamples samples{*ds, {}, rep.class_names};
+  const std::size_t shown = std::max<std::size_t>(1, std::max(n, std::min(o.cams, ds->size())));
+  for (std::size_t k = 0; k < std::max(n, std::min(o.cams, ds->size())); ++k)
+    samples.picks.push_back(k * ds->size() / shown);
+  report_predictions(h, t, samples, n, pictures);
+  report_cams(h, t, samples, o.cams, pictures);
+}
+
+}  // namespace
+
+CommandResult run_report(const ReportOptions& o) {
+  if (ext_of(o.output) != ".html" && ext_of(o.output) != ".htm")
+    throw UsageError(o.output, "the output must end in .html");
+  Outputs::check_file(o.output);
+  if (!fs::is_directory(o.run_dir)) throw InputError(o.run_dir, "is not a run directory");
+  CommandResult res;
+  Target t = open_model({o.run_dir, "", o.threads});
+  std::ostringstream h;
+  const std::string title =
+      "cnn report: " + fs::path(o.run_dir).lexically_normal().filename().string();
+  report_head(h, title);
   h << "<h1>" << xml_escape(title) << "</h1>\n<p>Run directory <code>" << xml_escape(o.run_dir)
     << "</code>, model <code>" << xml_escape(t.model.name()) << "</code>.</p>\n";
   // The summary of the model as trained (load_target froze every layer for the gradients).
@@ -342,136 +507,13 @@ CommandResult run_report(const ReportOptions& o) {
   }
 
   // Evaluation on the validation data (or --data).
-  std::optional<std::string> spec = o.data;
-  if (!spec) {
-    const std::string tj = (fs::path(o.run_dir) / "train.json").string();
-    if (fs::exists(tj)) {
-      const json saved = io::read_json(tj);
-      if (saved.is_object() && saved.contains("data") && saved.at("data").is_object() &&
-          saved.at("data").contains("validation") && saved.at("data").at("validation").is_string())
-        spec = saved.at("data").at("validation").get<std::string>();
-    }
-  }
+  const std::optional<std::string> spec = o.data ? o.data : recorded_validation(o.run_dir);
   h << "<h2>Evaluation</h2>\n";
-  if (!spec) {
+  if (spec) {
+    report_evaluation(h, t, o, *spec, res);
+  } else {
     h << "<p>No validation data is recorded in the run; give <code>--data</code>.</p>\n";
     res.notes.push_back("no validation data: the evaluation sections are left out (give --data)");
-  } else {
-    train::EvalOptions eo;
-    eo.run_dir = o.run_dir;
-    eo.data = spec;
-    eo.threads = o.threads;
-    eo.mnist_dir = CNN_DEFAULT_MNIST_DIR;
-    eo.predictions = true;
-    const train::EvalReport rep = train::run_evaluation(eo);
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%zu samples of <code>%s</code>: loss %.4f, accuracy %.4f",
-                  rep.samples, xml_escape(*spec).c_str(), rep.loss, rep.accuracy);
-    h << "<p>" << buf
-      << "</p>\n<h3>Confusion matrix</h3>\n<table class=\"cm\"><tr><th>true \\ predicted</th>";
-    for (const auto& c : rep.class_names) h << "<th>" << xml_escape(c) << "</th>";
-    h << "</tr>\n";
-    for (std::size_t a = 0; a < rep.class_names.size(); ++a) {
-      h << "<tr><th>" << xml_escape(rep.class_names[a]) << "</th>";
-      for (std::size_t b = 0; b < rep.class_names.size(); ++b) {
-        const auto n = rep.confusion.count(a, b);
-        const double share =
-            rep.confusion.support(a)
-                ? static_cast<double>(n) / static_cast<double>(rep.confusion.support(a))
-                : 0.0;
-        const int shade = 255 - static_cast<int>(std::lround(share * 155));
-        h << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << n << "</td>";
-      }
-      h << "</tr>\n";
-    }
-    h << "</table>\n";
-    // Samples, read as the model reads them.
-    data::DatasetOptions dopt = t.image_options;
-    if (dopt.classes.empty() && fs::is_directory(*spec)) dopt.classes = t.class_names;
-    dopt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
-    const auto ds = data::open_dataset(*spec, dopt);
-    const std::size_t n = std::min(o.samples, ds->size());
-    // Pictures (sample images, Grad-CAM) need an image input; a feature-vector model (a Dense
-    // head on extracted features) gets its predictions without them.
-    const Shape& in_shape = t.model.input_shape();
-    const bool pictures = in_shape.size() == 3 || in_shape.size() == 2;
-    if (!pictures) {
-      h << "<p>The model's input is a vector " << xml_escape(shape_str(in_shape))
-        << ", not an image: the samples are shown without pictures, and there are no class "
-           "activation maps.</p>\n";
-      res.notes.push_back("the model's input " + shape_str(in_shape) +
-                          " is not an image: no sample pictures and no Grad-CAM");
-    }
-    // Spread the shown samples over the dataset (class folders are stored class by class).
-    std::vector<std::size_t> picks;
-    for (std::size_t k = 0; k < std::max(n, std::min(o.cams, ds->size())); ++k)
-      picks.push_back(k * ds->size() /
-                      std::max<std::size_t>(1, std::max(n, std::min(o.cams, ds->size()))));
-    std::vector<float> buf_x(ds->sample_numel());
-    auto name_of = [&](std::size_t c) {
-      return c < rep.class_names.size() ? rep.class_names[c] : std::to_string(c);
-    };
-    h << "<h3>Sample predictions</h3>\n<div class=\"cards\">\n";
-    Context ctx;
-    for (std::size_t k = 0; k < n; ++k) {
-      std::int32_t label = 0;
-      ds->load(picks[k], buf_x.data(), label, 0);
-      Tensor x;
-      ensure_shape(x, batch_shape(1, t.model.input_shape()));
-      std::copy(buf_x.begin(), buf_x.end(), x.begin());
-      const Tensor& y = t.model.forward(ctx, x);
-      std::size_t pred;
-      float p;
-      if (y.size() == 1) {
-        pred = y.data()[0] > 0.5f ? 1 : 0;
-        p = pred ? y.data()[0] : 1 - y.data()[0];
-      } else {
-        pred = static_cast<std::size_t>(std::max_element(y.data(), y.data() + y.size()) - y.data());
-        p = y.data()[pred];
-      }
-      const bool right = static_cast<std::size_t>(label) == pred;
-      h << "<div class=\"card\">";
-      if (pictures)
-        h << "<img alt=\"sample\" src=\"data:image/png;base64,"
-          << base64(io::encode_png(input_picture(buf_x.data(), in_shape))) << "\">";
-      else
-        h << "sample " << picks[k] << "<br>";
-      h << "<span" << (right ? "" : " class=\"wrong\"") << ">" << xml_escape(name_of(pred)) << " "
-        << percent(p) << "</span><br>true: " << xml_escape(name_of(static_cast<std::size_t>(label)))
-        << "</div>\n";
-    }
-    h << "</div>\n";
-    // Grad-CAM at the last Conv2D layer.
-    h << "<h3>Class activation maps</h3>\n";
-    std::optional<std::size_t> conv;
-    if (!pictures) {
-      h << "<p>Grad-CAM needs an image input; this model's input is "
-        << xml_escape(shape_str(in_shape)) << ".</p>\n";
-    } else {
-      try {
-        conv = find_conv_layer(t.model, std::nullopt, t.model_path, false, "Grad-CAM");
-      } catch (const ConfigError&) {
-        h << "<p>The model has no Conv2D layer.</p>\n";
-      }
-    }
-    if (conv) {
-      h << "<p>Layer <code>" << xml_escape(t.model.node(*conv).layer->name())
-        << "</code>, predicted class, jet colour map at 0.4 opacity.</p>\n<div class=\"cards\">\n";
-      for (std::size_t k = 0; k < std::min(o.cams, picks.size()); ++k) {
-        std::int32_t label = 0;
-        ds->load(picks[k], buf_x.data(), label, 0);
-        Tensor x;
-        ensure_shape(x, batch_shape(1, t.model.input_shape()));
-        std::copy(buf_x.begin(), buf_x.end(), x.begin());
-        const CamResult r = grad_cam(t.model, x, *conv, std::nullopt);
-        io::Image pic = to_rgb(input_picture(buf_x.data(), t.model.input_shape()));
-        h << "<div class=\"card\"><img alt=\"Grad-CAM\" src=\"data:image/png;base64,"
-          << base64(io::encode_png(superimpose(pic, r.heatmap, r.h, r.w, 0.4f))) << "\">"
-          << xml_escape(name_of(r.class_index)) << " " << percent(r.probabilities[r.class_index])
-          << "<br>true: " << xml_escape(name_of(static_cast<std::size_t>(label))) << "</div>\n";
-      }
-      h << "</div>\n";
-    }
   }
   h << "</body></html>\n";
   Outputs out;
