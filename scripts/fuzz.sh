@@ -21,7 +21,7 @@ while getopts "t:" opt; do
   esac
 done
 shift $((OPTIND - 1))
-all=(architecture recipe safetensors idx record_stream image npy onnx keras_h5)
+all=(architecture recipe safetensors idx record_stream image npy onnx keras_h5 keras_json)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 

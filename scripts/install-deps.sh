@@ -40,6 +40,11 @@ packages=(
   dpkg-dev                            # make deb: dpkg-shlibdeps finds the package's dependencies
   clang-format-14                     # scripts/format.sh: the C++ style, checked by .ci/run
 )
+# Node.js runs the tests' independent references from npm (below); a Node.js installed otherwise
+# (NodeSource brings its own npm) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 if ((bench)); then
   packages+=(
     python3-torch python3-numpy       # the PyTorch reference of make bench (scripts/bench_torch.py)
@@ -60,9 +65,37 @@ for p in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
+# npm packages, into build-npm/ (ignored by git): independent implementations the tests compare
+# with. TensorFlow.js: a pure-JavaScript port of Keras's layers and JSON format (tests/keras).
+# --ignore-scripts: nothing runs at install time.
+npm_dir="$(cd "$(dirname "$0")/.." && pwd)/build-npm"
+npm_packages=("@tensorflow/tfjs@4.22.0")
+npm_missing() {
+  [[ -f "$npm_dir/node_modules/@tensorflow/tfjs/package.json" ]] &&
+    grep -q '"version": "4.22.0"' "$npm_dir/node_modules/@tensorflow/tfjs/package.json" &&
+    return 1
+  return 0
+}
+install_npm() {
+  if ! command -v npm >/dev/null; then
+    echo "deps: npm is absent; the tests that compare with TensorFlow.js will be skipped" >&2
+    return 0
+  fi
+  echo "deps: npm install ${npm_packages[*]} into $npm_dir" >&2
+  mkdir -p "$npm_dir"
+  [[ -f "$npm_dir/package.json" ]] || echo '{"private": true}' > "$npm_dir/package.json"
+  npm install --prefix "$npm_dir" --ignore-scripts --no-audit --no-fund --loglevel=error \
+    "${npm_packages[@]}" >&2 ||
+    echo "deps: npm install failed; the tests that compare with TensorFlow.js will be skipped" >&2
+}
+
 if ((check)); then
   if ((${#missing[@]})); then
     echo "missing packages: ${missing[*]}" >&2
+    exit 1
+  fi
+  if command -v npm >/dev/null && npm_missing; then
+    echo "missing npm packages: ${npm_packages[*]} (in $npm_dir)" >&2
     exit 1
   fi
   exit 0
@@ -70,6 +103,7 @@ fi
 
 if ((${#missing[@]} == 0)); then
   echo "deps: all ${#packages[@]} packages installed" >&2
+  if npm_missing; then install_npm; fi
   exit 0
 fi
 
@@ -82,3 +116,4 @@ echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q || echo "deps: apt-get update failed; trying the cached lists" >&2
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+if npm_missing; then install_npm; fi

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
       "configs/models/squeezenet1_1.json \\\n"
       "      --map configs/import/squeezenet1_1_npy_map.json -o models/squeezenet1_1\n"
       "  cnn-import keras-h5 vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 \\\n"
-      "      --model configs/models/vgg16_notop.json -o models/vgg16",
+      "      --model configs/models/vgg16_notop.json -o models/vgg16\n"
+      "  cnn-import keras tfjs_model/model.json -o models/from_keras",
       "cnn-import"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -104,9 +105,27 @@ int main(int argc, char** argv) {
   h5->add_flag("--allow-missing", h5_allow_missing,
                "Leave layers the file does not have initialised (from --seed)");
 
+  // keras
+  Output keras_out;
+  std::string keras_path, keras_weights;
+  bool keras_allow_missing = false;
+  CLI::App* keras = app.add_subcommand(
+      "keras",
+      "A Keras model: model.to_json() (Keras 2 or 3) with --weights, or a TensorFlow.js "
+      "model.json with its weight shards");
+  keras->add_option("model", keras_path, "The model's JSON")->required();
+  keras->add_option("--weights", keras_weights,
+                    "The weights (save_weights HDF5) of a model.to_json() file");
+  add_output_options(keras, keras_out);
+  keras->add_flag("--allow-missing", keras_allow_missing,
+                  "Leave layers the weights file does not have initialised (from --seed)");
+
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     cnn::io::ImportJob job;
-    const Output& out = onnx->parsed() ? onnx_out : (npy->parsed() ? npy_out : h5_out);
+    const Output& out = onnx->parsed()    ? onnx_out
+                        : npy->parsed()   ? npy_out
+                        : keras->parsed() ? keras_out
+                                          : h5_out;
     job.output = out.dir;
     job.overwrite = out.overwrite;
     job.classes = out.classes;
@@ -135,6 +154,11 @@ int main(int argc, char** argv) {
       job.map = npy_map;
       job.npy.transpose_dense = !no_transpose;
       job.npy.allow_missing = npy_allow_missing;
+    } else if (keras->parsed()) {
+      job.format = cnn::io::ImportFormat::keras;
+      job.source = keras_path;
+      job.weights = keras_weights;
+      job.keras_h5.allow_missing = keras_allow_missing;
     } else {
       job.format = cnn::io::ImportFormat::keras_h5;
       job.source = h5_path;

@@ -1,13 +1,56 @@
 // See import_job.hpp.
 #include "io/import_job.hpp"
 
+#include <filesystem>
 #include <optional>
 
 #include "io/architecture.hpp"
 #include "io/import.hpp"
+#include "io/keras_model.hpp"
+#include "tensor/error.hpp"
 #include "tensor/rng.hpp"
 
 namespace cnn::io {
+
+namespace {
+
+// A Keras model file: a TensorFlow.js model.json (architecture and weights), or a to_json()
+// architecture with --weights.
+Model import_keras(const ImportJob& job, ImportResult& r) {
+  const std::string ext = std::filesystem::path(job.source).extension().string();
+  if (ext == ".h5" || ext == ".hdf5" || ext == ".keras")
+    throw InputError(job.source,
+                     "whole-model Keras files (model.save) are not read yet; save the "
+                     "architecture with model.to_json() and the weights with "
+                     "save_weights('w.h5'), then: cnn-import keras model.json --weights w.h5");
+  const json j = read_json(job.source);
+  if (is_tfjs_model(j)) {
+    if (!job.weights.empty())
+      throw InputError(job.weights,
+                       "a TensorFlow.js model.json brings its own weights; --weights is for "
+                       "a model.to_json() file");
+    const KerasModel k = import_tfjs_model(job.source);
+    r.notes = k.imported.notes;
+    Model m = build_imported(k.imported, job.source);
+    check_softmax_axes(m, k, job.source);
+    for (const auto& np : m.named_params()) r.weights.loaded.push_back(np.name);
+    return m;
+  }
+  const KerasModel k = keras_architecture(j, job.source);
+  r.notes = k.imported.notes;
+  Model m = Model::from_json(json(k.imported.architecture), job.source);
+  check_softmax_axes(m, k, job.source);
+  if (job.weights.empty())
+    throw InputError(job.source,
+                     "the file holds only the architecture; give its weights with --weights "
+                     "W.h5 (Keras save_weights)");
+  Rng rng(job.seed);
+  m.init_params(rng);
+  r.weights = import_keras_h5(m, job.weights, job.keras_h5);
+  return m;
+}
+
+}  // namespace
 
 ImportResult run_import(const ImportJob& job) {
   check_output_directory(job.output, job.overwrite);
@@ -18,6 +61,8 @@ ImportResult run_import(const ImportJob& job) {
     r.notes = im.notes;
     model.emplace(build_imported(im, job.source));
     for (const auto& np : model->named_params()) r.weights.loaded.push_back(np.name);
+  } else if (job.format == ImportFormat::keras) {
+    model.emplace(import_keras(job, r));
   } else {
     model.emplace(load_model(job.model));
     Rng rng(job.seed);

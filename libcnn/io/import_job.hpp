@@ -14,13 +14,16 @@
 
 namespace cnn::io {
 
-enum class ImportFormat { onnx, npy, keras_h5 };
+enum class ImportFormat { onnx, npy, keras_h5, keras };
 
 struct ImportJob {
   ImportFormat format = ImportFormat::onnx;
-  std::string source;  // the .onnx file, the folder of .npy files or the .h5 file
-  std::string model;   // npy, keras_h5: the architecture JSON the weights go onto
-  std::string map;     // npy: the name map JSON
+  // the .onnx file, the folder of .npy files, the .h5 weights file, or (keras) a Keras model's
+  // JSON (model.to_json()) or a TensorFlow.js model.json
+  std::string source;
+  std::string model;    // npy, keras_h5: the architecture JSON the weights go onto
+  std::string map;      // npy: the name map JSON
+  std::string weights;  // keras: save_weights() HDF5 for a JSON that holds only the architecture
   OnnxImportOptions onnx;
   NpyImportOptions npy;
   KerasH5Options keras_h5;

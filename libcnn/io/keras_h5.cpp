@@ -231,7 +231,8 @@ WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5
     in_file.insert(layer);
     const auto target = by_layer.find(layer);
     if (target == by_layer.end()) {
-      report.unused.push_back(layer);
+      // A layer of the model without parameters (pooling, Flatten, the input) takes nothing.
+      if (!model.find(layer) && layer != model.input_name()) report.unused.push_back(layer);
       continue;
     }
     const std::string group_path = root + layer;

@@ -105,6 +105,42 @@ with h5py.File(sys.argv[1], "w") as f:
 EOF
 }
 
+keras_files() {  # a small Keras model: my_model.json + my_weights.h5, and as TensorFlow.js
+  "$py" - <<'EOF'
+import json, os
+import h5py, numpy as np
+layers = [
+    ("Conv2D", {"name": "conv", "batch_input_shape": [None, 8, 8, 1], "filters": 4,
+                "kernel_size": [3, 3], "activation": "relu", "data_format": "channels_last",
+                "kernel_regularizer": None, "dtype": "float32"},
+     {"kernel": (3, 3, 1, 4), "bias": (4,)}),
+    ("MaxPooling2D", {"name": "pool", "pool_size": [2, 2]}, {}),
+    ("Flatten", {"name": "flat"}, {}),
+    ("Dense", {"name": "out", "units": 3, "activation": "softmax"},
+     {"kernel": (36, 3), "bias": (3,)}),
+]
+topology = {"class_name": "Sequential", "config": {"name": "small", "layers": [
+    {"class_name": c, "config": cfg} for c, cfg, _ in layers]}}
+json.dump(topology, open("my_model.json", "w"))
+rng = np.random.default_rng(0)
+weights = {f"{cfg['name']}/{p}": rng.uniform(-1, 1, shape).astype("<f4")
+           for _, cfg, ps in layers for p, shape in ps.items()}
+with h5py.File("my_weights.h5", "w") as f:
+    f.attrs["layer_names"] = np.array([cfg["name"].encode() for _, cfg, _ in layers])
+    for _, cfg, ps in layers:
+        g = f.create_group(cfg["name"])
+        names = [f"{cfg['name']}/{p}:0" for p in ps]
+        g.attrs["weight_names"] = np.array([n.encode() for n in names]) if names else np.array([])
+        for n in names:
+            g.create_dataset(n, data=weights[n[:-2]])
+os.makedirs("tfjs_model", exist_ok=True)
+open("tfjs_model/weights.bin", "wb").write(b"".join(w.tobytes() for w in weights.values()))
+json.dump({"modelTopology": topology, "weightsManifest": [{"paths": ["weights.bin"], "weights": [
+    {"name": n, "shape": list(w.shape), "dtype": "float32"} for n, w in weights.items()]}]},
+    open("tfjs_model/model.json", "w"))
+EOF
+}
+
 # Inputs a page uses that an earlier page (or the reader) made.
 setup_for() {
   case $1 in
@@ -127,7 +163,8 @@ setup_for() {
       quiet cnn-train configs/train/mnist_convnet.json -o runs/mnist
       extract python "$src/$1" | grep -v $'^\036' | "$py" - > /dev/null ;;
     README.md|share/cnn-import.md)
-      vgg16_h5 vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 ;;
+      vgg16_h5 vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+      keras_files ;;
   esac
 }
 

@@ -132,3 +132,31 @@ for mode in ["keras2", "keras2-vlen", "keras1", "missing", "wrong_shape"]:
     os.makedirs(d, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(src, "tests/cli/make_keras_h5.py"), "write",
                     os.path.join(d, mode + ".h5"), mode], check=True)
+
+# keras_json: a Keras 2 Sequential and a Keras 3 functional model's to_json() text.
+put("keras_json", "keras2_sequential.json", json.dumps({
+    "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Conv2D", "config": {
+            "name": "c", "batch_input_shape": [None, 8, 8, 1], "filters": 2, "kernel_size": [3, 3],
+            "activation": "relu", "kernel_initializer": {"class_name": "VarianceScaling", "config": {
+                "scale": 1.0, "mode": "fan_avg", "distribution": "uniform"}}}},
+        {"class_name": "MaxPooling2D", "config": {"name": "p", "pool_size": [2, 2]}},
+        {"class_name": "Flatten", "config": {"name": "f"}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "softmax"}}]}}).encode())
+tensor = lambda n: {"class_name": "__keras_tensor__", "config": {"keras_history": [n, 0, 0]}}
+put("keras_json", "keras3_functional.json", json.dumps({
+    "module": "keras", "class_name": "Functional", "config": {
+        "name": "f", "layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"batch_shape": [None, 6, 6, 3]},
+             "inbound_nodes": []},
+            {"class_name": "Conv2D", "name": "a", "config": {"filters": 2, "kernel_size": 1},
+             "inbound_nodes": [{"args": [tensor("in")], "kwargs": {}}]},
+            {"class_name": "Conv2D", "name": "b", "config": {"filters": 2, "kernel_size": 1},
+             "inbound_nodes": [{"args": [tensor("in")], "kwargs": {}}]},
+            {"class_name": "Add", "name": "s", "config": {},
+             "inbound_nodes": [{"args": [[tensor("a"), tensor("b")]], "kwargs": {}}]},
+            {"class_name": "GlobalAveragePooling2D", "name": "g", "config": {},
+             "inbound_nodes": [{"args": [tensor("s")], "kwargs": {}}]},
+            {"class_name": "Softmax", "name": "sm", "config": {"axis": 1},
+             "inbound_nodes": [{"args": [tensor("g")], "kwargs": {}}]}],
+        "input_layers": ["in", 0, 0], "output_layers": ["sm", 0, 0]}}).encode())
