@@ -135,13 +135,18 @@ std::optional<json> Converter::input_shape_of(const json& cfg, const std::string
 
 std::optional<std::string> Converter::initializer(const json& v, const std::string& pointer,
                                                   const std::string& layer) {
-  static const std::map<std::string, std::string> names = {
-      {"GlorotUniform", "glorot_uniform"}, {"GlorotNormal", "glorot_normal"},
-      {"HeNormal", "he_normal"},           {"HeUniform", "he_uniform"},
-      {"Zeros", "zeros"},                  {"Ones", "ones"},
-      {"glorot_uniform", "glorot_uniform"}, {"glorot_normal", "glorot_normal"},
-      {"he_normal", "he_normal"},          {"he_uniform", "he_uniform"},
-      {"zeros", "zeros"},                  {"ones", "ones"}};
+  static const std::map<std::string, std::string> names = {{"GlorotUniform", "glorot_uniform"},
+                                                           {"GlorotNormal", "glorot_normal"},
+                                                           {"HeNormal", "he_normal"},
+                                                           {"HeUniform", "he_uniform"},
+                                                           {"Zeros", "zeros"},
+                                                           {"Ones", "ones"},
+                                                           {"glorot_uniform", "glorot_uniform"},
+                                                           {"glorot_normal", "glorot_normal"},
+                                                           {"he_normal", "he_normal"},
+                                                           {"he_uniform", "he_uniform"},
+                                                           {"zeros", "zeros"},
+                                                           {"ones", "ones"}};
   std::string cls;
   json cfg = json::object();
   if (v.is_string()) {
@@ -175,14 +180,18 @@ void Converter::copy_keys(const json& cfg, json_ordered& out, const std::string&
                           const std::string& pointer, const std::string& name) {
   // Keys that never change what the layer computes here, at any value.
   static const std::set<std::string> ignored = {
-      "name",   "dtype",   "batch_input_shape", "batch_shape",    "input_shape",
-      "input_dim", "autocast", "fused",        "renorm_momentum", "sparse",
-      "ragged", "build_config"};
+      "name",     "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dim",
+      "autocast", "fused", "renorm_momentum",   "sparse",      "ragged",      "build_config"};
   // Keys accepted only at the value that means "nothing special".
-  static const std::map<std::string, json> neutral = {
-      {"groups", 1},         {"renorm", false},       {"synchronized", false},
-      {"noise_shape", nullptr}, {"lora_rank", nullptr}, {"virtual_batch_size", nullptr},
-      {"adjustment", nullptr}, {"renorm_clipping", nullptr}, {"quantization_config", nullptr}};
+  static const std::map<std::string, json> neutral = {{"groups", 1},
+                                                      {"renorm", false},
+                                                      {"synchronized", false},
+                                                      {"noise_shape", nullptr},
+                                                      {"lora_rank", nullptr},
+                                                      {"virtual_batch_size", nullptr},
+                                                      {"adjustment", nullptr},
+                                                      {"renorm_clipping", nullptr},
+                                                      {"quantization_config", nullptr}};
   for (const auto& [key, v] : cfg.items()) {
     const std::string at = pointer + "/" + key;
     if (ignored.count(key)) continue;
@@ -228,8 +237,8 @@ void Converter::copy_keys(const json& cfg, json_ordered& out, const std::string&
   }
 }
 
-json_ordered Converter::layer_json(const std::string& cls, const json& cfg,
-                                   const std::string& name, const std::string& pointer) {
+json_ordered Converter::layer_json(const std::string& cls, const json& cfg, const std::string& name,
+                                   const std::string& pointer) {
   json_ordered out;
   // Activation layers with options: only the forms computed here.
   if (cls == "ReLU" || cls == "Softmax" || cls == "LeakyReLU") {
@@ -340,7 +349,8 @@ std::string Converter::single_layer_ref(const json& refs, const std::string& poi
     ref = &refs[0];
   }
   if (!ref->is_array() || ref->empty() || !(*ref)[0].is_string())
-    throw error(pointer, "", std::string("expected the ") + what + " layer, got " + json_brief(refs));
+    throw error(pointer, "",
+                std::string("expected the ") + what + " layer, got " + json_brief(refs));
   return (*ref)[0].get<std::string>();
 }
 
@@ -377,7 +387,8 @@ json_ordered Converter::run(const json& keras, std::string base) {
     const json& l = layers[i];
     const std::string lcls = string_at(l, "class_name", at, "");
     const json& cfg = member(l, "config", at, "");
-    if (!cfg.is_object()) throw error(at + "/config", "", "expected an object, got " + json_brief(cfg));
+    if (!cfg.is_object())
+      throw error(at + "/config", "", "expected an object, got " + json_brief(cfg));
     std::string keras_name = l.contains("name") && l.at("name").is_string()
                                  ? l.at("name").get<std::string>()
                                  : (cfg.contains("name") && cfg.at("name").is_string()
@@ -431,9 +442,9 @@ json_ordered Converter::run(const json& keras, std::string base) {
   arch["layers"] = out_layers;
   if (!sequential) {
     if (config.contains("input_layers")) {
-      const std::string in = ours(single_layer_ref(config.at("input_layers"),
-                                                   base + "/config/input_layers", "input"),
-                                  base + "/config/input_layers");
+      const std::string in =
+          ours(single_layer_ref(config.at("input_layers"), base + "/config/input_layers", "input"),
+               base + "/config/input_layers");
       if (in != input_name)
         throw error(base + "/config/input_layers", "", "the input is not the InputLayer");
     }
@@ -449,9 +460,8 @@ json_ordered Converter::run(const json& keras, std::string base) {
 KerasModel keras_architecture(const json& keras, const std::string& file) {
   KerasModel k;
   Converter c(file, k.imported.notes, k.softmax_axes);
-  k.imported.architecture = is_tfjs_model(keras)
-                                ? c.run(keras.at("modelTopology"), "/modelTopology")
-                                : c.run(keras, "");
+  k.imported.architecture =
+      is_tfjs_model(keras) ? c.run(keras.at("modelTopology"), "/modelTopology") : c.run(keras, "");
   return k;
 }
 
@@ -486,8 +496,9 @@ KerasModel import_tfjs_model(const std::string& path) {
     std::vector<std::uint8_t> bytes;
     for (const auto& p : group.at("paths")) {
       if (!p.is_string() || !is_plain_name(p.get<std::string>()))
-        throw FormatError(path, std::nullopt,
-                          "weight shard " + json_brief(p) + " is not a file name beside model.json");
+        throw FormatError(
+            path, std::nullopt,
+            "weight shard " + json_brief(p) + " is not a file name beside model.json");
       const auto shard = read_regular_file_bytes((dir / p.get<std::string>()).string());
       bytes.insert(bytes.end(), shard.begin(), shard.end());
     }
@@ -522,9 +533,8 @@ KerasModel import_tfjs_model(const std::string& path) {
       if (slash == std::string::npos || slash == 0)
         throw FormatError(path, std::nullopt, "weight name '" + wname + "' is not layer/param");
       const auto prev = wname.rfind('/', slash - 1);
-      const std::string layer =
-          wname.substr(prev == std::string::npos ? 0 : prev + 1,
-                       slash - (prev == std::string::npos ? 0 : prev + 1));
+      const std::string layer = wname.substr(prev == std::string::npos ? 0 : prev + 1,
+                                             slash - (prev == std::string::npos ? 0 : prev + 1));
       const std::string key = clean_name(layer) + "." + wname.substr(slash + 1);
       if (!im.weights.emplace(key, std::move(t)).second)
         throw FormatError(path, std::nullopt, "weight '" + wname + "' appears twice");
