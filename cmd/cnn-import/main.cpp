@@ -111,11 +111,12 @@ int main(int argc, char** argv) {
   bool keras_allow_missing = false;
   CLI::App* keras = app.add_subcommand(
       "keras",
-      "A Keras model: model.to_json() (Keras 2 or 3) with --weights, or a TensorFlow.js "
-      "model.json with its weight shards");
-  keras->add_option("model", keras_path, "The model's JSON")->required();
+      "A Keras model: model.to_json() (Keras 2 or 3) with --weights, a whole-model .h5 "
+      "(model.save), or a TensorFlow.js model.json with its weight shards");
+  keras->add_option("model", keras_path, "The model's JSON, or a whole-model .h5")->required();
   keras->add_option("--weights", keras_weights,
-                    "The weights (save_weights HDF5) of a model.to_json() file");
+                    "The weights (save_weights HDF5) of a model.to_json() file, or instead of a "
+                    "whole-model file's own");
   add_output_options(keras, keras_out);
   keras->add_flag("--allow-missing", keras_allow_missing,
                   "Leave layers the weights file does not have initialised (from --seed)");

@@ -18,11 +18,29 @@ namespace {
 // architecture with --weights.
 Model import_keras(const ImportJob& job, ImportResult& r) {
   const std::string ext = std::filesystem::path(job.source).extension().string();
-  if (ext == ".h5" || ext == ".hdf5" || ext == ".keras")
+  if (ext == ".keras")
     throw InputError(job.source,
-                     "whole-model Keras files (model.save) are not read yet; save the "
-                     "architecture with model.to_json() and the weights with "
-                     "save_weights('w.h5'), then: cnn-import keras model.json --weights w.h5");
+                     "Keras 3 .keras archives are not read yet; save the architecture with "
+                     "model.to_json() and the weights with save_weights('w.weights.h5') in "
+                     "Keras 2's layout, or model.save('m.h5')");
+  if (ext == ".h5" || ext == ".hdf5") {
+    // A whole-model file (model.save('m.h5')): the architecture in model_config, the weights
+    // under /model_weights (or in --weights).
+    const std::string config = read_keras_h5_model_config(job.source);
+    if (config.empty())
+      throw InputError(job.source,
+                       "holds weights but no model_config (a save_weights() file); give the "
+                       "architecture: cnn-import keras MODEL.json --weights " +
+                           job.source);
+    const KerasModel k = keras_architecture(parse_json(config, job.source), job.source);
+    r.notes = k.imported.notes;
+    Model m = Model::from_json(json(k.imported.architecture), job.source);
+    check_softmax_axes(m, k, job.source);
+    Rng rng(job.seed);
+    m.init_params(rng);
+    r.weights = import_keras_h5(m, job.weights.empty() ? job.source : job.weights, job.keras_h5);
+    return m;
+  }
   const json j = read_json(job.source);
   if (is_tfjs_model(j)) {
     if (!job.weights.empty())

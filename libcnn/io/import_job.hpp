@@ -19,7 +19,7 @@ enum class ImportFormat { onnx, npy, keras_h5, keras };
 struct ImportJob {
   ImportFormat format = ImportFormat::onnx;
   // the .onnx file, the folder of .npy files, the .h5 weights file, or (keras) a Keras model's
-  // JSON (model.to_json()) or a TensorFlow.js model.json
+  // JSON (model.to_json()), a Keras 2 whole-model .h5 or a TensorFlow.js model.json
   std::string source;
   std::string model;    // npy, keras_h5: the architecture JSON the weights go onto
   std::string map;      // npy: the name map JSON

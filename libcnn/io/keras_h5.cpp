@@ -328,6 +328,38 @@ std::vector<std::string> receive_names(PipeIn& in) {
 
 }  // namespace
 
+std::string read_keras_h5_model_config(const std::string& path) {
+  const std::uint64_t file_size = InputFile(path).size();
+  ChildLimits limits;
+  limits.cpu_seconds = 10 + static_cast<unsigned>(file_size >> 24);
+  constexpr std::size_t kMaxConfig = std::size_t{64} << 20;
+  std::string config;
+  run_in_child(
+      "libhdf5", path, limits,
+      [&](PipeOut& out) {
+        silence_hdf5();
+        if (H5Fis_hdf5(path.c_str()) <= 0)
+          throw FormatError(path, 0,
+                            "not an HDF5 file (no HDF5 signature; truncated or another format?)");
+        Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+        if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+        Handle root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
+        if (!root.ok()) throw FormatError(path, std::nullopt, "the HDF5 root group cannot be read");
+        std::string text;
+        if (has_attribute(root.get(), "model_config")) {
+          const auto strings = read_strings(root.get(), "model_config", path, "/");
+          if (strings.size() != 1)
+            throw FormatError(path, std::nullopt, "/: attribute 'model_config' is not one text");
+          text = strings[0];
+          if (text.size() > kMaxConfig)
+            throw FormatError(path, std::nullopt, "/: attribute 'model_config' is over 64 MiB");
+        }
+        out.str(text);
+      },
+      [&](PipeIn& in) { config = in.str(kMaxConfig); });
+  return config;
+}
+
 WeightsImport import_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
   const std::uint64_t file_size = InputFile(path).size();  // a regular file that can be read
   std::map<std::string, Param*> params;

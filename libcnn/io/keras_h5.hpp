@@ -30,4 +30,9 @@ struct KerasH5Options {
 WeightsImport import_keras_h5(Model& model, const std::string& path,
                               const KerasH5Options& opt = {});
 
+// The root attribute model_config of a whole-model Keras HDF5 file (model.save('m.h5')): the
+// architecture as model.to_json() writes it; "" when the file has none (a save_weights() file).
+// Read in a child process as import_keras_h5 reads, with the same errors.
+std::string read_keras_h5_model_config(const std::string& path);
+
 }  // namespace cnn::io

@@ -2,8 +2,9 @@
 # cnn-import keras against an independent implementation of Keras: TensorFlow.js (npm, pure
 # JavaScript; scripts/install-deps.sh puts it in build-npm/) builds models with random weights
 # (tests/keras/tfjs_models.js) and predicts a batch; the models come in as TensorFlow.js
-# model.json files, as Keras 2 to_json() text with save_weights() HDF5 (tests/keras/tfjs_to_h5.py),
-# and in Keras 3's JSON form (tests/keras/keras3_form.py); cnn-extract-features' outputs must
+# model.json files, as Keras 2 to_json() text with save_weights() HDF5 and as Keras 2
+# whole-model HDF5 (tests/keras/tfjs_to_h5.py), and in Keras 3's JSON form
+# (tests/keras/keras3_form.py); cnn-extract-features' outputs must
 # equal TensorFlow.js's within 1e-5. Then bad files: one sentence, exit 3, nothing written.
 # usage: keras.sh BIN_DIR SOURCE_DIR
 set -euo pipefail
@@ -40,7 +41,9 @@ expect_bad o5 "fixed input size" -- "$bin/cnn-import" keras var.json --weights x
 echo '{"class_name": "Sequential", "config": {"layers": [{"class_name": "Sequential", "config": {"name": "inner", "layers": []}}]}}' > nested.json
 expect_bad o6 "nested" -- "$bin/cnn-import" keras nested.json --weights x.h5 -o o6
 echo 'not json' > m.h5
-expect_bad o7 "model.to_json()" -- "$bin/cnn-import" keras m.h5 -o o7
+expect_bad o7 "not an HDF5 file" -- "$bin/cnn-import" keras m.h5 -o o7
+echo 'PK' > m.keras
+expect_bad o7 ".keras archives are not read yet" -- "$bin/cnn-import" keras m.keras -o o7
 
 # --- against TensorFlow.js ---
 npm_dir="$src/build-npm/node_modules"
@@ -61,6 +64,10 @@ for m in seq_convnet functional vector_head; do
   $py "$kt/tfjs_to_h5.py" "$d" "$d/w.h5"
   "$bin/cnn-import" keras "$d/keras.json" --weights "$d/w.h5" -o "h5_$m" -q
   cmp -s "imp_$m/weights.safetensors" "h5_$m/weights.safetensors" || fail "$m: the HDF5 route gives other weights"
+  # 2b. Keras 2's whole-model file (model.save('m.h5')): model_config and /model_weights
+  $py "$kt/tfjs_to_h5.py" "$d" "$d/m.h5" --whole
+  "$bin/cnn-import" keras "$d/m.h5" -o "whole_$m" -q
+  cmp -s "imp_$m/weights.safetensors" "whole_$m/weights.safetensors" || fail "$m: the whole-model file gives other weights"
   # 3. the same in Keras 3's JSON form
   $py "$kt/keras3_form.py" "$d/keras.json" "$d/k3.json"
   "$bin/cnn-import" keras "$d/k3.json" --weights "$d/w.h5" -o "k3_$m" -q
@@ -80,4 +87,6 @@ m["weightsManifest"][0]["paths"] = ["../secret.bin"]
 print(json.dumps(m))
 PY
 expect_bad o9 "not a file name beside model.json" -- "$bin/cnn-import" keras escape.json -o o9
-echo "keras: TensorFlow.js models imported three ways and matched"
+# A save_weights() file where a whole model was expected.
+expect_bad o10 "no model_config" -- "$bin/cnn-import" keras models/functional/w.h5 -o o10
+echo "keras: TensorFlow.js models imported four ways and matched"
