@@ -46,10 +46,6 @@ const std::map<std::string, std::string>& layer_classes() {
   return m;
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // A Keras name as a name this project accepts (letters, digits, '_', '-').
 std::string clean_name(const std::string& name) {
   std::string out = name.empty() ? std::string("layer") : name;
@@ -208,7 +204,7 @@ void Converter::copy_keys(const json& cfg, json_ordered& out, const std::string&
                         " is not supported: this project computes channels_last (NHWC)");
       continue;
     }
-    if (ends_with(key, "_regularizer")) {
+    if (key.ends_with("_regularizer")) {
       if (!v.is_null())
         throw error(at, name,
                     key + " " + json_brief(v) +
@@ -216,7 +212,7 @@ void Converter::copy_keys(const json& cfg, json_ordered& out, const std::string&
                         "for an L2 penalty on every kernel)");
       continue;
     }
-    if (ends_with(key, "_constraint")) {
+    if (key.ends_with("_constraint")) {
       if (!v.is_null())
         notes_.push_back("layer '" + name + "': " + key + " dropped (it only clips weights while " +
                          "Keras trains)");
@@ -229,7 +225,7 @@ void Converter::copy_keys(const json& cfg, json_ordered& out, const std::string&
       continue;
     }
     if (v.is_null()) continue;  // null is every key's default here
-    if (ends_with(key, "_initializer")) {
+    if (key.ends_with("_initializer")) {
       if (auto init = initializer(v, at, name)) out[key] = *init;
       continue;
     }

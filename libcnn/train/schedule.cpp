@@ -69,11 +69,6 @@ MonitorMode resolve_mode(const std::string& what, const std::string& mode, bool 
   return auto_is_max ? MonitorMode::Max : MonitorMode::Min;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 double monitor_value(const EpochLogs& logs, const std::string& monitor, const std::string& file,
                      const std::string& pointer) {
   const auto it = logs.find(monitor);
@@ -362,7 +357,7 @@ EarlyStopping::EarlyStopping(const EarlyStoppingConfig& config, std::string file
   require(config.patience >= 0, what, "patience", ">= 0", std::to_string(config.patience));
   const std::string& m = config.monitor;
   mode_ = resolve_mode(what, config.mode,
-                       ends_with(m, "acc") || ends_with(m, "accuracy") || ends_with(m, "auc"));
+                       m.ends_with("acc") || m.ends_with("accuracy") || m.ends_with("auc"));
   min_delta_ =
       mode_ == MonitorMode::Max ? std::fabs(config.min_delta) : -std::fabs(config.min_delta);
   best_ = mode_ == MonitorMode::Min ? kInf : -kInf;
