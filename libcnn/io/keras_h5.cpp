@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "io/atomic_file.hpp"
 #include "io/child.hpp"
@@ -24,6 +25,7 @@ class Handle {
   ~Handle() {
     if (id_ >= 0) close_(id_);
   }
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, -1)), close_(o.close_) {}
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   hid_t get() const { return id_; }
@@ -189,14 +191,27 @@ std::string param_name(const std::string& layer, std::string w) {
   return it == names.end() ? "" : it->second;
 }
 
-// The import itself, in the process that calls it (import_keras_h5 runs it in a child).
-WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
+// path opened read-only by libhdf5 (in the child process), its own error printing off.
+Handle open_hdf5(const std::string& path) {
   silence_hdf5();
   if (H5Fis_hdf5(path.c_str()) <= 0)
     throw FormatError(path, 0,
                       "not an HDF5 file (no HDF5 signature; truncated or another format?)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+  return file;
+}
+
+// The child's CPU time for a file of this size: 10 s plus one per 16 MiB (VGG16's 528 MB of
+// weights take under 2 s; a 30 KB fuzzed file kept libhdf5 converting one string attribute
+// indefinitely).
+unsigned hdf5_cpu_seconds(std::uint64_t file_size) {
+  return 10 + static_cast<unsigned>(file_size >> 24);
+}
+
+// The import itself, in the process that calls it (import_keras_h5 runs it in a child).
+WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
+  const Handle file = open_hdf5(path);
   const Handle lapl(no_external_links(H5P_LINK_ACCESS), H5Pclose);
   const Handle gapl(no_external_links(H5P_GROUP_ACCESS), H5Pclose);
   const Handle dapl(no_external_links(H5P_DATASET_ACCESS), H5Pclose);
@@ -329,20 +344,14 @@ std::vector<std::string> receive_names(PipeIn& in) {
 }  // namespace
 
 std::string read_keras_h5_model_config(const std::string& path) {
-  const std::uint64_t file_size = InputFile(path).size();
   ChildLimits limits;
-  limits.cpu_seconds = 10 + static_cast<unsigned>(file_size >> 24);
+  limits.cpu_seconds = hdf5_cpu_seconds(InputFile(path).size());
   constexpr std::size_t kMaxConfig = std::size_t{64} << 20;
   std::string config;
   run_in_child(
       "libhdf5", path, limits,
       [&](PipeOut& out) {
-        silence_hdf5();
-        if (H5Fis_hdf5(path.c_str()) <= 0)
-          throw FormatError(path, 0,
-                            "not an HDF5 file (no HDF5 signature; truncated or another format?)");
-        Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-        if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+        const Handle file = open_hdf5(path);
         Handle root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
         if (!root.ok()) throw FormatError(path, std::nullopt, "the HDF5 root group cannot be read");
         std::string text;
@@ -366,11 +375,10 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
   for (const auto& np : model.named_params()) params.emplace(np.name, np.param);
   // libhdf5 trusts sizes and offsets in the file (README, "Hostile input and fuzzing"): it reads
   // in a child process that may map 256 MiB plus twice the model's weights beyond what it
-  // inherits, and spend 10 s of CPU plus one per 16 MiB of file (VGG16's 528 MB of weights take
-  // under 2 s; a 30 KB fuzzed file kept libhdf5 converting one string attribute indefinitely).
+  // inherits, for hdf5_cpu_seconds of CPU.
   ChildLimits limits;
   limits.memory += 2 * model.param_count() * sizeof(float);
-  limits.cpu_seconds = 10 + static_cast<unsigned>(file_size >> 24);
+  limits.cpu_seconds = hdf5_cpu_seconds(file_size);
   WeightsImport report;
   run_in_child(
       "libhdf5", path, limits,
