@@ -14,8 +14,26 @@ namespace cnn::io {
 
 namespace {
 
-// A Keras model file: a TensorFlow.js model.json (architecture and weights), or a to_json()
-// architecture with --weights.
+// The model of a Keras to_json() text (read from file), with its weights from the Keras HDF5
+// file `weights` ("": none given, an error once the architecture has been checked).
+Model keras_with_h5_weights(const json& keras, const std::string& file, const std::string& weights,
+                            const ImportJob& job, ImportResult& r) {
+  const KerasModel k = keras_architecture(keras, file);
+  r.notes = k.imported.notes;
+  Model m = Model::from_json(json(k.imported.architecture), file);
+  check_softmax_axes(m, k, file);
+  if (weights.empty())
+    throw InputError(file,
+                     "the file holds only the architecture; give its weights with --weights "
+                     "W.h5 (Keras save_weights)");
+  Rng rng(job.seed);
+  m.init_params(rng);
+  r.weights = import_keras_h5(m, weights, job.keras_h5);
+  return m;
+}
+
+// A Keras model file: a whole-model .h5, a TensorFlow.js model.json (architecture and weights), or
+// a to_json() architecture with --weights.
 Model import_keras(const ImportJob& job, ImportResult& r) {
   const std::string ext = std::filesystem::path(job.source).extension().string();
   if (ext == ".keras")
@@ -32,14 +50,8 @@ Model import_keras(const ImportJob& job, ImportResult& r) {
                        "holds weights but no model_config (a save_weights() file); give the "
                        "architecture: cnn-import keras MODEL.json --weights " +
                            job.source);
-    const KerasModel k = keras_architecture(parse_json(config, job.source), job.source);
-    r.notes = k.imported.notes;
-    Model m = Model::from_json(json(k.imported.architecture), job.source);
-    check_softmax_axes(m, k, job.source);
-    Rng rng(job.seed);
-    m.init_params(rng);
-    r.weights = import_keras_h5(m, job.weights.empty() ? job.source : job.weights, job.keras_h5);
-    return m;
+    return keras_with_h5_weights(parse_json(config, job.source), job.source,
+                                 job.weights.empty() ? job.source : job.weights, job, r);
   }
   const json j = read_json(job.source);
   if (is_tfjs_model(j)) {
@@ -47,25 +59,14 @@ Model import_keras(const ImportJob& job, ImportResult& r) {
       throw InputError(job.weights,
                        "a TensorFlow.js model.json brings its own weights; --weights is for "
                        "a model.to_json() file");
-    const KerasModel k = import_tfjs_model(job.source);
+    const KerasModel k = import_tfjs_model(j, job.source);
     r.notes = k.imported.notes;
     Model m = build_imported(k.imported, job.source);
     check_softmax_axes(m, k, job.source);
     for (const auto& np : m.named_params()) r.weights.loaded.push_back(np.name);
     return m;
   }
-  const KerasModel k = keras_architecture(j, job.source);
-  r.notes = k.imported.notes;
-  Model m = Model::from_json(json(k.imported.architecture), job.source);
-  check_softmax_axes(m, k, job.source);
-  if (job.weights.empty())
-    throw InputError(job.source,
-                     "the file holds only the architecture; give its weights with --weights "
-                     "W.h5 (Keras save_weights)");
-  Rng rng(job.seed);
-  m.init_params(rng);
-  r.weights = import_keras_h5(m, job.weights, job.keras_h5);
-  return m;
+  return keras_with_h5_weights(j, job.source, job.weights, job, r);
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include <optional>
 #include <set>
 
-#include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "tensor/error.hpp"
 #include "tensor/text.hpp"
@@ -476,8 +475,7 @@ void check_softmax_axes(const Model& model, const KerasModel& keras, const std::
 
 bool is_tfjs_model(const json& j) { return j.is_object() && j.contains("modelTopology"); }
 
-KerasModel import_tfjs_model(const std::string& path) {
-  const json j = read_json(path);
+KerasModel import_tfjs_model(const json& j, const std::string& path) {
   if (!is_tfjs_model(j))
     throw FormatError(path, std::nullopt,
                       "not a TensorFlow.js layers model (no \"modelTopology\")");

@@ -39,10 +39,10 @@ void check_softmax_axes(const Model& model, const KerasModel& keras, const std::
 // Whether j is a TensorFlow.js layers model (an object with "modelTopology").
 bool is_tfjs_model(const json& j);
 
-// A TensorFlow.js layers model: model.json (path) with modelTopology and weightsManifest, its
-// float32 weight shards beside it. Throws InputError for unreadable files, FormatError naming
-// the file for shards of the wrong size or weights that are not float32, and ConfigError as
-// keras_architecture.
-KerasModel import_tfjs_model(const std::string& path);
+// A TensorFlow.js layers model: model_json, read from path, with modelTopology and
+// weightsManifest, its float32 weight shards beside it. Throws InputError for unreadable files,
+// FormatError naming the file for shards of the wrong size or weights that are not float32, and
+// ConfigError as keras_architecture.
+KerasModel import_tfjs_model(const json& model_json, const std::string& path);
 
 }  // namespace cnn::io
