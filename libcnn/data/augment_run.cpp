@@ -130,13 +130,7 @@ ResolvedAugmentSettings resolve_augment_settings(
     r.values = io::read_json(file);
     if (!r.values.is_object()) throw ConfigError(file, "", "", "expected an object of settings");
   }
-  for (const auto& [key, text] : overrides) {
-    try {
-      r.values[key] = parse_json(text, key);
-    } catch (const ConfigError&) {
-      r.values[key] = text;  // a bare word is a string
-    }
-  }
+  for (const auto& [key, text] : overrides) r.values[key] = parse_json_or_text(text);
   if (!overrides.empty() && !file.empty()) r.name = file + " + flags";
   r.settings = parse_augment_settings(r.values, r.name);
   return r;

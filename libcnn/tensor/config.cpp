@@ -162,6 +162,12 @@ json parse_json(const std::string& text, const std::string& file) {
                     "not valid JSON: " + problem->what);
 }
 
+json parse_json_or_text(const std::string& text) {
+  json j;
+  if (try_parse(text, j, nullptr)) return json(text);
+  return j;
+}
+
 json parse_json_at(const std::string& text, const std::string& file, std::uint64_t base,
                    const json::parser_callback_t& check) {
   json j;

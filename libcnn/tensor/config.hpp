@@ -87,6 +87,9 @@ constexpr std::size_t kMaxJsonDepth = 256;
 // file in errors. A syntax error, nesting deeper than kMaxJsonDepth, or a number out of
 // double's range throws ConfigError located "file:line:column: not valid JSON: ..." (exit 3).
 json parse_json(const std::string& text, const std::string& file);
+// A value typed on the command line (--set KEY=VALUE, a setting's flag): its JSON, or, when it
+// is not JSON, the text itself as a string (a bare word such as nearest).
+json parse_json_or_text(const std::string& text);
 // The same for JSON embedded in a binary file at byte offset base (safetensors and record
 // stream headers): FormatError "header is not valid JSON: ..." at the byte offset of the problem.
 // check, when set, sees every parsed key (nlohmann's parser callback) and may throw to refuse the

@@ -97,13 +97,7 @@ void apply_assignment(json& recipe, const std::string& assignment, const std::st
         "--set", "", "",
         "expected KEY=VALUE (e.g. data.validation_split=0.2), got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  json value;
-  try {
-    value = parse_json(text, "--set " + key);
-  } catch (const ConfigError&) {
-    value = text;  // a bare word is a string
-  }
-  json patch = value;
+  json patch = parse_json_or_text(text);
   std::string rest = key;
   std::vector<std::string> parts;
   for (std::size_t p; (p = rest.find('.')) != std::string::npos; rest = rest.substr(p + 1))
