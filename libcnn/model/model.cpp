@@ -97,6 +97,11 @@ void preprocessing_affine(const Preprocessing& pre, std::size_t c, std::vector<f
 
 }  // namespace
 
+void Preprocessing::affine(std::size_t c, std::vector<float>& scale,
+                           std::vector<float>& shift) const {
+  preprocessing_affine(*this, c, scale, &shift);
+}
+
 bool Preprocessing::is_identity() const {
   const auto all = [](const std::vector<float>& v, float x) {
     return std::all_of(v.begin(), v.end(), [x](float e) { return e == x; });

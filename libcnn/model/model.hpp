@@ -31,6 +31,9 @@ struct Preprocessing {
   // Whether apply() changes nothing (rescale 1, no mean/std, RGB order).
   bool is_identity() const;
 
+  // The per-channel affine map apply() computes after the channel reordering:
+  // x[c] = p * scale[c] + shift[c], scale = rescale / std, shift = -mean / std (exporters).
+  void affine(std::size_t c, std::vector<float>& scale, std::vector<float>& shift) const;
   // out[i * c + k] from in (pixels x c values, HWC); in and out may be the same.
   void apply(const float* in, float* out, std::size_t pixels, std::size_t c) const;
   // The adjoint: dL/dp from dL/dx (added into grad_in).

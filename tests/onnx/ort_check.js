@@ -1,0 +1,90 @@
+// cnn-export onnx against an independent runtime: ONNX Runtime (onnxruntime-node from npm,
+// installed by scripts/install-deps.sh into build-npm/).
+//   node ort_check.js inputs SHAPE N LO HI OUT.cnnrec
+//        a deterministic batch of N inputs of per-sample SHAPE (JSON, e.g. [28,28,1]), values
+//        uniform in [LO, HI], as a record stream that cnn-extract-features reads
+//   node ort_check.js compare MODEL.onnx X.cnnrec FEATURES.csv TOL
+//        runs the model in ONNX Runtime on the batch (all N at once, and one sample at a time:
+//        the batch dimension is symbolic), prints the max |difference| from the CSV of
+//        cnn-extract-features and exits 1 above TOL; also checks the input and output
+//        declarations (float32, symbolic batch, the per-sample shape of the batch)
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const ort = require('onnxruntime-node');
+
+let state = 20261204;
+function rand() {
+  state = (state * 1103515245 + 12345) % 2147483648;
+  return state / 2147483648;
+}
+
+function writeInputs(shape, n, lo, hi, out) {
+  const per = shape.reduce((a, b) => a * b, 1);
+  const header = Buffer.from(JSON.stringify({
+    shape, dtype: 'float32', label: 'int32', classes: ['x'], class_mode: 'sparse', count: n,
+  }));
+  const pre = Buffer.alloc(16);
+  Buffer.from([0x89, 0x43, 0x4e, 0x4e, 0x52, 0x45, 0x43, 0x0a]).copy(pre, 0);
+  pre.writeUInt32LE(1, 8);
+  pre.writeUInt32LE(header.length, 12);
+  const records = Buffer.alloc(n * (4 + 4 * per));
+  for (let i = 0; i < n; ++i) {
+    const at = i * (4 + 4 * per);
+    records.writeInt32LE(0, at);
+    for (let k = 0; k < per; ++k) records.writeFloatLE(lo + (hi - lo) * rand(), at + 4 + 4 * k);
+  }
+  fs.writeFileSync(out, Buffer.concat([pre, header, records]));
+}
+
+function readInputs(file) {
+  const b = fs.readFileSync(file);
+  const hl = b.readUInt32LE(12);
+  const h = JSON.parse(b.subarray(16, 16 + hl).toString());
+  const per = h.shape.reduce((a, c) => a * c, 1);
+  const x = new Float32Array(h.count * per);
+  for (let i = 0; i < h.count; ++i) {
+    const at = 16 + hl + i * (4 + 4 * per) + 4;
+    for (let k = 0; k < per; ++k) x[i * per + k] = b.readFloatLE(at + 4 * k);
+  }
+  return {shape: h.shape, n: h.count, per, x};
+}
+
+async function compare(modelPath, xPath, csvPath, tol) {
+  const s = await ort.InferenceSession.create(modelPath);
+  const inp = readInputs(xPath);
+  const [inName] = s.inputNames;
+  const [outName] = s.outputNames;
+  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
+  if (lines.length !== inp.n) throw new Error(`${lines.length} CSV rows, expected ${inp.n}`);
+  let worst = 0, k = 0;
+  const check = (data, first, count) => {
+    k = data.length / count;
+    for (let i = 0; i < count; ++i) {
+      const f = lines[first + i].split(',').slice(0, k).map(Number);
+      for (let j = 0; j < k; ++j) worst = Math.max(worst, Math.abs(f[j] - data[i * k + j]));
+    }
+  };
+  // The whole batch at once, then every sample alone.
+  const all = await s.run({[inName]: new ort.Tensor('float32', inp.x, [inp.n, ...inp.shape])});
+  check(all[outName].data, 0, inp.n);
+  for (let i = 0; i < inp.n; ++i) {
+    const one = inp.x.subarray(i * inp.per, (i + 1) * inp.per);
+    const r = await s.run({[inName]: new ort.Tensor('float32', one, [1, ...inp.shape])});
+    check(r[outName].data, i, 1);
+  }
+  const name = path.basename(modelPath);
+  console.log(`${name}: max |cnn - onnxruntime| = ${worst.toExponential(2)} ` +
+              `(${inp.n} samples x ${k} outputs, batch ${inp.n} and batch 1)`);
+  if (!(worst <= tol)) process.exit(1);
+}
+
+const [cmd, ...a] = process.argv.slice(2);
+if (cmd === 'inputs') {
+  writeInputs(JSON.parse(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), a[4]);
+} else if (cmd === 'compare') {
+  compare(a[0], a[1], a[2], Number(a[3])).catch((err) => { console.error(String(err)); process.exit(1); });
+} else {
+  console.error('usage: ort_check.js inputs SHAPE N LO HI OUT | compare MODEL X CSV TOL');
+  process.exit(2);
+}
