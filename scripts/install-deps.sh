@@ -36,6 +36,7 @@ packages=(
   libonnx-dev libprotobuf-dev         # cnn-import onnx: the ONNX protobuf classes and their runtime
   libhdf5-dev                         # cnn-import keras-h5: Keras HDF5 weights (HDF5 C API)
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
+  python3-onnx                        # tests/cli/export.sh: the ONNX checker on exported files
   help2man                            # man pages of the programs, made from their --help
   dpkg-dev                            # make deb: dpkg-shlibdeps finds the package's dependencies
   clang-format-14                     # scripts/format.sh: the C++ style, checked by .ci/run
@@ -67,18 +68,24 @@ done
 
 # npm packages, into build-npm/ (ignored by git): independent implementations the tests compare
 # with. TensorFlow.js: a pure-JavaScript port of Keras's layers and JSON format (tests/keras).
+# ONNX Runtime for Node.js (its CPU binaries ship inside the package): runs what cnn-export
+# onnx writes (tests/onnx).
 # --ignore-scripts: nothing runs at install time.
 npm_dir="$(cd "$(dirname "$0")/.." && pwd)/build-npm"
-npm_packages=("@tensorflow/tfjs@4.22.0")
+npm_packages=("@tensorflow/tfjs@4.22.0" "onnxruntime-node@1.31.1")
 npm_missing() {
-  [[ -f "$npm_dir/node_modules/@tensorflow/tfjs/package.json" ]] &&
-    grep -q '"version": "4.22.0"' "$npm_dir/node_modules/@tensorflow/tfjs/package.json" &&
-    return 1
-  return 0
+  local p name version
+  for p in "${npm_packages[@]}"; do
+    name=${p%@*} version=${p##*@}
+    [[ -f "$npm_dir/node_modules/$name/package.json" ]] &&
+      grep -q "\"version\": \"$version\"" "$npm_dir/node_modules/$name/package.json" ||
+      return 0
+  done
+  return 1
 }
 install_npm() {
   if ! command -v npm >/dev/null; then
-    echo "deps: npm is absent; the tests that compare with TensorFlow.js will be skipped" >&2
+    echo "deps: npm is absent; the tests that compare with TensorFlow.js and ONNX Runtime will be skipped" >&2
     return 0
   fi
   echo "deps: npm install ${npm_packages[*]} into $npm_dir" >&2
@@ -86,7 +93,7 @@ install_npm() {
   [[ -f "$npm_dir/package.json" ]] || echo '{"private": true}' > "$npm_dir/package.json"
   npm install --prefix "$npm_dir" --ignore-scripts --no-audit --no-fund --loglevel=error \
     "${npm_packages[@]}" >&2 ||
-    echo "deps: npm install failed; the tests that compare with TensorFlow.js will be skipped" >&2
+    echo "deps: npm install failed; the tests that compare with TensorFlow.js and ONNX Runtime will be skipped" >&2
 }
 
 if ((check)); then

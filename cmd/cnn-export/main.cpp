@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
                  "and bias (fewer operators; values round slightly differently)");
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
-    const cnn::train::RunDir run = cnn::train::open_run(target, weights, cnn::train::NeedWeights::yes);
+    const cnn::train::RunDir run =
+        cnn::train::open_run(target, weights, cnn::train::NeedWeights::yes);
     if (!run.weights_note.empty() && !common.quiet)
       std::cerr << "cnn-export: note: " << run.weights_note << "\n";
     cnn::Model model = cnn::io::load_model(run.model_path);

@@ -23,6 +23,7 @@ struct ImportedModel {
   json_ordered architecture;
   std::map<std::string, HostTensor> weights;
   std::vector<std::string> notes;  // facts worth telling the user (fused layers, permutations)
+  std::vector<std::string> class_names;  // the file's own (ONNX metadata), when it has them
 };
 
 // Builds the model of imported.architecture (file names it in errors) and copies every weight

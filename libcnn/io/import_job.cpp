@@ -75,9 +75,11 @@ ImportResult run_import(const ImportJob& job) {
   check_output_directory(job.output, job.overwrite);
   ImportResult r;
   std::optional<Model> model;
+  std::vector<std::string> class_names;
   if (job.format == ImportFormat::onnx) {
     const ImportedModel im = import_onnx(job.source, job.onnx);
     r.notes = im.notes;
+    class_names = im.class_names;
     model.emplace(build_imported(im, job.source));
     for (const auto& np : model->named_params()) r.weights.loaded.push_back(np.name);
   } else if (job.format == ImportFormat::keras) {
@@ -91,8 +93,14 @@ ImportResult run_import(const ImportJob& job) {
     else
       r.weights = import_keras_h5(*model, job.source, job.keras_h5);
   }
-  std::vector<std::string> class_names;
-  if (!job.classes.empty()) class_names = read_class_names(job.classes, &*model);
+  if (!job.classes.empty()) {
+    class_names = read_class_names(job.classes, &*model);
+  } else if (!class_names.empty() && class_names.size() != numel(model->output_shape())) {
+    r.notes.push_back("the file's " + std::to_string(class_names.size()) +
+                      " class names do not match the model's " +
+                      std::to_string(numel(model->output_shape())) + " outputs; not written");
+    class_names.clear();
+  }
   write_import(*model, job.output, job.overwrite, class_names);
   r.model_name = model->name();
   r.layers = model->size();

@@ -52,8 +52,9 @@ class Exporter {
                                const Tensor4& t);
   const float* param(const Layer& l, const std::string& name) const;
   // The activation after a layer's own operator: the name of the tensor it makes.
+  // An Activation layer's own node is named after the layer, a fused one "<layer>/<act>".
   std::string activation(kernels::Act a, const std::string& layer, const std::string& in,
-                         const std::string& out, bool image);
+                         const std::string& out, bool own_node);
   std::string preprocess(const std::string& input);
 
   Tensor4 conv(const Layer& l, const json_ordered& cfg, const Tensor4& x, std::size_t i);
@@ -147,9 +148,9 @@ const float* Exporter::param(const Layer& l, const std::string& name) const {
 }
 
 std::string Exporter::activation(kernels::Act a, const std::string& layer, const std::string& in,
-                                 const std::string& out, bool image) {
+                                 const std::string& out, bool own_node) {
   using kernels::Act;
-  const std::string name = layer + "/" + kernels::act_name(a);
+  const std::string name = own_node ? layer : layer + "/" + kernels::act_name(a);
   switch (a) {
     case Act::Linear:
       node("Identity", name, {in}, out);
@@ -172,7 +173,6 @@ std::string Exporter::activation(kernels::Act a, const std::string& layer, const
     case Act::Softmax:
       // Over the channels: axis 1 of NCHW and of [N, k].
       attr(node("Softmax", name, {in}, out), "axis", std::int64_t{1});
-      (void)image;
       break;
   }
   return out;
@@ -186,8 +186,8 @@ std::string Exporter::preprocess(const std::string& input) {
   std::string x = input;
   const std::size_t c = model_.input_shape().back();
   if (pre->bgr) {
-    auto& g = node("Gather", "preprocessing/bgr", {x, int_initializer("preprocessing.bgr", {2, 1, 0})},
-                   "preprocessing/bgr");
+    auto& g = node("Gather", "preprocessing/bgr",
+                   {x, int_initializer("preprocessing.bgr", {2, 1, 0})}, "preprocessing/bgr");
     attr(g, "axis", std::int64_t{-1});
     x = "preprocessing/bgr";
   }
@@ -196,8 +196,8 @@ std::string Exporter::preprocess(const std::string& input) {
   const auto cc = static_cast<std::int64_t>(c);
   node("Mul", "preprocessing/scale", {x, initializer("preprocessing.scale", {cc}, scale.data())},
        "preprocessing/scale");
-  node("Add", "preprocessing/shift", {"preprocessing/scale",
-                                      initializer("preprocessing.shift", {cc}, shift.data())},
+  node("Add", "preprocessing/shift",
+       {"preprocessing/scale", initializer("preprocessing.shift", {cc}, shift.data())},
        "input/preprocessed");
   return "input/preprocessed";
 }
@@ -239,19 +239,20 @@ Tensor4 Exporter::conv(const Layer& l, const json_ordered& cfg, const Tensor4& x
     const std::size_t per = ci * k[0] * k[1];
     for (std::size_t o = 0; o < f; ++o) {
       const double g = (gamma ? gamma[o] : 1.0) / std::sqrt(static_cast<double>(var[o]) + eps);
-      for (std::size_t e = 0; e < per; ++e)
-        w[o * per + e] = static_cast<float>(w[o * per + e] * g);
+      for (std::size_t e = 0; e < per; ++e) w[o * per + e] = static_cast<float>(w[o * per + e] * g);
       b[o] = static_cast<float>((b[o] - mean[o]) * g + (beta ? beta[o] : 0.0));
     }
     has_bias = true;
-    notes_.push_back("BatchNormalization '" + bn.name() + "' folded into Conv2D '" + l.name() + "'");
+    notes_.push_back("BatchNormalization '" + bn.name() + "' folded into Conv2D '" + l.name() +
+                     "'");
   }
   std::vector<std::string> ins = {
       x.name, initializer(l.name() + ".kernel",
                           {static_cast<std::int64_t>(f), static_cast<std::int64_t>(ci),
                            static_cast<std::int64_t>(k[0]), static_cast<std::int64_t>(k[1])},
                           w.data())};
-  if (has_bias) ins.push_back(initializer(l.name() + ".bias", {static_cast<std::int64_t>(f)}, b.data()));
+  if (has_bias)
+    ins.push_back(initializer(l.name() + ".bias", {static_cast<std::int64_t>(f)}, b.data()));
   const auto act = l.activation().value_or(kernels::Act::Linear);
   const std::string out = act == kernels::Act::Linear ? l.name() : l.name() + "/conv";
   auto& n = node("Conv", l.name(), ins, out);
@@ -259,7 +260,7 @@ Tensor4 Exporter::conv(const Layer& l, const json_ordered& cfg, const Tensor4& x
   attr(n, "strides", {static_cast<std::int64_t>(s[0]), static_cast<std::int64_t>(s[1])});
   attr(n, "dilations", {static_cast<std::int64_t>(d[0]), static_cast<std::int64_t>(d[1])});
   attr(n, "pads", std::vector<std::int64_t>(pads.begin(), pads.end()));
-  if (act != kernels::Act::Linear) activation(act, l.name(), out, l.name(), true);
+  if (act != kernels::Act::Linear) activation(act, l.name(), out, l.name(), false);
   return {l.name(), true, {}};
 }
 
@@ -300,8 +301,8 @@ Tensor4 Exporter::global_pool(const Layer& l, const json_ordered& cfg, const Ten
 Tensor4 Exporter::dense(const Layer& l, const json_ordered& cfg, const Tensor4& x) {
   const auto units = cfg.at("units").get<std::int64_t>();
   const auto in = static_cast<std::int64_t>(x.shape[0]);
-  std::vector<std::string> ins = {x.name, initializer(l.name() + ".kernel", {in, units},
-                                                      param(l, "kernel"))};
+  std::vector<std::string> ins = {
+      x.name, initializer(l.name() + ".kernel", {in, units}, param(l, "kernel"))};
   if (const float* b = param(l, "bias")) ins.push_back(initializer(l.name() + ".bias", {units}, b));
   const auto act = l.activation().value_or(kernels::Act::Linear);
   const std::string out = act == kernels::Act::Linear ? l.name() : l.name() + "/gemm";
@@ -344,8 +345,8 @@ Tensor4 Exporter::rescaling(const Layer& l, const json_ordered& cfg, const Tenso
   const std::string mul_out = zero_offset ? l.name() : l.name() + "/scale";
   node("Mul", l.name(), {x.name, channel_constant(l.name() + ".scale", scale, x)}, mul_out);
   if (!zero_offset)
-    node("Add", l.name() + "/offset",
-         {mul_out, channel_constant(l.name() + ".offset", offset, x)}, l.name());
+    node("Add", l.name() + "/offset", {mul_out, channel_constant(l.name() + ".offset", offset, x)},
+         l.name());
   return {l.name(), x.image, {}};
 }
 
@@ -405,7 +406,7 @@ Tensor4 Exporter::layer(std::size_t i, const std::vector<Tensor4>& ins) {
     y = x;
   } else if (type == "Activation") {
     const auto act = l.activation().value_or(kernels::Act::Linear);
-    activation(act, l.name(), x.name, l.name(), x.image);
+    activation(act, l.name(), x.name, l.name(), true);
     y = {l.name(), x.image, {}};
   } else if (type == "Add") {
     std::vector<std::string> names;
@@ -444,7 +445,9 @@ std::string Exporter::run(OnnxExportResult& result) {
     throw Error("cnn-export onnx: opset " + std::to_string(opt_.opset) +
                 " is not supported; 13 or later (Softmax over one axis)");
   onnx::ModelProto m;
-  m.set_ir_version(7);  // the IR of opset 13 (ONNX 1.8)
+  // The IR version of the ONNX release that introduced the opset (13: 1.8, 18: 1.13, 20: 1.15).
+  const std::int64_t o = opt_.opset;
+  m.set_ir_version(o <= 13 ? 7 : o <= 18 ? 8 : o <= 20 ? 9 : 10);
   m.set_producer_name("cnn");
   m.set_producer_version(version());
   m.set_model_version(1);
@@ -473,7 +476,8 @@ std::string Exporter::run(OnnxExportResult& result) {
   std::vector<Tensor4> outs(model_.size());
   for (std::size_t i = 0; i < model_.size(); ++i) {
     std::vector<Tensor4> ins;
-    for (auto in : model_.node(i).inputs) ins.push_back(in == Model::kModelInput ? input : outs[in]);
+    for (auto in : model_.node(i).inputs)
+      ins.push_back(in == Model::kModelInput ? input : outs[in]);
     outs[i] = layer(i, ins);
   }
   Tensor4 y = outs.back();
@@ -483,7 +487,8 @@ std::string Exporter::run(OnnxExportResult& result) {
          std::vector<std::int64_t>{0, 2, 3, 1});
     out_name += "/nhwc";
   } else if (y.name != out_name) {
-    node("Identity", "output/identity", {y.name}, out_name);  // the last layer was left out (Dropout)
+    node("Identity", "output/identity", {y.name},
+         out_name);  // the last layer was left out (Dropout)
   }
   std::vector<std::int64_t> out_dims = {-1};
   for (auto d : model_.output_shape()) out_dims.push_back(static_cast<std::int64_t>(d));

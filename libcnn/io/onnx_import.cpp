@@ -12,9 +12,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "io/atomic_file.hpp"
+#include "kernels/activation.hpp"
+#include "model/model.hpp"
 
 namespace cnn::io {
 namespace {
@@ -37,6 +40,9 @@ struct Value {
   // Flatten): a Dense reading it needs its rows permuted.
   Shape chw;
   bool nonneg = false;  // known >= 0 (after a ReLU): zero padding cannot change a max
+  // An image whose ONNX tensor is channels-last [N, H, W, C] (our own layout: a graph with an
+  // NHWC input, as cnn-export and tf2onnx write them, before its Transpose to NCHW).
+  bool nhwc = false;
 };
 
 struct PendingLayer {
@@ -126,6 +132,20 @@ class Importer {
   void batch_norm(const onnx::NodeProto& n);
   void dropout(const onnx::NodeProto& n);
   void softmax(const onnx::NodeProto& n);
+  void transpose(const onnx::NodeProto& n);
+  void pad(const onnx::NodeProto& n);
+  // Mul, Add, Sub, Div with one constant operand (after the bias case of add()): a Rescaling
+  // layer, or nothing for the graph's own preprocessing (preprocessing_nodes_).
+  void affine(const onnx::NodeProto& n);
+  void sum(const onnx::NodeProto& n);
+  // An activation: fused into the Conv2D/Dense before it when that one has none and nothing
+  // else reads it, else an Activation layer.
+  void activation_layer(const onnx::NodeProto& n, const std::string& activation, Value x);
+  // Whether the 4-D input is NHWC: the graph reaches a Transpose to NCHW from it through
+  // element-wise nodes only. Also recognises cnn-export's preprocessing (metadata
+  // "preprocessing" and the Gather/Mul/Add nodes that apply it) into preprocessing_.
+  bool input_is_nhwc(const onnx::ModelProto& m, const std::string& input);
+  void read_metadata(const onnx::ModelProto& m);
 
   std::string path_;
   OnnxImportOptions opt_;
@@ -135,6 +155,11 @@ class Importer {
   std::map<std::string, int> consumers_;
   std::vector<PendingLayer> layers_;
   std::vector<std::string> notes_;
+  // The file's own preprocessing (cnn-export's metadata), when its nodes compute exactly it:
+  // those nodes are then skipped and the block written instead.
+  std::optional<json_ordered> preprocessing_;
+  std::set<std::string> preprocessing_nodes_;
+  std::vector<std::string> class_names_;  // metadata "class_names"
 };
 
 Const Importer::tensor_const(const onnx::TensorProto& t, const std::string& what) const {
@@ -279,6 +304,10 @@ const Value& Importer::image(const onnx::NodeProto& n, int input) const {
   if (!v.image)
     fail(n, "expected a 4-D NCHW image tensor as input '" + n.input(input) + "', got shape " +
                 shape_list(v.shape));
+  if (v.nhwc)
+    fail(n, "input '" + n.input(input) +
+                "' is a channels-last (NHWC) image here; this operator needs NCHW (a Transpose "
+                "with perm [0, 3, 1, 2] first)");
   return v;
 }
 
@@ -681,10 +710,13 @@ void Importer::global_pool(const onnx::NodeProto& n, bool max) {
 }
 
 void Importer::relu_like(const onnx::NodeProto& n, const std::string& activation) {
-  const Value x = value(n, 0);
+  activation_layer(n, activation, value(n, 0));
+}
+
+void Importer::activation_layer(const onnx::NodeProto& n, const std::string& activation, Value x) {
   Value y = x;
-  y.nonneg = activation == "relu" || activation == "sigmoid";
-  if (activation == "relu" && fusable(n.input(0), x)) {
+  y.nonneg = activation == "relu" || activation == "sigmoid" || activation == "softmax";
+  if (fusable(n.input(0), x)) {
     layers_[static_cast<std::size_t>(x.layer)].cfg["activation"] = activation;
     notes_.push_back(node_label(n) + " fused into layer of " +
                      layers_[static_cast<std::size_t>(x.layer)].node);
@@ -696,6 +728,86 @@ void Importer::relu_like(const onnx::NodeProto& n, const std::string& activation
   set_output(n, std::move(y));
 }
 
+void Importer::transpose(const onnx::NodeProto& n) {
+  Value y = value(n, 0);
+  const auto perm = attr_ints(n, "perm", {});
+  const std::vector<std::int64_t> to_nchw{0, 3, 1, 2}, to_nhwc{0, 2, 3, 1}, same{0, 1, 2, 3};
+  if (y.image && perm == same) {
+  } else if (y.image && y.nhwc && perm == to_nchw) {
+    y.nhwc = false;
+  } else if (y.image && !y.nhwc && perm == to_nhwc) {
+    y.nhwc = true;
+  } else {
+    fail(n, "perm " + shape_list(Shape(perm.begin(), perm.end())) +
+                " is not supported; only between NCHW and NHWC images ([0, 3, 1, 2], "
+                "[0, 2, 3, 1])");
+  }
+  set_output(n, std::move(y));
+}
+
+// Pad of an image with constant zeros on the two spatial axes: a ZeroPadding2D.
+void Importer::pad(const onnx::NodeProto& n) {
+  const Value x = value(n, 0);
+  if (!x.image) fail(n, "only images (4-D tensors) can be padded");
+  if (attr_string(n, "mode", "constant") != "constant")
+    fail(n, "mode '" + attr_string(n, "mode", "constant") + "' is not supported; only constant");
+  std::vector<std::int64_t> pads;
+  if (opset_ < 11) {
+    pads = attr_ints(n, "pads", {});
+    if (attr_float(n, "value", 0.0f) != 0.0f) fail(n, "only padding with zeros is supported");
+  } else {
+    const Const& p = constant(n, 1);
+    if (!p.integer) fail(n, "pads must hold integers");
+    pads = p.i;
+    if (n.input_size() > 2 && !n.input(2).empty()) {
+      const Const& v = constant(n, 2);
+      if (v.numel() != 1 || (v.integer ? v.i[0] != 0 : v.f[0] != 0.0f))
+        fail(n, "only padding with zeros is supported");
+    }
+    if (n.input_size() > 3 && !n.input(3).empty()) fail(n, "the axes input is not supported");
+  }
+  if (pads.size() != 8) fail(n, "pads: expected 8 values (begin and end of 4 axes)");
+  // The spatial axes: 2, 3 of NCHW; 1, 2 of NHWC.
+  const std::size_t h = x.nhwc ? 1 : 2, w = h + 1;
+  for (std::size_t k = 0; k < 8; ++k) {
+    if (pads[k] < 0) fail(n, "pads: negative padding (cropping) is not supported");
+    if (pads[k] > 0 && k % 4 != h && k % 4 != w)
+      fail(n, "pads: only the height and width axes can be padded");
+    if (pads[k] > ConfigReader::kMaxSizeValue)
+      fail(n, "pads: " + std::to_string(pads[k]) + " is larger than the limit");
+  }
+  json_ordered cfg;
+  cfg["padding"] = {{pads[h], pads[h + 4]}, {pads[w], pads[w + 4]}};
+  Value y = x;
+  y.layer = add_layer(n, "ZeroPadding2D", cfg, {x.layer});
+  y.shape[0] += static_cast<std::size_t>(pads[h] + pads[h + 4]);
+  y.shape[1] += static_cast<std::size_t>(pads[w] + pads[w + 4]);
+  y.nonneg = x.nonneg;
+  set_output(n, std::move(y));
+}
+
+void Importer::sum(const onnx::NodeProto& n) {
+  if (n.input_size() < 2) {
+    set_output(n, value(n, 0));
+    return;
+  }
+  std::vector<int> inputs;
+  const Value first = value(n, 0);
+  bool nonneg = true;
+  for (int k = 0; k < n.input_size(); ++k) {
+    const Value v = value(n, k);
+    if (v.shape != first.shape || v.chw != first.chw || v.nhwc != first.nhwc)
+      fail(n, "inputs of shapes " + shape_list(first.shape) + " and " + shape_list(v.shape) +
+                  " (channels last) differ; broadcasting is not supported");
+    inputs.push_back(v.layer);
+    nonneg = nonneg && v.nonneg;
+  }
+  Value y = first;
+  y.layer = add_layer(n, "Add", json_ordered::object(), inputs);
+  y.nonneg = nonneg;
+  set_output(n, std::move(y));
+}
+
 // Add: a constant broadcast per channel after a Conv2D/Dense becomes (part of) its bias; two
 // computed tensors of one shape become an Add layer.
 void Importer::add(const onnx::NodeProto& n) {
@@ -703,21 +815,20 @@ void Importer::add(const onnx::NodeProto& n) {
   const bool c0 = is_const(n.input(0)), c1 = is_const(n.input(1));
   if (!c0 && !c1) {
     const Value a = value(n, 0), b = value(n, 1);
-    if (a.shape != b.shape || a.chw != b.chw)
+    if (a.shape != b.shape || a.chw != b.chw || a.nhwc != b.nhwc)
       fail(n, "inputs of shapes " + shape_list(a.shape) + " and " + shape_list(b.shape) +
                   " (channels last) differ; broadcasting is not supported");
-    const int l = add_layer(n, "Add", json_ordered::object(), {a.layer, b.layer});
-    set_output(n, Value{l, a.shape, a.image, a.chw, a.nonneg && b.nonneg});
+    Value y = a;
+    y.layer = add_layer(n, "Add", json_ordered::object(), {a.layer, b.layer});
+    y.nonneg = a.nonneg && b.nonneg;
+    set_output(n, std::move(y));
     return;
   }
   if (c0 && c1) fail(n, "internal: constant Add not folded");
   const int vi = c0 ? 1 : 0;
   const Value x = value(n, vi);
   const Const& c = constant(n, 1 - vi);
-  if (!fusable(n.input(vi), x))
-    fail(n,
-         "adding a constant is supported only as the bias of a Conv, Gemm or MatMul whose "
-         "output nothing else reads");
+  if (!fusable(n.input(vi), x)) return affine(n);
   PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
   const std::size_t ch = x.shape.back();
   // Right-align the constant's dims with the ONNX tensor's ([N, C, H, W] or [N, C]): every dim
@@ -740,6 +851,79 @@ void Importer::add(const onnx::NodeProto& n) {
   L.bias_set = true;
   notes_.push_back(node_label(n) + " folded into the bias of " + L.node);
   set_output(n, x);
+}
+
+void Importer::affine(const onnx::NodeProto& n) {
+  const std::string& op = n.op_type();
+  if (n.input_size() != 2) fail(n, "expected 2 inputs");
+  const bool c0 = is_const(n.input(0));
+  if (c0 && (op == "Div" || is_const(n.input(1))))
+    fail(n, op == "Div" ? "dividing a constant by a tensor is not supported"
+                        : "internal: constant node not folded");
+  const Value x = value(n, c0 ? 1 : 0);
+  if (preprocessing_nodes_.count(n.output(0))) {
+    set_output(n, x);  // part of the preprocessing block written instead
+    return;
+  }
+  const Const& c = constant(n, c0 ? 0 : 1);
+  if (c.integer) fail(n, "the constant must hold floats");
+  // The constant right-aligned with the ONNX tensor: one value, or one per channel (axis 1 of
+  // NCHW and of [N, K], the last axis of NHWC).
+  const std::size_t rank = x.image ? 4 : 2, channel_axis = x.nhwc ? 3 : 1;
+  const std::size_t ch = x.shape.back();
+  if (c.dims.size() > rank) fail(n, "the constant has more dimensions than the tensor");
+  bool per_channel = false;
+  for (std::size_t k = 0; k < c.dims.size(); ++k) {
+    const std::size_t axis = rank - c.dims.size() + k;
+    const auto d = static_cast<std::size_t>(c.dims[k]);
+    if (axis == channel_axis && d == ch && d > 1)
+      per_channel = true;
+    else if (d != 1)
+      fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
+                  " is neither one value nor one per channel (" + std::to_string(ch) +
+                  "); other broadcasts are not supported");
+  }
+  if (per_channel && !x.chw.empty() && x.chw[1] * x.chw[2] > 1)
+    fail(n, "per-channel constants on a flattened image are not supported");
+  // y = x * scale + offset.
+  std::vector<double> scale(ch, 1.0), offset(ch, 0.0);
+  for (std::size_t k = 0; k < ch; ++k) {
+    const double v = c.f[per_channel ? k : 0];
+    if (op == "Mul")
+      scale[k] = v;
+    else if (op == "Add")
+      offset[k] = v;
+    else if (op == "Sub" && !c0)
+      offset[k] = -v;
+    else if (op == "Sub") {
+      scale[k] = -1.0;
+      offset[k] = v;
+    } else {
+      scale[k] = static_cast<float>(1.0 / v);  // one rounding more than ONNX's division
+    }
+  }
+  auto one_or_list = [&](const std::vector<double>& v) {
+    bool same = true;
+    for (double e : v) same = same && e == v[0];
+    return same ? json_ordered(v[0]) : json_ordered(v);
+  };
+  Value y = x;
+  y.nonneg = false;
+  // An Add after a Mul that nothing else reads: the offset of the same Rescaling layer.
+  if (op == "Add" && x.layer >= 0 && consumers_[n.input(c0 ? 1 : 0)] == 1) {
+    PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
+    if (L.type == "Rescaling" && !L.cfg.contains("offset")) {
+      L.cfg["offset"] = one_or_list(offset);
+      set_output(n, y);
+      return;
+    }
+  }
+  json_ordered cfg;
+  cfg["scale"] = one_or_list(scale);
+  if (op != "Mul") cfg["offset"] = one_or_list(offset);
+  y.layer = add_layer(n, "Rescaling", cfg, {x.layer});
+  if (op == "Div") notes_.push_back(node_label(n) + ": division written as multiplication");
+  set_output(n, std::move(y));
 }
 
 // Gemm (A [N, in] x B, transB allowed, alpha/beta) and MatMul (+ a later Add) -> Dense. A Dense
@@ -834,8 +1018,20 @@ void Importer::flatten(const onnx::NodeProto& n, bool reshape) {
     set_output(n, x);
     return;
   }
+  // A global pooling's [N, C, 1, 1] that nothing else reads: the pooling without keepdims.
+  if (x.layer >= 0 && x.shape[0] * x.shape[1] == 1 && consumers_[n.input(0)] == 1) {
+    PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
+    if (L.type.rfind("Global", 0) == 0 && L.cfg.value("keepdims", false)) {
+      L.cfg["keepdims"] = false;
+      set_output(n, Value{x.layer, {features}, false, {}, x.nonneg});
+      return;
+    }
+  }
   const int l = add_layer(n, "Flatten", json_ordered::object(), {x.layer});
-  set_output(n, Value{l, {features}, false, {x.shape[2], x.shape[0], x.shape[1]}, x.nonneg});
+  // An NHWC image flattens in our order; an NCHW one in (c, h, w) order, which the Dense after
+  // it undoes.
+  const Shape chw = x.nhwc ? Shape{} : Shape{x.shape[2], x.shape[0], x.shape[1]};
+  set_output(n, Value{l, {features}, false, chw, x.nonneg});
 }
 
 void Importer::concat(const onnx::NodeProto& n) {
@@ -844,16 +1040,17 @@ void Importer::concat(const onnx::NodeProto& n) {
   const auto rank = static_cast<std::int64_t>(first.image ? 4 : 2);
   auto axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += rank;
-  if (axis != 1)
+  const std::int64_t channel_axis = first.nhwc ? 3 : 1;
+  if (axis != channel_axis)
     fail(n, "axis " + std::to_string(attr_int(n, "axis", 1)) +
-                " is not supported; only the channel axis 1");
+                " is not supported; only the channel axis " + std::to_string(channel_axis));
   std::vector<int> inputs;
   Shape shape = first.shape;
   shape.back() = 0;
   bool nonneg = true;
   for (int k = 0; k < n.input_size(); ++k) {
     const Value v = value(n, k);
-    if (v.image != first.image ||
+    if (v.image != first.image || v.nhwc != first.nhwc ||
         (v.image && (v.shape[0] != first.shape[0] || v.shape[1] != first.shape[1])))
       fail(n, "input shapes " + shape_list(first.shape) + " and " + shape_list(v.shape) +
                   " (channels last) cannot be concatenated on the channels");
@@ -865,13 +1062,16 @@ void Importer::concat(const onnx::NodeProto& n) {
     shape.back() += v.shape.back();
     nonneg = nonneg && v.nonneg;
   }
-  const int l = add_layer(n, "Concatenate", json_ordered::object(), inputs);
-  set_output(n, Value{l, shape, first.image, {}, nonneg});
+  Value y{
+      add_layer(n, "Concatenate", json_ordered::object(), inputs), shape, first.image, {}, nonneg};
+  y.nhwc = first.nhwc;
+  set_output(n, std::move(y));
 }
 
 void Importer::batch_norm(const onnx::NodeProto& n) {
   const Value x = value(n, 0);
   if (attr_int(n, "spatial", 1) != 1) fail(n, "spatial = 0 is not supported");
+  if (x.nhwc) fail(n, "the input is channels-last (NHWC); BatchNormalization needs NCHW");
   if (n.output_size() > 1)
     for (int k = 1; k < n.output_size(); ++k)
       if (!n.output(k).empty() && consumers_[n.output(k)] > 0)
@@ -920,42 +1120,28 @@ void Importer::softmax(const onnx::NodeProto& n) {
   if (axis < 0) axis += rank;
   // Before opset 13 the input is coerced to 2-D at axis: over [C, H, W] together, which is a
   // per-pixel (channel) softmax only for 1x1 images. From 13 on, axis 1 is the channel axis.
-  const bool channels = (rank == 2 && axis == 1) ||
-                        (rank == 4 && axis == 1 && (opset_ >= 13 || x.shape[0] * x.shape[1] == 1));
+  const bool channels =
+      (rank == 2 && axis == 1) || (x.nhwc && axis == 3) ||
+      (rank == 4 && !x.nhwc && axis == 1 && (opset_ >= 13 || x.shape[0] * x.shape[1] == 1));
   if (!channels)
     fail(n, "softmax over axis " + std::to_string(axis) +
                 " is not supported; only "
                 "over the channels");
   if (!x.chw.empty() && x.chw[1] * x.chw[2] > 1)
     fail(n, "softmax of a flattened image is not supported");
-  json_ordered cfg;
-  cfg["activation"] = "softmax";
-  Value y = x;
-  y.layer = add_layer(n, "Activation", cfg, {x.layer});
-  y.nonneg = true;
-  set_output(n, std::move(y));
+  activation_layer(n, "softmax", x);
 }
 
 const std::vector<std::string>& kSupported() {
-  static const std::vector<std::string> ops = {"Add",
-                                               "AveragePool",
-                                               "BatchNormalization",
-                                               "Concat",
-                                               "Constant",
-                                               "Conv",
-                                               "Dropout",
-                                               "Flatten",
-                                               "Gemm",
-                                               "GlobalAveragePool",
-                                               "GlobalMaxPool",
-                                               "Identity",
-                                               "MatMul",
-                                               "MaxPool",
-                                               "Relu",
-                                               "Reshape",
-                                               "Sigmoid",
-                                               "Softmax",
-                                               "Tanh"};
+  static const std::vector<std::string> ops = {"Add",           "AveragePool", "BatchNormalization",
+                                               "Concat",        "Constant",    "Conv",
+                                               "Div",           "Dropout",     "Elu",
+                                               "Flatten",       "Gemm",        "GlobalAveragePool",
+                                               "GlobalMaxPool", "Identity",    "LeakyRelu",
+                                               "MatMul",        "MaxPool",     "Mul",
+                                               "Pad",           "Relu",        "Reshape",
+                                               "Sigmoid",       "Softmax",     "Sub",
+                                               "Sum",           "Tanh",        "Transpose"};
   return ops;
 }
 
@@ -1008,11 +1194,110 @@ void Importer::convert(const onnx::NodeProto& n) {
     softmax(n);
   else if (op == "Identity")
     set_output(n, value(n, 0));
+  else if (op == "Transpose")
+    transpose(n);
+  else if (op == "Pad")
+    pad(n);
+  else if (op == "Mul" || op == "Sub" || op == "Div")
+    affine(n);
+  else if (op == "Sum")
+    sum(n);
+  else if (op == "Elu") {
+    if (attr_float(n, "alpha", 1.0f) != 1.0f)
+      fail(n, "alpha " + std::to_string(attr_float(n, "alpha", 1.0f)) +
+                  " is not supported; only 1 (Keras's elu)");
+    relu_like(n, "elu");
+  } else if (op == "LeakyRelu") {
+    if (attr_float(n, "alpha", 0.01f) != kernels::kLeakyReluAlpha)
+      fail(n, "alpha " + std::to_string(attr_float(n, "alpha", 0.01f)) +
+                  " is not supported; only 0.2 (Keras's leaky_relu)");
+    relu_like(n, "leaky_relu");
+  } else if (op == "Gather" && preprocessing_nodes_.count(n.output(0))) {
+    set_output(n, value(n, 0));
+  } else if (op == "Gather")
+    fail(n,
+         "Gather is supported only as cnn-export's reordering of the input's channels (its "
+         "preprocessing, named in the file's metadata)");
   else {
     std::string list;
     for (const auto& s : kSupported()) list += (list.empty() ? "" : ", ") + s;
     fail(n, "operator '" + op + "' is not supported; cnn-import knows " + list);
   }
+}
+
+void Importer::read_metadata(const onnx::ModelProto& m) {
+  for (const auto& p : m.metadata_props()) {
+    if (p.key() != "class_names") continue;
+    const json j = json::parse(p.value(), nullptr, false);
+    bool ok = j.is_array() && !j.empty();
+    if (ok)
+      for (const auto& e : j) ok = ok && e.is_string();
+    if (!ok) {
+      notes_.push_back("metadata class_names ignored: not a JSON list of names");
+      continue;
+    }
+    class_names_ = j.get<std::vector<std::string>>();
+  }
+}
+
+bool Importer::input_is_nhwc(const onnx::ModelProto& m, const std::string& input) {
+  std::set<std::string> reach{input};
+  std::vector<const onnx::NodeProto*> chain;  // the element-wise nodes before the Transpose
+  bool nhwc = false;
+  for (const auto& n : m.graph().node()) {
+    bool reads = false;
+    for (const auto& in : n.input()) reads = reads || reach.count(in) > 0;
+    if (!reads || n.output_size() < 1) continue;
+    const std::string& op = n.op_type();
+    if (op == "Mul" || op == "Add" || op == "Sub" || op == "Div" || op == "Gather" ||
+        op == "Identity") {
+      chain.push_back(&n);
+      reach.insert(n.output(0));
+      continue;
+    }
+    nhwc = op == "Transpose" && attr_ints(n, "perm", {}) == std::vector<std::int64_t>{0, 3, 1, 2};
+    break;
+  }
+  if (!nhwc) return false;
+  // cnn-export's preprocessing: metadata "preprocessing", and the chain Gather [2, 1, 0] (for
+  // BGR), Mul by scale[c], Add shift[c] with exactly the values Preprocessing::affine gives.
+  std::optional<json> meta;
+  for (const auto& p : m.metadata_props())
+    if (p.key() == "preprocessing") meta = json::parse(p.value(), nullptr, false);
+  if (!meta || !meta->is_object()) return true;
+  try {
+    Preprocessing pre;
+    pre.rescale = meta->value("rescale", 1.0f);
+    pre.mean = meta->value("mean", std::vector<float>{});
+    pre.std = meta->value("std", std::vector<float>{});
+    pre.bgr = meta->value("channel_order", std::string("rgb")) == "bgr";
+    std::size_t k = 0;
+    auto next_is = [&](const char* op) {
+      return k < chain.size() && chain[k]->op_type() == op && chain[k]->input_size() == 2 &&
+             is_const(chain[k]->input(1));
+    };
+    if (pre.bgr) {
+      if (!next_is("Gather") ||
+          consts_.at(chain[k]->input(1)).i != std::vector<std::int64_t>{2, 1, 0})
+        return true;
+      ++k;
+    }
+    if (!next_is("Mul")) return true;
+    const Const& scale = consts_.at(chain[k++]->input(1));
+    if (!next_is("Add")) return true;
+    const Const& shift = consts_.at(chain[k++]->input(1));
+    if (k != chain.size() || scale.f.empty()) return true;
+    std::vector<float> sc, sh;
+    pre.affine(scale.f.size(), sc, sh);
+    if (sc != scale.f || sh != shift.f) return true;
+  } catch (const json::exception&) {
+    return true;  // not our block: the nodes are read as what they compute
+  }
+  preprocessing_ = *meta;
+  for (const auto* n : chain) preprocessing_nodes_.insert(n->output(0));
+  notes_.push_back("the file's preprocessing (metadata and its first " +
+                   std::to_string(chain.size()) + " nodes) written as the model's preprocessing");
+  return true;
 }
 
 ImportedModel Importer::run() {
@@ -1057,9 +1342,11 @@ ImportedModel Importer::run() {
            " has no fixed size; cnn-import needs the input's channels, height and width");
     return static_cast<std::size_t>(dims[k]);
   };
+  read_metadata(model);
   if (dims.size() == 4) {
-    input_shape = {dim(2), dim(3), dim(1)};
     in_value.image = true;
+    in_value.nhwc = input_is_nhwc(model, input->name());
+    input_shape = in_value.nhwc ? Shape{dim(1), dim(2), dim(3)} : Shape{dim(2), dim(3), dim(1)};
   } else if (dims.size() == 2) {
     input_shape = {dim(1)};
   } else {
@@ -1124,7 +1411,16 @@ ImportedModel Importer::run() {
   arch["name"] = model_name;
   arch["input_shape"] = input_shape;
   arch["input_name"] = input_name;
-  if (opt_.preprocessing) arch["preprocessing"] = *opt_.preprocessing;
+  if (preprocessing_) {
+    // The file's own; options that would apply a second one are refused (rescale 1 alone is
+    // what cnn-import onnx gives when no option is set).
+    if (opt_.preprocessing && *opt_.preprocessing != json_ordered{{"rescale", 1.0}})
+      fail("the file applies its own preprocessing " + preprocessing_->dump() +
+           "; preprocessing options would apply a second one");
+    arch["preprocessing"] = *preprocessing_;
+  } else if (opt_.preprocessing) {
+    arch["preprocessing"] = *opt_.preprocessing;
+  }
   arch["layers"] = json_ordered::array();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     PendingLayer& L = layers_[i];
@@ -1157,6 +1453,7 @@ ImportedModel Importer::run() {
   }
   arch["output"] = output;
   out.notes = std::move(notes_);
+  out.class_names = std::move(class_names_);
   return out;
 }
 

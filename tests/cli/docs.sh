@@ -159,6 +159,10 @@ setup_for() {
         --map configs/import/squeezenet1_1_npy_map.json -o models/squeezenet1_1
       quiet cnn-train configs/train/cats_dogs.json -o runs/cats
       quiet cnn-train configs/train/cats_dogs.json --augment configs/augment/lecture.json -o runs/cats_aug ;;
+    share/cnn-export.md)
+      quiet cnn-train configs/train/mnist_convnet.json -o runs/fmnist
+      quiet cnn-import npy ../shared/data/squeezenet1.1/weights --model configs/models/squeezenet1_1.json \
+        --map configs/import/squeezenet1_1_npy_map.json -o models/squeezenet1_1 ;;
     share/weights.md)  # its sh block reads what its Python block writes from runs/mnist
       quiet cnn-train configs/train/mnist_convnet.json -o runs/mnist
       extract python "$src/$1" | grep -v $'^\036' | "$py" - > /dev/null ;;

@@ -398,10 +398,14 @@ TEST_CASE("onnx import: pooling paddings, branches, batch normalization, softmax
   g.node("MatMul", {"flat", "Wd"}, {"logits"});
   g.node("Softmax", {"logits"}, {"prob"});
   const ImportedModel im = cnn::io::import_onnx(g.save(dir, "prob"));
-  CHECK(layer_types(im) ==
-        std::vector<std::string>{"Conv2D", "ZeroPadding2D", "MaxPooling2D", "ZeroPadding2D",
-                                 "AveragePooling2D", "Concatenate", "BatchNormalization",
-                                 "GlobalAveragePooling2D", "Flatten", "Dense", "Activation"});
+  CHECK(layer_types(im) == std::vector<std::string>{"Conv2D", "ZeroPadding2D", "MaxPooling2D",
+                                                    "ZeroPadding2D", "AveragePooling2D",
+                                                    "Concatenate", "BatchNormalization",
+                                                    "GlobalAveragePooling2D", "Dense"});
+  // The Flatten of the global pooling's [N, C, 1, 1] is the pooling without keepdims; the
+  // Softmax is the Dense's activation.
+  CHECK(im.architecture["layers"][7]["keepdims"] == false);
+  CHECK(im.architecture["layers"][8]["activation"] == "softmax");
   Model m = cnn::io::build_imported(im, "g.onnx");
   const Chw x = random_chw(3, 9, 8, rng);
   Chw r = ref_conv(x, w, b, 4, 3, 1, 1, {0, 0, 0, 0});
@@ -540,4 +544,58 @@ TEST_CASE("onnx import: dimension products, perms, axes and pads from the file a
     Graph::ints(c, "pads", {1000000000, 0, 0, 0});
     refused(g, "y", "pads: 1000000000 on axis 2 is not smaller than the window (3)");
   }
+}
+
+TEST_CASE(
+    "onnx import: an NHWC graph (tf2onnx's form): Transpose, Pad, Sub/Div/Mul/Add, LeakyRelu") {
+  cnn::test::TempDir dir;
+  Rng rng(12);
+  // x [1, 6, 5, 3] NHWC -> Sub mean[c] -> Div std[c] -> Transpose to NCHW -> Pad (1, 1 | 0, 2)
+  // -> Conv 3x3 -> LeakyRelu 0.2 -> Transpose to NHWC -> Mul 0.5 -> Add 0.25: the output is NHWC.
+  Graph g({1, 6, 5, 3}, 13);
+  const std::vector<float> mean{0.1f, -0.2f, 0.3f}, stddev{0.5f, 2.0f, 1.5f};
+  g.init("mean", {3}, mean);
+  g.init("std", {3}, stddev);
+  g.node("Sub", {"x", "mean"}, {"centred"});
+  g.node("Div", {"centred", "std"}, {"scaled"});
+  Graph::ints(g.node("Transpose", {"scaled"}, {"nchw"}), "perm", {0, 3, 1, 2});
+  g.init_i64("pads", {0, 0, 1, 1, 0, 0, 0, 2});
+  g.node("Pad", {"nchw", "pads"}, {"padded"});
+  const std::vector<float> w = random_vec(4 * 3 * 9, rng), b = random_vec(4, rng);
+  g.init("W", {4, 3, 3, 3}, w);
+  g.init("B", {4}, b);
+  Graph::ints(g.node("Conv", {"padded", "W", "B"}, {"c"}), "kernel_shape", {3, 3});
+  auto* lr = g.node("LeakyRelu", {"c"}, {"r"});
+  auto* alpha = lr->add_attribute();
+  alpha->set_name("alpha");
+  alpha->set_type(onnx::AttributeProto_AttributeType_FLOAT);
+  alpha->set_f(0.2f);
+  Graph::ints(g.node("Transpose", {"r"}, {"nhwc"}), "perm", {0, 2, 3, 1});
+  g.init("half", {}, {0.5f});
+  g.init("quarter", {1}, {0.25f});
+  g.node("Mul", {"nhwc", "half"}, {"m"});
+  g.node("Add", {"m", "quarter"}, {"y"});
+  const ImportedModel im = cnn::io::import_onnx(g.save(dir, "y"));
+  CHECK(layer_types(im) ==
+        std::vector<std::string>{"Rescaling", "Rescaling", "ZeroPadding2D", "Conv2D", "Rescaling"});
+  CHECK(im.architecture["input_shape"] == cnn::json_ordered{6, 5, 3});
+  Model m = cnn::io::build_imported(im, "g.onnx");
+  Chw x = random_chw(3, 6, 5, rng);
+  Chw xn = x;
+  for (std::size_t c = 0; c < 3; ++c)
+    for (std::size_t i = 0; i < 30; ++i) xn.v[c * 30 + i] = (x.v[c * 30 + i] - mean[c]) / stddev[c];
+  Chw r = ref_conv(xn, w, b, 4, 3, 1, 1, {1, 1, 0, 2});
+  for (auto& v : r.v) v = v < 0 ? 0.2f * v : v;
+  std::vector<float> want = to_nhwc(r);
+  for (auto& v : want) v = v * 0.5f + 0.25f;
+  CHECK(max_abs_diff(run(m, x), want) < 1e-5);
+
+  // Gather, outside cnn-export's own preprocessing, is refused naming the node.
+  Graph bad({1, 4, 4, 3}, 13);
+  bad.init_i64("order", {2, 1, 0});
+  auto* gather = bad.node("Gather", {"x", "order"}, {"bgr"});
+  Graph::integer(gather, "axis", 3);
+  Graph::ints(bad.node("Transpose", {"bgr"}, {"y"}), "perm", {0, 3, 1, 2});
+  CHECK_THROWS_WITH_AS(cnn::io::import_onnx(bad.save(dir, "y", "bad.onnx")),
+                       doctest::Contains("Gather is supported only"), cnn::FormatError);
 }

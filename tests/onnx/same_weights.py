@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Checks that a model came back from ONNX with the same weights: every tensor of ORIGINAL is in
+IMPORTED under the same name with the same shape and the same bytes. IMPORTED may have more
+tensors only where ONNX has no "absent" form: BatchNormalization's gamma of ones and beta of
+zeros for a layer built without scale or center. Reads safetensors with struct + json only.
+
+usage: same_weights.py ORIGINAL.safetensors IMPORTED.safetensors
+"""
+import json
+import struct
+import sys
+
+
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        s, e = v["data_offsets"]
+        out[k] = (v["shape"], b[8 + n + s:8 + n + e])
+    return out
+
+
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+bad = []
+for name, (shape, raw) in a.items():
+    if name not in b:
+        bad.append("%s: missing" % name)
+    elif b[name][0] != shape:
+        bad.append("%s: shape %s, expected %s" % (name, b[name][0], shape))
+    elif b[name][1] != raw:
+        bad.append("%s: other values" % name)
+for name, (shape, raw) in b.items():
+    if name in a:
+        continue
+    n = len(raw) // 4
+    fill = {"gamma": 1.0, "beta": 0.0}.get(name.rsplit(".", 1)[-1])
+    if fill is None or struct.unpack("<%df" % n, raw) != (fill,) * n:
+        bad.append("%s: not in the original" % name)
+if bad:
+    sys.exit("weights differ: " + "; ".join(bad))
+print("%d tensors bit-identical (%d added by ONNX's BatchNormalization)" % (len(a), len(b) - len(a)))
