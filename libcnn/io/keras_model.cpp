@@ -34,6 +34,7 @@ const std::map<std::string, std::string>& layer_classes() {
       {"GlobalMaxPool2D", "GlobalMaxPooling2D"},
       {"ZeroPadding2D", "ZeroPadding2D"},
       {"Flatten", "Flatten"},
+      {"Permute", "Permute"},
       {"Dense", "Dense"},
       {"Dropout", "Dropout"},
       {"Rescaling", "Rescaling"},

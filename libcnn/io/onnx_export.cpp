@@ -10,6 +10,7 @@
 
 #include "io/atomic_file.hpp"
 #include "kernels/window.hpp"
+#include "layers/permute.hpp"
 #include "tensor/version.hpp"
 
 namespace cnn::io {
@@ -64,6 +65,7 @@ class Exporter {
   Tensor4 batch_norm(const Layer& l, const json_ordered& cfg, const Tensor4& x);
   Tensor4 rescaling(const Layer& l, const json_ordered& cfg, const Tensor4& x);
   Tensor4 zero_padding(const Layer& l, const json_ordered& cfg, const Tensor4& x);
+  Tensor4 permute(const Layer& l, const Tensor4& x);
   Tensor4 layer(std::size_t i, const std::vector<Tensor4>& ins);
   // Whether node i is a BatchNormalization folded into the Conv2D it reads.
   bool folded_bn(std::size_t i) const;
@@ -357,6 +359,22 @@ Tensor4 Exporter::zero_padding(const Layer& l, const json_ordered& cfg, const Te
   return {l.name(), true, {}};
 }
 
+// Permute: one Transpose. Images are NCHW in the graph: ONNX axes 1, 2, 3 hold our axes 2 (c),
+// 0 (h), 1 (w), and the output image is NCHW again.
+Tensor4 Exporter::permute(const Layer& l, const Tensor4& x) {
+  const auto& axes = dynamic_cast<const Permute&>(l).axes();
+  std::vector<std::int64_t> perm{0};
+  if (x.image) {
+    const std::int64_t onnx_axis[3] = {2, 3, 1};  // of our axis h, w, c
+    for (std::size_t k : {std::size_t{2}, std::size_t{0}, std::size_t{1}})
+      perm.push_back(onnx_axis[axes[k]]);
+  } else {
+    for (auto a : axes) perm.push_back(static_cast<std::int64_t>(a) + 1);
+  }
+  attr(node("Transpose", l.name(), {x.name}, l.name()), "perm", perm);
+  return {l.name(), x.image, {}};
+}
+
 bool Exporter::folded_bn(std::size_t i) const {
   if (!opt_.fold_batch_norm) return false;
   const auto& nd = model_.node(i);
@@ -401,6 +419,8 @@ Tensor4 Exporter::layer(std::size_t i, const std::vector<Tensor4>& ins) {
       attr(node("Flatten", l.name(), {l.name() + "/nhwc"}, l.name()), "axis", std::int64_t{1});
       y = {l.name(), false, {}};
     }
+  } else if (type == "Permute") {
+    y = permute(l, x);
   } else if (type == "Dropout") {
     notes_.push_back("Dropout '" + l.name() + "' left out (identity in inference)");
     y = x;

@@ -153,6 +153,7 @@ class Importer {
   std::map<std::string, Const> consts_;
   std::map<std::string, Value> values_;
   std::map<std::string, int> consumers_;
+  std::map<std::string, std::vector<std::string>> consumer_ops_;  // "": a graph output
   std::vector<PendingLayer> layers_;
   std::vector<std::string> notes_;
   // The file's own preprocessing (cnn-export's metadata), when its nodes compute exactly it:
@@ -728,19 +729,49 @@ void Importer::activation_layer(const onnx::NodeProto& n, const std::string& act
   set_output(n, std::move(y));
 }
 
+// Transpose of a computed tensor that keeps the batch axis first: a change of layout between
+// NCHW and NHWC costs nothing; any other order is a Permute layer (its output an NCHW image).
 void Importer::transpose(const onnx::NodeProto& n) {
-  Value y = value(n, 0);
-  const auto perm = attr_ints(n, "perm", {});
-  const std::vector<std::int64_t> to_nchw{0, 3, 1, 2}, to_nhwc{0, 2, 3, 1}, same{0, 1, 2, 3};
-  if (y.image && perm == same) {
-  } else if (y.image && y.nhwc && perm == to_nchw) {
-    y.nhwc = false;
-  } else if (y.image && !y.nhwc && perm == to_nhwc) {
-    y.nhwc = true;
-  } else {
+  const Value x = value(n, 0);
+  const std::size_t rank = x.image ? 4 : 2;
+  std::vector<std::int64_t> perm = attr_ints(n, "perm", {});
+  if (perm.empty())
+    for (std::size_t k = rank; k-- > 0;) perm.push_back(static_cast<std::int64_t>(k));
+  bool ok = perm.size() == rank && perm[0] == 0;
+  std::vector<bool> seen(rank, false);
+  for (auto p : perm) {
+    ok = ok && p >= 0 && p < static_cast<std::int64_t>(rank) && !seen[static_cast<std::size_t>(p)];
+    if (ok) seen[static_cast<std::size_t>(p)] = true;
+  }
+  if (!ok || (!x.chw.empty() && x.chw[1] * x.chw[2] > 1))
     fail(n, "perm " + shape_list(Shape(perm.begin(), perm.end())) +
-                " is not supported; only between NCHW and NHWC images ([0, 3, 1, 2], "
-                "[0, 2, 3, 1])");
+                " is not supported; only orders that keep the batch axis first, of an image or "
+                "a vector that is not a flattened image");
+  if (!x.image) {  // [N, K] with perm [0, 1]
+    set_output(n, x);
+    return;
+  }
+  // Our axis (h 0, w 1, c 2) of each ONNX axis 1..3 of x.
+  auto ours = [&](std::int64_t onnx_axis) -> std::size_t {
+    return x.nhwc ? static_cast<std::size_t>(onnx_axis - 1)
+                  : std::array<std::size_t, 3>{2, 0, 1}[static_cast<std::size_t>(onnx_axis - 1)];
+  };
+  // y read as NHWC, and as NCHW: which of x's axes each of y's own (h, w, c) is.
+  std::array<std::size_t, 3> as_nhwc{}, as_nchw{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    as_nhwc[i] = ours(perm[i + 1]);
+    as_nchw[i] = ours(perm[std::array<std::size_t, 3>{2, 3, 1}[i]]);
+  }
+  const std::array<std::size_t, 3> same{0, 1, 2};
+  Value y = x;
+  if (as_nhwc == same || as_nchw == same) {
+    y.nhwc = as_nhwc == same;
+  } else {
+    json_ordered cfg;
+    cfg["dims"] = {as_nchw[0] + 1, as_nchw[1] + 1, as_nchw[2] + 1};
+    y.layer = add_layer(n, "Permute", cfg, {x.layer});
+    y.nhwc = false;
+    for (std::size_t i = 0; i < 3; ++i) y.shape[i] = x.shape[as_nchw[i]];
   }
   set_output(n, std::move(y));
 }
@@ -1027,10 +1058,22 @@ void Importer::flatten(const onnx::NodeProto& n, bool reshape) {
       return;
     }
   }
-  const int l = add_layer(n, "Flatten", json_ordered::object(), {x.layer});
-  // An NHWC image flattens in our order; an NCHW one in (c, h, w) order, which the Dense after
-  // it undoes.
-  const Shape chw = x.nhwc ? Shape{} : Shape{x.shape[2], x.shape[0], x.shape[1]};
+  // An NHWC image flattens in our order. An NCHW one flattens in (c, h, w) order: a Dense after
+  // it takes that into its rows; any other reader (a graph output, Concat, ...) gets the
+  // order through a Permute to [c, h, w] first.
+  bool only_dense = !x.nhwc;
+  for (const auto& op : consumer_ops_[n.output(0)])
+    only_dense = only_dense && (op == "Gemm" || op == "MatMul");
+  int from = x.layer;
+  if (!x.nhwc && !only_dense && x.shape[0] * x.shape[1] > 1 && x.shape[2] > 1) {
+    json_ordered pcfg;
+    pcfg["dims"] = {3, 1, 2};
+    from = add_layer(n, "Permute", pcfg, {x.layer});
+    if (!layers_.back().wanted_name.empty()) layers_.back().wanted_name += "_nchw";
+    only_dense = false;
+  }
+  const int l = add_layer(n, "Flatten", json_ordered::object(), {from});
+  const Shape chw = only_dense ? Shape{x.shape[2], x.shape[0], x.shape[1]} : Shape{};
   set_output(n, Value{l, {features}, false, chw, x.nonneg});
 }
 
@@ -1360,8 +1403,14 @@ ImportedModel Importer::run() {
 
   for (const auto& n : g.node())
     for (const auto& in : n.input())
-      if (!in.empty()) ++consumers_[in];
-  for (const auto& out : g.output()) ++consumers_[out.name()];
+      if (!in.empty()) {
+        ++consumers_[in];
+        consumer_ops_[in].push_back(n.op_type());
+      }
+  for (const auto& out : g.output()) {
+    ++consumers_[out.name()];
+    consumer_ops_[out.name()].push_back("");  // the graph's output
+  }
   for (const auto& n : g.node()) convert(n);
 
   const std::string& out_name = g.output(0).name();
@@ -1369,10 +1418,6 @@ ImportedModel Importer::run() {
   if (out_it == values_.end())
     fail("the graph output '" + out_name + "' is not computed from the input");
   if (out_it->second.layer < 0) fail("the graph output is its input; there are no layers");
-  if (!out_it->second.chw.empty() && out_it->second.chw[1] * out_it->second.chw[2] > 1)
-    notes_.push_back(
-        "the output is a flattened image in channels-last (h, w, c) order, not "
-        "ONNX's (c, h, w)");
 
   // Names: the nodes' (made valid, unique), else Keras defaults that skip taken names.
   const std::string input_name = valid_layer_name(input->name()).empty()
@@ -1449,10 +1494,26 @@ ImportedModel Importer::run() {
     j["inputs"] = output;
     j["activation"] = "softmax";
     arch["layers"].push_back(j);
+    taken.insert(name);
     output = name;
   }
+  // An NCHW image at the output: in ONNX's element order, through a Permute to [c, h, w].
+  const Value& y = out_it->second;
+  if (y.image && !y.nhwc && y.shape[0] * y.shape[1] > 1 && y.shape[2] > 1) {
+    std::string name = output + "_nchw";
+    for (int k = 1; taken.count(name); ++k) name = output + "_nchw_" + std::to_string(k);
+    json_ordered j;
+    j["type"] = "Permute";
+    j["name"] = name;
+    j["inputs"] = output;
+    j["dims"] = {3, 1, 2};
+    arch["layers"].push_back(j);
+    output = name;
+    out.notes.push_back("the output image is permuted to ONNX's (c, h, w) order by layer '" + name +
+                        "'");
+  }
   arch["output"] = output;
-  out.notes = std::move(notes_);
+  out.notes.insert(out.notes.begin(), notes_.begin(), notes_.end());
   out.class_names = std::move(class_names_);
   return out;
 }

@@ -16,6 +16,7 @@
 #include "layers/global_average_pooling2d.hpp"
 #include "layers/global_max_pooling2d.hpp"
 #include "layers/max_pooling2d.hpp"
+#include "layers/permute.hpp"
 #include "layers/rescaling.hpp"
 #include "layers/zero_padding2d.hpp"
 
@@ -43,6 +44,7 @@ const std::map<std::string, Factory>& table() {
       {"GlobalAveragePooling2D", factory<GlobalAveragePooling2D>()},
       {"GlobalMaxPooling2D", factory<GlobalMaxPooling2D>()},
       {"MaxPooling2D", factory<MaxPooling2D>()},
+      {"Permute", factory<Permute>()},
       {"Rescaling", factory<Rescaling>()},
       {"ZeroPadding2D", factory<ZeroPadding2D>()},
   };
