@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
   bool no_preprocessing = false, append_softmax = false;
   CLI::App* onnx = app.add_subcommand(
       "onnx",
-      "An ONNX model (Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, Concat, Add, "
-      "Gemm/MatMul, Flatten/Reshape, BatchNormalization, Dropout, Softmax)");
+      "An ONNX model (Conv, MaxPool, AveragePool, GlobalAveragePool/GlobalMaxPool, Gemm/MatMul, "
+      "BatchNormalization, Concat, Add/Sum, Mul/Sub/Div by constants, Pad, Flatten/Reshape, "
+      "Transpose, Dropout, Relu, Sigmoid, Tanh, Elu, LeakyRelu, Softmax; NCHW or NHWC input)");
   onnx->add_option("model", onnx_path, "The .onnx file")->required();
   add_output_options(onnx, onnx_out);
   onnx->add_option("--name", onnx_name, "Model name (default: the graph's name)");

@@ -269,19 +269,32 @@ Tensor4 Exporter::conv(const Layer& l, const json_ordered& cfg, const Tensor4& x
 Tensor4 Exporter::pool(const Layer& l, const json_ordered& cfg, const Tensor4& x, bool max) {
   const Pair k = cfg_pair(cfg, "pool_size", {2, 2});
   const Pair s = cfg_pair(cfg, "strides", k);
-  const auto padding = kernels::padding_from_name(cfg.value("padding", std::string("valid")));
+  const Pair d = cfg_pair(cfg, "dilation_rate", {1, 1});
   const bool ceil = cfg.value("ceil_mode", false);
   std::array<std::int64_t, 4> pads{};
-  if (padding == kernels::Padding::Same)
+  const auto& padding = cfg.at("padding");
+  if (padding.is_array()) {  // explicit [[top, bottom], [left, right]]
     for (std::size_t a = 0; a < 2; ++a) {
-      const auto w = kernels::window_1d(x.shape[a], k[a], s[a], 1, padding);
+      pads[a] = padding[a][0].get<std::int64_t>();
+      pads[a + 2] = padding[a][1].get<std::int64_t>();
+    }
+  } else if (kernels::padding_from_name(padding.get<std::string>()) == kernels::Padding::Same) {
+    for (std::size_t a = 0; a < 2; ++a) {
+      const auto w = kernels::window_1d(x.shape[a], k[a], s[a], d[a], kernels::Padding::Same);
       pads[a] = static_cast<std::int64_t>(w->pad_before);
       pads[a + 2] = static_cast<std::int64_t>(w->pad_after);
     }
+  }
+  const bool dilated = d != Pair{1, 1};
+  if (dilated && !max && opt_.opset < 19)
+    throw Error("cnn-export onnx: layer '" + l.name() +
+                "': a dilated AveragePooling2D needs opset 19 or later (--opset 19)");
   auto& n = node(max ? "MaxPool" : "AveragePool", l.name(), {x.name}, l.name());
   attr(n, "kernel_shape", {static_cast<std::int64_t>(k[0]), static_cast<std::int64_t>(k[1])});
   attr(n, "strides", {static_cast<std::int64_t>(s[0]), static_cast<std::int64_t>(s[1])});
   attr(n, "pads", std::vector<std::int64_t>(pads.begin(), pads.end()));
+  if (dilated)
+    attr(n, "dilations", {static_cast<std::int64_t>(d[0]), static_cast<std::int64_t>(d[1])});
   // Padding cells never win a max and are not counted in an average, as in Keras.
   if (!max) attr(n, "count_include_pad", std::int64_t{0});
   if (ceil) attr(n, "ceil_mode", std::int64_t{1});

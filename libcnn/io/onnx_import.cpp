@@ -68,6 +68,9 @@ std::string valid_layer_name(const std::string& s) {
 
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
+// Pool windows above this many cells a side are refused (dilated extents stay far from overflow).
+constexpr std::size_t kMaxPoolWindow = std::size_t{1} << 20;
+
 class Importer {
  public:
   Importer(std::string path, const OnnxImportOptions& opt) : path_(std::move(path)), opt_(opt) {}
@@ -111,7 +114,8 @@ class Importer {
     std::string padding = "valid";
     bool ceil_mode = false;
     bool zero_pad = false;
-    std::array<std::array<std::size_t, 2>, 2> pad{};  // [axis][before, after] of the ZeroPadding2D
+    bool explicit_pad = false;  // pooling: the cells as the layer's own explicit padding
+    std::array<std::array<std::size_t, 2>, 2> pad{};  // [axis][before, after] of the padding
     std::array<std::size_t, 2> out{};                 // ONNX's output size
   };
   Window window(const onnx::NodeProto& n, const Value& x, const std::array<std::size_t, 2>& ek,
@@ -581,15 +585,15 @@ Importer::Window Importer::window(const onnx::NodeProto& n, const Value& x,
       return w;
     }
   }
-  // Otherwise zeros first, then valid: exact for Conv and for counted padding; for MaxPool only
-  // when the input cannot be negative (after a ReLU), since a zero could then never win.
-  if (pool && !pad_cells_count && !(n.op_type() == "MaxPool" && x.nonneg))
-    fail(n,
-         "padding " +
-             shape_list({static_cast<std::size_t>(before[0]), static_cast<std::size_t>(before[1]),
-                         static_cast<std::size_t>(after[0]), static_cast<std::size_t>(after[1])}) +
-             " is neither valid nor TensorFlow's same and cannot be written as zero padding "
-             "here (the input may be negative, or padding cells are not counted)");
+  // Pooling whose padding cells take no part: the layer's explicit padding, exactly ONNX's.
+  if (pool && !pad_cells_count) {
+    w.explicit_pad = true;
+    w.ceil_mode = ceil;
+    for (std::size_t k = 0; k < 2; ++k)
+      w.pad[k] = {static_cast<std::size_t>(before[k]), static_cast<std::size_t>(after[k])};
+    return w;
+  }
+  // Otherwise zeros first, then valid: exact for Conv and for counted padding.
   w.zero_pad = true;
   std::array<std::size_t, 2> padded{};
   for (std::size_t k = 0; k < 2; ++k) {
@@ -681,8 +685,10 @@ void Importer::pool(const onnx::NodeProto& n, bool max) {
   const auto strides = attr_ints(n, "strides", {1, 1});
   if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1)
     fail(n, "strides: expected 2 positive values");
-  for (auto d : attr_ints(n, "dilations", {1, 1}))
-    if (d != 1) fail(n, "dilations other than 1 are not supported for pooling");
+  const auto dil = attr_ints(n, "dilations", {1, 1});
+  if (dil.size() != 2 || dil[0] < 1 || dil[1] < 1 || dil[0] > ConfigReader::kMaxSizeValue ||
+      dil[1] > ConfigReader::kMaxSizeValue)
+    fail(n, "dilations: expected 2 positive values");
   if (max && n.output_size() > 1 && !n.output(1).empty() && consumers_[n.output(1)] > 0)
     fail(n, "the Indices output is not supported");
   const bool ceil = attr_int(n, "ceil_mode", 0) != 0;
@@ -691,11 +697,20 @@ void Importer::pool(const onnx::NodeProto& n, bool max) {
                                      static_cast<std::size_t>(ks[1])};
   const std::array<std::size_t, 2> s{static_cast<std::size_t>(strides[0]),
                                      static_cast<std::size_t>(strides[1])};
-  const Window w = window(n, x, k, s, ceil, true, count_pad);
+  const std::array<std::size_t, 2> d{static_cast<std::size_t>(dil[0]),
+                                     static_cast<std::size_t>(dil[1])};
+  if (k[0] > kMaxPoolWindow || k[1] > kMaxPoolWindow)
+    fail(n, "kernel_shape: larger than the limit " + std::to_string(kMaxPoolWindow));
+  const std::array<std::size_t, 2> ek{(k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1};
+  const Window w = window(n, x, ek, s, ceil, true, count_pad);
   json_ordered cfg;
   cfg["pool_size"] = {k[0], k[1]};
   cfg["strides"] = {s[0], s[1]};
-  cfg["padding"] = w.padding;
+  if (w.explicit_pad)
+    cfg["padding"] = {{w.pad[0][0], w.pad[0][1]}, {w.pad[1][0], w.pad[1][1]}};
+  else
+    cfg["padding"] = w.padding;
+  if (d != std::array<std::size_t, 2>{1, 1}) cfg["dilation_rate"] = {d[0], d[1]};
   if (w.ceil_mode) cfg["ceil_mode"] = true;
   const int in_layer = pad_layer(n, x, w);
   const int l = add_layer(n, max ? "MaxPooling2D" : "AveragePooling2D", cfg, {in_layer});
@@ -1042,8 +1057,12 @@ void Importer::flatten(const onnx::NodeProto& n, bool reshape) {
       fail(n, "reshaping to " + shape_list(Shape(s.i.begin(), s.i.end())) +
                   " is not supported; only flattening to [N, -1] (or [N, " +
                   std::to_string(features) + "])");
-  } else if (attr_int(n, "axis", 1) != 1) {
-    fail(n, "axis " + std::to_string(attr_int(n, "axis", 1)) + " is not supported; only 1");
+  } else {
+    auto axis = attr_int(n, "axis", 1);
+    if (axis < 0) axis += x.image ? 4 : 2;
+    if (axis != 1)
+      fail(n, "axis " + std::to_string(attr_int(n, "axis", 1)) +
+                  " is not supported; only 1 (the batch stays the first axis)");
   }
   if (!x.image) {
     set_output(n, x);

@@ -16,6 +16,9 @@ struct PoolGeometry {
   std::size_t stride_h = 1, stride_w = 1;
   std::size_t pad_top = 0, pad_left = 0;
   std::size_t out_h = 0, out_w = 0;
+  // Dilation: window tap t reads offset t * dil from the window's start (1: adjacent cells).
+  // Dilated windows run the scalar kernels.
+  std::size_t dil_h = 1, dil_w = 1;
 
   std::size_t in_size() const { return h * w * c; }
   std::size_t out_size() const { return out_h * out_w * c; }

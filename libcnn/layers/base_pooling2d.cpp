@@ -73,8 +73,8 @@ void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tens
   // + d), the same as summing the sample's gradient in scratch first. Overlapping windows sum in
   // per-sample scratch and add the total once, so that two backward calls still give exactly twice
   // one call.
-  const bool disjoint = (geo_.stride_h >= geo_.ph || geo_.out_h == 1) &&
-                        (geo_.stride_w >= geo_.pw || geo_.out_w == 1);
+  const bool disjoint = (geo_.stride_h >= (geo_.ph - 1) * geo_.dil_h + 1 || geo_.out_h == 1) &&
+                        (geo_.stride_w >= (geo_.pw - 1) * geo_.dil_w + 1 || geo_.out_w == 1);
   if (!disjoint) dx_.resize(n * in_size);
   const bool unzeroed = ctx.grad_in_unzeroed;
   kernels::parallel_for(0, n, [&](std::size_t s) {
@@ -100,8 +100,35 @@ void WindowPool2D::configure(ConfigReader& cfg) {
   const json* strides = cfg.get_raw("strides");
   strides_ = strides == nullptr || strides->is_null() ? pool_size_
                                                       : read_pair(cfg, "strides", std::nullopt, 1);
-  padding_ = kernels::padding_from_name(
-      cfg.get_choice("padding", std::string("valid"), kernels::padding_names()));
+  dilation_ = read_pair(cfg, "dilation_rate", Pair{1, 1}, 1);
+  const json* padding = cfg.get_raw("padding");
+  pads_.reset();
+  padding_ = kernels::Padding::Valid;
+  if (padding != nullptr && padding->is_array()) {
+    // [[top, bottom], [left, right]]: explicit cells, each smaller than the window.
+    std::array<Pair, 2> p{};
+    bool ok = padding->size() == 2;
+    for (std::size_t a = 0; ok && a < 2; ++a) {
+      const json& side = (*padding)[a];
+      ok = side.is_array() && side.size() == 2;
+      for (std::size_t k = 0; ok && k < 2; ++k) {
+        ok = side[k].is_number_integer() && side[k].get<long>() >= 0;
+        if (ok) p[a][k] = side[k].get<std::size_t>();
+      }
+      const std::size_t extent = (pool_size_[a] - 1) * dilation_[a] + 1;
+      if (ok && (p[a][0] >= extent || p[a][1] >= extent))
+        throw cfg.error("padding", "explicit padding must be smaller than the window (" +
+                                       std::to_string(extent) + ") on each side");
+    }
+    if (!ok)
+      throw cfg.error("padding",
+                      "expected \"valid\", \"same\" or [[top, bottom], [left, right]] with "
+                      "integers >= 0");
+    pads_ = p;
+  } else {
+    padding_ = kernels::padding_from_name(
+        cfg.get_choice("padding", std::string("valid"), kernels::padding_names()));
+  }
   ceil_mode_ = cfg.get_bool("ceil_mode", false);
   if (ceil_mode_ && padding_ != kernels::Padding::Valid)
     throw cfg.error("ceil_mode",
@@ -112,33 +139,48 @@ void WindowPool2D::configure(ConfigReader& cfg) {
 void WindowPool2D::write_config(json_ordered& out) const {
   out["pool_size"] = pair_json(pool_size_);
   out["strides"] = pair_json(strides_);
-  out["padding"] = kernels::padding_name(padding_);
+  if (pads_)
+    out["padding"] = {{(*pads_)[0][0], (*pads_)[0][1]}, {(*pads_)[1][0], (*pads_)[1][1]}};
+  else
+    out["padding"] = kernels::padding_name(padding_);
+  if (dilation_ != Pair{1, 1}) out["dilation_rate"] = pair_json(dilation_);
   if (ceil_mode_) out["ceil_mode"] = true;
 }
 
 Shape WindowPool2D::infer_shape(const std::vector<Shape>& inputs) {
   if (auto p = image_shape_problem(inputs); !p.empty()) throw shape_error(p);
   const Shape& s = inputs[0];
-  auto wy = kernels::window_1d(s[0], pool_size_[0], strides_[0], 1, padding_);
-  auto wx = kernels::window_1d(s[1], pool_size_[1], strides_[1], 1, padding_);
-  if (ceil_mode_) {
-    // Round up instead of down; the last window must start inside the input (PyTorch, ONNX).
-    const auto ceil_out = [](std::optional<kernels::Window1D>& win, std::size_t in, std::size_t k,
-                             std::size_t stride) {
-      if (!win) return;
-      std::size_t out = (in - k + stride - 1) / stride + 1;
-      if ((out - 1) * stride >= in) --out;
-      win->out = out;
-    };
-    ceil_out(wy, s[0], pool_size_[0], strides_[0]);
-    ceil_out(wx, s[1], pool_size_[1], strides_[1]);
+  const Pair extent{(pool_size_[0] - 1) * dilation_[0] + 1, (pool_size_[1] - 1) * dilation_[1] + 1};
+  std::array<std::optional<kernels::Window1D>, 2> win;
+  for (std::size_t a = 0; a < 2; ++a) {
+    if (!pads_) {
+      win[a] = kernels::window_1d(s[a], pool_size_[a], strides_[a], dilation_[a], padding_);
+    } else if (s[a] + (*pads_)[a][0] + (*pads_)[a][1] >= extent[a]) {
+      const std::size_t padded = s[a] + (*pads_)[a][0] + (*pads_)[a][1];
+      win[a] =
+          kernels::Window1D{(padded - extent[a]) / strides_[a] + 1, (*pads_)[a][0], (*pads_)[a][1]};
+    }
+    if (ceil_mode_ && win[a]) {
+      // Round up instead of down; the last window must start inside the input or the padding
+      // before it (PyTorch, ONNX).
+      const std::size_t before = win[a]->pad_before, stride = strides_[a];
+      const std::size_t span = s[a] + before + (pads_ ? (*pads_)[a][1] : 0) - extent[a];
+      std::size_t out = (span + stride - 1) / stride + 1;
+      if ((out - 1) * stride >= s[a] + before) --out;
+      win[a]->out = out;
+    }
   }
+  const auto& wy = win[0];
+  const auto& wx = win[1];
   if (!wy || !wx) {
-    const Shape bad{s[0] < pool_size_[0] ? 0 : (s[0] - pool_size_[0]) / strides_[0] + 1,
-                    s[1] < pool_size_[1] ? 0 : (s[1] - pool_size_[1]) / strides_[1] + 1, s[2]};
-    throw shape_error("input " + shape_str(s) + " is smaller than the " + pair_str(pool_size_) +
-                      " pool window with 'valid' padding: the output " + shape_str(bad) +
-                      " would be below 1x1");
+    Shape bad{0, 0, s[2]};
+    for (std::size_t a = 0; a < 2; ++a) {
+      const std::size_t padded = s[a] + (pads_ ? (*pads_)[a][0] + (*pads_)[a][1] : 0);
+      bad[a] = padded < extent[a] ? 0 : (padded - extent[a]) / strides_[a] + 1;
+    }
+    throw shape_error("input " + shape_str(s) + " is smaller than the " + pair_str(extent) +
+                      " pool window" + (pads_ ? " with its padding" : " with 'valid' padding") +
+                      ": the output " + shape_str(bad) + " would be below 1x1");
   }
   kernels::PoolGeometry g;
   g.h = s[0];
@@ -152,6 +194,8 @@ Shape WindowPool2D::infer_shape(const std::vector<Shape>& inputs) {
   g.pad_left = wx->pad_before;
   g.out_h = wy->out;
   g.out_w = wx->out;
+  g.dil_h = dilation_[0];
+  g.dil_w = dilation_[1];
   const Shape out{wy->out, wx->out, s[2]};
   set_geometry(s, out, g);
   return out;

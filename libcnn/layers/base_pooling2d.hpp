@@ -3,6 +3,7 @@
 // BaseGlobalPooling. These bases are not layer types themselves and are not registered.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -68,6 +69,13 @@ class Pool2D : public Layer {
 // if the last window would start past the input; windows that hang over the bottom/right edge
 // pool their real cells only, as "same" padding does -- what imported models such as SqueezeNet
 // need; not a Keras key, written only when true).
+// Two keys that are not Keras's, for models imported from ONNX, written only when set:
+//   padding [[top, bottom], [left, right]] -- explicit cells before and after each axis, each
+//     smaller than the window, ignored by max and not counted by the average (as "same"'s are);
+//     out = floor((in + before + after - window) / stride) + 1 (with ceil_mode: rounded up,
+//     less one if the last window would start in the padding after the input);
+//   dilation_rate (int or [dh, dw], default 1) -- window tap t reads offset t * dilation; the
+//     window's extent (pool - 1) * dilation + 1 replaces the pool size in the sizes above.
 // Shapes: [h, w, c] -> [out_h, out_w, c] (kernels::window_1d); a valid pooling whose output
 // would be below 1x1 is a ShapeError.
 class WindowPool2D : public Pool2D {
@@ -80,8 +88,10 @@ class WindowPool2D : public Pool2D {
   using Pool2D::Pool2D;
 
  private:
-  Pair pool_size_{2, 2}, strides_{2, 2};
+  Pair pool_size_{2, 2}, strides_{2, 2}, dilation_{1, 1};
   kernels::Padding padding_ = kernels::Padding::Valid;
+  // Explicit padding: [axis][before, after]; unset for valid/same.
+  std::optional<std::array<Pair, 2>> pads_;
   bool ceil_mode_ = false;
 };
 

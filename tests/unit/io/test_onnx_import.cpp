@@ -403,14 +403,16 @@ TEST_CASE("onnx import: pooling paddings, branches, batch normalization, softmax
   g.node("MatMul", {"flat", "Wd"}, {"logits"});
   g.node("Softmax", {"logits"}, {"prob"});
   const ImportedModel im = cnn::io::import_onnx(g.save(dir, "prob"));
-  CHECK(layer_types(im) == std::vector<std::string>{"Conv2D", "ZeroPadding2D", "MaxPooling2D",
-                                                    "ZeroPadding2D", "AveragePooling2D",
-                                                    "Concatenate", "BatchNormalization",
-                                                    "GlobalAveragePooling2D", "Dense"});
-  // The Flatten of the global pooling's [N, C, 1, 1] is the pooling without keepdims; the
-  // Softmax is the Dense's activation.
-  CHECK(im.architecture["layers"][7]["keepdims"] == false);
-  CHECK(im.architecture["layers"][8]["activation"] == "softmax");
+  CHECK(layer_types(im) == std::vector<std::string>{"Conv2D", "MaxPooling2D", "ZeroPadding2D",
+                                                    "AveragePooling2D", "Concatenate",
+                                                    "BatchNormalization", "GlobalAveragePooling2D",
+                                                    "Dense"});
+  // The max pooling's padding is its own (ignored cells); the counted average's is zeros. The
+  // Flatten of the global pooling's [N, C, 1, 1] is the pooling without keepdims; the Softmax is
+  // the Dense's activation.
+  CHECK(im.architecture["layers"][1]["padding"] == cnn::json_ordered{{1, 1}, {1, 1}});
+  CHECK(im.architecture["layers"][6]["keepdims"] == false);
+  CHECK(im.architecture["layers"][7]["activation"] == "softmax");
   Model m = cnn::io::build_imported(im, "g.onnx");
   const Chw x = random_chw(3, 9, 8, rng);
   Chw r = ref_conv(x, w, b, 4, 3, 1, 1, {0, 0, 0, 0});
@@ -460,16 +462,37 @@ TEST_CASE("onnx import: ceil_mode pooling becomes our ceil_mode") {
   }
 }
 
-TEST_CASE("onnx import: a MaxPool padding that zeros could change is refused") {
+TEST_CASE("onnx import: MaxPool padding that zeros could change: the layer's explicit padding") {
   cnn::test::TempDir dir;
-  Graph g({1, 2, 8, 8});
+  Rng rng(13);
+  // All inputs negative, so a padding zero would win; asymmetric pads, strides 2 and 1.
+  Graph g({1, 2, 8, 7});
   auto* mp = g.node("MaxPool", {"x"}, {"y"}, "pool1");
   Graph::ints(mp, "kernel_shape", {3, 3});
-  Graph::ints(mp, "strides", {2, 2});
-  Graph::ints(mp, "pads", {1, 1, 1, 1});
-  const std::string e = import_error(g.save(dir, "y"));
-  CHECK(contains(e, "node 'pool1' (MaxPool)"));
-  CHECK(contains(e, "padding"));
+  Graph::ints(mp, "strides", {2, 1});
+  Graph::ints(mp, "pads", {2, 0, 1, 1});
+  const ImportedModel im = cnn::io::import_onnx(g.save(dir, "y"));
+  const auto& l = im.architecture["layers"];
+  CHECK(l[0]["type"] == "MaxPooling2D");
+  CHECK(l[0]["padding"] == cnn::json_ordered{{2, 1}, {0, 1}});
+  Model m = cnn::io::build_imported(im, "g.onnx");
+  const Chw x = random_chw(2, 8, 7, rng, -2.0f, -1.0f);
+  const std::vector<float> got = run(m, x);
+  const std::size_t oh = (8 + 3 - 3) / 2 + 1, ow = (7 + 1 - 3) / 1 + 1;
+  REQUIRE(got.size() == 2 * oh * ow);
+  for (std::size_t c = 0; c < 2; ++c)
+    for (std::size_t oy = 0; oy < oh; ++oy)
+      for (std::size_t ox = 0; ox < ow; ++ox) {
+        float best = -1e30f;
+        for (std::ptrdiff_t a = 0; a < 3; ++a)
+          for (std::ptrdiff_t b = 0; b < 3; ++b) {
+            bool in;
+            const float v = x.at(c, static_cast<std::ptrdiff_t>(oy * 2) - 2 + a,
+                                 static_cast<std::ptrdiff_t>(ox) + b, in);
+            if (in) best = std::max(best, v);
+          }
+        CHECK(got[(c * oh + oy) * ow + ox] == best);  // NCHW order: the output's Permute
+      }
 }
 
 TEST_CASE("onnx import: an unsupported operator is named with its node and the file") {

@@ -101,3 +101,27 @@ TEST_CASE("AveragePooling2D ceil_mode: overhanging windows average their real ce
   Rng rng(5);
   CHECK(check_gradients(h, {distinct_tensor({2, 3, 3, 1}, rng)}, GradCheckOptions{}) > 0);
 }
+
+CNN_CONFORMANCE_CASE(R"({"type": "AveragePooling2D", "pool_size": 2, "strides": 2,
+                        "padding": [[1, 1], [0, 1]], "ceil_mode": true})",
+                     {{5, 4, 2}});
+
+TEST_CASE("AveragePooling2D explicit padding: padding cells are not counted") {
+  // 3x3 input, pool 2, stride 2, padding [[1, 0], [1, 0]]: out 2x2; window (0, 0) holds only
+  // x[0][0], window (1, 1) the four cells x[1..2][1..2].
+  LayerHarness h({{"type", "AveragePooling2D"},
+                  {"pool_size", 2},
+                  {"strides", 2},
+                  {"padding", {{1, 0}, {1, 0}}}},
+                 {{3, 3, 1}});
+  REQUIRE(h.out_shape == Shape{2, 2, 1});
+  const Tensor y = h.forward({make_tensor({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, false);
+  CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>{1, 2.5f, 5.5f, 7});
+  Rng rng(6);
+  CHECK(check_gradients(h, {distinct_tensor({2, 3, 3, 1}, rng)}, GradCheckOptions{}) > 0);
+  LayerHarness d(
+      {{"type", "AveragePooling2D"}, {"pool_size", 2}, {"strides", 1}, {"dilation_rate", 2}},
+      {{5, 5, 2}});
+  CHECK(d.out_shape == Shape{3, 3, 2});
+  CHECK(check_gradients(d, {distinct_tensor({2, 5, 5, 2}, rng)}, GradCheckOptions{}) > 0);
+}

@@ -167,3 +167,54 @@ TEST_CASE("MaxPooling2D ceil_mode gradients match central differences") {
     CHECK(check_gradients(h, {distinct_tensor({2, 8, 6, 2}, rng)}, opt) > 0);
   }
 }
+
+CNN_CONFORMANCE_CASE(R"({"type": "MaxPooling2D", "pool_size": [3, 2], "strides": [2, 1],
+                        "padding": [[2, 0], [1, 1]], "dilation_rate": [1, 2]})",
+                     {{6, 7, 2}});
+
+TEST_CASE("MaxPooling2D explicit padding and dilation: by hand, gradients, round trip") {
+  // 4x4 input, pool 2x2 dilated 2 (taps 0 and 2), stride 1, padding 1 before and 0 after each
+  // axis: out = (4 + 1 - 3) / 1 + 1 = 3. Window (0, 0) starts at (-1, -1): its real taps are the
+  // rows and columns 1 (tap 1 of each axis), so it is x[1][1].
+  LayerHarness h({{"type", "MaxPooling2D"},
+                  {"pool_size", 2},
+                  {"strides", 1},
+                  {"padding", {{1, 0}, {1, 0}}},
+                  {"dilation_rate", 2}},
+                 {{4, 4, 1}});
+  REQUIRE(h.out_shape == Shape{3, 3, 1});
+  std::vector<float> v(16);
+  for (std::size_t i = 0; i < 16; ++i) v[i] = static_cast<float>((i * 7) % 16) - 8.0f;
+  const Tensor y = h.forward({make_tensor({1, 4, 4, 1}, v)}, false);
+  auto at = [&](long r, long c) { return v[static_cast<std::size_t>(r * 4 + c)]; };
+  for (long oy = 0; oy < 3; ++oy)
+    for (long ox = 0; ox < 3; ++ox) {
+      float want = -1e30f;
+      for (long ty = 0; ty < 2; ++ty)
+        for (long tx = 0; tx < 2; ++tx) {
+          const long r = oy - 1 + 2 * ty, c = ox - 1 + 2 * tx;
+          if (r >= 0 && r < 4 && c >= 0 && c < 4) want = std::max(want, at(r, c));
+        }
+      CHECK(y(0, static_cast<std::size_t>(oy), static_cast<std::size_t>(ox), 0) == want);
+    }
+  for (bool training : {false, true}) {
+    Rng rng(4);
+    GradCheckOptions opt;
+    opt.training = training;
+    CHECK(check_gradients(h, {distinct_tensor({2, 4, 4, 1}, rng)}, opt) > 0);
+  }
+  Rng rng(5);
+  check_accumulation(h, {distinct_tensor({2, 4, 4, 1}, rng)}, true);
+  const auto written = check_round_trip(
+      {{"type", "MaxPooling2D"}, {"padding", {{2, 0}, {1, 1}}}, {"dilation_rate", {2, 1}}});
+  CHECK(written.at("padding") == json_ordered{{2, 0}, {1, 1}});
+  CHECK(written.at("dilation_rate") == json_ordered{2, 1});
+  CHECK_FALSE(written_config({{"type", "MaxPooling2D"}}).contains("dilation_rate"));
+  // Padding as wide as the window would make windows of padding alone.
+  CHECK(contains_all(
+      config_error({{"type", "MaxPooling2D"}, {"pool_size", 2}, {"padding", {{2, 0}, {0, 0}}}},
+                   {{4, 4, 1}}),
+      {"padding", "smaller than the window"}));
+  CHECK(contains_all(config_error({{"type", "MaxPooling2D"}, {"padding", {{1, 0}}}}, {{4, 4, 1}}),
+                     {"padding", "[[top, bottom], [left, right]]"}));
+}
