@@ -1,9 +1,10 @@
 // cnn-export: a run directory (or a model directory, or an architecture + weights) out to the
-// formats other runtimes read: ONNX.
+// formats other runtimes read: ONNX, and Keras's own files.
 #include <iostream>
 
 #include "common/run_main.hpp"
 #include "io/architecture.hpp"
+#include "io/keras_export.hpp"
 #include "io/onnx_export.hpp"
 #include "io/weights.hpp"
 #include "train/run_dir.hpp"
@@ -14,7 +15,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  cnn-export onnx runs/mnist -o mnist.onnx      # ONNX Runtime, OpenCV DNN, TensorRT\n"
       "  cnn-export onnx models/squeezenet1_1 -o squeezenet.onnx --fold-batch-norm\n"
-      "  cnn-export onnx configs/models/mnist_convnet.json --weights w.safetensors -o m.onnx",
+      "  cnn-export onnx configs/models/mnist_convnet.json --weights w.safetensors -o m.onnx\n"
+      "  cnn-export keras-h5 runs/mnist -o mnist_weights.h5 --model-json mnist_model.json",
       "cnn-export"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -40,13 +42,46 @@ int main(int argc, char** argv) {
                  "Fold each BatchNormalization that follows a linear Conv2D into its kernel "
                  "and bias (fewer operators; values round slightly differently)");
 
+  std::string k_target, k_weights, k_output, k_json;
+  CLI::App* keras = app.add_subcommand(
+      "keras-h5",
+      "Keras 2 save_weights() HDF5 (and, with --model-json, the matching model.to_json()) for "
+      "model_from_json + load_weights");
+  keras->add_option("run", k_target, "A run directory, a model directory, or an architecture JSON")
+      ->required();
+  keras->add_option("--weights", k_weights, "Weights (.safetensors) instead of the run's own");
+  keras->add_option("-o,--output", k_output, "The .h5 weights file to write")->required();
+  keras->add_option("--model-json", k_json, "Also write the architecture as Keras JSON here");
+
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
-    const cnn::train::RunDir run =
-        cnn::train::open_run(target, weights, cnn::train::NeedWeights::yes);
+    const bool to_keras = keras->parsed();
+    const cnn::train::RunDir run = cnn::train::open_run(
+        to_keras ? k_target : target, to_keras ? k_weights : weights, cnn::train::NeedWeights::yes);
     if (!run.weights_note.empty() && !common.quiet)
       std::cerr << "cnn-export: note: " << run.weights_note << "\n";
     cnn::Model model = cnn::io::load_model(run.model_path);
     cnn::io::load_weights(model, run.weights_path);
+    if (to_keras) {
+      const cnn::io::KerasExportResult r =
+          cnn::io::export_keras(model, run.model_path, k_output, k_json);
+      if (common.json) {
+        cnn::json_ordered j;
+        j["output"] = k_output;
+        j["format"] = "keras-h5";
+        j["model_json"] = k_json.empty() ? cnn::json_ordered(nullptr) : cnn::json_ordered(k_json);
+        j["layers"] = r.layers;
+        j["tensors"] = r.tensors;
+        j["notes"] = r.notes;
+        std::cout << j.dump() << "\n";
+      }
+      if (!common.quiet) {
+        for (const auto& n : r.notes) std::cerr << "cnn-export: " << n << "\n";
+        std::cerr << "cnn-export: wrote " << k_output << " (Keras 2 weights, " << r.tensors
+                  << " tensors in " << r.layers << " layers)"
+                  << (k_json.empty() ? "" : " and " + k_json) << "\n";
+      }
+      return cnn::cmd::kOk;
+    }
     cnn::io::OnnxExportOptions opt;
     opt.opset = opset;
     opt.class_names = run.class_names;

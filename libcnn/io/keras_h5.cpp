@@ -11,33 +11,13 @@
 
 #include "io/atomic_file.hpp"
 #include "io/child.hpp"
+#include "io/hdf5_handle.hpp"
 #include "io/import.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/text.hpp"
 
 namespace cnn::io {
 namespace {
-
-// An HDF5 identifier closed by the matching H5*close when it goes out of scope.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, -1)), close_(o.close_) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
-// HDF5 prints an error stack on stderr by default; the library reports through exceptions.
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 bool has_attribute(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
 

@@ -58,8 +58,48 @@ assert dims == ["N", 28, 28, 1], dims
 assert m.opset_import[0].version == 13
 PY
 
-# --- against ONNX Runtime ---
+# --- cnn-export keras-h5: back through cnn-import keras, and rebuilt in TensorFlow.js ---
 npm_dir="$src/build-npm/node_modules"
+kt="$src/tests/keras"
+# What Keras cannot express is refused naming the file, the key and the layer; nothing written.
+make_model "$ot/every_layer.json" every_bgr
+expect_bad 3 k.h5 "/preprocessing/channel_order" -- "$bin/cnn-export" keras-h5 every_bgr -o k.h5 \
+  --model-json k.json
+[[ ! -e k.json ]] || fail "a refused Keras export left k.json"
+$py - every_bgr/model.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["preprocessing"]["channel_order"] = "rgb"
+json.dump(m, open(sys.argv[1], "w"))
+PY
+expect_bad 3 k.h5 "layer 'max_explicit'" -- "$bin/cnn-export" keras-h5 every_bgr -o k.h5
+grep -qF "explicit pooling padding" stderr || fail "keras-h5: $(cat stderr)"
+if command -v node > /dev/null && [[ -f "$npm_dir/@tensorflow/tfjs/package.json" ]]; then
+  node "$ot/ort_check.js" inputs '[28,28,1]' 7 0 1 k28.cnnrec
+  keras_check() {  # keras_check NAME DIR X.cnnrec
+    local name=$1 dir=$2 x=$3 out
+    out=$("$bin/cnn-summary" --json "$dir/model.json" | $py -c "import json,sys; print(json.load(sys.stdin)['layers'][-1]['name'])")
+    "$bin/cnn-export" keras-h5 "$dir" -o "$name.h5" --model-json "$name.json" -q
+    "$bin/cnn-import" keras "$name.json" --weights "$name.h5" -o "kback_$name" -q
+    $py "$ot/same_weights.py" "$dir/weights.safetensors" "kback_$name/weights.safetensors" ||
+      fail "$name: the Keras files give other weights"
+    "$bin/cnn-extract-features" "$dir" --layer "$out" --pool none --data "$x" -o "k_$name.csv" -q
+    $py "$kt/h5_weights.py" "$name.h5" "kw_$name"
+    NODE_PATH="$npm_dir" node "$kt/keras_rebuild.js" "$name.json" "kw_$name" "$x" "k_$name.csv" 1e-5 2> /dev/null |
+      grep "max |" || fail "$name: TensorFlow.js rebuilt from the Keras files computes otherwise"
+  }
+  keras_check mnist_convnet mnist k28.cnnrec
+  make_model "$src/configs/models/resnet_small.json" k_resnet
+  keras_check resnet_small k_resnet k28.cnnrec
+  # Every layer Keras has, with the preprocessing as a Rescaling layer, leaky_relu split out
+  make_model "$kt/every_layer.json" k_every
+  node "$ot/ort_check.js" inputs '[17,15,3]' 7 0 255 k_every.cnnrec
+  keras_check keras_every_layer k_every k_every.cnnrec
+else
+  echo "export: TensorFlow.js is absent; the Keras export is not rebuilt there" >&2
+fi
+
+# --- against ONNX Runtime ---
 if ! command -v node > /dev/null || [[ ! -f "$npm_dir/onnxruntime-node/package.json" ]]; then
   echo "SKIPPED: onnxruntime-node is absent ($npm_dir; scripts/install-deps.sh installs it with npm)" >&2
   exit 77

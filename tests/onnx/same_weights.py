@@ -42,4 +42,6 @@ for name, (shape, raw) in b.items():
         bad.append("%s: not in the original" % name)
 if bad:
     sys.exit("weights differ: " + "; ".join(bad))
-print("%d tensors bit-identical (%d added by ONNX's BatchNormalization)" % (len(a), len(b) - len(a)))
+extra = len(b) - len(a)
+print("%d tensors bit-identical" % len(a) +
+      (" (and %d BatchNormalization gamma/beta of ones/zeros)" % extra if extra else ""))

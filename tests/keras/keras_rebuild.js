@@ -1,0 +1,58 @@
+// cnn-export keras-h5 against TensorFlow.js: the exported model.to_json() text rebuilt with
+// tf.models.modelFromJSON, its weights set from the exported HDF5 (read by h5_weights.py), and
+// its predictions compared with cnn-extract-features' CSV on the same inputs.
+//   node keras_rebuild.js MODEL.json WEIGHTS_PREFIX X.cnnrec FEATURES.csv TOL
+// Prints the max |difference|; exit 1 above TOL.
+'use strict';
+const fs = require('fs');
+const tf = require('@tensorflow/tfjs');
+
+function readInputs(file) {
+  const b = fs.readFileSync(file);
+  const hl = b.readUInt32LE(12);
+  const h = JSON.parse(b.subarray(16, 16 + hl).toString());
+  const per = h.shape.reduce((a, c) => a * c, 1);
+  const x = new Float32Array(h.count * per);
+  for (let i = 0; i < h.count; ++i) {
+    const at = 16 + hl + i * (4 + 4 * per) + 4;
+    for (let k = 0; k < per; ++k) x[i * per + k] = b.readFloatLE(at + 4 * k);
+  }
+  return tf.tensor(x, [h.count, ...h.shape]);
+}
+
+async function main([modelPath, weightsPrefix, xPath, csvPath, tol]) {
+  const topology = JSON.parse(fs.readFileSync(modelPath, 'utf8'));
+  const model = await tf.models.modelFromJSON({modelTopology: topology});
+  const manifest = JSON.parse(fs.readFileSync(weightsPrefix + '.json', 'utf8'));
+  const bin = fs.readFileSync(weightsPrefix + '.bin');
+  const byName = new Map();
+  let offset = 0;
+  for (const w of manifest) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(bin.buffer.slice(bin.byteOffset + offset, bin.byteOffset + offset + 4 * n));
+    byName.set(w.name, tf.tensor(values, w.shape));
+    offset += 4 * n;
+  }
+  const weights = model.weights.map((v) => {
+    const t = byName.get(v.originalName);
+    if (!t) throw new Error(`the HDF5 file has no weight ${v.originalName}`);
+    byName.delete(v.originalName);
+    return t;
+  });
+  if (byName.size) throw new Error(`weights the model does not use: ${[...byName.keys()]}`);
+  model.setWeights(weights);
+  const y = model.predict(readInputs(xPath));
+  const k = y.shape.slice(1).reduce((a, b) => a * b, 1);
+  const got = y.dataSync();
+  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
+  let worst = 0;
+  lines.forEach((line, i) => {
+    const f = line.split(',').slice(0, k).map(Number);
+    for (let j = 0; j < k; ++j) worst = Math.max(worst, Math.abs(f[j] - got[i * k + j]));
+  });
+  console.log(`${topology.config.name}: max |cnn - tfjs| = ${worst.toExponential(2)} ` +
+              `(${lines.length} samples x ${k} outputs, ${model.weights.length} weights)`);
+  if (!(worst <= Number(tol))) process.exit(1);
+}
+
+main(process.argv.slice(2)).catch((err) => { console.error(String(err)); process.exit(1); });
