@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BIN = $(BUILD)/bin
 
-.PHONY: all build deps test test-sanitize fuzz demo bench install deb format clean
+.PHONY: all build deps test test-sanitize fuzz demo bench zoo install deb format clean
 
 all: build
 
@@ -64,6 +64,11 @@ demo: build
 # Pass options with BENCH_FLAGS, e.g. make bench BENCH_FLAGS="--quick".
 bench:
 	BUILD=$(BUILD) JOBS=$(JOBS) scripts/bench.sh $(BENCH_FLAGS)
+
+# The model zoo: every pretrained network here against its references and in ONNX Runtime
+# (share/zoo.md).
+zoo: build
+	BIN=$(BIN) scripts/zoo.sh
 
 # The C++ sources in .clang-format's style (clang-format 14); CI checks it (format.sh --check).
 format:

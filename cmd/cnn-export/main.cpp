@@ -7,6 +7,7 @@
 #include "io/keras_export.hpp"
 #include "io/onnx_export.hpp"
 #include "io/weights.hpp"
+#include "model/surgery.hpp"
 #include "train/run_dir.hpp"
 
 int main(int argc, char** argv) {
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
 
-  std::string target, weights, output;
+  std::string target, weights, output, layer;
   long opset = 13;
   bool fold_bn = false;
   CLI::App* onnx = app.add_subcommand(
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   onnx->add_option("-o,--output", output, "The .onnx file to write")->required();
   onnx->add_option("--opset", opset, "ONNX operator set version (13 or later)")
       ->check(cnn::cmd::at_least(13, 21));
+  onnx->add_option("--layer", layer,
+                   "Export the model only up to this layer (and what it reads), e.g. the logits "
+                   "before a softmax or a convolutional base");
   onnx->add_flag("--fold-batch-norm", fold_bn,
                  "Fold each BatchNormalization that follows a linear Conv2D into its kernel "
                  "and bias (fewer operators; values round slightly differently)");
@@ -60,7 +64,15 @@ int main(int argc, char** argv) {
     if (!run.weights_note.empty() && !common.quiet)
       std::cerr << "cnn-export: note: " << run.weights_note << "\n";
     cnn::Model model = cnn::io::load_model(run.model_path);
-    cnn::io::load_weights(model, run.weights_path);
+    if (!to_keras && !layer.empty()) {
+      // The model cut at --layer, with the run's weights for the layers it keeps.
+      const std::size_t at = cnn::require_layer(model, layer, "--layer", run.model_path);
+      model = cnn::Model::from_json(cnn::json::parse(cnn::cut_architecture(model, at).dump()),
+                                    run.model_path);
+      cnn::io::load_weights_partial(model, run.weights_path);
+    } else {
+      cnn::io::load_weights(model, run.weights_path);
+    }
     if (to_keras) {
       const cnn::io::KerasExportResult r =
           cnn::io::export_keras(model, run.model_path, k_output, k_json);

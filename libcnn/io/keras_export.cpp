@@ -20,13 +20,12 @@ namespace {
 constexpr const char* kKerasVersion = "2.15.0";
 
 json_ordered initializer(const std::string& name) {
-  static const std::map<std::string, std::string> classes = {
-      {"zeros", "Zeros"},
-      {"ones", "Ones"},
-      {"glorot_uniform", "GlorotUniform"},
-      {"glorot_normal", "GlorotNormal"},
-      {"he_normal", "HeNormal"},
-      {"he_uniform", "HeUniform"}};
+  static const std::map<std::string, std::string> classes = {{"zeros", "Zeros"},
+                                                             {"ones", "Ones"},
+                                                             {"glorot_uniform", "GlorotUniform"},
+                                                             {"glorot_normal", "GlorotNormal"},
+                                                             {"he_normal", "HeNormal"},
+                                                             {"he_uniform", "HeUniform"}};
   json_ordered j;
   j["class_name"] = classes.at(name);
   j["config"] = json_ordered::object();
@@ -87,9 +86,9 @@ json_ordered KerasJson::config(std::size_t i) {
   json_ordered cfg = json_ordered::object();
   l.write_config(cfg);
   const std::string& type = l.type();
-  for (const char* key : {"kernel_initializer", "bias_initializer", "beta_initializer",
-                          "gamma_initializer", "moving_mean_initializer",
-                          "moving_variance_initializer"})
+  for (const char* key :
+       {"kernel_initializer", "bias_initializer", "beta_initializer", "gamma_initializer",
+        "moving_mean_initializer", "moving_variance_initializer"})
     if (cfg.contains(key)) cfg[key] = initializer(cfg[key].get<std::string>());
   if (type == "Conv2D" || type == "Dense") {
     for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
@@ -131,8 +130,9 @@ json_ordered KerasJson::run() {
     std::vector<float> scale, shift;
     pre->affine(in_shape.back(), scale, shift);
     json_ordered cfg;
-    const bool one = std::all_of(scale.begin(), scale.end(), [&](float v) { return v == scale[0]; }) &&
-                     std::all_of(shift.begin(), shift.end(), [&](float v) { return v == shift[0]; });
+    const bool one =
+        std::all_of(scale.begin(), scale.end(), [&](float v) { return v == scale[0]; }) &&
+        std::all_of(shift.begin(), shift.end(), [&](float v) { return v == shift[0]; });
     cfg["scale"] = one ? json_ordered(scale[0]) : json_ordered(scale);
     cfg["offset"] = one ? json_ordered(shift[0]) : json_ordered(shift);
     from_input = fresh("preprocessing");
@@ -143,7 +143,8 @@ json_ordered KerasJson::run() {
   for (std::size_t i = 0; i < model_.size(); ++i) {
     const Layer& l = model_.layer(i);
     std::vector<std::string> ins;
-    for (auto k : model_.node(i).inputs) ins.push_back(k == Model::kModelInput ? from_input : out[k]);
+    for (auto k : model_.node(i).inputs)
+      ins.push_back(k == Model::kModelInput ? from_input : out[k]);
     json_ordered cfg = config(i);
     out[i] = l.name();
     const bool leaky = cfg.value("activation", std::string()) == "leaky_relu";
@@ -229,9 +230,8 @@ std::size_t write_weights(const Model& model, const std::string& path) {
   std::size_t tensors = 0;
   for (std::size_t i = 0; i < model.size(); ++i) {
     const Layer& l = model.layer(i);
-    const Handle group(H5Gcreate2(file.get(), l.name().c_str(), H5P_DEFAULT, H5P_DEFAULT,
-                                  H5P_DEFAULT),
-                       H5Gclose);
+    const Handle group(
+        H5Gcreate2(file.get(), l.name().c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     if (!group.ok()) hdf5_failed(path, "create group " + l.name());
     std::vector<std::string> weight_names;
     for (const Param& p : l.params()) weight_names.push_back(l.name() + "/" + p.name + ":0");
@@ -241,8 +241,8 @@ std::size_t write_weights(const Model& model, const std::string& path) {
       std::vector<hsize_t> dims(p.shape.begin(), p.shape.end());
       const Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                          H5Sclose);
-      const Handle set(H5Dcreate2(group.get(), weight_names[k].c_str(), H5T_IEEE_F32LE,
-                                  space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+      const Handle set(H5Dcreate2(group.get(), weight_names[k].c_str(), H5T_IEEE_F32LE, space.get(),
+                                  lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
                        H5Dclose);
       if (!set.ok() ||
           H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.value) < 0)

@@ -31,6 +31,7 @@ skip_reason() {  # FILE FIRST_LINE
     "README.md|make demo"*) echo "make demo/make test: the full 5-epoch training, and this test itself" ;;
     "README.md|make bench"*) echo "make bench installs PyTorch and times for minutes" ;;
     "README.md|make fuzz"*) echo "make fuzz builds with clang and fuzzes for minutes (CI runs it)" ;;
+    "share/zoo.md|make zoo"*) echo "tests/cli/zoo.sh runs scripts/zoo.sh itself" ;;
     "README.md|make install"*) echo "make install/deb write to the system; tests/cli/install.sh does the same into a scratch prefix" ;;
     "share/library.md|cmake -S examples"*) echo "builds against an installed cnn; tests/cli/install.sh does the same into a scratch prefix" ;;
     "README.md|g++ my_tool.cpp"*) echo "a user's own program; tests/cli/install.sh builds one the same way" ;;

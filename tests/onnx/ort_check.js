@@ -7,7 +7,8 @@
 //        runs the model in ONNX Runtime on the batch (all N at once, and one sample at a time:
 //        the batch dimension is symbolic), prints the max |difference| from the CSV of
 //        cnn-extract-features and exits 1 above TOL; also checks the input and output
-//        declarations (float32, symbolic batch, the per-sample shape of the batch)
+//        declarations (float32, symbolic batch, the per-sample shape of the batch); a TOL of
+//        rel:R bounds the difference by R times the largest |value| of the CSV instead
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -57,12 +58,15 @@ async function compare(modelPath, xPath, csvPath, tol) {
   const [outName] = s.outputNames;
   const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
   if (lines.length !== inp.n) throw new Error(`${lines.length} CSV rows, expected ${inp.n}`);
-  let worst = 0, k = 0;
+  let worst = 0, k = 0, scale = 0;
   const check = (data, first, count) => {
     k = data.length / count;
     for (let i = 0; i < count; ++i) {
       const f = lines[first + i].split(',').slice(0, k).map(Number);
-      for (let j = 0; j < k; ++j) worst = Math.max(worst, Math.abs(f[j] - data[i * k + j]));
+      for (let j = 0; j < k; ++j) {
+        worst = Math.max(worst, Math.abs(f[j] - data[i * k + j]));
+        scale = Math.max(scale, Math.abs(f[j]));
+      }
     }
   };
   // The whole batch at once, then every sample alone.
@@ -74,16 +78,19 @@ async function compare(modelPath, xPath, csvPath, tol) {
     check(r[outName].data, i, 1);
   }
   const name = path.basename(modelPath);
-  console.log(`${name}: max |cnn - onnxruntime| = ${worst.toExponential(2)} ` +
-              `(${inp.n} samples x ${k} outputs, batch ${inp.n} and batch 1)`);
-  if (!(worst <= tol)) process.exit(1);
+  const relative = String(tol).startsWith('rel:');
+  const bound = relative ? Number(String(tol).slice(4)) * scale : Number(tol);
+  console.log(`${name}: max |cnn - onnxruntime| = ${worst.toExponential(2)}` +
+              (relative ? ` (${(worst / scale).toExponential(2)} of the largest |value| ${scale.toPrecision(4)})` : '') +
+              ` (${inp.n} samples x ${k} outputs, batch ${inp.n} and batch 1)`);
+  if (!(worst <= bound)) process.exit(1);
 }
 
 const [cmd, ...a] = process.argv.slice(2);
 if (cmd === 'inputs') {
   writeInputs(JSON.parse(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), a[4]);
 } else if (cmd === 'compare') {
-  compare(a[0], a[1], a[2], Number(a[3])).catch((err) => { console.error(String(err)); process.exit(1); });
+  compare(a[0], a[1], a[2], a[3]).catch((err) => { console.error(String(err)); process.exit(1); });
 } else {
   console.error('usage: ort_check.js inputs SHAPE N LO HI OUT | compare MODEL X CSV TOL');
   process.exit(2);
