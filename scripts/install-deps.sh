@@ -35,6 +35,7 @@ packages=(
   chromium                            # cnn-visualize report: the test renders the page headless
   libonnx-dev libprotobuf-dev         # cnn-import onnx: the ONNX protobuf classes and their runtime
   libhdf5-dev                         # cnn-import keras-h5: Keras HDF5 weights (HDF5 C API)
+  libzip-dev                          # cnn-import keras: Keras 3 .keras archives (zip files)
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
   python3-onnx                        # tests/cli/export.sh: the ONNX checker on exported files
   help2man                            # man pages of the programs, made from their --help

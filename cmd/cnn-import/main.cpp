@@ -112,9 +112,11 @@ int main(int argc, char** argv) {
   bool keras_allow_missing = false;
   CLI::App* keras = app.add_subcommand(
       "keras",
-      "A Keras model: model.to_json() (Keras 2 or 3) with --weights, a whole-model .h5 "
-      "(model.save), or a TensorFlow.js model.json with its weight shards");
-  keras->add_option("model", keras_path, "The model's JSON, or a whole-model .h5")->required();
+      "A Keras model: a Keras 3 .keras archive, a Keras 2 whole-model .h5 (model.save), "
+      "model.to_json() (Keras 2 or 3) with --weights, or a TensorFlow.js model.json with its "
+      "weight shards");
+  keras->add_option("model", keras_path, "The model's JSON, a whole-model .h5, or a .keras archive")
+      ->required();
   keras->add_option("--weights", keras_weights,
                     "The weights (save_weights HDF5) of a model.to_json() file, or instead of a "
                     "whole-model file's own");

@@ -6,6 +6,7 @@
 
 #include "io/architecture.hpp"
 #include "io/import.hpp"
+#include "io/keras_archive.hpp"
 #include "io/keras_model.hpp"
 #include "tensor/error.hpp"
 #include "tensor/rng.hpp"
@@ -36,11 +37,26 @@ Model keras_with_h5_weights(const json& keras, const std::string& file, const st
 // a to_json() architecture with --weights.
 Model import_keras(const ImportJob& job, ImportResult& r) {
   const std::string ext = std::filesystem::path(job.source).extension().string();
-  if (ext == ".keras")
-    throw InputError(job.source,
-                     "Keras 3 .keras archives are not read yet; save the architecture with "
-                     "model.to_json() and the weights with save_weights('w.weights.h5') in "
-                     "Keras 2's layout, or model.save('m.h5')");
+  if (ext == ".keras") {
+    // Keras 3's archive: config.json, and model.weights.h5 in Keras 3's layout.
+    if (!job.weights.empty())
+      throw InputError(job.weights,
+                       "a .keras archive brings its own weights; --weights is for a "
+                       "model.to_json() file");
+    const KerasArchive archive(job.source);
+    ImportJob keras3 = job;
+    keras3.keras_h5.keras3_groups = keras3_weight_groups(archive.config());
+    try {
+      return keras_with_h5_weights(archive.config(), job.source, archive.weights_path(), keras3, r);
+    } catch (const FormatError& e) {
+      // Name the member of the archive, not the temporary copy.
+      const std::string m = e.what(), temp = archive.weights_path();
+      if (m.rfind(temp, 0) != 0) throw;
+      const auto colon = m.find(": ", temp.size());
+      throw FormatError(archive.weights_name(), std::nullopt,
+                        colon == std::string::npos ? m : m.substr(colon + 2));
+    }
+  }
   if (ext == ".h5" || ext == ".hdf5") {
     // A whole-model file (model.save('m.h5')): the architecture in model_config, the weights
     // under /model_weights (or in --weights).

@@ -189,6 +189,93 @@ unsigned hdf5_cpu_seconds(std::uint64_t file_size) {
   return 10 + static_cast<unsigned>(file_size >> 24);
 }
 
+// Dataset name of group (shown as ds_path) into the parameter np of layer: a numeric dataset of
+// exactly the parameter's shape, converted to float by libhdf5.
+void read_dataset(hid_t group, const std::string& name, const std::string& ds_path,
+                  const std::string& layer, const Model::NamedParam& np, hid_t lapl, hid_t dapl,
+                  const std::string& path) {
+  check_link(group, name, ds_path, lapl, path);
+  Handle ds(H5Dopen2(group, name.c_str(), dapl), H5Dclose);
+  if (!ds.ok())
+    throw FormatError(path, std::nullopt,
+                      "layer '" + layer + "': dataset '" + ds_path + "' is missing");
+  check_storage(ds.get(), ds_path, path);
+  Handle space(H5Dget_space(ds.get()), H5Sclose);
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw FormatError(path, std::nullopt, "dataset '" + ds_path + "' has no shape");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const Shape got(dims.begin(), dims.end());
+  const Param& dst = *np.param;
+  if (got != dst.shape)
+    throw FormatError(path, std::nullopt,
+                      "layer '" + layer + "': dataset '" + ds_path + "' has shape " +
+                          shape_list(got) + ", the architecture needs " + shape_list(dst.shape) +
+                          " for '" + np.name + "'");
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+    throw FormatError(path, std::nullopt,
+                      "layer '" + layer + "': dataset '" + ds_path + "' is not numeric");
+  // Numbers of 1 to 8 bytes, as NumPy writes them (a 1 MB "float" would make libhdf5's
+  // conversion buffers as large as the dataset times that).
+  const std::size_t bytes = H5Tget_size(type.get());
+  if (bytes == 0 || bytes > 8)
+    throw FormatError(path, std::nullopt,
+                      "layer '" + layer + "': dataset '" + ds_path + "' has " +
+                          std::to_string(bytes) +
+                          "-byte elements; expected numbers of 1 to 8 bytes");
+  if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst.value) < 0)
+    throw FormatError(path, std::nullopt,
+                      "layer '" + layer + "': dataset '" + ds_path + "' cannot be read");
+}
+
+// Keras 3's layout (the model.weights.h5 of a .keras archive): each layer's variables are the
+// datasets vars/0, vars/1, ... of its group (KerasH5Options::keras3_groups), in the layer's
+// parameter order.
+WeightsImport read_keras3_h5(Model& model, const std::string& path, const KerasH5Options& opt,
+                             hid_t file, hid_t lapl, hid_t gapl, hid_t dapl) {
+  std::vector<std::pair<std::string, std::vector<Model::NamedParam>>> layers;
+  for (const auto& np : model.named_params()) {
+    if (layers.empty() || layers.back().first != np.layer->name())
+      layers.emplace_back(np.layer->name(), std::vector<Model::NamedParam>{});
+    layers.back().second.push_back(np);
+  }
+  WeightsImport report;
+  for (const auto& [layer, params] : layers) {
+    const auto g = opt.keras3_groups.find(layer);
+    if (g == opt.keras3_groups.end())
+      throw Error("read_keras_h5: no Keras 3 group for layer '" + layer + "'");
+    const std::string vars = g->second + "/vars";
+    if (H5Lexists(file, g->second.substr(0, g->second.find('/')).c_str(), lapl) <= 0 ||
+        H5Lexists(file, g->second.c_str(), lapl) <= 0 || H5Lexists(file, vars.c_str(), lapl) <= 0) {
+      if (!opt.allow_missing)
+        throw FormatError(path, std::nullopt,
+                          "layer '" + layer + "' of the architecture has no group /" + vars +
+                              " in the file (pass --allow-missing to leave it initialised)");
+      for (const auto& np : params) report.initialised.push_back(np.name);
+      continue;
+    }
+    check_link(file, vars, "/" + vars, lapl, path);
+    Handle group(H5Gopen2(file, vars.c_str(), gapl), H5Gclose);
+    H5G_info_t info{};
+    if (!group.ok() || H5Gget_info(group.get(), &info) < 0)
+      throw FormatError(path, std::nullopt, "layer '" + layer + "': /" + vars + " cannot be read");
+    if (info.nlinks != params.size())
+      throw FormatError(path, std::nullopt,
+                        "layer '" + layer + "': /" + vars + " holds " +
+                            std::to_string(info.nlinks) + " variables, the architecture's " +
+                            params.front().layer->type() + " has " + std::to_string(params.size()) +
+                            " parameters");
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const std::string name = std::to_string(k);
+      read_dataset(group.get(), name, "/" + vars + "/" + name, layer, params[k], lapl, dapl, path);
+      report.loaded.push_back(params[k].name);
+    }
+  }
+  return report;
+}
+
 // The import itself, in the process that calls it (import_keras_h5 runs it in a child).
 WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
   const Handle file = open_hdf5(path);
@@ -197,6 +284,8 @@ WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5
   const Handle dapl(no_external_links(H5P_DATASET_ACCESS), H5Pclose);
   if (!lapl.ok() || !gapl.ok() || !dapl.ok())
     throw IoError(path, "open", "HDF5 property lists cannot be created");
+  if (!opt.keras3_groups.empty())
+    return read_keras3_h5(model, path, opt, file.get(), lapl.get(), gapl.get(), dapl.get());
   // A whole-model file keeps its weights in /model_weights.
   std::string root = "/";
   Handle root_group(H5Gopen2(file.get(), "/", gapl.get()), H5Gclose);
@@ -252,41 +341,7 @@ WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5
                               "' is not a parameter of the architecture's layer (" +
                               target->second.begin()->second.layer->type() + ": " + known + ")");
       }
-      check_link(group.get(), w, ds_path, lapl.get(), path);
-      Handle ds(H5Dopen2(group.get(), w.c_str(), dapl.get()), H5Dclose);
-      if (!ds.ok())
-        throw FormatError(path, std::nullopt,
-                          "layer '" + layer + "': dataset '" + ds_path +
-                              "' is listed in weight_names but missing");
-      check_storage(ds.get(), ds_path, path);
-      Handle space(H5Dget_space(ds.get()), H5Sclose);
-      Handle type(H5Dget_type(ds.get()), H5Tclose);
-      const int rank = H5Sget_simple_extent_ndims(space.get());
-      if (rank < 0) throw FormatError(path, std::nullopt, "dataset '" + ds_path + "' has no shape");
-      std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-      H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-      const Shape got(dims.begin(), dims.end());
-      const Param& dst = *p->second.param;
-      if (got != dst.shape)
-        throw FormatError(path, std::nullopt,
-                          "layer '" + layer + "': dataset '" + ds_path + "' has shape " +
-                              shape_list(got) + ", the architecture needs " +
-                              shape_list(dst.shape) + " for '" + p->second.name + "'");
-      const H5T_class_t cls = H5Tget_class(type.get());
-      if (cls != H5T_FLOAT && cls != H5T_INTEGER)
-        throw FormatError(path, std::nullopt,
-                          "layer '" + layer + "': dataset '" + ds_path + "' is not numeric");
-      // Numbers of 1 to 8 bytes, as NumPy writes them (a 1 MB "float" would make libhdf5's
-      // conversion buffers as large as the dataset times that).
-      const std::size_t bytes = H5Tget_size(type.get());
-      if (bytes == 0 || bytes > 8)
-        throw FormatError(path, std::nullopt,
-                          "layer '" + layer + "': dataset '" + ds_path + "' has " +
-                              std::to_string(bytes) +
-                              "-byte elements; expected numbers of 1 to 8 bytes");
-      if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst.value) < 0)
-        throw FormatError(path, std::nullopt,
-                          "layer '" + layer + "': dataset '" + ds_path + "' cannot be read");
+      read_dataset(group.get(), w, ds_path, layer, p->second, lapl.get(), dapl.get(), path);
       if (!filled.insert(p->second.name).second)
         throw FormatError(path, std::nullopt,
                           "layer '" + layer + "': two datasets fill '" + p->second.name + "'");

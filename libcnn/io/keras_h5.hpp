@@ -5,6 +5,7 @@
 // TensorFlow dim ordering, so kernels are already [kh, kw, in, out] and Dense [in, units].
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "io/npy_import.hpp"
@@ -14,6 +15,10 @@ namespace cnn::io {
 struct KerasH5Options {
   // Layers (or parameters) of the architecture that the file lacks keep their values.
   bool allow_missing = false;
+  // A Keras 3 weights file (the model.weights.h5 of a .keras archive) instead of Keras 2's
+  // layout: each layer's group ("layers/conv2d_1"), whose datasets vars/0, vars/1, ... are its
+  // parameters in order. Empty: Keras 2.
+  std::map<std::string, std::string> keras3_groups;
 };
 
 // Copies the weights of path into model, layer by layer by name. A whole-model file (weights

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 
 #include "io/atomic_file.hpp"
@@ -52,6 +53,16 @@ std::string clean_name(const std::string& name) {
   for (char& c : out)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) c = '_';
   return out;
+}
+
+// Keras's naming.to_snake_case: "BatchNormalization" -> "batch_normalization", "Conv2D" ->
+// "conv2d".
+std::string snake_case(const std::string& cls) {
+  std::string s = std::regex_replace(cls, std::regex(R"(\W+)"), "");
+  s = std::regex_replace(s, std::regex("(.)([A-Z][a-z]+)"), "$1_$2");
+  s = std::regex_replace(s, std::regex("([a-z])([A-Z])"), "$1_$2");
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 class Converter {
@@ -540,6 +551,33 @@ KerasModel import_tfjs_model(const json& j, const std::string& path) {
                             " bytes more than the manifest's weights");
   }
   return k;
+}
+
+std::map<std::string, std::string> keras3_weight_groups(const json& keras) {
+  std::map<std::string, std::string> groups;
+  if (!keras.is_object() || !keras.contains("config") || !keras.at("config").is_object())
+    return groups;
+  const json& cfg = keras.at("config");
+  if (!cfg.contains("layers") || !cfg.at("layers").is_array()) return groups;
+  std::map<std::string, int> used;
+  for (const json& l : cfg.at("layers")) {
+    if (!l.is_object() || !l.contains("class_name") || !l.at("class_name").is_string()) continue;
+    std::string name;
+    if (l.contains("name") && l.at("name").is_string())
+      name = l.at("name").get<std::string>();
+    else if (l.contains("config") && l.at("config").is_object() &&
+             l.at("config").contains("name") && l.at("config").at("name").is_string())
+      name = l.at("config").at("name").get<std::string>();
+    const std::string base = snake_case(l.at("class_name").get<std::string>());
+    const auto it = used.find(base);
+    std::string unique = base;
+    if (it == used.end())
+      used[base] = 0;
+    else
+      unique = base + "_" + std::to_string(++it->second);
+    groups[clean_name(name)] = "layers/" + unique;
+  }
+  return groups;
 }
 
 }  // namespace cnn::io

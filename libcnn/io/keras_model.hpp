@@ -5,6 +5,7 @@
 // with its weightsManifest and binary shards) with its weights.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,12 @@ KerasModel keras_architecture(const json& keras, const std::string& file);
 
 // Throws ConfigError naming file and the layer when a Softmax layer's axis is not the last.
 void check_softmax_axes(const Model& model, const KerasModel& keras, const std::string& file);
+
+// Where Keras 3 keeps each layer's variables in a .keras archive's model.weights.h5, for the
+// layers of a Keras model config (config.json): our layer name (as keras_architecture names it)
+// -> "layers/<class in snake case>", with "_1", "_2", ... for the second and later layers of a
+// class in the model's order (Keras 3's saving_lib addresses layers by class, not by name).
+std::map<std::string, std::string> keras3_weight_groups(const json& keras);
 
 // Whether j is a TensorFlow.js layers model (an object with "modelTopology").
 bool is_tfjs_model(const json& j);

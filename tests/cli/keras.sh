@@ -43,7 +43,9 @@ expect_bad o6 "nested" -- "$bin/cnn-import" keras nested.json --weights x.h5 -o 
 echo 'not json' > m.h5
 expect_bad o7 "not an HDF5 file" -- "$bin/cnn-import" keras m.h5 -o o7
 echo 'PK' > m.keras
-expect_bad o7 ".keras archives are not read yet" -- "$bin/cnn-import" keras m.keras -o o7
+expect_bad o7 "not a zip archive" -- "$bin/cnn-import" keras m.keras -o o7
+$py -c "import zipfile; zipfile.ZipFile('other.keras', 'w').writestr('readme.txt', 'hello')"
+expect_bad o7 "the archive has no config.json" -- "$bin/cnn-import" keras other.keras -o o7
 
 # --- against TensorFlow.js ---
 npm_dir="$src/build-npm/node_modules"
@@ -74,7 +76,27 @@ for m in seq_convnet functional vector_head; do
   cmp -s "imp_$m/weights.safetensors" "k3_$m/weights.safetensors" || fail "$m: the Keras 3 form gives other weights"
   "$bin/cnn-extract-features" "k3_$m" --layer "$layer" --pool none --data "$d/x.cnnrec" -o "k3_$m.csv" -q
   cmp -s "$m.csv" "k3_$m.csv" || fail "$m: the Keras 3 form computes otherwise"
+  # 4. a Keras 3 .keras archive: config.json and model.weights.h5 in Keras 3's layout
+  $py "$kt/keras3_archive.py" "$d" "$d/k3.json" "$d/m.keras"
+  "$bin/cnn-import" keras "$d/m.keras" -o "zip_$m" -q
+  cmp -s "imp_$m/weights.safetensors" "zip_$m/weights.safetensors" || fail "$m: the .keras archive gives other weights"
 done
+# A .keras archive cut short, and one whose weights miss a layer.
+head -c 3000 models/functional/m.keras > cut.keras
+expect_bad o11 "cut.keras" -- "$bin/cnn-import" keras cut.keras -o o11
+$py - models/functional/m.keras gap.keras <<'PY'
+import io, sys, zipfile
+import h5py
+z = zipfile.ZipFile(sys.argv[1])
+buf = io.BytesIO(z.read("model.weights.h5"))
+with h5py.File(buf, "a") as f:
+    del f["layers/conv2d_1"]
+with zipfile.ZipFile(sys.argv[2], "w") as out:
+    for n in ("metadata.json", "config.json"):
+        out.writestr(n, z.read(n))
+    out.writestr("model.weights.h5", buf.getvalue())
+PY
+expect_bad o12 "gap.keras/model.weights.h5: layer 'b'" -- "$bin/cnn-import" keras gap.keras -o o12
 
 # A truncated weight shard and a manifest naming a file outside the model's folder.
 cp -r models/functional trunc
@@ -89,4 +111,4 @@ PY
 expect_bad o9 "not a file name beside model.json" -- "$bin/cnn-import" keras escape.json -o o9
 # A save_weights() file where a whole model was expected.
 expect_bad o10 "no model_config" -- "$bin/cnn-import" keras models/functional/w.h5 -o o10
-echo "keras: TensorFlow.js models imported four ways and matched"
+echo "keras: TensorFlow.js models imported five ways and matched"
