@@ -21,7 +21,8 @@ while getopts "t:" opt; do
   esac
 done
 shift $((OPTIND - 1))
-all=(architecture recipe safetensors idx record_stream image npy onnx keras_h5 keras_json)
+all=(architecture recipe safetensors idx record_stream image npy onnx keras_h5 keras_json
+     keras_archive)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 

@@ -33,7 +33,8 @@ struct FileCloser {
 // The member called name, checked: its index and stat.
 zip_stat_t member(zip_t* z, const char* name, const std::string& path, const std::string& hint) {
   const zip_int64_t index = zip_name_locate(z, name, 0);
-  if (index < 0) throw FormatError(path, std::nullopt, "the archive has no " + std::string(name) + hint);
+  if (index < 0)
+    throw FormatError(path, std::nullopt, "the archive has no " + std::string(name) + hint);
   zip_stat_t st;
   zip_stat_init(&st);
   if (zip_stat_index(z, static_cast<zip_uint64_t>(index), 0, &st) != 0 ||
@@ -41,9 +42,8 @@ zip_stat_t member(zip_t* z, const char* name, const std::string& path, const std
     throw FormatError(path, std::nullopt, std::string(name) + ": its size cannot be read");
   if (st.size > kBombFloor && st.size > kMaxExpansion * st.comp_size)
     throw FormatError(path, std::nullopt,
-                      std::string(name) + " expands from " + std::to_string(st.comp_size) +
-                          " to " + std::to_string(st.size) +
-                          " bytes (more than 100 times: a zip bomb?)");
+                      std::string(name) + " expands from " + std::to_string(st.comp_size) + " to " +
+                          std::to_string(st.size) + " bytes (more than 100 times: a zip bomb?)");
   return st;
 }
 
@@ -90,8 +90,7 @@ KerasArchive::KerasArchive(const std::string& path) : path_(path) {
                       "not a zip archive, which a Keras 3 .keras file is (" + why + ")");
   }
   const zip_stat_t cfg = member(z.get(), "config.json", path, "; not a Keras 3 .keras file");
-  if (cfg.size > kMaxConfig)
-    throw FormatError(path, std::nullopt, "config.json is over 64 MiB");
+  if (cfg.size > kMaxConfig) throw FormatError(path, std::nullopt, "config.json is over 64 MiB");
   std::string text;
   read_member(z.get(), cfg, path, [&](const char* p, std::size_t n) { text.append(p, n); });
   config_ = parse_json(text, path + "/config.json");

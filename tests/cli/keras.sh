@@ -109,6 +109,9 @@ m["weightsManifest"][0]["paths"] = ["../secret.bin"]
 print(json.dumps(m))
 PY
 expect_bad o9 "not a file name beside model.json" -- "$bin/cnn-import" keras escape.json -o o9
+# A weights file cut short: libhdf5 (in its child process) finds it damaged.
+head -c 2000 models/functional/w.h5 > short.h5
+expect_bad o13 "short.h5" -- "$bin/cnn-import" keras models/functional/keras.json --weights short.h5 -o o13
 # A save_weights() file where a whole model was expected.
 expect_bad o10 "no model_config" -- "$bin/cnn-import" keras models/functional/w.h5 -o o10
 echo "keras: TensorFlow.js models imported five ways and matched"

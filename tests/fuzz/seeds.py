@@ -160,3 +160,15 @@ put("keras_json", "keras3_functional.json", json.dumps({
             {"class_name": "Softmax", "name": "sm", "config": {"axis": 1},
              "inbound_nodes": [{"args": [tensor("g")], "kwargs": {}}]}],
         "input_layers": ["in", 0, 0], "output_layers": ["sm", 0, 0]}}).encode())
+
+# keras_archive: .keras zips (stored, as Keras writes them, and deflated) of the Keras 3
+# functional model above with a small HDF5 file as its weights.
+import io
+import zipfile
+for name, method in [("stored.keras", zipfile.ZIP_STORED), ("deflated.keras", zipfile.ZIP_DEFLATED)]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
+        z.writestr("config.json", open(os.path.join(out, "keras_json", "keras3_functional.json")).read())
+        z.writestr("model.weights.h5", open(os.path.join(out, "keras_h5", "keras2.h5"), "rb").read())
+    put("keras_archive", name, buf.getvalue())

@@ -6,18 +6,11 @@
 'use strict';
 const fs = require('fs');
 const tf = require('@tensorflow/tfjs');
+const {readRecords} = require('../onnx/records.js');
 
 function readInputs(file) {
-  const b = fs.readFileSync(file);
-  const hl = b.readUInt32LE(12);
-  const h = JSON.parse(b.subarray(16, 16 + hl).toString());
-  const per = h.shape.reduce((a, c) => a * c, 1);
-  const x = new Float32Array(h.count * per);
-  for (let i = 0; i < h.count; ++i) {
-    const at = 16 + hl + i * (4 + 4 * per) + 4;
-    for (let k = 0; k < per; ++k) x[i * per + k] = b.readFloatLE(at + 4 * k);
-  }
-  return tf.tensor(x, [h.count, ...h.shape]);
+  const r = readRecords(file);
+  return tf.tensor(r.x, [r.n, ...r.shape]);
 }
 
 async function main([modelPath, weightsPrefix, xPath, csvPath, tol]) {

@@ -6,22 +6,12 @@ zeros for a layer built without scale or center. Reads safetensors with struct +
 
 usage: same_weights.py ORIGINAL.safetensors IMPORTED.safetensors
 """
-import json
+import os
 import struct
 import sys
 
-
-def tensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in h.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        out[k] = (v["shape"], b[8 + n + s:8 + n + e])
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from rd import tensors  # noqa: E402  (struct + json reading of safetensors)
 
 
 a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
