@@ -27,7 +27,7 @@ Pair cfg_pair(const json_ordered& cfg, const std::string& key, Pair def) {
 }
 
 // A computed tensor of the graph: its ONNX name, and whether it is an NCHW image (else [N, k]).
-struct Tensor4 {
+struct GraphValue {
   std::string name;
   bool image = false;
   Shape shape;  // per sample, in the model's layout ([h, w, c] or [k])
@@ -50,7 +50,7 @@ class Exporter {
   // A per-channel constant broadcast against t ([C, 1, 1] for an NCHW image, [C] for a
   // vector), or a scalar when every value is the same.
   std::string channel_constant(const std::string& name, const std::vector<float>& v,
-                               const Tensor4& t);
+                               const GraphValue& t);
   const float* param(const Layer& l, const std::string& name) const;
   // The activation after a layer's own operator: the name of the tensor it makes.
   // An Activation layer's own node is named after the layer, a fused one "<layer>/<act>".
@@ -58,15 +58,15 @@ class Exporter {
                          const std::string& out, bool own_node);
   std::string preprocess(const std::string& input);
 
-  Tensor4 conv(const Layer& l, const json_ordered& cfg, const Tensor4& x, std::size_t i);
-  Tensor4 pool(const Layer& l, const json_ordered& cfg, const Tensor4& x, bool max);
-  Tensor4 global_pool(const Layer& l, const json_ordered& cfg, const Tensor4& x, bool max);
-  Tensor4 dense(const Layer& l, const json_ordered& cfg, const Tensor4& x);
-  Tensor4 batch_norm(const Layer& l, const json_ordered& cfg, const Tensor4& x);
-  Tensor4 rescaling(const Layer& l, const json_ordered& cfg, const Tensor4& x);
-  Tensor4 zero_padding(const Layer& l, const json_ordered& cfg, const Tensor4& x);
-  Tensor4 permute(const Layer& l, const Tensor4& x);
-  Tensor4 layer(std::size_t i, const std::vector<Tensor4>& ins);
+  GraphValue conv(const Layer& l, const json_ordered& cfg, const GraphValue& x, std::size_t i);
+  GraphValue pool(const Layer& l, const json_ordered& cfg, const GraphValue& x, bool max);
+  GraphValue global_pool(const Layer& l, const json_ordered& cfg, const GraphValue& x, bool max);
+  GraphValue dense(const Layer& l, const json_ordered& cfg, const GraphValue& x);
+  GraphValue batch_norm(const Layer& l, const json_ordered& cfg, const GraphValue& x);
+  GraphValue rescaling(const Layer& l, const json_ordered& cfg, const GraphValue& x);
+  GraphValue zero_padding(const Layer& l, const json_ordered& cfg, const GraphValue& x);
+  GraphValue permute(const Layer& l, const GraphValue& x);
+  GraphValue layer(std::size_t i, const std::vector<GraphValue>& ins);
   // Whether node i is a BatchNormalization folded into the Conv2D it reads.
   bool folded_bn(std::size_t i) const;
 
@@ -134,7 +134,7 @@ std::string Exporter::int_initializer(const std::string& name, const std::vector
 }
 
 std::string Exporter::channel_constant(const std::string& name, const std::vector<float>& v,
-                                       const Tensor4& t) {
+                                       const GraphValue& t) {
   bool same = true;
   for (float x : v) same = same && x == v[0];
   if (same) return initializer(name, {}, v.data());
@@ -204,7 +204,8 @@ std::string Exporter::preprocess(const std::string& input) {
   return "input/preprocessed";
 }
 
-Tensor4 Exporter::conv(const Layer& l, const json_ordered& cfg, const Tensor4& x, std::size_t i) {
+GraphValue Exporter::conv(const Layer& l, const json_ordered& cfg, const GraphValue& x,
+                          std::size_t i) {
   const Pair k = cfg_pair(cfg, "kernel_size", {1, 1});
   const Pair s = cfg_pair(cfg, "strides", {1, 1});
   const Pair d = cfg_pair(cfg, "dilation_rate", {1, 1});
@@ -266,7 +267,7 @@ Tensor4 Exporter::conv(const Layer& l, const json_ordered& cfg, const Tensor4& x
   return {l.name(), true, {}};
 }
 
-Tensor4 Exporter::pool(const Layer& l, const json_ordered& cfg, const Tensor4& x, bool max) {
+GraphValue Exporter::pool(const Layer& l, const json_ordered& cfg, const GraphValue& x, bool max) {
   const Pair k = cfg_pair(cfg, "pool_size", {2, 2});
   const Pair s = cfg_pair(cfg, "strides", k);
   const Pair d = cfg_pair(cfg, "dilation_rate", {1, 1});
@@ -301,7 +302,8 @@ Tensor4 Exporter::pool(const Layer& l, const json_ordered& cfg, const Tensor4& x
   return {l.name(), true, {}};
 }
 
-Tensor4 Exporter::global_pool(const Layer& l, const json_ordered& cfg, const Tensor4& x, bool max) {
+GraphValue Exporter::global_pool(const Layer& l, const json_ordered& cfg, const GraphValue& x,
+                                 bool max) {
   const std::string op = max ? "GlobalMaxPool" : "GlobalAveragePool";
   if (cfg.value("keepdims", false)) {
     node(op, l.name(), {x.name}, l.name());
@@ -313,7 +315,7 @@ Tensor4 Exporter::global_pool(const Layer& l, const json_ordered& cfg, const Ten
   return {l.name(), false, {}};
 }
 
-Tensor4 Exporter::dense(const Layer& l, const json_ordered& cfg, const Tensor4& x) {
+GraphValue Exporter::dense(const Layer& l, const json_ordered& cfg, const GraphValue& x) {
   const auto units = cfg.at("units").get<std::int64_t>();
   const auto in = static_cast<std::int64_t>(x.shape[0]);
   std::vector<std::string> ins = {
@@ -326,7 +328,7 @@ Tensor4 Exporter::dense(const Layer& l, const json_ordered& cfg, const Tensor4& 
   return {l.name(), false, {}};
 }
 
-Tensor4 Exporter::batch_norm(const Layer& l, const json_ordered& cfg, const Tensor4& x) {
+GraphValue Exporter::batch_norm(const Layer& l, const json_ordered& cfg, const GraphValue& x) {
   const std::size_t c = x.image ? x.shape[2] : x.shape[0];
   const auto cc = static_cast<std::int64_t>(c);
   const std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
@@ -344,7 +346,7 @@ Tensor4 Exporter::batch_norm(const Layer& l, const json_ordered& cfg, const Tens
 }
 
 // Rescaling: x * scale + offset, each one number or one per channel.
-Tensor4 Exporter::rescaling(const Layer& l, const json_ordered& cfg, const Tensor4& x) {
+GraphValue Exporter::rescaling(const Layer& l, const json_ordered& cfg, const GraphValue& x) {
   const std::size_t c = x.image ? x.shape[2] : x.shape.back();
   auto values = [&](const char* key, float def) {
     std::vector<float> v(c, def);
@@ -365,7 +367,7 @@ Tensor4 Exporter::rescaling(const Layer& l, const json_ordered& cfg, const Tenso
   return {l.name(), x.image, {}};
 }
 
-Tensor4 Exporter::zero_padding(const Layer& l, const json_ordered& cfg, const Tensor4& x) {
+GraphValue Exporter::zero_padding(const Layer& l, const json_ordered& cfg, const GraphValue& x) {
   const auto& p = cfg.at("padding");  // [[top, bottom], [left, right]]
   const std::vector<std::int64_t> pads = {0, 0, p[0][0], p[1][0], 0, 0, p[0][1], p[1][1]};
   node("Pad", l.name(), {x.name, int_initializer(l.name() + ".pads", pads)}, l.name());
@@ -374,7 +376,7 @@ Tensor4 Exporter::zero_padding(const Layer& l, const json_ordered& cfg, const Te
 
 // Permute: one Transpose. Images are NCHW in the graph: ONNX axes 1, 2, 3 hold our axes 2 (c),
 // 0 (h), 1 (w), and the output image is NCHW again.
-Tensor4 Exporter::permute(const Layer& l, const Tensor4& x) {
+GraphValue Exporter::permute(const Layer& l, const GraphValue& x) {
   const auto& axes = dynamic_cast<const Permute&>(l).axes();
   std::vector<std::int64_t> perm{0};
   if (x.image) {
@@ -399,13 +401,13 @@ bool Exporter::folded_bn(std::size_t i) const {
          readers_[nd.inputs[0]] == 1;
 }
 
-Tensor4 Exporter::layer(std::size_t i, const std::vector<Tensor4>& ins) {
+GraphValue Exporter::layer(std::size_t i, const std::vector<GraphValue>& ins) {
   const Layer& l = model_.layer(i);
   json_ordered cfg;
   l.write_config(cfg);
   const std::string& type = l.type();
-  const Tensor4& x = ins[0];
-  Tensor4 y;
+  const GraphValue& x = ins[0];
+  GraphValue y;
   if (type == "Conv2D") {
     y = conv(l, cfg, x, i);
   } else if (folded_bn(i)) {
@@ -499,21 +501,21 @@ std::string Exporter::run(OnnxExportResult& result) {
   std::vector<std::int64_t> in_dims = {-1};
   for (auto d : in_shape) in_dims.push_back(static_cast<std::int64_t>(d));
   set_shape(graph_->add_input(), model_.input_name(), in_dims);
-  Tensor4 input{preprocess(model_.input_name()), in_shape.size() == 3, in_shape};
+  GraphValue input{preprocess(model_.input_name()), in_shape.size() == 3, in_shape};
   if (input.image) {
     attr(node("Transpose", "input/nchw", {input.name}, "input/nchw"), "perm",
          std::vector<std::int64_t>{0, 3, 1, 2});
     input.name = "input/nchw";
   }
 
-  std::vector<Tensor4> outs(model_.size());
+  std::vector<GraphValue> outs(model_.size());
   for (std::size_t i = 0; i < model_.size(); ++i) {
-    std::vector<Tensor4> ins;
+    std::vector<GraphValue> ins;
     for (auto in : model_.node(i).inputs)
       ins.push_back(in == Model::kModelInput ? input : outs[in]);
     outs[i] = layer(i, ins);
   }
-  Tensor4 y = outs.back();
+  GraphValue y = outs.back();
   std::string out_name = model_.layer(model_.size() - 1).name();
   if (y.image) {
     attr(node("Transpose", "output/nhwc", {y.name}, out_name + "/nhwc"), "perm",

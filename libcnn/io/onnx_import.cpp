@@ -124,6 +124,11 @@ class Importer {
   int pad_layer(const onnx::NodeProto& n, const Value& x, const Window& w);
 
   void fold_constant(const onnx::NodeProto& n);
+  Const constant_node(const onnx::NodeProto& n) const;
+  std::vector<std::int64_t> reshaped(const onnx::NodeProto& n, const Const& x,
+                                     std::int64_t total) const;
+  std::vector<std::int64_t> squeezed(const onnx::NodeProto& n, const Const& x) const;
+  Const transposed(const onnx::NodeProto& n, const Const& x, std::int64_t total) const;
   void convert(const onnx::NodeProto& n);
   void conv(const onnx::NodeProto& n);
   void pool(const onnx::NodeProto& n, bool max);
@@ -150,6 +155,10 @@ class Importer {
   // "preprocessing" and the Gather/Mul/Add nodes that apply it) into preprocessing_.
   bool input_is_nhwc(const onnx::ModelProto& m, const std::string& input);
   void read_metadata(const onnx::ModelProto& m);
+  Value model_input(const onnx::ModelProto& model);
+  std::vector<std::string> layer_names(std::set<std::string>& taken) const;
+  std::string output_layers(json_ordered& layers, std::string output, const Value& y,
+                            std::set<std::string>& taken);
 
   std::string path_;
   OnnxImportOptions opt_;
@@ -165,6 +174,7 @@ class Importer {
   std::optional<json_ordered> preprocessing_;
   std::set<std::string> preprocessing_nodes_;
   std::vector<std::string> class_names_;  // metadata "class_names"
+  std::string input_onnx_name_;           // the graph input's name in the file
 };
 
 Const Importer::tensor_const(const onnx::TensorProto& t, const std::string& what) const {
@@ -337,65 +347,163 @@ bool Importer::fusable(const std::string& value_name, const Value& v) const {
   return it != consumers_.end() && it->second == 1;
 }
 
+// A Constant node's value.
+Const Importer::constant_node(const onnx::NodeProto& n) const {
+  Const out;
+  if (const auto* a = attr(n, "value")) {
+    out = tensor_const(a->t(), node_label(n));
+  } else if (const auto* af = attr(n, "value_float")) {
+    out.f = {af->f()};
+  } else if (const auto* afs = attr(n, "value_floats")) {
+    out.f.assign(afs->floats().begin(), afs->floats().end());
+    out.dims = {static_cast<std::int64_t>(out.f.size())};
+  } else if (const auto* ai = attr(n, "value_int")) {
+    out.integer = true;
+    out.i = {ai->i()};
+  } else if (const auto* ais = attr(n, "value_ints")) {
+    out.integer = true;
+    out.i.assign(ais->ints().begin(), ais->ints().end());
+    out.dims = {static_cast<std::int64_t>(out.i.size())};
+  } else {
+    fail(n, "a Constant without a value, value_float(s) or value_int(s) attribute");
+  }
+  return out;
+}
+
+// Reshape of constant x (total values) to the shape of input 1: the new dims.
+std::vector<std::int64_t> Importer::reshaped(const onnx::NodeProto& n, const Const& x,
+                                             std::int64_t total) const {
+  const Const& s = constant(n, 1);
+  if (!s.integer) fail(n, "the shape input must hold integers");
+  std::vector<std::int64_t> dims;
+  std::int64_t known = 1;
+  bool overflow = false;  // a product past int64: cannot equal the values there are
+  int infer = -1;
+  for (std::size_t k = 0; k < s.i.size(); ++k) {
+    std::int64_t d = s.i[k];
+    if (d == 0 && k < x.dims.size()) d = x.dims[k];
+    if (d == -1) {
+      if (infer >= 0) fail(n, "more than one -1 in the target shape");
+      infer = static_cast<int>(k);
+    } else if (d < 0) {
+      fail(n, "invalid target dimension " + std::to_string(d));
+    } else {
+      overflow = overflow || __builtin_mul_overflow(known, d, &known);
+    }
+    dims.push_back(d);
+  }
+  if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known && !overflow ? total / known : 0;
+  std::int64_t got = 1;
+  for (auto d : dims) overflow = overflow || __builtin_mul_overflow(got, d, &got);
+  if (overflow || got != total)
+    fail(n, "cannot reshape " + std::to_string(total) + " values to " +
+                shape_list(Shape(dims.begin(), dims.end())));
+  return dims;
+}
+
+// Squeeze or Unsqueeze of constant x: the new dims.
+std::vector<std::int64_t> Importer::squeezed(const onnx::NodeProto& n, const Const& x) const {
+  const bool squeeze = n.op_type() == "Squeeze";
+  std::vector<std::int64_t> dims;
+  std::vector<std::int64_t> axes = attr_ints(n, "axes", {});
+  if (n.input_size() > 1 && !n.input(1).empty()) {
+    const Const& ax = constant(n, 1);
+    axes = ax.i;
+  }
+  // Every axis in [-rank, rank) of the output (Unsqueeze) or input (Squeeze), none twice.
+  const auto normalised = [&](std::int64_t rank) {
+    std::set<std::int64_t> set;
+    for (auto a : axes) {
+      const std::int64_t k = a < 0 ? a + rank : a;
+      if (k < 0 || k >= rank)
+        fail(n, "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+      if (!set.insert(k).second) fail(n, "axis " + std::to_string(a) + " is given twice");
+    }
+    return set;
+  };
+  if (squeeze) {
+    const auto rank = static_cast<std::int64_t>(x.dims.size());
+    const std::set<std::int64_t> drop = normalised(rank);
+    dims.clear();
+    for (std::int64_t k = 0; k < rank; ++k) {
+      const auto d = x.dims[static_cast<std::size_t>(k)];
+      if ((axes.empty() && d == 1) || drop.count(k)) {
+        if (d != 1)
+          fail(n, "cannot squeeze axis " + std::to_string(k) + " of size " + std::to_string(d));
+        continue;
+      }
+      dims.push_back(d);
+    }
+  } else {
+    const auto rank = static_cast<std::int64_t>(x.dims.size() + axes.size());
+    const std::set<std::int64_t> add = normalised(rank);
+    dims.clear();
+    std::size_t src = 0;
+    for (std::int64_t k = 0; k < rank; ++k) dims.push_back(add.count(k) ? 1 : x.dims.at(src++));
+  }
+  return dims;
+}
+
+// Transpose of constant x (total values).
+Const Importer::transposed(const onnx::NodeProto& n, const Const& x, std::int64_t total) const {
+  Const out = x;
+  const auto rank = x.dims.size();
+  std::vector<std::int64_t> perm = attr_ints(n, "perm", {});
+  if (perm.empty())
+    for (std::size_t k = 0; k < rank; ++k) perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
+  if (perm.size() != rank) fail(n, "perm does not match the rank of the input");
+  // A permutation of 0..rank-1: each axis once (a repeated one would read past the values).
+  std::vector<bool> seen(rank, false);
+  for (auto p : perm) {
+    if (p < 0 || p >= static_cast<std::int64_t>(rank) || seen[static_cast<std::size_t>(p)])
+      fail(n, "perm " + shape_list(Shape(perm.begin(), perm.end())) +
+                  " is not a permutation of the input's " + std::to_string(rank) + " axes");
+    seen[static_cast<std::size_t>(p)] = true;
+  }
+  std::vector<std::size_t> in_stride(rank, 1), out_dims(rank);
+  for (std::size_t k = rank; k-- > 1;)
+    in_stride[k - 1] = in_stride[k] * static_cast<std::size_t>(x.dims[k]);
+  for (std::size_t k = 0; k < rank; ++k)
+    out_dims[k] = static_cast<std::size_t>(x.dims[static_cast<std::size_t>(perm[k])]);
+  out.dims.assign(out_dims.begin(), out_dims.end());
+  const std::size_t count = static_cast<std::size_t>(total);
+  std::vector<std::size_t> idx(rank, 0);
+  if (x.integer)
+    out.i.assign(count, 0);
+  else
+    out.f.assign(count, 0.0f);
+  for (std::size_t o = 0; o < count; ++o) {
+    std::size_t src = 0;
+    for (std::size_t k = 0; k < rank; ++k)
+      src += idx[k] * in_stride[static_cast<std::size_t>(perm[k])];
+    if (x.integer)
+      out.i[o] = x.i[src];
+    else
+      out.f[o] = x.f[src];
+    for (std::size_t k = rank; k-- > 0;) {
+      if (++idx[k] < out_dims[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
 // Reshape/Flatten/Squeeze/Unsqueeze/Transpose/Identity of constants: evaluated here, so that
 // e.g. the MNIST model's Reshape of its Dense weights becomes a plain weight tensor.
 void Importer::fold_constant(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
-  Const out;
   if (op == "Constant") {
-    if (const auto* a = attr(n, "value")) {
-      out = tensor_const(a->t(), node_label(n));
-    } else if (const auto* af = attr(n, "value_float")) {
-      out.f = {af->f()};
-    } else if (const auto* afs = attr(n, "value_floats")) {
-      out.f.assign(afs->floats().begin(), afs->floats().end());
-      out.dims = {static_cast<std::int64_t>(out.f.size())};
-    } else if (const auto* ai = attr(n, "value_int")) {
-      out.integer = true;
-      out.i = {ai->i()};
-    } else if (const auto* ais = attr(n, "value_ints")) {
-      out.integer = true;
-      out.i.assign(ais->ints().begin(), ais->ints().end());
-      out.dims = {static_cast<std::int64_t>(out.i.size())};
-    } else {
-      fail(n, "a Constant without a value, value_float(s) or value_int(s) attribute");
-    }
-    consts_[n.output(0)] = std::move(out);
+    consts_[n.output(0)] = constant_node(n);
     return;
   }
   const Const& x = constant(n, 0);
-  out = x;
+  Const out = x;
   std::int64_t total = 1;
   for (auto d : x.dims) total *= d;
   if (op == "Identity" || op == "Dropout") {
     // Dropout of a constant at inference is the identity.
   } else if (op == "Reshape") {
-    const Const& s = constant(n, 1);
-    if (!s.integer) fail(n, "the shape input must hold integers");
-    std::vector<std::int64_t> dims;
-    std::int64_t known = 1;
-    bool overflow = false;  // a product past int64: cannot equal the values there are
-    int infer = -1;
-    for (std::size_t k = 0; k < s.i.size(); ++k) {
-      std::int64_t d = s.i[k];
-      if (d == 0 && k < x.dims.size()) d = x.dims[k];
-      if (d == -1) {
-        if (infer >= 0) fail(n, "more than one -1 in the target shape");
-        infer = static_cast<int>(k);
-      } else if (d < 0) {
-        fail(n, "invalid target dimension " + std::to_string(d));
-      } else {
-        overflow = overflow || __builtin_mul_overflow(known, d, &known);
-      }
-      dims.push_back(d);
-    }
-    if (infer >= 0) dims[static_cast<std::size_t>(infer)] = known && !overflow ? total / known : 0;
-    std::int64_t got = 1;
-    for (auto d : dims) overflow = overflow || __builtin_mul_overflow(got, d, &got);
-    if (overflow || got != total)
-      fail(n, "cannot reshape " + std::to_string(total) + " values to " +
-                  shape_list(Shape(dims.begin(), dims.end())));
-    out.dims = dims;
+    out.dims = reshaped(n, x, total);
   } else if (op == "Flatten") {
     auto axis = attr_int(n, "axis", 1);
     const auto rank = static_cast<std::int64_t>(x.dims.size());
@@ -405,84 +513,9 @@ void Importer::fold_constant(const onnx::NodeProto& n) {
     for (std::int64_t k = 0; k < axis; ++k) a *= x.dims[static_cast<std::size_t>(k)];
     out.dims = {a, a ? total / a : 0};
   } else if (op == "Squeeze" || op == "Unsqueeze") {
-    std::vector<std::int64_t> axes = attr_ints(n, "axes", {});
-    if (n.input_size() > 1 && !n.input(1).empty()) {
-      const Const& ax = constant(n, 1);
-      axes = ax.i;
-    }
-    // Every axis in [-rank, rank) of the output (Unsqueeze) or input (Squeeze), none twice.
-    const auto normalised = [&](std::int64_t rank) {
-      std::set<std::int64_t> set;
-      for (auto a : axes) {
-        const std::int64_t k = a < 0 ? a + rank : a;
-        if (k < 0 || k >= rank)
-          fail(n,
-               "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
-        if (!set.insert(k).second) fail(n, "axis " + std::to_string(a) + " is given twice");
-      }
-      return set;
-    };
-    if (op == "Squeeze") {
-      const auto rank = static_cast<std::int64_t>(x.dims.size());
-      const std::set<std::int64_t> drop = normalised(rank);
-      out.dims.clear();
-      for (std::int64_t k = 0; k < rank; ++k) {
-        const auto d = x.dims[static_cast<std::size_t>(k)];
-        if ((axes.empty() && d == 1) || drop.count(k)) {
-          if (d != 1)
-            fail(n, "cannot squeeze axis " + std::to_string(k) + " of size " + std::to_string(d));
-          continue;
-        }
-        out.dims.push_back(d);
-      }
-    } else {
-      const auto rank = static_cast<std::int64_t>(x.dims.size() + axes.size());
-      const std::set<std::int64_t> add = normalised(rank);
-      out.dims.clear();
-      std::size_t src = 0;
-      for (std::int64_t k = 0; k < rank; ++k)
-        out.dims.push_back(add.count(k) ? 1 : x.dims.at(src++));
-    }
+    out.dims = squeezed(n, x);
   } else if (op == "Transpose") {
-    const auto rank = x.dims.size();
-    std::vector<std::int64_t> perm = attr_ints(n, "perm", {});
-    if (perm.empty())
-      for (std::size_t k = 0; k < rank; ++k)
-        perm.push_back(static_cast<std::int64_t>(rank - 1 - k));
-    if (perm.size() != rank) fail(n, "perm does not match the rank of the input");
-    // A permutation of 0..rank-1: each axis once (a repeated one would read past the values).
-    std::vector<bool> seen(rank, false);
-    for (auto p : perm) {
-      if (p < 0 || p >= static_cast<std::int64_t>(rank) || seen[static_cast<std::size_t>(p)])
-        fail(n, "perm " + shape_list(Shape(perm.begin(), perm.end())) +
-                    " is not a permutation of the input's " + std::to_string(rank) + " axes");
-      seen[static_cast<std::size_t>(p)] = true;
-    }
-    std::vector<std::size_t> in_stride(rank, 1), out_dims(rank);
-    for (std::size_t k = rank; k-- > 1;)
-      in_stride[k - 1] = in_stride[k] * static_cast<std::size_t>(x.dims[k]);
-    for (std::size_t k = 0; k < rank; ++k)
-      out_dims[k] = static_cast<std::size_t>(x.dims[static_cast<std::size_t>(perm[k])]);
-    out.dims.assign(out_dims.begin(), out_dims.end());
-    const std::size_t count = static_cast<std::size_t>(total);
-    std::vector<std::size_t> idx(rank, 0);
-    if (x.integer)
-      out.i.assign(count, 0);
-    else
-      out.f.assign(count, 0.0f);
-    for (std::size_t o = 0; o < count; ++o) {
-      std::size_t src = 0;
-      for (std::size_t k = 0; k < rank; ++k)
-        src += idx[k] * in_stride[static_cast<std::size_t>(perm[k])];
-      if (x.integer)
-        out.i[o] = x.i[src];
-      else
-        out.f[o] = x.f[src];
-      for (std::size_t k = rank; k-- > 0;) {
-        if (++idx[k] < out_dims[k]) break;
-        idx[k] = 0;
-      }
-    }
+    out = transposed(n, x, total);
   } else {
     fail(n, "operator '" + op +
                 "' on constant inputs is not supported (constant folding knows "
@@ -1362,22 +1395,10 @@ bool Importer::input_is_nhwc(const onnx::ModelProto& m, const std::string& input
   return true;
 }
 
-ImportedModel Importer::run() {
-  const std::string bytes = read_file(path_);
-  onnx::ModelProto model;
-  if (!model.ParseFromString(bytes))
-    fail("not a valid ONNX model: the protobuf message cannot be parsed (" +
-         std::to_string(bytes.size()) + " bytes; truncated or not an .onnx file?)");
-  if (!model.has_graph() || model.graph().node_size() == 0)
-    fail("not an ONNX model with a graph (no nodes)");
-  for (const auto& op : model.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
+// The model input: the one graph input that is not an initializer (old exporters list the
+// weights as inputs too), as a Value of our layout; input_shape_ is its per-sample shape.
+Value Importer::model_input(const onnx::ModelProto& model) {
   const onnx::GraphProto& g = model.graph();
-
-  for (const auto& t : g.initializer())
-    consts_[t.name()] = tensor_const(t, "initializer '" + t.name() + "'");
-  // The model input: the one graph input that is not an initializer (old exporters list the
-  // weights as inputs too).
   const onnx::ValueInfoProto* input = nullptr;
   for (const auto& in : g.input()) {
     if (is_const(in.name())) continue;
@@ -1387,65 +1408,38 @@ ImportedModel Importer::run() {
     input = &in;
   }
   if (!input) fail("the graph has no input");
-  if (g.output_size() != 1)
-    fail("the graph has " + std::to_string(g.output_size()) +
-         " outputs; only single-output models are supported");
+  input_onnx_name_ = input->name();
   const auto& tt = input->type().tensor_type();
   if (tt.elem_type() != onnx::TensorProto_DataType_FLOAT)
     fail("input '" + input->name() + "': expected a float tensor");
   std::vector<std::int64_t> dims;
   for (const auto& d : tt.shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
-  Value in_value;
-  in_value.layer = -1;
-  Shape input_shape;
   auto dim = [&](std::size_t k) {
     if (dims[k] < 1)
       fail("input '" + input->name() + "': dimension " + std::to_string(k) +
            " has no fixed size; cnn-import needs the input's channels, height and width");
     return static_cast<std::size_t>(dims[k]);
   };
-  read_metadata(model);
+  Value v;
+  v.layer = -1;
   if (dims.size() == 4) {
-    in_value.image = true;
-    in_value.nhwc = input_is_nhwc(model, input->name());
-    input_shape = in_value.nhwc ? Shape{dim(1), dim(2), dim(3)} : Shape{dim(2), dim(3), dim(1)};
+    v.image = true;
+    v.nhwc = input_is_nhwc(model, input->name());
+    v.shape = v.nhwc ? Shape{dim(1), dim(2), dim(3)} : Shape{dim(2), dim(3), dim(1)};
   } else if (dims.size() == 2) {
-    input_shape = {dim(1)};
+    v.shape = {dim(1)};
   } else {
-    fail("input '" + input->name() +
-         "': expected an NCHW image [N, C, H, W] or [N, features], "
-         "got rank " +
-         std::to_string(dims.size()));
+    fail("input '" + input->name() + "': expected an NCHW image [N, C, H, W] or [N, features], " +
+         "got rank " + std::to_string(dims.size()));
   }
-  in_value.shape = input_shape;
-  values_[input->name()] = in_value;
+  return v;
+}
 
-  for (const auto& n : g.node())
-    for (const auto& in : n.input())
-      if (!in.empty()) {
-        ++consumers_[in];
-        consumer_ops_[in].push_back(n.op_type());
-      }
-  for (const auto& out : g.output()) {
-    ++consumers_[out.name()];
-    consumer_ops_[out.name()].push_back("");  // the graph's output
-  }
-  for (const auto& n : g.node()) convert(n);
-
-  const std::string& out_name = g.output(0).name();
-  const auto out_it = values_.find(out_name);
-  if (out_it == values_.end())
-    fail("the graph output '" + out_name + "' is not computed from the input");
-  if (out_it->second.layer < 0) fail("the graph output is its input; there are no layers");
-
-  // Names: the nodes' (made valid, unique), else Keras defaults that skip taken names.
-  const std::string input_name = valid_layer_name(input->name()).empty()
-                                     ? std::string("input_1")
-                                     : valid_layer_name(input->name());
-  std::set<std::string> taken{input_name};
+// Names: the nodes' (made valid, unique), else Keras defaults that skip taken names.
+std::vector<std::string> Importer::layer_names(std::set<std::string>& taken) const {
   std::vector<std::string> names(layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    std::string want = layers_[i].wanted_name;
+    const std::string& want = layers_[i].wanted_name;
     if (want.empty()) continue;
     std::string name = want;
     for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
@@ -1464,16 +1458,83 @@ ImportedModel Importer::run() {
     taken.insert(name);
     names[i] = name;
   }
+  return names;
+}
 
+// The layers after the graph's output: the softmax --softmax asks for, and a Permute to
+// [c, h, w] for an NCHW image, so that the output holds ONNX's values in ONNX's order.
+std::string Importer::output_layers(json_ordered& layers, std::string output, const Value& y,
+                                    std::set<std::string>& taken) {
+  auto fresh = [&](const std::string& want) {
+    std::string name = want;
+    for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
+    taken.insert(name);
+    return name;
+  };
+  if (opt_.append_softmax) {
+    const std::string name = fresh("prob");
+    layers.push_back(
+        {{"type", "Activation"}, {"name", name}, {"inputs", output}, {"activation", "softmax"}});
+    output = name;
+  }
+  if (y.image && !y.nhwc && y.shape[0] * y.shape[1] > 1 && y.shape[2] > 1) {
+    const std::string name = fresh(output + "_nchw");
+    layers.push_back(
+        {{"type", "Permute"}, {"name", name}, {"inputs", output}, {"dims", {3, 1, 2}}});
+    output = name;
+    notes_.push_back("the output image is permuted to ONNX's (c, h, w) order by layer '" + name +
+                     "'");
+  }
+  return output;
+}
+
+ImportedModel Importer::run() {
+  const std::string bytes = read_file(path_);
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes))
+    fail("not a valid ONNX model: the protobuf message cannot be parsed (" +
+         std::to_string(bytes.size()) + " bytes; truncated or not an .onnx file?)");
+  if (!model.has_graph() || model.graph().node_size() == 0)
+    fail("not an ONNX model with a graph (no nodes)");
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
+  const onnx::GraphProto& g = model.graph();
+  for (const auto& t : g.initializer())
+    consts_[t.name()] = tensor_const(t, "initializer '" + t.name() + "'");
+  if (g.output_size() != 1)
+    fail("the graph has " + std::to_string(g.output_size()) +
+         " outputs; only single-output models are supported");
+  read_metadata(model);
+  const Value input = model_input(model);
+  values_[input_onnx_name_] = input;
+  for (const auto& n : g.node())
+    for (const auto& in : n.input())
+      if (!in.empty()) {
+        ++consumers_[in];
+        consumer_ops_[in].push_back(n.op_type());
+      }
+  ++consumers_[g.output(0).name()];
+  consumer_ops_[g.output(0).name()].push_back("");  // the graph's output
+  for (const auto& n : g.node()) convert(n);
+
+  const auto out_it = values_.find(g.output(0).name());
+  if (out_it == values_.end())
+    fail("the graph output '" + g.output(0).name() + "' is not computed from the input");
+  if (out_it->second.layer < 0) fail("the graph output is its input; there are no layers");
+
+  const std::string input_name = valid_layer_name(input_onnx_name_).empty()
+                                     ? std::string("input_1")
+                                     : valid_layer_name(input_onnx_name_);
+  std::set<std::string> taken{input_name};
+  const std::vector<std::string> names = layer_names(taken);
   ImportedModel out;
+  json_ordered& arch = out.architecture;
   std::string model_name = opt_.name;
   if (model_name.empty()) model_name = valid_layer_name(g.name());
   if (model_name.empty())
     model_name = valid_layer_name(std::filesystem::path(path_).stem().string());
-  if (model_name.empty()) model_name = "model";
-  json_ordered& arch = out.architecture;
-  arch["name"] = model_name;
-  arch["input_shape"] = input_shape;
+  arch["name"] = model_name.empty() ? std::string("model") : model_name;
+  arch["input_shape"] = input.shape;
   arch["input_name"] = input_name;
   if (preprocessing_) {
     // The file's own; options that would apply a second one are refused (rescale 1 alone is
@@ -1488,9 +1549,7 @@ ImportedModel Importer::run() {
   arch["layers"] = json_ordered::array();
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     PendingLayer& L = layers_[i];
-    json_ordered j;
-    j["type"] = L.type;
-    j["name"] = names[i];
+    json_ordered j{{"type", L.type}, {"name", names[i]}};
     json_ordered ins = json_ordered::array();
     for (int src : L.inputs)
       ins.push_back(src < 0 ? input_name : names[static_cast<std::size_t>(src)]);
@@ -1503,36 +1562,9 @@ ImportedModel Importer::run() {
     arch["layers"].push_back(j);
     for (auto& [param, t] : L.params) out.weights[names[i] + "." + param] = std::move(t);
   }
-  std::string output = names[static_cast<std::size_t>(out_it->second.layer)];
-  if (opt_.append_softmax) {
-    std::string name = "prob";
-    for (int k = 1; taken.count(name); ++k) name = "prob_" + std::to_string(k);
-    json_ordered j;
-    j["type"] = "Activation";
-    j["name"] = name;
-    j["inputs"] = output;
-    j["activation"] = "softmax";
-    arch["layers"].push_back(j);
-    taken.insert(name);
-    output = name;
-  }
-  // An NCHW image at the output: in ONNX's element order, through a Permute to [c, h, w].
-  const Value& y = out_it->second;
-  if (y.image && !y.nhwc && y.shape[0] * y.shape[1] > 1 && y.shape[2] > 1) {
-    std::string name = output + "_nchw";
-    for (int k = 1; taken.count(name); ++k) name = output + "_nchw_" + std::to_string(k);
-    json_ordered j;
-    j["type"] = "Permute";
-    j["name"] = name;
-    j["inputs"] = output;
-    j["dims"] = {3, 1, 2};
-    arch["layers"].push_back(j);
-    output = name;
-    out.notes.push_back("the output image is permuted to ONNX's (c, h, w) order by layer '" + name +
-                        "'");
-  }
-  arch["output"] = output;
-  out.notes.insert(out.notes.begin(), notes_.begin(), notes_.end());
+  arch["output"] = output_layers(
+      arch["layers"], names[static_cast<std::size_t>(out_it->second.layer)], out_it->second, taken);
+  out.notes = std::move(notes_);
   out.class_names = std::move(class_names_);
   return out;
 }
