@@ -6,6 +6,7 @@
 
 #include "common/run_main.hpp"
 #include "io/atomic_file.hpp"
+#include "train/compare.hpp"
 #include "train/evaluation.hpp"
 
 int main(int argc, char** argv) {
@@ -15,7 +16,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  cnn-eval runs/fmnist --data fashion-mnist:test --min-accuracy 0.9\n"
       "  cnn-eval runs/cats --data ../shared/data/cats_and_dogs_filtered/validation --json\n"
-      "  cnn-eval runs/cats --images photo1.jpg photo2.jpg        # CSV of predictions",
+      "  cnn-eval runs/cats --images photo1.jpg photo2.jpg        # CSV of predictions\n"
+      "  cnn-eval --compare sweep/*                               # a sweep's runs side by side",
       "cnn-eval"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -23,10 +25,13 @@ int main(int argc, char** argv) {
   std::optional<std::string> data, loss, color_mode, interpolation, classes;
   std::optional<double> rescale, min_accuracy;
   std::vector<std::size_t> target_size;
-  std::vector<std::string> images;
+  std::vector<std::string> images, compare;
   std::size_t batch_size = 32, top_k = 0;
-  app.add_option("target", target, "A run directory (from cnn-train), or an architecture JSON")
-      ->required();
+  app.add_option("target", target, "A run directory (from cnn-train), or an architecture JSON");
+  app.add_option("--compare", compare,
+                 "Compare run directories instead (a sweep's): the recipe fields that differ, "
+                 "final and best metrics, as a table (JSON with --json)")
+      ->expected(1, -1);
   app.add_option("--weights", weights, "Weights (.safetensors); default: the run's");
   app.add_option("--data", data, "Dataset: fashion-mnist:test, mnist:test, DIR, DIR:test");
   app.add_option("--images", images,
@@ -51,6 +56,13 @@ int main(int argc, char** argv) {
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     namespace fs = std::filesystem;
+    if (!compare.empty()) {
+      if (!target.empty()) compare.insert(compare.begin(), target);
+      const cnn::json rows = cnn::train::compare_runs(compare);
+      std::cout << (common.json ? rows.dump() + "\n" : cnn::train::compare_table(rows));
+      return cnn::cmd::kOk;
+    }
+    if (target.empty()) throw CLI::ValidationError("give a run directory (or --compare RUN...)");
     cnn::train::EvalOptions opt;
     if (fs::is_directory(target)) {
       opt.run_dir = target;
