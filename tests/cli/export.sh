@@ -91,6 +91,9 @@ if command -v node > /dev/null && [[ -f "$npm_dir/@tensorflow/tfjs/package.json"
   keras_check mnist_convnet mnist k28.cnnrec
   make_model "$src/configs/models/resnet_small.json" k_resnet
   keras_check resnet_small k_resnet k28.cnnrec
+  make_model "$src/configs/models/features_head_512.json" k_head  # a vector input
+  node "$ot/ort_check.js" inputs '[512]' 7 0 1 k512.cnnrec
+  keras_check features_head_512 k_head k512.cnnrec
   # Every layer Keras has, with the preprocessing as a Rescaling layer, leaky_relu split out
   make_model "$kt/every_layer.json" k_every
   node "$ot/ort_check.js" inputs '[17,15,3]' 7 0 255 k_every.cnnrec
@@ -136,7 +139,7 @@ node "$ot/ort_check.js" inputs '[28,28,1]' 7 0 1 x28.cnnrec
 check mnist_convnet mnist x28.cnnrec 1e-5
 make_model "$src/configs/models/mnist_convnet_base.json" base
 check mnist_convnet_base base x28.cnnrec 1e-5  # an image output: NHWC, as here
-for m in cats_dogs resnet_small inception_small; do
+for m in cats_dogs resnet_small inception_small features_head_512; do
   make_model "$src/configs/models/$m.json" "$m"
   shape=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['input_shape'])" "$m/model.json")
   node "$ot/ort_check.js" inputs "$shape" 7 0 1 "x_$m.cnnrec"
