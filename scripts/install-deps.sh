@@ -36,6 +36,7 @@ packages=(
   libonnx-dev libprotobuf-dev         # cnn-import onnx: the ONNX protobuf classes and their runtime
   libhdf5-dev                         # cnn-import keras-h5: Keras HDF5 weights (HDF5 C API)
   libzip-dev                          # cnn-import keras: Keras 3 .keras archives (zip files)
+  openmpi-bin libopenmpi-dev          # more than one machine: mpirun, and MPI for libcnn/dist
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
   python3-onnx                        # tests/cli/export.sh: the ONNX checker on exported files
   help2man                            # man pages of the programs, made from their --help

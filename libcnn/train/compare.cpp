@@ -28,7 +28,8 @@ json best_of(const json& history, const std::string& key) {
   for (const json& row : history) {
     if (!row.contains(key) || !row.at(key).is_number()) continue;
     const double v = row.at(key).get<double>();
-    if (best.is_null() || (higher ? v > best["value"].get<double>() : v < best["value"].get<double>()))
+    if (best.is_null() ||
+        (higher ? v > best["value"].get<double>() : v < best["value"].get<double>()))
       best = {{"value", v}, {"epoch", row.value("epoch", 0)}};
   }
   return best;
@@ -57,7 +58,8 @@ json compare_runs(const std::vector<std::string>& runs) {
     if (!history.is_array())
       throw ConfigError(hist_path, "", "", "expected a list of epoch objects");
     for (const json& row : history)
-      if (!row.is_object()) throw ConfigError(hist_path, "", "", "expected a list of epoch objects");
+      if (!row.is_object())
+        throw ConfigError(hist_path, "", "", "expected a list of epoch objects");
     json r;
     r["run"] = run;
     r["epochs"] = history.size();

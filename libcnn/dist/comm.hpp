@@ -1,0 +1,52 @@
+// The processes of one job: data-parallel training and sharded inference over MPI (Open MPI from
+// Debian, launched by mpirun, srun or a PBS launcher). A program started without a launcher is one
+// process, size 1, and every call here is then a copy or nothing, so the programs run exactly as
+// without MPI. MPI is an optional build feature (CMake -DCNN_MPI=ON, the default when Open MPI is
+// found); its headers stay inside comm.cpp.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace cnn::dist {
+
+class Comm {
+ public:
+  // The job's processes, set up on first use: under a launcher (mpirun's OMPI_COMM_WORLD_SIZE,
+  // srun's PMIX_RANK / PMI_RANK) MPI is initialised, with its finalisation at exit. Throws Error
+  // when a launcher started several processes of a build without MPI, which would otherwise
+  // each do the whole job.
+  static Comm& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool is_root() const { return rank_ == 0; }
+  // Whether the job has several processes (MPI calls happen).
+  bool parallel() const { return size_ > 1; }
+
+  // data[0..n) becomes the sum over the processes, the same bits on every process, and the
+  // same bits on every rerun with the same number of processes: each bucket of kBucket values
+  // is gathered from every process and summed in rank order, ((x_0 + x_1) + x_2) + ..., never in
+  // the order messages happen to arrive.
+  void allreduce_sum(float* data, std::size_t n);
+  static constexpr std::size_t kBucket = std::size_t{1} << 20;
+
+  // The root's bytes to every process.
+  void broadcast(void* data, std::size_t bytes, int root = 0);
+  void barrier();
+  // Ends every process of the job with code (MPI_Abort), after this one's message; a plain
+  // exit without a launcher.
+  [[noreturn]] void abort(int code);
+
+  // "rank 1 of 4", for messages; "" for a single process.
+  std::string where() const;
+
+ private:
+  Comm();
+  int rank_ = 0, size_ = 1;
+};
+
+// Whether this build has MPI.
+bool built_with_mpi();
+
+}  // namespace cnn::dist
