@@ -44,8 +44,9 @@ int main() {
   }
   comm.barrier();
   if (comm.is_root())
-    std::printf("mpi_check: %d processes: the sum of %zu values is the rank-order sum on every "
-                "process\n",
-                comm.size(), n);
+    std::printf(
+        "mpi_check: %d processes: the sum of %zu values is the rank-order sum on every "
+        "process\n",
+        comm.size(), n);
   return 0;
 }
