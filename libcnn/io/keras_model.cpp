@@ -9,10 +9,10 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 
 #include "io/atomic_file.hpp"
+#include "model/model.hpp"
 #include "tensor/error.hpp"
 #include "tensor/text.hpp"
 
@@ -55,14 +55,14 @@ std::string clean_name(const std::string& name) {
   return out;
 }
 
-// Keras's naming.to_snake_case: "BatchNormalization" -> "batch_normalization", "Conv2D" ->
-// "conv2d".
-std::string snake_case(const std::string& cls) {
-  std::string s = std::regex_replace(cls, std::regex(R"(\W+)"), "");
-  s = std::regex_replace(s, std::regex("(.)([A-Z][a-z]+)"), "$1_$2");
-  s = std::regex_replace(s, std::regex("([a-z])([A-Z])"), "$1_$2");
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+// The name a Keras config gives layer i (of class cls, config cfg): its "name", else its config's
+// "name", else cls_i.
+std::string keras_layer_name(const json& l, const json& cfg, const std::string& cls,
+                             std::size_t i) {
+  if (l.contains("name") && l.at("name").is_string()) return l.at("name").get<std::string>();
+  if (cfg.is_object() && cfg.contains("name") && cfg.at("name").is_string())
+    return cfg.at("name").get<std::string>();
+  return cls + "_" + std::to_string(i);
 }
 
 class Converter {
@@ -396,11 +396,7 @@ json_ordered Converter::run(const json& keras, std::string base) {
     const json& cfg = member(l, "config", at, "");
     if (!cfg.is_object())
       throw error(at + "/config", "", "expected an object, got " + json_brief(cfg));
-    std::string keras_name = l.contains("name") && l.at("name").is_string()
-                                 ? l.at("name").get<std::string>()
-                                 : (cfg.contains("name") && cfg.at("name").is_string()
-                                        ? cfg.at("name").get<std::string>()
-                                        : lcls + "_" + std::to_string(i));
+    const std::string keras_name = keras_layer_name(l, cfg, lcls, i);
     const std::string name = clean_name(keras_name);
     if (name != keras_name)
       notes_.push_back("layer '" + keras_name + "' is named '" + name + "' here");
@@ -560,15 +556,14 @@ std::map<std::string, std::string> keras3_weight_groups(const json& keras) {
   const json& cfg = keras.at("config");
   if (!cfg.contains("layers") || !cfg.at("layers").is_array()) return groups;
   std::map<std::string, int> used;
-  for (const json& l : cfg.at("layers")) {
+  const json& layers = cfg.at("layers");
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const json& l = layers[i];
     if (!l.is_object() || !l.contains("class_name") || !l.at("class_name").is_string()) continue;
-    std::string name;
-    if (l.contains("name") && l.at("name").is_string())
-      name = l.at("name").get<std::string>();
-    else if (l.contains("config") && l.at("config").is_object() &&
-             l.at("config").contains("name") && l.at("config").at("name").is_string())
-      name = l.at("config").at("name").get<std::string>();
-    const std::string base = snake_case(l.at("class_name").get<std::string>());
+    const std::string cls = l.at("class_name").get<std::string>();
+    const std::string name =
+        keras_layer_name(l, l.contains("config") ? l.at("config") : json(), cls, i);
+    const std::string base = keras_snake_case(cls);
     const auto it = used.find(base);
     std::string unique = base;
     if (it == used.end())
