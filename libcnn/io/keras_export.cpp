@@ -12,6 +12,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/hdf5_handle.hpp"
+#include "io/keras_model.hpp"
 
 namespace cnn::io {
 namespace {
@@ -19,15 +20,13 @@ namespace {
 // The Keras version the files claim: the 2.x line whose layouts they follow.
 constexpr const char* kKerasVersion = "2.15.0";
 
+// A Keras initializer object for one of our initializer names.
 json_ordered initializer(const std::string& name) {
-  static const std::map<std::string, std::string> classes = {{"zeros", "Zeros"},
-                                                             {"ones", "Ones"},
-                                                             {"glorot_uniform", "GlorotUniform"},
-                                                             {"glorot_normal", "GlorotNormal"},
-                                                             {"he_normal", "HeNormal"},
-                                                             {"he_uniform", "HeUniform"}};
   json_ordered j;
-  j["class_name"] = classes.at(name);
+  for (const auto& [keras, ours] : keras_initializer_classes())
+    if (ours == name) j["class_name"] = keras;
+  if (!j.contains("class_name"))
+    throw Error("keras export: no Keras initializer for '" + name + "'");
   j["config"] = json_ordered::object();
   if (name != "zeros" && name != "ones") j["config"]["seed"] = nullptr;
   return j;
@@ -86,10 +85,8 @@ json_ordered KerasJson::config(std::size_t i) {
   json_ordered cfg = json_ordered::object();
   l.write_config(cfg);
   const std::string& type = l.type();
-  for (const char* key :
-       {"kernel_initializer", "bias_initializer", "beta_initializer", "gamma_initializer",
-        "moving_mean_initializer", "moving_variance_initializer"})
-    if (cfg.contains(key)) cfg[key] = initializer(cfg[key].get<std::string>());
+  for (auto& [key, value] : cfg.items())
+    if (key.ends_with("_initializer")) value = initializer(value.get<std::string>());
   if (type == "Conv2D" || type == "Dense") {
     for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
                             "kernel_constraint", "bias_constraint"})

@@ -142,18 +142,6 @@ std::optional<json> Converter::input_shape_of(const json& cfg, const std::string
 
 std::optional<std::string> Converter::initializer(const json& v, const std::string& pointer,
                                                   const std::string& layer) {
-  static const std::map<std::string, std::string> names = {{"GlorotUniform", "glorot_uniform"},
-                                                           {"GlorotNormal", "glorot_normal"},
-                                                           {"HeNormal", "he_normal"},
-                                                           {"HeUniform", "he_uniform"},
-                                                           {"Zeros", "zeros"},
-                                                           {"Ones", "ones"},
-                                                           {"glorot_uniform", "glorot_uniform"},
-                                                           {"glorot_normal", "glorot_normal"},
-                                                           {"he_normal", "he_normal"},
-                                                           {"he_uniform", "he_uniform"},
-                                                           {"zeros", "zeros"},
-                                                           {"ones", "ones"}};
   std::string cls;
   json cfg = json::object();
   if (v.is_string()) {
@@ -162,7 +150,9 @@ std::optional<std::string> Converter::initializer(const json& v, const std::stri
     cls = v.at("class_name").get<std::string>();
     if (v.contains("config") && v.at("config").is_object()) cfg = v.at("config");
   }
-  if (const auto it = names.find(cls); it != names.end()) return it->second;
+  // A Keras class name, or one of ours (which Keras accepts as strings too).
+  for (const auto& [keras, ours] : keras_initializer_classes())
+    if (cls == keras || cls == ours) return ours;
   if (cls == "VarianceScaling") {
     auto text = [&](const char* key, const char* def) {
       return cfg.contains(key) && cfg.at(key).is_string() ? cfg.at(key).get<std::string>()
@@ -547,6 +537,17 @@ KerasModel import_tfjs_model(const json& j, const std::string& path) {
                             " bytes more than the manifest's weights");
   }
   return k;
+}
+
+const std::vector<std::pair<std::string, std::string>>& keras_initializer_classes() {
+  static const std::vector<std::pair<std::string, std::string>> table = {
+      {"GlorotUniform", "glorot_uniform"},
+      {"GlorotNormal", "glorot_normal"},
+      {"HeNormal", "he_normal"},
+      {"HeUniform", "he_uniform"},
+      {"Zeros", "zeros"},
+      {"Ones", "ones"}};
+  return table;
 }
 
 std::map<std::string, std::string> keras3_weight_groups(const json& keras) {

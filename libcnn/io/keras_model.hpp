@@ -43,6 +43,10 @@ void check_softmax_axes(const Model& model, const KerasModel& keras, const std::
 // class in the model's order (Keras 3's saving_lib addresses layers by class, not by name).
 std::map<std::string, std::string> keras3_weight_groups(const json& keras);
 
+// Keras's initializer classes and this project's names for them ({"GlorotUniform",
+// "glorot_uniform"}, ...): the importer's map, and the exporter's in the other direction.
+const std::vector<std::pair<std::string, std::string>>& keras_initializer_classes();
+
 // Whether j is a TensorFlow.js layers model (an object with "modelTopology").
 bool is_tfjs_model(const json& j);
 
