@@ -15,6 +15,13 @@ namespace cnn::io {
 
 namespace fs = std::filesystem;
 
+std::string unique_name(const std::string& want, std::set<std::string>& taken) {
+  std::string name = want;
+  for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
+  taken.insert(name);
+  return name;
+}
+
 std::string shape_list(const Shape& s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ Model build_imported(const ImportedModel& imported, const std::string& source);
 
 // "[3, 3, 64, 128]".
 std::string shape_list(const Shape& s);
+
+// want, or else want_1, want_2, ...: the first that taken lacks, which is then added to taken
+// (layer names an importer or exporter makes up).
+std::string unique_name(const std::string& want, std::set<std::string>& taken);
 
 // Checks before any work that out_dir can receive an import: it must not exist, or be empty,
 // or overwrite must be set (InputError naming it otherwise).

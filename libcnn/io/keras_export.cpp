@@ -12,6 +12,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/hdf5_handle.hpp"
+#include "io/import.hpp"
 #include "io/keras_model.hpp"
 
 namespace cnn::io {
@@ -46,12 +47,6 @@ class KerasJson {
     throw ConfigError(source_, "/layers/" + std::to_string(model_.node(i).json_index) + "/" + key,
                       model_.layer(i).name(),
                       what + " has no Keras form; export to ONNX instead (cnn-export onnx)");
-  }
-  std::string fresh(const std::string& want) {
-    std::string name = want;
-    for (int k = 1; taken_.count(name); ++k) name = want + "_" + std::to_string(k);
-    taken_.insert(name);
-    return name;
   }
   void add(const std::string& cls, const std::string& name, json_ordered cfg,
            const std::vector<std::string>& inputs);
@@ -132,7 +127,7 @@ json_ordered KerasJson::run() {
         std::all_of(shift.begin(), shift.end(), [&](float v) { return v == shift[0]; });
     cfg["scale"] = one ? json_ordered(scale[0]) : json_ordered(scale);
     cfg["offset"] = one ? json_ordered(shift[0]) : json_ordered(shift);
-    from_input = fresh("preprocessing");
+    from_input = unique_name("preprocessing", taken_);
     add("Rescaling", from_input, cfg, {model_.input_name()});
     notes_.push_back("the model's preprocessing is the Rescaling layer '" + from_input + "'");
   }
@@ -156,7 +151,7 @@ json_ordered KerasJson::run() {
     if (leaky) {
       json_ordered c;
       c["alpha"] = kernels::kLeakyReluAlpha;
-      out[i] = fresh(l.name() + "_leaky_relu");
+      out[i] = unique_name(l.name() + "_leaky_relu", taken_);
       add("LeakyReLU", out[i], c, {l.name()});
       notes_.push_back("the leaky_relu of '" + l.name() + "' is the LeakyReLU layer '" + out[i] +
                        "'");

@@ -1439,12 +1439,7 @@ Value Importer::model_input(const onnx::ModelProto& model) {
 std::vector<std::string> Importer::layer_names(std::set<std::string>& taken) const {
   std::vector<std::string> names(layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::string& want = layers_[i].wanted_name;
-    if (want.empty()) continue;
-    std::string name = want;
-    for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
-    taken.insert(name);
-    names[i] = name;
+    if (!layers_[i].wanted_name.empty()) names[i] = unique_name(layers_[i].wanted_name, taken);
   }
   std::map<std::string, int> counters;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -1465,20 +1460,14 @@ std::vector<std::string> Importer::layer_names(std::set<std::string>& taken) con
 // [c, h, w] for an NCHW image, so that the output holds ONNX's values in ONNX's order.
 std::string Importer::output_layers(json_ordered& layers, std::string output, const Value& y,
                                     std::set<std::string>& taken) {
-  auto fresh = [&](const std::string& want) {
-    std::string name = want;
-    for (int k = 1; taken.count(name); ++k) name = want + "_" + std::to_string(k);
-    taken.insert(name);
-    return name;
-  };
   if (opt_.append_softmax) {
-    const std::string name = fresh("prob");
+    const std::string name = unique_name("prob", taken);
     layers.push_back(
         {{"type", "Activation"}, {"name", name}, {"inputs", output}, {"activation", "softmax"}});
     output = name;
   }
   if (y.image && !y.nhwc && y.shape[0] * y.shape[1] > 1 && y.shape[2] > 1) {
-    const std::string name = fresh(output + "_nchw");
+    const std::string name = unique_name(output + "_nchw", taken);
     layers.push_back(
         {{"type", "Permute"}, {"name", name}, {"inputs", output}, {"dims", {3, 1, 2}}});
     output = name;
