@@ -106,20 +106,14 @@ KerasArchive::KerasArchive(const std::string& path) : path_(path) {
   temp_dir_ = dir;
   weights_path_ = dir + "/model.weights.h5";
   try {
+    // A private scratch copy: written with write_fully, not an AtomicFile, since nothing needs
+    // it to survive a crash (no fsync, no rename).
     const int fd = ::open(weights_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) throw IoError(weights_path_, "create", errno);
-    std::unique_ptr<int, void (*)(int*)> close_fd(new int(fd), [](int* f) {
-      ::close(*f);
-      delete f;
-    });
+    const std::unique_ptr<const int, void (*)(const int*)> closer(
+        &fd, [](const int* f) { ::close(*f); });
     read_member(z.get(), w, path, [&](const char* p, std::size_t n) {
-      while (n > 0) {
-        const ssize_t k = ::write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) throw IoError(weights_path_, "write", errno);
-        p += k;
-        n -= static_cast<std::size_t>(k);
-      }
+      if (const int e = write_fully(fd, p, n)) throw IoError(weights_path_, "write", e);
     });
   } catch (...) {
     std::error_code ignored;
