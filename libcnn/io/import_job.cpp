@@ -46,16 +46,8 @@ Model import_keras(const ImportJob& job, ImportResult& r) {
     const KerasArchive archive(job.source);
     ImportJob keras3 = job;
     keras3.keras_h5.keras3_groups = keras3_weight_groups(archive.config());
-    try {
-      return keras_with_h5_weights(archive.config(), job.source, archive.weights_path(), keras3, r);
-    } catch (const FormatError& e) {
-      // Name the member of the archive, not the temporary copy.
-      const std::string m = e.what(), temp = archive.weights_path();
-      if (m.rfind(temp, 0) != 0) throw;
-      const auto colon = m.find(": ", temp.size());
-      throw FormatError(archive.weights_name(), std::nullopt,
-                        colon == std::string::npos ? m : m.substr(colon + 2));
-    }
+    keras3.keras_h5.shown = archive.weights_name();  // the member, not the temporary copy
+    return keras_with_h5_weights(archive.config(), job.source, archive.weights_path(), keras3, r);
   }
   if (ext == ".h5" || ext == ".hdf5") {
     // A whole-model file (model.save('m.h5')): the architecture in model_config, the weights

@@ -171,14 +171,15 @@ std::string param_name(const std::string& layer, std::string w) {
   return it == names.end() ? "" : it->second;
 }
 
-// path opened read-only by libhdf5 (in the child process), its own error printing off.
-Handle open_hdf5(const std::string& path) {
+// path opened read-only by libhdf5 (in the child process), its own error printing off; errors
+// name shown.
+Handle open_hdf5(const std::string& path, const std::string& shown) {
   silence_hdf5();
   if (H5Fis_hdf5(path.c_str()) <= 0)
-    throw FormatError(path, 0,
+    throw FormatError(shown, 0,
                       "not an HDF5 file (no HDF5 signature; truncated or another format?)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.ok()) throw FormatError(path, std::nullopt, "the HDF5 file cannot be opened");
+  if (!file.ok()) throw FormatError(shown, std::nullopt, "the HDF5 file cannot be opened");
   return file;
 }
 
@@ -277,8 +278,9 @@ WeightsImport read_keras3_h5(Model& model, const std::string& path, const KerasH
 }
 
 // The import itself, in the process that calls it (import_keras_h5 runs it in a child).
-WeightsImport read_keras_h5(Model& model, const std::string& path, const KerasH5Options& opt) {
-  const Handle file = open_hdf5(path);
+WeightsImport read_keras_h5(Model& model, const std::string& file_path, const KerasH5Options& opt) {
+  const std::string& path = opt.shown.empty() ? file_path : opt.shown;  // for messages
+  const Handle file = open_hdf5(file_path, path);
   const Handle lapl(no_external_links(H5P_LINK_ACCESS), H5Pclose);
   const Handle gapl(no_external_links(H5P_GROUP_ACCESS), H5Pclose);
   const Handle dapl(no_external_links(H5P_DATASET_ACCESS), H5Pclose);
@@ -386,7 +388,7 @@ std::string read_keras_h5_model_config(const std::string& path) {
   run_in_child(
       "libhdf5", path, limits,
       [&](PipeOut& out) {
-        const Handle file = open_hdf5(path);
+        const Handle file = open_hdf5(path, path);
         Handle root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
         if (!root.ok()) throw FormatError(path, std::nullopt, "the HDF5 root group cannot be read");
         std::string text;
@@ -416,7 +418,7 @@ WeightsImport import_keras_h5(Model& model, const std::string& path, const Keras
   limits.cpu_seconds = hdf5_cpu_seconds(file_size);
   WeightsImport report;
   run_in_child(
-      "libhdf5", path, limits,
+      "libhdf5", opt.shown.empty() ? path : opt.shown, limits,
       [&](PipeOut& out) {  // in the child: its copy of the model, filled and sent
         const WeightsImport r = read_keras_h5(model, path, opt);
         for (const auto& name : r.loaded) {

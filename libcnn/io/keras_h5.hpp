@@ -19,6 +19,9 @@ struct KerasH5Options {
   // layout: each layer's group ("layers/conv2d_1"), whose datasets vars/0, vars/1, ... are its
   // parameters in order. Empty: Keras 2.
   std::map<std::string, std::string> keras3_groups;
+  // How messages name the file ("": its path), e.g. "m.keras/model.weights.h5" for the copy a
+  // .keras archive's weights were extracted to.
+  std::string shown;
 };
 
 // Copies the weights of path into model, layer by layer by name. A whole-model file (weights
