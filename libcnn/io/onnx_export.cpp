@@ -26,6 +26,19 @@ Pair cfg_pair(const json_ordered& cfg, const std::string& key, Pair def) {
   return {(*it)[0].get<std::size_t>(), (*it)[1].get<std::size_t>()};
 }
 
+// ONNX's pads [top, left, bottom, right] of a window sweep over image [h, w, c] with our
+// valid/same padding (kernels::window_1d, as the layers compute it).
+std::array<std::int64_t, 4> window_pads(const Shape& image, Pair k, Pair s, Pair d,
+                                        kernels::Padding padding) {
+  std::array<std::int64_t, 4> pads{};
+  for (std::size_t a = 0; a < 2; ++a) {
+    const auto w = kernels::window_1d(image[a], k[a], s[a], d[a], padding);
+    pads[a] = static_cast<std::int64_t>(w->pad_before);
+    pads[a + 2] = static_cast<std::int64_t>(w->pad_after);
+  }
+  return pads;
+}
+
 // A computed tensor of the graph: its ONNX name, and whether it is an NCHW image (else [N, k]).
 struct GraphValue {
   std::string name;
@@ -212,12 +225,7 @@ GraphValue Exporter::conv(const Layer& l, const json_ordered& cfg, const GraphVa
   const auto padding = kernels::padding_from_name(cfg.value("padding", std::string("valid")));
   const std::size_t ci = x.shape[2];
   const auto f = static_cast<std::size_t>(cfg.at("filters").get<long>());
-  std::array<std::int64_t, 4> pads{};
-  for (std::size_t a = 0; a < 2; ++a) {
-    const auto w = kernels::window_1d(x.shape[a], k[a], s[a], d[a], padding);
-    pads[a] = static_cast<std::int64_t>(w->pad_before);
-    pads[a + 2] = static_cast<std::int64_t>(w->pad_after);
-  }
+  const std::array<std::int64_t, 4> pads = window_pads(x.shape, k, s, d, padding);
   // HWIO -> OIHW, and the bias (zeros when the layer has none and a BatchNormalization is
   // folded in).
   const float* kernel = param(l, "kernel");
@@ -279,12 +287,8 @@ GraphValue Exporter::pool(const Layer& l, const json_ordered& cfg, const GraphVa
       pads[a] = padding[a][0].get<std::int64_t>();
       pads[a + 2] = padding[a][1].get<std::int64_t>();
     }
-  } else if (kernels::padding_from_name(padding.get<std::string>()) == kernels::Padding::Same) {
-    for (std::size_t a = 0; a < 2; ++a) {
-      const auto w = kernels::window_1d(x.shape[a], k[a], s[a], d[a], kernels::Padding::Same);
-      pads[a] = static_cast<std::int64_t>(w->pad_before);
-      pads[a + 2] = static_cast<std::int64_t>(w->pad_after);
-    }
+  } else {
+    pads = window_pads(x.shape, k, s, d, kernels::padding_from_name(padding.get<std::string>()));
   }
   const bool dilated = d != Pair{1, 1};
   if (dilated && !max && opt_.opset < 19)
@@ -567,8 +571,7 @@ std::string onnx_model_bytes(const Model& model, const OnnxExportOptions& opt,
 OnnxExportResult export_onnx(const Model& model, const OnnxExportOptions& opt,
                              const std::string& path) {
   OnnxExportResult r;
-  const std::string bytes = Exporter(model, opt).run(r);
-  write_file_atomically(path, bytes);
+  write_file_atomically(path, onnx_model_bytes(model, opt, &r));
   return r;
 }
 
