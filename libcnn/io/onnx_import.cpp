@@ -147,6 +147,9 @@ class Importer {
   // layer, or nothing for the graph's own preprocessing (preprocessing_nodes_).
   void affine(const onnx::NodeProto& n);
   void sum(const onnx::NodeProto& n);
+  // Whether constant c, broadcast against x, is one value per channel (else one value); fails
+  // for integers and any other broadcast.
+  bool channel_constant(const onnx::NodeProto& n, const Const& c, const Value& x) const;
   // An activation: fused into the Conv2D/Dense before it when that one has none and nothing
   // else reads it, else an Activation layer.
   void activation_layer(const onnx::NodeProto& n, const std::string& activation, Value x);
@@ -910,26 +913,33 @@ void Importer::add(const onnx::NodeProto& n) {
   if (!fusable(n.input(vi), x)) return affine(n);
   PendingLayer& L = layers_[static_cast<std::size_t>(x.layer)];
   const std::size_t ch = x.shape.back();
-  // Right-align the constant's dims with the ONNX tensor's ([N, C, H, W] or [N, C]): every dim
-  // must be 1 except the channel axis (1 from the left), which is C or 1.
-  const std::size_t rank = x.image ? 4 : 2;
-  if (c.dims.size() > rank) fail(n, "the constant has more dimensions than the tensor");
-  bool per_channel = false;
-  for (std::size_t k = 0; k < c.dims.size(); ++k) {
-    const std::size_t axis = rank - c.dims.size() + k;
-    const auto d = static_cast<std::size_t>(c.dims[k]);
-    if (axis == 1 && d == ch)
-      per_channel = true;
-    else if (d != 1)
-      fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
-                  " is not a per-channel bias of the " + std::to_string(ch) + " channels");
-  }
-  if (c.integer) fail(n, "the constant must hold floats");
+  const bool per_channel = channel_constant(n, c, x);
   auto& bias = L.params["bias"].data;
   for (std::size_t k = 0; k < ch; ++k) bias[k] += c.f[per_channel ? k : 0];
   L.bias_set = true;
   notes_.push_back(node_label(n) + " folded into the bias of " + L.node);
   set_output(n, x);
+}
+
+bool Importer::channel_constant(const onnx::NodeProto& n, const Const& c, const Value& x) const {
+  if (c.integer) fail(n, "the constant must hold floats");
+  // Right-aligned with the ONNX tensor ([N, C, H, W], [N, H, W, C] or [N, C]): every dim 1 but
+  // the channel axis, which is C or 1.
+  const std::size_t rank = x.image ? 4 : 2, channel_axis = x.nhwc ? 3 : 1;
+  const std::size_t ch = x.shape.back();
+  if (c.dims.size() > rank) fail(n, "the constant has more dimensions than the tensor");
+  bool per_channel = false;
+  for (std::size_t k = 0; k < c.dims.size(); ++k) {
+    const std::size_t axis = rank - c.dims.size() + k;
+    const auto d = static_cast<std::size_t>(c.dims[k]);
+    if (axis == channel_axis && d == ch && d > 1)
+      per_channel = true;
+    else if (d != 1)
+      fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
+                  " is neither one value nor one per channel (" + std::to_string(ch) +
+                  "); other broadcasts are not supported");
+  }
+  return per_channel;
 }
 
 void Importer::affine(const onnx::NodeProto& n) {
@@ -945,23 +955,8 @@ void Importer::affine(const onnx::NodeProto& n) {
     return;
   }
   const Const& c = constant(n, c0 ? 0 : 1);
-  if (c.integer) fail(n, "the constant must hold floats");
-  // The constant right-aligned with the ONNX tensor: one value, or one per channel (axis 1 of
-  // NCHW and of [N, K], the last axis of NHWC).
-  const std::size_t rank = x.image ? 4 : 2, channel_axis = x.nhwc ? 3 : 1;
   const std::size_t ch = x.shape.back();
-  if (c.dims.size() > rank) fail(n, "the constant has more dimensions than the tensor");
-  bool per_channel = false;
-  for (std::size_t k = 0; k < c.dims.size(); ++k) {
-    const std::size_t axis = rank - c.dims.size() + k;
-    const auto d = static_cast<std::size_t>(c.dims[k]);
-    if (axis == channel_axis && d == ch && d > 1)
-      per_channel = true;
-    else if (d != 1)
-      fail(n, "the constant of shape " + shape_list(Shape(c.dims.begin(), c.dims.end())) +
-                  " is neither one value nor one per channel (" + std::to_string(ch) +
-                  "); other broadcasts are not supported");
-  }
+  const bool per_channel = channel_constant(n, c, x);
   if (per_channel && !x.chw.empty() && x.chw[1] * x.chw[2] > 1)
     fail(n, "per-channel constants on a flattened image are not supported");
   // y = x * scale + offset.
