@@ -154,10 +154,12 @@ class Importer {
   // else reads it, else an Activation layer.
   void activation_layer(const onnx::NodeProto& n, const std::string& activation, Value x);
   // Whether the 4-D input is NHWC: the graph reaches a Transpose to NCHW from it through
-  // element-wise nodes only. Also recognises cnn-export's preprocessing (metadata
-  // "preprocessing" and the Gather/Mul/Add nodes that apply it) into preprocessing_.
+  // element-wise nodes only; those nodes then go to adopt_preprocessing.
   bool input_is_nhwc(const onnx::ModelProto& m, const std::string& input);
   void read_metadata(const onnx::ModelProto& m);
+  // cnn-export's preprocessing (metadata "preprocessing", read by read_metadata, and the
+  // Gather/Mul/Add chain that applies it) into preprocessing_ and preprocessing_nodes_.
+  void adopt_preprocessing(const std::vector<const onnx::NodeProto*>& chain);
   Value model_input(const onnx::ModelProto& model);
   std::vector<std::string> layer_names(std::set<std::string>& taken) const;
   std::string output_layers(json_ordered& layers, std::string output, const Value& y,
@@ -175,6 +177,7 @@ class Importer {
   // The file's own preprocessing (cnn-export's metadata), when its nodes compute exactly it:
   // those nodes are then skipped and the block written instead.
   std::optional<json_ordered> preprocessing_;
+  std::optional<json> meta_preprocessing_;  // metadata "preprocessing" (an object), if any
   std::set<std::string> preprocessing_nodes_;
   std::vector<std::string> class_names_;  // metadata "class_names"
   std::string input_onnx_name_;           // the graph input's name in the file
@@ -1316,24 +1319,35 @@ void Importer::convert(const onnx::NodeProto& n) {
 }
 
 void Importer::read_metadata(const onnx::ModelProto& m) {
-  for (const auto& p : m.metadata_props()) {
-    if (p.key() != "class_names") continue;
-    const json j = json::parse(p.value(), nullptr, false);
-    bool ok = j.is_array() && !j.empty();
-    if (ok)
-      for (const auto& e : j) ok = ok && e.is_string();
-    if (!ok) {
-      notes_.push_back("metadata class_names ignored: not a JSON list of names");
-      continue;
+  // Through parse_json, whose depth limit holds for text from a file as for any other.
+  auto parsed = [&](const onnx::StringStringEntryProto& p) -> std::optional<json> {
+    try {
+      return parse_json(p.value(), path_ + " (metadata " + p.key() + ")");
+    } catch (const ConfigError&) {
+      return std::nullopt;
     }
-    class_names_ = j.get<std::vector<std::string>>();
+  };
+  for (const auto& p : m.metadata_props()) {
+    if (p.key() == "preprocessing") {
+      const auto j = parsed(p);
+      if (j && j->is_object()) meta_preprocessing_ = *j;
+    } else if (p.key() == "class_names") {
+      const auto j = parsed(p);
+      bool ok = j && j->is_array() && !j->empty();
+      if (ok)
+        for (const auto& e : *j) ok = ok && e.is_string();
+      if (!ok) {
+        notes_.push_back("metadata class_names ignored: not a JSON list of names");
+        continue;
+      }
+      class_names_ = j->get<std::vector<std::string>>();
+    }
   }
 }
 
 bool Importer::input_is_nhwc(const onnx::ModelProto& m, const std::string& input) {
   std::set<std::string> reach{input};
   std::vector<const onnx::NodeProto*> chain;  // the element-wise nodes before the Transpose
-  bool nhwc = false;
   for (const auto& n : m.graph().node()) {
     bool reads = false;
     for (const auto& in : n.input()) reads = reads || reach.count(in) > 0;
@@ -1345,22 +1359,26 @@ bool Importer::input_is_nhwc(const onnx::ModelProto& m, const std::string& input
       reach.insert(n.output(0));
       continue;
     }
-    nhwc = op == "Transpose" && attr_ints(n, "perm", {}) == std::vector<std::int64_t>{0, 3, 1, 2};
-    break;
+    if (op != "Transpose" || attr_ints(n, "perm", {}) != std::vector<std::int64_t>{0, 3, 1, 2})
+      return false;
+    adopt_preprocessing(chain);
+    return true;
   }
-  if (!nhwc) return false;
-  // cnn-export's preprocessing: metadata "preprocessing", and the chain Gather [2, 1, 0] (for
-  // BGR), Mul by scale[c], Add shift[c] with exactly the values Preprocessing::affine gives.
-  std::optional<json> meta;
-  for (const auto& p : m.metadata_props())
-    if (p.key() == "preprocessing") meta = json::parse(p.value(), nullptr, false);
-  if (!meta || !meta->is_object()) return true;
+  return false;
+}
+
+// cnn-export's preprocessing: the metadata's block, when the chain of nodes after the input is
+// Gather [2, 1, 0] (for BGR), Mul by scale[c], Add shift[c] with exactly the values
+// Preprocessing::affine gives; those nodes are then skipped.
+void Importer::adopt_preprocessing(const std::vector<const onnx::NodeProto*>& chain) {
+  if (!meta_preprocessing_) return;
+  const json& meta = *meta_preprocessing_;
   try {
     Preprocessing pre;
-    pre.rescale = meta->value("rescale", 1.0f);
-    pre.mean = meta->value("mean", std::vector<float>{});
-    pre.std = meta->value("std", std::vector<float>{});
-    pre.bgr = meta->value("channel_order", std::string("rgb")) == "bgr";
+    pre.rescale = meta.value("rescale", 1.0f);
+    pre.mean = meta.value("mean", std::vector<float>{});
+    pre.std = meta.value("std", std::vector<float>{});
+    pre.bgr = meta.value("channel_order", std::string("rgb")) == "bgr";
     std::size_t k = 0;
     auto next_is = [&](const char* op) {
       return k < chain.size() && chain[k]->op_type() == op && chain[k]->input_size() == 2 &&
@@ -1369,25 +1387,24 @@ bool Importer::input_is_nhwc(const onnx::ModelProto& m, const std::string& input
     if (pre.bgr) {
       if (!next_is("Gather") ||
           consts_.at(chain[k]->input(1)).i != std::vector<std::int64_t>{2, 1, 0})
-        return true;
+        return;
       ++k;
     }
-    if (!next_is("Mul")) return true;
+    if (!next_is("Mul")) return;
     const Const& scale = consts_.at(chain[k++]->input(1));
-    if (!next_is("Add")) return true;
+    if (!next_is("Add")) return;
     const Const& shift = consts_.at(chain[k++]->input(1));
-    if (k != chain.size() || scale.f.empty()) return true;
+    if (k != chain.size() || scale.f.empty()) return;
     std::vector<float> sc, sh;
     pre.affine(scale.f.size(), sc, sh);
-    if (sc != scale.f || sh != shift.f) return true;
+    if (sc != scale.f || sh != shift.f) return;
   } catch (const json::exception&) {
-    return true;  // not our block: the nodes are read as what they compute
+    return;  // not our block: the nodes are read as what they compute
   }
-  preprocessing_ = *meta;
+  preprocessing_ = meta;
   for (const auto* n : chain) preprocessing_nodes_.insert(n->output(0));
   notes_.push_back("the file's preprocessing (metadata and its first " +
                    std::to_string(chain.size()) + " nodes) written as the model's preprocessing");
-  return true;
 }
 
 // The model input: the one graph input that is not an initializer (old exporters list the

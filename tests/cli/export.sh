@@ -58,6 +58,21 @@ assert dims == ["N", 28, 28, 1], dims
 assert m.opset_import[0].version == 13
 PY
 
+# Hostile metadata (300,000 levels of JSON) is read through parse_json's depth limit: ignored
+# with a note, and the import goes on.
+$py - mnist.onnx deep.onnx <<'PY'
+import sys
+import onnx
+m = onnx.load(sys.argv[1])
+p = m.metadata_props.add()
+p.key, p.value = "class_names", "[" * 300000 + "]" * 300000
+q = m.metadata_props.add()
+q.key, q.value = "preprocessing", '{"a":' * 300000 + "1" + "}" * 300000
+onnx.save(m, sys.argv[2])
+PY
+"$bin/cnn-import" onnx deep.onnx -o deep 2> deep.log || fail "deep metadata: $(cat deep.log)"
+grep -q "metadata class_names ignored" deep.log || fail "deep metadata: $(cat deep.log)"
+
 # --- cnn-export keras-h5: back through cnn-import keras, and rebuilt in TensorFlow.js ---
 npm_dir="$src/build-npm/node_modules"
 kt="$src/tests/keras"
