@@ -6,7 +6,7 @@
 'use strict';
 const fs = require('fs');
 const tf = require('@tensorflow/tfjs');
-const {readRecords} = require('../onnx/records.js');
+const {readRecords, csvRows, maxDifference} = require('../onnx/records.js');
 
 function readInputs(file) {
   const r = readRecords(file);
@@ -36,15 +36,10 @@ async function main([modelPath, weightsPrefix, xPath, csvPath, tol]) {
   model.setWeights(weights);
   const y = model.predict(readInputs(xPath));
   const k = y.shape.slice(1).reduce((a, b) => a * b, 1);
-  const got = y.dataSync();
-  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
-  let worst = 0;
-  lines.forEach((line, i) => {
-    const f = line.split(',').slice(0, k).map(Number);
-    for (let j = 0; j < k; ++j) worst = Math.max(worst, Math.abs(f[j] - got[i * k + j]));
-  });
+  const rows = csvRows(csvPath);
+  const {worst} = maxDifference(rows, y.dataSync(), k);
   console.log(`${topology.config.name}: max |cnn - tfjs| = ${worst.toExponential(2)} ` +
-              `(${lines.length} samples x ${k} outputs, ${model.weights.length} weights)`);
+              `(${rows.length} samples x ${k} outputs, ${model.weights.length} weights)`);
   if (!(worst <= Number(tol))) process.exit(1);
 }
 

@@ -12,6 +12,7 @@
 const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
+const {writeRecords, csvRows, maxDifference} = require('../onnx/records.js');
 
 // A deterministic generator (tfjs's own initialisers draw from Math.random).
 let state = 12345;
@@ -37,26 +38,6 @@ function randomizeWeights(model) {
       return randomTensor(w.shape, -0.5, 0.5);
     }));
   }
-}
-
-function recordStream(x) {
-  const shape = x.shape.slice(1);
-  const header = Buffer.from(JSON.stringify({
-    shape, dtype: 'float32', label: 'int32', classes: ['x'], class_mode: 'sparse', count: x.shape[0],
-  }));
-  const pre = Buffer.alloc(16);
-  Buffer.from([0x89, 0x43, 0x4e, 0x4e, 0x52, 0x45, 0x43, 0x0a]).copy(pre, 0);
-  pre.writeUInt32LE(1, 8);
-  pre.writeUInt32LE(header.length, 12);
-  const per = shape.reduce((a, b) => a * b, 1);
-  const data = x.dataSync();
-  const records = Buffer.alloc(x.shape[0] * (4 + 4 * per));
-  for (let i = 0; i < x.shape[0]; ++i) {
-    const at = i * (4 + 4 * per);
-    records.writeInt32LE(0, at);
-    for (let k = 0; k < per; ++k) records.writeFloatLE(data[i * per + k], at + 4 + 4 * k);
-  }
-  return Buffer.concat([pre, header, records]);
 }
 
 function models() {
@@ -126,7 +107,9 @@ async function write(out) {
     fs.writeFileSync(path.join(dir, 'keras.json'), JSON.stringify(m.toJSON(null, false)));
     const x = randomTensor([5, ...m.inputs[0].shape.slice(1)], -1, 2);
     const y = m.predict(x);
-    fs.writeFileSync(path.join(dir, 'x.cnnrec'), recordStream(x));
+    const values = x.dataSync(), per = values.length / x.shape[0];
+    writeRecords(path.join(dir, 'x.cnnrec'), x.shape.slice(1), x.shape[0],
+                 (i, k) => values[i * per + k]);
     fs.writeFileSync(path.join(dir, 'expected.json'), JSON.stringify({
       output_layer: m.outputs[0].sourceLayer.name, shape: y.shape, values: Array.from(y.dataSync()),
     }));
@@ -135,14 +118,9 @@ async function write(out) {
 
 function compare(expectedPath, csvPath) {
   const e = JSON.parse(fs.readFileSync(expectedPath, 'utf8'));
-  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
-  const k = e.shape[1];
-  if (lines.length !== e.shape[0]) throw new Error(`${lines.length} rows, expected ${e.shape[0]}`);
-  let worst = 0;
-  lines.forEach((line, i) => {
-    const f = line.split(',').slice(0, k).map(Number);
-    for (let j = 0; j < k; ++j) worst = Math.max(worst, Math.abs(f[j] - e.values[i * k + j]));
-  });
+  const rows = csvRows(csvPath);
+  if (rows.length !== e.shape[0]) throw new Error(`${rows.length} rows, expected ${e.shape[0]}`);
+  const {worst} = maxDifference(rows, e.values, e.shape[1]);
   console.log(`${path.basename(path.dirname(expectedPath))}: max |cnn - tfjs| = ${worst.toExponential(2)}`);
   if (!(worst <= 1e-5)) process.exit(1);
 }

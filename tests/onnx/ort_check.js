@@ -12,7 +12,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const {writeRecords, readRecords} = require('./records.js');
+const {writeRecords, readRecords, csvRows, maxDifference} = require('./records.js');
 
 let state = 20261204;
 function rand() {
@@ -30,18 +30,14 @@ async function compare(modelPath, xPath, csvPath, tol) {
   const inp = readRecords(xPath);
   const [inName] = s.inputNames;
   const [outName] = s.outputNames;
-  const lines = fs.readFileSync(csvPath, 'utf8').trim().split('\n').slice(1);
-  if (lines.length !== inp.n) throw new Error(`${lines.length} CSV rows, expected ${inp.n}`);
+  const rows = csvRows(csvPath);
+  if (rows.length !== inp.n) throw new Error(`${rows.length} CSV rows, expected ${inp.n}`);
   let worst = 0, k = 0, scale = 0;
   const check = (data, first, count) => {
     k = data.length / count;
-    for (let i = 0; i < count; ++i) {
-      const f = lines[first + i].split(',').slice(0, k).map(Number);
-      for (let j = 0; j < k; ++j) {
-        worst = Math.max(worst, Math.abs(f[j] - data[i * k + j]));
-        scale = Math.max(scale, Math.abs(f[j]));
-      }
-    }
+    const d = maxDifference(rows.slice(first, first + count), data, k);
+    worst = Math.max(worst, d.worst);
+    scale = Math.max(scale, d.scale);
   };
   // The whole batch at once, then every sample alone.
   const all = await s.run({[inName]: new ort.Tensor('float32', inp.x, [inp.n, ...inp.shape])});

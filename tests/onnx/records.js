@@ -1,5 +1,6 @@
 // Record streams (share/record-stream.md) for the tests' Node.js scripts: a batch written from
-// values, and read back as a flat Float32Array with its per-sample shape.
+// values, and read back as a flat Float32Array with its per-sample shape; and the CSV that
+// cnn-extract-features writes, compared with another implementation's outputs.
 'use strict';
 const fs = require('fs');
 
@@ -35,4 +36,23 @@ function readRecords(file) {
   return {shape: h.shape, n: h.count, per, x};
 }
 
-module.exports = {writeRecords, readRecords};
+// The rows of cnn-extract-features' CSV (header dropped), each a list of its fields.
+function csvRows(file) {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').slice(1).map((line) => line.split(','));
+}
+
+// Over the first k fields of rows against values (k per row, row-major): the largest
+// |difference| and the largest |field|.
+function maxDifference(rows, values, k) {
+  let worst = 0, scale = 0;
+  rows.forEach((row, i) => {
+    for (let j = 0; j < k; ++j) {
+      const f = Number(row[j]);
+      worst = Math.max(worst, Math.abs(f - values[i * k + j]));
+      scale = Math.max(scale, Math.abs(f));
+    }
+  });
+  return {worst, scale};
+}
+
+module.exports = {writeRecords, readRecords, csvRows, maxDifference};
