@@ -8,6 +8,7 @@
 #include "io/onnx_export.hpp"
 #include "io/weights.hpp"
 #include "model/surgery.hpp"
+#include "train/finetune.hpp"
 #include "train/run_dir.hpp"
 
 int main(int argc, char** argv) {
@@ -46,39 +47,41 @@ int main(int argc, char** argv) {
                  "Fold each BatchNormalization that follows a linear Conv2D into its kernel "
                  "and bias (fewer operators; values round slightly differently)");
 
-  std::string k_target, k_weights, k_output, k_json;
+  // One subcommand runs: the other's run, --weights and -o share these variables.
+  std::string k_json;
   CLI::App* keras = app.add_subcommand(
       "keras-h5",
       "Keras 2 save_weights() HDF5 (and, with --model-json, the matching model.to_json()) for "
       "model_from_json + load_weights");
-  keras->add_option("run", k_target, "A run directory, a model directory, or an architecture JSON")
+  keras->add_option("run", target, "A run directory, a model directory, or an architecture JSON")
       ->required();
-  keras->add_option("--weights", k_weights, "Weights (.safetensors) instead of the run's own");
-  keras->add_option("-o,--output", k_output, "The .h5 weights file to write")->required();
+  keras->add_option("--weights", weights, "Weights (.safetensors) instead of the run's own");
+  keras->add_option("-o,--output", output, "The .h5 weights file to write")->required();
   keras->add_option("--model-json", k_json, "Also write the architecture as Keras JSON here");
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     const bool to_keras = keras->parsed();
-    const cnn::train::RunDir run = cnn::train::open_run(
-        to_keras ? k_target : target, to_keras ? k_weights : weights, cnn::train::NeedWeights::yes);
+    const cnn::train::RunDir run =
+        cnn::train::open_run(target, weights, cnn::train::NeedWeights::yes);
     if (!run.weights_note.empty() && !common.quiet)
       std::cerr << "cnn-export: note: " << run.weights_note << "\n";
     cnn::Model model = cnn::io::load_model(run.model_path);
     if (!to_keras && !layer.empty()) {
-      // The model cut at --layer, with the run's weights for the layers it keeps.
+      // The model cut at --layer, with the run's weights for every layer it keeps (as
+      // cnn-extract-features cuts it).
       const std::size_t at = cnn::require_layer(model, layer, "--layer", run.model_path);
       model = cnn::Model::from_json(cnn::json::parse(cnn::cut_architecture(model, at).dump()),
                                     run.model_path);
-      cnn::io::load_weights_partial(model, run.weights_path);
+      cnn::train::load_base_weights(model, run.weights_path, cnn::train::all_layer_names(model));
     } else {
       cnn::io::load_weights(model, run.weights_path);
     }
     if (to_keras) {
       const cnn::io::KerasExportResult r =
-          cnn::io::export_keras(model, run.model_path, k_output, k_json);
+          cnn::io::export_keras(model, run.model_path, output, k_json);
       if (common.json) {
         cnn::json_ordered j;
-        j["output"] = k_output;
+        j["output"] = output;
         j["format"] = "keras-h5";
         j["model_json"] = k_json.empty() ? cnn::json_ordered(nullptr) : cnn::json_ordered(k_json);
         j["layers"] = r.layers;
@@ -88,7 +91,7 @@ int main(int argc, char** argv) {
       }
       if (!common.quiet) {
         for (const auto& n : r.notes) std::cerr << "cnn-export: " << n << "\n";
-        std::cerr << "cnn-export: wrote " << k_output << " (Keras 2 weights, " << r.tensors
+        std::cerr << "cnn-export: wrote " << output << " (Keras 2 weights, " << r.tensors
                   << " tensors in " << r.layers << " layers)"
                   << (k_json.empty() ? "" : " and " + k_json) << "\n";
       }
