@@ -7,6 +7,7 @@
 
 #include "common/run_main.hpp"
 #include "data/augment_run.hpp"
+#include "dist/comm.hpp"
 #include "io/atomic_file.hpp"
 #include "tensor/error.hpp"
 
@@ -155,6 +156,8 @@ int main(int argc, char** argv) {
     job.seed = common.seed;
 
     const cnn::data::AugmentResult r = cnn::data::run_augment(job);
+    // Sharded over the processes of a job (mpirun): the first reports for all.
+    if (!cnn::dist::Comm::world().is_root()) return cnn::cmd::kOk;
     const double rate = r.seconds > 0 ? static_cast<double>(r.images) / r.seconds : 0.0;
     if (!common.quiet) {
       char line[200];

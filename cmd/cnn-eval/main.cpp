@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common/run_main.hpp"
+#include "dist/comm.hpp"
 #include "io/atomic_file.hpp"
 #include "train/compare.hpp"
 #include "train/evaluation.hpp"
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
     opt.classes_file = classes;
     if (top_k && images.empty()) throw CLI::ValidationError("--top-k goes with --images");
     opt.top_k = top_k;
-    const bool tty_err = !common.quiet && ::isatty(2);
+    const bool tty_err = !common.quiet && ::isatty(2) && cnn::dist::Comm::world().is_root();
     if (tty_err)
       opt.on_progress = [last = std::chrono::steady_clock::time_point{}](
                             std::size_t done, std::size_t total) mutable {
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
                   << std::string(width - filled, '.') << "]" << (done >= total ? "\r\033[K" : "")
                   << std::flush;
       };
-    if (!common.quiet)
+    if (!common.quiet && cnn::dist::Comm::world().is_root())
       opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
     if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
     if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
     if (rescale) opt.data_overrides["rescale"] = *rescale;
 
     const auto rep = cnn::train::run_evaluation(opt);
+    // Sharded over the processes of a job (mpirun): the first writes; all end with its code.
+    if (!cnn::dist::Comm::world().is_root())
+      return min_accuracy && rep.accuracy < *min_accuracy ? cnn::cmd::kGateFailed : cnn::cmd::kOk;
     if (!predictions_path.empty()) {
       const bool as_json = fs::path(predictions_path).extension() == ".json";
       cnn::train::EvalReport only = rep;

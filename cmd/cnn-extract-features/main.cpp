@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/run_main.hpp"
+#include "dist/comm.hpp"
 #include "io/record_stream.hpp"
 #include "train/extract.hpp"
 
@@ -81,6 +82,9 @@ int main(int argc, char** argv) {
     if (interpolation) opt.data_overrides["interpolation"] = *interpolation;
     if (rescale) opt.data_overrides["rescale"] = *rescale;
 
+    // Sharded over the processes of a job (mpirun): the first writes and reports.
+    const bool root = cnn::dist::Comm::world().is_root();
+    if (!root) common.quiet = true, common.json = false;
     const bool tty = ::isatty(STDERR_FILENO) == 1;
     auto last_draw = std::chrono::steady_clock::time_point{};
     opt.log = [&](const std::string& line) {
@@ -109,6 +113,9 @@ int main(int argc, char** argv) {
     try {
       res = cnn::train::extract_features(opt);
     } catch (const cnn::io::BrokenPipe&) {
+      // The other processes of a job wait for this one's part: the job ends as a failure.
+      if (cnn::dist::Comm::world().parallel())
+        throw cnn::Error("the reader of stdout closed the stream before every process's part");
       reader_closed = true;
     }
     if (!common.quiet && tty) std::cerr << "\r\x1b[K";

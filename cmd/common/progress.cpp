@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "dist/comm.hpp"
+
 namespace cnn::cmd {
 namespace {
 
@@ -24,7 +26,9 @@ std::string duration(double s) {
 
 }  // namespace
 
-Progress::Progress(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
+// In a job of several processes (mpirun) the first reports for all.
+Progress::Progress(bool quiet)
+    : quiet_(quiet || !dist::Comm::world().is_root()), tty_(::isatty(STDERR_FILENO) == 1) {}
 
 void Progress::info(const std::string& line) {
   if (!quiet_) std::cerr << line << "\n";

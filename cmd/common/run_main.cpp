@@ -2,6 +2,7 @@
 #include "common/run_main.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dist/comm.hpp"
 #include "kernels/threading.hpp"
 #include "tensor/budget.hpp"
 #include "tensor/config.hpp"
@@ -25,6 +27,7 @@ extern "C" void on_sigint(int) { g_stop.store(true); }
 
 const std::atomic<bool>* stop_on_sigint() {
   std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);  // what Slurm and mpirun send before they kill a job
   return &g_stop;
 }
 
@@ -144,54 +147,52 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     std::cerr << prog << ": error: " << e.what() << "\n";
     return kUsage;
   }
+  // One sentence on stderr and the exit code. In a job of several processes (mpirun) the
+  // sentence names the process, and the whole job ends: the others may be waiting for this one.
+  const auto fail = [&](int code, const std::string& what, bool usage = false) {
+    const dist::Comm* comm = dist::Comm::started();
+    const bool job = comm && comm->parallel();
+    // An error every process meets (a bad recipe) is told once, by the first: its abort ends
+    // the others within this pause. One that only this process meets comes after it.
+    if (job && !comm->is_root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+    const std::string who = job ? prog + " (" + comm->where() + ")" : prog;
+    std::cerr << who << ": error: " << what << "\n";
+    if (usage) std::cerr << "Run '" << prog << " --help' for usage.\n";
+    std::cerr.flush();
+    if (comm && comm->parallel()) dist::Comm::world().abort(code);
+    return code;
+  };
   try {
     const int rc = body();
     // Results go to stdout: a full disk or a closed pipe must not end in exit 0.
     std::cout.flush();
-    if (!std::cout) {
-      std::cerr << prog << ": error: cannot write the output to stdout\n";
-      return kRuntimeFailure;
-    }
+    if (!std::cout) return fail(kRuntimeFailure, "cannot write the output to stdout");
     return rc;
   } catch (const CLI::ParseError& e) {
     // Flag combinations the body rejects are usage errors too.
-    std::cerr << prog << ": error: " << e.what() << "\n"
-              << "Run '" << prog << " --help' for usage.\n";
-    return kUsage;
+    return fail(kUsage, e.what(), true);
   } catch (const UsageError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n"
-              << "Run '" << prog << " --help' for usage.\n";
-    return kUsage;
+    return fail(kUsage, e.what(), true);
   } catch (const ConfigError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const FormatError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const ShapeError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const DataError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const InputError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const BudgetError& e) {  // a size from the input past --max-memory: bad input
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kBadInput;
+    return fail(kBadInput, e.what());
   } catch (const IoError& e) {
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kRuntimeFailure;
+    return fail(kRuntimeFailure, e.what());
   } catch (const Error& e) {  // a run that cannot go on (e.g. training diverged): one sentence
-    std::cerr << prog << ": error: " << e.what() << "\n";
-    return kRuntimeFailure;
+    return fail(kRuntimeFailure, e.what());
   } catch (const std::bad_alloc&) {
-    std::cerr << prog << ": error: out of memory\n";
-    return kRuntimeFailure;
+    return fail(kRuntimeFailure, "out of memory");
   } catch (const std::exception& e) {
-    std::cerr << prog << ": error: internal error: " << e.what() << "\n";
-    return kRuntimeFailure;
+    return fail(kRuntimeFailure, std::string("internal error: ") + e.what());
   }
 }
 

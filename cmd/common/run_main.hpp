@@ -38,8 +38,8 @@ CLI::Validator at_least(double min, std::optional<double> max = std::nullopt);
 // Adds the common options to app (and --version, which prints "<program> <version>").
 void add_common_options(CLI::App& app, CommonOptions& opts);
 
-// Installs a SIGINT handler that only sets a flag, and returns the flag: long work polls it,
-// finishes its step, saves what it must and exits with kInterrupted.
+// Installs a SIGINT and SIGTERM handler that only sets a flag, and returns the flag: long work
+// polls it, finishes its step, saves what it must and exits with kInterrupted.
 const std::atomic<bool>* stop_on_sigint();
 
 // Parses argv into app, then runs body; returns the exit code. body returns its own code

@@ -1,6 +1,9 @@
 #include "common/train_program.hpp"
 
+#include <cstdio>
 #include <iostream>
+
+#include "dist/comm.hpp"
 
 namespace cnn::cmd {
 
@@ -18,6 +21,19 @@ int run_training_program(train::RunOptions& opt, Progress& progress, const Commo
   opt.stop = stop_on_sigint();
 
   const auto result = train::run_training(opt);
+  // Data-parallel: the first process reports for the job.
+  const dist::Comm& comm = dist::Comm::world();
+  if (!comm.is_root()) return result.fit.interrupted ? kInterrupted : kOk;
+  if (result.fit.parallel_steps > 0) {
+    char line[200];
+    const double steps = double(result.fit.parallel_steps);
+    std::snprintf(line, sizeof line,
+                  "data-parallel over %d processes: %zu steps; the gradient sum took %.2f ms a "
+                  "step during backward and %.2f ms after it",
+                  comm.size(), result.fit.parallel_steps, 1e3 * result.fit.sum_overlap_s / steps,
+                  1e3 * result.fit.sum_wait_s / steps);
+    progress.info(line);
+  }
   if (result.fit.interrupted)
     progress.info("interrupted: checkpoint written; continue with " + program + " --resume " +
                   result.run_dir);

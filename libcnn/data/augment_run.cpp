@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "data/batcher.hpp"
+#include "dist/comm.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/image.hpp"
@@ -94,10 +95,17 @@ std::pair<std::size_t, bool> write_stream(const AugmentJob& job, const Augmented
   return {written, false};
 }
 
+// Sharded over the processes of a job (mpirun): each writes the files of its contiguous range
+// of the batches into the shared folder; the names and the draws are the one-process ones.
 std::size_t save_images(const AugmentJob& job, const AugmentedDataset& augmented) {
   namespace fs = std::filesystem;
   RepeatDataset repeated(augmented, job.count);
-  Batcher batcher(repeated, batcher_options(job, false));
+  dist::Comm& comm = dist::Comm::world();
+  BatcherOptions bo = batcher_options(job, false);
+  bo.shard_rank = static_cast<std::size_t>(comm.rank());
+  bo.shard_count = static_cast<std::size_t>(comm.size());
+  bo.shard_by_batches = true;
+  Batcher batcher(repeated, bo);
   Batch batch;
   const std::size_t per = augmented.sample_numel();
   const AugmentSettings& s = job.settings;
@@ -116,7 +124,9 @@ std::size_t save_images(const AugmentJob& job, const AugmentedDataset& augmented
       else
         io::write_jpeg(path, img);
     }
-  return written;
+  double all = static_cast<double>(written);
+  comm.allreduce_sum(&all, 1);
+  return static_cast<std::size_t>(all);
 }
 
 }  // namespace
@@ -139,6 +149,10 @@ ResolvedAugmentSettings resolve_augment_settings(
 AugmentResult run_augment(const AugmentJob& job) {
   if (job.stream == !job.save_dir.empty())
     throw ConfigError("", "", "", "give exactly one output: a folder or a stream");
+  if (job.stream && dist::Comm::world().parallel())
+    throw UsageError("--stream",
+                     "a stream is written by one process: run it without mpirun "
+                     "(--save-to-dir is what several processes share)");
   if (!job.save_dir.empty()) {
     if (!job.save_prefix.empty() && !io::is_plain_name(job.save_prefix))
       throw ConfigError("", "", "",

@@ -35,6 +35,14 @@ Batcher::Batcher(const Dataset& dataset, BatcherOptions options) : ds_(dataset),
   steps_ = (n + opt_.batch_size - 1) / opt_.batch_size;
   if (opt_.steps_per_epoch) steps_ = std::min(steps_, *opt_.steps_per_epoch);
   samples_ = std::min(n, steps_ * opt_.batch_size);
+  if (opt_.shard_count == 0 || opt_.shard_rank >= opt_.shard_count)
+    throw InputError("batcher", "shard " + std::to_string(opt_.shard_rank) + " of " +
+                                    std::to_string(opt_.shard_count) + " does not exist");
+  step_end_ = steps_;
+  if (opt_.shard_by_batches) {
+    step_begin_ = steps_ * opt_.shard_rank / opt_.shard_count;
+    step_end_ = steps_ * (opt_.shard_rank + 1) / opt_.shard_count;
+  }
 
   if (opt_.threads == 0) return;
   slots_.resize(opt_.prefetch);
@@ -89,6 +97,22 @@ std::size_t Batcher::batch_samples(std::size_t b) const {
   return std::min(opt_.batch_size, samples_ - b * opt_.batch_size);
 }
 
+std::pair<std::size_t, std::size_t> Batcher::local_part(std::size_t b) const {
+  const std::size_t n = b >= step_begin_ && b < step_end_ ? batch_samples(b) : 0;
+  if (opt_.shard_by_batches || opt_.shard_count == 1) return {b * opt_.batch_size, n};
+  const std::size_t lo = n * opt_.shard_rank / opt_.shard_count;
+  const std::size_t hi = n * (opt_.shard_rank + 1) / opt_.shard_count;
+  return {b * opt_.batch_size + lo, hi - lo};
+}
+
+void Batcher::advance_take() {
+  ++take_k_;
+  while (take_batch_ < step_end_ && take_k_ >= local_part(take_batch_).second) {
+    ++take_batch_;
+    take_k_ = 0;
+  }
+}
+
 std::uint64_t Batcher::sample_seed(std::size_t position) const {
   return mix64(epoch_seed(opt_.seed, epoch_) ^ mix64(static_cast<std::uint64_t>(position)));
 }
@@ -99,7 +123,7 @@ void Batcher::load_sample(std::size_t position, float* dst, std::int32_t& label)
 
 void Batcher::reset_slot(Slot& s, std::size_t b) {
   s.batch = b;
-  s.size = batch_samples(b);
+  s.size = local_part(b).second;
   s.done = 0;
   s.error = nullptr;
   s.error_pos = 0;
@@ -113,18 +137,21 @@ void Batcher::start_epoch(std::size_t epoch) {
   epoch_ = epoch;
   started_ = true;
   order_ = epoch_order(epoch);
-  consumed_ = 0;
-  next_sample_ = 0;
-  for (std::size_t i = 0; i < slots_.size(); ++i) reset_slot(slots_[i], i);
+  consumed_ = step_begin_;
+  take_batch_ = step_begin_;
+  take_k_ = static_cast<std::size_t>(-1);
+  advance_take();  // to the first sample of the first batch this process loads any of
+  for (std::size_t b = step_begin_; b < step_begin_ + slots_.size(); ++b)
+    reset_slot(slots_[b % slots_.size()], b);
   active_ = true;
   lk.unlock();
   work_cv_.notify_all();
 }
 
 bool Batcher::can_take() const {
-  if (!active_ || next_sample_ >= samples_) return false;
+  if (!active_ || take_batch_ >= step_end_) return false;
   // The sample's batch must fit in the ring: at most prefetch batches ahead of the consumer.
-  return next_sample_ / opt_.batch_size < consumed_ + slots_.size();
+  return take_batch_ < consumed_ + slots_.size();
 }
 
 void Batcher::worker() {
@@ -132,9 +159,9 @@ void Batcher::worker() {
   for (;;) {
     work_cv_.wait(lk, [this] { return stop_ || can_take(); });
     if (stop_) return;
-    const std::size_t pos = next_sample_++;
-    const std::size_t b = pos / opt_.batch_size;
-    const std::size_t k = pos - b * opt_.batch_size;
+    const std::size_t b = take_batch_, k = take_k_;
+    const std::size_t pos = local_part(b).first + k;
+    advance_take();
     Slot& slot = slots_[b % slots_.size()];
     ++busy_;
     lk.unlock();
@@ -161,19 +188,21 @@ void Batcher::worker() {
 
 bool Batcher::next(Batch& out) {
   if (!started_) start_epoch(0);
-  if (consumed_ >= steps_) return false;
+  if (consumed_ >= step_end_) return false;
   const std::size_t b = consumed_;
-  const std::size_t n = batch_samples(b);
+  const auto [first_pos, n] = local_part(b);
   ensure_shape(out.x, batch_shape(n, sample_shape_));
   out.labels.resize(n);
   out.indices.resize(n);
   out.size = n;
   out.step = b;
   out.epoch = epoch_;
+  out.first = first_pos - b * opt_.batch_size;
+  out.batch_samples = batch_samples(b);
 
   if (workers_.empty()) {  // threads == 0: decode here
     for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t pos = b * opt_.batch_size + k;
+      const std::size_t pos = first_pos + k;
       load_sample(pos, out.x.data() + k * numel_, out.labels[k]);
       out.indices[k] = order_[pos];
     }

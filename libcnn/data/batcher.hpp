@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.hpp"
@@ -28,6 +29,15 @@ struct BatcherOptions {
   // Stop an epoch after this many batches (Keras steps_per_epoch); nullopt or a larger value
   // means every batch, the last one possibly partial.
   std::optional<std::size_t> steps_per_epoch;
+  // This process's part of every epoch in a job of shard_count processes (dist::Comm). By
+  // samples: every batch is split into contiguous parts by the fixed rule
+  // [n * rank / count, n * (rank + 1) / count) of its n samples, and next() hands out this
+  // process's part of each batch (possibly empty) with the batch's step; the samples, their
+  // order and their augmentation draws are those of the one-process batch. By batches: the
+  // epoch's steps are split the same way, and next() hands out whole batches of this process's
+  // contiguous range of steps only.
+  std::size_t shard_rank = 0, shard_count = 1;
+  bool shard_by_batches = false;
 };
 
 // One mini-batch. next() reuses the buffers, so x keeps its storage while its shape holds.
@@ -36,7 +46,10 @@ struct Batch {
   std::vector<std::int32_t> labels;  // [n] class indices
   std::vector<std::size_t> indices;  // [n] the samples' dataset indices
   std::size_t size = 0;              // n: batch_size, or fewer for an epoch's last batch
-  std::size_t step = 0;              // position of the batch in its epoch, from 0
+  // With BatcherOptions::shard_count > 1 and sharding by samples, x holds this process's part:
+  // samples [first, first + size) of the whole batch's batch_samples.
+  std::size_t first = 0, batch_samples = 0;
+  std::size_t step = 0;  // position of the batch in its epoch, from 0
   std::size_t epoch = 0;
 };
 
@@ -59,8 +72,12 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Batches per epoch (the last may be partial; steps_per_epoch caps it).
+  // Batches per epoch (the last may be partial; steps_per_epoch caps it), over every process.
   std::size_t steps_per_epoch() const { return steps_; }
+  // The steps next() hands out in an epoch: [first_step(), end_step()); all of them unless
+  // sharding by batches.
+  std::size_t first_step() const { return step_begin_; }
+  std::size_t end_step() const { return step_end_; }
   // Samples per epoch (dataset size, or fewer with steps_per_epoch).
   std::size_t samples_per_epoch() const { return samples_; }
 
@@ -91,6 +108,9 @@ class Batcher {
   void worker();
   bool can_take() const;
   std::size_t batch_samples(std::size_t b) const;
+  // Epoch positions [first, first + count) of batch b that this process loads.
+  std::pair<std::size_t, std::size_t> local_part(std::size_t b) const;
+  void advance_take();
   void reset_slot(Slot& s, std::size_t b);
   std::uint64_t sample_seed(std::size_t position) const;
   void load_sample(std::size_t position, float* dst, std::int32_t& label) const;
@@ -101,15 +121,16 @@ class Batcher {
   Shape sample_shape_;
   std::size_t numel_ = 0;
   std::size_t steps_ = 0, samples_ = 0;
+  std::size_t step_begin_ = 0, step_end_ = 0;
 
   // Epoch state. order_, epoch_ and the slots' metadata change only while no worker is busy.
   std::vector<std::size_t> order_;
   std::size_t epoch_ = 0;
   bool started_ = false;
-  std::size_t consumed_ = 0;     // batches handed out this epoch
-  std::size_t next_sample_ = 0;  // next epoch position a worker takes
-  std::size_t busy_ = 0;         // workers loading a sample now
-  bool active_ = false;          // workers may take samples
+  std::size_t consumed_ = 0;                 // batches handed out this epoch
+  std::size_t take_batch_ = 0, take_k_ = 0;  // the next sample a worker takes: batch, position
+  std::size_t busy_ = 0;                     // workers loading a sample now
+  bool active_ = false;                      // workers may take samples
   bool stop_ = false;
   std::vector<Slot> slots_;
 

@@ -1,6 +1,8 @@
 // See comm.hpp. With CNN_HAVE_MPI the job is MPI_COMM_WORLD; without, one process.
 #include "dist/comm.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -63,10 +65,17 @@ Comm::Comm() {
 #endif
 }
 
+namespace {
+Comm* g_world = nullptr;
+}  // namespace
+
 Comm& Comm::world() {
   static Comm comm;
+  g_world = &comm;
   return comm;
 }
+
+Comm* Comm::started() { return g_world; }
 
 void Comm::allreduce_sum(float* data, std::size_t n) {
   if (size_ == 1 || n == 0) return;
@@ -84,6 +93,86 @@ void Comm::allreduce_sum(float* data, std::size_t n) {
     }
   }
 #endif
+}
+
+void Comm::allreduce_sum(double* data, std::size_t n) {
+  if (size_ == 1 || n == 0) return;
+  std::vector<double> all(static_cast<std::size_t>(size_) * n);
+  allgather(data, n * sizeof(double), all.data());
+  for (std::size_t i = 0; i < n; ++i) {
+    double sum = all[i];
+    for (std::size_t r = 1; r < static_cast<std::size_t>(size_); ++r) sum += all[r * n + i];
+    data[i] = sum;
+  }
+}
+
+void Comm::allgather(const void* mine, std::size_t bytes, void* all) {
+  if (size_ == 1) {
+    if (bytes) std::memcpy(all, mine, bytes);
+    return;
+  }
+#ifdef CNN_HAVE_MPI
+  if (bytes > std::size_t{1} << 30)
+    throw Error("allgather of " + std::to_string(bytes) + " bytes per process: more than 1 GiB");
+  MPI_Allgather(mine, static_cast<int>(bytes), MPI_BYTE, all, static_cast<int>(bytes), MPI_BYTE,
+                MPI_COMM_WORLD);
+#endif
+}
+
+std::vector<double> Comm::allgather(const std::vector<double>& mine) {
+  if (size_ == 1) return mine;
+  const auto k = static_cast<std::size_t>(size_);
+  std::vector<std::uint64_t> counts(k);
+  const std::uint64_t n = mine.size();
+  allgather(&n, sizeof n, counts.data());
+  std::vector<double> all;
+#ifdef CNN_HAVE_MPI
+  std::vector<int> recv(k), displ(k);
+  std::size_t total = 0;
+  for (std::size_t r = 0; r < k; ++r) {
+    recv[r] = static_cast<int>(counts[r]);
+    displ[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  all.resize(total);
+  MPI_Allgatherv(mine.data(), static_cast<int>(n), MPI_DOUBLE, all.data(), recv.data(),
+                 displ.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+#endif
+  return all;
+}
+
+std::vector<std::string> Comm::gather(const std::string& mine, int root) {
+  if (size_ == 1) return {mine};
+  std::vector<std::string> out;
+#ifdef CNN_HAVE_MPI
+  const auto k = static_cast<std::size_t>(size_);
+  if (mine.size() > std::size_t{1} << 30)
+    throw Error("gather of " + std::to_string(mine.size()) +
+                " bytes from one process: more "
+                "than 1 GiB");
+  const int n = static_cast<int>(mine.size());
+  std::vector<int> counts(k), displs(k);
+  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
+  std::vector<char> all;
+  if (rank_ == root) {
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < k; ++r) {
+      displs[r] = static_cast<int>(total);
+      total += static_cast<std::size_t>(counts[r]);
+    }
+    if (total > std::size_t{1} << 31)
+      throw Error("gather of " + std::to_string(total) + " bytes: more than 2 GiB");
+    all.resize(std::max<std::size_t>(total, 1));
+  }
+  MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, root,
+              MPI_COMM_WORLD);
+  if (rank_ == root)
+    for (std::size_t r = 0; r < k; ++r)
+      out.emplace_back(all.data() + displs[r], static_cast<std::size_t>(counts[r]));
+#else
+  (void)root;
+#endif
+  return out;
 }
 
 void Comm::broadcast(void* data, std::size_t bytes, int root) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace cnn::dist {
 
@@ -17,6 +18,8 @@ class Comm {
   // when a launcher started several processes of a build without MPI, which would otherwise
   // each do the whole job.
   static Comm& world();
+  // world() if it has been set up, else nullptr (nothing is started).
+  static Comm* started();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -30,6 +33,17 @@ class Comm {
   // the order messages happen to arrive.
   void allreduce_sum(float* data, std::size_t n);
   static constexpr std::size_t kBucket = std::size_t{1} << 20;
+
+  // The same for doubles (metric sums): gathered whole and summed in rank order.
+  void allreduce_sum(double* data, std::size_t n);
+
+  // Every process's `bytes` bytes at mine, in rank order, into all (size() * bytes).
+  void allgather(const void* mine, std::size_t bytes, void* all);
+  // Every process's values, of any count, concatenated in rank order.
+  std::vector<double> allgather(const std::vector<double>& mine);
+
+  // Every process's bytes, in rank order, at the root; an empty list elsewhere.
+  std::vector<std::string> gather(const std::string& mine, int root = 0);
 
   // The root's bytes to every process.
   void broadcast(void* data, std::size_t bytes, int root = 0);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -72,6 +73,10 @@ struct Context {
   // (Conv2D's Winograd kernel) while the version stays the same. 0: unknown (a layer run on
   // its own), so such caches must compare the values.
   std::uint64_t params_version = 0;
+  // Backward only: called by Model with a node's index as soon as that node's backward is done
+  // (its parameter gradients are then final), in backward's order (data-parallel training
+  // starts summing them over the processes while the earlier layers run).
+  std::function<void(std::size_t)> after_node_backward = nullptr;
 };
 
 using Inputs = std::span<const Tensor* const>;

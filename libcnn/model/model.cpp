@@ -769,6 +769,7 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     if (times_)
       times_->backward_s[i] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (ctx.after_node_backward) ctx.after_node_backward(i);
   }
   if (grad_input && preprocess_input())
     preprocessing_->backward_add(pre_grad_.data(), grad_input->data(),

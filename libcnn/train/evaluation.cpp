@@ -2,10 +2,12 @@
 #include "train/evaluation.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
 #include "data/batcher.hpp"
+#include "dist/comm.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/import.hpp"
@@ -17,6 +19,55 @@
 
 namespace cnn::train {
 namespace fs = std::filesystem;
+
+namespace {
+
+// Predictions as bytes, to gather them from the processes of a sharded evaluation.
+void put_bytes(std::string& out, const void* p, std::size_t n) {
+  out.append(static_cast<const char*>(p), n);
+}
+template <class T>
+void put(std::string& out, T v) {
+  put_bytes(out, &v, sizeof v);
+}
+template <class T>
+T take(const std::string& in, std::size_t& at) {
+  T v{};
+  if (at + sizeof v > in.size()) throw Error("a process sent a truncated list of predictions");
+  std::memcpy(&v, in.data() + at, sizeof v);
+  at += sizeof v;
+  return v;
+}
+
+std::string encode(const std::vector<Prediction>& ps) {
+  std::string out;
+  for (const Prediction& p : ps) {
+    put<std::uint64_t>(out, p.name.size());
+    out += p.name;
+    put<std::int32_t>(out, p.label.value_or(-1));
+    put<std::int32_t>(out, p.predicted);
+    put<std::uint64_t>(out, p.probabilities.size());
+    put_bytes(out, p.probabilities.data(), p.probabilities.size() * sizeof(float));
+  }
+  return out;
+}
+
+void decode(const std::string& in, std::vector<Prediction>& ps) {
+  for (std::size_t at = 0; at < in.size();) {
+    Prediction p;
+    const auto len = take<std::uint64_t>(in, at);
+    if (at + len > in.size()) throw Error("a process sent a truncated list of predictions");
+    p.name = in.substr(at, len);
+    at += len;
+    if (const auto label = take<std::int32_t>(in, at); label >= 0) p.label = label;
+    p.predicted = take<std::int32_t>(in, at);
+    p.probabilities.resize(take<std::uint64_t>(in, at));
+    for (float& v : p.probabilities) v = take<float>(in, at);
+    ps.push_back(std::move(p));
+  }
+}
+
+}  // namespace
 
 EvalReport run_evaluation(const EvalOptions& opt) {
   if (opt.run_dir.empty() && (opt.model_path.empty() || opt.weights_path.empty()))
@@ -79,33 +130,55 @@ EvalReport run_evaluation(const EvalOptions& opt) {
   topt.top_k = k > 5 ? 5 : 0;
   Trainer trainer(model, topt, 0);
   rep.confusion = ConfusionMatrix(rep.class_names.size());
-  const PassStats s =
-      evaluate(trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
-               [&](const data::Batch& b, const Tensor& probs) {
-                 const std::size_t cols = probs.shape()[1];
-                 for (std::size_t i = 0; i < b.size; ++i) {
-                   const float* p = probs.data() + i * cols;
-                   Prediction pr;
-                   if (cols == 1) {
-                     pr.probabilities = {1.0f - p[0], p[0]};
-                     pr.predicted = p[0] > 0.5f ? 1 : 0;
-                   } else {
-                     pr.probabilities.assign(p, p + cols);
-                     pr.predicted = static_cast<std::int32_t>(std::max_element(p, p + cols) -
-                                                              p);  // ties: the first, as argmax
-                   }
-                   if (rep.has_labels) {
-                     pr.label = b.labels[i];
-                     rep.confusion.add(b.labels[i], pr.predicted);
-                   }
-                   if (opt.predictions || !rep.has_labels) {
-                     pr.name = ds->sample_name(b.indices[i]);
-                     rep.predictions.push_back(std::move(pr));
-                   }
-                 }
-                 done += b.size;
-                 if (opt.on_progress) opt.on_progress(done, rep.samples);
-               });
+  // Sharded over the processes of a job (mpirun): each evaluates its contiguous range of the
+  // batches and keeps every prediction; the first gathers them in dataset order below.
+  const dist::Comm& comm = dist::Comm::world();
+  const bool shard = comm.parallel();
+  std::size_t shown_total = rep.samples;
+  if (shard) {
+    const std::size_t steps = (rep.samples + opt.batch_size - 1) / opt.batch_size;
+    shown_total =
+        std::min(rep.samples, steps / static_cast<std::size_t>(comm.size()) * opt.batch_size);
+  }
+  const PassStats s = evaluate(
+      trainer, *ds, opt.batch_size, opt.threads, std::nullopt,
+      [&](const data::Batch& b, const Tensor& probs) {
+        const std::size_t cols = probs.shape()[1];
+        for (std::size_t i = 0; i < b.size; ++i) {
+          const float* p = probs.data() + i * cols;
+          Prediction pr;
+          if (cols == 1) {
+            pr.probabilities = {1.0f - p[0], p[0]};
+            pr.predicted = p[0] > 0.5f ? 1 : 0;
+          } else {
+            pr.probabilities.assign(p, p + cols);
+            pr.predicted = static_cast<std::int32_t>(std::max_element(p, p + cols) -
+                                                     p);  // ties: the first, as argmax
+          }
+          if (rep.has_labels) {
+            pr.label = b.labels[i];
+            rep.confusion.add(b.labels[i], pr.predicted);
+          }
+          if (opt.predictions || !rep.has_labels || shard) {
+            pr.name = ds->sample_name(b.indices[i]);
+            rep.predictions.push_back(std::move(pr));
+          }
+        }
+        done += b.size;
+        if (opt.on_progress) opt.on_progress(done, shown_total);
+      },
+      true);
+  if (shard) {
+    const std::vector<std::string> parts = dist::Comm::world().gather(encode(rep.predictions));
+    rep.predictions.clear();
+    rep.confusion.reset();
+    if (comm.is_root()) {
+      for (const std::string& part : parts) decode(part, rep.predictions);
+      for (const Prediction& p : rep.predictions)
+        if (p.label) rep.confusion.add(*p.label, p.predicted);
+      if (!opt.predictions && rep.has_labels) rep.predictions.clear();
+    }
+  }
   if (rep.has_labels) {
     rep.loss = s.loss();
     rep.accuracy = s.accuracy();

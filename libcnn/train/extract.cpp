@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
 
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
+#include "dist/comm.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/npy.hpp"
@@ -321,8 +323,18 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   res.shape = feat_shape;
   res.classes = ds->class_names();
   const FeatureSource src{opt, model_path, weights, feat_shape, numel(feat_shape), *ds};
-  const std::unique_ptr<FeatureSink> sink = make_sink(*format, src);
-  data::Batcher batcher(*ds, {opt.batch_size, false, 0, opt.threads, 2, std::nullopt});
+  // Sharded over the processes of a job (mpirun): each runs its contiguous range of the batches;
+  // the first writes its own as they come, then the others' in rank order: dataset order.
+  dist::Comm& comm = dist::Comm::world();
+  const std::unique_ptr<FeatureSink> sink = comm.is_root() ? make_sink(*format, src) : nullptr;
+  data::BatcherOptions bo{opt.batch_size, false, 0, opt.threads, 2, std::nullopt};
+  if (comm.parallel()) {
+    bo.shard_rank = static_cast<std::size_t>(comm.rank());
+    bo.shard_count = static_cast<std::size_t>(comm.size());
+    bo.shard_by_batches = true;
+  }
+  data::Batcher batcher(*ds, bo);
+  std::string held;  // another process's batches for the first: per sample label, index, features
   Rng rng(0);
   Context ctx;
   ctx.training = false;
@@ -332,18 +344,63 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   std::vector<float> feats;
   const auto t0 = clock::now();
   batcher.start_epoch(0);
+  const std::size_t shown = comm.parallel() ? batcher.end_step() * opt.batch_size : count;
   while (batcher.next(b)) {
     pool_features(model.forward(ctx, b.x), opt.pool, feats);
-    sink->write(b, feats.data());
+    if (sink) {
+      sink->write(b, feats.data());
+    } else {
+      for (std::size_t i = 0; i < b.size; ++i) {
+        const std::int32_t label = b.labels[i];
+        const std::uint64_t index = b.indices[i];
+        held.append(reinterpret_cast<const char*>(&label), sizeof label);
+        held.append(reinterpret_cast<const char*>(&index), sizeof index);
+        held.append(reinterpret_cast<const char*>(feats.data() + i * src.numel),
+                    src.numel * sizeof(float));
+      }
+    }
     res.count += b.size;
     res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-    if (opt.on_batch) opt.on_batch(res.count, count, res.seconds);
+    if (opt.on_batch) opt.on_batch(res.count, std::min(shown, count), res.seconds);
     if (opt.stop && opt.stop->load() && res.count < count) {
       res.interrupted = true;
-      return res;  // the sink's destructor removes its temporary files
+      break;
     }
   }
-  res.files = sink->finish();
+  if (comm.parallel()) {
+    // A stop asked of any process stops them all, with nothing written.
+    double stop = res.interrupted ? 1.0 : 0.0;
+    comm.allreduce_sum(&stop, 1);
+    res.interrupted = stop > 0;
+  }
+  if (res.interrupted) return res;  // the sink's destructor removes its temporary files
+  if (comm.parallel()) {
+    const std::vector<std::string> parts = comm.gather(held);
+    const std::size_t rec =
+        sizeof(std::int32_t) + sizeof(std::uint64_t) + src.numel * sizeof(float);
+    for (std::size_t r = 1; r < parts.size(); ++r) {
+      const std::string& part = parts[r];
+      if (part.size() % rec != 0) throw Error("a process sent a truncated set of features");
+      data::Batch other;
+      other.size = part.size() / rec;
+      other.labels.resize(other.size);
+      other.indices.resize(other.size);
+      feats.resize(other.size * src.numel);
+      for (std::size_t i = 0; i < other.size; ++i) {
+        const char* p = part.data() + i * rec;
+        std::uint64_t index = 0;
+        std::memcpy(&other.labels[i], p, sizeof(std::int32_t));
+        std::memcpy(&index, p + sizeof(std::int32_t), sizeof index);
+        other.indices[i] = static_cast<std::size_t>(index);
+        std::memcpy(feats.data() + i * src.numel, p + sizeof(std::int32_t) + sizeof index,
+                    src.numel * sizeof(float));
+      }
+      sink->write(other, feats.data());
+    }
+    res.count = count;
+    res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  }
+  if (sink) res.files = sink->finish();
   return res;
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "data/batcher.hpp"
+#include "dist/comm.hpp"
 #include "train/checkpoint.hpp"
 #include "train/schedule.hpp"
 
@@ -67,6 +68,28 @@ void recalibrate_batchnorm(Model& model, const data::Dataset& train, const FitOp
   for (Layer* bn : bns) bn->set_statistics_momentum(std::nullopt);
 }
 
+// Data-parallel training: each process's BatchNormalization layers keep moving statistics of
+// their own parts of the batches. At the end of every epoch they become the mean over the
+// processes, so that validation, checkpoints and the saved weights see one model.
+void average_running_statistics(Model& model) {
+  dist::Comm& comm = dist::Comm::world();
+  if (!comm.parallel()) return;
+  const float k = static_cast<float>(comm.size());
+  for (auto& np : model.named_params()) {
+    if (!np.layer->has_running_statistics() || !np.layer->trainable() || np.param->trainable)
+      continue;
+    comm.allreduce_sum(np.param->value, np.param->size());
+    for (std::size_t i = 0, n = np.param->size(); i < n; ++i) np.param->value[i] /= k;
+  }
+}
+
+// A stop asked of any process (Ctrl-C, or the SIGTERM a scheduler sends) stops them all.
+bool stop_requested(const FitOptions& opt, dist::Comm& comm) {
+  double asked = opt.stop && opt.stop->load() ? 1.0 : 0.0;
+  comm.allreduce_sum(&asked, 1);
+  return asked > 0;
+}
+
 }  // namespace
 
 json_ordered to_json(const EpochRecord& r) {
@@ -116,17 +139,46 @@ std::optional<std::string> first_nonfinite_param(Model& model, bool gradients) {
 
 PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
                    std::size_t threads, std::optional<std::size_t> steps,
-                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch) {
+                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch,
+                   bool shard) {
+  dist::Comm& comm = dist::Comm::world();
+  shard = shard && comm.parallel();
   // A limited number of steps reads a fixed, seeded random subset (the same every epoch, and
   // mixed across classes), not the first batches of a dataset that is sorted by class.
-  data::Batcher batcher(dataset, {batch_size, steps.has_value(), 0x5eed5eedULL, threads, 2, steps});
+  data::BatcherOptions bo{batch_size, steps.has_value(), 0x5eed5eedULL, threads, 2, steps};
+  if (shard) {
+    bo.shard_rank = static_cast<std::size_t>(comm.rank());
+    bo.shard_count = static_cast<std::size_t>(comm.size());
+    bo.shard_by_batches = true;
+  }
+  data::Batcher batcher(dataset, bo);
   data::Batch batch;
   Tensor probabilities;
   PassStats total;
+  std::vector<double> mine;  // shard: this process's batches' sums, in order
   batcher.start_epoch(0);
   while (batcher.next(batch)) {
-    total.add(trainer.eval_step(batch.x, batch.labels, on_batch ? &probabilities : nullptr));
+    const PassStats s =
+        trainer.eval_step(batch.x, batch.labels, on_batch ? &probabilities : nullptr);
+    if (shard)
+      mine.insert(mine.end(),
+                  {s.loss_sum, s.correct, s.top_k_correct, static_cast<double>(s.samples)});
+    else
+      total.add(s);
     if (on_batch) on_batch(batch, probabilities);
+  }
+  if (shard) {
+    // The processes' ranges of batches are contiguous and in rank order: the gathered list is
+    // every batch in order, added as one process adds them.
+    const std::vector<double> all = comm.allgather(mine);
+    for (std::size_t i = 0; i + 3 < all.size(); i += 4) {
+      PassStats s;
+      s.loss_sum = all[i];
+      s.correct = all[i + 1];
+      s.top_k_correct = all[i + 2];
+      s.samples = static_cast<std::size_t>(all[i + 3]);
+      total.add(s);
+    }
   }
   return total;
 }
@@ -180,6 +232,18 @@ json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
   st["partial"] = stats_json(s.partial);
   const auto r = trainer.rng().state();
   st["rng"] = json::array({r[0], r[1], r[2], r[3]});
+  // Data-parallel: every process's generator (each draws its own dropout masks), gathered.
+  dist::Comm& comm = dist::Comm::world();
+  if (comm.parallel()) {
+    const auto k = static_cast<std::size_t>(comm.size());
+    std::vector<std::uint64_t> all(4 * k);
+    comm.allgather(r.data(), sizeof r, all.data());
+    json ranks = json::array();
+    for (std::size_t i = 0; i < k; ++i)
+      ranks.push_back(json::array({all[4 * i], all[4 * i + 1], all[4 * i + 2], all[4 * i + 3]}));
+    st["processes"] = k;
+    st["rng_processes"] = ranks;
+  }
   st["schedule"] = c.schedule->state_to_json();
   if (c.early_stopping) st["early_stopping"] = c.early_stopping->state_to_json();
   json h = json::array();
@@ -188,10 +252,13 @@ json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
   return st;
 }
 
+// Every process takes part (the generators are gathered); the first alone writes.
 void save_checkpoint(const FitOptions& opt, Model& model, Trainer& trainer, const Callbacks& c,
                      const LoopState& s, const std::vector<EpochRecord>& history) {
-  write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()), model,
-                   trainer.optimizer(), state_json(s, trainer, c, history), s.best);
+  const json state = state_json(s, trainer, c, history);
+  if (dist::Comm::world().is_root())
+    write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()),
+                     model, trainer.optimizer(), state, s.best);
 }
 
 // The state of the run's latest checkpoint, its weights, optimizer, RNG and callbacks restored.
@@ -203,8 +270,20 @@ LoopState resume_from_checkpoint(const FitOptions& opt, Model& model, Trainer& t
     s.epoch = st.at("epoch").get<std::size_t>();
     s.step = st.at("step").get<std::size_t>();
     s.partial = stats_from_json(st.at("partial"));
+    // A data-parallel run continues with as many processes as it had: its batches' parts and
+    // its generators are per process.
+    dist::Comm& comm = dist::Comm::world();
+    const auto k = st.value("processes", std::size_t{1});
+    if (k != static_cast<std::size_t>(comm.size()))
+      throw InputError(opt.run_dir,
+                       "the run was trained by " + std::to_string(k) + " process" +
+                           (k == 1 ? "" : "es") + " and this job has " +
+                           std::to_string(comm.size()) + "; resume it with " +
+                           (k == 1 ? std::string("one process (no mpirun, or mpirun -np 1)")
+                                   : "mpirun -np " + std::to_string(k)));
+    const json& rng = k > 1 ? st.at("rng_processes").at(comm.rank()) : st.at("rng");
     std::array<std::uint64_t, 4> r{};
-    for (std::size_t i = 0; i < 4; ++i) r[i] = st.at("rng").at(i).get<std::uint64_t>();
+    for (std::size_t i = 0; i < 4; ++i) r[i] = rng.at(i).get<std::uint64_t>();
     trainer.rng().set_state(r);
     c.schedule->load_state(st.at("schedule"), opt.run_dir, "/schedule");
     if (c.early_stopping && st.contains("early_stopping"))
@@ -242,6 +321,7 @@ bool end_epoch(Model& model, Trainer& trainer, const data::Dataset& train,
                const data::Dataset* validation, const FitOptions& opt, Callbacks& c,
                std::size_t epoch, std::size_t step, const PassStats& stats, double lr,
                Clock::time_point t0, LoopState& state, FitResult& result) {
+  average_running_statistics(model);
   if (opt.recalibrate_bn > 0) recalibrate_batchnorm(model, train, opt, epoch);
   EpochRecord rec;
   rec.epoch = epoch + 1;
@@ -252,7 +332,7 @@ bool end_epoch(Model& model, Trainer& trainer, const data::Dataset& train,
   rec.skipped_images = opt.skipped_images;
   if (validation) {
     const PassStats v =
-        evaluate(trainer, *validation, opt.batch_size, opt.threads, opt.validation_steps);
+        evaluate(trainer, *validation, opt.batch_size, opt.threads, opt.validation_steps, {}, true);
     rec.val_loss = v.loss();
     rec.val_accuracy = v.accuracy();
     if (trainer.top_k()) rec.val_top_k = v.top_k();
@@ -295,9 +375,23 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
   FitResult result;
   LoopState state;
   if (opt.resume) state = resume_from_checkpoint(opt, model, trainer, c, result.history);
-  data::Batcher batcher(
-      train, {opt.batch_size, opt.shuffle, opt.seed, opt.threads, 2, opt.steps_per_epoch});
+  // Data-parallel over the job's processes: each trains on its part of every batch.
+  dist::Comm& comm = dist::Comm::world();
+  trainer.set_data_parallel(comm);
+  data::BatcherOptions bo{opt.batch_size, opt.shuffle, opt.seed,
+                          opt.threads,    2,           opt.steps_per_epoch};
+  bo.shard_rank = static_cast<std::size_t>(comm.rank());
+  bo.shard_count = static_cast<std::size_t>(comm.size());
+  data::Batcher batcher(train, bo);
   data::Batch batch;
+  const auto finish = [&] {
+    if (const dist::GradientSync* sync = trainer.gradient_sync()) {
+      result.parallel_steps = sync->timing().steps;
+      result.sum_overlap_s = sync->timing().overlap_s;
+      result.sum_wait_s = sync->timing().wait_s;
+    }
+    return result;
+  };
   for (std::size_t epoch = state.epoch; epoch < opt.epochs; ++epoch) {
     const auto t0 = Clock::now();
     PassStats stats = std::exchange(state.partial, PassStats{});
@@ -310,7 +404,17 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     while (batcher.next(batch)) {
       lr = c.schedule->learning_rate(optimizer.iterations(), static_cast<std::int64_t>(epoch));
       optimizer.set_learning_rate(lr);
-      const PassStats s = trainer.train_step(batch.x, batch.labels);
+      PassStats s = trainer.train_step(batch.x, batch.labels, 0, batch.batch_samples);
+      bool stop_now = opt.stop && opt.stop->load();
+      if (comm.parallel()) {
+        // The batch's sums over the processes, and whether any was asked to stop, in one sum.
+        double v[5] = {s.loss_sum, s.correct, s.top_k_correct, static_cast<double>(s.samples),
+                       stop_now ? 1.0 : 0.0};
+        comm.allreduce_sum(v, 5);
+        s.loss_sum = v[0], s.correct = v[1], s.top_k_correct = v[2];
+        s.samples = static_cast<std::size_t>(v[3]);
+        stop_now = v[4] > 0;
+      }
       if (!std::isfinite(s.loss_sum))
         throw_diverged(model, opt, epoch, step + 1,
                        std::isnan(s.loss_sum) ? "the loss is NaN" : "the loss is infinite", lr);
@@ -319,11 +423,12 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
       if (opt.on_step)
         opt.on_step({epoch + 1, opt.epochs, step, batcher.steps_per_epoch(), stats.loss(),
                      stats.accuracy(), seconds_since(t0)});
-      if (opt.stop && opt.stop->load() && step < batcher.steps_per_epoch()) {
+      if (stop_now && step < batcher.steps_per_epoch()) {
         state.epoch = epoch, state.step = step, state.partial = stats;
         save_checkpoint(opt, model, trainer, c, state, result.history);
+        comm.barrier();  // no process leaves before the checkpoint is written
         result.interrupted = true;
-        return result;
+        return finish();
       }
     }
     const bool stop = end_epoch(model, trainer, train, validation, opt, c, epoch, step, stats, lr,
@@ -332,12 +437,13 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
     save_checkpoint(opt, model, trainer, c, state, result.history);
     if (opt.on_epoch) opt.on_epoch(result.history);
     if (stop) break;
-    if (opt.stop && opt.stop->load()) {
+    if (stop_requested(opt, comm)) {
       result.interrupted = epoch + 1 < opt.epochs;
       break;
     }
   }
-  return result;
+  comm.barrier();  // the checkpoint and history are written before any process leaves
+  return finish();
 }
 
 }  // namespace cnn::train

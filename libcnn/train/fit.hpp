@@ -65,6 +65,10 @@ struct FitOptions {
 
 struct FitResult {
   std::vector<EpochRecord> history;
+  // Data-parallel training over several processes: the steps trained, and the seconds of them
+  // spent on the gradient sum while backward ran (overlapped) and after it (waiting).
+  std::size_t parallel_steps = 0;
+  double sum_overlap_s = 0, sum_wait_s = 0;
   bool interrupted = false;
   std::optional<std::size_t> stopped_early_at;  // epoch (from 1)
   std::optional<std::size_t> best_epoch;        // early stopping's best (from 1)
@@ -87,10 +91,14 @@ Callbacks make_callbacks(const FitOptions& options, double learning_rate, bool h
 FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
               const data::Dataset* validation, const FitOptions& options);
 
-// Loss/accuracy of a model over a dataset (inference mode), batched in dataset order.
+// Loss/accuracy of a model over a dataset (inference mode), batched in dataset order. With
+// shard, in a job of several processes (dist::Comm), each process evaluates its contiguous range
+// of the batches (on_batch sees only those) and every process returns the whole set's sums,
+// added batch by batch in order: the same bits as one process.
 PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t batch_size,
                    std::size_t threads, std::optional<std::size_t> steps = std::nullopt,
-                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch = {});
+                   const std::function<void(const data::Batch&, const Tensor&)>& on_batch = {},
+                   bool shard = false);
 
 // The first parameter ("<layer>.<param>") holding a NaN or an infinity, in the weights or, with
 // gradients set, in the gradient arena; nullopt when all are finite.

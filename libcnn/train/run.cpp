@@ -7,6 +7,7 @@
 
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
+#include "dist/comm.hpp"
 #include "io/architecture.hpp"
 #include "io/atomic_file.hpp"
 #include "io/dir_lock.hpp"
@@ -343,7 +344,7 @@ FitOptions fit_options(const Recipe& recipe, const RunOptions& opt, const std::s
   f.stop = opt.stop;
   f.on_step = opt.on_step;
   f.on_epoch = [&opt](const std::vector<EpochRecord>& history) {
-    write_history(opt.run_dir, history);
+    if (dist::Comm::world().is_root()) write_history(opt.run_dir, history);
     if (opt.on_epoch) opt.on_epoch(history.back());
   };
   return f;
@@ -422,16 +423,21 @@ RunResult run_training(const RunOptions& opt) {
   // Everything the recipe configures is checked before the run directory is touched: the
   // trainer (loss against the outputs, class weights) and the monitors of the callbacks.
   const std::string model_json = io::model_file_text(model);
+  // Each process of a data-parallel job draws its own dropout masks: the first from the
+  // one-process seed, the others from seeds of their own.
+  const auto rank = static_cast<std::uint64_t>(dist::Comm::world().rank());
   Trainer trainer(model, trainer_options(recipe, data, r.file),
-                  recipe.seed ^ 0x5eed0f0d0a0b5eedULL);
+                  recipe.seed ^ 0x5eed0f0d0a0b5eedULL ^ (rank * 0x9e3779b97f4a7c15ULL));
   const FitOptions fopt = fit_options(recipe, opt, r.file, result.skipped_images.size());
   make_callbacks(fopt, trainer.optimizer().learning_rate(), data.validation != nullptr,
                  trainer.top_k() > 0);
 
+  // Data-parallel (several processes): the first alone writes the run directory.
+  const bool root = dist::Comm::world().is_root();
   std::optional<io::DirLock> lock;
-  const bool created = claim_run_dir(opt, lock);
+  const bool created = root && claim_run_dir(opt, lock);
   try {
-    write_run_files(opt, r, model_json, *data.train);
+    if (root) write_run_files(opt, r, model_json, *data.train);
     result.fit = fit(model, trainer, *data.train, data.validation.get(), fopt);
   } catch (...) {
     if (created && !has_checkpoint(opt.run_dir)) {
@@ -440,6 +446,7 @@ RunResult run_training(const RunOptions& opt) {
     }
     throw;
   }
+  if (!root) return result;
   write_history(opt.run_dir, result.fit.history);
   if (!result.fit.interrupted) io::save_weights(model, opt.run_dir + "/weights.safetensors");
   return result;

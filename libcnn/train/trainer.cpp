@@ -2,6 +2,7 @@
 // ends in the matching activation.
 #include "train/trainer.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "train/class_weight.hpp"
@@ -92,14 +93,47 @@ PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labe
   return s;
 }
 
+void Trainer::set_data_parallel(dist::Comm& comm) {
+  if (!comm.parallel() || sync_) return;
+  // The arena is in node order, and backward runs the nodes backwards: once node i is done,
+  // the gradients of node i and every later node are final.
+  std::vector<std::size_t> first(model_.size(), model_.arena_size());
+  const float* base = std::as_const(model_).values();
+  for (const auto& np : model_.named_params())
+    for (std::size_t i = 0; i < model_.size(); ++i)
+      if (model_.node(i).layer.get() == np.layer)
+        first[i] = std::min(first[i], static_cast<std::size_t>(np.param->value - base));
+  ready_offset_.assign(model_.size(), model_.arena_size());
+  for (std::size_t i = model_.size(); i-- > 0;)
+    ready_offset_[i] = std::min(first[i], i + 1 < model_.size() ? ready_offset_[i + 1] : first[i]);
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  for (const Range& r : trainable_) ranges.emplace_back(r.begin, r.end);
+  sync_ = std::make_unique<dist::GradientSync>(comm, std::move(ranges));
+  ctx_.after_node_backward = [this](std::size_t i) { sync_->ready_from(ready_offset_[i]); };
+}
+
 PassStats Trainer::train_step(const Tensor& x, std::span<const std::int32_t> labels,
-                              std::size_t first_sample) {
+                              std::size_t first_sample, std::size_t batch_samples) {
   ctx_.training = true;
-  const Tensor& out = model_.forward(ctx_, x);
-  ensure_shape(grad_out_, shape_of(out));
-  const PassStats s = measure(out, labels, first_sample, &grad_out_);
-  model_.zero_grads();
-  model_.backward(ctx_, x, grad_out_);
+  const std::size_t n = labels.size();
+  const std::size_t total = batch_samples ? batch_samples : n;
+  PassStats s;
+  if (sync_) sync_->begin(model_.grads());
+  if (n > 0) {
+    const Tensor& out = model_.forward(ctx_, x);
+    ensure_shape(grad_out_, shape_of(out));
+    s = measure(out, labels, first_sample, &grad_out_);
+    // The loss is the mean over the whole batch: this part's mean weighs n / total.
+    if (total != n) {
+      const float w = static_cast<float>(double(n) / double(total));
+      for (float& g : grad_out_) g *= w;
+    }
+    model_.zero_grads();
+    model_.backward(ctx_, x, grad_out_);
+  } else {
+    model_.zero_grads();  // a part with no samples adds nothing to the sum
+  }
+  if (sync_) sync_->finish();
   if (weight_decay_ > 0)
     add_l2_gradient(std::as_const(model_).values(), model_.grads(), model_.arena_size(), kernels_,
                     weight_decay_);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/grad_sync.hpp"
 #include "model/model.hpp"
 #include "train/loss.hpp"
 #include "train/optimizer.hpp"
@@ -47,8 +48,17 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   // x [n, ...input], labels [n] class indices. Updates the weights; returns the batch's sums.
+  // In data-parallel training (set_data_parallel) x and labels are this process's part of a
+  // batch of batch_samples samples (n may be 0): its loss gradient is weighted n /
+  // batch_samples, the gradients are summed over the processes while backward runs, and every
+  // process applies the same step; the sums returned are this process's.
   PassStats train_step(const Tensor& x, std::span<const std::int32_t> labels,
-                       std::size_t first_sample = 0);
+                       std::size_t first_sample = 0, std::size_t batch_samples = 0);
+  // Data-parallel training over comm's processes (nothing changes with one process). Call once,
+  // before training.
+  void set_data_parallel(dist::Comm& comm);
+  // The gradient sum's timing (nullptr unless data-parallel over several processes).
+  const dist::GradientSync* gradient_sync() const { return sync_.get(); }
   // Inference-mode forward and loss; probabilities (if given) receives the model's real output
   // (after the final sigmoid/softmax).
   PassStats eval_step(const Tensor& x, std::span<const std::int32_t> labels,
@@ -80,6 +90,8 @@ class Trainer {
   Rng rng_;
   Context ctx_;
   Tensor grad_out_;
+  std::unique_ptr<dist::GradientSync> sync_;
+  std::vector<std::size_t> ready_offset_;  // node i done: gradients from this offset are final
 };
 
 }  // namespace cnn::train

@@ -130,6 +130,91 @@ TEST_CASE("batcher: identical batches for any thread count and prefetch depth") 
   }
 }
 
+TEST_CASE("batcher: shards are the one-process epoch, split by samples or by batches") {
+  // 37 samples in batches of 5 (the last of 2), 1 to 4 shards: more shards than a batch's
+  // samples leaves some parts empty. By samples, every batch's parts, in rank order, are its
+  // one-process samples, augmentation seeds included; by batches, the shards' batches, in rank
+  // order, are the one-process epoch.
+  FakeDataset ds(37);
+  BatcherOptions o;
+  o.batch_size = 5;
+  o.seed = 11;
+  for (std::size_t threads : {0, 2}) {
+    o.threads = threads;
+    o.shard_count = 1;
+    o.shard_rank = 0;
+    o.shard_by_batches = false;
+    Batcher one(ds, o);
+    const EpochData ref = run_epoch(one, 2);
+    for (std::size_t k : {1, 2, 3, 4}) {
+      CAPTURE(threads);
+      CAPTURE(k);
+      // By samples: batch b of the one-process epoch, from each shard's part of it.
+      std::vector<EpochData> parts(k);
+      std::vector<std::vector<std::size_t>> firsts(k);
+      for (std::size_t r = 0; r < k; ++r) {
+        o.shard_count = k;
+        o.shard_rank = r;
+        o.shard_by_batches = false;
+        Batcher b(ds, o);
+        CHECK(b.steps_per_epoch() == 8);
+        Batch batch;
+        b.start_epoch(2);
+        std::size_t step = 0;
+        while (b.next(batch)) {
+          CHECK(batch.step == step++);
+          CHECK(batch.batch_samples == ref.sizes[batch.step]);
+          CHECK(batch.first == batch.batch_samples * r / k);
+          CHECK(batch.size == batch.batch_samples * (r + 1) / k - batch.first);
+          parts[r].x.insert(parts[r].x.end(), batch.x.data(), batch.x.data() + batch.x.size());
+          parts[r].indices.insert(parts[r].indices.end(), batch.indices.begin(),
+                                  batch.indices.end());
+          parts[r].sizes.push_back(batch.size);
+        }
+        CHECK(step == 8);
+      }
+      EpochData joined;
+      std::vector<std::size_t> at(k, 0);
+      for (std::size_t step = 0; step < 8; ++step)
+        for (std::size_t r = 0; r < k; ++r) {
+          const std::size_t n = parts[r].sizes[step];
+          joined.indices.insert(joined.indices.end(), parts[r].indices.begin() + at[r],
+                                parts[r].indices.begin() + at[r] + n);
+          joined.x.insert(joined.x.end(), parts[r].x.begin() + at[r] * 6,
+                          parts[r].x.begin() + (at[r] + n) * 6);
+          at[r] += n;
+        }
+      CHECK(joined.indices == ref.indices);
+      CHECK(joined.x == ref.x);  // the same samples with the same seeds
+
+      // By batches: contiguous ranges of whole batches.
+      EpochData whole;
+      for (std::size_t r = 0; r < k; ++r) {
+        o.shard_rank = r;
+        o.shard_by_batches = true;
+        Batcher b(ds, o);
+        CHECK(b.first_step() == 8 * r / k);
+        CHECK(b.end_step() == 8 * (r + 1) / k);
+        Batch batch;
+        b.start_epoch(2);
+        std::size_t step = b.first_step();
+        while (b.next(batch)) {
+          CHECK(batch.step == step++);
+          CHECK(batch.size == ref.sizes[batch.step]);
+          whole.x.insert(whole.x.end(), batch.x.data(), batch.x.data() + batch.x.size());
+          whole.indices.insert(whole.indices.end(), batch.indices.begin(), batch.indices.end());
+        }
+        CHECK(step == b.end_step());
+      }
+      CHECK(whole.indices == ref.indices);
+      CHECK(whole.x == ref.x);
+    }
+  }
+  o.shard_count = 2;
+  o.shard_rank = 2;
+  CHECK_THROWS_AS(Batcher(ds, o), cnn::InputError);
+}
+
 TEST_CASE("batcher: steps_per_epoch stops early and start_epoch restarts mid-epoch") {
   FakeDataset ds(20);
   BatcherOptions o;
