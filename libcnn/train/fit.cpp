@@ -38,6 +38,16 @@ PassStats stats_from_json(const json& j) {
   return s;
 }
 
+// Data-parallel training: the moving statistics each process keeps of its own parts of the
+// batches (BatchNormalization's of trainable layers), in arena order.
+std::vector<Param*> per_process_statistics(Model& model) {
+  std::vector<Param*> out;
+  for (auto& np : model.named_params())
+    if (np.layer->has_running_statistics() && np.layer->trainable() && !np.param->trainable)
+      out.push_back(np.param);
+  return out;
+}
+
 // FitOptions::recalibrate_bn: the running statistics of every trainable layer that keeps them
 // (BatchNormalization) become the average of `batches` training batches' statistics for the
 // current weights.
@@ -75,11 +85,9 @@ void average_running_statistics(Model& model) {
   dist::Comm& comm = dist::Comm::world();
   if (!comm.parallel()) return;
   const float k = static_cast<float>(comm.size());
-  for (auto& np : model.named_params()) {
-    if (!np.layer->has_running_statistics() || !np.layer->trainable() || np.param->trainable)
-      continue;
-    comm.allreduce_sum(np.param->value, np.param->size());
-    for (std::size_t i = 0, n = np.param->size(); i < n; ++i) np.param->value[i] /= k;
+  for (Param* p : per_process_statistics(model)) {
+    comm.allreduce_sum(p->value, p->size());
+    for (std::size_t i = 0, n = p->size(); i < n; ++i) p->value[i] /= k;
   }
 }
 
@@ -224,7 +232,7 @@ struct LoopState {
   std::vector<float> best;
 };
 
-json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
+json state_json(const LoopState& s, Model& model, Trainer& trainer, const Callbacks& c,
                 const std::vector<EpochRecord>& history) {
   json st;
   st["epoch"] = s.epoch;
@@ -243,6 +251,18 @@ json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
       ranks.push_back(json::array({all[4 * i], all[4 * i + 1], all[4 * i + 2], all[4 * i + 3]}));
     st["processes"] = k;
     st["rng_processes"] = ranks;
+    // Mid-epoch, each process's BatchNormalization statistics are still its own.
+    std::vector<float> mine;
+    for (const Param* p : per_process_statistics(model))
+      mine.insert(mine.end(), p->value, p->value + p->size());
+    std::vector<float> stats(k * mine.size());
+    comm.allgather(mine.data(), mine.size() * sizeof(float), stats.data());
+    json per = json::array();
+    for (std::size_t i = 0; i < k; ++i)
+      per.push_back(
+          std::vector<float>(stats.begin() + static_cast<std::ptrdiff_t>(i * mine.size()),
+                             stats.begin() + static_cast<std::ptrdiff_t>((i + 1) * mine.size())));
+    st["statistics_processes"] = per;
   }
   st["schedule"] = c.schedule->state_to_json();
   if (c.early_stopping) st["early_stopping"] = c.early_stopping->state_to_json();
@@ -255,7 +275,7 @@ json state_json(const LoopState& s, Trainer& trainer, const Callbacks& c,
 // Every process takes part (the generators are gathered); the first alone writes.
 void save_checkpoint(const FitOptions& opt, Model& model, Trainer& trainer, const Callbacks& c,
                      const LoopState& s, const std::vector<EpochRecord>& history) {
-  const json state = state_json(s, trainer, c, history);
+  const json state = state_json(s, model, trainer, c, history);
   if (dist::Comm::world().is_root())
     write_checkpoint(opt.run_dir, static_cast<std::uint64_t>(trainer.optimizer().iterations()),
                      model, trainer.optimizer(), state, s.best);
@@ -282,6 +302,20 @@ LoopState resume_from_checkpoint(const FitOptions& opt, Model& model, Trainer& t
                            (k == 1 ? std::string("one process (no mpirun, or mpirun -np 1)")
                                    : "mpirun -np " + std::to_string(k)));
     const json& rng = k > 1 ? st.at("rng_processes").at(comm.rank()) : st.at("rng");
+    if (k > 1) {
+      const std::vector<float> mine =
+          st.at("statistics_processes").at(comm.rank()).get<std::vector<float>>();
+      std::size_t at = 0;
+      for (Param* p : per_process_statistics(model)) {
+        if (at + p->size() > mine.size())
+          throw FormatError(opt.run_dir + "/checkpoint", std::nullopt,
+                            "state.json's statistics_processes are shorter than the model's "
+                            "BatchNormalization statistics");
+        std::copy(mine.begin() + static_cast<std::ptrdiff_t>(at),
+                  mine.begin() + static_cast<std::ptrdiff_t>(at + p->size()), p->value);
+        at += p->size();
+      }
+    }
     std::array<std::uint64_t, 4> r{};
     for (std::size_t i = 0; i < 4; ++i) r[i] = rng.at(i).get<std::uint64_t>();
     trainer.rng().set_state(r);
