@@ -10,6 +10,7 @@
 #    batches, then exec the real program; cnn-visualize's shim caps --steps of gradient ascent;
 #  - ../shared/data/cats_and_dogs_filtered and cats_and_dogs_test hold a few of the real photos
 #    (the same paths, a subset); the other data sets are the real ones;
+#  - mpirun may run as root with more processes than cores (Open MPI's environment says so);
 #  - inputs a reader would have at hand (photos/, photo.jpg, ..., VGG16 weights, runs made
 #    earlier in another page) are made by setup_for below before a file's blocks run.
 # usage: docs.sh BIN_DIR SOURCE_DIR [FILE.md ...]   (default: README.md and share/*.md)
@@ -51,6 +52,10 @@ for prog in "$bin"/cnn-*; do
 done
 export CNN_DOCS_REAL_BIN=$bin
 export PATH="$root/bin:$PATH"
+# mpirun as root (CI) and with more processes than cores, over shared memory: what a reader
+# would pass as --allow-run-as-root --oversubscribe, given in Open MPI's environment instead.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader
 
 # ../shared/data: the real data sets, the photo folders cut down to a few photos per class.
 mkdir -p "$root/shared/data"
