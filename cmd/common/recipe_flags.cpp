@@ -43,6 +43,9 @@ const std::vector<RecipeFlag>& recipe_flags() {
       {"--early-stopping", "JSON", "early_stopping", K::Json,
        "Early stopping as JSON, e.g. '{\"patience\": 3}'"},
       {"--no-shuffle", "", "shuffle", K::Off, "Keep the dataset order"},
+      {"--sync-bn", "", "sync_bn", K::On,
+       "Under mpirun: BatchNormalization statistics over the whole batch, not each process's "
+       "part"},
       {"--augment", "FILE", "augment", K::Path,
        "Augment the training data with these ImageDataGenerator settings (configs/augment/*.json)"},
   };
@@ -56,7 +59,7 @@ const CLI::TypeValidator<std::size_t> kWhole("UINT");
 
 void RecipeFlags::add_to(CLI::App& app) {
   for (const RecipeFlag& f : recipe_flags()) {
-    if (f.kind == FlagKind::Off) {
+    if (f.kind == FlagKind::Off || f.kind == FlagKind::On) {
       app.add_flag(f.flag, switched_[f.flag], f.help);
       continue;
     }
@@ -127,6 +130,8 @@ json flag_value(const RecipeFlag& f, const std::vector<std::string>& text, const
       return t == "auto" ? json("auto") : parse_json(t, f.flag);
     case FlagKind::Off:
       return false;
+    case FlagKind::On:
+      return true;
     case FlagKind::Text:
       break;
   }
@@ -142,8 +147,8 @@ json RecipeFlags::patch(const CLI::App& app, const CommonOptions& common) const 
     std::string pointer = std::string("/") + f.field;
     for (char& c : pointer)
       if (c == '.') c = '/';
-    if (f.kind == FlagKind::Off) {
-      if (switched_.at(f.flag)) o[json::json_pointer(pointer)] = false;
+    if (f.kind == FlagKind::Off || f.kind == FlagKind::On) {
+      if (switched_.at(f.flag)) o[json::json_pointer(pointer)] = f.kind == FlagKind::On;
       continue;
     }
     const std::vector<std::string>& text = given_.at(f.flag);

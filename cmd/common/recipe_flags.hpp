@@ -29,11 +29,12 @@ enum class FlagKind {
   Json,         // JSON text
   ClassWeight,  // "auto" or JSON text
   Off,          // a flag without a value: sets the field to false
+  On,           // a flag without a value: sets the field to true
 };
 
 struct RecipeFlag {
   const char* flag;   // "--batch-size"
-  const char* value;  // "N" (shown in --help; "" for Off)
+  const char* value;  // "N" (shown in --help; "" for Off and On)
   const char* field;  // "batch_size", "data.train": the recipe field, dotted
   FlagKind kind;
   const char* help;
@@ -58,7 +59,7 @@ class RecipeFlags {
 
  private:
   std::map<std::string, std::vector<std::string>> given_;  // flag -> its values as typed
-  std::map<std::string, bool> switched_;                   // Off flags
+  std::map<std::string, bool> switched_;                   // Off and On flags
   std::vector<std::string> sets_;
 };
 

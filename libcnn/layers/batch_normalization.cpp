@@ -2,6 +2,7 @@
 // when frozen; the full batch-norm backward.
 #include "layers/batch_normalization.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/threading.hpp"
@@ -96,26 +97,35 @@ void BatchNormalization::forward(Context& ctx, Inputs in, Tensor& out) {
     // than E[x^2] - E[x]^2, which cancels badly when |mean| >> std).
     // Threads take whole channels (each channel's sums run over the rows in order, whatever
     // the thread count).
-    sum_.assign(c, 0.0);
+    // Shared statistics (Context::sum_over_processes): each pass's sums, and the rows, are
+    // summed over the processes between the passes.
+    const auto& share = ctx.sum_over_processes;
+    sum_.assign(c + 1, 0.0);
     sum2_.assign(c, 0.0);
     kernels::parallel_for(0, c, [&](std::size_t j0, std::size_t j1) {
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = j0; j < j1; ++j) sum_[j] += xp[r * c + j];
-      for (std::size_t j = j0; j < j1; ++j) sum_[j] /= static_cast<double>(rows);
+    });
+    sum_[c] = static_cast<double>(rows);
+    if (share) share(sum_.data(), c + 1);
+    rows_ = sum_[c];
+    sum_.resize(c);
+    for (std::size_t j = 0; j < c; ++j) sum_[j] /= rows_;
+    kernels::parallel_for(0, c, [&](std::size_t j0, std::size_t j1) {
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = j0; j < j1; ++j) {
           const double d = xp[r * c + j] - sum_[j];
           sum2_[j] += d * d;
         }
     });
+    if (share) share(sum2_.data(), c);
     ensure_shape(mean_, {c});
     ensure_shape(rstd_, {c});
-    const double unbias =
-        rows > 1 ? static_cast<double>(rows) / static_cast<double>(rows - 1) : 1.0;
+    const double unbias = rows_ > 1 ? rows_ / (rows_ - 1) : 1.0;
     const double momentum = momentum_override_.value_or(momentum_);
     for (std::size_t j = 0; j < c; ++j) {
       const double mean = sum_[j];
-      const double var = sum2_[j] / static_cast<double>(rows);
+      const double var = sum2_[j] / rows_;
       const double rstd = 1.0 / std::sqrt(var + epsilon_);
       mean_.data()[j] = static_cast<float>(mean);
       rstd_.data()[j] = static_cast<float>(rstd);
@@ -188,6 +198,14 @@ void BatchNormalization::backward(Context& ctx, Inputs in, const Tensor&, const 
     if (b && b->grad)
       for (std::size_t j = 0; j < c; ++j) b->grad[j] += static_cast<float>(sum_[j]);
   }
+  // Shared statistics: the input gradient needs the whole batch's sums (the parameters' own
+  // are summed over the processes with every other gradient).
+  if (batch && ctx.sum_over_processes) {
+    sum_.insert(sum_.end(), sum2_.begin(), sum2_.end());
+    ctx.sum_over_processes(sum_.data(), 2 * c);
+    std::copy(sum_.begin() + static_cast<std::ptrdiff_t>(c), sum_.end(), sum2_.begin());
+    sum_.resize(c);
+  }
   if (!dx) return;
   if (!batch) {
     // The moving statistics are constants here: a per-channel affine map.
@@ -198,7 +216,7 @@ void BatchNormalization::backward(Context& ctx, Inputs in, const Tensor&, const 
     });
     return;
   }
-  const double inv_m = 1.0 / static_cast<double>(rows);
+  const double inv_m = 1.0 / rows_;
   kernels::parallel_for(0, rows, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r)
       for (std::size_t j = 0; j < c; ++j) {

@@ -90,6 +90,7 @@ class BatchNormalization : public Layer {
 
   Tensor mean_, rstd_;              // [c], kept by a training forward
   std::vector<double> sum_, sum2_;  // [c] per-channel accumulators (scratch)
+  double rows_ = 0;                 // rows the last training forward's statistics are over
   std::vector<float> mu_, a_, b_;   // [c] forward's y = (x - mu) * a + b (scratch)
   std::vector<float> rstd_moving_;  // [c] 1 / sqrt(moving_variance + epsilon) (scratch)
 };

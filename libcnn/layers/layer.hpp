@@ -77,6 +77,10 @@ struct Context {
   // (its parameter gradients are then final), in backward's order (data-parallel training
   // starts summing them over the processes while the earlier layers run).
   std::function<void(std::size_t)> after_node_backward = nullptr;
+  // Training only, data-parallel with statistics shared (cnn-train --sync-bn): sums n doubles
+  // over the job's processes in place, the same bits on every process. BatchNormalization then
+  // normalises with the whole batch's statistics, not this process's part's.
+  std::function<void(double*, std::size_t)> sum_over_processes = nullptr;
 };
 
 using Inputs = std::span<const Tensor* const>;

@@ -411,12 +411,25 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
   if (opt.resume) state = resume_from_checkpoint(opt, model, trainer, c, result.history);
   // Data-parallel over the job's processes: each trains on its part of every batch.
   dist::Comm& comm = dist::Comm::world();
-  trainer.set_data_parallel(comm);
+  trainer.set_data_parallel(comm, opt.sync_bn);
   data::BatcherOptions bo{opt.batch_size, opt.shuffle, opt.seed,
                           opt.threads,    2,           opt.steps_per_epoch};
   bo.shard_rank = static_cast<std::size_t>(comm.rank());
   bo.shard_count = static_cast<std::size_t>(comm.size());
   data::Batcher batcher(train, bo);
+  if (opt.sync_bn && comm.parallel()) {
+    // Every process takes part in every shared statistic: none may have an empty part.
+    const auto k = static_cast<std::size_t>(comm.size());
+    const std::size_t last = batcher.samples_per_epoch() % opt.batch_size;
+    const std::size_t smallest = last ? last : opt.batch_size;
+    if (smallest < k)
+      throw ConfigError(opt.recipe_file, "/sync_bn", "",
+                        "shares batch statistics over " + std::to_string(k) +
+                            " processes, but a batch of " + std::to_string(smallest) +
+                            " samples leaves some without any; use a batch size (and a dataset "
+                            "size modulo it) of at least " +
+                            std::to_string(k));
+  }
   data::Batch batch;
   const auto finish = [&] {
     if (const dist::GradientSync* sync = trainer.gradient_sync()) {

@@ -54,6 +54,11 @@ struct FitOptions {
   // the weights the epoch ends with. Dropout draws from a generator of its own, so the weights
   // train exactly as without it.
   std::size_t recalibrate_bn = 0;
+  // Data-parallel over several processes: BatchNormalization normalises with the statistics of
+  // the whole batch, summed over the processes in every training forward and backward, instead
+  // of each process's part's (PyTorch's SyncBatchNorm). Every batch must then give each process
+  // at least one sample (ConfigError otherwise).
+  bool sync_bn = false;
   std::string recipe_file;                  // names the recipe in schedule/early-stopping errors
   std::string run_dir;                      // checkpoints go to run_dir/checkpoint
   bool resume = false;                      // continue from run_dir's latest checkpoint

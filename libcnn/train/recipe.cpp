@@ -69,6 +69,7 @@ json default_recipe() {
     "class_weight": null,
     "weight_decay": 0.0,
     "recalibrate_bn": 0,
+    "sync_bn": false,
     "augment": null
   })");
 }
@@ -233,6 +234,7 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   if (const json* c = top.get_raw("class_weight")) r.class_weight = *c;
   r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
   r.recalibrate_bn = static_cast<std::size_t>(top.get_int("recalibrate_bn", 0, 0, 1 << 30));
+  r.sync_bn = top.get_bool("sync_bn", false);
   if (const json* a = top.get_raw("augment"); a && !a->is_null()) {
     if (a->is_string()) {
       // A settings file (configs/augment/*.json), relative to the recipe.

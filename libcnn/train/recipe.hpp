@@ -52,6 +52,9 @@ struct Recipe {
   // After each epoch, re-estimate BatchNormalization's moving statistics for the epoch's final
   // weights over this many training batches (0: no). See FitOptions::recalibrate_bn.
   std::size_t recalibrate_bn = 0;
+  // Data-parallel training: BatchNormalization's batch statistics over every process's part of
+  // the batch (FitOptions::sync_bn).
+  bool sync_bn = false;
   // ImageDataGenerator settings for the training data (data/augment.hpp), as a JSON object
   // (a path in the recipe is read and replaced by its content); null: no augmentation.
   json augment;

@@ -338,6 +338,7 @@ FitOptions fit_options(const Recipe& recipe, const RunOptions& opt, const std::s
   f.schedule = recipe.schedule;
   f.early_stopping = recipe.early_stopping;
   f.recalibrate_bn = recipe.recalibrate_bn;
+  f.sync_bn = recipe.sync_bn;
   f.recipe_file = recipe_file;
   f.run_dir = opt.run_dir;
   f.resume = opt.resume;

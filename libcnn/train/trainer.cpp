@@ -93,8 +93,10 @@ PassStats Trainer::measure(const Tensor& out, std::span<const std::int32_t> labe
   return s;
 }
 
-void Trainer::set_data_parallel(dist::Comm& comm) {
+void Trainer::set_data_parallel(dist::Comm& comm, bool sync_batch_statistics) {
   if (!comm.parallel() || sync_) return;
+  if (sync_batch_statistics)
+    ctx_.sum_over_processes = [&comm](double* v, std::size_t n) { comm.allreduce_sum(v, n); };
   // The arena is in node order, and backward runs the nodes backwards: once node i is done,
   // the gradients of node i and every later node are final.
   std::vector<std::size_t> first(model_.size(), model_.arena_size());

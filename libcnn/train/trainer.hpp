@@ -55,8 +55,9 @@ class Trainer {
   PassStats train_step(const Tensor& x, std::span<const std::int32_t> labels,
                        std::size_t first_sample = 0, std::size_t batch_samples = 0);
   // Data-parallel training over comm's processes (nothing changes with one process). Call once,
-  // before training.
-  void set_data_parallel(dist::Comm& comm);
+  // before training. sync_batch_statistics: BatchNormalization over the whole batch
+  // (Context::sum_over_processes).
+  void set_data_parallel(dist::Comm& comm, bool sync_batch_statistics = false);
   // The gradient sum's timing (nullptr unless data-parallel over several processes).
   const dist::GradientSync* gradient_sync() const { return sync_.get(); }
   // Inference-mode forward and loss; probabilities (if given) receives the model's real output

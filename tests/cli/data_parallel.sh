@@ -5,6 +5,8 @@
 #   - 2 and 4 processes train the weights one process trains, to float summation order (the
 #     parts of a batch of 63: 32/31 and 16/16/16/15, and of the last batch of 11), with
 #     augmentation; a rerun with the same count is bit-identical;
+#   - --sync-bn with 2 and 4 processes trains a BatchNormalization model as one process does,
+#     and per-process statistics (the default) do not;
 #   - evaluation, features and augmented images are identical to one process's, byte for byte;
 #   - SIGTERM to one process mid-epoch ends every process with 130 and a checkpoint; --resume
 #     refuses another process count and, with the same one, ends with the weights of a run never
@@ -47,6 +49,32 @@ cmp np2/weights.safetensors np2again/weights.safetensors || fail "a rerun with 2
 [[ $(cut -d, -f1-4 np2/history.csv) == "$(cut -d, -f1-4 np2again/history.csv)" ]] ||
   fail "a rerun's history differs: $(cat np2/history.csv np2again/history.csv)"
 [[ $(ls np2) == "$(ls one)" ]] || fail "the run directories hold other files: $(ls np2)"
+
+# --- BatchNormalization: per process by default, over the whole batch with --sync-bn ---
+cat > bn.json << 'EOF'
+{"name": "bn", "input_shape": [28, 28, 1], "layers": [
+  {"type": "Conv2D", "filters": 8, "kernel_size": 3, "strides": 2, "use_bias": false},
+  {"type": "BatchNormalization"}, {"type": "Activation", "activation": "relu"},
+  {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}
+EOF
+bn=("$bin/cnn-train" --model bn.json --data idx:img,lab --optimizer sgd --learning-rate 0.005
+  --batch-size 63 --epochs 1 --threads 1 --seed 3 -q)
+"${bn[@]}" -o bn1
+"${bn[@]}" --sync-bn -o bn1s
+cmp bn1/weights.safetensors bn1s/weights.safetensors || fail "--sync-bn changed one process's run"
+for np in 2 4; do
+  "${mpirun[@]}" -np "$np" "${bn[@]}" --sync-bn -o "bn${np}s"
+  d=$("$py" "$diff_py" bn1/weights.safetensors "bn${np}s/weights.safetensors" --bound 1e-5) ||
+    fail "--sync-bn with $np processes trained other weights than one process: $d"
+  "${mpirun[@]}" -np "$np" "${bn[@]}" -o "bn$np"
+  ! p=$("$py" "$diff_py" bn1/weights.safetensors "bn$np/weights.safetensors" --bound 1e-3) ||
+    fail "per-process BatchNormalization with $np processes is one process's: $p"
+  echo "BatchNormalization, $np processes vs one: --sync-bn $d, per process $p"
+done
+rc=0
+"${mpirun[@]}" -np 2 "$bin/cnn-train" --model bn.json --data idx:img,lab --batch-size 1 --sync-bn \
+  -q -o bn_small 2> err || rc=$?
+[[ $rc == 3 ]] && grep -q "leaves some without any" err || fail "--sync-bn with a batch of 1: exit $rc, $(cat err)"
 
 # --- sharded inference: identical to one process ---
 "$bin/cnn-eval" one --data idx:img,lab --json --predictions p1.csv --threads 1 > e1.json
