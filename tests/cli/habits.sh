@@ -119,7 +119,7 @@ assert len(table) >= 20, table
 doc = open(sys.argv[2]).read()
 for flag, value, field, kind in table:
     shown = f"`{flag} {value}`" if value else f"`{flag}`"
-    want = f"`shuffle: false`" if kind == "Off" else f"`{field}`"
+    want = {"Off": f"`{field}: false`", "On": f"`{field}: true`"}.get(kind, f"`{field}`")
     row = re.search(r"^\| " + re.escape(shown) + r" \| " + re.escape(want) + r" \|", doc, re.M)
     assert row, f"share/cnn-train.md has no row | {shown} | {want} |"
 PY
