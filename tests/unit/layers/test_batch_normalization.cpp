@@ -2,7 +2,10 @@
 // outputs, the moving-statistics update, Keras parameter counts, round trip and errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <barrier>
 #include <cmath>
+#include <thread>
 
 #include "other_layers_util.hpp"
 
@@ -243,4 +246,96 @@ TEST_CASE("BatchNormalization configuration and shape errors") {
   CHECK(contains_all(m, {"batch_normalization_2", "axis 1", "-1 or 3", "(None, 8, 8, 16)"}));
   // axis 1 is the last axis of a vector input.
   CHECK(axis1->infer_shape({{16}}) == Shape{16});
+}
+
+namespace {
+
+// Two parts of a batch, each in a thread of its own as each would be in a process of its own,
+// summing what they share (Context::sum_over_processes) through a barrier: part 0's values plus
+// part 1's, in that order, as dist::Comm adds them.
+struct TwoParts {
+  std::barrier<> meet{2};
+  std::vector<double> slot[2];
+  void sum(int part, double* v, std::size_t n) {
+    slot[part].assign(v, v + n);
+    meet.arrive_and_wait();
+    for (std::size_t i = 0; i < n; ++i) v[i] = slot[0][i] + slot[1][i];
+    meet.arrive_and_wait();
+  }
+};
+
+Tensor rows_of(const Tensor& t, std::size_t first, std::size_t count) {
+  Shape s = shape_of(t);
+  const std::size_t per = t.size() / s[0];
+  s[0] = count;
+  Tensor out;
+  ensure_shape(out, s);
+  std::copy(t.data() + first * per, t.data() + (first + count) * per, out.data());
+  return out;
+}
+
+void check_close(const float* got, const float* want, std::size_t n, const char* what) {
+  for (std::size_t i = 0; i < n; ++i) {
+    CAPTURE(what);
+    CAPTURE(i);
+    CHECK(std::fabs(got[i] - want[i]) <= 1e-5 * std::max(1.0f, std::fabs(want[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "BatchNormalization with statistics shared by two parts of a batch is the whole batch's") {
+  // cnn-train --sync-bn: a batch of 5 split 2 + 3 between two processes normalises, and
+  // backpropagates, as one batch of 5 does; each part's parameter gradients are its share (the
+  // gradient sum over processes adds them); the moving statistics are the whole batch's.
+  LayerHarness whole({{"type", "BatchNormalization"}}, {{3, 3, 4}});
+  LayerHarness a({{"type", "BatchNormalization"}}, {{3, 3, 4}});
+  LayerHarness b({{"type", "BatchNormalization"}}, {{3, 3, 4}});
+  for (LayerHarness* h : {&whole, &a, &b}) {
+    randomise(*h);
+    h->zero_grads();
+  }
+  Rng rng(21);
+  const Tensor x = random_tensor({5, 3, 3, 4}, rng, -1.0f, 2.0f);
+  const Tensor dy = random_tensor({5, 3, 3, 4}, rng);
+  const Tensor y = whole.forward({x}, true);
+  const Tensor dx = whole.backward({x}, y, dy, true).at(0);
+
+  TwoParts parts;
+  a.ctx.sum_over_processes = [&](double* v, std::size_t n) { parts.sum(0, v, n); };
+  b.ctx.sum_over_processes = [&](double* v, std::size_t n) { parts.sum(1, v, n); };
+  const Tensor xa = rows_of(x, 0, 2), xb = rows_of(x, 2, 3);
+  const Tensor dya = rows_of(dy, 0, 2), dyb = rows_of(dy, 2, 3);
+  Tensor yb, dxb;
+  std::thread other([&] {
+    yb = b.forward({xb}, true);
+    dxb = b.backward({xb}, yb, dyb, true).at(0);
+  });
+  const Tensor ya = a.forward({xa}, true);
+  const Tensor dxa = a.backward({xa}, ya, dya, true).at(0);
+  other.join();
+
+  const std::size_t per = 3 * 3 * 4;
+  check_close(ya.data(), y.data(), 2 * per, "y, part 0");
+  check_close(yb.data(), y.data() + 2 * per, 3 * per, "y, part 1");
+  check_close(dxa.data(), dx.data(), 2 * per, "dx, part 0");
+  check_close(dxb.data(), dx.data() + 2 * per, 3 * per, "dx, part 1");
+  for (const char* p : {"gamma", "beta"}) {
+    std::vector<float> sum(4);
+    for (std::size_t j = 0; j < 4; ++j) sum[j] = a.param(p).grad[j] + b.param(p).grad[j];
+    check_close(sum.data(), whole.param(p).grad, 4, p);
+  }
+  for (const char* p : {"moving_mean", "moving_variance"}) {
+    check_close(a.param(p).value, whole.param(p).value, 4, p);
+    check_close(b.param(p).value, whole.param(p).value, 4, p);
+  }
+  // Without sharing, each part normalises with its own statistics: not the whole batch's.
+  LayerHarness alone({{"type", "BatchNormalization"}}, {{3, 3, 4}});
+  randomise(alone);
+  const Tensor own = alone.forward({xa}, true);
+  double apart = 0;
+  for (std::size_t i = 0; i < own.size(); ++i)
+    apart = std::max(apart, double(std::fabs(own.data()[i] - y.data()[i])));
+  CHECK(apart > 1e-2);
 }
