@@ -79,31 +79,20 @@ Comm* Comm::started() { return g_world; }
 
 void Comm::allreduce_sum(float* data, std::size_t n) {
   if (size_ == 1 || n == 0) return;
-#ifdef CNN_HAVE_MPI
   const auto k = static_cast<std::size_t>(size_);
   std::vector<float> all(k * std::min(n, kBucket));
   for (std::size_t at = 0; at < n; at += kBucket) {
     const std::size_t len = std::min(kBucket, n - at);
-    MPI_Allgather(data + at, static_cast<int>(len), MPI_FLOAT, all.data(), static_cast<int>(len),
-                  MPI_FLOAT, MPI_COMM_WORLD);
-    for (std::size_t i = 0; i < len; ++i) {
-      float sum = all[i];
-      for (std::size_t r = 1; r < k; ++r) sum += all[r * len + i];
-      data[at + i] = sum;
-    }
+    allgather(data + at, len * sizeof(float), all.data());
+    add_in_rank_order(all.data(), k, len, data + at);
   }
-#endif
 }
 
 void Comm::allreduce_sum(double* data, std::size_t n) {
   if (size_ == 1 || n == 0) return;
   std::vector<double> all(static_cast<std::size_t>(size_) * n);
   allgather(data, n * sizeof(double), all.data());
-  for (std::size_t i = 0; i < n; ++i) {
-    double sum = all[i];
-    for (std::size_t r = 1; r < static_cast<std::size_t>(size_); ++r) sum += all[r * n + i];
-    data[i] = sum;
-  }
+  add_in_rank_order(all.data(), static_cast<std::size_t>(size_), n, data);
 }
 
 void Comm::allgather(const void* mine, std::size_t bytes, void* all) {
@@ -148,8 +137,7 @@ std::vector<std::string> Comm::gather(const std::string& mine, int root) {
   const auto k = static_cast<std::size_t>(size_);
   if (mine.size() > std::size_t{1} << 30)
     throw Error("gather of " + std::to_string(mine.size()) +
-                " bytes from one process: more "
-                "than 1 GiB");
+                " bytes from one process: more than 1 GiB");
   const int n = static_cast<int>(mine.size());
   std::vector<int> counts(k), displs(k);
   MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, root, MPI_COMM_WORLD);

@@ -2,7 +2,7 @@
 // Debian, launched by mpirun, srun or a PBS launcher). A program started without a launcher is one
 // process, size 1, and every call here is then a copy or nothing, so the programs run exactly as
 // without MPI. MPI is an optional build feature (CMake -DCNN_MPI=ON, the default when Open MPI is
-// found); its headers stay inside comm.cpp.
+// found); its headers stay inside dist's .cpp files.
 #pragma once
 
 #include <cstddef>
@@ -62,5 +62,16 @@ class Comm {
 
 // Whether this build has MPI.
 bool built_with_mpi();
+
+// The one order of every sum over processes here: out[i] = ((parts[0][i] + parts[1][i]) +
+// parts[2][i]) + ... for parts laid out [k][n] by rank (out may be parts[0]).
+template <class T>
+void add_in_rank_order(const T* parts, std::size_t k, std::size_t n, T* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    T sum = parts[i];
+    for (std::size_t r = 1; r < k; ++r) sum += parts[r * n + i];
+    out[i] = sum;
+  }
+}
 
 }  // namespace cnn::dist

@@ -109,12 +109,8 @@ void GradientSync::start_gather(std::size_t j) {
   const std::size_t at = j * k;
   const auto mine = static_cast<std::size_t>(req_->recv_counts[at]);
   const float* got = scratch_.data() + b.scratch;  // [k][mine], by sending rank
-  float* out = grads_ + b.begin + chunk_lo(b.size, static_cast<std::size_t>(comm_.rank()));
-  for (std::size_t i = 0; i < mine; ++i) {
-    float sum = got[i];
-    for (std::size_t r = 1; r < k; ++r) sum += got[r * mine + i];
-    out[i] = sum;
-  }
+  add_in_rank_order(got, k, mine,
+                    grads_ + b.begin + chunk_lo(b.size, static_cast<std::size_t>(comm_.rank())));
   MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads_ + b.begin,
                   req_->send_counts.data() + at, req_->send_displs.data() + at, MPI_FLOAT,
                   req_->gather_comm, &req_->gather[j]);
