@@ -150,7 +150,7 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
   // One sentence on stderr and the exit code. In a job of several processes (mpirun) the
   // sentence names the process, and the whole job ends: the others may be waiting for this one.
   const auto fail = [&](int code, const std::string& what, bool usage = false) {
-    const dist::Comm* comm = dist::Comm::started();
+    dist::Comm* comm = dist::Comm::started();
     const bool job = comm && comm->parallel();
     // An error every process meets (a bad recipe) is told once, by the first: its abort ends
     // the others within this pause. One that only this process meets comes after it.
@@ -159,7 +159,7 @@ int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     std::cerr << who << ": error: " << what << "\n";
     if (usage) std::cerr << "Run '" << prog << " --help' for usage.\n";
     std::cerr.flush();
-    if (comm && comm->parallel()) dist::Comm::world().abort(code);
+    if (job) comm->abort(code);
     return code;
   };
   try {

@@ -100,11 +100,8 @@ std::pair<std::size_t, bool> write_stream(const AugmentJob& job, const Augmented
 std::size_t save_images(const AugmentJob& job, const AugmentedDataset& augmented) {
   namespace fs = std::filesystem;
   RepeatDataset repeated(augmented, job.count);
-  dist::Comm& comm = dist::Comm::world();
   BatcherOptions bo = batcher_options(job, false);
-  bo.shard_rank = static_cast<std::size_t>(comm.rank());
-  bo.shard_count = static_cast<std::size_t>(comm.size());
-  bo.shard_by_batches = true;
+  shard_over_processes(bo, true);
   Batcher batcher(repeated, bo);
   Batch batch;
   const std::size_t per = augmented.sample_numel();
@@ -125,7 +122,7 @@ std::size_t save_images(const AugmentJob& job, const AugmentedDataset& augmented
         io::write_jpeg(path, img);
     }
   double all = static_cast<double>(written);
-  comm.allreduce_sum(&all, 1);
+  dist::Comm::world().allreduce_sum(&all, 1);
   return static_cast<std::size_t>(all);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "dist/comm.hpp"
 #include "tensor/error.hpp"
 #include "tensor/rng.hpp"
 
@@ -25,6 +26,13 @@ std::uint64_t epoch_seed(std::uint64_t seed, std::size_t epoch) {
 }
 
 }  // namespace
+
+void shard_over_processes(BatcherOptions& o, bool by_batches) {
+  const dist::Comm& comm = dist::Comm::world();
+  o.shard_rank = static_cast<std::size_t>(comm.rank());
+  o.shard_count = static_cast<std::size_t>(comm.size());
+  o.shard_by_batches = by_batches;
+}
 
 Batcher::Batcher(const Dataset& dataset, BatcherOptions options) : ds_(dataset), opt_(options) {
   if (opt_.batch_size == 0) throw InputError("batcher", "batch_size is 0; expected at least 1");

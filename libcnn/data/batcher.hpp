@@ -40,6 +40,11 @@ struct BatcherOptions {
   bool shard_by_batches = false;
 };
 
+// Sets options to this process's part of the job's processes (dist::Comm::world()): by the
+// samples of every batch (data-parallel training) or by contiguous ranges of batches (sharded
+// inference). With one process it changes nothing.
+void shard_over_processes(BatcherOptions& options, bool by_batches);
+
 // One mini-batch. next() reuses the buffers, so x keeps its storage while its shape holds.
 struct Batch {
   Tensor x;                          // [n, h, w, c]

@@ -328,11 +328,7 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   dist::Comm& comm = dist::Comm::world();
   const std::unique_ptr<FeatureSink> sink = comm.is_root() ? make_sink(*format, src) : nullptr;
   data::BatcherOptions bo{opt.batch_size, false, 0, opt.threads, 2, std::nullopt};
-  if (comm.parallel()) {
-    bo.shard_rank = static_cast<std::size_t>(comm.rank());
-    bo.shard_count = static_cast<std::size_t>(comm.size());
-    bo.shard_by_batches = true;
-  }
+  data::shard_over_processes(bo, true);
   data::Batcher batcher(*ds, bo);
   std::string held;  // another process's batches for the first: per sample label, index, features
   Rng rng(0);
@@ -344,7 +340,9 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   std::vector<float> feats;
   const auto t0 = clock::now();
   batcher.start_epoch(0);
-  const std::size_t shown = comm.parallel() ? batcher.end_step() * opt.batch_size : count;
+  // This process's samples, which its progress counts.
+  const std::size_t shown =
+      std::min(count, (batcher.end_step() - batcher.first_step()) * opt.batch_size);
   while (batcher.next(b)) {
     pool_features(model.forward(ctx, b.x), opt.pool, feats);
     if (sink) {
@@ -361,7 +359,7 @@ ExtractResult extract_features(const ExtractOptions& opt) {
     }
     res.count += b.size;
     res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-    if (opt.on_batch) opt.on_batch(res.count, std::min(shown, count), res.seconds);
+    if (opt.on_batch) opt.on_batch(res.count, shown, res.seconds);
     if (opt.stop && opt.stop->load() && res.count < count) {
       res.interrupted = true;
       break;

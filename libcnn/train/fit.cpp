@@ -3,6 +3,7 @@
 #include "train/fit.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +28,20 @@ json stats_json(const PassStats& s) {
           {"correct", s.correct},
           {"top_k_correct", s.top_k_correct},
           {"samples", s.samples}};
+}
+
+// A pass's sums as four doubles and back, to add them over the processes of a job.
+constexpr std::size_t kStatsValues = 4;
+std::array<double, kStatsValues> stats_values(const PassStats& s) {
+  return {s.loss_sum, s.correct, s.top_k_correct, static_cast<double>(s.samples)};
+}
+PassStats stats_from_values(const double* v) {
+  PassStats s;
+  s.loss_sum = v[0];
+  s.correct = v[1];
+  s.top_k_correct = v[2];
+  s.samples = static_cast<std::size_t>(v[3]);
+  return s;
 }
 
 PassStats stats_from_json(const json& j) {
@@ -154,11 +169,7 @@ PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t b
   // A limited number of steps reads a fixed, seeded random subset (the same every epoch, and
   // mixed across classes), not the first batches of a dataset that is sorted by class.
   data::BatcherOptions bo{batch_size, steps.has_value(), 0x5eed5eedULL, threads, 2, steps};
-  if (shard) {
-    bo.shard_rank = static_cast<std::size_t>(comm.rank());
-    bo.shard_count = static_cast<std::size_t>(comm.size());
-    bo.shard_by_batches = true;
-  }
+  if (shard) data::shard_over_processes(bo, true);
   data::Batcher batcher(dataset, bo);
   data::Batch batch;
   Tensor probabilities;
@@ -168,25 +179,20 @@ PassStats evaluate(Trainer& trainer, const data::Dataset& dataset, std::size_t b
   while (batcher.next(batch)) {
     const PassStats s =
         trainer.eval_step(batch.x, batch.labels, on_batch ? &probabilities : nullptr);
-    if (shard)
-      mine.insert(mine.end(),
-                  {s.loss_sum, s.correct, s.top_k_correct, static_cast<double>(s.samples)});
-    else
+    if (shard) {
+      const auto v = stats_values(s);
+      mine.insert(mine.end(), v.begin(), v.end());
+    } else {
       total.add(s);
+    }
     if (on_batch) on_batch(batch, probabilities);
   }
   if (shard) {
     // The processes' ranges of batches are contiguous and in rank order: the gathered list is
     // every batch in order, added as one process adds them.
     const std::vector<double> all = comm.allgather(mine);
-    for (std::size_t i = 0; i + 3 < all.size(); i += 4) {
-      PassStats s;
-      s.loss_sum = all[i];
-      s.correct = all[i + 1];
-      s.top_k_correct = all[i + 2];
-      s.samples = static_cast<std::size_t>(all[i + 3]);
-      total.add(s);
-    }
+    for (std::size_t i = 0; i + kStatsValues <= all.size(); i += kStatsValues)
+      total.add(stats_from_values(all.data() + i));
   }
   return total;
 }
@@ -414,8 +420,7 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
   trainer.set_data_parallel(comm, opt.sync_bn);
   data::BatcherOptions bo{opt.batch_size, opt.shuffle, opt.seed,
                           opt.threads,    2,           opt.steps_per_epoch};
-  bo.shard_rank = static_cast<std::size_t>(comm.rank());
-  bo.shard_count = static_cast<std::size_t>(comm.size());
+  data::shard_over_processes(bo, false);
   data::Batcher batcher(train, bo);
   if (opt.sync_bn && comm.parallel()) {
     // Every process takes part in every shared statistic: none may have an empty part.
@@ -455,12 +460,13 @@ FitResult fit(Model& model, Trainer& trainer, const data::Dataset& train,
       bool stop_now = opt.stop && opt.stop->load();
       if (comm.parallel()) {
         // The batch's sums over the processes, and whether any was asked to stop, in one sum.
-        double v[5] = {s.loss_sum, s.correct, s.top_k_correct, static_cast<double>(s.samples),
-                       stop_now ? 1.0 : 0.0};
-        comm.allreduce_sum(v, 5);
-        s.loss_sum = v[0], s.correct = v[1], s.top_k_correct = v[2];
-        s.samples = static_cast<std::size_t>(v[3]);
-        stop_now = v[4] > 0;
+        std::array<double, kStatsValues + 1> v{};
+        const auto sums = stats_values(s);
+        std::copy(sums.begin(), sums.end(), v.begin());
+        v[kStatsValues] = stop_now ? 1.0 : 0.0;
+        comm.allreduce_sum(v.data(), v.size());
+        s = stats_from_values(v.data());
+        stop_now = v[kStatsValues] > 0;
       }
       if (!std::isfinite(s.loss_sum))
         throw_diverged(model, opt, epoch, step + 1,

@@ -99,15 +99,14 @@ void Trainer::set_data_parallel(dist::Comm& comm, bool sync_batch_statistics) {
     ctx_.sum_over_processes = [&comm](double* v, std::size_t n) { comm.allreduce_sum(v, n); };
   // The arena is in node order, and backward runs the nodes backwards: once node i is done,
   // the gradients of node i and every later node are final.
-  std::vector<std::size_t> first(model_.size(), model_.arena_size());
+  // ready_offset_[i]: the first parameter of node i or of any later node.
   const float* base = std::as_const(model_).values();
-  for (const auto& np : model_.named_params())
-    for (std::size_t i = 0; i < model_.size(); ++i)
-      if (model_.node(i).layer.get() == np.layer)
-        first[i] = std::min(first[i], static_cast<std::size_t>(np.param->value - base));
   ready_offset_.assign(model_.size(), model_.arena_size());
-  for (std::size_t i = model_.size(); i-- > 0;)
-    ready_offset_[i] = std::min(first[i], i + 1 < model_.size() ? ready_offset_[i + 1] : first[i]);
+  for (std::size_t i = model_.size(); i-- > 0;) {
+    if (i + 1 < model_.size()) ready_offset_[i] = ready_offset_[i + 1];
+    for (const Param& p : model_.node(i).layer->params())
+      ready_offset_[i] = std::min(ready_offset_[i], static_cast<std::size_t>(p.value - base));
+  }
   std::vector<std::pair<std::size_t, std::size_t>> ranges;
   for (const Range& r : trainable_) ranges.emplace_back(r.begin, r.end);
   sync_ = std::make_unique<dist::GradientSync>(comm, std::move(ranges));
