@@ -186,7 +186,7 @@ int run_check(const Options& o) {
   cnn::Rng rng(o.seed);
   ctx.rng = &rng;
   ctx.training = false;
-  ctx.fuse = true;                                // as cnn-eval runs it
+  ctx.output_only = true;                         // as cnn-eval runs it
   const cnn::Tensor out = model.forward(ctx, x);  // a copy: the next forward reuses the buffer
   std::vector<cnn::io::TensorView> views = {{"output", cnn::shape_of(out), out.data()}};
 
@@ -228,7 +228,7 @@ int run_timing(const Options& o) {
   cnn::Rng rng(o.seed);
   ctx.rng = &rng;
   ctx.training = false;
-  ctx.fuse = true;  // as cnn-eval runs it
+  ctx.output_only = true;  // as cnn-eval runs it
 
   std::size_t next = 0;
   double last_loss = 0;

@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
       "Example:\n  cnn-summary configs/models/mnist_convnet.json\n"
       "  cnn-summary --json configs/models/resnet_small.json | jq .total_params\n"
       "  cnn-summary --time --batch-size 64 configs/models/mnist_convnet.json   # per-layer ms, "
-      "GFLOP/s",
+      "GFLOP/s\n"
+      "  cnn-summary --memory --batch-size 20 configs/models/vgg16_notop.json   # inference "
+      "memory plan",
       "cnn-summary"};
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
@@ -27,17 +29,31 @@ int main(int argc, char** argv) {
                  "Also check that a weights file (.safetensors) fits the architecture");
   bool time = false, inference = false;
   cnn::ProfileOptions profile;
-  app.add_flag("--time", time,
-               "Profile instead: forward and backward ms and GFLOP/s per layer (random inputs)");
-  app.add_option("--batch-size,--batch", profile.batch, "--time: batch size")
+  auto* time_opt = app.add_flag(
+      "--time", time,
+      "Profile instead: forward and backward ms and GFLOP/s per layer (random inputs)");
+  app.add_option("--batch-size,--batch", profile.batch, "--time and --memory: batch size")
       ->check(cnn::cmd::at_least(1));
   app.add_option("--iterations", profile.iterations, "--time: timed iterations (median)")
       ->check(cnn::cmd::at_least(1));
   app.add_option("--warmup", profile.warmup, "--time: untimed iterations first");
   app.add_flag("--inference", inference, "--time: inference forward only (no backward)");
+  bool memory = false;
+  app.add_flag("--memory", memory,
+               "Print the inference memory plan instead: per-layer output bytes, their places in "
+               "one planned buffer, the peak (with --batch-size)")
+      ->excludes(time_opt);
   return cnn::cmd::run_main(app, argc, argv, [&] {
     cnn::Model model = cnn::io::load_model(model_path);
     if (!weights_path.empty()) cnn::io::load_weights(model, weights_path);
+    if (memory) {
+      const auto plan = model.plan_inference_memory(profile.batch);
+      if (common.json)
+        std::cout << cnn::memory_json(model, plan).dump(2) << "\n";
+      else
+        std::cout << cnn::memory_text(model, plan);
+      return 0;
+    }
     if (time) {
       profile.backward = !inference;
       cnn::Rng rng(common.seed);

@@ -181,6 +181,10 @@ bool winograd_switched_on() {
 }  // namespace
 
 bool Conv2D::winograd_forward() const { return plan_.winograd && winograd_switched_on(); }
+
+std::size_t Conv2D::derived_bytes() const {
+  return winograd_forward() ? 36 * geo_.c * filters_ * sizeof(float) : 0;
+}
 bool Conv2D::winograd_input_grad() const { return plan_.winograd_dx && winograd_switched_on(); }
 
 std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {

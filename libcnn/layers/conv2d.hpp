@@ -81,6 +81,8 @@ class Conv2D final : public Layer {
   static constexpr std::size_t kWinogradMinChannels = 16;
 
   bool zeroes_grad_input() const override { return true; }
+  // The Winograd-transformed kernel (36 values for every 9 of the kernel) when forward uses it.
+  std::size_t derived_bytes() const override;
   // [n, out_h, out_w, filters] * kh * kw * in_c.
   double forward_macs() const override;
   // A thin convolution (kh * kw * in_c <= kernels::kSmallK, the first layer of an image

@@ -54,10 +54,13 @@ struct Param {
 struct Context {
   bool training = false;
   Rng* rng = nullptr;
-  // Inference only: Model::forward may run a thin convolution together with the pooling layer
-  // that alone reads it, one sample at a time in cache, without keeping the convolution's own
-  // output (Model::output_of then refuses it). For callers that read only the model's output.
-  bool fuse = false;
+  // Inference only, for callers that read only the model's output (cnn-eval, feature
+  // extraction, validation): Model::forward keeps no other layer's output. It runs a thin
+  // convolution together with the pooling layer that alone reads it, one sample at a time in
+  // cache, and it places the outputs in one buffer planned once per batch size, where an output
+  // takes the memory of those no later layer reads (Model::plan_inference_memory).
+  // Model::output_of then refuses every layer but the last, and backward refuses to run.
+  bool output_only = false;
   // Backward only, set by Model for one call of a layer whose zeroes_grad_input() is true: the
   // buffer *grad_in[0] has not been zeroed and this layer is the first to add into it, so the
   // layer zeroes it itself (one sample at a time, in the pass that adds: no separate pass over
@@ -138,8 +141,11 @@ class Layer {
   // Multiply-adds of one sample's forward pass through the weights (cnn-summary --time's
   // GFLOP/s), after infer_shape; 0 for layers without weights to multiply.
   virtual double forward_macs() const { return 0.0; }
+  // Bytes an inference forward keeps from one call to the next, derived from the parameters
+  // (Conv2D's Winograd-transformed kernel): cnn-summary --memory.
+  virtual std::size_t derived_bytes() const { return 0; }
   // Inference: whether forward_fused can run this layer together with `next`, which reads only
-  // this layer's output (Model::forward with Context::fuse), and that forward: next's output
+  // this layer's output (Model::forward with Context::output_only), and that forward: next's output
   // into out, this layer's own output never written. The values equal forward then
   // next.forward.
   virtual bool fuses_with(const Layer& /*next*/) const { return false; }

@@ -609,14 +609,21 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     throw ShapeError(input_name_, "the model expects input " + shape_str(input_shape_, true) +
                                       ", got " + shape_str(xs));
   const std::size_t n = xs[0];
-  check_activation_memory(n, ctx.training);
+  const bool planned = ctx.output_only && !ctx.training;
+  if (planned) {
+    use_plan(n);  // checks the planned buffer against the memory budget
+  } else {
+    drop_plan();
+    check_activation_memory(n, ctx.training);
+  }
   if (preprocess_input()) {
     ensure_shape(pre_, xs);
     preprocessing_->apply(x.data(), pre_.data(), x.size() / input_shape_.back(),
                           input_shape_.back());
   }
   const Tensor& input = preprocess_input() ? pre_ : x;
-  fused_.assign(nodes_.size(), false);
+  kept_.assign(nodes_.size(), !planned);
+  kept_.back() = true;
   LogitsForOutput logits(ctx, nodes_.size() - 1);
   struct RestoreVersion {
     Context& ctx;
@@ -626,7 +633,8 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   ctx.params_version = params_version_;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     logits.at(i);
-    if (ctx.fuse && !ctx.training && fuse_with_pool(ctx, i, input, n)) {
+    if (planned && fusable(i)) {
+      fuse_with_pool(ctx, i, input, n);
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
@@ -642,31 +650,124 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   return acts_.back();
 }
 
-bool Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
+bool Model::fusable(std::size_t i) const {
   // Node i read only by the next node, which has no other input, and the two can fuse.
   if (i + 1 >= nodes_.size() || nodes_[i + 1].inputs != std::vector<std::size_t>{i}) return false;
-  Layer& layer = *nodes_[i].layer;
-  const Layer& next = *nodes_[i + 1].layer;
-  if (!layer.fuses_with(next)) return false;
+  if (!nodes_[i].layer->fuses_with(*nodes_[i + 1].layer)) return false;
   for (std::size_t j = i + 2; j < nodes_.size(); ++j)
     for (std::size_t r : nodes_[j].inputs)
       if (r == i) return false;
+  return true;
+}
+
+void Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
   ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
   const auto in = gather_inputs(i, input);
   const auto t0 =
       times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  layer.forward_fused(ctx, in, next, acts_[i + 1]);
+  nodes_[i].layer->forward_fused(ctx, in, *nodes_[i + 1].layer, acts_[i + 1]);
   if (times_)
     times_->forward_s[i] +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fused_[i] = true;
-  return true;
+}
+
+namespace {
+constexpr std::size_t kPlaceAlign = 64;
+std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
+}  // namespace
+
+Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
+  const std::size_t count = nodes_.size();
+  MemoryPlan plan;
+  plan.batch = n;
+  plan.outputs.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    MemoryPlan::Output& o = plan.outputs[i];
+    o.first = o.last = i;
+    o.bytes = n * numel(nodes_[i].out_shape) * sizeof(float);
+    plan.kept_bytes += o.bytes;
+  }
+  // Fused pairs as forward runs them: the convolution's output is never made, and the
+  // pooling's is written at the convolution's step.
+  for (std::size_t i = 0; i + 1 < count; ++i)
+    if (fusable(i)) {
+      plan.outputs[i].fused = true;
+      plan.outputs[i].bytes = 0;
+      plan.outputs[i + 1].first = i;
+      ++i;
+    }
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t j : nodes_[i].inputs)
+      if (j != kModelInput) plan.outputs[j].last = std::max(plan.outputs[j].last, i);
+  plan.outputs.back().last = count;  // the caller reads it after the pass
+  // Every place starts 64-byte aligned.
+  const auto span = [](const MemoryPlan::Output& o) { return round_up(o.bytes, kPlaceAlign); };
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < count; ++i)
+    if (!plan.outputs[i].fused) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return plan.outputs[a].bytes > plan.outputs[b].bytes;
+  });
+  std::vector<std::size_t> placed;
+  for (std::size_t i : order) {
+    MemoryPlan::Output& o = plan.outputs[i];
+    // The places of outputs alive at one of its steps, by offset; the lowest gap that fits.
+    std::vector<std::pair<std::size_t, std::size_t>> busy;
+    for (std::size_t j : placed) {
+      const MemoryPlan::Output& p = plan.outputs[j];
+      if (p.first <= o.last && o.first <= p.last) busy.emplace_back(p.offset, p.offset + span(p));
+    }
+    std::sort(busy.begin(), busy.end());
+    std::size_t at = 0;
+    for (const auto& [lo, hi] : busy) {
+      if (lo >= at + span(o)) break;
+      at = std::max(at, hi);
+    }
+    o.offset = at;
+    plan.buffer_bytes = std::max(plan.buffer_bytes, at + span(o));
+    placed.push_back(i);
+  }
+  for (std::size_t step = 0; step <= count; ++step) {
+    std::size_t live = 0;
+    for (const MemoryPlan::Output& o : plan.outputs)
+      if (o.first <= step && step <= o.last) live += o.bytes;
+    plan.live_peak_bytes = std::max(plan.live_peak_bytes, live);
+  }
+  return plan;
+}
+
+void Model::use_plan(std::size_t n) {
+  if (planned_batch_ == n) return;
+  drop_plan();
+  const MemoryPlan plan = plan_inference_memory(n);
+  check_memory(plan.buffer_bytes, "model " + quote(name_) +
+                                      ": the layers' outputs for a batch of " + std::to_string(n));
+  plan_buffer_ = std::make_unique<TensorBuffer>(plan.buffer_bytes);
+  char* buffer = plan_buffer_->data();
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const MemoryPlan::Output& o = plan.outputs[i];
+    if (o.fused) {
+      acts_[i] = Tensor();
+      continue;
+    }
+    float* values = reinterpret_cast<float*>(buffer + o.offset);
+    place_tensor(acts_[i], values, batch_shape(n, nodes_[i].out_shape));
+  }
+  planned_batch_ = n;
+}
+
+void Model::drop_plan() {
+  if (!planned_batch_) return;
+  for (Tensor& t : acts_) t = Tensor();
+  plan_buffer_.reset();
+  planned_batch_.reset();
 }
 
 const Tensor& Model::output_of(std::size_t i) const {
-  if (i < fused_.size() && fused_[i])
+  if (i < kept_.size() && !kept_[i])
     throw Error("the output of layer '" + nodes_[i].layer->name() +
-                "' was not kept: the last forward ran it fused with the pooling after it");
+                "' was not kept: the last forward kept the model's output alone "
+                "(Context::output_only)");
   return acts_.at(i);
 }
 
@@ -690,8 +791,9 @@ void Model::backward_from(Context& ctx, const Tensor& x, std::size_t from, const
 
 void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tensor& grad_at,
                      Tensor* grad_input, bool every_ancestor) {
-  if (std::find(fused_.begin(), fused_.end(), true) != fused_.end())
-    throw Error("backward needs the outputs of every layer: run forward without Context::fuse");
+  if (std::find(kept_.begin(), kept_.end(), false) != kept_.end())
+    throw Error(
+        "backward needs the outputs of every layer: run forward without Context::output_only");
   // run[i]: node i feeds `from` (or is it) and its backward must run: every such node when the
   // caller wants every gradient (grad_of), else only those that, or whose inputs, want gradients
   // (trainable parameters, or the model input when grad_input is given).

@@ -162,11 +162,34 @@ class Model {
   void zero_grads();
 
   // x: [n, ...input_shape]. Returns the output [n, ...output_shape]; every layer's output stays
-  // available through output_of() until the next forward -- except, with ctx.fuse in inference,
-  // a thin Conv2D's run together with the pooling layer that alone reads it (Context::fuse).
+  // available through output_of() until the next forward -- except in an inference forward with
+  // ctx.output_only, which keeps the last layer's alone (Context::output_only).
   const Tensor& forward(Context& ctx, const Tensor& x);
-  // Throws Error when the last forward did not keep node i's output (fused).
+  // Throws Error when the last forward did not keep node i's output (Context::output_only).
   const Tensor& output_of(std::size_t i) const;
+
+  // Where an inference forward with Context::output_only puts the layers' outputs for a batch of
+  // n: one buffer, in which each output has its place from the step that writes it to the last
+  // step that reads it (the model's output: to the end), and outputs whose steps do not overlap
+  // share memory. Places are given largest first, each at the lowest offset free for its steps
+  // (the greedy-by-size planning of TensorFlow Lite's arena). A thin Conv2D that runs fused with
+  // the pooling after it has no place (its output is never made).
+  struct MemoryPlan {
+    struct Output {
+      std::size_t bytes = 0;   // the output's values (0: fused, never made)
+      std::size_t offset = 0;  // of its place in the buffer (a multiple of 64)
+      std::size_t first = 0;   // the step that writes it (steps are node indices)
+      std::size_t last = 0;    // the last step that reads it (size() for the model's output)
+      bool fused = false;
+    };
+    std::size_t batch = 0;
+    std::vector<Output> outputs;   // per node
+    std::size_t buffer_bytes = 0;  // the planned buffer: the peak of the outputs' memory
+    std::size_t kept_bytes = 0;    // every output kept, as training (and output_of) needs
+    // The most bytes of outputs alive at one step: the least any placement needs.
+    std::size_t live_peak_bytes = 0;
+  };
+  MemoryPlan plan_inference_memory(std::size_t n) const;
   // Backpropagates grad_output (the output's shape) after forward(ctx, x) with ctx.training.
   // Adds parameter gradients into the gradient arena; when grad_input is given it receives
   // dL/dx (overwritten). Layers upstream of which nothing is trainable are skipped.
@@ -196,8 +219,14 @@ class Model {
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
-  // forward(): runs nodes i and i + 1 as one (Layer::forward_fused) when they qualify.
-  bool fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
+  // Whether node i can run together with node i + 1, a pooling layer, which alone reads it.
+  bool fusable(std::size_t i) const;
+  // forward(): runs nodes i and i + 1 as one (Layer::forward_fused).
+  void fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
+  // The planned buffer of output_only forwards for a batch of n, with every output placed in it
+  // (made once per batch size), or (drop_plan) every output back on its own heap memory.
+  void use_plan(std::size_t n);
+  void drop_plan();
   // backward() and backward_from(): the gradient grad_at at node from's output, back through
   // the nodes that feed it (all of them when every_ancestor, for grad_of; else only those on a
   // path to trainable parameters or to grad_input).
@@ -212,12 +241,16 @@ class Model {
   bool preprocess_input() const { return preprocessing_ && !preprocessing_->is_identity(); }
   std::vector<Node> nodes_;
   detail::ParamArena values_, grads_;  // zero until init_params() or a weights file
+  // The planned buffer (use_plan) for a batch of planned_batch_: declared before acts_, which
+  // may point into it, so that it outlives them.
+  std::unique_ptr<TensorBuffer> plan_buffer_;
+  std::optional<std::size_t> planned_batch_;
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   std::uint64_t params_version_ = 1;
   Tensor pre_, pre_grad_;         // preprocessed input and its gradient (models with preprocessing)
   std::vector<bool> grad_ready_;  // grad_of(i) is valid (set by backward_from)
-  std::vector<bool> fused_;       // node i ran fused with its pooling reader in the last forward
+  std::vector<bool> kept_;        // node i's output is available from the last forward (output_of)
 };
 
 // Keras's default layer name stem for a class name: Conv2D -> conv2d, MaxPooling2D ->

@@ -177,4 +177,106 @@ json_ordered profile_json(const ModelProfile& p) {
   return j;
 }
 
+namespace {
+// Bytes as Keras 3's summary writes them: "56.13 MB", 1024-based.
+std::string bytes_str(std::size_t b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(b);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? std::to_string(b) + " B" : fixed(v, 2) + " " + units[u];
+}
+
+struct MemoryTotals {
+  std::size_t params = 0, derived = 0;
+};
+MemoryTotals memory_totals(const Model& model) {
+  MemoryTotals t;
+  t.params = model.param_count() * sizeof(float);
+  for (std::size_t i = 0; i < model.size(); ++i) t.derived += model.node(i).layer->derived_bytes();
+  return t;
+}
+}  // namespace
+
+std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
+  std::ostringstream o;
+  o << "Inference memory of '" << model.name() << "' for a batch of " << plan.batch
+    << " (cnn-eval, cnn-extract-features, validation)\n";
+  std::size_t name_w = 12, shape_w = 12;
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = *model.node(i).layer;
+    name_w = std::max(name_w, l.name().size() + l.type().size() + 4);
+    shape_w = std::max(shape_w, shape_str(model.node(i).out_shape, true).size() + 2);
+  }
+  const std::string rule(name_w + shape_w + 12 + 24 + 10, '-');
+  o << pad_right("Layer (type)", name_w) << pad_right("Output Shape", shape_w)
+    << pad_left("Bytes", 12) << pad_left("Place in buffer", 24) << pad_left("Steps", 10) << "\n"
+    << rule << "\n";
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = *model.node(i).layer;
+    const Model::MemoryPlan::Output& p = plan.outputs[i];
+    o << pad_right(l.name() + " (" + l.type() + ")", name_w)
+      << pad_right(shape_str(model.node(i).out_shape, true), shape_w);
+    if (p.fused) {
+      o << pad_left("fused", 12) << pad_left("-", 24) << pad_left("-", 10);
+    } else {
+      const std::string last = p.last == model.size() ? "end" : std::to_string(p.last);
+      o << pad_left(bytes_str(p.bytes), 12)
+        << pad_left(fixed(p.offset / 1048576.0, 2) + "-" +
+                        fixed((p.offset + p.bytes) / 1048576.0, 2) + " MB",
+                    24)
+        << pad_left(std::to_string(p.first) + "-" + last, 10);
+    }
+    const std::size_t d = l.derived_bytes();
+    if (d) o << "   + " << bytes_str(d) << " kept";
+    o << "\n";
+  }
+  const MemoryTotals t = memory_totals(model);
+  o << rule << "\n";
+  o << "Parameters: " << bytes_str(t.params) << "\n";
+  o << "Outputs, planned buffer (peak): " << bytes_str(plan.buffer_bytes) << " (the most alive "
+    << "at one step: " << bytes_str(plan.live_peak_bytes) << ")\n";
+  if (t.derived)
+    o << "Kept from the parameters (Winograd kernels): " << bytes_str(t.derived) << "\n";
+  o << "Total: " << bytes_str(t.params + plan.buffer_bytes + t.derived)
+    << " plus the layers' scratch\n";
+  o << "Training keeps every output: " << bytes_str(plan.kept_bytes)
+    << " (and up to as much again for their gradients)\n";
+  return o.str();
+}
+
+json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
+  json_ordered j;
+  j["model"] = model.name();
+  j["batch"] = plan.batch;
+  json_ordered layers = json_ordered::array();
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Model::MemoryPlan::Output& p = plan.outputs[i];
+    json_ordered e;
+    e["name"] = model.node(i).layer->name();
+    e["type"] = model.node(i).layer->type();
+    e["bytes"] = p.bytes;
+    e["fused"] = p.fused;
+    if (!p.fused) {
+      e["offset"] = p.offset;
+      e["first_step"] = p.first;
+      e["last_step"] = p.last;
+    }
+    e["derived_bytes"] = model.node(i).layer->derived_bytes();
+    layers.push_back(std::move(e));
+  }
+  j["layers"] = std::move(layers);
+  const MemoryTotals t = memory_totals(model);
+  j["param_bytes"] = t.params;
+  j["buffer_bytes"] = plan.buffer_bytes;
+  j["live_peak_bytes"] = plan.live_peak_bytes;
+  j["derived_bytes"] = t.derived;
+  j["total_bytes"] = t.params + plan.buffer_bytes + t.derived;
+  j["training_output_bytes"] = plan.kept_bytes;
+  return j;
+}
+
 }  // namespace cnn

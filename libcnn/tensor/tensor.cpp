@@ -1,7 +1,92 @@
 // Shape helpers of the tensor module.
 #include "tensor/tensor.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <utility>
+#include <vector>
+
 namespace cnn {
+
+namespace detail {
+namespace {
+// The heap header's first 8 bytes.
+constexpr std::uint64_t kHeapBlock = 0x70616568726f736eULL;  // "nsorheap"
+
+// The TensorBuffers alive: [begin, end) ranges, few (one per model with a plan), looked up on
+// every deallocation while there are any.
+struct PlacedRanges {
+  std::mutex mutex;
+  std::vector<std::pair<const char*, const char*>> ranges;
+  std::atomic<std::size_t> count{0};
+};
+PlacedRanges& placed_ranges() {
+  static PlacedRanges r;
+  return r;
+}
+
+bool is_placed(const void* p) {
+  PlacedRanges& r = placed_ranges();
+  if (r.count.load(std::memory_order_acquire) == 0) return false;
+  const char* c = static_cast<const char*>(p);
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto& [lo, hi] : r.ranges)
+    if (c >= lo && c < hi) return true;
+  return false;
+}
+}  // namespace
+
+void* tensor_heap_allocate(std::size_t bytes) {
+  // The header, then the values, rounded up to the alignment as aligned_alloc wants.
+  if (bytes > std::numeric_limits<std::size_t>::max() - 2 * kTensorAlign) throw std::bad_alloc();
+  const std::size_t total = (bytes + kTensorAlign + kTensorAlign - 1) / kTensorAlign * kTensorAlign;
+  void* base = std::aligned_alloc(kTensorAlign, total);
+  if (!base) throw std::bad_alloc();
+  std::memcpy(base, &kHeapBlock, sizeof kHeapBlock);
+  return static_cast<char*>(base) + kTensorAlign;
+}
+
+void tensor_deallocate(void* p) noexcept {
+  if (!p || is_placed(p)) return;
+  char* base = static_cast<char*>(p) - kTensorAlign;
+  std::uint64_t tag;
+  std::memcpy(&tag, base, sizeof tag);
+  if (tag != kHeapBlock) std::abort();  // not a tensor's heap block: never freed blindly
+  std::free(base);
+}
+}  // namespace detail
+
+TensorBuffer::TensorBuffer(std::size_t bytes) : size_(bytes) {
+  const std::size_t a = detail::kTensorAlign;
+  if (bytes > std::numeric_limits<std::size_t>::max() - a) throw std::bad_alloc();
+  data_ =
+      static_cast<char*>(std::aligned_alloc(a, (std::max<std::size_t>(bytes, 1) + a - 1) / a * a));
+  if (!data_) throw std::bad_alloc();
+  auto& r = detail::placed_ranges();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.ranges.emplace_back(data_, data_ + std::max<std::size_t>(bytes, 1));
+  r.count.fetch_add(1, std::memory_order_release);
+}
+
+TensorBuffer::~TensorBuffer() {
+  auto& r = detail::placed_ranges();
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    for (auto it = r.ranges.begin(); it != r.ranges.end(); ++it)
+      if (it->first == data_) {
+        r.ranges.erase(it);
+        break;
+      }
+    r.count.fetch_sub(1, std::memory_order_release);
+  }
+  std::free(data_);
+}
 
 std::size_t numel(const Shape& s) {
   std::size_t n = 1;
@@ -45,6 +130,14 @@ Shape shape_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end(
 void ensure_shape(Tensor& t, const Shape& shape) {
   if (t.dimension() == shape.size() && std::equal(shape.begin(), shape.end(), t.shape().begin()))
     return;
+  t.resize(shape);
+}
+
+void place_tensor(Tensor& t, float* place, const Shape& shape) {
+  const std::size_t n = numel(shape);
+  // A storage whose allocator hands out place, moved into t (whose old memory is freed), then
+  // shaped: its size already matches, so nothing is allocated.
+  t.storage() = Tensor::storage_type(n, detail::TensorAllocator<float>(place, n));
   t.resize(shape);
 }
 

@@ -334,7 +334,7 @@ ExtractResult extract_features(const ExtractOptions& opt) {
   Rng rng(0);
   Context ctx;
   ctx.training = false;
-  ctx.fuse = true;  // only the (cut) model's output is read
+  ctx.output_only = true;  // only the (cut) model's output is read
   ctx.rng = &rng;
   data::Batch b;
   std::vector<float> feats;

@@ -152,7 +152,7 @@ void Trainer::to_probabilities(const Tensor& out, Tensor& probabilities) const {
 PassStats Trainer::eval_step(const Tensor& x, std::span<const std::int32_t> labels,
                              Tensor* probabilities, std::size_t first_sample) {
   ctx_.training = false;
-  ctx_.fuse = true;  // only the output is read
+  ctx_.output_only = true;  // only the output is read
   const Tensor& out = model_.forward(ctx_, x);
   const PassStats s = measure(out, labels, first_sample, nullptr);
   if (probabilities) to_probabilities(out, *probabilities);
@@ -161,7 +161,7 @@ PassStats Trainer::eval_step(const Tensor& x, std::span<const std::int32_t> labe
 
 void Trainer::predict(const Tensor& x, Tensor& probabilities) {
   ctx_.training = false;
-  ctx_.fuse = true;
+  ctx_.output_only = true;
   to_probabilities(model_.forward(ctx_, x), probabilities);
 }
 

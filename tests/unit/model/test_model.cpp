@@ -255,7 +255,7 @@ TEST_CASE("declared preprocessing: forward, input gradient, round trip and error
 }
 
 TEST_CASE(
-    "inference with Context::fuse gives exactly the unfused outputs and keeps no conv output") {
+    "inference with Context::output_only gives exactly the unfused outputs and keeps the last") {
   // Thin convolutions (k = 9, 27) followed by max pooling, 'same' average pooling with a
   // ragged edge, and global average pooling; a second, wide convolution is not fused.
   const std::string text = R"({"input_shape": [15, 13, 3], "layers": [
@@ -276,22 +276,97 @@ TEST_CASE(
     const Tensor want = m.forward(plain, x);
     const Tensor c1 = m.output_of(0);
     Context fused{false, &rng};
-    fused.fuse = true;
+    fused.output_only = true;
     const Tensor got = m.forward(fused, x);
     REQUIRE(got.size() == want.size());
     for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
     // c1 (k = 27) and c3 (k = 20) ran fused; c2 (k = 153) did not.
     CHECK_THROWS_WITH_AS(m.output_of(0), doctest::Contains("'c1' was not kept"), Error);
     CHECK_THROWS_AS(m.output_of(4), Error);
-    CHECK(m.output_of(2).size() == n * 6 * 5 * 20);
+    CHECK_THROWS_WITH_AS(m.output_of(2), doctest::Contains("kept the model's output alone"), Error);
+    CHECK(m.output_of(6).size() == n * 4);
     // Backward needs every output.
     Tensor g = test::random_tensor(shape_of(got), rng);
     CHECK_THROWS_AS(m.backward(fused, x, g), Error);
     // Training forwards never fuse.
     Context train{true, &rng};
-    train.fuse = true;
+    train.output_only = true;
     m.forward(train, x);
     CHECK(m.output_of(0).size() == c1.size());
+  }
+}
+
+TEST_CASE("planned inference memory: outputs share places only when their steps do not overlap") {
+  // A residual block and an inception block: outputs read far later than they are written.
+  const std::string text = R"({"input_shape": [12, 12, 3], "layers": [
+      {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "name": "stem"},
+      {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu",
+       "name": "r1"},
+      {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "name": "r2"},
+      {"type": "Add", "inputs": ["stem", "r2"], "name": "add"},
+      {"type": "BatchNormalization", "name": "bn"},
+      {"type": "Conv2D", "filters": 4, "kernel_size": 1, "inputs": "bn", "name": "b1"},
+      {"type": "Conv2D", "filters": 6, "kernel_size": 3, "padding": "same", "inputs": "bn",
+       "name": "b3"},
+      {"type": "MaxPooling2D", "pool_size": 3, "strides": 1, "padding": "same", "inputs": "bn",
+       "name": "bp"},
+      {"type": "Concatenate", "inputs": ["b1", "b3", "bp"], "name": "cat"},
+      {"type": "MaxPooling2D", "pool_size": 2, "name": "pool"},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "units": 5, "activation": "softmax", "name": "out"}]})";
+  Model m = io::parse_model(text, "plan.json");
+  Rng rng(11);
+  m.init_params(rng);
+
+  const Model::MemoryPlan plan = m.plan_inference_memory(4);
+  REQUIRE(plan.outputs.size() == m.size());
+  // No two outputs alive at one step overlap in memory, and every place is in the buffer.
+  for (std::size_t a = 0; a < m.size(); ++a) {
+    const auto& p = plan.outputs[a];
+    CHECK(p.offset + p.bytes <= plan.buffer_bytes);
+    CHECK(p.bytes == 4 * numel(m.node(a).out_shape) * sizeof(float));
+    for (std::size_t b = a + 1; b < m.size(); ++b) {
+      const auto& q = plan.outputs[b];
+      if (p.first <= q.last && q.first <= p.last)
+        CHECK((p.offset + p.bytes <= q.offset || q.offset + q.bytes <= p.offset));
+    }
+  }
+  // stem is read by add (step 3), bn by the three branches, the output to the end.
+  CHECK(plan.outputs[0].last == 3);
+  CHECK(plan.outputs[4].last == 7);
+  CHECK(plan.outputs.back().last == m.size());
+  CHECK(plan.live_peak_bytes <= plan.buffer_bytes);
+  CHECK(plan.buffer_bytes < plan.kept_bytes);
+
+  // The same bits as a forward that keeps everything, over changes of batch size and with
+  // training steps in between (which take every output back to memory of its own).
+  Context plain{false, &rng};
+  Context lean{false, &rng};
+  lean.output_only = true;
+  Context train{true, &rng};
+  for (std::size_t n : {4, 1, 4, 7}) {
+    CAPTURE(n);
+    const Tensor x = test::random_tensor({n, 12, 12, 3}, rng);
+    const Tensor want = m.forward(plain, x);
+    const Tensor stem = m.output_of(0);
+    const Tensor got = m.forward(lean, x);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    // A second planned forward on other data reuses the places and is still exact.
+    const Tensor x2 = test::random_tensor({n, 12, 12, 3}, rng);
+    const Tensor want2 = Tensor(m.forward(plain, x2));
+    const Tensor got2 = m.forward(lean, x2);
+    for (std::size_t i = 0; i < got2.size(); ++i) REQUIRE(got2.data()[i] == want2.data()[i]);
+    CHECK_THROWS_AS(m.output_of(0), Error);
+    Tensor g = test::random_tensor(shape_of(got2), rng);
+    CHECK_THROWS_WITH_AS(m.backward(lean, x2, g), doctest::Contains("Context::output_only"), Error);
+    // A training step after it: every output of its own again, backward runs.
+    m.zero_grads();
+    m.forward(train, x);
+    CHECK(m.output_of(0).size() == stem.size());
+    m.backward(train, x, g);
+    for (std::size_t i = 0; i < stem.size(); ++i)
+      REQUIRE(m.output_of(0).data()[i] == stem.data()[i]);
   }
 }
 
