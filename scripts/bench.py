@@ -11,6 +11,7 @@ run and prints one table: median of the runs with min-max, and the ratio cnn / r
   5  sgemm GFLOP/s, square and convolution shapes (bench_gemm)               vs OpenBLAS
      and as a fraction of the FMA peak (bench_peak: measured clock x measured FMA flops/cycle)
   6  peak resident memory of the processes of 1                              vs PyTorch
+  7  peak resident memory of the processes of 3 (VGG16 inference)           vs PyTorch
 
 Before timing a model, both sides must compute the same thing: the same parameter count, and
 the same output (relative difference < 1e-3) on one fixed input with the same weights, written
@@ -59,12 +60,21 @@ MODELS = [
 # Alternating spreads both sides over the same minutes, so a change in the machine's load
 # (others' jobs) falls on both rather than on whichever went second.
 ROUNDS = 3
-# PyTorch runs under both OpenMP wait policies, and the reference is the faster. libgomp's
-# default spins in every barrier; when other jobs hold the cores, a spinning thread waits for a
-# descheduled one, and PyTorch's training speed with 2 threads here fell 5-10x under a load
-# average of 5 (1,500 images/s with OMP_WAIT_POLICY=passive, 150-500 without). On an idle
-# machine spinning may be the faster. cnn's pool yields while it polls, then sleeps.
-TORCH_POLICIES = {"torch": None, "torch/passive": "PASSIVE"}
+# PyTorch runs in four configurations, and the reference is the fastest:
+# - both OpenMP wait policies. libgomp's default spins in every barrier; when other jobs hold
+#   the cores, a spinning thread waits for a descheduled one, and PyTorch's training speed with 2
+#   threads here fell 5-10x under a load average of 5 (1,500 images/s with
+#   OMP_WAIT_POLICY=passive, 150-500 without). On an idle machine spinning may be the faster.
+#   cnn's pool yields while it polls, then sleeps.
+# - with and without tcmalloc (Debian's libtcmalloc-minimal4) preloaded, as PyTorch's CPU
+#   performance guide advises: glibc's malloc returns large blocks to the system and takes them
+#   back with page faults on every step.
+TCMALLOC = next(iter(sorted(glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4"))), None)
+TORCH_CONFIGS = {"torch": {}, "torch/passive": {"OMP_WAIT_POLICY": "PASSIVE"}}
+if TCMALLOC:
+    TORCH_CONFIGS |= {"torch+tcmalloc": {"LD_PRELOAD": TCMALLOC},
+                      "torch+tcmalloc/passive": {"LD_PRELOAD": TCMALLOC,
+                                                 "OMP_WAIT_POLICY": "PASSIVE"}}
 
 
 def loadavg():
@@ -199,7 +209,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder")
     ap.add_argument("--threads", type=int, default=0, help="threads on both sides (0: all cores)")
     ap.add_argument("--quick", action="store_true", help="3 short runs each, fewer GEMM shapes")
-    ap.add_argument("--only", default="1,2,3,4,5,6", help="which rows, e.g. 1,4,5")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7", help="which rows, e.g. 1,4,5")
     ap.add_argument("--json-out", help="also write every raw result here (default: "
                                        "BUILD/bench-results.json)")
     args = ap.parse_args()
@@ -223,7 +233,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="cnn-bench-") as tmp:
         checks = {}
         for (mid, what, cfg, mode, batch, data, tdata, nbatches, steps, warmup, runs) in MODELS:
-            if mid not in only and not (mid == 1 and 6 in only):
+            if mid not in only and not (mid == 1 and 6 in only) and not (mid == 3 and 7 in only):
                 continue
             rounds = ROUNDS
             if args.quick:
@@ -236,10 +246,11 @@ def main():
                       "--warmup", str(warmup), "--runs", str(runs),
                       "--data-batches", str(nbatches), "--threads", str(threads),
                       "--weights", facts["weights"]]
-            procs = {"cnn": []} | {name: [] for name in TORCH_POLICIES}
+            procs = {"cnn": []} | {name: [] for name in TORCH_CONFIGS}
             fmt = "auto"
             # Passive first: its memory-format probe is the one least disturbed by others.
-            policies = sorted(TORCH_POLICIES, key=lambda n: TORCH_POLICIES[n] is None)
+            policies = sorted(TORCH_CONFIGS, key=lambda n: "OMP_WAIT_POLICY" not in
+                              TORCH_CONFIGS[n])
             for rnd in range(rounds):
                 if rnd == 1:
                     # Later rounds time only the policy that was faster in the first one (the
@@ -249,9 +260,7 @@ def main():
                 procs["cnn"].append(run_json([os.path.join(bin_dir, "bench_model"), cfg_path,
                                               "--data", data, "-q"] + common))
                 for name in policies:
-                    penv = dict(env)
-                    if TORCH_POLICIES[name]:
-                        penv["OMP_WAIT_POLICY"] = TORCH_POLICIES[name]
+                    penv = dict(env) | TORCH_CONFIGS[name]
                     procs[name].append(run_json([PYTHON, TORCH_SCRIPT, cfg_path, "--data", tdata,
                                                  "--memory-format", fmt] + common, env=penv))
                     if fmt == "auto":
@@ -259,6 +268,8 @@ def main():
                         probe = procs[name][0]["memory_format_probe"]
             merged = {}
             for name, ps in procs.items():
+                if not ps:
+                    continue
                 m = dict(ps[0])
                 m["images_per_s"] = [v for p in ps for v in p["images_per_s"]]
                 m["peak_rss_kib"] = max(p["peak_rss_kib"] for p in ps)
@@ -324,34 +335,43 @@ def main():
         else:
             ref, ratio = "(OpenBLAS not found)", "-"
         row(5, f"sgemm {g['name']}, {thr} thr", "GFLOP/s", ours, ref, ratio)
-    if 6 in only and 1 in results["models"]:
-        m = results["models"][1]
+    for num, mid in ((6, 1), (7, 3)):
+        if num not in only or mid not in results["models"]:
+            continue
+        m = results["models"][mid]
         a = m["cnn"]["peak_rss_kib"] / 1024
-        b = max(m["sides"][n]["peak_rss_kib"] for n in TORCH_POLICIES) / 1024
         a0 = m["cnn"]["peak_rss_kib_before_steps"] / 1024
-        b0 = max(m["sides"][n]["peak_rss_kib_before_steps"] for n in TORCH_POLICIES) / 1024
-        row(6, "peak RSS of the processes of 1 (lower is better)", "MiB",
-            f"{a:.1f} ({a0:.1f} before steps)", f"{b:.1f} ({b0:.1f} before) torch", f"{a / b:.2f}")
+        # PyTorch's configuration with the least peak (tcmalloc keeps freed memory, and it is
+        # the configuration each side would pick to save memory).
+        low = min(m["sides"], key=lambda n: m["sides"][n]["peak_rss_kib"] if n != "cnn"
+                  else float("inf"))
+        b = m["sides"][low]["peak_rss_kib"] / 1024
+        b0 = m["sides"][low]["peak_rss_kib_before_steps"] / 1024
+        row(num, f"peak RSS of the processes of {mid} (lower is better)", "MiB",
+            f"{a:.1f} ({a0:.1f} before steps)", f"{b:.1f} ({b0:.1f} before) {low}", f"{a / b:.2f}")
     out.append("")
     out.append("Models (1-4): the median of all timed runs of a side (min-max in brackets), after "
                "warm-up steps, on batches prepared in memory before timing. The reference is "
-               "PyTorch under the faster of two OpenMP wait policies (libgomp's default, "
-               "'torch', and OMP_WAIT_POLICY=passive, 'torch/passive'), chosen in the first "
-               "round: spinning threads collapse when other jobs hold the cores.")
+               "PyTorch in the fastest of its configurations, chosen in the first round: both "
+               "OpenMP wait policies (libgomp's default, and OMP_WAIT_POLICY=passive, "
+               "'/passive': spinning threads collapse when other jobs hold the cores), each "
+               "with and without tcmalloc preloaded ('+tcmalloc', "
+               f"{TCMALLOC or 'not found: install libtcmalloc-minimal4'}).")
     for mid in sorted(results["models"]):
         m = results["models"][mid]
         c, r, k = m["cnn"], m["pytorch"], m["check"]
+        a = statistics.median(c["images_per_s"])
         pol = ", ".join(f"{n} {statistics.median(m['sides'][n]['images_per_s']):.1f} "
-                        f"({m['sides'][n]['processes']} process"
+                        f"(cnn/it {a / statistics.median(m['sides'][n]['images_per_s']):.2f}, "
+                        f"{m['sides'][n]['processes']} process"
                         f"{'es' if m['sides'][n]['processes'] > 1 else ''})"
-                        for n in TORCH_POLICIES)
+                        for n in TORCH_CONFIGS if n in m["sides"])
         line = (f"  {mid}: {len(c['images_per_s'])} runs of {c['steps']} step"
                 f"{'s' if c['steps'] != 1 else ''} of batch "
                 f"{c['batch']} per side, in {c['processes']} process"
                 f"{'es' if c['processes'] > 1 else ''} alternating with the other side's, each "
                 f"after {c['warmup']} warm-up step{'s' if c['warmup'] != 1 else ''}; PyTorch "
-                f"medians by OpenMP wait "
-                f"policy: {pol}; {r['memory_format']} (probe, images/s: "
+                f"medians by configuration: {pol}; {r['memory_format']} (probe, images/s: "
                 f"{m['memory_format_probe']}); check: "
                 f"params {k['params_cnn']} = {k['params_pytorch']}, output max abs diff "
                 f"{k['output_max_abs_diff']:.2e} (relative {k['output_rel_diff']:.1e})")
@@ -369,11 +389,11 @@ def main():
                f"{peak_t:.1f} on {peak['threads']} threads at once. (On Zen 4 a 512-bit FMA "
                f"takes both 256-bit pipes: 2 pipes x 8 floats x 2 flops = 32 per cycle; the "
                f"often-quoted 2 x 16 x 2 = 64 would halve every percentage.)")
-    if 6 in only:
-        out.append("Peak RSS (6): getrusage ru_maxrss of the timing processes of 1 on each side "
-                   "(the largest; the Python interpreter and libtorch included on the PyTorch "
-                   "side), and the same once model, optimizer and batches were ready, before the "
-                   "first step.")
+    if 6 in only or 7 in only:
+        out.append("Peak RSS (6, 7): getrusage ru_maxrss of the timing processes of 1 and 3 on "
+                   "each side (the largest of a side; on the PyTorch side the configuration with "
+                   "the least, the Python interpreter and libtorch included), and the same once "
+                   "model, optimizer and batches were ready, before the first step.")
     print("\n".join(out))
     if gemm_text and not results["gemm"]:
         print("\nbench_gemm's output (not parsed):\n" + gemm_text)

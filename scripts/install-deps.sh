@@ -40,6 +40,7 @@ packages=(
   python3-h5py python3-numpy          # tests/cli/import.sh writes Keras .h5 and checks weights
   python3-onnx                        # tests/cli/export.sh: the ONNX checker on exported files
   help2man                            # man pages of the programs, made from their --help
+  jq                                  # the docs' examples pipe --json output through it (docs.sh)
   dpkg-dev                            # make deb: dpkg-shlibdeps finds the package's dependencies
   clang-format-14                     # scripts/format.sh: the C++ style, checked by .ci/run
 )
@@ -53,6 +54,7 @@ if ((bench)); then
     python3-torch python3-numpy       # the PyTorch reference of make bench (scripts/bench_torch.py)
     libopenblas-dev                   # OpenBLAS's cblas_sgemm, timed next to ours by bench_gemm
     libopenblas0-openmp               # OpenBLAS as PyTorch's BLAS (OpenMP, as PyTorch's threads)
+    libtcmalloc-minimal4              # tcmalloc, preloaded into PyTorch: its best configuration
   )
 fi
 if ((fuzz)); then
