@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/error.hpp"
+
 namespace cnn {
 
 namespace detail {
@@ -19,26 +21,52 @@ namespace {
 // The heap header's first 8 bytes.
 constexpr std::uint64_t kHeapBlock = 0x70616568726f736eULL;  // "nsorheap"
 
-// The TensorBuffers alive: [begin, end) ranges, few (one per model with a plan), looked up on
-// every deallocation while there are any.
+// The TensorBuffers' memory: [begin, end) ranges, few (one per model with a plan), looked up on
+// every deallocation while there are any. A range's memory is freed when its TensorBuffer is
+// gone and no tensor is placed in it any more, in whichever order that happens (a Model's
+// members are destroyed and move-assigned in opposite orders).
+struct PlacedRange {
+  char* begin;
+  char* end;
+  std::size_t placed = 0;  // tensors placed in it and not yet deallocated
+  bool owned = true;       // its TensorBuffer is alive
+};
 struct PlacedRanges {
   std::mutex mutex;
-  std::vector<std::pair<const char*, const char*>> ranges;
-  std::atomic<std::size_t> count{0};
+  std::vector<PlacedRange> ranges;
+  std::atomic<std::size_t> count{0};  // ranges.size(), read without the lock
 };
 PlacedRanges& placed_ranges() {
   static PlacedRanges r;
   return r;
 }
 
-bool is_placed(const void* p) {
+// The range holding p, with the lock held; nullptr when none does.
+PlacedRange* find_range(PlacedRanges& r, const void* p) {
+  const char* c = static_cast<const char*>(p);
+  for (PlacedRange& range : r.ranges)
+    if (c >= range.begin && c < range.end) return &range;
+  return nullptr;
+}
+
+// Frees a range nobody uses any more; the lock is held.
+void release_if_unused(PlacedRanges& r, PlacedRange* range) {
+  if (range->owned || range->placed) return;
+  std::free(range->begin);
+  r.ranges.erase(r.ranges.begin() + (range - r.ranges.data()));
+  r.count.store(r.ranges.size(), std::memory_order_release);
+}
+
+// Whether p is placed memory, which is then released (and its range freed when unused).
+bool release_placed(void* p) {
   PlacedRanges& r = placed_ranges();
   if (r.count.load(std::memory_order_acquire) == 0) return false;
-  const char* c = static_cast<const char*>(p);
   std::lock_guard<std::mutex> lock(r.mutex);
-  for (const auto& [lo, hi] : r.ranges)
-    if (c >= lo && c < hi) return true;
-  return false;
+  PlacedRange* range = find_range(r, p);
+  if (!range) return false;
+  if (range->placed) --range->placed;
+  release_if_unused(r, range);
+  return true;
 }
 }  // namespace
 
@@ -53,7 +81,7 @@ void* tensor_heap_allocate(std::size_t bytes) {
 }
 
 void tensor_deallocate(void* p) noexcept {
-  if (!p || is_placed(p)) return;
+  if (!p || release_placed(p)) return;
   char* base = static_cast<char*>(p) - kTensorAlign;
   std::uint64_t tag;
   std::memcpy(&tag, base, sizeof tag);
@@ -65,27 +93,21 @@ void tensor_deallocate(void* p) noexcept {
 TensorBuffer::TensorBuffer(std::size_t bytes) : size_(bytes) {
   const std::size_t a = detail::kTensorAlign;
   if (bytes > std::numeric_limits<std::size_t>::max() - a) throw std::bad_alloc();
-  data_ =
-      static_cast<char*>(std::aligned_alloc(a, (std::max<std::size_t>(bytes, 1) + a - 1) / a * a));
+  const std::size_t total = (std::max<std::size_t>(bytes, 1) + a - 1) / a * a;
+  data_ = static_cast<char*>(std::aligned_alloc(a, total));
   if (!data_) throw std::bad_alloc();
   auto& r = detail::placed_ranges();
   std::lock_guard<std::mutex> lock(r.mutex);
-  r.ranges.emplace_back(data_, data_ + std::max<std::size_t>(bytes, 1));
-  r.count.fetch_add(1, std::memory_order_release);
+  r.ranges.push_back({data_, data_ + total});
+  r.count.store(r.ranges.size(), std::memory_order_release);
 }
 
 TensorBuffer::~TensorBuffer() {
   auto& r = detail::placed_ranges();
-  {
-    std::lock_guard<std::mutex> lock(r.mutex);
-    for (auto it = r.ranges.begin(); it != r.ranges.end(); ++it)
-      if (it->first == data_) {
-        r.ranges.erase(it);
-        break;
-      }
-    r.count.fetch_sub(1, std::memory_order_release);
-  }
-  std::free(data_);
+  std::lock_guard<std::mutex> lock(r.mutex);
+  detail::PlacedRange* range = detail::find_range(r, data_);
+  range->owned = false;
+  detail::release_if_unused(r, range);
 }
 
 std::size_t numel(const Shape& s) {
@@ -137,6 +159,14 @@ void place_tensor(Tensor& t, float* place, const Shape& shape) {
   const std::size_t n = numel(shape);
   // A storage whose allocator hands out place, moved into t (whose old memory is freed), then
   // shaped: its size already matches, so nothing is allocated.
+  {
+    auto& r = detail::placed_ranges();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    detail::PlacedRange* range = detail::find_range(r, place);
+    if (!range || reinterpret_cast<char*>(place + n) > range->end)
+      throw Error("place_tensor: the place is not inside a TensorBuffer");
+    ++range->placed;
+  }
   t.storage() = Tensor::storage_type(n, detail::TensorAllocator<float>(place, n));
   t.resize(shape);
 }

@@ -90,8 +90,9 @@ Shape shape_of(const Tensor& t);
 void ensure_shape(Tensor& t, const Shape& shape);
 
 // Memory that tensors are placed in (place_tensor): one 64-byte aligned block, known to the
-// tensor allocator so that a placed tensor's deallocation leaves it alone. It must outlive every
-// tensor placed in it. Pages never written cost address space, not resident memory.
+// tensor allocator so that a placed tensor's deallocation leaves it alone. The block is freed
+// when both the TensorBuffer and every tensor placed in it are gone, in either order. Pages
+// never written cost address space, not resident memory.
 class TensorBuffer {
  public:
   explicit TensorBuffer(std::size_t bytes);
@@ -106,9 +107,10 @@ class TensorBuffer {
   std::size_t size_;
 };
 
-// Makes t a tensor of shape whose numel(shape) values live at place, 64-byte aligned inside a
-// TensorBuffer, which t (or a tensor t is moved into) then uses. Contents are unspecified. A
-// later resize to another size gives t heap memory of its own again.
+// Makes t a tensor of shape whose numel(shape) values live at place, inside a TensorBuffer,
+// which t (or a tensor t is moved into) then uses. Contents are unspecified. A later resize to
+// another size gives t heap memory of its own again. Throws Error when place..place + numel is
+// not inside a TensorBuffer.
 void place_tensor(Tensor& t, float* place, const Shape& shape);
 
 }  // namespace cnn

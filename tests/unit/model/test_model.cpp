@@ -368,6 +368,17 @@ TEST_CASE("planned inference memory: outputs share places only when their steps 
     for (std::size_t i = 0; i < stem.size(); ++i)
       REQUIRE(m.output_of(0).data()[i] == stem.data()[i]);
   }
+  // A model with a plan replaced by another (move assignment releases the outputs and the
+  // buffer in the order opposite to destruction; AddressSanitizer checks it), and moved.
+  const Tensor x = test::random_tensor({3, 12, 12, 3}, rng);
+  m.forward(lean, x);
+  m = io::parse_model(text, "plan.json");
+  m.init_params(rng);
+  const Tensor want = m.forward(plain, x);
+  m.forward(lean, x);
+  Model moved = std::move(m);
+  const Tensor& got = moved.forward(lean, x);
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
 }
 
 TEST_CASE("Winograd kernel: transformed again only when the parameters' version changes") {

@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "tensor/error.hpp"
 #include "tensor/tensor.hpp"
 
 using namespace cnn;
@@ -63,4 +65,21 @@ TEST_CASE("tensor heap memory is 64-byte aligned, for any size and after resizes
   }
   Tensor e = ts[3] + ts[3];  // an expression's result
   CHECK(reinterpret_cast<std::uintptr_t>(e.data()) % 64 == 0);
+}
+
+TEST_CASE("a TensorBuffer's memory lasts until its owner and every placed tensor are gone") {
+  Tensor t;
+  {
+    auto buf = std::make_unique<TensorBuffer>(64 * sizeof(float));
+    place_tensor(t, reinterpret_cast<float*>(buf->data()), {8, 8});
+    t.fill(2.0f);
+  }  // the owner is gone first: t still uses the memory
+  CHECK(t(7, 7) == 2.0f);
+  t = Tensor();  // now it is freed (AddressSanitizer: no leak, no use after free)
+  CHECK(t.size() == 1);
+  // A place outside every TensorBuffer is refused.
+  std::vector<float> v(16);
+  CHECK_THROWS_AS(place_tensor(t, v.data(), {4}), Error);
+  TensorBuffer small(4 * sizeof(float));
+  CHECK_THROWS_AS(place_tensor(t, reinterpret_cast<float*>(small.data()), {100}), Error);
 }
