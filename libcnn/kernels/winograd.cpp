@@ -85,8 +85,12 @@ std::size_t winograd_tiles(const ConvGeometry& g) {
   return ((g.out_h + kOut - 1) / kOut) * ((g.out_w + kOut - 1) / kOut);
 }
 
-bool winograd_pays(const ConvGeometry& g) {
-  return winograd_applies(g) && winograd_tiles(g) * kPositions <= g.out_h * g.out_w * 9 / 2;
+bool winograd_pays(const ConvGeometry& g, std::size_t out_c) {
+  if (!winograd_applies(g)) return false;
+  // Covered / outputs = tiles * 16 / outputs, compared in integers: <= 5/4, or <= 2 with
+  // enough channels.
+  const std::size_t covered = winograd_tiles(g) * kOut * kOut, outputs = g.out_h * g.out_w;
+  return 4 * covered <= 5 * outputs || (covered <= 2 * outputs && g.c * out_c >= 8192);
 }
 
 WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {

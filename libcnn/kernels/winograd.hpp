@@ -36,10 +36,18 @@ bool winograd_applies(const ConvGeometry& g);
 // The 4x4 output tiles of one sample: ceil(out_h / 4) * ceil(out_w / 4).
 std::size_t winograd_tiles(const ConvGeometry& g);
 
-// Whether winograd_conv3x3 applies to g and needs at most half the multiplications of the
-// direct convolution: 36 per 4x4 tile against 9 per output, so the tiles, which hang past the
-// bottom/right edge of small outputs (5x5 takes 2x2 tiles), may cover at most 2x the outputs.
-bool winograd_pays(const ConvGeometry& g);
+// Whether winograd_conv3x3 applies to g (out_c output channels) and is expected to beat
+// im2col + GEMM. It needs 36 multiplications per 4x4 tile against 9 per output, and the tiles
+// hang past the bottom/right edge of small outputs (11x11 takes 3x3 tiles, 12x12). Where they
+// cover at most 1.25x the outputs it pays. Up to 2x it pays only with enough channels
+// (in_c * out_c >= 8192) for the 36 products to outweigh the per-tile transforms. Measured
+// (2 cores, ms per batch, Winograd vs GEMM):
+//   - VGG16 block5 (9x9, 512 -> 512, 1.78x): 13.3 vs 27.5 at batch 20;
+//   - cats_dogs conv2d_3's input gradient (17x17, 128 -> 128, 1.38x): 6.5 vs 7.9;
+//   - MNIST conv2d_1's input gradient (13x13, 64 -> 32, 1.51x): 3.6 vs 2.9 (whole backward) at
+//     batch 64;
+//   - MNIST conv2d_2 (3x3, 64 -> 64, 1.78x): 0.21 vs 0.19 forward.
+bool winograd_pays(const ConvGeometry& g, std::size_t out_c);
 
 // A 3x3 kernel transformed for F(4x4, 3x3): the 36 matrices U_k [in_c, out_c], each packed for
 // the GEMM of one ISA. The ISA must be a SIMD one (throws cnn::Error for Isa::Reference or one

@@ -87,7 +87,7 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
                      geo_.out_w == geo_.w;
   plan_.small_k = geo_.col_cols() <= kernels::kSmallK;
   const bool channels = geo_.c >= kWinogradMinChannels && filters_ >= kWinogradMinChannels;
-  plan_.winograd = channels && kernels::winograd_pays(geo_);
+  plan_.winograd = channels && kernels::winograd_pays(geo_, filters_);
   kernels::ConvGeometry& back = plan_.back;
   back = geo_;
   back.h = geo_.out_h;
@@ -97,7 +97,7 @@ Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
   back.pad_left = 2 - std::min<std::size_t>(geo_.pad_left, 2);
   back.out_h = geo_.h;
   back.out_w = geo_.w;
-  plan_.winograd_dx = plan_.winograd && kernels::winograd_pays(back);
+  plan_.winograd_dx = plan_.winograd && kernels::winograd_pays(back, geo_.c);
 
   params().clear();  // infer_shape declares the parameters afresh
   add_param("kernel", {kernel_size_[0], kernel_size_[1], s[2], filters_}, kernel_init_);

@@ -167,6 +167,29 @@ TEST_CASE("winograd does not apply to strided, dilated or non-3x3 convolutions")
   CHECK(winograd_applies(*conv_geometry(8, 8, 1, 3, 3, 1, 1, 1, 1, Padding::Valid)));
 }
 
+TEST_CASE("winograd pays on outputs its tiles cover closely, or with many channels") {
+  // The input gradient's convolution: dz (h x w) padded by 2 on every side, h + 2 x w + 2 out.
+  const auto backward = [](std::size_t h, std::size_t w, std::size_t c) {
+    ConvGeometry g = *conv_geometry(h, w, c, 3, 3, 1, 1, 1, 1, Padding::Valid);
+    g.pad_top = g.pad_left = 2;
+    g.out_h = h + 2;
+    g.out_w = w + 2;
+    return g;
+  };
+  // VGG16 block1 (150x150 'same', 1.03x) and block5 (9x9, 1.78x, 512 channels).
+  CHECK(winograd_pays(*conv_geometry(150, 150, 64, 3, 3, 1, 1, 1, 1, Padding::Same), 64));
+  CHECK(winograd_pays(*conv_geometry(9, 9, 512, 3, 3, 1, 1, 1, 1, Padding::Same), 512));
+  // The MNIST convnet's conv2d_1 (13x13 -> 11x11, 1.19x), and its input gradient: 11x11 -> 13x13
+  // (1.51x) with 64 x 32 channels; conv2d_2 (5x5 -> 3x3, 1.78x, 64 x 64).
+  CHECK(winograd_pays(*conv_geometry(13, 13, 32, 3, 3, 1, 1, 1, 1, Padding::Valid), 64));
+  CHECK_FALSE(winograd_pays(backward(11, 11, 64), 32));
+  CHECK_FALSE(winograd_pays(*conv_geometry(5, 5, 64, 3, 3, 1, 1, 1, 1, Padding::Valid), 64));
+  // cats_dogs conv2d_3's input gradient: 15x15 -> 17x17 (1.38x), 128 x 128.
+  CHECK(winograd_pays(backward(15, 15, 128), 128));
+  // Never past 2x: 5x5 outputs take 2x2 tiles (2.56x).
+  CHECK_FALSE(winograd_pays(*conv_geometry(7, 7, 512, 3, 3, 1, 1, 1, 1, Padding::Valid), 512));
+}
+
 TEST_CASE("winograd refuses the reference ISA and a kernel of other channels") {
   // The cast: clang reads a lone "WinogradKernel(Isa::Reference)" as a declaration.
   CHECK_THROWS_AS(static_cast<void>(WinogradKernel(Isa::Reference)), Error);
