@@ -343,8 +343,8 @@ def main():
         a0 = m["cnn"]["peak_rss_kib_before_steps"] / 1024
         # PyTorch's configuration with the least peak (tcmalloc keeps freed memory, and it is
         # the configuration each side would pick to save memory).
-        low = min(m["sides"], key=lambda n: m["sides"][n]["peak_rss_kib"] if n != "cnn"
-                  else float("inf"))
+        low = min((n for n in TORCH_CONFIGS if n in m["sides"]),
+                  key=lambda n: m["sides"][n]["peak_rss_kib"])
         b = m["sides"][low]["peak_rss_kib"] / 1024
         b0 = m["sides"][low]["peak_rss_kib_before_steps"] / 1024
         row(num, f"peak RSS of the processes of {mid} (lower is better)", "MiB",

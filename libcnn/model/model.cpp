@@ -672,7 +672,7 @@ void Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std
 }
 
 namespace {
-constexpr std::size_t kPlaceAlign = 64;
+// Places start at the tensor allocator's alignment.
 std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
@@ -701,7 +701,9 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
       if (j != kModelInput) plan.outputs[j].last = std::max(plan.outputs[j].last, i);
   plan.outputs.back().last = count;  // the caller reads it after the pass
   // Every place starts 64-byte aligned.
-  const auto span = [](const MemoryPlan::Output& o) { return round_up(o.bytes, kPlaceAlign); };
+  const auto span = [](const MemoryPlan::Output& o) {
+    return round_up(o.bytes, detail::kTensorAlign);
+  };
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < count; ++i)
     if (!plan.outputs[i].fused) order.push_back(i);

@@ -37,7 +37,7 @@ class TensorAllocator {
   void deallocate(T* p, std::size_t) noexcept { tensor_deallocate(p); }
   // A copy of a tensor owns its memory.
   TensorAllocator select_on_container_copy_construction() const { return TensorAllocator(); }
-  // Any allocator can free any block (the header says how).
+  // Any allocator can free any block (tensor_deallocate tells placed from heap memory).
   template <class U>
   bool operator==(const TensorAllocator<U>&) const noexcept {
     return true;
