@@ -3,9 +3,11 @@
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/simd/gemm_simd.hpp"
+#include "kernels/threading.hpp"
 #include "tensor/error.hpp"
 
 namespace cnn::kernels {
@@ -28,8 +30,21 @@ void ref_pack_b(Trans tb, std::size_t k, std::size_t n, const float* b, std::siz
       dst[p * n + j] = tb == Trans::No ? b[p * ldb + j] : b[j * ldb + p];
 }
 
+void ref_pack_b_combined(std::size_t /*k*/, std::size_t n, const float* b, std::size_t ldb,
+                         std::size_t tap_stride, const float* coef, float* const* dst,
+                         std::size_t outs, std::size_t p0, std::size_t p1) {
+  for (std::size_t o = 0; o < outs; ++o)
+    for (std::size_t p = p0; p < p1; ++p)
+      for (std::size_t j = 0; j < n; ++j) {
+        const float* g = b + p * ldb + j;
+        float acc = coef[9 * o] * g[0];
+        for (std::size_t t = 1; t < 9; ++t) acc = std::fma(coef[9 * o + t], g[t * tap_stride], acc);
+        dst[o][p * n + j] = acc;
+      }
+}
+
 const simd::GemmFns& variant(Isa isa) {
-  static const simd::GemmFns ref{ref_run, ref_packed_b_floats, ref_pack_b};
+  static const simd::GemmFns ref{ref_run, ref_packed_b_floats, ref_pack_b, ref_pack_b_combined};
   switch (isa) {
     case Isa::Reference:
       return ref;
@@ -77,6 +92,27 @@ void PackedB::pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::
   n_ = n;
   data_.resize(fns.packed_b_floats(k, n));
   fns.pack_b(tb, k, n, b, ldb, data_.data());
+}
+
+void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                            std::size_t tap_stride, const float* coef, PackedB* const* dst,
+                            std::size_t outs) {
+  if (outs == 0) return;
+  const Isa isa = dst[0]->isa_;
+  const simd::GemmFns& fns = variant(isa);
+  std::vector<float*> out(outs);
+  for (std::size_t o = 0; o < outs; ++o) {
+    if (dst[o]->isa_ != isa)
+      throw Error("gemm: packing into matrices of different instruction sets");
+    dst[o]->k_ = k;
+    dst[o]->n_ = n;
+    dst[o]->data_.resize(fns.packed_b_floats(k, n));
+    out[o] = dst[o]->data_.data();
+  }
+  // Rows are independent; each thread writes its own rows of every output.
+  parallel_for(0, k, [&](std::size_t p0, std::size_t p1) {
+    fns.pack_b_combined(k, n, b, ldb, tap_stride, coef, out.data(), outs, p0, p1);
+  });
 }
 
 void PackedB::multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda,

@@ -35,6 +35,14 @@ class PackedB {
   explicit PackedB(Isa isa = active_isa());  // throws cnn::Error when the CPU lacks isa
   // Packs op(B) [k, n] (B's rows ldb apart); the old contents are dropped.
   void pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb);
+  // Packs outs matrices [k, n] at once, each a weighted sum of nine: dst[o] = sum over t < 9 of
+  // coef[9 o + t] * B_t, where B_t = b + t * tap_stride has rows ldb apart, the first term a
+  // product and the others fused multiply-adds in order (bitwise what packing the sum made that
+  // way gives). Winograd's kernel transform: the 36 tile positions from the nine taps of a 3x3
+  // kernel, read once. Every dst has the same ISA. Threads over the rows.
+  static void pack_combined(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                            std::size_t tap_stride, const float* coef, PackedB* const* dst,
+                            std::size_t outs);
   // C[m, n] = alpha * op(A)[m, k] * B + beta * C.
   void multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda, float beta,
                 float* c, std::size_t ldc) const;

@@ -101,24 +101,18 @@ WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
 void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_c) {
   c_ = in_c;
   f_ = out_c;
-  const simd::WinogradFns& fns = fns_for(isa_);
-  const std::size_t cf = in_c * out_c;
-  const std::size_t tasks =
-      std::min<std::size_t>(kPositions, static_cast<std::size_t>(num_threads()));
-  temp_.resize(tasks * cf);
   // U_k = (G g G^T)[ky][kx] = sum over taps (a, b) of G[ky][a] G[kx][b] g[a][b]: each position is
   // one weighted sum of the 9 taps' [in_c, out_c] matrices, coefficients rounded once from double.
-  parallel_for(0, tasks, [&](std::size_t t) {
-    float* tmp = temp_.data() + t * cf;
-    for (std::size_t k = kPositions * t / tasks; k < kPositions * (t + 1) / tasks; ++k) {
-      float coef[9];
-      for (std::size_t a = 0; a < 3; ++a)
-        for (std::size_t b = 0; b < 3; ++b)
-          coef[a * 3 + b] = static_cast<float>(kG[k / kTile][a] * kG[k % kTile][b]);
-      fns.combine(kernel, cf, coef, 9, cf, tmp);
-      u_[k].pack(Trans::No, in_c, out_c, tmp, out_c);
-    }
-  });
+  // All 36 are packed in one pass that reads each tap once.
+  float coef[kPositions * 9];
+  PackedB* dst[kPositions];
+  for (std::size_t k = 0; k < kPositions; ++k) {
+    for (std::size_t a = 0; a < 3; ++a)
+      for (std::size_t b = 0; b < 3; ++b)
+        coef[k * 9 + a * 3 + b] = static_cast<float>(kG[k / kTile][a] * kG[k % kTile][b]);
+    dst[k] = &u_[k];
+  }
+  PackedB::pack_combined(in_c, out_c, kernel, out_c, in_c * out_c, coef, dst, kPositions);
 }
 
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,

@@ -55,7 +55,7 @@ bool winograd_pays(const ConvGeometry& g, std::size_t out_c);
 class WinogradKernel {
  public:
   explicit WinogradKernel(Isa isa = active_isa());
-  // kernel: Keras layout [3, 3, in_c, out_c]. Threads over the 36 positions.
+  // kernel: Keras layout [3, 3, in_c, out_c]. Threads over in_c.
   void set(const float* kernel, std::size_t in_c, std::size_t out_c);
   Isa isa() const { return isa_; }
   std::size_t in_c() const { return c_; }
@@ -66,7 +66,6 @@ class WinogradKernel {
   Isa isa_;
   std::size_t c_ = 0, f_ = 0;
   std::vector<PackedB> u_;
-  std::vector<float> temp_;  // one [in_c, out_c] matrix per thread while packing
 };
 
 // y[n, out_h, out_w, out_c] = act(the convolution of x[n, h, w, c] (g's geometry, its padding

@@ -11,7 +11,7 @@ namespace cnn::kernels::simd {
 
 const GemmFns& gemm_avx2() {
   using G = avx2::Gemm<xsimd::fma3<xsimd::avx2>, 6, 2, 384, 512>;
-  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all, G::pack_b_combined};
   return fns;
 }
 

@@ -16,7 +16,7 @@ namespace cnn::kernels::simd {
 
 const GemmFns& gemm_avx512() {
   using G = avx512::Gemm<xsimd::avx512f, 14, 2, 384, 512>;
-  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all, G::pack_b_combined};
   return fns;
 }
 

@@ -337,6 +337,57 @@ struct Gemm {
         pack_b(g, pc, min_sz(kb, k - pc), jc, min_sz(NC, n - jc), dst + packed_panel(k, n, jc, pc));
   }
 
+  // a * b + c in one rounding where the ISA has FMA. This xsimd's avx512f has no fma of its own:
+  // its generic a * b + c is fused only where the compiler contracts it, and with the taps
+  // shared by 36 outputs it does not everywhere.
+  static V fused(V a, V b, V c) {
+    if constexpr (std::is_same_v<Arch, xsimd::avx512f>)
+      return _mm512_fmadd_ps(a, b, c);
+    else
+      return xsimd::fma(a, b, c);
+  }
+
+  // Rows [p0, p1) of the packed dst[o] (o < outs; each packed_b_floats(k, n) floats, 64-byte
+  // aligned) for dst[o] = sum over t < 9 of coef[9 o + t] * B_t, where B_t = b + t * tap_stride
+  // is [k, n] with rows ldb apart: the first term a product, the others fused multiply-adds in
+  // order. Winograd's kernel transform packed straight from the nine taps of a 3x3 kernel,
+  // which are read once for all the outputs. Columns past n come out zero (times a coefficient).
+  static void pack_b_combined(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                              std::size_t tap_stride, const float* coef, float* const* dst,
+                              std::size_t outs, std::size_t p0, std::size_t p1) {
+    constexpr std::size_t T = 9;
+    const std::size_t kb = k_block(k);
+    alignas(64) float edge[T * NR];
+    for (std::size_t p = p0; p < p1; ++p) {
+      const std::size_t pc = p - p % kb, kc = min_sz(kb, k - pc);
+      for (std::size_t j = 0; j < n; j += NR) {
+        const std::size_t jc = j - j % NC, nr = min_sz(NR, n - j);
+        const std::size_t at = packed_panel(k, n, jc, pc) + (j - jc) * kc + (p - pc) * NR;
+        const float* src = b + p * ldb + j;
+        std::size_t stride = tap_stride;
+        if (nr < static_cast<std::size_t>(NR)) {  // the last sliver, zero-padded
+          for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t i = 0; i < static_cast<std::size_t>(NR); ++i)
+              edge[t * NR + i] = i < nr ? src[t * tap_stride + i] : 0.0f;
+          src = edge;
+          stride = NR;
+        }
+        for (int v = 0; v < NV; ++v) {
+          V g[T];
+#pragma GCC unroll 9
+          for (std::size_t t = 0; t < T; ++t) g[t] = V::load_unaligned(src + t * stride + v * W);
+          for (std::size_t o = 0; o < outs; ++o) {
+            const float* c = coef + o * T;
+            V acc = V(c[0]) * g[0];
+#pragma GCC unroll 8
+            for (std::size_t t = 1; t < T; ++t) acc = fused(V(c[t]), g[t], acc);
+            acc.store_aligned(dst[o] + at + v * W);
+          }
+        }
+      }
+    }
+  }
+
   // Small problems skip packing: it moves O(mk + kn) floats, which is more than the O(mnk) work
   // when that work is tiny, and a 1- or 2-row product (a matrix-vector product, memory-bound) only
   // pays the extra passes over B. Vector lanes run along n when B's rows are contiguous, along k

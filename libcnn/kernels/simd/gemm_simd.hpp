@@ -23,12 +23,16 @@ struct GemmArgs {
   const float* bp = nullptr;
 };
 
-// One ISA's GEMM: the product, the size of a packed op(B) [k, n] in floats, and the packing.
+// One ISA's GEMM: the product, the size of a packed op(B) [k, n] in floats, and the packings.
 struct GemmFns {
   void (*run)(const GemmArgs&);
   std::size_t (*packed_b_floats)(std::size_t k, std::size_t n);
   void (*pack_b)(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb,
                  float* dst);
+  // Rows [p0, p1) of outs packed weighted sums of nine [k, n] matrices (Gemm::pack_b_combined).
+  void (*pack_b_combined)(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
+                          std::size_t tap_stride, const float* coef, float* const* dst,
+                          std::size_t outs, std::size_t p0, std::size_t p1);
 };
 
 const GemmFns& gemm_sse2();

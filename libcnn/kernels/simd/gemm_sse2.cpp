@@ -10,7 +10,7 @@ namespace cnn::kernels::simd {
 
 const GemmFns& gemm_sse2() {
   using G = sse2::Gemm<xsimd::sse2, 4, 2, 256, 512>;
-  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all};
+  static const GemmFns fns{G::run, G::packed_b_floats, G::pack_b_all, G::pack_b_combined};
   return fns;
 }
 

@@ -200,3 +200,59 @@ TEST_CASE("winograd refuses the reference ISA and a kernel of other channels") {
   CHECK_THROWS_AS(winograd_conv3x3(*g, 1, x.data(), u, nullptr, Act::Linear, y.data(), scratch),
                   Error);
 }
+
+TEST_CASE("winograd's packed kernel positions are the taps' weighted sums, bit for bit") {
+  // U_k = sum over taps t of (G[k / 6][t / 3] G[k % 6][t % 3]) g_t, the first term a product and
+  // the rest fused multiply-adds in tap order (a multiply and an add on SSE2, which has no FMA).
+  // Read back through a product with the identity, which is exact. Shapes with a last sliver
+  // of columns cut short, and k blocks of unequal start.
+  const double kG[6][3] = {{0.25, 0.0, 0.0},
+                           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                           {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                           {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                           {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                           {0.0, 0.0, 1.0}};
+  struct Shape {
+    std::size_t c, f;
+  };
+  for (const Shape s : {Shape{3, 33}, Shape{17, 45}, Shape{64, 128}, Shape{400, 70}}) {
+    CAPTURE(s.c);
+    CAPTURE(s.f);
+    Rng rng(7);
+    std::vector<float> kernel(9 * s.c * s.f);
+    for (float& v : kernel) v = rng.uniform(-1.0f, 1.0f);
+    std::vector<float> eye(s.c * s.c, 0.0f), got(s.c * s.f);
+    for (std::size_t i = 0; i < s.c; ++i) eye[i * s.c + i] = 1.0f;
+    for (Isa isa : supported_isas()) {
+      if (isa == Isa::Reference) continue;
+      CAPTURE(isa_name(isa));
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        WinogradKernel u(isa);
+        u.set(kernel.data(), s.c, s.f);
+        std::size_t wrong = 0;
+        for (std::size_t k = 0; k < 36; ++k) {
+          u.position(k).multiply(Trans::No, s.c, 1.0f, eye.data(), s.c, 0.0f, got.data(), s.f);
+          float coef[9];
+          for (std::size_t t = 0; t < 9; ++t)
+            coef[t] = static_cast<float>(kG[k / 6][t / 3] * kG[k % 6][t % 3]);
+          for (std::size_t i = 0; i < s.c * s.f; ++i) {
+            const std::size_t cf = s.c * s.f;
+            float want = coef[0] * kernel[i];
+            for (std::size_t t = 1; t < 9; ++t) {
+              if (isa == Isa::Sse2) {
+                const volatile float product = coef[t] * kernel[t * cf + i];
+                want = product + want;
+              } else {
+                want = std::fma(coef[t], kernel[t * cf + i], want);
+              }
+            }
+            wrong += std::memcmp(&want, &got[i], sizeof(float)) != 0;
+          }
+        }
+        CHECK(wrong == 0);
+      }
+    }
+  }
+  set_num_threads(0);
+}
