@@ -127,6 +127,14 @@ constexpr std::size_t kSmallKRows = 256;
 // The fewest tiles per chunk for which Conv2D::backward computes the kernel gradient by Winograd.
 constexpr std::size_t kWinogradGradTiles = 256;
 
+// The fewest tiles in a batch for which an output-only inference forward transforms the kernel
+// for Winograd on every call into memory shared by every layer, instead of keeping it (36
+// values for every 9 of the kernel: 224 MB for VGG16). The transform writes 36 * in_c * out_c
+// floats (1 ms for 512 -> 512 on 2 cores), the product does 72 * tiles * in_c * out_c flops:
+// at 128 tiles the transform costs at most ~15 % of the layer, and a few % where most of a
+// model's time is spent (VGG16 at batch 20: block5 has 180 tiles, block1 28,880).
+constexpr std::size_t kTransientKernelTiles = 128;
+
 // The largest col matrix of a whole batch that a training forward keeps for backward, in bytes.
 constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 
@@ -170,6 +178,13 @@ std::vector<float>& winograd_scratch() {
   static thread_local std::vector<float> scratch;
   return scratch;
 }
+
+// The Winograd kernel an output-only inference forward transforms on every call, one per calling
+// thread and shared by every layer like winograd_scratch.
+kernels::WinogradKernel& transient_winograd_kernel() {
+  static thread_local kernels::WinogradKernel u;
+  return u;
+}
 }  // namespace
 
 namespace {
@@ -182,9 +197,24 @@ bool winograd_switched_on() {
 
 bool Conv2D::winograd_forward() const { return plan_.winograd && winograd_switched_on(); }
 
-std::size_t Conv2D::derived_bytes() const {
-  return winograd_forward() ? 36 * geo_.c * filters_ * sizeof(float) : 0;
+bool Conv2D::transient_kernel(const Context& ctx, std::size_t n) const {
+  return ctx.output_only && !ctx.training &&
+         n * kernels::winograd_tiles(geo_) >= kTransientKernelTiles;
 }
+
+std::size_t Conv2D::derived_bytes(std::size_t batch) const {
+  Context ctx;
+  ctx.output_only = true;
+  return winograd_forward() && !transient_kernel(ctx, batch) ? winograd_kernel_bytes() : 0;
+}
+
+std::size_t Conv2D::shared_bytes(std::size_t batch) const {
+  Context ctx;
+  ctx.output_only = true;
+  return winograd_forward() && transient_kernel(ctx, batch) ? winograd_kernel_bytes() : 0;
+}
+
+std::size_t Conv2D::winograd_kernel_bytes() const { return 36 * geo_.c * filters_ * sizeof(float); }
 bool Conv2D::winograd_input_grad() const { return plan_.winograd_dx && winograd_switched_on(); }
 
 std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {
@@ -256,6 +286,18 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
   // its own, when the values differ from a copy. CNN_CHECK_PARAMS_VERSION=1 compares in a model
   // too, and a difference the version missed (a write through a pointer kept across a forward
   // without params_changed) is an error rather than a silently wrong output.
+  if (transient_kernel(ctx, x.shape()[0])) {
+    // Nothing kept: what an earlier forward kept goes.
+    wino_.reset();
+    std::vector<float>().swap(wino_kernel_);
+    wino_source_ = nullptr;
+    kernels::WinogradKernel& u = transient_winograd_kernel();
+    u.set(kernel, geo_.c, filters_);
+    ++kernel_transforms_;
+    kernels::winograd_conv3x3(geo_, x.shape()[0], x.data(), u, bias, act, out.data(),
+                              winograd_scratch());
+    return;
+  }
   const std::size_t kn = 9 * geo_.c * filters_;
   const bool versioned = ctx.params_version != 0;
   auto same_values = [&] {

@@ -141,9 +141,11 @@ class Layer {
   // Multiply-adds of one sample's forward pass through the weights (cnn-summary --time's
   // GFLOP/s), after infer_shape; 0 for layers without weights to multiply.
   virtual double forward_macs() const { return 0.0; }
-  // Bytes an inference forward keeps from one call to the next, derived from the parameters
-  // (Conv2D's Winograd-transformed kernel): cnn-summary --memory.
-  virtual std::size_t derived_bytes() const { return 0; }
+  // Bytes an output-only inference forward of a batch keeps from one call to the next, derived
+  // from the parameters (Conv2D's Winograd-transformed kernel), and bytes it derives on every
+  // call into memory that every layer shares (the largest counts): cnn-summary --memory.
+  virtual std::size_t derived_bytes(std::size_t /*batch*/) const { return 0; }
+  virtual std::size_t shared_bytes(std::size_t /*batch*/) const { return 0; }
   // Inference: whether forward_fused can run this layer together with `next`, which reads only
   // this layer's output (Model::forward with Context::output_only), and that forward: next's output
   // into out, this layer's own output never written. The values equal forward then

@@ -191,12 +191,19 @@ std::string bytes_str(std::size_t b) {
 }
 
 struct MemoryTotals {
-  std::size_t params = 0, derived = 0;
+  std::size_t params = 0, derived = 0, shared = 0;
+  std::size_t total(const Model::MemoryPlan& plan) const {
+    return params + plan.buffer_bytes + derived + shared;
+  }
 };
-MemoryTotals memory_totals(const Model& model) {
+MemoryTotals memory_totals(const Model& model, std::size_t batch) {
   MemoryTotals t;
   t.params = model.param_count() * sizeof(float);
-  for (std::size_t i = 0; i < model.size(); ++i) t.derived += model.node(i).layer->derived_bytes();
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = *model.node(i).layer;
+    t.derived += l.derived_bytes(batch);
+    t.shared = std::max(t.shared, l.shared_bytes(batch));
+  }
   return t;
 }
 }  // namespace
@@ -230,19 +237,23 @@ std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
                     24)
         << pad_left(std::to_string(p.first) + "-" + last, 10);
     }
-    const std::size_t d = l.derived_bytes();
-    if (d) o << "   + " << bytes_str(d) << " kept";
+    if (const std::size_t d = l.derived_bytes(plan.batch); d)
+      o << "   + " << bytes_str(d) << " kept";
+    else if (const std::size_t sh = l.shared_bytes(plan.batch); sh)
+      o << "   + " << bytes_str(sh) << " shared";
     o << "\n";
   }
-  const MemoryTotals t = memory_totals(model);
+  const MemoryTotals t = memory_totals(model, plan.batch);
   o << rule << "\n";
   o << "Parameters: " << bytes_str(t.params) << "\n";
   o << "Outputs, planned buffer (peak): " << bytes_str(plan.buffer_bytes) << " (the most alive "
     << "at one step: " << bytes_str(plan.live_peak_bytes) << ")\n";
   if (t.derived)
     o << "Kept from the parameters (Winograd kernels): " << bytes_str(t.derived) << "\n";
-  o << "Total: " << bytes_str(t.params + plan.buffer_bytes + t.derived)
-    << " plus the layers' scratch\n";
+  if (t.shared)
+    o << "Made from the parameters on every forward, one layer at a time (Winograd kernels): "
+      << bytes_str(t.shared) << "\n";
+  o << "Total: " << bytes_str(t.total(plan)) << " plus the layers' scratch\n";
   o << "Training keeps every output: " << bytes_str(plan.kept_bytes)
     << " (and up to as much again for their gradients)\n";
   return o.str();
@@ -265,16 +276,18 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
       e["first_step"] = p.first;
       e["last_step"] = p.last;
     }
-    e["derived_bytes"] = model.node(i).layer->derived_bytes();
+    e["derived_bytes"] = model.node(i).layer->derived_bytes(plan.batch);
+    e["shared_bytes"] = model.node(i).layer->shared_bytes(plan.batch);
     layers.push_back(std::move(e));
   }
   j["layers"] = std::move(layers);
-  const MemoryTotals t = memory_totals(model);
+  const MemoryTotals t = memory_totals(model, plan.batch);
   j["param_bytes"] = t.params;
   j["buffer_bytes"] = plan.buffer_bytes;
   j["live_peak_bytes"] = plan.live_peak_bytes;
   j["derived_bytes"] = t.derived;
-  j["total_bytes"] = t.params + plan.buffer_bytes + t.derived;
+  j["shared_bytes"] = t.shared;
+  j["total_bytes"] = t.total(plan);
   j["training_output_bytes"] = plan.kept_bytes;
   return j;
 }

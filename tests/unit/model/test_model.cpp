@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -379,6 +380,39 @@ TEST_CASE("planned inference memory: outputs share places only when their steps 
   Model moved = std::move(m);
   const Tensor& got = moved.forward(lean, x);
   for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+}
+
+TEST_CASE("Winograd kernel: output-only inference of many tiles transforms it on every call") {
+  if (!Conv2D::winograd_enabled()) {
+    MESSAGE("SKIPPED: Winograd is off (CNN_WINOGRAD=0 or reference kernels)");
+    return;
+  }
+  // 8x8 outputs are 4 tiles per sample: 32 samples make 128 tiles, the least that transforms on
+  // every call; 31 keep the transform. The outputs are the same bits either way.
+  const std::string text = R"({"name": "w", "input_shape": [8, 8, 16], "layers": [
+      {"type": "Conv2D", "filters": 24, "kernel_size": 3, "padding": "same"},
+      {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same"}]})";
+  Model m = io::parse_model(text, "w.json");
+  Rng rng(5);
+  m.init_params(rng);
+  const auto& conv = dynamic_cast<const Conv2D&>(std::as_const(m).layer(0));
+  Context plain, lean;
+  lean.output_only = true;
+  for (std::size_t n : {31, 32, 31}) {
+    CAPTURE(n);
+    Tensor x;
+    ensure_shape(x, {n, 8, 8, 16});
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::cos(0.11f * float(i));
+    const Tensor want = m.forward(plain, x);
+    const std::uint64_t before = conv.kernel_transforms();
+    const Tensor& got = m.forward(lean, x);
+    REQUIRE(got.size() == want.size());
+    CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    m.forward(lean, x);
+    CHECK(conv.kernel_transforms() - before == (n >= 32 ? 2 : 0));
+    CHECK(conv.derived_bytes(n) == (n >= 32 ? 0 : 36 * 16 * 24 * sizeof(float)));
+    CHECK(conv.shared_bytes(n) == (n >= 32 ? 36 * 16 * 24 * sizeof(float) : 0));
+  }
 }
 
 TEST_CASE("Winograd kernel: transformed again only when the parameters' version changes") {
