@@ -86,12 +86,25 @@ void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::si
 
 PackedB::PackedB(Isa isa) : isa_(isa) { checked(isa); }
 
-void PackedB::pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb) {
-  const simd::GemmFns& fns = variant(isa_);
+std::size_t PackedB::floats(Isa isa, std::size_t k, std::size_t n) {
+  return checked(isa).packed_b_floats(k, n);
+}
+
+void PackedB::use_storage(float* storage) {
+  storage_ = storage;
+  if (storage_) decltype(data_)().swap(data_);
+}
+
+float* PackedB::prepare(std::size_t k, std::size_t n) {
   k_ = k;
   n_ = n;
-  data_.resize(fns.packed_b_floats(k, n));
-  fns.pack_b(tb, k, n, b, ldb, data_.data());
+  if (storage_) return storage_;
+  data_.resize(variant(isa_).packed_b_floats(k, n));
+  return data_.data();
+}
+
+void PackedB::pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb) {
+  variant(isa_).pack_b(tb, k, n, b, ldb, prepare(k, n));
 }
 
 void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
@@ -104,10 +117,7 @@ void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::s
   for (std::size_t o = 0; o < outs; ++o) {
     if (dst[o]->isa_ != isa)
       throw Error("gemm: packing into matrices of different instruction sets");
-    dst[o]->k_ = k;
-    dst[o]->n_ = n;
-    dst[o]->data_.resize(fns.packed_b_floats(k, n));
-    out[o] = dst[o]->data_.data();
+    out[o] = dst[o]->prepare(k, n);
   }
   // Rows are independent; each thread writes its own rows of every output.
   parallel_for(0, k, [&](std::size_t p0, std::size_t p1) {
@@ -118,7 +128,7 @@ void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::s
 void PackedB::multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda,
                        float beta, float* c, std::size_t ldc) const {
   simd::GemmArgs g{ta, Trans::No, m, n_, k_, alpha, a, lda, nullptr, 0, beta, c, ldc};
-  g.bp = data_.data();
+  g.bp = storage_ ? storage_ : data_.data();
   variant(isa_).run(g);
 }
 

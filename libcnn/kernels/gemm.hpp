@@ -33,6 +33,11 @@ void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::si
 class PackedB {
  public:
   explicit PackedB(Isa isa = active_isa());  // throws cnn::Error when the CPU lacks isa
+  // Floats a packed [k, n] takes with isa's panels.
+  static std::size_t floats(Isa isa, std::size_t k, std::size_t n);
+  // Where the packings below write: storage that the caller owns and keeps alive while this is
+  // used (at least floats(isa, k, n), 64-byte aligned), or (nullptr) memory of its own.
+  void use_storage(float* storage);
   // Packs op(B) [k, n] (B's rows ldb apart); the old contents are dropped.
   void pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb);
   // Packs outs matrices [k, n] at once, each a weighted sum of nine: dst[o] = sum over t < 9 of
@@ -53,6 +58,9 @@ class PackedB {
   Isa isa_;
   std::size_t k_ = 0, n_ = 0;
   std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+  float* storage_ = nullptr;  // use_storage
+  // The packed values' memory for [k, n]: storage_, or data_ sized for them.
+  float* prepare(std::size_t k, std::size_t n);
 };
 
 namespace ref {

@@ -98,9 +98,24 @@ WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
   for (std::size_t k = 0; k < kPositions; ++k) u_.emplace_back(isa);
 }
 
-void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_c) {
+namespace {
+// One position's floats in a kernel's storage: a multiple of 16, so that each starts 64-byte
+// aligned.
+std::size_t position_floats(Isa isa, std::size_t in_c, std::size_t out_c) {
+  return (PackedB::floats(isa, in_c, out_c) + 15) / 16 * 16;
+}
+}  // namespace
+
+std::size_t WinogradKernel::storage_floats(Isa isa, std::size_t in_c, std::size_t out_c) {
+  return kPositions * position_floats(isa, in_c, out_c);
+}
+
+void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_c, float* storage) {
   c_ = in_c;
   f_ = out_c;
+  const std::size_t per_position = position_floats(isa_, in_c, out_c);
+  for (std::size_t k = 0; k < kPositions; ++k)
+    u_[k].use_storage(storage ? storage + k * per_position : nullptr);
   // U_k = (G g G^T)[ky][kx] = sum over taps (a, b) of G[ky][a] G[kx][b] g[a][b]: each position is
   // one weighted sum of the 9 taps' [in_c, out_c] matrices, coefficients rounded once from double.
   // All 36 are packed in one pass that reads each tap once.
@@ -115,8 +130,21 @@ void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_
   PackedB::pack_combined(in_c, out_c, kernel, out_c, in_c * out_c, coef, dst, kPositions);
 }
 
+std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::size_t out_c,
+                                    std::size_t block_tiles) {
+  const std::size_t block = block_of(n * winograd_tiles(g), g.c, out_c, block_tiles);
+  return kPositions * block * (g.c + out_c) + g.c;
+}
+
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, std::vector<float>& scratch,
+                      std::size_t block_tiles) {
+  scratch.resize(winograd_scratch_floats(g, n, u.out_c(), block_tiles));
+  winograd_conv3x3(g, n, x, u, bias, act, y, scratch.data(), block_tiles);
+}
+
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
+                      const float* bias, Act act, float* y, float* scratch,
                       std::size_t block_tiles) {
   const simd::WinogradFns& fns = fns_for(u.isa());
   const std::size_t c = g.c, f = u.out_c();
@@ -126,8 +154,7 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
   const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut;
   const std::size_t per_sample = winograd_tiles(g), total = n * per_sample;
   const std::size_t block = block_of(total, c, f, block_tiles);
-  scratch.resize(kPositions * block * (c + f) + c);
-  float* v = scratch.data();
+  float* v = scratch;
   float* m = v + kPositions * block * c;
   float* zeros = m + kPositions * block * f;
   std::fill(zeros, zeros + c, 0.0f);

@@ -55,8 +55,11 @@ bool winograd_pays(const ConvGeometry& g, std::size_t out_c);
 class WinogradKernel {
  public:
   explicit WinogradKernel(Isa isa = active_isa());
-  // kernel: Keras layout [3, 3, in_c, out_c]. Threads over in_c.
-  void set(const float* kernel, std::size_t in_c, std::size_t out_c);
+  // kernel: Keras layout [3, 3, in_c, out_c]. Threads over in_c. The 36 matrices go to storage
+  // when given (storage_floats(isa(), in_c, out_c) floats, 64-byte aligned, owned by the caller
+  // and kept alive while this kernel is used), else to memory of this object's own.
+  void set(const float* kernel, std::size_t in_c, std::size_t out_c, float* storage = nullptr);
+  static std::size_t storage_floats(Isa isa, std::size_t in_c, std::size_t out_c);
   Isa isa() const { return isa_; }
   std::size_t in_c() const { return c_; }
   std::size_t out_c() const { return f_; }
@@ -76,6 +79,13 @@ class WinogradKernel {
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, std::vector<float>& scratch,
                       std::size_t block_tiles = 0);
+// The same with scratch of the caller's: winograd_scratch_floats(g, n, out_c, block_tiles)
+// floats.
+void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
+                      const float* bias, Act act, float* y, float* scratch,
+                      std::size_t block_tiles = 0);
+std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::size_t out_c,
+                                    std::size_t block_tiles = 0);
 
 // dkernel [3, 3, c, f] = the kernel gradient of that convolution (x [n, h, w, c], g's geometry)
 // for the output gradient dz [n, out_h, out_w, f], overwritten: per tile position k,

@@ -128,10 +128,10 @@ constexpr std::size_t kSmallKRows = 256;
 constexpr std::size_t kWinogradGradTiles = 256;
 
 // The fewest tiles in a batch for which an output-only inference forward transforms the kernel
-// for Winograd on every call into memory shared by every layer, instead of keeping it (36
-// values for every 9 of the kernel: 224 MB for VGG16). The transform writes 36 * in_c * out_c
-// floats (1 ms for 512 -> 512 on 2 cores), the product does 72 * tiles * in_c * out_c flops:
-// at 128 tiles the transform costs at most ~15 % of the layer, and a few % where most of a
+// for Winograd on every call into its scratch (in a planned model, the planned buffer), instead
+// of keeping it (36 values for every 9 of the kernel: 224 MB for VGG16). The transform writes 36 *
+// in_c * out_c floats (1 ms for 512 -> 512 on 2 cores), the product does 72 * tiles * in_c * out_c
+// flops: at 128 tiles the transform costs at most ~15 % of the layer, and a few % where most of a
 // model's time is spent (VGG16 at batch 20: block5 has 180 tiles, block1 28,880).
 constexpr std::size_t kTransientKernelTiles = 128;
 
@@ -179,12 +179,16 @@ std::vector<float>& winograd_scratch() {
   return scratch;
 }
 
-// The Winograd kernel an output-only inference forward transforms on every call, one per calling
-// thread and shared by every layer like winograd_scratch.
+// The Winograd kernel an output-only inference forward outside a planned model (no
+// Context::scratch) transforms on every call, one per calling thread and shared by every layer
+// like winograd_scratch.
 kernels::WinogradKernel& transient_winograd_kernel() {
   static thread_local kernels::WinogradKernel u;
   return u;
 }
+
+// Floats rounded up to whole 64-byte lines, so that what follows in a scratch stays aligned.
+std::size_t line_floats(std::size_t floats) { return (floats + 15) / 16 * 16; }
 }  // namespace
 
 namespace {
@@ -208,10 +212,14 @@ std::size_t Conv2D::derived_bytes(std::size_t batch) const {
   return winograd_forward() && !transient_kernel(ctx, batch) ? winograd_kernel_bytes() : 0;
 }
 
-std::size_t Conv2D::shared_bytes(std::size_t batch) const {
+std::size_t Conv2D::scratch_bytes(std::size_t batch) const {
+  if (!winograd_forward()) return 0;
   Context ctx;
   ctx.output_only = true;
-  return winograd_forward() && transient_kernel(ctx, batch) ? winograd_kernel_bytes() : 0;
+  std::size_t floats = line_floats(kernels::winograd_scratch_floats(geo_, batch, filters_));
+  if (transient_kernel(ctx, batch))
+    floats += kernels::WinogradKernel::storage_floats(kernels::active_isa(), geo_.c, filters_);
+  return floats * sizeof(float);
 }
 
 std::size_t Conv2D::winograd_kernel_bytes() const { return 36 * geo_.c * filters_ * sizeof(float); }
@@ -281,23 +289,39 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
 void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
+  const std::size_t n = x.shape()[0];
+  // The tile blocks and (made on every call) the kernel in the planned buffer when the model
+  // gives scratch (scratch_bytes(n)), else in memory of this thread's.
+  float* scratch = static_cast<float*>(ctx.scratch);
+  const auto conv = [&](const kernels::WinogradKernel& u) {
+    if (scratch)
+      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), scratch);
+    else
+      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), winograd_scratch());
+  };
+  if (transient_kernel(ctx, n)) {
+    // Nothing kept: what an earlier forward kept goes.
+    wino_.reset();
+    std::vector<float>().swap(wino_kernel_);
+    wino_source_ = nullptr;
+    ++kernel_transforms_;
+    if (scratch) {
+      kernels::WinogradKernel u;
+      u.set(kernel, geo_.c, filters_,
+            scratch + line_floats(kernels::winograd_scratch_floats(geo_, n, filters_)));
+      conv(u);
+    } else {
+      kernels::WinogradKernel& u = transient_winograd_kernel();
+      u.set(kernel, geo_.c, filters_);
+      conv(u);
+    }
+    return;
+  }
   // The transform is made again only when the kernel may have changed: in a model, when its
   // parameters' version has (Model::params_version; in training every step changes it); on
   // its own, when the values differ from a copy. CNN_CHECK_PARAMS_VERSION=1 compares in a model
   // too, and a difference the version missed (a write through a pointer kept across a forward
   // without params_changed) is an error rather than a silently wrong output.
-  if (transient_kernel(ctx, x.shape()[0])) {
-    // Nothing kept: what an earlier forward kept goes.
-    wino_.reset();
-    std::vector<float>().swap(wino_kernel_);
-    wino_source_ = nullptr;
-    kernels::WinogradKernel& u = transient_winograd_kernel();
-    u.set(kernel, geo_.c, filters_);
-    ++kernel_transforms_;
-    kernels::winograd_conv3x3(geo_, x.shape()[0], x.data(), u, bias, act, out.data(),
-                              winograd_scratch());
-    return;
-  }
   const std::size_t kn = 9 * geo_.c * filters_;
   const bool versioned = ctx.params_version != 0;
   auto same_values = [&] {
@@ -321,8 +345,7 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
     else
       wino_kernel_.clear();
   }
-  kernels::winograd_conv3x3(geo_, x.shape()[0], x.data(), *wino_, bias, act, out.data(),
-                            winograd_scratch());
+  conv(*wino_);
 }
 
 void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {

@@ -83,9 +83,10 @@ class Conv2D final : public Layer {
   bool zeroes_grad_input() const override { return true; }
   // The Winograd-transformed kernel (36 values for every 9 of the kernel) when forward uses it:
   // kept by the layer, or, in an output-only inference forward of a batch with enough tiles
-  // (conv2d.cpp), transformed on every call into memory all layers share.
+  // (conv2d.cpp), made on every call in the scratch.
   std::size_t derived_bytes(std::size_t batch) const override;
-  std::size_t shared_bytes(std::size_t batch) const override;
+  // Winograd's tile blocks, and the transformed kernel where it is made on every call.
+  std::size_t scratch_bytes(std::size_t batch) const override;
   // [n, out_h, out_w, filters] * kh * kw * in_c.
   double forward_macs() const override;
   // A thin convolution (kh * kw * in_c <= kernels::kSmallK, the first layer of an image
@@ -108,8 +109,8 @@ class Conv2D final : public Layer {
   // One backward call's choices and buffers (backward's steps share them).
   struct BackwardPass;
 
-  // Whether forward (when by Winograd) transforms the kernel on every call into the shared
-  // transient kernel rather than keeping its own: output-only inference of a batch of n.
+  // Whether forward (when by Winograd) transforms the kernel on every call rather than keeping
+  // its own: output-only inference of a batch of n.
   bool transient_kernel(const Context& ctx, std::size_t n) const;
   std::size_t winograd_kernel_bytes() const;
   // plan_.winograd / plan_.winograd_dx with the run-time switches.

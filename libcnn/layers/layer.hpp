@@ -61,6 +61,10 @@ struct Context {
   // takes the memory of those no later layer reads (Model::plan_inference_memory).
   // Model::output_of then refuses every layer but the last, and backward refuses to run.
   bool output_only = false;
+  // Set by Model::forward for an output-only inference pass: memory for this call's scratch, the
+  // layer's scratch_bytes(batch) bytes, 64-byte aligned, placed in the planned buffer where no
+  // output alive at this step is; null otherwise (the layer then uses memory of its own).
+  void* scratch = nullptr;
   // Backward only, set by Model for one call of a layer whose zeroes_grad_input() is true: the
   // buffer *grad_in[0] has not been zeroed and this layer is the first to add into it, so the
   // layer zeroes it itself (one sample at a time, in the pass that adds: no separate pass over
@@ -142,10 +146,12 @@ class Layer {
   // GFLOP/s), after infer_shape; 0 for layers without weights to multiply.
   virtual double forward_macs() const { return 0.0; }
   // Bytes an output-only inference forward of a batch keeps from one call to the next, derived
-  // from the parameters (Conv2D's Winograd-transformed kernel), and bytes it derives on every
-  // call into memory that every layer shares (the largest counts): cnn-summary --memory.
+  // from the parameters (Conv2D's Winograd-transformed kernel): cnn-summary --memory.
   virtual std::size_t derived_bytes(std::size_t /*batch*/) const { return 0; }
-  virtual std::size_t shared_bytes(std::size_t /*batch*/) const { return 0; }
+  // Bytes of scratch an output-only inference forward of a batch takes from the planned buffer
+  // (Context::scratch) instead of memory of its own, when the model gives it (Conv2D: Winograd's
+  // tile blocks, and the transformed kernel where it is made on every call).
+  virtual std::size_t scratch_bytes(std::size_t /*batch*/) const { return 0; }
   // Inference: whether forward_fused can run this layer together with `next`, which reads only
   // this layer's output (Model::forward with Context::output_only), and that forward: next's output
   // into out, this layer's own output never written. The values equal forward then

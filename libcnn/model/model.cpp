@@ -628,11 +628,15 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   struct RestoreVersion {
     Context& ctx;
     std::uint64_t caller;
-    ~RestoreVersion() { ctx.params_version = caller; }
+    ~RestoreVersion() {
+      ctx.params_version = caller;
+      ctx.scratch = nullptr;
+    }
   } restore{ctx, ctx.params_version};
   ctx.params_version = params_version_;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     logits.at(i);
+    ctx.scratch = planned ? planned_scratch_[i] : nullptr;
     if (planned && fusable(i)) {
       fuse_with_pool(ctx, i, input, n);
       ++i;  // node i + 1 (the pooling) ran too
@@ -700,39 +704,46 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
     for (std::size_t j : nodes_[i].inputs)
       if (j != kModelInput) plan.outputs[j].last = std::max(plan.outputs[j].last, i);
   plan.outputs.back().last = count;  // the caller reads it after the pass
-  // Every place starts 64-byte aligned.
-  const auto span = [](const MemoryPlan::Output& o) {
-    return round_up(o.bytes, detail::kTensorAlign);
+  // What gets a place: the outputs made, and the scratch of the layers that run (a fused pair's
+  // at the convolution's step), each alive from first to last.
+  struct Block {
+    std::size_t bytes, first, last;
+    std::size_t* offset;
   };
-  std::vector<std::size_t> order;
-  for (std::size_t i = 0; i < count; ++i)
-    if (!plan.outputs[i].fused) order.push_back(i);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return plan.outputs[a].bytes > plan.outputs[b].bytes;
-  });
-  std::vector<std::size_t> placed;
-  for (std::size_t i : order) {
+  std::vector<Block> blocks;
+  for (std::size_t i = 0; i < count; ++i) {
     MemoryPlan::Output& o = plan.outputs[i];
-    // The places of outputs alive at one of its steps, by offset; the lowest gap that fits.
+    if (!o.fused) blocks.push_back({o.bytes, o.first, o.last, &o.offset});
+    const bool runs = i == 0 || !plan.outputs[i - 1].fused;
+    o.scratch_bytes = runs ? nodes_[i].layer->scratch_bytes(n) : 0;
+    if (o.fused) o.scratch_bytes = std::max(o.scratch_bytes, nodes_[i + 1].layer->scratch_bytes(n));
+    if (o.scratch_bytes) blocks.push_back({o.scratch_bytes, i, i, &o.scratch_offset});
+  }
+  // Every place starts 64-byte aligned.
+  const auto span = [](const Block& b) { return round_up(b.bytes, detail::kTensorAlign); };
+  std::stable_sort(blocks.begin(), blocks.end(),
+                   [](const Block& a, const Block& b) { return a.bytes > b.bytes; });
+  for (std::size_t k = 0; k < blocks.size(); ++k) {
+    Block& b = blocks[k];
+    // The places of blocks alive at one of its steps, by offset; the lowest gap that fits.
     std::vector<std::pair<std::size_t, std::size_t>> busy;
-    for (std::size_t j : placed) {
-      const MemoryPlan::Output& p = plan.outputs[j];
-      if (p.first <= o.last && o.first <= p.last) busy.emplace_back(p.offset, p.offset + span(p));
+    for (std::size_t j = 0; j < k; ++j) {
+      const Block& p = blocks[j];
+      if (p.first <= b.last && b.first <= p.last) busy.emplace_back(*p.offset, *p.offset + span(p));
     }
     std::sort(busy.begin(), busy.end());
     std::size_t at = 0;
     for (const auto& [lo, hi] : busy) {
-      if (lo >= at + span(o)) break;
+      if (lo >= at + span(b)) break;
       at = std::max(at, hi);
     }
-    o.offset = at;
-    plan.buffer_bytes = std::max(plan.buffer_bytes, at + span(o));
-    placed.push_back(i);
+    *b.offset = at;
+    plan.buffer_bytes = std::max(plan.buffer_bytes, at + span(b));
   }
   for (std::size_t step = 0; step <= count; ++step) {
     std::size_t live = 0;
-    for (const MemoryPlan::Output& o : plan.outputs)
-      if (o.first <= step && step <= o.last) live += o.bytes;
+    for (const Block& b : blocks)
+      if (b.first <= step && step <= b.last) live += b.bytes;
     plan.live_peak_bytes = std::max(plan.live_peak_bytes, live);
   }
   return plan;
@@ -746,8 +757,10 @@ void Model::use_plan(std::size_t n) {
                                       ": the layers' outputs for a batch of " + std::to_string(n));
   plan_buffer_ = std::make_unique<TensorBuffer>(plan.buffer_bytes);
   char* buffer = plan_buffer_->data();
+  planned_scratch_.assign(nodes_.size(), nullptr);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const MemoryPlan::Output& o = plan.outputs[i];
+    if (o.scratch_bytes) planned_scratch_[i] = buffer + o.scratch_offset;
     if (o.fused) {
       acts_[i] = Tensor();
       continue;
@@ -761,6 +774,7 @@ void Model::use_plan(std::size_t n) {
 void Model::drop_plan() {
   if (!planned_batch_) return;
   for (Tensor& t : acts_) t = Tensor();
+  planned_scratch_.clear();
   plan_buffer_.reset();
   planned_batch_.reset();
 }

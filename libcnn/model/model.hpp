@@ -173,7 +173,8 @@ class Model {
   // step that reads it (the model's output: to the end), and outputs whose steps do not overlap
   // share memory. Places are given largest first, each at the lowest offset free for its steps
   // (the greedy-by-size planning of TensorFlow Lite's arena). A thin Conv2D that runs fused with
-  // the pooling after it has no place (its output is never made).
+  // the pooling after it has no place (its output is never made). A layer's scratch
+  // (Layer::scratch_bytes) has a place too, alive at its own step only.
   struct MemoryPlan {
     struct Output {
       std::size_t bytes = 0;   // the output's values (0: fused, never made)
@@ -181,12 +182,14 @@ class Model {
       std::size_t first = 0;   // the step that writes it (steps are node indices)
       std::size_t last = 0;    // the last step that reads it (size() for the model's output)
       bool fused = false;
+      std::size_t scratch_bytes = 0;   // the layer's scratch at its step (0: none)
+      std::size_t scratch_offset = 0;  // of its place
     };
     std::size_t batch = 0;
     std::vector<Output> outputs;   // per node
     std::size_t buffer_bytes = 0;  // the planned buffer: the peak of the outputs' memory
     std::size_t kept_bytes = 0;    // every output kept, as training (and output_of) needs
-    // The most bytes of outputs alive at one step: the least any placement needs.
+    // The most bytes of outputs and scratch alive at one step: the least any placement needs.
     std::size_t live_peak_bytes = 0;
   };
   MemoryPlan plan_inference_memory(std::size_t n) const;
@@ -245,6 +248,7 @@ class Model {
   // may point into it, so that it outlives them.
   std::unique_ptr<TensorBuffer> plan_buffer_;
   std::optional<std::size_t> planned_batch_;
+  std::vector<void*> planned_scratch_;  // per node: its scratch in the planned buffer, or null
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   std::uint64_t params_version_ = 1;

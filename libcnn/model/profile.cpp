@@ -191,20 +191,21 @@ std::string bytes_str(std::size_t b) {
 }
 
 struct MemoryTotals {
-  std::size_t params = 0, derived = 0, shared = 0;
+  std::size_t params = 0, derived = 0;
   std::size_t total(const Model::MemoryPlan& plan) const {
-    return params + plan.buffer_bytes + derived + shared;
+    return params + plan.buffer_bytes + derived;
   }
 };
 MemoryTotals memory_totals(const Model& model, std::size_t batch) {
   MemoryTotals t;
   t.params = model.param_count() * sizeof(float);
-  for (std::size_t i = 0; i < model.size(); ++i) {
-    const Layer& l = *model.node(i).layer;
-    t.derived += l.derived_bytes(batch);
-    t.shared = std::max(t.shared, l.shared_bytes(batch));
-  }
+  for (std::size_t i = 0; i < model.size(); ++i)
+    t.derived += model.node(i).layer->derived_bytes(batch);
   return t;
+}
+
+std::string place_str(std::size_t offset, std::size_t bytes) {
+  return fixed(offset / 1048576.0, 2) + "-" + fixed((offset + bytes) / 1048576.0, 2) + " MB";
 }
 }  // namespace
 
@@ -231,29 +232,24 @@ std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
       o << pad_left("fused", 12) << pad_left("-", 24) << pad_left("-", 10);
     } else {
       const std::string last = p.last == model.size() ? "end" : std::to_string(p.last);
-      o << pad_left(bytes_str(p.bytes), 12)
-        << pad_left(fixed(p.offset / 1048576.0, 2) + "-" +
-                        fixed((p.offset + p.bytes) / 1048576.0, 2) + " MB",
-                    24)
+      o << pad_left(bytes_str(p.bytes), 12) << pad_left(place_str(p.offset, p.bytes), 24)
         << pad_left(std::to_string(p.first) + "-" + last, 10);
     }
     if (const std::size_t d = l.derived_bytes(plan.batch); d)
       o << "   + " << bytes_str(d) << " kept";
-    else if (const std::size_t sh = l.shared_bytes(plan.batch); sh)
-      o << "   + " << bytes_str(sh) << " shared";
+    if (p.scratch_bytes)
+      o << "   + scratch " << bytes_str(p.scratch_bytes) << " at "
+        << place_str(p.scratch_offset, p.scratch_bytes);
     o << "\n";
   }
   const MemoryTotals t = memory_totals(model, plan.batch);
   o << rule << "\n";
   o << "Parameters: " << bytes_str(t.params) << "\n";
-  o << "Outputs, planned buffer (peak): " << bytes_str(plan.buffer_bytes) << " (the most alive "
-    << "at one step: " << bytes_str(plan.live_peak_bytes) << ")\n";
+  o << "Outputs and scratch, planned buffer (peak): " << bytes_str(plan.buffer_bytes)
+    << " (the most alive at one step: " << bytes_str(plan.live_peak_bytes) << ")\n";
   if (t.derived)
     o << "Kept from the parameters (Winograd kernels): " << bytes_str(t.derived) << "\n";
-  if (t.shared)
-    o << "Made from the parameters on every forward, one layer at a time (Winograd kernels): "
-      << bytes_str(t.shared) << "\n";
-  o << "Total: " << bytes_str(t.total(plan)) << " plus the layers' scratch\n";
+  o << "Total: " << bytes_str(t.total(plan)) << "\n";
   o << "Training keeps every output: " << bytes_str(plan.kept_bytes)
     << " (and up to as much again for their gradients)\n";
   return o.str();
@@ -277,7 +273,8 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
       e["last_step"] = p.last;
     }
     e["derived_bytes"] = model.node(i).layer->derived_bytes(plan.batch);
-    e["shared_bytes"] = model.node(i).layer->shared_bytes(plan.batch);
+    e["scratch_bytes"] = p.scratch_bytes;
+    if (p.scratch_bytes) e["scratch_offset"] = p.scratch_offset;
     layers.push_back(std::move(e));
   }
   j["layers"] = std::move(layers);
@@ -286,7 +283,6 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
   j["buffer_bytes"] = plan.buffer_bytes;
   j["live_peak_bytes"] = plan.live_peak_bytes;
   j["derived_bytes"] = t.derived;
-  j["shared_bytes"] = t.shared;
   j["total_bytes"] = t.total(plan);
   j["training_output_bytes"] = plan.kept_bytes;
   return j;

@@ -47,8 +47,9 @@ ModelProfile profile_model(Model& model, const ProfileOptions& options, Rng& rng
 // cnn-summary --memory: the inference memory plan of a batch (Model::plan_inference_memory),
 // one row per layer (output bytes, its place in the planned buffer, the steps it lives), then
 // what an output-only inference forward holds: parameters, the planned buffer, the layers'
-// derived data (Layer::derived_bytes, and the largest of Layer::shared_bytes); and, for
-// comparison, every output kept as training keeps them. The same as JSON.
+// derived data (Layer::derived_bytes); each layer's scratch and its place in the buffer
+// (Layer::scratch_bytes); and, for comparison, every output kept as training keeps them. The
+// same as JSON.
 std::string memory_text(const Model& model, const Model::MemoryPlan& plan);
 json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan);
 

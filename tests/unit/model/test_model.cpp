@@ -9,6 +9,9 @@
 #include <utility>
 
 #include "io/architecture.hpp"
+#include "kernels/dispatch.hpp"
+#include "kernels/im2col.hpp"
+#include "kernels/winograd.hpp"
 #include "layer_harness.hpp"
 #include "layers/conv2d.hpp"
 #include "model/model.hpp"
@@ -411,7 +414,21 @@ TEST_CASE("Winograd kernel: output-only inference of many tiles transforms it on
     m.forward(lean, x);
     CHECK(conv.kernel_transforms() - before == (n >= 32 ? 2 : 0));
     CHECK(conv.derived_bytes(n) == (n >= 32 ? 0 : 36 * 16 * 24 * sizeof(float)));
-    CHECK(conv.shared_bytes(n) == (n >= 32 ? 36 * 16 * 24 * sizeof(float) : 0));
+    // The scratch the plan gives it: the tile blocks (whole 64-byte lines), then the kernel.
+    const auto g = *kernels::conv_geometry(8, 8, 16, 3, 3, 1, 1, 1, 1, kernels::Padding::Same);
+    const std::size_t tiles = (kernels::winograd_scratch_floats(g, n, 24) + 15) / 16 * 16;
+    const std::size_t kernel =
+        n >= 32 ? kernels::WinogradKernel::storage_floats(kernels::active_isa(), 16, 24) : 0;
+    CHECK(conv.scratch_bytes(n) == (tiles + kernel) * sizeof(float));
+    // The layer on its own, outside a planned model: the same bits, from memory of its own.
+    Tensor y;
+    ensure_shape(y, {n, 8, 8, 24});
+    const Tensor* in[] = {&x};
+    m.layer(0).forward(lean, in, y);
+    const Tensor& first = m.forward(plain, x);  // node 0's output, kept
+    (void)first;
+    const Tensor& y0 = m.output_of(0);
+    CHECK(std::memcmp(y.data(), y0.data(), y.size() * sizeof(float)) == 0);
   }
 }
 
