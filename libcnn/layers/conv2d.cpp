@@ -440,6 +440,9 @@ struct Conv2D::BackwardPass {
   bool fuse_act = false;  // ... with dz formed on the fly from y and dy (relu/linear)
   bool wino_dx = false;   // the input gradient by Winograd
   bool wino_dw = false;   // the kernel gradient by Winograd
+  // ... over the whole batch at once, before the input gradient's chunks (by GEMM) run
+  bool wino_dw_whole = false;
+  const float* dz = nullptr;  // dL/dz of the chunk at hand
 };
 
 void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
@@ -482,8 +485,16 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   const bool no_col = b.want_kernel && winograd_forward() && (!gx || b.wino_dx);
   b.wino_dw =
       no_col && chunk_samples(n, false) * kernels::winograd_tiles(geo_) >= kWinogradGradTiles;
+  // With the input gradient by GEMM, whose chunks (sized by its im2col gradient) have too few
+  // tiles, the kernel gradient by Winograd still pays over the whole batch: one pass over all
+  // of dz first, then the input gradient chunk by chunk, and no im2col of x at all (the
+  // lecture's MNIST conv2d_1: 576 tiles at batch 64, where each chunk would have 198).
+  b.wino_dw_whole = !no_col && b.want_kernel && winograd_forward() && !b.small &&
+                    n * kernels::winograd_tiles(geo_) >= kWinogradGradTiles &&
+                    n * m * f * sizeof(float) <= kKeepColBytes;
   const std::size_t chunk = chunk_samples(n, !b.wino_dw);
-  sized(dz_, b.fuse_act ? 0 : chunk * m * f, name(), "the output gradient's scratch");
+  sized(dz_, b.fuse_act ? 0 : (b.wino_dw_whole ? n : chunk) * m * f, name(),
+        "the output gradient's scratch");
   if (b.want_kernel) dkernel_.resize(k * f);
   if (b.want_bias) dbias_.assign(f, 0.0f);
   if (gx) {
@@ -494,13 +505,25 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
 
   // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
   // order (the GEMM's own order within a chunk), so results do not depend on the thread count.
+  if (b.wino_dw_whole) {
+    // dz of the whole batch, and the kernel and bias gradients from it in one chunk.
+    kernels::act_backward(b.act, out.data(), grad_out.data(), dz_.data(), n * m, f);
+    b.dz = dz_.data();
+    b.wino_dw = true;
+    kernel_grad_chunk(b, 0, n);
+  }
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0);
     // dz = dL/dz for the chunk, from y and dL/dy: [cs * m, f].
-    if (!b.fuse_act)
-      kernels::act_backward(b.act, out.data() + s0 * m * f, grad_out.data() + s0 * m * f,
-                            dz_.data(), cs * m, f);
-    kernel_grad_chunk(b, s0, cs);
+    if (b.wino_dw_whole) {
+      b.dz = dz_.data() + s0 * m * f;
+    } else {
+      if (!b.fuse_act)
+        kernels::act_backward(b.act, out.data() + s0 * m * f, grad_out.data() + s0 * m * f,
+                              dz_.data(), cs * m, f);
+      b.dz = dz_.data();
+      kernel_grad_chunk(b, s0, cs);
+    }
     if (gx) input_grad_chunk(b, s0, cs);
   }
   if (b.want_kernel) kernels::add_to(dkernel_.data(), k * f, b.kernel.grad);
@@ -527,7 +550,7 @@ void Conv2D::prepare_winograd_input_grad() {
 // dkernel_ (the first chunk overwrites, later ones add in chunk order) and dbias_ for one chunk.
 void Conv2D::kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_, rows = cs * m;
-  const float* dz = dz_.data();
+  const float* dz = b.dz;
   // The col matrix of the chunk: kept by a training forward of this batch, or built again.
   const auto col_of = [&] {
     return b.kept ? col_.data() + s0 * m * k : chunk_col(b.x.data(), s0, cs, false);
@@ -590,7 +613,7 @@ void Conv2D::kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) 
 void Conv2D::input_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) {
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_, rows = cs * m;
   const std::size_t in_size = numel(in_shape_);
-  const float* dz = dz_.data();
+  const float* dz = b.dz;
   float* g = b.gx->data() + s0 * in_size;
   if (b.wino_dx) {
     float* d = b.unzeroed ? g : dx_.data();

@@ -454,11 +454,15 @@ TEST_CASE("Conv2D Winograd inference sees a kernel changed between calls") {
 TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direct convolution") {
   // 9x8 x 3 samples: Winograd forward and input gradient, kernel gradient by im2col (too few
   // tiles). 33x33 x 8 samples in chunks of 4 (256 or 324 tiles each): the kernel gradient by
-  // Winograd too, summed over two chunks.
+  // Winograd too, summed over two chunks. 13x13 'valid' x 30 samples: Winograd forward (11x11
+  // outputs in 3x3 tiles), the input gradient by im2col in chunks (its 13x13 outputs take 4x4
+  // tiles, 1.51x, too few channels to pay), the kernel gradient by Winograd over the whole batch
+  // (270 tiles) first.
   struct Case {
     std::size_t h, w, n, budget;
   };
-  for (const Case cs : {Case{9, 8, 3, std::size_t{4} << 20}, Case{33, 33, 8, 300000}})
+  for (const Case cs :
+       {Case{9, 8, 3, std::size_t{4} << 20}, Case{33, 33, 8, 300000}, Case{13, 13, 30, 300000}})
     for (bool same : {false, true}) {
       std::vector<float> gx_direct, gp_direct;
       for (bool winograd : {false, true}) {
