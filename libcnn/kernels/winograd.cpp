@@ -99,10 +99,12 @@ WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
 }
 
 namespace {
-// One position's floats in a kernel's storage: a multiple of 16, so that each starts 64-byte
-// aligned.
+// Floats rounded up to whole 64-byte lines, so that what follows them stays aligned.
+std::size_t line_floats(std::size_t floats) { return (floats + 15) / 16 * 16; }
+
+// One position's floats in a kernel's storage, each starting 64-byte aligned.
 std::size_t position_floats(Isa isa, std::size_t in_c, std::size_t out_c) {
-  return (PackedB::floats(isa, in_c, out_c) + 15) / 16 * 16;
+  return line_floats(PackedB::floats(isa, in_c, out_c));
 }
 }  // namespace
 
@@ -133,7 +135,7 @@ void WinogradKernel::set(const float* kernel, std::size_t in_c, std::size_t out_
 std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::size_t out_c,
                                     std::size_t block_tiles) {
   const std::size_t block = block_of(n * winograd_tiles(g), g.c, out_c, block_tiles);
-  return kPositions * block * (g.c + out_c) + g.c;
+  return line_floats(kPositions * block * (g.c + out_c) + g.c);
 }
 
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,

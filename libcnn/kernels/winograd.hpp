@@ -80,7 +80,8 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
                       const float* bias, Act act, float* y, std::vector<float>& scratch,
                       std::size_t block_tiles = 0);
 // The same with scratch of the caller's: winograd_scratch_floats(g, n, out_c, block_tiles)
-// floats.
+// floats, whole 64-byte lines (a 64-byte aligned scratch stays aligned after them, for a
+// WinogradKernel's storage).
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, float* scratch,
                       std::size_t block_tiles = 0);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "kernels/eltwise.hpp"
@@ -186,9 +187,6 @@ kernels::WinogradKernel& transient_winograd_kernel() {
   static thread_local kernels::WinogradKernel u;
   return u;
 }
-
-// Floats rounded up to whole 64-byte lines, so that what follows in a scratch stays aligned.
-std::size_t line_floats(std::size_t floats) { return (floats + 15) / 16 * 16; }
 }  // namespace
 
 namespace {
@@ -201,28 +199,22 @@ bool winograd_switched_on() {
 
 bool Conv2D::winograd_forward() const { return plan_.winograd && winograd_switched_on(); }
 
-bool Conv2D::transient_kernel(const Context& ctx, std::size_t n) const {
-  return ctx.output_only && !ctx.training &&
-         n * kernels::winograd_tiles(geo_) >= kTransientKernelTiles;
+bool Conv2D::transient_kernel(std::size_t n) const {
+  return n * kernels::winograd_tiles(geo_) >= kTransientKernelTiles;
 }
 
 std::size_t Conv2D::derived_bytes(std::size_t batch) const {
-  Context ctx;
-  ctx.output_only = true;
-  return winograd_forward() && !transient_kernel(ctx, batch) ? winograd_kernel_bytes() : 0;
+  return winograd_forward() && !transient_kernel(batch) ? 36 * geo_.c * filters_ * sizeof(float)
+                                                        : 0;
 }
 
 std::size_t Conv2D::scratch_bytes(std::size_t batch) const {
   if (!winograd_forward()) return 0;
-  Context ctx;
-  ctx.output_only = true;
-  std::size_t floats = line_floats(kernels::winograd_scratch_floats(geo_, batch, filters_));
-  if (transient_kernel(ctx, batch))
+  std::size_t floats = kernels::winograd_scratch_floats(geo_, batch, filters_);
+  if (transient_kernel(batch))
     floats += kernels::WinogradKernel::storage_floats(kernels::active_isa(), geo_.c, filters_);
   return floats * sizeof(float);
 }
-
-std::size_t Conv2D::winograd_kernel_bytes() const { return 36 * geo_.c * filters_ * sizeof(float); }
 bool Conv2D::winograd_input_grad() const { return plan_.winograd_dx && winograd_switched_on(); }
 
 std::size_t Conv2D::chunk_samples(std::size_t n, bool im2col) const {
@@ -299,22 +291,18 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
     else
       kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), winograd_scratch());
   };
-  if (transient_kernel(ctx, n)) {
-    // Nothing kept: what an earlier forward kept goes.
+  if (ctx.output_only && !ctx.training && transient_kernel(n)) {
+    // Nothing kept: what an earlier forward kept goes. The kernel goes after the tile blocks in
+    // the planned scratch (scratch_bytes), or into this thread's.
     wino_.reset();
     std::vector<float>().swap(wino_kernel_);
     wino_source_ = nullptr;
     ++kernel_transforms_;
-    if (scratch) {
-      kernels::WinogradKernel u;
-      u.set(kernel, geo_.c, filters_,
-            scratch + line_floats(kernels::winograd_scratch_floats(geo_, n, filters_)));
-      conv(u);
-    } else {
-      kernels::WinogradKernel& u = transient_winograd_kernel();
-      u.set(kernel, geo_.c, filters_);
-      conv(u);
-    }
+    std::optional<kernels::WinogradKernel> planned;
+    kernels::WinogradKernel& u = scratch ? planned.emplace() : transient_winograd_kernel();
+    u.set(kernel, geo_.c, filters_,
+          scratch ? scratch + kernels::winograd_scratch_floats(geo_, n, filters_) : nullptr);
+    conv(u);
     return;
   }
   // The transform is made again only when the kernel may have changed: in a model, when its
@@ -489,7 +477,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   // tiles, the kernel gradient by Winograd still pays over the whole batch: one pass over all
   // of dz first, then the input gradient chunk by chunk, and no im2col of x at all (the
   // lecture's MNIST conv2d_1: 576 tiles at batch 64, where each chunk would have 198).
-  b.wino_dw_whole = !no_col && b.want_kernel && winograd_forward() && !b.small &&
+  b.wino_dw_whole = b.want_kernel && winograd_forward() && gx && !b.wino_dx &&
                     n * kernels::winograd_tiles(geo_) >= kWinogradGradTiles &&
                     n * m * f * sizeof(float) <= kKeepColBytes;
   const std::size_t chunk = chunk_samples(n, !b.wino_dw);

@@ -109,10 +109,9 @@ class Conv2D final : public Layer {
   // One backward call's choices and buffers (backward's steps share them).
   struct BackwardPass;
 
-  // Whether forward (when by Winograd) transforms the kernel on every call rather than keeping
-  // its own: output-only inference of a batch of n.
-  bool transient_kernel(const Context& ctx, std::size_t n) const;
-  std::size_t winograd_kernel_bytes() const;
+  // Whether an output-only inference forward of a batch of n (when by Winograd) transforms the
+  // kernel on every call rather than keeping its own.
+  bool transient_kernel(std::size_t n) const;
   // plan_.winograd / plan_.winograd_dx with the run-time switches.
   bool winograd_forward() const;
   bool winograd_input_grad() const;
