@@ -3,6 +3,7 @@
 #include "kernels/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -65,28 +66,104 @@ const simd::GemmFns& checked(Isa isa) {
   return variant(isa);
 }
 
-const simd::GemmFns& active() {
-  static const simd::GemmFns& fns = variant(active_isa());
-  return fns;
+std::atomic<Precision> g_precision{Precision::Fp32};
+
+// isa's bfloat16 GEMM on the CPU's own instructions, or null.
+const simd::GemmFns* bf16_variant(Isa isa) {
+  return isa == Isa::Avx512 ? simd::gemm_avx512_bf16() : nullptr;
+}
+
+// Every float of [data, data + count) rounded to bfloat16, in place.
+void round_all(float* data, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) data[i] = bf16_round(data[i]);
+}
+
+// The product in Bf16 by the float path: op(A) (and op(B) unless packed, where the packing
+// rounded it) rounded into copies of this thread's.
+void run_rounded(const simd::GemmFns& fns, simd::GemmArgs g) {
+  thread_local std::vector<float> ra, rb;
+  ra.resize(g.m * g.k);
+  for (std::size_t i = 0; i < g.m; ++i)
+    for (std::size_t p = 0; p < g.k; ++p)
+      ra[i * g.k + p] = bf16_round(g.ta == Trans::No ? g.a[i * g.lda + p] : g.a[p * g.lda + i]);
+  g.ta = Trans::No;
+  g.a = ra.data();
+  g.lda = g.k;
+  if (!g.bp) {
+    rb.resize(g.k * g.n);
+    for (std::size_t p = 0; p < g.k; ++p)
+      for (std::size_t j = 0; j < g.n; ++j)
+        rb[p * g.n + j] = bf16_round(g.tb == Trans::No ? g.b[p * g.ldb + j] : g.b[j * g.ldb + p]);
+    g.tb = Trans::No;
+    g.b = rb.data();
+    g.ldb = g.n;
+  }
+  fns.run(g);
+}
+
+// The product on isa in precision: the float GEMM, the native bfloat16 one (packed_native: a
+// packed B is in its format), or the float GEMM on rounded copies.
+void run(Isa isa, Precision precision, const simd::GemmArgs& g, bool packed_native = false) {
+  const simd::GemmFns& fns = variant(isa);
+  if (precision == Precision::Fp32) return fns.run(g);
+  const simd::GemmFns* native = bf16_variant(isa);
+  // Products the float path computes unpacked (gemm_impl.hpp small()) are rounded copies here
+  // too: packing would cost more than they do.
+  const bool small = g.m <= 2 || g.m * g.n * g.k <= 32 * 32 * 32;
+  if (g.bp ? packed_native : native && !small) return native->run(g);
+  run_rounded(fns, g);
 }
 
 }  // namespace
 
+Precision matmul_precision() { return g_precision.load(std::memory_order_relaxed); }
+
+void set_matmul_precision(Precision precision) {
+  g_precision.store(precision, std::memory_order_relaxed);
+}
+
+const char* precision_name(Precision precision) {
+  return precision == Precision::Bf16 ? "bf16" : "fp32";
+}
+
+std::uint16_t bf16_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) == 0) return static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float bf16_value(std::uint16_t bits) {
+  const std::uint32_t u = std::uint32_t{bits} << 16;
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+bool native_bf16(Isa isa) {
+  const auto& isas = supported_isas();
+  return std::find(isas.begin(), isas.end(), isa) != isas.end() && bf16_variant(isa) != nullptr;
+}
+
 void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
-  active().run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+  static const Isa isa = active_isa();
+  run(isa, matmul_precision(), {ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
 }
 
 void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
               const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
               float* c, std::size_t ldc) {
-  checked(isa).run({ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
+  checked(isa);
+  run(isa, matmul_precision(), {ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc});
 }
 
 PackedB::PackedB(Isa isa) : isa_(isa) { checked(isa); }
 
 std::size_t PackedB::floats(Isa isa, std::size_t k, std::size_t n) {
+  // The float packing is the larger: a bfloat16 one holds pairs of k in a float's place.
   return checked(isa).packed_b_floats(k, n);
 }
 
@@ -98,13 +175,27 @@ void PackedB::use_storage(float* storage) {
 float* PackedB::prepare(std::size_t k, std::size_t n) {
   k_ = k;
   n_ = n;
+  precision_ = matmul_precision();
   if (storage_) return storage_;
   data_.resize(variant(isa_).packed_b_floats(k, n));
   return data_.data();
 }
 
+namespace {
+// The packing functions for precision: the native bfloat16 ones, or the float ones (whose
+// result is then rounded in place for Bf16).
+const simd::GemmFns& packer(Isa isa, Precision precision) {
+  const simd::GemmFns* native = precision == Precision::Bf16 ? bf16_variant(isa) : nullptr;
+  return native ? *native : variant(isa);
+}
+}  // namespace
+
 void PackedB::pack(Trans tb, std::size_t k, std::size_t n, const float* b, std::size_t ldb) {
-  variant(isa_).pack_b(tb, k, n, b, ldb, prepare(k, n));
+  float* dst = prepare(k, n);
+  const simd::GemmFns& fns = packer(isa_, precision_);
+  fns.pack_b(tb, k, n, b, ldb, dst);
+  if (precision_ == Precision::Bf16 && &fns == &variant(isa_))
+    round_all(dst, fns.packed_b_floats(k, n));
 }
 
 void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::size_t ldb,
@@ -112,24 +203,31 @@ void PackedB::pack_combined(std::size_t k, std::size_t n, const float* b, std::s
                             std::size_t outs) {
   if (outs == 0) return;
   const Isa isa = dst[0]->isa_;
-  const simd::GemmFns& fns = variant(isa);
   std::vector<float*> out(outs);
   for (std::size_t o = 0; o < outs; ++o) {
     if (dst[o]->isa_ != isa)
       throw Error("gemm: packing into matrices of different instruction sets");
     out[o] = dst[o]->prepare(k, n);
   }
-  // Rows are independent; each thread writes its own rows of every output.
+  const Precision precision = dst[0]->precision_;
+  const simd::GemmFns& fns = packer(isa, precision);
+  const bool round = precision == Precision::Bf16 && &fns == &variant(isa);
+  // Rows are independent; each thread writes its own rows of every output (the bfloat16 packer
+  // widens ranges to whole pairs of rows itself).
   parallel_for(0, k, [&](std::size_t p0, std::size_t p1) {
     fns.pack_b_combined(k, n, b, ldb, tap_stride, coef, out.data(), outs, p0, p1);
   });
+  if (round) {
+    const std::size_t floats = fns.packed_b_floats(k, n);
+    parallel_for(0, outs, [&](std::size_t o) { round_all(out[o], floats); });
+  }
 }
 
 void PackedB::multiply(Trans ta, std::size_t m, float alpha, const float* a, std::size_t lda,
                        float beta, float* c, std::size_t ldc) const {
   simd::GemmArgs g{ta, Trans::No, m, n_, k_, alpha, a, lda, nullptr, 0, beta, c, ldc};
   g.bp = storage_ ? storage_ : data_.data();
-  variant(isa_).run(g);
+  run(isa_, precision_, g, precision_ == Precision::Bf16 && bf16_variant(isa_) != nullptr);
 }
 
 }  // namespace cnn::kernels

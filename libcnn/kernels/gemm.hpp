@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -12,6 +13,46 @@
 namespace cnn::kernels {
 
 enum class Trans { No, Yes };
+
+// The precision of the products inside gemm() and PackedB, process-wide (like PyTorch's
+// torch.set_float32_matmul_precision). Fp32: float operands, fused multiply-adds. Bf16: op(A)
+// and op(B) are rounded to bfloat16 (round to nearest even, subnormals to zero: bf16_bits), their
+// products (exact in float) summed in float; inputs and outputs stay float. The AVX-512 variant
+// runs Bf16 on the CPU's AVX512_BF16 instructions (vdpbf16ps, two products per lane) when it has
+// them (native_bf16); everywhere else, and for products too small to pack, the operands are
+// rounded into copies and the float path multiplies those (the same values, summed in another
+// order). Error against the float product of the unrounded operands, per element: at most
+// (2^-7 + 2^-14 + k 2^-23) sum over p of |A(i, p)| |B(p, j)|
+// (tests/unit/kernels/test_gemm_bf16.cpp).
+enum class Precision { Fp32, Bf16 };
+Precision matmul_precision();
+void set_matmul_precision(Precision precision);
+// Sets the precision for its lifetime, then puts back the one before it.
+class MatmulPrecisionScope {
+ public:
+  explicit MatmulPrecisionScope(Precision precision) : old_(matmul_precision()) {
+    set_matmul_precision(precision);
+  }
+  ~MatmulPrecisionScope() { set_matmul_precision(old_); }
+  MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+  MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+
+ private:
+  Precision old_;
+};
+// "fp32", "bf16".
+const char* precision_name(Precision precision);
+
+// x rounded to bfloat16, as the upper half of a float's bits: to nearest, ties to even;
+// subnormals become zeros of their sign, a NaN stays a NaN (quiet). Bitwise what AVX512_BF16's
+// vcvtne2ps2bf16 gives.
+std::uint16_t bf16_bits(float x);
+// The float with those upper bits (exact).
+float bf16_value(std::uint16_t bits);
+inline float bf16_round(float x) { return bf16_value(bf16_bits(x)); }
+
+// Whether isa's GEMM runs Bf16 on the CPU's bfloat16 instructions (else it rounds copies).
+bool native_bf16(Isa isa);
 
 // The entry point layers call: the variant of active_isa() (dispatch.hpp). Packed, cache-blocked
 // and threaded over output blocks (kernels/simd/gemm_impl.hpp); for a given ISA the result is
@@ -29,11 +70,12 @@ void gemm_for(Isa isa, Trans ta, Trans tb, std::size_t m, std::size_t n, std::si
 // A B matrix packed once into the GEMM's panels, for many products with the same B (Winograd
 // multiplies each transformed kernel with every block of input tiles). multiply() runs the
 // packed path of gemm() with the same ISA: bitwise gemm()'s result wherever gemm() packs too
-// (m >= 3 and m * n * k > 32^3; smaller products it computes unpacked, in another order).
+// (m >= 3 and m * n * k > 32^3; smaller products it computes unpacked, in another order). The
+// packings take the matmul_precision() of their call, and multiply() uses that one.
 class PackedB {
  public:
   explicit PackedB(Isa isa = active_isa());  // throws cnn::Error when the CPU lacks isa
-  // Floats a packed [k, n] takes with isa's panels.
+  // Floats a packed [k, n] takes with isa's panels (at most this in Bf16).
   static std::size_t floats(Isa isa, std::size_t k, std::size_t n);
   // Where the packings below write: storage that the caller owns and keeps alive while this is
   // used (at least floats(isa, k, n), 64-byte aligned), or (nullptr) memory of its own.
@@ -53,9 +95,11 @@ class PackedB {
                 float* c, std::size_t ldc) const;
   std::size_t k() const { return k_; }
   std::size_t n() const { return n_; }
+  Precision precision() const { return precision_; }
 
  private:
   Isa isa_;
+  Precision precision_ = Precision::Fp32;
   std::size_t k_ = 0, n_ = 0;
   std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
   float* storage_ = nullptr;  // use_storage

@@ -35,6 +35,12 @@ struct GemmFns {
                           std::size_t outs, std::size_t p0, std::size_t p1);
 };
 
+// The bfloat16 GEMM on AVX512_BF16 (simd/gemm_bf16_avx512.cpp): the same functions, operands
+// rounded to bfloat16 on the way into the packed panels (Precision::Bf16). A packed op(B) is
+// pairs of k (two bfloat16 per float's place), so packed_b_floats is about half the fp32 one.
+// Null when the CPU lacks AVX512_BF16 or the build has no such file.
+const GemmFns* gemm_avx512_bf16();
+
 const GemmFns& gemm_sse2();
 const GemmFns& gemm_avx2();
 const GemmFns& gemm_avx512();
