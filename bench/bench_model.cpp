@@ -40,6 +40,7 @@
 #include "io/safetensors.hpp"
 #include "io/weights.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
 #include "tensor/error.hpp"
 #include "train/trainer.hpp"
@@ -55,6 +56,7 @@ struct Options {
   std::string data = "random";
   std::string loss;  // empty: from the output size
   std::string optimizer = R"({"type": "RMSprop"})";
+  std::string precision = "fp32";
   std::string check_input, check_output;
   int threads = 0;
   std::uint64_t seed = 0;
@@ -159,6 +161,8 @@ cnn::Model build_model(const Options& o) {
 cnn::train::TrainerOptions trainer_options(const Options& o, const cnn::Model& model) {
   cnn::train::TrainerOptions t;
   t.loss = o.loss.empty() ? default_loss(model) : o.loss;
+  t.precision =
+      o.precision == "bf16" ? cnn::kernels::Precision::Bf16 : cnn::kernels::Precision::Fp32;
   try {
     t.optimizer = cnn::train::parse_optimizer(cnn::json::parse(o.optimizer), "--optimizer");
   } catch (const cnn::json::parse_error& e) {
@@ -317,6 +321,9 @@ int main(int argc, char** argv) {
   app.add_option("--check-input", o.check_input,
                  "Check mode: safetensors file with 'input' (and 'labels')");
   app.add_option("--check-output", o.check_output, "Check mode: write 'output' here");
+  app.add_option("--precision", o.precision, "Training steps' matrix products: fp32 or bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "Worker threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -55,7 +55,14 @@ MODELS = [
      "random", "random", 2, 1, 1, 1),
     (4, "infer mnist_convnet b256, Fashion-MNIST", "mnist_convnet.json", "infer", 256,
      "fashion-mnist:test", "fashion-mnist", 8, 30, 3, 2),
+    (8, "train mnist_convnet b64, bf16 (autocast)", "mnist_convnet.json", "train", 64,
+     "fashion-mnist:test", "fashion-mnist", 32, 60, 5, 2),
+    (9, "train cats_dogs b20, bf16 (autocast)", "cats_dogs.json", "train", 20,
+     "random", "random", 4, 4, 2, 2),
 ]
+# Mixed-precision training (8, 9): cnn --precision bf16 against PyTorch's autocast to bfloat16
+# (forward and loss; backward follows its casts), each printed with its fp32 twin (1, 2).
+BF16_OF = {8: 1, 9: 2}
 # Each model is timed in ROUNDS rounds; a round runs one cnn process, then the PyTorch processes.
 # Alternating spreads both sides over the same minutes, so a change in the machine's load
 # (others' jobs) falls on both rather than on whichever went second.
@@ -209,7 +216,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder")
     ap.add_argument("--threads", type=int, default=0, help="threads on both sides (0: all cores)")
     ap.add_argument("--quick", action="store_true", help="3 short runs each, fewer GEMM shapes")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7", help="which rows, e.g. 1,4,5")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="which rows, e.g. 1,4,5")
     ap.add_argument("--json-out", help="also write every raw result here (default: "
                                        "BUILD/bench-results.json)")
     args = ap.parse_args()
@@ -246,6 +253,8 @@ def main():
                       "--warmup", str(warmup), "--runs", str(runs),
                       "--data-batches", str(nbatches), "--threads", str(threads),
                       "--weights", facts["weights"]]
+            if mid in BF16_OF:
+                common += ["--precision", "bf16"]
             procs = {"cnn": []} | {name: [] for name in TORCH_CONFIGS}
             fmt = "auto"
             # Passive first: its memory-format probe is the one least disturbed by others.
@@ -321,6 +330,12 @@ def main():
         a, b = m["cnn"]["images_per_s"], m["pytorch"]["images_per_s"]
         row(mid, m["what"], "images/s", fmt_stat(a), fmt_stat(b) + " " + m["pytorch_policy"],
             f"{statistics.median(a) / statistics.median(b):.2f}")
+        twin = results["models"].get(BF16_OF.get(mid))
+        if twin:
+            a32 = statistics.median(twin["cnn"]["images_per_s"])
+            b32 = statistics.median(twin["pytorch"]["images_per_s"])
+            row(mid, "  the same, bf16 / fp32 (row " + str(BF16_OF[mid]) + ")", "ratio",
+                f"{statistics.median(a) / a32:.2f}", f"{statistics.median(b) / b32:.2f}", "")
     peak_1 = peak["peak_gflops_1thread"]
     peak_t = peak["peak_gflops_threads"]
     for g in results["gemm"]:
@@ -350,7 +365,7 @@ def main():
         row(num, f"peak RSS of the processes of {mid} (lower is better)", "MiB",
             f"{a:.1f} ({a0:.1f} before steps)", f"{b:.1f} ({b0:.1f} before) {low}", f"{a / b:.2f}")
     out.append("")
-    out.append("Models (1-4): the median of all timed runs of a side (min-max in brackets), after "
+    out.append("Models (1-4, 8, 9): the median of all timed runs of a side (min-max in brackets), after "
                "warm-up steps, on batches prepared in memory before timing. The reference is "
                "PyTorch in the fastest of its configurations, chosen in the first round: both "
                "OpenMP wait policies (libgomp's default, and OMP_WAIT_POLICY=passive, "

@@ -296,6 +296,9 @@ def main():
     ap.add_argument("--check-input")
     ap.add_argument("--compare", help="check mode: our outputs (safetensors) to compare with")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="train mode: bf16 runs forward and loss under torch.autocast('cpu', "
+                         "dtype=torch.bfloat16), mixed precision as cnn-train --precision bf16")
     args = ap.parse_args()
 
     import torch
@@ -325,7 +328,7 @@ def main():
         return y.float().unsqueeze(1) if binary else y
 
     result = {"side": "pytorch", "model": arch.get("name", ""), "mode": args.mode,
-              "params": params, "threads": torch.get_num_threads(),
+              "precision": args.precision, "params": params, "threads": torch.get_num_threads(),
               "torch": torch.__version__, "blas": loaded_blas()}
 
     if args.mode == "check":
@@ -399,7 +402,8 @@ def main():
         state["next"] += 1
         if train:
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(x), target(y))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                loss = loss_fn(net(x), target(y))
             loss.backward()
             opt.step()
             state["loss"] = loss

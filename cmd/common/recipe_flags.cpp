@@ -42,6 +42,8 @@ const std::vector<RecipeFlag>& recipe_flags() {
        "Learning-rate schedule as JSON, e.g. '{\"type\": \"cosine\", \"decay_steps\": 1000}'"},
       {"--early-stopping", "JSON", "early_stopping", K::Json,
        "Early stopping as JSON, e.g. '{\"patience\": 3}'"},
+      {"--precision", "P", "precision", K::Text,
+       "fp32, or bf16: mixed precision (bfloat16 products, float weights and sums)"},
       {"--no-shuffle", "", "shuffle", K::Off, "Keep the dataset order"},
       {"--sync-bn", "", "sync_bn", K::On,
        "Under mpirun: BatchNormalization statistics over the whole batch, not each process's "

@@ -63,6 +63,8 @@ class WinogradKernel {
   Isa isa() const { return isa_; }
   std::size_t in_c() const { return c_; }
   std::size_t out_c() const { return f_; }
+  // The matmul_precision() set() packed for (the products run in it).
+  Precision precision() const { return u_[0].precision(); }
   const PackedB& position(std::size_t k) const { return u_[k]; }
 
  private:

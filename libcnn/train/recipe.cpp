@@ -70,6 +70,7 @@ json default_recipe() {
     "weight_decay": 0.0,
     "recalibrate_bn": 0,
     "sync_bn": false,
+    "precision": "fp32",
     "augment": null
   })");
 }
@@ -235,6 +236,9 @@ Recipe parse_recipe(const json& j, const std::string& file, const std::string& b
   r.weight_decay = top.get_number("weight_decay", 0.0, 0.0, 1e6);
   r.recalibrate_bn = static_cast<std::size_t>(top.get_int("recalibrate_bn", 0, 0, 1 << 30));
   r.sync_bn = top.get_bool("sync_bn", false);
+  r.precision = top.get_choice("precision", std::string("fp32"), {"fp32", "bf16"}) == "bf16"
+                    ? kernels::Precision::Bf16
+                    : kernels::Precision::Fp32;
   if (const json* a = top.get_raw("augment"); a && !a->is_null()) {
     if (a->is_string()) {
       // A settings file (configs/augment/*.json), relative to the recipe.

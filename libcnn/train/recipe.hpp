@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm.hpp"
 #include "tensor/config.hpp"
 #include "train/optimizer.hpp"
 #include "train/schedule.hpp"
@@ -55,6 +56,9 @@ struct Recipe {
   // Data-parallel training: BatchNormalization's batch statistics over every process's part of
   // the batch (FitOptions::sync_bn).
   bool sync_bn = false;
+  // The training steps' matrix products (kernels/gemm.hpp Precision): "fp32", or "bf16" (mixed
+  // precision: bfloat16 operands, float sums, float weights and optimizer state).
+  kernels::Precision precision = kernels::Precision::Fp32;
   // ImageDataGenerator settings for the training data (data/augment.hpp), as a JSON object
   // (a path in the recipe is read and replaced by its content); null: no augmentation.
   json augment;

@@ -242,6 +242,15 @@ RunData open_run_data(const Model& model, const Recipe& recipe, const Preprocess
             std::to_string(d.train->num_classes()) + " classes (" + recipe.data.train + ").");
     if (d.validation)
       opt.log("Found " + std::to_string(d.validation->size()) + " validation samples.");
+    if (recipe.precision == kernels::Precision::Bf16) {
+      const kernels::Isa isa = kernels::active_isa();
+      opt.log(std::string("Mixed precision: the training steps' matrix products in bfloat16 (") +
+              (kernels::native_bf16(isa)
+                   ? "AVX512_BF16"
+                   : "rounded operands on " + kernels::isa_name(isa) +
+                         ": this CPU has no AVX512_BF16, so no faster than fp32") +
+              "), weights, sums and evaluation in float.");
+    }
   }
   result.train_samples = d.train->size();
   result.validation_samples = d.validation ? d.validation->size() : 0;
@@ -312,6 +321,7 @@ TrainerOptions trainer_options(const Recipe& recipe, const RunData& d,
   t.loss = recipe.loss ? *recipe.loss : default_loss(d.options.class_mode);
   t.optimizer = recipe.optimizer;
   t.weight_decay = recipe.weight_decay;
+  t.precision = recipe.precision;
   if (std::find(recipe.metrics.begin(), recipe.metrics.end(), "top_k_categorical_accuracy") !=
       recipe.metrics.end())
     t.top_k = recipe.top_k;

@@ -24,6 +24,7 @@ Trainer::Trainer(Model& model, const TrainerOptions& options, std::uint64_t seed
       weight_decay_(options.weight_decay),
       class_weights_(options.class_weights),
       top_k_(options.top_k),
+      precision_(options.precision),
       rng_(seed) {
   last_ = model.size() - 1;
   const Shape& out = model.output_shape();
@@ -121,6 +122,7 @@ PassStats Trainer::train_step(const Tensor& x, std::span<const std::int32_t> lab
   PassStats s;
   if (sync_) sync_->begin(model_.grads());
   if (n > 0) {
+    const kernels::MatmulPrecisionScope precision(precision_);
     const Tensor& out = model_.forward(ctx_, x);
     ensure_shape(grad_out_, shape_of(out));
     s = measure(out, labels, first_sample, &grad_out_);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dist/grad_sync.hpp"
+#include "kernels/gemm.hpp"
 #include "model/model.hpp"
 #include "train/loss.hpp"
 #include "train/optimizer.hpp"
@@ -24,6 +25,10 @@ struct TrainerOptions {
   double weight_decay = 0.0;         // L2 (Keras l2(lambda)) on every trainable "kernel"
   std::vector<float> class_weights;  // per class; empty: all 1
   std::size_t top_k = 0;             // also measure top-k accuracy when k > 0
+  // The matrix products of train_step's forward and backward (Bf16: mixed precision, as
+  // accelerators train: bfloat16 operands, float sums; the loss, normalisation statistics, the
+  // weights and the optimizer stay float). Evaluation and prediction always run in Fp32.
+  kernels::Precision precision = kernels::Precision::Fp32;
 };
 
 // Sums over the samples of a pass; means come from dividing by samples.
@@ -87,6 +92,7 @@ class Trainer {
   double weight_decay_ = 0.0;
   std::vector<float> class_weights_, sample_weights_;
   std::size_t top_k_ = 0;
+  kernels::Precision precision_ = kernels::Precision::Fp32;
   std::vector<Range> trainable_, kernels_;
   Rng rng_;
   Context ctx_;

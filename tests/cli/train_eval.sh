@@ -42,6 +42,21 @@ cmp -s "$work/a/weights.safetensors" "$work/b/weights.safetensors" || fail "same
 "$bin/cnn-train" --resume "$work/c" --epochs 2 --threads 2 -q
 cmp -s "$work/a/weights.safetensors" "$work/c/weights.safetensors" || fail "resume differs from an uninterrupted run"
 
+# Mixed precision (--precision bf16): the loss goes down, the run records it, the log says how
+# the products run, the same seed gives the same weights, and they are not fp32's.
+"$bin/cnn-train" --model "$tiny" --data fashion-mnist:train --batch-size 32 --steps-per-epoch 8 \
+  --seed 3 --threads 2 --epochs 2 --precision bf16 -o "$work/bf" 2> "$work/bf.err" \
+  || fail "--precision bf16: $(cat "$work/bf.err")"
+grep -q "Mixed precision: the training steps' matrix products in bfloat16" "$work/bf.err" \
+  || fail "no mixed-precision line in: $(cat "$work/bf.err")"
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['precision']=='bf16'" "$work/bf/train.json" \
+  || fail "train.json does not record precision bf16"
+python3 -c "import json,sys; h=json.load(open(sys.argv[1])); assert h[1]['loss']<h[0]['loss'], h" \
+  "$work/bf/history.json" || fail "bf16: the loss did not go down"
+"${train[@]}" --epochs 2 --precision bf16 -o "$work/bf2"
+cmp -s "$work/bf/weights.safetensors" "$work/bf2/weights.safetensors" || fail "bf16: same seed, different weights"
+! cmp -s "$work/a/weights.safetensors" "$work/bf/weights.safetensors" || fail "bf16 gave fp32's weights"
+
 # The accuracy gate: exit 4 below the bar, 0 above it.
 rc=0; "$bin/cnn-eval" "$work/a" --data fashion-mnist:test --min-accuracy 0.999 -q > /dev/null || rc=$?
 [[ $rc -eq 4 ]] || fail "--min-accuracy 0.999 exited $rc, expected 4"
@@ -71,6 +86,7 @@ expect_bad() {  # NAME TEXT ARGS...
 }
 expect_bad missing-model "$work/nope.json" --model "$work/nope.json"
 expect_bad unknown-loss "/loss: unknown value 'sparse_crossentropy'" --model "$tiny" --loss sparse_crossentropy
+expect_bad bad-precision "/precision: unknown value 'fp16'" --model "$tiny" --precision fp16
 expect_bad bad-monitor "/early_stopping/monitor" --model "$tiny" --early-stopping '{"monitor": "val_loss"}'
 expect_bad missing-data "$work/nodata" --model "$tiny" --data "$work/nodata"
 mkdir -p "$work/idx"

@@ -66,8 +66,8 @@ __mmask16 lanes(std::size_t count) {
 
 // 16 words from two rows of 16 floats: word j = bf16(lo[j]) | bf16(hi[j]) << 16.
 __m512i interleave(__m512 lo, __m512 hi) {
-  alignas(64) static const std::uint16_t order[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,
-                                                      21, 6, 22, 7, 23, 8,  24, 9,  25, 10, 26,
+  alignas(64) static const std::uint16_t order[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                      21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
                                                       11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
   const __m512i converted = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
   return _mm512_permutexvar_epi16(_mm512_load_si512(order), converted);
@@ -111,7 +111,8 @@ void pack_b(const GemmArgs& g, std::size_t pc, std::size_t kc, std::size_t jc, s
           const std::size_t at = static_cast<std::size_t>(v) * W;
           const __mmask16 mask = lanes(nr > at ? nr - at : 0);
           const __m512 l = _mm512_maskz_loadu_ps(mask, lo + at);
-          const __m512 h = second ? _mm512_maskz_loadu_ps(mask, lo + g.ldb + at) : _mm512_setzero_ps();
+          const __m512 h =
+              second ? _mm512_maskz_loadu_ps(mask, lo + g.ldb + at) : _mm512_setzero_ps();
           _mm512_store_si512(dst + q * NR + at, interleave(l, h));
         }
       }
@@ -204,7 +205,8 @@ void pack_a(const GemmArgs& g, std::size_t ic, std::size_t mr, std::size_t pc, s
     for (std::size_t q = 0; q < kp; ++q) {
       const float* lo = g.a + (pc + 2 * q) * g.lda + ic;
       const __m512 l = _mm512_maskz_loadu_ps(rows, lo);
-      const __m512 h = 2 * q + 1 < kc ? _mm512_maskz_loadu_ps(rows, lo + g.lda) : _mm512_setzero_ps();
+      const __m512 h =
+          2 * q + 1 < kc ? _mm512_maskz_loadu_ps(rows, lo + g.lda) : _mm512_setzero_ps();
       _mm512_mask_storeu_epi32(dst + q * MR, lanes(MR), interleave(l, h));
     }
   }
@@ -245,8 +247,9 @@ void kernel(std::size_t kp, const std::uint32_t* a, const std::uint32_t* b, floa
       if (beta == 0.0f)
         _mm512_storeu_ps(cp, _mm512_mul_ps(va, acc[i][v]));
       else
-        _mm512_storeu_ps(cp, _mm512_fmadd_ps(va, acc[i][v],
-                                             _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(cp))));
+        _mm512_storeu_ps(cp,
+                         _mm512_fmadd_ps(va, acc[i][v],
+                                         _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_loadu_ps(cp))));
     }
 }
 
@@ -275,7 +278,8 @@ void block(const GemmArgs& g, std::size_t m0, std::size_t m1, std::size_t n0, st
           const std::size_t nr = min_sz(NR, nc - jr);
           const std::uint32_t* bs = bpanel + jr * kp;
           float* cp = g.c + ic * g.ldc + jc + jr;
-          const bool full = mr == static_cast<std::size_t>(MR) && nr == static_cast<std::size_t>(NR);
+          const bool full =
+              mr == static_cast<std::size_t>(MR) && nr == static_cast<std::size_t>(NR);
           float* out = full ? cp : tile;
           const std::size_t ldo = full ? g.ldc : NR;
           if (!full)

@@ -72,7 +72,8 @@ Problem make(cnn::Rng& rng, Trans ta, Trans tb, std::size_t m, std::size_t n, st
   p.c0.resize(m * p.ldc);
   for (auto& v : p.a) v = rng.uniform(-1, 1);
   for (auto& v : p.b) v = rng.uniform(-1, 1);
-  for (auto& v : p.c0) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : rng.uniform(-1, 1);
+  for (auto& v : p.c0)
+    v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : rng.uniform(-1, 1);
   return p;
 }
 
@@ -118,7 +119,8 @@ Verdict judge(const Problem& p, const std::vector<float>& got) {
       const double old = p.beta == 0.0f ? 0.0 : double(p.beta) * p.c0[at];
       const double tail = u * std::fabs(old) + 1e-30;
       const double r_bound = double(p.k) * u * s + tail;
-      const double e_bound = (std::ldexp(1.0, -7) + std::ldexp(1.0, -14) + double(p.k) * u) * s + tail;
+      const double e_bound =
+          (std::ldexp(1.0, -7) + std::ldexp(1.0, -14) + double(p.k) * u) * s + tail;
       const double r_err = std::fabs(got[at] - (p.alpha * rounded + old));
       const double e_err = std::fabs(got[at] - (p.alpha * exact + old));
       if (!(r_err <= r_bound) || !(e_err <= e_bound))
@@ -131,8 +133,9 @@ Verdict judge(const Problem& p, const std::vector<float>& got) {
 }
 
 std::string describe(const std::string& isa, const Problem& p) {
-  return isa + " ta=" + (p.ta == Trans::Yes ? "T" : "N") + " tb=" + (p.tb == Trans::Yes ? "T" : "N") +
-         " m=" + std::to_string(p.m) + " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) +
+  return isa + " ta=" + (p.ta == Trans::Yes ? "T" : "N") +
+         " tb=" + (p.tb == Trans::Yes ? "T" : "N") + " m=" + std::to_string(p.m) +
+         " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) +
          " alpha=" + std::to_string(p.alpha) + " beta=" + std::to_string(p.beta);
 }
 
@@ -151,15 +154,12 @@ TEST_CASE("bf16_bits rounds to nearest even, flushes subnormals and keeps NaNs q
       {0x3f807fff, 0x3f80},  // below the tie
       {0x3f808001, 0x3f81},  // above it
       {0x00000001, 0x0000},  // subnormals become zeros of their sign
-      {0x007fffff, 0x0000},
-      {0x80000001, 0x8000},
-      {0x00800000, 0x0080},  // the smallest normal stays
-      {0x7f7fffff, 0x7f80},  // the largest float rounds up to infinity
-      {0x7f800000, 0x7f80},  // infinity
-      {0xff800000, 0xff80},
-      {0x7f800001, 0x7fc0},  // a signalling NaN comes out quiet
-      {0xff800001, 0xffc0},
-      {0x7fc00001, 0x7fc0},
+      {0x007fffff, 0x0000}, {0x80000001, 0x8000},
+      {0x00800000, 0x0080},                        // the smallest normal stays
+      {0x7f7fffff, 0x7f80},                        // the largest float rounds up to infinity
+      {0x7f800000, 0x7f80},                        // infinity
+      {0xff800000, 0xff80}, {0x7f800001, 0x7fc0},  // a signalling NaN comes out quiet
+      {0xff800001, 0xffc0}, {0x7fc00001, 0x7fc0},
   };
   for (const Case& c : cases) {
     CAPTURE(c.in);
@@ -181,8 +181,8 @@ TEST_CASE("gemm in bf16: a product with the identity reads back the rounded oper
   for (std::size_t i = 0; i < k; ++i) eye[i * k + i] = 1.0f;
   for (std::size_t i = 0; i < x.size(); ++i) {
     std::uint32_t u = static_cast<std::uint32_t>(rng.uniform(0, 1) * 4294967295.0);
-    if (i % 7 == 0) u &= 0x807fffffu;                 // a subnormal
-    if (i % 7 == 1) u = (u & 0xffff0000u) | 0x8000u;  // a tie
+    if (i % 7 == 0) u &= 0x807fffffu;                        // a subnormal
+    if (i % 7 == 1) u = (u & 0xffff0000u) | 0x8000u;         // a tie
     if ((u & 0x7f800000u) >= 0x7f000000u) u &= 0xbfffffffu;  // nothing that rounds to infinity
     x[i] = from_bits(u);
   }
@@ -198,17 +198,19 @@ TEST_CASE("gemm in bf16: a product with the identity reads back the rounded oper
       gemm_for(isa, t, Trans::No, m, k, k, 1.0f, src, ld, eye.data(), k, 0.0f, c.data(), k);
       std::size_t wrong = 0;
       for (std::size_t i = 0; i < m * k; ++i)
-        wrong += bits_of(c[i]) != bits_of(bf16_round(x[i])) && !(c[i] == 0 && bf16_round(x[i]) == 0);
+        wrong +=
+            bits_of(c[i]) != bits_of(bf16_round(x[i])) && !(c[i] == 0 && bf16_round(x[i]) == 0);
       CHECK_MESSAGE(wrong == 0, "A transposed: " << (t == Trans::Yes));
       // C [m, k] = I [m, m] op(B), op(B) = x [m, k] (given as xt when transposed).
       std::vector<float> eye_m(m * m, 0.0f);
       for (std::size_t i = 0; i < m; ++i) eye_m[i * m + i] = 1.0f;
       std::vector<float> d(m * k);
-      gemm_for(isa, Trans::No, t, m, k, m, 1.0f, eye_m.data(), m, t == Trans::No ? x.data() : xt.data(),
-               t == Trans::No ? k : m, 0.0f, d.data(), k);
+      gemm_for(isa, Trans::No, t, m, k, m, 1.0f, eye_m.data(), m,
+               t == Trans::No ? x.data() : xt.data(), t == Trans::No ? k : m, 0.0f, d.data(), k);
       wrong = 0;
       for (std::size_t i = 0; i < m * k; ++i)
-        wrong += bits_of(d[i]) != bits_of(bf16_round(x[i])) && !(d[i] == 0 && bf16_round(x[i]) == 0);
+        wrong +=
+            bits_of(d[i]) != bits_of(bf16_round(x[i])) && !(d[i] == 0 && bf16_round(x[i]) == 0);
       CHECK_MESSAGE(wrong == 0, "B transposed: " << (t == Trans::Yes));
     }
   }
@@ -223,11 +225,11 @@ TEST_CASE("gemm in bf16: every ISA within the stated bounds, on small, odd and b
     std::size_t m, n, k, pad;
   };
   const Case cases[] = {
-      {1, 1, 1, 0},      {2, 17, 9, 1},     {7, 16, 15, 0},  // small: rounded copies everywhere
-      {15, 33, 31, 0},   {29, 64, 288, 3},                   // odd k; a conv shape
-      {300, 257, 129, 0},                                     // threaded, ragged everywhere
-      {61, 600, 1601, 5},                                     // k in 3 blocks, 2 column panels
-      {10, 700, 320, 0},                                      // threaded over columns
+      {1, 1, 1, 0},       {2, 17, 9, 1},    {7, 16, 15, 0},  // small: rounded copies everywhere
+      {15, 33, 31, 0},    {29, 64, 288, 3},                  // odd k; a conv shape
+      {300, 257, 129, 0},                                    // threaded, ragged everywhere
+      {61, 600, 1601, 5},                                    // k in 3 blocks, 2 column panels
+      {10, 700, 320, 0},                                     // threaded over columns
   };
   const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.25f}};
   std::size_t count = 0;
@@ -322,7 +324,8 @@ TEST_CASE("PackedB::pack_combined in bf16: the float sums of the taps, rounded, 
         std::size_t wrong = 0;
         for (std::size_t i = 0; i < k * n; ++i) {
           float acc = coef[9 * o] * taps[i];
-          for (std::size_t t = 1; t < 9; ++t) acc = std::fma(coef[9 * o + t], taps[t * k * n + i], acc);
+          for (std::size_t t = 1; t < 9; ++t)
+            acc = std::fma(coef[9 * o + t], taps[t * k * n + i], acc);
           wrong += bits_of(c[i]) != bits_of(bf16_round(acc));
         }
         REQUIRE_MESSAGE(wrong == 0, name_of(isa) << " output " << o << ", " << threads

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "kernels/gemm.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/spatial_test_util.hpp"
 
@@ -519,4 +521,69 @@ TEST_CASE("Conv2D 3x3 stride-1 layers with 16+ channels (Winograd) equal a direc
     }
   Conv2D::set_chunk_budget(std::size_t{4} << 20);
   Conv2D::set_winograd(true);
+}
+
+TEST_CASE("Conv2D in bf16: GEMM paths near fp32, Winograd in fp32, and fp32 afterwards as before") {
+  // Under Precision::Bf16, forward and backward of: a Winograd layer (3x3 'valid' on 13x13,
+  // 16 -> 17 channels; its input gradient by im2col + GEMM, its kernel gradient by Winograd over
+  // the whole batch), im2col + GEMM (3x3 stride 2), and 1x1 (48 channels: fewer take the
+  // small-k path, which stays float). What a bf16 GEMM computes is within 1% of the largest
+  // fp32 value (measured 0.2%: 8-bit operands, errors that partly cancel in the sums) and not
+  // equal to it; what Winograd computes is bitwise fp32's (its products stay float: conv2d.cpp
+  // kWinogradPrecision). Then fp32 again: bitwise the first fp32 results.
+  struct Case {
+    const char* what;
+    std::size_t kernel, stride, n, h, c;
+  };
+  for (const Case cs : {Case{"winograd", 3, 1, 30, 13, 16}, Case{"gemm", 3, 2, 4, 9, 16},
+                        Case{"1x1", 1, 1, 4, 9, 48}}) {
+    CAPTURE(std::string(cs.what));
+    const bool winograd = cs.kernel == 3 && cs.stride == 1;
+    Conv2D::set_winograd(true);
+    const Shape in{cs.h, cs.h, cs.c};
+    LayerHarness h({{"type", "Conv2D"},
+                    {"filters", 17},
+                    {"kernel_size", cs.kernel},
+                    {"strides", cs.stride},
+                    {"padding", winograd ? "valid" : "same"},
+                    {"bias_initializer", "glorot_uniform"}},
+                   {in}, 5);
+    Rng rng(31);
+    const Tensor x = random_tensor(batch_shape(cs.n, in), rng);
+    Tensor gy;
+    bool have_gy = false;
+    // Training mode: a Winograd layer keeps its transformed kernel while the kernel's values
+    // stay the same, so one made under bf16 would reach the next fp32 call.
+    const auto pass = [&](kernels::Precision p) {
+      const kernels::MatmulPrecisionScope scope(p);
+      const Tensor y = h.forward({x}, true);
+      if (!have_gy) gy = random_tensor(shape_of(y), rng);
+      have_gy = true;
+      h.zero_grads();
+      const Tensor gx = h.backward({x}, y, gy, true)[0];
+      return std::vector<std::vector<float>>{{y.begin(), y.end()}, {gx.begin(), gx.end()}, h.grads};
+    };
+    const auto fp32 = pass(kernels::Precision::Fp32);
+    const auto bf16 = pass(kernels::Precision::Bf16);
+    const char* names[] = {"output", "input gradient", "parameter gradients"};
+    for (std::size_t part = 0; part < 3; ++part) {
+      CAPTURE(std::string(names[part]));
+      const bool by_gemm = !winograd || part == 1;
+      float scale = 0.0f, worst = 0.0f;
+      for (float v : fp32[part]) scale = std::max(scale, std::fabs(v));
+      for (std::size_t i = 0; i < fp32[part].size(); ++i)
+        worst = std::max(worst, std::fabs(bf16[part][i] - fp32[part][i]));
+      if (by_gemm) {
+        CHECK(worst <= 0.01f * scale);
+        CHECK(worst > 0.0f);
+      } else {
+        CHECK(std::memcmp(bf16[part].data(), fp32[part].data(),
+                          fp32[part].size() * sizeof(float)) == 0);
+      }
+    }
+    const auto again = pass(kernels::Precision::Fp32);
+    for (std::size_t part = 0; part < 3; ++part)
+      CHECK(std::memcmp(again[part].data(), fp32[part].data(), fp32[part].size() * sizeof(float)) ==
+            0);
+  }
 }
