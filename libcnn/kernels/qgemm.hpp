@@ -1,0 +1,67 @@
+// Quantized matrix products for int8 inference: C[m, n] = sum over p of A(i, p) B(p, j), exact in
+// 32-bit integers, with A unsigned 8-bit (activations: x = a_scale * (A - zero_point)) and B
+// signed 8-bit (weights: w = w_scale[j] * B, symmetric per output column), and the epilogue that
+// turns the sums back into floats: y(i, j) = act(scale[j] * (C(i, j) - zero_point * colsum[j]) +
+// bias[j]) with scale[j] = a_scale * w_scale[j] and colsum[j] = sum over p of B(p, j).
+//
+// On CPUs with AVX512_VNNI the products run on vpdpbusd (four u8 x s8 products added into each
+// 32-bit lane: 64 multiply-adds per instruction where a float FMA does 16); elsewhere a plain
+// integer loop computes the same sums (integers are exact, so every path gives the same C, and
+// the epilogue's float operations are the same ones in the same order: bitwise the same y).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/dispatch.hpp"
+
+namespace cnn::kernels {
+
+// Whether isa's int8 product runs on the CPU's VNNI instructions (else the portable loop).
+bool native_int8(Isa isa);
+
+// B [k, n] int8 packed for the products of one ISA, with its column sums.
+class PackedQB {
+ public:
+  explicit PackedQB(Isa isa = active_isa());  // throws cnn::Error when the CPU lacks isa
+  // Packs B (row-major, rows ldb apart); the old contents are dropped.
+  void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb);
+  std::size_t k() const { return k_; }
+  std::size_t n() const { return n_; }
+  Isa isa() const { return isa_; }
+  // sum over p of B(p, j), for the zero point's correction.
+  const std::vector<std::int32_t>& column_sums() const { return colsum_; }
+  const std::uint8_t* data() const { return data_.data(); }
+
+ private:
+  Isa isa_;
+  bool native_ = false;
+  std::size_t k_ = 0, n_ = 0;
+  std::vector<std::uint8_t, xsimd::aligned_allocator<std::uint8_t, 64>> data_;
+  std::vector<std::int32_t> colsum_;
+};
+
+// The float output of a quantized product (see the top): scale [n]; bias [n] or null; y rows
+// ldy apart.
+struct QEpilogue {
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  std::int32_t zero_point = 0;
+  bool relu = false;
+  float* y = nullptr;
+  std::size_t ldy = 0;
+};
+
+// y = the epilogue of A [m, k] (rows lda apart) times b. The float of each sum is
+// std::fma(scale[j], float(C - zero_point * colsum[j]), bias[j]) (bias 0 when null), then relu.
+// Threads over blocks of rows; bitwise the same for any thread count and on every ISA.
+void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
+           const QEpilogue& epilogue);
+
+// The sums themselves: c [m, n] (rows ldc apart) = A b in int32.
+void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
+           std::int32_t* c, std::size_t ldc);
+
+}  // namespace cnn::kernels

@@ -1,0 +1,174 @@
+// The int8 product on AVX512_VNNI (compiled with -mavx512vnni and the AVX-512 flags only here):
+// sums of u8 x s8 products in int32, then qgemm.hpp's epilogue.
+//
+// The float GEMM's scheme (gemm_impl.hpp) with k taken four at a time: vpdpbusd multiplies the
+// four unsigned bytes of a lane of A by the four signed bytes of the lane of B and adds the four
+// products to the lane's int32 (exactly: no intermediate saturation, unlike AVX2's vpmaddubsw).
+//   - B is packed once (PackedQB): panels of NC = 512 columns, k blocks of at most KC, and in
+//     each, slivers of NR = 32 columns: for each quad q of k rows, 32 words of 4 bytes, word j =
+//     B(4q..4q+3, j). k is padded with zeros to a multiple of 4.
+//   - A is copied one 14-row sliver at a time, each row's kc bytes padded with zeros to whole
+//     quads.
+//   - The micro-kernel broadcasts a row's quad and runs 14 x 2 vpdpbusd per quad: 28 accumulators
+//     (16 columns each), 2 B vectors, 1 broadcast in the 32 zmm registers. The sums go to a
+//     staging tile; the epilogue (or the int32 store) runs from there on the valid part.
+// KC = 1536 bytes of k (a 14-row A sliver of 21 KiB in L1d; a 1536 x 512 B panel of 768 KiB in
+// L2, as the float GEMM's 384 x 512 floats). The convolutions' k (9 x channels up to 1536 = 170
+// channels; 1x1 layers up to 1536) is one block: no int32 C is written at all.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/simd/qgemm_simd.hpp"
+
+namespace cnn::kernels::simd {
+namespace vnni {
+namespace {
+
+constexpr int MR = 14, NV = 2, W = 16, NR = NV * W;
+constexpr std::size_t KC = 1536, NC = 512;
+
+std::size_t min_sz(std::size_t a, std::size_t b) { return a < b ? a : b; }
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+__mmask16 lanes(std::size_t count) {
+  return count >= 16 ? __mmask16(0xffff) : __mmask16((1u << count) - 1);
+}
+
+// k in equal blocks of at most KC, each a multiple of 4 but perhaps the last.
+std::size_t k_block(std::size_t k) {
+  const std::size_t kb = ceil_div(k, ceil_div(k, KC));
+  return ceil_div(kb, 4) * 4;
+}
+
+// Where the block of B's rows [pc, ...) and columns [jc, jc + NC) starts, in bytes: panels of NC
+// columns one after the other (each ceil(k / 4) quads of NC words, the last one's width rounded
+// up to NR), and within one, its k blocks in order.
+std::size_t packed_panel(std::size_t k, std::size_t n, std::size_t jc, std::size_t pc) {
+  const std::size_t width = min_sz(NC, ceil_div(n - jc, NR) * NR);
+  return 4 * (jc * ceil_div(k, 4) + pc / 4 * width);
+}
+
+std::size_t packed_bytes(std::size_t k, std::size_t n) {
+  return 4 * ceil_div(k, 4) * ceil_div(n, NR) * NR;
+}
+
+void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb, std::uint8_t* dst) {
+  const std::size_t kb = k_block(k);
+  for (std::size_t jc = 0; jc < n; jc += NC)
+    for (std::size_t pc = 0; pc < k; pc += kb) {
+      const std::size_t kc = min_sz(kb, k - pc), kq = ceil_div(kc, 4), nc = min_sz(NC, n - jc);
+      std::uint8_t* panel = dst + packed_panel(k, n, jc, pc);
+      for (std::size_t jr = 0; jr < nc; jr += NR) {
+        std::uint8_t* sliver = panel + jr * kq * 4;
+        for (std::size_t q = 0; q < kq; ++q)
+          for (std::size_t j = 0; j < static_cast<std::size_t>(NR); ++j)
+            for (std::size_t r = 0; r < 4; ++r) {
+              const std::size_t p = 4 * q + r, col = jc + jr + j;
+              sliver[(q * NR + j) * 4 + r] =
+                  p < kc && col < n ? static_cast<std::uint8_t>(b[(pc + p) * ldb + col]) : 0;
+            }
+      }
+    }
+}
+
+// The sums of one MR x NR tile over kq quads into tile (NR int32 per row).
+void kernel(std::size_t kq, const std::uint8_t* a, const std::uint8_t* b, std::int32_t* tile) {
+  __m512i acc[MR][NV];
+#pragma GCC unroll 14
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+  for (std::size_t q = 0; q < kq; ++q) {
+    __m512i bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + v * 64);
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; ++i) {
+      std::int32_t word;
+      std::memcpy(&word, a + (static_cast<std::size_t>(i) * kq + q) * 4, 4);
+      const __m512i av = _mm512_set1_epi32(word);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
+    }
+    b += NR * 4;
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_store_si512(tile + i * NR + v * W, acc[i][v]);
+}
+
+// The tile's valid mr x nr part at C(i0, j0): added to the sums of the k blocks before (first:
+// none), then stored as int32 to c, or (last, with ep) as the epilogue's floats.
+void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_t i0,
+            std::size_t j0, bool first, bool last, const std::int32_t* colsum, std::int32_t* c,
+            std::size_t ldc, const QEpilogue* ep) {
+  for (std::size_t i = 0; i < mr; ++i)
+    for (int v = 0; v < NV; ++v) {
+      const std::size_t j = j0 + static_cast<std::size_t>(v) * W;
+      const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
+      if (cols == 0) continue;
+      const __mmask16 mask = lanes(cols);
+      __m512i acc = _mm512_load_si512(tile + i * NR + v * W);
+      if (!first) acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, c + (i0 + i) * ldc + j));
+      if (last && ep) {
+        const __m512i offset = _mm512_mullo_epi32(_mm512_set1_epi32(ep->zero_point),
+                                                  _mm512_maskz_loadu_epi32(mask, colsum + j));
+        // The zero-masked forms: GCC 12 warns that the plain ones' undefined passthrough "may be
+        // used uninitialized".
+        const __m512 sums = _mm512_maskz_cvtepi32_ps(__mmask16(0xffff), _mm512_sub_epi32(acc, offset));
+        const __m512 bias = ep->bias ? _mm512_maskz_loadu_ps(mask, ep->bias + j) : _mm512_setzero_ps();
+        __m512 y = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ep->scale + j), sums, bias);
+        if (ep->relu) y = _mm512_maskz_max_ps(__mmask16(0xffff), y, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(ep->y + (i0 + i) * ep->ldy + j, mask, y);
+      } else {
+        _mm512_mask_storeu_epi32(c + (i0 + i) * ldc + j, mask, acc);
+      }
+    }
+}
+
+void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
+         const std::uint8_t* bp, std::size_t k, std::size_t n, const std::int32_t* colsum,
+         std::int32_t* c, std::size_t ldc, const QEpilogue* ep) {
+  alignas(64) std::uint8_t apack[MR * KC];
+  alignas(64) std::int32_t tile[MR * NR];
+  const std::size_t kb = k_block(k);
+  for (std::size_t jc = 0; jc < n; jc += NC) {
+    const std::size_t nc = min_sz(NC, n - jc);
+    for (std::size_t pc = 0; pc < k; pc += kb) {
+      const std::size_t kc = min_sz(kb, k - pc), kq = ceil_div(kc, 4);
+      const bool first = pc == 0, last = pc + kc == k;
+      const std::uint8_t* panel = bp + packed_panel(k, n, jc, pc);
+      for (std::size_t ic = m0; ic < m1; ic += MR) {
+        const std::size_t mr = min_sz(MR, m1 - ic);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
+          std::uint8_t* row = apack + i * kq * 4;
+          const std::size_t valid = i < mr ? kc : 0;
+          if (valid) std::memcpy(row, a + (ic + i) * lda + pc, valid);
+          std::memset(row + valid, 0, kq * 4 - valid);
+        }
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          kernel(kq, apack, panel + jr * kq * 4, tile);
+          finish(tile, mr, min_sz(NR, nc - jr), ic, jc + jr, first, last, colsum, c, ldc, ep);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vnni
+
+const QGemmFns* qgemm_avx512_vnni() {
+  static const QGemmFns fns{vnni::packed_bytes, vnni::pack, vnni::run, vnni::KC};
+  static const bool usable = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }();
+  return usable ? &fns : nullptr;
+}
+
+}  // namespace cnn::kernels::simd

@@ -1,0 +1,30 @@
+// The int8 product's ISA entry points (simd/qgemm_avx512vnni.cpp), called by kernels/qgemm.cpp.
+// Internal.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/qgemm.hpp"
+
+namespace cnn::kernels::simd {
+
+struct QGemmFns {
+  // Bytes of a packed B [k, n], and the packing.
+  std::size_t (*packed_bytes)(std::size_t k, std::size_t n);
+  void (*pack)(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb,
+               std::uint8_t* dst);
+  // Rows [m0, m1) of the product of A (rows lda apart) and the packed B [k, n]: the epilogue's
+  // floats when ep is given, else c's int32 sums. c also holds the running sums between k
+  // blocks when k spans more than one (it must then be given, with ep or without).
+  void (*run)(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
+              const std::uint8_t* bp, std::size_t k, std::size_t n, const std::int32_t* colsum,
+              std::int32_t* c, std::size_t ldc, const QEpilogue* ep);
+  // The largest k that one block holds (above it, run needs c).
+  std::size_t k_block;
+};
+
+// Null when the CPU lacks AVX512_VNNI.
+const QGemmFns* qgemm_avx512_vnni();
+
+}  // namespace cnn::kernels::simd

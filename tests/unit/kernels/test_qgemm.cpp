@@ -1,0 +1,167 @@
+// The int8 product (kernels/qgemm.hpp) on every ISA this machine runs: its int32 sums equal a
+// 64-bit scalar sum exactly, and its epilogue's floats equal the stated formula bit for bit, on
+// shapes with partial tiles, odd k, several k blocks and column panels, for any thread count.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/qgemm.hpp"
+#include "kernels/threading.hpp"
+#include "tensor/rng.hpp"
+
+using namespace cnn::kernels;
+
+namespace {
+
+struct ThreadsGuard {
+  ~ThreadsGuard() { set_num_threads(0); }
+};
+
+std::vector<Isa> all_isas() {
+  std::vector<Isa> isas{Isa::Reference};
+  for (Isa isa : supported_isas()) isas.push_back(isa);
+  return isas;
+}
+
+std::string name_of(Isa isa) {
+  return isa_name(isa) + (native_int8(isa) ? " (VNNI)" : " (portable)");
+}
+
+struct Problem {
+  std::size_t m, n, k, lda;
+  std::vector<std::uint8_t> a;
+  std::vector<std::int8_t> b;  // [k, n], rows n apart
+};
+
+Problem make(cnn::Rng& rng, std::size_t m, std::size_t n, std::size_t k, std::size_t pad) {
+  Problem p{m, n, k, k + pad, {}, {}};
+  p.a.resize(m * p.lda);
+  p.b.resize(k * n);
+  for (auto& v : p.a) v = static_cast<std::uint8_t>(rng.uniform(0, 256));
+  for (auto& v : p.b) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
+  return p;
+}
+
+std::vector<std::int64_t> exact(const Problem& p) {
+  std::vector<std::int64_t> c(p.m * p.n, 0);
+  for (std::size_t i = 0; i < p.m; ++i)
+    for (std::size_t q = 0; q < p.k; ++q)
+      for (std::size_t j = 0; j < p.n; ++j)
+        c[i * p.n + j] += std::int64_t{p.a[i * p.lda + q]} * p.b[q * p.n + j];
+  return c;
+}
+
+std::uint32_t bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("qgemm: int32 sums exactly the 64-bit ones, on every ISA and shape") {
+  ThreadsGuard guard;
+  set_num_threads(2);
+  cnn::Rng rng(41);
+  struct Case {
+    std::size_t m, n, k, pad;
+  };
+  const Case cases[] = {{1, 1, 1, 0},      {3, 5, 7, 1},     {14, 32, 4, 0},  {15, 33, 9, 3},
+                        {29, 64, 288, 0},  {100, 17, 1537, 2},  // k in 2 blocks
+                        {300, 600, 70, 0},                      // 2 column panels, threads
+                        {50, 64, 3073, 5}};                     // 3 k blocks
+  for (const Case& cs : cases) {
+    const Problem p = make(rng, cs.m, cs.n, cs.k, cs.pad);
+    const std::vector<std::int64_t> want = exact(p);
+    for (Isa isa : all_isas()) {
+      CAPTURE(name_of(isa));
+      CAPTURE(cs.m);
+      CAPTURE(cs.n);
+      CAPTURE(cs.k);
+      PackedQB b(isa);
+      b.pack(p.k, p.n, p.b.data(), p.n);
+      std::vector<std::int32_t> c(p.m * (p.n + 1), -7);  // one column of padding, kept
+      qgemm(p.m, p.a.data(), p.lda, b, c.data(), p.n + 1);
+      std::size_t wrong = 0, touched = 0;
+      for (std::size_t i = 0; i < p.m; ++i) {
+        for (std::size_t j = 0; j < p.n; ++j) wrong += c[i * (p.n + 1) + j] != want[i * p.n + j];
+        touched += c[i * (p.n + 1) + p.n] != -7;
+      }
+      CHECK(wrong == 0);
+      CHECK(touched == 0);
+      for (std::size_t j = 0; j < p.n; ++j) {
+        std::int32_t s = 0;
+        for (std::size_t q = 0; q < p.k; ++q) s += p.b[q * p.n + j];
+        REQUIRE(b.column_sums()[j] == s);
+      }
+    }
+  }
+  // The extremes: 255 x -128 over k = 3000 (-97,920,000) and 255 x 127.
+  for (std::int8_t w : {std::int8_t{-128}, std::int8_t{127}}) {
+    const std::size_t m = 20, n = 40, k = 3000;
+    std::vector<std::uint8_t> a(m * k, 255);
+    std::vector<std::int8_t> bm(k * n, w);
+    for (Isa isa : all_isas()) {
+      PackedQB b(isa);
+      b.pack(k, n, bm.data(), n);
+      std::vector<std::int32_t> c(m * n);
+      qgemm(m, a.data(), k, b, c.data(), n);
+      for (std::int32_t v : c) REQUIRE(v == 255 * std::int32_t{w} * 3000);
+    }
+  }
+}
+
+TEST_CASE("qgemm: the epilogue's floats are the stated formula, bitwise, for any thread count") {
+  ThreadsGuard guard;
+  cnn::Rng rng(42);
+  struct Case {
+    std::size_t m, n, k;
+    bool bias, relu;
+    std::int32_t zero_point;
+  };
+  const Case cases[] = {{29, 64, 288, true, true, 0},
+                        {100, 33, 1700, false, true, 128},  // 2 k blocks through int32 memory
+                        {300, 520, 100, true, false, 37}};
+  for (const Case& cs : cases) {
+    const Problem p = make(rng, cs.m, cs.n, cs.k, 0);
+    const std::vector<std::int64_t> sums = exact(p);
+    std::vector<float> scale(p.n), bias(p.n);
+    for (auto& v : scale) v = static_cast<float>(rng.uniform(1e-5, 1e-3));
+    for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+    std::vector<std::int32_t> colsum(p.n, 0);
+    for (std::size_t q = 0; q < p.k; ++q)
+      for (std::size_t j = 0; j < p.n; ++j) colsum[j] += p.b[q * p.n + j];
+    std::vector<float> want(p.m * p.n);
+    for (std::size_t i = 0; i < p.m; ++i)
+      for (std::size_t j = 0; j < p.n; ++j) {
+        const auto s = static_cast<std::int32_t>(sums[i * p.n + j]) - cs.zero_point * colsum[j];
+        float y = std::fma(scale[j], static_cast<float>(s), cs.bias ? bias[j] : 0.0f);
+        if (cs.relu) y = y > 0.0f ? y : 0.0f;
+        want[i * p.n + j] = y;
+      }
+    for (Isa isa : all_isas()) {
+      PackedQB b(isa);
+      b.pack(p.k, p.n, p.b.data(), p.n);
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        std::vector<float> y(p.m * p.n, NAN);
+        QEpilogue ep;
+        ep.scale = scale.data();
+        ep.bias = cs.bias ? bias.data() : nullptr;
+        ep.zero_point = cs.zero_point;
+        ep.relu = cs.relu;
+        ep.y = y.data();
+        ep.ldy = p.n;
+        qgemm(p.m, p.a.data(), p.lda, b, ep);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) wrong += bits(y[i]) != bits(want[i]);
+        REQUIRE_MESSAGE(wrong == 0, name_of(isa) << ", " << threads << " threads, m=" << cs.m
+                                                 << " k=" << cs.k << ": " << wrong << " differ");
+      }
+    }
+  }
+}
