@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kernels/simd/qgemm_simd.hpp"
@@ -24,7 +25,8 @@ void check_isa(Isa isa) {
 }
 
 // The epilogue of one sum, as qgemm.hpp states it.
-float epilogue_of(std::int32_t sum, std::size_t j, const std::int32_t* colsum, const QEpilogue& ep) {
+float epilogue_of(std::int32_t sum, std::size_t j, const std::int32_t* colsum,
+                  const QEpilogue& ep) {
   const float y = std::fma(ep.scale[j], static_cast<float>(sum - ep.zero_point * colsum[j]),
                            ep.bias ? ep.bias[j] : 0.0f);
   return ep.relu ? (y > 0.0f ? y : 0.0f) : y;
@@ -55,8 +57,8 @@ void portable_rows(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::s
 
 // Rows in blocks of whole 14-row tiles over the threads (each row is computed by one thread,
 // the same way whichever: the result does not depend on the thread count).
-void run(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
-         std::int32_t* c, std::size_t ldc, const QEpilogue* ep) {
+void run(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b, std::int32_t* c,
+         std::size_t ldc, const QEpilogue* ep) {
   if (m == 0 || b.n() == 0) return;
   const simd::QGemmFns* native = native_for(b.isa());
   // Sums over more than one k block go through int32 memory between blocks.
@@ -117,6 +119,56 @@ void PackedQB::pack(std::size_t k, std::size_t n, const std::int8_t* b, std::siz
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
            const QEpilogue& epilogue) {
   run(m, a, lda, b, nullptr, 0, &epilogue);
+}
+
+void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
+                 std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
+  check_isa(isa);
+  const simd::QGemmFns* native = native_for(isa);
+  const float z = static_cast<float>(zero_point);
+  parallel_for(0, rows, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) {
+      const float* src = x + i * ldx;
+      std::uint8_t* d = dst + i * cols;
+      if (native) {
+        native->quantize(src, cols, scale, zero_point, d);
+        continue;
+      }
+      for (std::size_t p = 0; p < cols; ++p) {
+        const float r = std::nearbyint(src[p] / scale) + z;
+        d[p] = !(r > 0.0f) ? 0 : r >= 255.0f ? 255 : static_cast<std::uint8_t>(r);
+      }
+    }
+  });
+}
+
+void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, std::uint8_t* col) {
+  const std::size_t c = g.c, row_bytes = g.kw * c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy)
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      std::uint8_t* dst = col + (oy * g.out_w + ox) * g.kh * row_bytes;
+      const long x0 = static_cast<long>(ox * g.stride_w) - static_cast<long>(g.pad_left);
+      for (std::size_t ky = 0; ky < g.kh; ++ky, dst += row_bytes) {
+        const long iy =
+            static_cast<long>(oy * g.stride_h + ky * g.dil_h) - static_cast<long>(g.pad_top);
+        if (iy < 0 || iy >= static_cast<long>(g.h)) {
+          std::memset(dst, pad, row_bytes);
+          continue;
+        }
+        const std::uint8_t* src = in + static_cast<std::size_t>(iy) * g.w * c;
+        if (g.dil_w == 1 && x0 >= 0 && x0 + static_cast<long>(g.kw) <= static_cast<long>(g.w)) {
+          std::memcpy(dst, src + static_cast<std::size_t>(x0) * c, row_bytes);  // the whole row
+          continue;
+        }
+        for (std::size_t kx = 0; kx < g.kw; ++kx) {
+          const long ix = x0 + static_cast<long>(kx * g.dil_w);
+          if (ix < 0 || ix >= static_cast<long>(g.w))
+            std::memset(dst + kx * c, pad, c);
+          else
+            std::memcpy(dst + kx * c, src + static_cast<std::size_t>(ix) * c, c);
+        }
+      }
+    }
 }
 
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,

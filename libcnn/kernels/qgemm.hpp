@@ -16,6 +16,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/dispatch.hpp"
+#include "kernels/im2col.hpp"
 
 namespace cnn::kernels {
 
@@ -59,6 +60,16 @@ struct QEpilogue {
 // Threads over blocks of rows; bitwise the same for any thread count and on every ISA.
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
            const QEpilogue& epilogue);
+
+// dst [rows, cols] (rows cols apart) = clamp(nearbyint(x / scale) + zero_point, 0, 255) of x
+// [rows, cols] (rows ldx apart): activations to unsigned bytes (NaN to 0). Threads over rows;
+// bitwise the same on every ISA (IEEE division, rounding to nearest even).
+void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
+                 std::int32_t zero_point, std::uint8_t* dst, Isa isa = active_isa());
+
+// im2col (im2col.hpp) of one quantized NHWC sample [h, w, c]: col [out_h * out_w, kh * kw * c]
+// bytes, padding taps set to pad (the zero point: the code of 0).
+void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, std::uint8_t* col);
 
 // The sums themselves: c [m, n] (rows ldc apart) = A b in int32.
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,

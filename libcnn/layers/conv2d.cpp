@@ -38,6 +38,7 @@ void Conv2D::configure(ConfigReader& cfg) {
       cfg.get_choice("kernel_initializer", std::string("glorot_uniform"), init_names()));
   bias_init_ =
       init_from_name(cfg.get_choice("bias_initializer", std::string("zeros"), init_names()));
+  quant_ = detail::read_quantization(cfg);
 }
 
 void Conv2D::write_config(json_ordered& out) const {
@@ -50,6 +51,7 @@ void Conv2D::write_config(json_ordered& out) const {
   out["use_bias"] = use_bias_;
   out["kernel_initializer"] = init_name(kernel_init_);
   out["bias_initializer"] = init_name(bias_init_);
+  detail::write_quantization(quant_, out);
 }
 
 Shape Conv2D::infer_shape(const std::vector<Shape>& inputs) {
@@ -173,6 +175,12 @@ void sized(std::vector<float>& v, std::size_t count, const std::string& layer, c
   v.resize(count);
 }
 
+void sized_bytes(std::vector<std::uint8_t>& v, std::size_t count, const std::string& layer,
+                 const char* what) {
+  if (count > v.size()) check_memory(count, 1, "layer " + quote(layer) + ": " + what);
+  v.resize(count);
+}
+
 // The Winograd tile blocks' scratch (up to ~75 MB for 512 channels), one per calling thread and
 // shared by every layer: the layers of a model run one after the other.
 std::vector<float>& winograd_scratch() {
@@ -272,7 +280,9 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   if (auto p = detail::batch_problem(out, out_shape_, "output"); !p.empty()) throw shape_error(p);
   kept_col_batch_.reset();
   const kernels::Act act = act_for(ctx, activation_);
-  if (winograd_forward())
+  if (int8_forward(ctx))
+    forward_int8(x, act, out);
+  else if (winograd_forward())
     forward_winograd(ctx, x, act, out);
   else
     forward_gemm(ctx, x, act, out);
@@ -378,12 +388,49 @@ void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act,
   if (keep) kept_col_batch_ = n;
 }
 
+bool Conv2D::int8_forward(const Context& ctx) const {
+  return quant_ && ctx.output_only && !ctx.training && detail::int8_enabled();
+}
+
+void Conv2D::forward_int8(const Tensor& x, kernels::Act act, Tensor& out) {
+  const std::size_t n = x.shape()[0];
+  const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
+  const float* bias = use_bias_ ? params()[1].value : nullptr;
+  if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
+  qprod_->prepare(params()[0].value, k, f, *quant_);
+  // The input quantized once, then im2col of bytes (a quarter of the float col's traffic, and
+  // each input value quantized once rather than once per tap).
+  const std::size_t in_size = numel(in_shape_);
+  sized_bytes(qx_, n * in_size, name(), "the quantized input");
+  qprod_->quantize(x.data(), n * in_size / geo_.c, geo_.c, geo_.c, qx_.data());
+  const std::size_t chunk = chunk_samples(n);
+  if (!plan_.direct_col)
+    sized_bytes(qcol_, std::min(chunk, n) * m * k, name(), "the im2col matrix");
+  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+    const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
+    const std::uint8_t* col = qx_.data() + s0 * in_size;  // 1x1: the input is its col matrix
+    if (!plan_.direct_col) {
+      kernels::parallel_for(0, cs, [&](std::size_t j) {
+        kernels::im2col_u8(geo_, qx_.data() + (s0 + j) * in_size, qprod_->zero_point(),
+                           qcol_.data() + j * m * k);
+      });
+      col = qcol_.data();
+    }
+    float* y = out.data() + s0 * m * f;
+    qprod_->run(rows, col, k, bias, act == kernels::Act::Relu, y, f);
+    if (act != kernels::Act::Linear && act != kernels::Act::Relu)
+      kernels::act_forward(act, y, rows, f);
+  }
+}
+
 double Conv2D::forward_macs() const {
   return static_cast<double>(numel(out_shape_)) * static_cast<double>(geo_.col_cols());
 }
 
 bool Conv2D::fuses_with(const Layer& next) const {
-  return dynamic_cast<const detail::Pool2D*>(&next) && plan_.small_k && !winograd_forward();
+  // A quantized layer is not fused: its output-only forward is int8 (forward_int8).
+  return dynamic_cast<const detail::Pool2D*>(&next) && plan_.small_k && !winograd_forward() &&
+         !(quant_ && detail::int8_enabled());
 }
 
 void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {

@@ -23,6 +23,8 @@
 //   use_bias            true
 //   kernel_initializer  "glorot_uniform" (init_names())
 //   bias_initializer    "zeros"
+//   quantization        absent, or {"input_scale": s, "input_zero_point": z}: int8 inference by
+//                       im2col (layers/quantized.hpp), set by cnn-quantize
 //
 // Shapes: input [h, w, in_c] -> output [out_h, out_w, filters], with out_h/out_w from
 // kernels::window_1d (valid: (in - (k - 1) * dilation - 1) / stride + 1; same: ceil(in /
@@ -44,6 +46,7 @@
 #include "kernels/winograd.hpp"
 #include "layers/base_pooling2d.hpp"
 #include "layers/layer.hpp"
+#include "layers/quantized.hpp"
 #include "layers/spatial_common.hpp"
 
 namespace cnn {
@@ -79,6 +82,11 @@ class Conv2D final : public Layer {
   // How many times forward() has transformed the kernel for Winograd (tests).
   std::uint64_t kernel_transforms() const { return kernel_transforms_; }
   static constexpr std::size_t kWinogradMinChannels = 16;
+  // Whether forward() runs by Winograd in float (its shapes qualify and Winograd is on).
+  bool uses_winograd() const { return winograd_forward(); }
+  // Whether its product is thin (kh * kw * in_c <= kernels::kSmallK): broadcast-FMA rows in
+  // float, fused with a pooling layer after it.
+  bool thin() const { return plan_.small_k; }
 
   bool zeroes_grad_input() const override { return true; }
   // The Winograd-transformed kernel (36 values for every 9 of the kernel) when forward uses it:
@@ -121,6 +129,10 @@ class Conv2D final : public Layer {
   // The forward paths: Winograd, or im2col (or the input itself) + GEMM or small-k rows.
   void forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   void forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
+  // Int8 (quantized.hpp): im2col (or the input itself), then the quantized product.
+  void forward_int8(const Tensor& x, kernels::Act act, Tensor& out);
+  // Whether forward takes the int8 path: quantized, output-only inference, int8 switched on.
+  bool int8_forward(const Context& ctx) const;
   // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the
   // kernel and bias gradients (small-k rows, Winograd, or GEMM), the input gradient (Winograd,
   // or GEMM and col2im).
@@ -136,6 +148,9 @@ class Conv2D final : public Layer {
   bool use_bias_ = true;
   Init kernel_init_ = Init::GlorotUniform;
   Init bias_init_ = Init::Zeros;
+  std::optional<detail::QuantConfig> quant_;
+  std::unique_ptr<detail::QuantizedProduct> qprod_;
+  std::vector<std::uint8_t> qx_, qcol_;  // forward_int8: the quantized input and col matrix
 
   // From infer_shape.
   Shape in_shape_, out_shape_;

@@ -20,6 +20,7 @@ void Dense::configure(ConfigReader& cfg) {
   kernel_init_ =
       init_from_name(cfg.get_choice("kernel_initializer", "glorot_uniform", init_names()));
   bias_init_ = init_from_name(cfg.get_choice("bias_initializer", "zeros", init_names()));
+  quant_ = detail::read_quantization(cfg);
 }
 
 void Dense::write_config(json_ordered& out) const {
@@ -28,6 +29,7 @@ void Dense::write_config(json_ordered& out) const {
   out["use_bias"] = use_bias_;
   out["kernel_initializer"] = init_name(kernel_init_);
   out["bias_initializer"] = init_name(bias_init_);
+  detail::write_quantization(quant_, out);
 }
 
 Shape Dense::infer_shape(const std::vector<Shape>& inputs) {
@@ -51,11 +53,20 @@ void Dense::forward(Context& ctx, Inputs in, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const float* w = params()[0].value;
   float* y = out.data();
+  const kernels::Act act = act_for(ctx, act_);
+  if (quant_ && ctx.output_only && !ctx.training && detail::int8_enabled()) {
+    if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
+    qprod_->prepare(w, in_, units_, *quant_);
+    qprod_->run(n, x.data(), in_, use_bias_ ? params()[1].value : nullptr,
+                act == kernels::Act::Relu, y, units_);
+    if (act != kernels::Act::Linear && act != kernels::Act::Relu)
+      kernels::act_forward(act, y, n, units_);
+    return;
+  }
   kernels::gemm(kernels::Trans::No, kernels::Trans::No, n, units_, in_, 1.0f, x.data(), in_, w,
                 units_, 0.0f, y, units_);
   // Bias and activation in one pass over y.
-  kernels::bias_act_forward(act_for(ctx, act_), y, use_bias_ ? params()[1].value : nullptr, n,
-                            units_);
+  kernels::bias_act_forward(act, y, use_bias_ ? params()[1].value : nullptr, n, units_);
 }
 
 // x [n, in], y [n, units], dy [n, units]; adds into dx [n, in], dW [in, units], db [units].

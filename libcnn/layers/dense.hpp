@@ -6,6 +6,8 @@
 //   use_bias            true
 //   kernel_initializer  "glorot_uniform"
 //   bias_initializer    "zeros"
+//   quantization        absent, or {"input_scale": s, "input_zero_point": z}: int8 inference
+//                       (layers/quantized.hpp), set by cnn-quantize
 //
 // Shapes: input [n, in] (per sample: rank 1, [in]); output [n, units].
 // Params: "kernel" [in, units] (Keras layout), "bias" [units] when use_bias.
@@ -21,8 +23,12 @@
 // dx += dZ . W^T.
 #pragma once
 
+#include <memory>
+#include <optional>
+
 #include "kernels/activation.hpp"
 #include "layers/layer.hpp"
+#include "layers/quantized.hpp"
 
 namespace cnn {
 
@@ -48,6 +54,8 @@ class Dense : public Layer {
   bool use_bias_ = true;
   Init kernel_init_ = Init::GlorotUniform;
   Init bias_init_ = Init::Zeros;
+  std::optional<detail::QuantConfig> quant_;  // int8 inference (layers/quantized.hpp)
+  std::unique_ptr<detail::QuantizedProduct> qprod_;
   // Scratch reused across calls: dZ [n, units], a block of dW rows [<= kBlock, units], dx [n, in].
   Tensor dz_, dw_block_, dx_;
 };

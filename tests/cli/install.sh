@@ -10,7 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 build=$3
-programs=(cnn-augment cnn-eval cnn-export cnn-extract-features cnn-finetune cnn-import cnn-summary cnn-train
+programs=(cnn-augment cnn-eval cnn-export cnn-extract-features cnn-finetune cnn-import cnn-quantize cnn-summary cnn-train
           cnn-visualize)
 
 # ---- cmake --install

@@ -15,6 +15,9 @@
 // KC = 1536 bytes of k (a 14-row A sliver of 21 KiB in L1d; a 1536 x 512 B panel of 768 KiB in
 // L2, as the float GEMM's 384 x 512 floats). The convolutions' k (9 x channels up to 1536 = 170
 // channels; 1x1 layers up to 1536) is one block: no int32 C is written at all.
+// GCC 12 warns that the unmasked AVX-512 intrinsics' undefined passthrough "may be used
+// uninitialized" once they are inlined; the values are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
@@ -112,16 +115,16 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
       if (cols == 0) continue;
       const __mmask16 mask = lanes(cols);
       __m512i acc = _mm512_load_si512(tile + i * NR + v * W);
-      if (!first) acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, c + (i0 + i) * ldc + j));
+      if (!first)
+        acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, c + (i0 + i) * ldc + j));
       if (last && ep) {
         const __m512i offset = _mm512_mullo_epi32(_mm512_set1_epi32(ep->zero_point),
                                                   _mm512_maskz_loadu_epi32(mask, colsum + j));
-        // The zero-masked forms: GCC 12 warns that the plain ones' undefined passthrough "may be
-        // used uninitialized".
-        const __m512 sums = _mm512_maskz_cvtepi32_ps(__mmask16(0xffff), _mm512_sub_epi32(acc, offset));
-        const __m512 bias = ep->bias ? _mm512_maskz_loadu_ps(mask, ep->bias + j) : _mm512_setzero_ps();
+        const __m512 sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, offset));
+        const __m512 bias =
+            ep->bias ? _mm512_maskz_loadu_ps(mask, ep->bias + j) : _mm512_setzero_ps();
         __m512 y = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ep->scale + j), sums, bias);
-        if (ep->relu) y = _mm512_maskz_max_ps(__mmask16(0xffff), y, _mm512_setzero_ps());
+        if (ep->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
         _mm512_mask_storeu_ps(ep->y + (i0 + i) * ep->ldy + j, mask, y);
       } else {
         _mm512_mask_storeu_epi32(c + (i0 + i) * ldc + j, mask, acc);
@@ -158,11 +161,25 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
   }
 }
 
+void quantize(const float* x, std::size_t count, float scale, std::int32_t zero_point,
+              std::uint8_t* dst) {
+  const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(static_cast<float>(zero_point));
+  const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+  for (std::size_t i = 0; i < count; i += W) {
+    const __mmask16 mask = lanes(count - i);
+    __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), s);
+    q = _mm512_add_ps(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+    // max(q, 0) gives 0 for a NaN q (the second operand), as the portable loop does.
+    q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
+    _mm512_mask_cvtusepi32_storeu_epi8(dst + i, mask, _mm512_cvtps_epu32(q));
+  }
+}
+
 }  // namespace
 }  // namespace vnni
 
 const QGemmFns* qgemm_avx512_vnni() {
-  static const QGemmFns fns{vnni::packed_bytes, vnni::pack, vnni::run, vnni::KC};
+  static const QGemmFns fns{vnni::packed_bytes, vnni::pack, vnni::run, vnni::KC, vnni::quantize};
   static const bool usable = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512f") &&

@@ -70,10 +70,10 @@ TEST_CASE("qgemm: int32 sums exactly the 64-bit ones, on every ISA and shape") {
   struct Case {
     std::size_t m, n, k, pad;
   };
-  const Case cases[] = {{1, 1, 1, 0},      {3, 5, 7, 1},     {14, 32, 4, 0},  {15, 33, 9, 3},
-                        {29, 64, 288, 0},  {100, 17, 1537, 2},  // k in 2 blocks
-                        {300, 600, 70, 0},                      // 2 column panels, threads
-                        {50, 64, 3073, 5}};                     // 3 k blocks
+  const Case cases[] = {{1, 1, 1, 0},      {3, 5, 7, 1},     {14, 32, 4, 0},
+                        {15, 33, 9, 3},    {29, 64, 288, 0}, {100, 17, 1537, 2},  // k in 2 blocks
+                        {300, 600, 70, 0},   // 2 column panels, threads
+                        {50, 64, 3073, 5}};  // 3 k blocks
   for (const Case& cs : cases) {
     const Problem p = make(rng, cs.m, cs.n, cs.k, cs.pad);
     const std::vector<std::int64_t> want = exact(p);
@@ -163,5 +163,35 @@ TEST_CASE("qgemm: the epilogue's floats are the stated formula, bitwise, for any
                                                  << " k=" << cs.k << ": " << wrong << " differ");
       }
     }
+  }
+}
+
+TEST_CASE("quantize_u8: the stated formula on every ISA, bitwise, edges included") {
+  // Ties (x / scale = k + 0.5: to even), values past 0 and 255, infinities and NaN (to 0), and
+  // lengths that leave vector tails.
+  cnn::Rng rng(43);
+  const float scale = 0.5f;
+  std::vector<float> x{0.25f,  0.75f,    1.25f,     -0.25f, -3.0f, 127.25f, 127.75f, 1e30f,
+                       -1e30f, INFINITY, -INFINITY, NAN,    0.0f,  -0.0f,   63.0f};
+  for (int i = 0; i < 200; ++i) x.push_back(static_cast<float>(rng.uniform(-10, 140)));
+  for (std::int32_t z : {0, 3, 128}) {
+    std::vector<std::uint8_t> want(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const float r = std::nearbyint(x[i] / scale) + static_cast<float>(z);
+      want[i] = !(r > 0.0f) ? 0 : r >= 255.0f ? 255 : static_cast<std::uint8_t>(r);
+    }
+    CHECK(want[0] == z + 0);  // 0.5 -> 0
+    CHECK(want[1] == z + 2);  // 1.5 -> 2
+    CHECK(want[2] == z + 2);  // 2.5 -> 2
+    CHECK(want[11] == 0);     // NaN
+    for (Isa isa : all_isas())
+      for (std::size_t cols : {std::size_t{1}, std::size_t{15}, std::size_t{17}, x.size()}) {
+        CAPTURE(name_of(isa));
+        CAPTURE(cols);
+        const std::size_t rows = x.size() / cols;
+        std::vector<std::uint8_t> got(rows * cols, 7);
+        quantize_u8(x.data(), rows, cols, cols, scale, z, got.data(), isa);
+        CHECK(std::memcmp(got.data(), want.data(), got.size()) == 0);
+      }
   }
 }

@@ -1,0 +1,72 @@
+// Int8 inference of a layer whose work is one matrix product with its kernel [k, n]: Conv2D by
+// im2col (or 1x1) and Dense, once cnn-quantize has calibrated it (share/cnn-quantize.md).
+//
+// The layer's JSON then has "quantization": {"input_scale": s, "input_zero_point": z}: its input
+// x is read as the unsigned bytes q = clamp(round(x / s) + z, 0, 255) (x ~ s (q - z)). Its kernel
+// is quantized per output column, symmetrically: w_scale[j] = max over p of |w(p, j)| / 127 and
+// B(p, j) = round(w(p, j) / w_scale[j]) in [-127, 127] (rounding half to even). cnn-quantize
+// stores the kernel as w_scale[j] * B(p, j), in float, so that a quantized model's weights file
+// is an ordinary one (every program reads it, and the float path computes the quantized
+// weights' model); quantizing those values again gives the same B (w_scale within a rounding).
+// The output is
+// kernels::qgemm's epilogue: y = act(a_scale w_scale[j] (sum_p q B - z colsum[j]) + bias[j]).
+//
+// Only an output-only inference forward (cnn-eval, cnn-extract-features, predictions) takes the
+// int8 path; training, gradients and intermediate activations (cnn-visualize) run in float on
+// the stored weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "kernels/qgemm.hpp"
+#include "tensor/config.hpp"
+
+namespace cnn::detail {
+
+struct QuantConfig {
+  float input_scale = 1.0f;
+  std::int32_t input_zero_point = 0;
+};
+
+// The "quantization" key of cfg, if present. Throws ConfigError for a bad value.
+std::optional<QuantConfig> read_quantization(ConfigReader& cfg);
+void write_quantization(const std::optional<QuantConfig>& q, json_ordered& out);
+
+// The int8 form of kernel [k, n] (rows n apart): q [k, n] and scale [n] as described above
+// (scale 1 for a column of zeros).
+void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* q, float* scale);
+
+// Whether output-only inference takes the int8 path of quantized layers (default on;
+// CNN_INT8=0 at start-up or set_int8(false) keeps float: for comparisons).
+bool int8_enabled();
+void set_int8(bool enabled);
+
+class QuantizedProduct {
+ public:
+  // The packed int8 kernel, made again only when the kernel's values change.
+  void prepare(const float* kernel, std::size_t k, std::size_t n, const QuantConfig& q);
+  // y [m, n] (rows ldy apart) = the epilogue of the quantized a [m, k] (rows lda apart) times the
+  // kernel, + bias (may be null), relu when asked. Threads over rows.
+  void run(std::size_t m, const float* a, std::size_t lda, const float* bias, bool relu, float* y,
+           std::size_t ldy);
+  // The same for a already quantized (bytes, rows lda apart).
+  void run(std::size_t m, const std::uint8_t* a, std::size_t lda, const float* bias, bool relu,
+           float* y, std::size_t ldy) const;
+  // x [rows, cols] (rows ldx apart) quantized with the layer's input scale into dst.
+  void quantize(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx,
+                std::uint8_t* dst) const;
+  std::uint8_t zero_point() const { return static_cast<std::uint8_t>(q_.input_zero_point); }
+  std::size_t k() const { return packed_.k(); }
+
+ private:
+  QuantConfig q_;
+  kernels::PackedQB packed_;
+  std::vector<float> scale_;         // input_scale * w_scale[j]
+  std::vector<float> kernel_;        // the values packed_ was made from
+  std::vector<std::uint8_t> input_;  // the quantized a
+};
+
+}  // namespace cnn::detail

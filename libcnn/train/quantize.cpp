@@ -1,0 +1,280 @@
+// quantize_run: calibration forwards -> per-layer input ranges -> scales and zero points ->
+// kernels on the int8 grid -> a run directory, renamed into place whole.
+#include "train/quantize.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <system_error>
+
+#include "data/batcher.hpp"
+#include "data/dataset.hpp"
+#include "io/architecture.hpp"
+#include "io/atomic_file.hpp"
+#include "io/weights.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/quantized.hpp"
+#include "model/surgery.hpp"
+#include "tensor/rng.hpp"
+#include "train/run_dir.hpp"
+
+namespace cnn::train {
+namespace fs = std::filesystem;
+namespace {
+
+// Values kept per layer for a percentile: an even sample of each batch's inputs.
+constexpr std::size_t kSampleValues = std::size_t{1} << 20;
+
+// What the calibration sees of one layer's input.
+struct Observer {
+  std::size_t node = 0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  std::vector<float> sample;  // for percentiles
+
+  void add(const float* x, std::size_t count, std::size_t per_batch) {
+    for (std::size_t i = 0; i < count; ++i) {
+      min = std::min(min, double(x[i]));
+      max = std::max(max, double(x[i]));
+    }
+    if (per_batch == 0 || count == 0) return;
+    const std::size_t step = std::max<std::size_t>(1, count / per_batch);
+    for (std::size_t i = 0; i < count; i += step) sample.push_back(x[i]);
+  }
+};
+
+// The value below which `fraction` of the sorted sample lies (linear between neighbours).
+double quantile(const std::vector<float>& sorted, double fraction) {
+  if (sorted.empty()) return 0.0;
+  const double at = fraction * double(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(at));
+  const std::size_t hi = std::min(sorted.size() - 1, lo + 1);
+  return sorted[lo] + (at - double(lo)) * (double(sorted[hi]) - sorted[lo]);
+}
+
+// Scale and zero point for the range [low, high] (which contains 0): 0 is exactly a code.
+void choose_scale(QuantizedLayer& q) {
+  const double span = q.high - q.low;
+  if (!(span > 0)) {
+    q.scale = 1.0f;
+    q.zero_point = 0;
+    return;
+  }
+  q.scale = static_cast<float>(span / 255.0);
+  q.zero_point = static_cast<int>(std::clamp(std::nearbyint(-q.low / double(q.scale)), 0.0, 255.0));
+}
+
+// Writes the run directory into a fresh temporary sibling, then renames it to output.
+void write_run(Model& qmodel, const RunDir& run, const std::string& output,
+               const json_ordered& report) {
+  const fs::path out = fs::absolute(output).lexically_normal();
+  const fs::path parent = out.parent_path();
+  fs::path temp;
+  Rng rng(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0;; ++attempt) {
+    std::string name = ".tmp-";  // a hidden sibling: the same file system, so rename works
+    name += out.filename().string();
+    name += '-';
+    name += std::to_string(static_cast<unsigned>(rng.uniform(0, 1e9)));
+    temp = parent / name;
+    std::error_code ec;
+    if (fs::create_directory(temp, ec)) break;
+    if (attempt > 10) throw IoError(temp.string(), "create folder", ec.message());
+  }
+  try {
+    io::save_model(qmodel, (temp / "model.json").string());
+    io::save_weights(qmodel, (temp / "weights.safetensors").string());
+    io::write_file_atomically((temp / "quantization.json").string(), report.dump(1) + "\n");
+    if (!run.dir.empty())
+      for (const char* name : {"train.json", "class_indices.json", "history.json", "history.csv"}) {
+        const fs::path src = fs::path(run.dir) / name;
+        if (fs::is_regular_file(src))
+          io::write_file_atomically((temp / name).string(), io::read_file(src.string()));
+      }
+    std::error_code ec;
+    if (fs::exists(out, ec))
+      throw InputError(out.string(), "already exists; give another -o or remove it");
+    fs::rename(temp, out, ec);
+    if (ec) throw IoError(out.string(), "rename the finished folder into place", ec.message());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(temp, ec);
+    throw;
+  }
+}
+
+}  // namespace
+
+QuantizeResult quantize_run(const QuantizeOptions& opt) {
+  using clock = std::chrono::steady_clock;
+  if (opt.method != "minmax" && opt.method != "percentile")
+    throw UsageError("--method", "'" + opt.method + "': expected minmax or percentile");
+  if (!(opt.percentile > 50.0 && opt.percentile <= 100.0))
+    throw UsageError("--percentile", "expected a percentage above 50 and at most 100, got " +
+                                         std::to_string(opt.percentile));
+  const fs::path out = fs::absolute(opt.output).lexically_normal();
+  if (fs::exists(out)) throw InputError(out.string(), "already exists; give another -o or remove it");
+  io::check_writable_directory(out.parent_path().string());
+
+  const RunDir run = open_run(opt.run, opt.weights, NeedWeights::yes);
+  if (!run.weights_note.empty() && opt.log) opt.log("note: " + run.weights_note);
+  Model model = io::load_model(run.model_path);
+  io::load_weights(model, run.weights_path);
+  for (const std::string& name : opt.keep_float)
+    require_layer(model, name, "--keep-float", run.model_path);
+
+  // The layers: every Conv2D and Dense; which of them become int8, and why not the others.
+  QuantizeResult res;
+  std::vector<Observer> observers;
+  std::vector<std::size_t> which;  // res.layers index of each observer
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = model.layer(i);
+    if (l.type() != "Conv2D" && l.type() != "Dense") continue;
+    QuantizedLayer q;
+    q.name = l.name();
+    q.type = l.type();
+    if (std::find(opt.keep_float.begin(), opt.keep_float.end(), q.name) != opt.keep_float.end())
+      q.reason = "kept float (--keep-float)";
+    else if (const auto* c = dynamic_cast<const Conv2D*>(&l); c && c->thin())
+      q.reason = "a thin product (k <= 32): broadcast-FMA rows in float";
+    else if (c && c->uses_winograd() && opt.keep_winograd)
+      q.reason = "runs by Winograd in float (--keep-winograd)";
+    else if (model.node(i).inputs.size() != 1)
+      q.reason = "has more than one input";
+    if (q.reason.empty()) {
+      Observer o;
+      o.node = i;
+      observers.push_back(o);
+      which.push_back(res.layers.size());
+    }
+    res.layers.push_back(q);
+  }
+
+  // The calibration data, read as the model expects, a seeded random subset.
+  data::DatasetOptions dopt =
+      plan_input(model, run, opt.data, opt.data_overrides, opt.threads, opt.mnist_dir, opt.log)
+          .options;
+  const std::unique_ptr<data::Dataset> ds = data::open_dataset(opt.data, dopt);
+  if (ds->sample_shape() != model.input_shape())
+    throw DataError(opt.data, "samples have shape " + shape_str(ds->sample_shape()) +
+                                  " but the model '" + model.name() + "' expects " +
+                                  shape_str(model.input_shape()) +
+                                  "; set --target-size or --color-mode");
+  if (ds->size() == 0) throw DataError(opt.data, "holds no samples to calibrate with");
+  const std::size_t total = opt.samples == 0 ? ds->size() : std::min(opt.samples, ds->size());
+  data::BatcherOptions bo{opt.batch_size, true, opt.seed, opt.threads, 2,
+                          (total + opt.batch_size - 1) / opt.batch_size};
+  data::Batcher batcher(*ds, bo);
+  const std::size_t batches = (total + opt.batch_size - 1) / opt.batch_size;
+  const std::size_t per_batch = opt.method == "percentile" ? kSampleValues / batches : 0;
+  if (opt.log)
+    opt.log("Calibrating " + std::to_string(observers.size()) + " of " +
+            std::to_string(res.layers.size()) + " Conv2D/Dense layers on " +
+            std::to_string(total) + " samples of " + opt.data + " (" + opt.method + ").");
+
+  Rng rng(opt.seed);
+  Context ctx;
+  ctx.training = false;
+  ctx.rng = &rng;
+  const bool preprocess = model.preprocessing() && !model.preprocessing()->is_identity();
+  Tensor input;  // the model's input after its preprocessing
+  data::Batch b;
+  const auto t0 = clock::now();
+  batcher.start_epoch(0);
+  while (res.samples < total && batcher.next(b)) {
+    const std::size_t n = std::min(b.size, total - res.samples);
+    model.forward(ctx, b.x);
+    const Tensor* x = &b.x;
+    if (preprocess) {
+      ensure_shape(input, shape_of(b.x));
+      const std::size_t c = model.input_shape().back();
+      model.preprocessing()->apply(b.x.data(), input.data(), b.x.size() / c, c);
+      x = &input;
+    }
+    for (Observer& o : observers) {
+      const std::size_t from = model.node(o.node).inputs[0];
+      const Tensor& t = from == Model::kModelInput ? *x : model.output_of(from);
+      o.add(t.data(), t.size() / b.size * n, per_batch);
+    }
+    res.samples += n;
+    if (opt.stop && opt.stop->load()) {
+      res.interrupted = true;
+      return res;
+    }
+  }
+
+  // Ranges, scales and zero points; the architecture with them.
+  json arch = json::parse(model.to_json().dump());
+  for (std::size_t o = 0; o < observers.size(); ++o) {
+    Observer& ob = observers[o];
+    QuantizedLayer& q = res.layers[which[o]];
+    q.seen_min = ob.min;
+    q.seen_max = ob.max;
+    double lo = ob.min, hi = ob.max;
+    if (opt.method == "percentile") {
+      std::sort(ob.sample.begin(), ob.sample.end());
+      lo = quantile(ob.sample, 1.0 - opt.percentile / 100.0);
+      hi = quantile(ob.sample, opt.percentile / 100.0);
+    }
+    q.low = std::min(lo, 0.0);
+    q.high = std::max(hi, 0.0);
+    choose_scale(q);
+    q.quantized = true;
+    arch["layers"][ob.node]["quantization"] = {{"input_scale", q.scale},
+                                               {"input_zero_point", q.zero_point}};
+  }
+  Model qmodel = Model::from_json(arch, run.model_path);
+  std::copy(model.values(), model.values() + model.arena_size(), qmodel.values());
+  // Kernels on the int8 grid (the float values scale * q that quantize back to q).
+  for (const Model::NamedParam& p : qmodel.named_params()) {
+    const auto it = std::find_if(res.layers.begin(), res.layers.end(), [&](const QuantizedLayer& q) {
+      return q.quantized && p.name == q.name + ".kernel";
+    });
+    if (it == res.layers.end()) continue;
+    const std::size_t n = p.param->shape.back(), k = p.param->size() / n;
+    std::vector<std::int8_t> bq(k * n);
+    std::vector<float> scale(n);
+    detail::quantize_kernel(p.param->value, k, n, bq.data(), scale.data());
+    for (std::size_t i = 0; i < k * n; ++i) p.param->value[i] = scale[i % n] * float(bq[i]);
+  }
+  qmodel.params_changed();
+  res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  res.output = out.string();
+  write_run(qmodel, run, opt.output, quantize_report_json(res, opt));
+  return res;
+}
+
+json_ordered quantize_report_json(const QuantizeResult& r, const QuantizeOptions& opt) {
+  json_ordered j;
+  j["format"] = 1;
+  j["method"] = opt.method;
+  if (opt.method == "percentile") j["percentile"] = opt.percentile;
+  j["calibration_data"] = opt.data;
+  j["samples"] = r.samples;
+  j["seed"] = opt.seed;
+  json_ordered layers = json_ordered::array();
+  for (const QuantizedLayer& q : r.layers) {
+    json_ordered l;
+    l["name"] = q.name;
+    l["type"] = q.type;
+    l["int8"] = q.quantized;
+    if (q.quantized) {
+      l["seen_min"] = q.seen_min;
+      l["seen_max"] = q.seen_max;
+      l["low"] = q.low;
+      l["high"] = q.high;
+      l["input_scale"] = q.scale;
+      l["input_zero_point"] = q.zero_point;
+    } else {
+      l["reason"] = q.reason;
+    }
+    layers.push_back(std::move(l));
+  }
+  j["layers"] = std::move(layers);
+  return j;
+}
+
+}  // namespace cnn::train

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cnn-quantize end to end: a convnet trained briefly on Fashion-MNIST, quantized to int8 on
+# calibration data, agrees with the float model on >= 99% of the test set and loses at most 0.5
+# points of accuracy; the result is a run directory cnn-eval, cnn-extract-features, cnn-visualize
+# and cnn-summary read; bad inputs exit 3 with one line and leave nothing behind.
+# usage: quantize.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+need_data /usr/share/datasets/fashion-mnist
+"$bin/cnn-train" --model "$src/configs/models/mnist_convnet.json" --data fashion-mnist:train \
+  --batch-size 64 --steps-per-epoch 150 --epochs 1 --seed 2 --threads 2 -q -o "$work/f32"
+"$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --samples 500 --threads 2 \
+  -o "$work/int8" --json > "$work/q.json" 2> "$work/q.err" || fail "cnn-quantize: $(cat "$work/q.err")"
+for f in model.json weights.safetensors quantization.json train.json class_indices.json history.json; do
+  [[ -e "$work/int8/$f" ]] || fail "the quantized run lacks $f"
+done
+python3 - "$work/q.json" "$work/int8" <<'PY' || fail "the quantization report or model.json"
+import json, sys
+q = json.load(open(sys.argv[1]))
+by = {l["name"]: l for l in q["layers"]}
+assert q["samples"] == 500 and q["method"] == "minmax", q
+assert not by["conv2d"]["int8"] and "thin" in by["conv2d"]["reason"], by["conv2d"]
+for name in ("conv2d_1", "conv2d_2", "dense", "dense_1"):
+    assert by[name]["int8"] and by[name]["input_zero_point"] == 0 and by[name]["input_scale"] > 0, by[name]
+model = json.load(open(sys.argv[2] + "/model.json"))
+keys = {l["name"]: l.get("quantization") for l in model["layers"]}
+assert keys["conv2d"] is None and keys["dense"]["input_scale"] == by["dense"]["input_scale"], keys
+PY
+grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on stderr: $(cat "$work/q.err")"
+
+# Agreement and accuracy on the whole test set.
+"$bin/cnn-eval" "$work/f32" --data fashion-mnist:test --predictions "$work/p32.csv" --json -q --threads 2 > "$work/e32.json"
+"$bin/cnn-eval" "$work/int8" --data fashion-mnist:test --predictions "$work/p8.csv" --json -q --threads 2 > "$work/e8.json"
+python3 - "$work" <<'PY' || fail "int8 does not agree with float"
+import csv, json, sys
+w = sys.argv[1]
+a = list(csv.DictReader(open(w + "/p32.csv")))
+b = list(csv.DictReader(open(w + "/p8.csv")))
+agree = sum(x["predicted"] == y["predicted"] for x, y in zip(a, b)) / len(a)
+acc32 = json.load(open(w + "/e32.json"))["accuracy"]
+acc8 = json.load(open(w + "/e8.json"))["accuracy"]
+print(f"int8 vs float: top-1 agreement {agree:.4f}, accuracy {acc8:.4f} vs {acc32:.4f}", file=sys.stderr)
+assert len(a) == len(b) == 10000 and agree >= 0.99 and acc32 - acc8 <= 0.005, (agree, acc32, acc8)
+PY
+# CNN_INT8=0 runs the same run in float (its weights on the int8 grid): another result.
+CNN_INT8=0 "$bin/cnn-eval" "$work/int8" --data fashion-mnist:test --predictions "$work/pw.csv" -q --threads 2 > /dev/null
+! cmp -s "$work/p8.csv" "$work/pw.csv" || fail "CNN_INT8=0 gave the int8 predictions"
+
+# The other programs read it.
+"$bin/cnn-extract-features" "$work/int8" --layer dense --data fashion-mnist:test -o "$work/feats.npy" -q --threads 2 \
+  || fail "cnn-extract-features on the quantized run"
+"$bin/cnn-summary" "$work/int8/model.json" > "$work/summary.txt" || fail "cnn-summary on the quantized run"
+grep -q "Total params: 93,322" "$work/summary.txt" || fail "summary: $(cat "$work/summary.txt")"
+python3 - "$work/img.png" <<'PY'
+import struct, sys, zlib
+raw = b"".join(b"\x00" + bytes((x * 9 + y * 5) % 256 for x in range(28)) for y in range(28))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+"$bin/cnn-visualize" activations "$work/int8" "$work/img.png" --layers conv2d_1 -o "$work/act.png" -q \
+  > /dev/null || fail "cnn-visualize on the quantized run"
+
+# Bad inputs: exit 3, one line, nothing written.
+expect_bad() {  # NAME TEXT ARGS...
+  local name=$1 text=$2 rc=0; shift 2
+  "$bin/cnn-quantize" "$@" > "$work/out" 2> "$work/err" || rc=$?
+  [[ $rc -eq 3 ]] || fail "$name: exit $rc, expected 3: $(cat "$work/err")"
+  grep -qF -- "$text" "$work/err" || fail "$name: '$text' not in: $(cat "$work/err")"
+  [[ $(wc -l < "$work/err") -eq 1 ]] || fail "$name: not one line: $(cat "$work/err")"
+  [[ ! -s "$work/out" ]] || fail "$name: wrote to stdout"
+}
+expect_bad exists "already exists" "$work/f32" --calibrate fashion-mnist:train -o "$work/int8"
+expect_bad missing-run "$work/nope" "$work/nope" --calibrate fashion-mnist:train -o "$work/q2"
+expect_bad unknown-layer "no layer named 'dens'" "$work/f32" --calibrate fashion-mnist:train --keep-float dens -o "$work/q3"
+expect_bad bad-data "$work/nodata" "$work/f32" --calibrate "$work/nodata" -o "$work/q4"
+for d in q2 q3 q4; do [[ ! -e "$work/$d" ]] || fail "$d: left a directory"; done
+[[ -z $(ls -A "$work" | grep '^\.tmp-') ]] || fail "left a temporary folder"
+rc=0; "$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --method median -o "$work/q5" 2> "$work/err" || rc=$?
+[[ $rc -eq 2 ]] || fail "--method median: exit $rc, expected 2"
+echo "quantize: ok"

@@ -1,0 +1,167 @@
+// Int8 inference of Conv2D and Dense (layers/quantized.hpp): an output-only inference forward of
+// a quantized model equals the quantized arithmetic written out here in double (the input
+// rounded to bytes with the layer's scale and zero point, the kernel to per-channel int8), to
+// float rounding; a training forward, or one that keeps every output, runs the float path on
+// the same weights, bitwise; the key round-trips through the architecture JSON.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "layers/quantized.hpp"
+#include "model/model.hpp"
+#include "tensor/rng.hpp"
+
+using namespace cnn;
+
+namespace {
+
+// The layer's arithmetic from its definition: bytes qx = clamp(round(x / s) + z, 0, 255), the
+// kernel's column j as w_scale[j] * q with w_scale = max |w| / 127, then
+// y = s w_scale[j] sum (qx - z) q + bias, relu.
+struct Quantized {
+  float s;
+  int z;
+  std::uint8_t byte(float x) const {
+    const double r = std::nearbyint(double(x) / s) + z;
+    return static_cast<std::uint8_t>(std::clamp(r, 0.0, 255.0));
+  }
+};
+
+void kernel_grid(const float* w, std::size_t k, std::size_t n, std::vector<int>& q,
+                 std::vector<double>& scale) {
+  q.assign(k * n, 0);
+  scale.assign(n, 1.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    double top = 0;
+    for (std::size_t p = 0; p < k; ++p) top = std::max(top, double(std::fabs(w[p * n + j])));
+    const float sc = top > 0 ? float(top) / 127.0f : 1.0f;
+    scale[j] = sc;
+    for (std::size_t p = 0; p < k; ++p)
+      q[p * n + j] = static_cast<int>(std::nearbyint(w[p * n + j] / sc));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("int8 Conv2D and Dense: the quantized arithmetic, and float outside output-only inference") {
+  // 7x7x8 -> Conv2D 3x3 'same' 16 relu (zero point 3: the padding reads the code of 0) ->
+  // Flatten -> Dense 5 linear.
+  const json arch = json::parse(R"({
+    "name": "q", "input_shape": [7, 7, 8],
+    "layers": [
+      {"type": "Conv2D", "name": "conv", "filters": 16, "kernel_size": 3, "padding": "same",
+       "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.01, "input_zero_point": 3}},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "name": "dense", "units": 5, "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}}
+    ]})");
+  Model model = Model::from_json(arch, "q.json");
+  Rng rng(51);
+  model.init_params(rng);
+  // The JSON round trip keeps the key.
+  const json again = json::parse(model.to_json().dump());
+  CHECK(again["layers"][0]["quantization"]["input_zero_point"] == 3);
+  CHECK(again["layers"][2]["quantization"]["input_scale"].get<double>() == doctest::Approx(0.02));
+
+  const std::size_t n = 3;
+  Tensor x;
+  ensure_shape(x, {n, 7, 7, 8});
+  for (auto& v : x) v = static_cast<float>(rng.uniform(-0.2, 1.5));  // past the range at both ends
+  std::vector<float> values(model.values(), model.values() + model.arena_size());
+  const float* conv_w = values.data();                 // [3, 3, 8, 16]
+  const float* conv_b = conv_w + 9 * 8 * 16;           // [16]
+  const float* dense_w = conv_b + 16;                  // [784, 5]
+  const float* dense_b = dense_w + 7 * 7 * 16 * 5;     // [5]
+
+  // The reference, in double.
+  std::vector<int> qw;
+  std::vector<double> sw;
+  kernel_grid(conv_w, 72, 16, qw, sw);
+  const Quantized qc{0.01f, 3};
+  std::vector<float> hidden(n * 7 * 7 * 16);
+  for (std::size_t s = 0; s < n; ++s)
+    for (int oy = 0; oy < 7; ++oy)
+      for (int ox = 0; ox < 7; ++ox)
+        for (std::size_t f = 0; f < 16; ++f) {
+          double acc = 0;
+          for (int ky = 0; ky < 3; ++ky)
+            for (int kx = 0; kx < 3; ++kx)
+              for (std::size_t c = 0; c < 8; ++c) {
+                const int iy = oy + ky - 1, ix = ox + kx - 1;
+                const int code = iy < 0 || ix < 0 || iy >= 7 || ix >= 7
+                                     ? qc.z
+                                     : qc.byte(x(s, iy, ix, c));
+                acc += double(code - qc.z) * qw[((ky * 3 + kx) * 8 + c) * 16 + f];
+              }
+          const double y = double(qc.s) * sw[f] * acc + conv_b[f];
+          hidden[((s * 7 + oy) * 7 + ox) * 16 + f] = static_cast<float>(std::max(y, 0.0));
+        }
+  kernel_grid(dense_w, 784, 5, qw, sw);
+  const Quantized qd{0.02f, 0};
+  std::vector<double> want(n * 5);
+  for (std::size_t s = 0; s < n; ++s)
+    for (std::size_t j = 0; j < 5; ++j) {
+      double acc = 0;
+      for (std::size_t p = 0; p < 784; ++p)
+        acc += double(qd.byte(hidden[s * 784 + p]) - qd.z) * qw[p * 5 + j];
+      want[s * 5 + j] = double(qd.s) * sw[j] * acc + dense_b[j];
+    }
+
+  Context ctx;
+  ctx.training = false;
+  ctx.output_only = true;
+  const Tensor got = model.forward(ctx, x);
+  double scale = 0;
+  for (double v : want) scale = std::max(scale, std::fabs(v));
+  for (std::size_t i = 0; i < want.size(); ++i)
+    CHECK(std::fabs(got.data()[i] - want[i]) <= 1e-4 * scale);
+
+  // Keeping every output (cnn-visualize), or training, runs float: the same as the model
+  // without the keys.
+  json plain = arch;
+  plain["layers"][0].erase("quantization");
+  plain["layers"][2].erase("quantization");
+  Model reference = Model::from_json(plain, "plain.json");
+  std::copy(values.begin(), values.end(), reference.values());
+  Context keep;
+  const Tensor f32 = reference.forward(keep, x);
+  const Tensor kept = model.forward(keep, x);
+  CHECK(std::memcmp(f32.data(), kept.data(), f32.size() * sizeof(float)) == 0);
+  // ... and it differs from the int8 output (the int8 path did run).
+  double diff = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) diff = std::max(diff, double(std::fabs(f32.data()[i] - got.data()[i])));
+  CHECK(diff > 1e-6 * scale);
+  // CNN_INT8=0 (set_int8(false)) keeps float in output-only inference too.
+  detail::set_int8(false);
+  const Tensor off = model.forward(ctx, x);
+  detail::set_int8(true);
+  CHECK(std::memcmp(f32.data(), off.data(), f32.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("quantize_kernel: symmetric per column, and the stored grid quantizes back to itself") {
+  Rng rng(52);
+  const std::size_t k = 40, n = 6;
+  std::vector<float> w(k * n);
+  for (auto& v : w) v = static_cast<float>(rng.uniform(-3, 3));
+  for (std::size_t p = 0; p < k; ++p) w[p * n + 5] = 0.0f;  // a column of zeros
+  std::vector<std::int8_t> q(k * n), q2(k * n);
+  std::vector<float> s(n), s2(n), grid(k * n);
+  detail::quantize_kernel(w.data(), k, n, q.data(), s.data());
+  CHECK(s[5] == 1.0f);
+  for (std::size_t j = 0; j < 5; ++j) {
+    int top = 0;
+    for (std::size_t p = 0; p < k; ++p) top = std::max(top, std::abs(int(q[p * n + j])));
+    CHECK(top == 127);
+  }
+  for (std::size_t i = 0; i < k * n; ++i) {
+    CHECK(std::fabs(w[i] - s[i % n] * q[i]) <= 0.5f * s[i % n] * (1 + 1e-6f));
+    grid[i] = s[i % n] * float(q[i]);
+  }
+  detail::quantize_kernel(grid.data(), k, n, q2.data(), s2.data());
+  CHECK(q2 == q);
+  for (std::size_t j = 0; j < n; ++j) CHECK(s2[j] == doctest::Approx(s[j]).epsilon(1e-6));
+}
