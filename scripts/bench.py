@@ -61,7 +61,9 @@ MODELS = [
      "random", "random", 4, 4, 2, 2),
 ]
 # Mixed-precision training (8, 9): cnn --precision bf16 against PyTorch's autocast to bfloat16
-# (forward and loss; backward follows its casts), each printed with its fp32 twin (1, 2).
+# (forward and loss; backward follows its casts). Each round also runs cnn in fp32, so that
+# cnn's bf16/fp32 ratio compares alternating processes; PyTorch's is against its fp32 twin row
+# (1, 2), timed minutes apart.
 BF16_OF = {8: 1, 9: 2}
 # Each model is timed in ROUNDS rounds; a round runs one cnn process, then the PyTorch processes.
 # Alternating spreads both sides over the same minutes, so a change in the machine's load
@@ -253,6 +255,7 @@ def main():
                       "--warmup", str(warmup), "--runs", str(runs),
                       "--data-batches", str(nbatches), "--threads", str(threads),
                       "--weights", facts["weights"]]
+            fp32_common = list(common)
             if mid in BF16_OF:
                 common += ["--precision", "bf16"]
             procs = {"cnn": []} | {name: [] for name in TORCH_CONFIGS}
@@ -268,6 +271,10 @@ def main():
                                     key=lambda n: statistics.median(procs[n][0]["images_per_s"]))]
                 procs["cnn"].append(run_json([os.path.join(bin_dir, "bench_model"), cfg_path,
                                               "--data", data, "-q"] + common))
+                if mid in BF16_OF:
+                    procs.setdefault("cnn/fp32", []).append(run_json(
+                        [os.path.join(bin_dir, "bench_model"), cfg_path, "--data", data, "-q"]
+                        + fp32_common))
                 for name in policies:
                     penv = dict(env) | TORCH_CONFIGS[name]
                     procs[name].append(run_json([PYTHON, TORCH_SCRIPT, cfg_path, "--data", tdata,
@@ -330,12 +337,13 @@ def main():
         a, b = m["cnn"]["images_per_s"], m["pytorch"]["images_per_s"]
         row(mid, m["what"], "images/s", fmt_stat(a), fmt_stat(b) + " " + m["pytorch_policy"],
             f"{statistics.median(a) / statistics.median(b):.2f}")
-        twin = results["models"].get(BF16_OF.get(mid))
-        if twin:
-            a32 = statistics.median(twin["cnn"]["images_per_s"])
-            b32 = statistics.median(twin["pytorch"]["images_per_s"])
-            row(mid, "  the same, bf16 / fp32 (row " + str(BF16_OF[mid]) + ")", "ratio",
-                f"{statistics.median(a) / a32:.2f}", f"{statistics.median(b) / b32:.2f}", "")
+        if "cnn/fp32" in m["sides"]:
+            a32 = statistics.median(m["sides"]["cnn/fp32"]["images_per_s"])
+            twin = results["models"].get(BF16_OF[mid])
+            b32 = statistics.median(twin["pytorch"]["images_per_s"]) if twin else None
+            row(mid, "  bf16 / fp32 (PyTorch: / row " + str(BF16_OF[mid]) + ")", "ratio",
+                f"{statistics.median(a) / a32:.2f} (fp32 {a32:.1f})",
+                f"{statistics.median(b) / b32:.2f}" if b32 else "-", "")
     peak_1 = peak["peak_gflops_1thread"]
     peak_t = peak["peak_gflops_threads"]
     for g in results["gemm"]:

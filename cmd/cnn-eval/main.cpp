@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "common/data_flags.hpp"
 #include "common/run_main.hpp"
 #include "dist/comm.hpp"
 #include "io/atomic_file.hpp"
@@ -23,9 +24,9 @@ int main(int argc, char** argv) {
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
   std::string target, weights, predictions_path;
-  std::optional<std::string> data, loss, color_mode, interpolation, classes;
-  std::optional<double> rescale, min_accuracy;
-  std::vector<std::size_t> target_size;
+  std::optional<std::string> data, loss, classes;
+  std::optional<double> min_accuracy;
+  cnn::cmd::DataFlags data_flags;
   std::vector<std::string> images, compare;
   std::size_t batch_size = 32, top_k = 0;
   app.add_option("target", target, "A run directory (from cnn-train), or an architecture JSON");
@@ -46,11 +47,7 @@ int main(int argc, char** argv) {
       ->check(cnn::cmd::at_least(0, 1));
   app.add_option("--batch-size", batch_size, "Batch size")->check(cnn::cmd::at_least(1));
   app.add_option("--loss", loss, "Loss (default: the run's)");
-  app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
-  app.add_option("--color-mode", color_mode, "rgb or grayscale");
-  app.add_option("--interpolation", interpolation, "nearest or bilinear");
-  app.add_option("--rescale", rescale,
-                 "Multiply pixel values by this (default: the model's own preprocessing)");
+  data_flags.add_to(app, "Multiply pixel values by this (default: the model's own preprocessing)");
   app.add_option(
       "--classes", classes,
       "Class names, one per line in output order (default: the run's class_indices.json)");
@@ -102,10 +99,7 @@ int main(int argc, char** argv) {
       };
     if (!common.quiet && cnn::dist::Comm::world().is_root())
       opt.log = [](const std::string& line) { std::cerr << "cnn-eval: " << line << "\n"; };
-    if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
-    if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
-    if (interpolation) opt.data_overrides["interpolation"] = *interpolation;
-    if (rescale) opt.data_overrides["rescale"] = *rescale;
+    data_flags.apply(opt.data_overrides);
 
     const auto rep = cnn::train::run_evaluation(opt);
     // Sharded over the processes of a job (mpirun): the first writes; all end with its code.

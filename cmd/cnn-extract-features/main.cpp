@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/data_flags.hpp"
 #include "common/run_main.hpp"
 #include "dist/comm.hpp"
 #include "io/record_stream.hpp"
@@ -27,9 +28,7 @@ int main(int argc, char** argv) {
   cnn::cmd::add_common_options(app, common);
   std::string model, weights, layer, data, output, pool = "flatten";
   std::size_t batch_size = 32;
-  std::vector<std::size_t> target_size;
-  std::optional<std::string> color_mode, interpolation;
-  std::optional<double> rescale;
+  cnn::cmd::DataFlags data_flags;
   app.add_option("model", model,
                  "An architecture JSON (with --weights), or a run or import "
                  "directory holding model.json and weights.safetensors")
@@ -51,10 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "Samples per forward pass")
       ->check(cnn::cmd::at_least(1))
       ->capture_default_str();
-  app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
-  app.add_option("--color-mode", color_mode, "rgb or grayscale");
-  app.add_option("--interpolation", interpolation, "nearest or bilinear");
-  app.add_option("--rescale", rescale, "Multiply pixel values by this");
+  data_flags.add_to(app);
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     cnn::train::ExtractOptions opt;
@@ -77,10 +73,7 @@ int main(int argc, char** argv) {
     opt.batch_size = batch_size;
     opt.threads = cnn::cmd::resolve_threads(common.threads);
     opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
-    if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
-    if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
-    if (interpolation) opt.data_overrides["interpolation"] = *interpolation;
-    if (rescale) opt.data_overrides["rescale"] = *rescale;
+    data_flags.apply(opt.data_overrides);
 
     // Sharded over the processes of a job (mpirun): the first writes and reports.
     const bool root = cnn::dist::Comm::world().is_root();

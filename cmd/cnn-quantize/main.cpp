@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/data_flags.hpp"
 #include "common/run_main.hpp"
 #include "train/quantize.hpp"
 
@@ -21,9 +22,7 @@ int main(int argc, char** argv) {
   cnn::cmd::CommonOptions common;
   cnn::cmd::add_common_options(app, common);
   cnn::train::QuantizeOptions opt;
-  std::vector<std::size_t> target_size;
-  std::optional<std::string> color_mode, interpolation;
-  std::optional<double> rescale;
+  cnn::cmd::DataFlags data_flags;
   app.add_option("run", opt.run,
                  "A run directory (cnn-train, cnn-finetune), a model directory (cnn-import), or "
                  "an architecture JSON with --weights")
@@ -51,19 +50,13 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", opt.batch_size, "Samples per forward pass")
       ->check(cnn::cmd::at_least(1))
       ->capture_default_str();
-  app.add_option("--target-size", target_size, "Resize images to H W")->expected(2);
-  app.add_option("--color-mode", color_mode, "rgb or grayscale");
-  app.add_option("--interpolation", interpolation, "nearest or bilinear");
-  app.add_option("--rescale", rescale, "Multiply pixel values by this");
+  data_flags.add_to(app);
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     opt.seed = common.seed;
     opt.threads = cnn::cmd::resolve_threads(common.threads);
     opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
-    if (!target_size.empty()) opt.data_overrides["target_size"] = target_size;
-    if (color_mode) opt.data_overrides["color_mode"] = *color_mode;
-    if (interpolation) opt.data_overrides["interpolation"] = *interpolation;
-    if (rescale) opt.data_overrides["rescale"] = *rescale;
+    data_flags.apply(opt.data_overrides);
     opt.log = [&](const std::string& line) {
       if (!common.quiet) std::cerr << line << "\n";
     };
@@ -77,15 +70,16 @@ int main(int argc, char** argv) {
       for (const auto& q : res.layers) {
         char line[200];
         if (q.quantized)
-          std::snprintf(line, sizeof line, "  %-24s %-7s int8  input [%.4g, %.4g] scale %.4g zero point %d",
-                        q.name.c_str(), q.type.c_str(), q.low, q.high, double(q.scale), q.zero_point);
+          std::snprintf(
+              line, sizeof line, "  %-24s %-7s int8  input [%.4g, %.4g] scale %.4g zero point %d",
+              q.name.c_str(), q.type.c_str(), q.low, q.high, double(q.scale), q.zero_point);
         else
-          std::snprintf(line, sizeof line, "  %-24s %-7s float %s", q.name.c_str(),
-                        q.type.c_str(), q.reason.c_str());
+          std::snprintf(line, sizeof line, "  %-24s %-7s float %s", q.name.c_str(), q.type.c_str(),
+                        q.reason.c_str());
         std::cerr << line << "\n";
       }
-      std::cerr << "Calibrated on " << res.samples << " samples in " << res.seconds
-                << " s; wrote " << res.output << "\n";
+      std::cerr << "Calibrated on " << res.samples << " samples in " << res.seconds << " s; wrote "
+                << res.output << "\n";
     }
     if (common.json) {
       cnn::json_ordered j = cnn::train::quantize_report_json(res, opt);

@@ -82,20 +82,21 @@ void round_all(float* data, std::size_t count) {
 // rounded it) rounded into copies of this thread's.
 void run_rounded(const simd::GemmFns& fns, simd::GemmArgs g) {
   thread_local std::vector<float> ra, rb;
-  ra.resize(g.m * g.k);
-  for (std::size_t i = 0; i < g.m; ++i)
-    for (std::size_t p = 0; p < g.k; ++p)
-      ra[i * g.k + p] = bf16_round(g.ta == Trans::No ? g.a[i * g.lda + p] : g.a[p * g.lda + i]);
+  // op(X) [rows, cols] rounded into out, row-major; X is that transposed when t is Yes.
+  const auto rounded = [](Trans t, std::size_t rows, std::size_t cols, const float* x,
+                          std::size_t ld, std::vector<float>& out) {
+    out.resize(rows * cols);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c)
+        out[r * cols + c] = bf16_round(t == Trans::No ? x[r * ld + c] : x[c * ld + r]);
+    return out.data();
+  };
+  g.a = rounded(g.ta, g.m, g.k, g.a, g.lda, ra);
   g.ta = Trans::No;
-  g.a = ra.data();
   g.lda = g.k;
   if (!g.bp) {
-    rb.resize(g.k * g.n);
-    for (std::size_t p = 0; p < g.k; ++p)
-      for (std::size_t j = 0; j < g.n; ++j)
-        rb[p * g.n + j] = bf16_round(g.tb == Trans::No ? g.b[p * g.ldb + j] : g.b[j * g.ldb + p]);
+    g.b = rounded(g.tb, g.k, g.n, g.b, g.ldb, rb);
     g.tb = Trans::No;
-    g.b = rb.data();
     g.ldb = g.n;
   }
   fns.run(g);
@@ -115,6 +116,45 @@ void run(Isa isa, Precision precision, const simd::GemmArgs& g, bool packed_nati
 }
 
 }  // namespace
+
+namespace simd {
+
+void run_tiled(
+    const GemmArgs& g, std::size_t mr, std::size_t nr, std::size_t serial_below,
+    const std::function<void(std::size_t, std::size_t, std::size_t, std::size_t)>& block) {
+  const auto ceil_div = [](std::size_t a, std::size_t b) { return (a + b - 1) / b; };
+  const std::size_t mt = ceil_div(g.m, mr), nt = ceil_div(g.n, nr);
+  const std::size_t threads =
+      g.m * g.n * g.k < serial_below ? 1 : static_cast<std::size_t>(num_threads());
+  std::size_t tm = std::min(threads, mt);
+  const std::size_t tn = std::min(threads / tm, nt);
+  if (tm * tn <= 1) return block(0, g.m, 0, g.n);
+  // Blocks are claimed from a counter, so a thread that is done (or a caller whose worker has
+  // not been scheduled yet, on a busy machine) takes the blocks left. Where B is small next to
+  // A (the conv shapes) rows are cut 4x finer: each block packs its own copy of B, which costs
+  // little there.
+  if (tn == 1 && mt >= 16 * tm && 16 * tm * g.n <= g.m) tm *= 4;
+  const std::size_t blocks = tm * tn;
+  std::atomic<std::size_t> next{0};
+  parallel_for(0, threads, [&](std::size_t) {
+    for (std::size_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      const std::size_t r = t / tn, s = t % tn;
+      const std::size_t m0 = mt * r / tm * mr, m1 = std::min(mt * (r + 1) / tm * mr, g.m);
+      const std::size_t n0 = nt * s / tn * nr, n1 = std::min(nt * (s + 1) / tn * nr, g.n);
+      if (m0 < m1 && n0 < n1) block(m0, m1, n0, n1);
+    }
+  });
+}
+
+void scale_c(const GemmArgs& g) {
+  for (std::size_t i = 0; i < g.m; ++i)
+    for (std::size_t j = 0; j < g.n; ++j) {
+      float* c = g.c + i * g.ldc + j;
+      *c = g.beta == 0.0f ? 0.0f : g.beta * *c;
+    }
+}
+
+}  // namespace simd
 
 Precision matmul_precision() { return g_precision.load(std::memory_order_relaxed); }
 

@@ -61,8 +61,7 @@ void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* 
 void QuantizedProduct::prepare(const float* kernel, std::size_t k, std::size_t n,
                                const QuantConfig& q) {
   const bool same = kernel_.size() == k * n && packed_.n() == n &&
-                    q.input_scale == q_.input_scale &&
-                    q.input_zero_point == q_.input_zero_point &&
+                    q.input_scale == q_.input_scale && q.input_zero_point == q_.input_zero_point &&
                     std::memcmp(kernel_.data(), kernel, k * n * sizeof(float)) == 0;
   if (same) return;
   q_ = q;
@@ -83,13 +82,13 @@ void QuantizedProduct::run(std::size_t m, const float* a, std::size_t lda, const
   run(m, input_.data(), k, bias, relu, y, ldy);
 }
 
-void QuantizedProduct::quantize(const float* x, std::size_t rows, std::size_t cols,
-                                std::size_t ldx, std::uint8_t* dst) const {
+void QuantizedProduct::quantize(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx,
+                                std::uint8_t* dst) const {
   kernels::quantize_u8(x, rows, cols, ldx, q_.input_scale, q_.input_zero_point, dst);
 }
 
-void QuantizedProduct::run(std::size_t m, const std::uint8_t* a, std::size_t lda,
-                           const float* bias, bool relu, float* y, std::size_t ldy) const {
+void QuantizedProduct::run(std::size_t m, const std::uint8_t* a, std::size_t lda, const float* bias,
+                           bool relu, float* y, std::size_t ldy) const {
   kernels::QEpilogue ep;
   ep.scale = scale_.data();
   ep.bias = bias;

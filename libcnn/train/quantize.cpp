@@ -116,7 +116,8 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     throw UsageError("--percentile", "expected a percentage above 50 and at most 100, got " +
                                          std::to_string(opt.percentile));
   const fs::path out = fs::absolute(opt.output).lexically_normal();
-  if (fs::exists(out)) throw InputError(out.string(), "already exists; give another -o or remove it");
+  if (fs::exists(out))
+    throw InputError(out.string(), "already exists; give another -o or remove it");
   io::check_writable_directory(out.parent_path().string());
 
   const RunDir run = open_run(opt.run, opt.weights, NeedWeights::yes);
@@ -165,15 +166,15 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
                                   "; set --target-size or --color-mode");
   if (ds->size() == 0) throw DataError(opt.data, "holds no samples to calibrate with");
   const std::size_t total = opt.samples == 0 ? ds->size() : std::min(opt.samples, ds->size());
-  data::BatcherOptions bo{opt.batch_size, true, opt.seed, opt.threads, 2,
-                          (total + opt.batch_size - 1) / opt.batch_size};
+  data::BatcherOptions bo{opt.batch_size, true, opt.seed,
+                          opt.threads,    2,    (total + opt.batch_size - 1) / opt.batch_size};
   data::Batcher batcher(*ds, bo);
   const std::size_t batches = (total + opt.batch_size - 1) / opt.batch_size;
   const std::size_t per_batch = opt.method == "percentile" ? kSampleValues / batches : 0;
   if (opt.log)
     opt.log("Calibrating " + std::to_string(observers.size()) + " of " +
-            std::to_string(res.layers.size()) + " Conv2D/Dense layers on " +
-            std::to_string(total) + " samples of " + opt.data + " (" + opt.method + ").");
+            std::to_string(res.layers.size()) + " Conv2D/Dense layers on " + std::to_string(total) +
+            " samples of " + opt.data + " (" + opt.method + ").");
 
   Rng rng(opt.seed);
   Context ctx;
@@ -230,9 +231,9 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
   std::copy(model.values(), model.values() + model.arena_size(), qmodel.values());
   // Kernels on the int8 grid (the float values scale * q that quantize back to q).
   for (const Model::NamedParam& p : qmodel.named_params()) {
-    const auto it = std::find_if(res.layers.begin(), res.layers.end(), [&](const QuantizedLayer& q) {
-      return q.quantized && p.name == q.name + ".kernel";
-    });
+    const auto it = std::find_if(
+        res.layers.begin(), res.layers.end(),
+        [&](const QuantizedLayer& q) { return q.quantized && p.name == q.name + ".kernel"; });
     if (it == res.layers.end()) continue;
     const std::size_t n = p.param->shape.back(), k = p.param->size() / n;
     std::vector<std::int8_t> bq(k * n);

@@ -15,21 +15,21 @@
 namespace cnn::train {
 
 struct QuantizeOptions {
-  std::string run;      // a run directory, a model directory, or an architecture file
-  std::string weights;  // default: the run's
-  std::string data;     // calibration data (dataset spec)
-  std::string output;   // the quantized run directory (must not exist)
+  std::string run;                // a run directory, a model directory, or an architecture file
+  std::string weights;            // default: the run's
+  std::string data;               // calibration data (dataset spec)
+  std::string output;             // the quantized run directory (must not exist)
   std::string method = "minmax";  // or "percentile"
   double percentile = 99.99;      // percentile: the range kept, in percent of the values
   std::size_t samples = 1000;     // calibration samples (a seeded random subset; 0: all)
   std::size_t batch_size = 32;
   std::uint64_t seed = 0;
-  std::size_t threads = 1;                // data decoding threads
-  std::vector<std::string> keep_float;    // layers left in float
+  std::size_t threads = 1;              // data decoding threads
+  std::vector<std::string> keep_float;  // layers left in float
   // Leave float the 3x3 layers that run by Winograd in float (by default they become int8 by
   // im2col: measured faster, 1.3x on the cats_dogs convnet and 1.5x on MNIST's).
   bool keep_winograd = false;
-  json data_overrides = json::object();   // data-section fields: target_size, rescale, ...
+  json data_overrides = json::object();  // data-section fields: target_size, rescale, ...
   std::string mnist_dir;
   const std::atomic<bool>* stop = nullptr;  // set (SIGINT): stop, write nothing
   std::function<void(const std::string&)> log;
@@ -38,7 +38,7 @@ struct QuantizeOptions {
 struct QuantizedLayer {
   std::string name, type;
   bool quantized = false;
-  std::string reason;            // why not, when not
+  std::string reason;                 // why not, when not
   double seen_min = 0, seen_max = 0;  // over the calibration data
   double low = 0, high = 0;           // the range kept (contains 0)
   float scale = 1.0f;

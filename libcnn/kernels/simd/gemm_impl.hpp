@@ -37,7 +37,6 @@
 #error "define CNN_SIMD_NS (a namespace name unique to the ISA file) before including gemm_impl.hpp"
 #endif
 
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
@@ -46,7 +45,6 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/simd/gemm_simd.hpp"
-#include "kernels/threading.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
 
@@ -432,40 +430,15 @@ struct Gemm {
 
   static void run(const GemmArgs& g) {
     if (g.m == 0 || g.n == 0) return;
-    if (g.k == 0) {  // C = beta * C (beta = 0: zeros, whatever C held)
-      for (std::size_t i = 0; i < g.m; ++i)
-        for (std::size_t j = 0; j < g.n; ++j) {
-          float* c = g.c + i * g.ldc + j;
-          *c = g.beta == 0.0f ? 0.0f : g.beta * *c;
-        }
-      return;
-    }
+    if (g.k == 0) return scale_c(g);
     if (!g.bp && small(g)) return small_gemm(g);
-
     const std::size_t kb = k_block(g.k);
     // Threads: below ~2 M multiply-adds (~20 us per thread here) a parallel start costs more than
-    // it saves. Otherwise split rows of tiles, or columns when there are fewer row tiles than
-    // threads.
-    const std::size_t mt = ceil_div(g.m, MR), nt = ceil_div(g.n, NR);
-    const std::size_t threads = g.m * g.n * g.k < (std::size_t{1} << 21) ? 1 : num_threads();
-    std::size_t tm = min_sz(threads, mt);
-    const std::size_t tn = min_sz(threads / tm, nt);
-    if (tm * tn <= 1) return block(g, 0, g.m, 0, g.n, kb);
-    // Blocks are claimed from a counter, so a thread that is done (or a caller whose worker has
-    // not been scheduled yet, on a busy machine) takes the blocks left. Where B is small next to
-    // A (the conv shapes) rows are cut 4x finer: each block packs its own copy of B, which costs
-    // little there. Which thread computes a block does not change its result.
-    if (tn == 1 && mt >= 16 * tm && 16 * tm * g.n <= g.m) tm *= 4;
-    const std::size_t blocks = tm * tn;
-    std::atomic<std::size_t> next{0};
-    parallel_for(0, threads, [&](std::size_t) {
-      for (std::size_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
-        const std::size_t r = t / tn, s = t % tn;
-        const std::size_t m0 = mt * r / tm * MR, m1 = min_sz(mt * (r + 1) / tm * MR, g.m);
-        const std::size_t n0 = nt * s / tn * NR, n1 = min_sz(nt * (s + 1) / tn * NR, g.n);
-        if (m0 < m1 && n0 < n1) block(g, m0, m1, n0, n1, kb);
-      }
-    });
+    // it saves.
+    run_tiled(g, MR, NR, std::size_t{1} << 21,
+              [&](std::size_t m0, std::size_t m1, std::size_t n0, std::size_t n1) {
+                block(g, m0, m1, n0, n1, kb);
+              });
   }
 };
 

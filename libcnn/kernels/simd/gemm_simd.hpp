@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 #include "kernels/gemm.hpp"
 
@@ -34,6 +35,18 @@ struct GemmFns {
                           std::size_t tap_stride, const float* coef, float* const* dst,
                           std::size_t outs, std::size_t p0, std::size_t p1);
 };
+
+// How the GEMMs split C over the threads (kernels/gemm.cpp, compiled for the baseline ISA so that
+// every variant shares one copy): below `serial_below` multiply-adds, block(0, m, 0, n) on the
+// calling thread; else blocks of whole MR x NR tiles (rows first, columns when there are fewer
+// row tiles than threads; rows 4x finer where B is small next to A), claimed from a counter by
+// the threads. Each block is computed by one thread, so the result does not depend on which.
+void run_tiled(const GemmArgs& g, std::size_t mr, std::size_t nr, std::size_t serial_below,
+               const std::function<void(std::size_t m0, std::size_t m1, std::size_t n0,
+                                        std::size_t n1)>& block);
+
+// C = beta * C (beta = 0: zeros, whatever C held): the product when k = 0.
+void scale_c(const GemmArgs& g);
 
 // The bfloat16 GEMM on AVX512_BF16 (simd/gemm_bf16_avx512.cpp): the same functions, operands
 // rounded to bfloat16 on the way into the packed panels (Precision::Bf16). A packed op(B) is

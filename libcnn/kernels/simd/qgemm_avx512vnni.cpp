@@ -7,8 +7,9 @@
 //   - B is packed once (PackedQB): panels of NC = 512 columns, k blocks of at most KC, and in
 //     each, slivers of NR = 32 columns: for each quad q of k rows, 32 words of 4 bytes, word j =
 //     B(4q..4q+3, j). k is padded with zeros to a multiple of 4.
-//   - A is copied one 14-row sliver at a time, each row's kc bytes padded with zeros to whole
-//     quads.
+//   - A is read where it lies when k is a multiple of 4 (the convolutions: 9 x channels, 1x1 on a
+//     multiple of 4 channels); otherwise, and for the last rows, it is copied one 14-row sliver
+//     at a time, each row's kc bytes padded with zeros to whole quads.
 //   - The micro-kernel broadcasts a row's quad and runs 14 x 2 vpdpbusd per quad: 28 accumulators
 //     (16 columns each), 2 B vectors, 1 broadcast in the 32 zmm registers. The sums go to a
 //     staging tile; the epilogue (or the int32 store) runs from there on the valid part.
@@ -76,8 +77,10 @@ void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb, s
     }
 }
 
-// The sums of one MR x NR tile over kq quads into tile (NR int32 per row).
-void kernel(std::size_t kq, const std::uint8_t* a, const std::uint8_t* b, std::int32_t* tile) {
+// The sums of one MR x NR tile over kq quads into tile (NR int32 per row); A's row i starts at
+// a + i * lda bytes.
+void kernel(std::size_t kq, const std::uint8_t* a, std::size_t lda, const std::uint8_t* b,
+            std::int32_t* tile) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i)
@@ -90,7 +93,7 @@ void kernel(std::size_t kq, const std::uint8_t* a, const std::uint8_t* b, std::i
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) {
       std::int32_t word;
-      std::memcpy(&word, a + (static_cast<std::size_t>(i) * kq + q) * 4, 4);
+      std::memcpy(&word, a + static_cast<std::size_t>(i) * lda + q * 4, 4);
       const __m512i av = _mm512_set1_epi32(word);
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
@@ -138,6 +141,8 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
   alignas(64) std::uint8_t apack[MR * KC];
   alignas(64) std::int32_t tile[MR * NR];
   const std::size_t kb = k_block(k);
+  // Whole quads in every row (k a multiple of 4): a full sliver is read where it lies.
+  const bool in_place = k % 4 == 0;
   for (std::size_t jc = 0; jc < n; jc += NC) {
     const std::size_t nc = min_sz(NC, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kb) {
@@ -146,14 +151,20 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
       const std::uint8_t* panel = bp + packed_panel(k, n, jc, pc);
       for (std::size_t ic = m0; ic < m1; ic += MR) {
         const std::size_t mr = min_sz(MR, m1 - ic);
-        for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
-          std::uint8_t* row = apack + i * kq * 4;
-          const std::size_t valid = i < mr ? kc : 0;
-          if (valid) std::memcpy(row, a + (ic + i) * lda + pc, valid);
-          std::memset(row + valid, 0, kq * 4 - valid);
+        const std::uint8_t* asl = a + ic * lda + pc;
+        std::size_t astride = lda;
+        if (!in_place || mr < static_cast<std::size_t>(MR)) {
+          for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
+            std::uint8_t* row = apack + i * kq * 4;
+            const std::size_t valid = i < mr ? kc : 0;
+            if (valid) std::memcpy(row, a + (ic + i) * lda + pc, valid);
+            std::memset(row + valid, 0, kq * 4 - valid);
+          }
+          asl = apack;
+          astride = kq * 4;
         }
         for (std::size_t jr = 0; jr < nc; jr += NR) {
-          kernel(kq, apack, panel + jr * kq * 4, tile);
+          kernel(kq, asl, astride, panel + jr * kq * 4, tile);
           finish(tile, mr, min_sz(NR, nc - jr), ic, jc + jr, first, last, colsum, c, ldc, ep);
         }
       }

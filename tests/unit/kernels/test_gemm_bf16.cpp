@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "isa_test_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
 #include "tensor/rng.hpp"
@@ -28,16 +29,9 @@ using namespace cnn::kernels;
 
 namespace {
 
-struct ThreadsGuard {
-  ~ThreadsGuard() { set_num_threads(0); }
-};
-
+using cnn::test::ThreadsGuard;
 // Every ISA to test: the reference and the SIMD variants.
-std::vector<Isa> all_isas() {
-  std::vector<Isa> isas{Isa::Reference};
-  for (Isa isa : supported_isas()) isas.push_back(isa);
-  return isas;
-}
+std::vector<Isa> all_isas() { return cnn::test::reference_and_simd_isas(); }
 
 std::string name_of(Isa isa) {
   return isa_name(isa) + (native_bf16(isa) ? " (native bf16)" : " (rounded copies)");

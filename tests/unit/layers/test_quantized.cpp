@@ -46,7 +46,8 @@ void kernel_grid(const float* w, std::size_t k, std::size_t n, std::vector<int>&
 
 }  // namespace
 
-TEST_CASE("int8 Conv2D and Dense: the quantized arithmetic, and float outside output-only inference") {
+TEST_CASE(
+    "int8 Conv2D and Dense: the quantized arithmetic, and float outside output-only inference") {
   // 7x7x8 -> Conv2D 3x3 'same' 16 relu (zero point 3: the padding reads the code of 0) ->
   // Flatten -> Dense 5 linear.
   const json arch = json::parse(R"({
@@ -72,10 +73,10 @@ TEST_CASE("int8 Conv2D and Dense: the quantized arithmetic, and float outside ou
   ensure_shape(x, {n, 7, 7, 8});
   for (auto& v : x) v = static_cast<float>(rng.uniform(-0.2, 1.5));  // past the range at both ends
   std::vector<float> values(model.values(), model.values() + model.arena_size());
-  const float* conv_w = values.data();                 // [3, 3, 8, 16]
-  const float* conv_b = conv_w + 9 * 8 * 16;           // [16]
-  const float* dense_w = conv_b + 16;                  // [784, 5]
-  const float* dense_b = dense_w + 7 * 7 * 16 * 5;     // [5]
+  const float* conv_w = values.data();              // [3, 3, 8, 16]
+  const float* conv_b = conv_w + 9 * 8 * 16;        // [16]
+  const float* dense_w = conv_b + 16;               // [784, 5]
+  const float* dense_b = dense_w + 7 * 7 * 16 * 5;  // [5]
 
   // The reference, in double.
   std::vector<int> qw;
@@ -92,9 +93,8 @@ TEST_CASE("int8 Conv2D and Dense: the quantized arithmetic, and float outside ou
             for (int kx = 0; kx < 3; ++kx)
               for (std::size_t c = 0; c < 8; ++c) {
                 const int iy = oy + ky - 1, ix = ox + kx - 1;
-                const int code = iy < 0 || ix < 0 || iy >= 7 || ix >= 7
-                                     ? qc.z
-                                     : qc.byte(x(s, iy, ix, c));
+                const int code =
+                    iy < 0 || ix < 0 || iy >= 7 || ix >= 7 ? qc.z : qc.byte(x(s, iy, ix, c));
                 acc += double(code - qc.z) * qw[((ky * 3 + kx) * 8 + c) * 16 + f];
               }
           const double y = double(qc.s) * sw[f] * acc + conv_b[f];
@@ -133,7 +133,8 @@ TEST_CASE("int8 Conv2D and Dense: the quantized arithmetic, and float outside ou
   CHECK(std::memcmp(f32.data(), kept.data(), f32.size() * sizeof(float)) == 0);
   // ... and it differs from the int8 output (the int8 path did run).
   double diff = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) diff = std::max(diff, double(std::fabs(f32.data()[i] - got.data()[i])));
+  for (std::size_t i = 0; i < want.size(); ++i)
+    diff = std::max(diff, double(std::fabs(f32.data()[i] - got.data()[i])));
   CHECK(diff > 1e-6 * scale);
   // CNN_INT8=0 (set_int8(false)) keeps float in output-only inference too.
   detail::set_int8(false);
