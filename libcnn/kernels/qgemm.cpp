@@ -125,22 +125,31 @@ void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t
                  std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
   check_isa(isa);
   const simd::QGemmFns* native = native_for(isa);
-  const float z = static_cast<float>(zero_point);
+  const float z = static_cast<float>(zero_point), r = 1.0f / scale;
   parallel_for(0, rows, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) {
       const float* src = x + i * ldx;
       std::uint8_t* d = dst + i * cols;
       if (native) {
-        native->quantize(src, cols, scale, zero_point, d);
+        native->quantize(src, cols, r, zero_point, d);
         continue;
       }
       for (std::size_t p = 0; p < cols; ++p) {
-        const float r = std::nearbyint(src[p] / scale) + z;
-        d[p] = !(r > 0.0f) ? 0 : r >= 255.0f ? 255 : static_cast<std::uint8_t>(r);
+        const float q = std::nearbyint(src[p] * r) + z;
+        d[p] = !(q > 0.0f) ? 0 : q >= 255.0f ? 255 : static_cast<std::uint8_t>(q);
       }
     }
   });
 }
+
+namespace {
+// n bytes, in 16-byte moves the compiler inlines (a row of a tap is often 48 or 96 bytes: a call
+// to memcpy for each cost as much as the product's share of it).
+void copy_bytes(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16);
+  for (; n > 0; --n) *dst++ = *src++;
+}
+}  // namespace
 
 void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, std::uint8_t* col) {
   const std::size_t c = g.c, row_bytes = g.kw * c;
@@ -157,7 +166,7 @@ void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, 
         }
         const std::uint8_t* src = in + static_cast<std::size_t>(iy) * g.w * c;
         if (g.dil_w == 1 && x0 >= 0 && x0 + static_cast<long>(g.kw) <= static_cast<long>(g.w)) {
-          std::memcpy(dst, src + static_cast<std::size_t>(x0) * c, row_bytes);  // the whole row
+          copy_bytes(dst, src + static_cast<std::size_t>(x0) * c, row_bytes);  // the whole row
           continue;
         }
         for (std::size_t kx = 0; kx < g.kw; ++kx) {
@@ -165,7 +174,7 @@ void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, 
           if (ix < 0 || ix >= static_cast<long>(g.w))
             std::memset(dst + kx * c, pad, c);
           else
-            std::memcpy(dst + kx * c, src + static_cast<std::size_t>(ix) * c, c);
+            copy_bytes(dst + kx * c, src + static_cast<std::size_t>(ix) * c, c);
         }
       }
     }

@@ -61,9 +61,10 @@ struct QEpilogue {
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
            const QEpilogue& epilogue);
 
-// dst [rows, cols] (rows cols apart) = clamp(nearbyint(x / scale) + zero_point, 0, 255) of x
-// [rows, cols] (rows ldx apart): activations to unsigned bytes (NaN to 0). Threads over rows;
-// bitwise the same on every ISA (IEEE division, rounding to nearest even).
+// dst [rows, cols] (rows cols apart) = clamp(nearbyint(x * r) + zero_point, 0, 255) of x
+// [rows, cols] (rows ldx apart), with r = 1 / scale rounded to float once (a product, not a
+// division, per value: division is 5-10x slower): activations to unsigned bytes (NaN to 0).
+// Threads over rows; bitwise the same on every ISA (IEEE products, rounding to nearest even).
 void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
                  std::int32_t zero_point, std::uint8_t* dst, Isa isa = active_isa());
 

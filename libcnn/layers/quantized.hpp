@@ -2,7 +2,8 @@
 // im2col (or 1x1) and Dense, once cnn-quantize has calibrated it (share/cnn-quantize.md).
 //
 // The layer's JSON then has "quantization": {"input_scale": s, "input_zero_point": z}: its input
-// x is read as the unsigned bytes q = clamp(round(x / s) + z, 0, 255) (x ~ s (q - z)). Its kernel
+// x is read as the unsigned bytes q = clamp(round(x * (1 / s)) + z, 0, 255) (x ~ s (q - z)). Its
+// kernel
 // is quantized per output column, symmetrically: w_scale[j] = max over p of |w(p, j)| / 127 and
 // B(p, j) = round(w(p, j) / w_scale[j]) in [-127, 127] (rounding half to even). cnn-quantize
 // stores the kernel as w_scale[j] * B(p, j), in float, so that a quantized model's weights file

@@ -172,13 +172,13 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
   }
 }
 
-void quantize(const float* x, std::size_t count, float scale, std::int32_t zero_point,
+void quantize(const float* x, std::size_t count, float reciprocal, std::int32_t zero_point,
               std::uint8_t* dst) {
-  const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(static_cast<float>(zero_point));
+  const __m512 r = _mm512_set1_ps(reciprocal), z = _mm512_set1_ps(static_cast<float>(zero_point));
   const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
   for (std::size_t i = 0; i < count; i += W) {
     const __mmask16 mask = lanes(count - i);
-    __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), s);
+    __m512 q = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), r);
     q = _mm512_add_ps(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
     // max(q, 0) gives 0 for a NaN q (the second operand), as the portable loop does.
     q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);

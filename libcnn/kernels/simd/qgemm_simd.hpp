@@ -22,8 +22,8 @@ struct QGemmFns {
               std::int32_t* c, std::size_t ldc, const QEpilogue* ep);
   // The largest k that one block holds (above it, run needs c).
   std::size_t k_block;
-  // count floats of x to bytes (kernels::quantize_u8's formula).
-  void (*quantize)(const float* x, std::size_t count, float scale, std::int32_t zero_point,
+  // count floats of x to bytes (kernels::quantize_u8's formula; reciprocal = 1 / scale).
+  void (*quantize)(const float* x, std::size_t count, float reciprocal, std::int32_t zero_point,
                    std::uint8_t* dst);
 };
 

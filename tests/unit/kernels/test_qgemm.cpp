@@ -172,7 +172,7 @@ TEST_CASE("quantize_u8: the stated formula on every ISA, bitwise, edges included
   for (std::int32_t z : {0, 3, 128}) {
     std::vector<std::uint8_t> want(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const float r = std::nearbyint(x[i] / scale) + static_cast<float>(z);
+      const float r = std::nearbyint(x[i] * (1.0f / scale)) + static_cast<float>(z);
       want[i] = !(r > 0.0f) ? 0 : r >= 255.0f ? 255 : static_cast<std::uint8_t>(r);
     }
     CHECK(want[0] == z + 0);  // 0.5 -> 0

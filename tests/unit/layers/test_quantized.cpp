@@ -18,14 +18,14 @@ using namespace cnn;
 
 namespace {
 
-// The layer's arithmetic from its definition: bytes qx = clamp(round(x / s) + z, 0, 255), the
+// The layer's arithmetic from its definition: bytes qx = clamp(round(x * (1 / s)) + z, 0, 255), the
 // kernel's column j as w_scale[j] * q with w_scale = max |w| / 127, then
 // y = s w_scale[j] sum (qx - z) q + bias, relu.
 struct Quantized {
   float s;
   int z;
   std::uint8_t byte(float x) const {
-    const double r = std::nearbyint(double(x) / s) + z;
+    const double r = std::nearbyint(double(x * (1.0f / s))) + z;
     return static_cast<std::uint8_t>(std::clamp(r, 0.0, 255.0));
   }
 };
