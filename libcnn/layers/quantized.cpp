@@ -54,7 +54,7 @@ void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* 
   for (std::size_t p = 0; p < k; ++p)
     for (std::size_t j = 0; j < n; ++j) {
       const float r = std::nearbyint(w[p * n + j] / scale[j]);
-      q[p * n + j] = static_cast<std::int8_t>(std::clamp(r, -127.0f, 127.0f));
+      q[p * n + j] = r == r ? static_cast<std::int8_t>(std::clamp(r, -127.0f, 127.0f)) : 0;
     }
 }
 

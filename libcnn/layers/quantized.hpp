@@ -37,7 +37,7 @@ std::optional<QuantConfig> read_quantization(ConfigReader& cfg);
 void write_quantization(const std::optional<QuantConfig>& q, json_ordered& out);
 
 // The int8 form of kernel [k, n] (rows n apart): q [k, n] and scale [n] as described above
-// (scale 1 for a column of zeros).
+// (scale 1 for a column of zeros; a NaN becomes 0).
 void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* q, float* scale);
 
 // Whether output-only inference takes the int8 path of quantized layers (default on;

@@ -154,6 +154,19 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     res.layers.push_back(q);
   }
 
+  // Only finite kernels have an int8 grid: checked before any work.
+  for (const Model::NamedParam& p : model.named_params()) {
+    const auto it = std::find_if(
+        res.layers.begin(), res.layers.end(),
+        [&](const QuantizedLayer& q) { return q.reason.empty() && p.name == q.name + ".kernel"; });
+    if (it != res.layers.end())
+      for (std::size_t i = 0; i < p.param->size(); ++i)
+        if (!std::isfinite(p.param->value[i]))
+          throw FormatError(run.weights_path, std::nullopt,
+                            "'" + p.name + "' holds " + std::to_string(p.param->value[i]) +
+                                "; only finite weights can be quantized");
+  }
+
   // The calibration data, read as the model expects, a seeded random subset.
   data::DatasetOptions dopt =
       plan_input(model, run, opt.data, opt.data_overrides, opt.threads, opt.mnist_dir, opt.log)
@@ -214,6 +227,11 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     QuantizedLayer& q = res.layers[which[o]];
     q.seen_min = ob.min;
     q.seen_max = ob.max;
+    if (!std::isfinite(ob.min) || !std::isfinite(ob.max))
+      throw DataError(opt.data, "the input of layer '" + q.name +
+                                    "' is not finite on this data (an infinity, or no value "
+                                    "but NaN); a model whose activations overflow cannot be "
+                                    "calibrated");
     double lo = ob.min, hi = ob.max;
     if (opt.method == "percentile") {
       std::sort(ob.sample.begin(), ob.sample.end());

@@ -74,7 +74,18 @@ expect_bad exists "already exists" "$work/f32" --calibrate fashion-mnist:train -
 expect_bad missing-run "$work/nope" "$work/nope" --calibrate fashion-mnist:train -o "$work/q2"
 expect_bad unknown-layer "no layer named 'dens'" "$work/f32" --calibrate fashion-mnist:train --keep-float dens -o "$work/q3"
 expect_bad bad-data "$work/nodata" "$work/f32" --calibrate "$work/nodata" -o "$work/q4"
-for d in q2 q3 q4; do [[ ! -e "$work/$d" ]] || fail "$d: left a directory"; done
+cp -r "$work/f32" "$work/nan"
+python3 - "$work/nan/weights.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", data[:8])[0]
+start = json.loads(data[8:8 + n])["dense.kernel"]["data_offsets"][0]
+data[8 + n + start:8 + n + start + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(data)
+PY
+expect_bad nan-weights "only finite weights can be quantized" "$work/nan" --calibrate fashion-mnist:train -o "$work/q6"
+for d in q2 q3 q4 q6; do [[ ! -e "$work/$d" ]] || fail "$d: left a directory"; done
 [[ -z $(ls -A "$work" | grep '^\.tmp-') ]] || fail "left a temporary folder"
 rc=0; "$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --method median -o "$work/q5" 2> "$work/err" || rc=$?
 [[ $rc -eq 2 ]] || fail "--method median: exit $rc, expected 2"

@@ -166,3 +166,13 @@ TEST_CASE("quantize_kernel: symmetric per column, and the stored grid quantizes 
   CHECK(q2 == q);
   for (std::size_t j = 0; j < n; ++j) CHECK(s2[j] == doctest::Approx(s[j]).epsilon(1e-6));
 }
+
+TEST_CASE("quantize_kernel: a NaN weight becomes 0, the rest of its column is kept") {
+  std::vector<float> w{1.0f, NAN, -0.5f, 2.0f};  // [2, 2]
+  std::vector<std::int8_t> q(4);
+  std::vector<float> s(2);
+  detail::quantize_kernel(w.data(), 2, 2, q.data(), s.data());
+  CHECK(q[1] == 0);
+  CHECK(q[0] == 127);
+  CHECK(q[2] == -64);  // -0.5 / (1 / 127)
+}
