@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <system_error>
+#include <utility>
 
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
@@ -154,17 +155,16 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     res.layers.push_back(q);
   }
 
-  // Only finite kernels have an int8 grid: checked before any work.
-  for (const Model::NamedParam& p : model.named_params()) {
-    const auto it = std::find_if(
-        res.layers.begin(), res.layers.end(),
-        [&](const QuantizedLayer& q) { return q.reason.empty() && p.name == q.name + ".kernel"; });
-    if (it != res.layers.end())
-      for (std::size_t i = 0; i < p.param->size(); ++i)
-        if (!std::isfinite(p.param->value[i]))
-          throw FormatError(run.weights_path, std::nullopt,
-                            "'" + p.name + "' holds " + std::to_string(p.param->value[i]) +
-                                "; only finite weights can be quantized");
+  // Only finite kernels have an int8 grid: checked before any work. (A Conv2D's or Dense's
+  // first parameter is its kernel.)
+  for (const Observer& o : observers) {
+    const Param& kernel = std::as_const(model).layer(o.node).params()[0];
+    for (std::size_t i = 0; i < kernel.size(); ++i)
+      if (!std::isfinite(kernel.value[i]))
+        throw FormatError(run.weights_path, std::nullopt,
+                          "'" + std::as_const(model).layer(o.node).name() + "." + kernel.name +
+                              "' holds " + std::to_string(kernel.value[i]) +
+                              "; only finite weights can be quantized");
   }
 
   // The calibration data, read as the model expects, a seeded random subset.
@@ -179,10 +179,8 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
                                   "; set --target-size or --color-mode");
   if (ds->size() == 0) throw DataError(opt.data, "holds no samples to calibrate with");
   const std::size_t total = opt.samples == 0 ? ds->size() : std::min(opt.samples, ds->size());
-  data::BatcherOptions bo{opt.batch_size, true, opt.seed,
-                          opt.threads,    2,    (total + opt.batch_size - 1) / opt.batch_size};
-  data::Batcher batcher(*ds, bo);
   const std::size_t batches = (total + opt.batch_size - 1) / opt.batch_size;
+  data::Batcher batcher(*ds, {opt.batch_size, true, opt.seed, opt.threads, 2, batches});
   const std::size_t per_batch = opt.method == "percentile" ? kSampleValues / batches : 0;
   if (opt.log)
     opt.log("Calibrating " + std::to_string(observers.size()) + " of " +
@@ -193,7 +191,13 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
   Context ctx;
   ctx.training = false;
   ctx.rng = &rng;
-  const bool preprocess = model.preprocessing() && !model.preprocessing()->is_identity();
+  // The model's input after its preprocessing, made again here only when a calibrated layer
+  // reads it (forward() keeps it to itself).
+  const bool reads_input = std::any_of(observers.begin(), observers.end(), [&](const Observer& o) {
+    return model.node(o.node).inputs[0] == Model::kModelInput;
+  });
+  const bool preprocess =
+      reads_input && model.preprocessing() && !model.preprocessing()->is_identity();
   Tensor input;  // the model's input after its preprocessing
   data::Batch b;
   const auto t0 = clock::now();
@@ -248,16 +252,13 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
   Model qmodel = Model::from_json(arch, run.model_path);
   std::copy(model.values(), model.values() + model.arena_size(), qmodel.values());
   // Kernels on the int8 grid (the float values scale * q that quantize back to q).
-  for (const Model::NamedParam& p : qmodel.named_params()) {
-    const auto it = std::find_if(
-        res.layers.begin(), res.layers.end(),
-        [&](const QuantizedLayer& q) { return q.quantized && p.name == q.name + ".kernel"; });
-    if (it == res.layers.end()) continue;
-    const std::size_t n = p.param->shape.back(), k = p.param->size() / n;
+  for (const Observer& o : observers) {
+    Param& kernel = qmodel.layer(o.node).params()[0];
+    const std::size_t n = kernel.shape.back(), k = kernel.size() / n;
     std::vector<std::int8_t> bq(k * n);
     std::vector<float> scale(n);
-    detail::quantize_kernel(p.param->value, k, n, bq.data(), scale.data());
-    for (std::size_t i = 0; i < k * n; ++i) p.param->value[i] = scale[i % n] * float(bq[i]);
+    detail::quantize_kernel(kernel.value, k, n, bq.data(), scale.data());
+    for (std::size_t i = 0; i < k * n; ++i) kernel.value[i] = scale[i % n] * float(bq[i]);
   }
   qmodel.params_changed();
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
