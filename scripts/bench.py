@@ -12,10 +12,18 @@ run and prints one table: median of the runs with min-max, and the ratio cnn / r
      and as a fraction of the FMA peak (bench_peak: measured clock x measured FMA flops/cycle)
   6  peak resident memory of the processes of 1                              vs PyTorch
   7  peak resident memory of the processes of 3 (VGG16 inference)           vs PyTorch
+  8  training images/s as 1, bf16 (cnn-train --precision bf16)               vs PyTorch autocast
+  9  training images/s as 2, bf16                                            vs PyTorch autocast
+ 10  inference images/s as 4, int8 (cnn-quantize)                            vs PyTorch int8
+ 11  inference images/s, cats_dogs b20, int8 (random inputs)                 vs PyTorch int8
 
 Before timing a model, both sides must compute the same thing: the same parameter count, and
 the same output (relative difference < 1e-3) on one fixed input with the same weights, written
-by cnn as safetensors and read by PyTorch. A mismatch stops the run (exit 1).
+by cnn as safetensors and read by PyTorch. A mismatch stops the run (exit 1). For the int8 rows
+both sides quantize those weights from the same calibration samples, each in its own way
+(cnn-quantize --method minmax; PyTorch's eager post-training quantization on oneDNN with min/max
+observers, the same scheme), and each side's int8 output must stay within INT8_TOL of the fp32
+output on held-out inputs.
 
 Every figure is for reading: nothing here asserts a timing. On a shared machine the load
 average (printed) lowers and scatters them.
@@ -42,6 +50,9 @@ REL_TOL = 1e-3
 # lr * sqrt(1 / (1 - rho)) = 3.2e-3 times the sign of its gradient, so a gradient within rounding
 # of zero whose sign differs between the two moves that weight by twice as much.
 STEP_TOL = 1e-2
+# int8 against fp32: relative max difference of the outputs on the check samples (measured
+# 1e-3 to 1e-2 on both sides).
+INT8_TOL = 5e-2
 
 # The models: (id, what, config, mode, batch, our --data, torch --data, data batches,
 #              steps per run, warm-up steps, runs per process). Steps are sized so that one run
@@ -59,12 +70,22 @@ MODELS = [
      "fashion-mnist:test", "fashion-mnist", 32, 60, 5, 2),
     (9, "train cats_dogs b20, bf16 (autocast)", "cats_dogs.json", "train", 20,
      "random", "random", 4, 4, 2, 2),
+    (10, "infer mnist_convnet b256, int8 (PTQ)", "mnist_convnet.json", "infer", 256,
+     "fashion-mnist:test", "fashion-mnist", 8, 30, 3, 2),
+    (11, "infer cats_dogs 150x150x3 b20, int8 (PTQ)", "cats_dogs.json", "infer", 20,
+     "random", "random", 4, 10, 2, 2),
 ]
 # Mixed-precision training (8, 9): cnn --precision bf16 against PyTorch's autocast to bfloat16
 # (forward and loss; backward follows its casts). Each round also runs cnn in fp32, so that
 # cnn's bf16/fp32 ratio compares alternating processes; PyTorch's is against its fp32 twin row
 # (1, 2), timed minutes apart.
 BF16_OF = {8: 1, 9: 2}
+# Post-training int8 inference (10, 11): cnn-quantize's run against PyTorch's quantized model.
+# Each round also runs both sides in fp32, so both int8/fp32 ratios compare alternating
+# processes. Calibration: the INT8_CALIBRATION samples after the timed batches' (Fashion-MNIST
+# test images) or as many random ones.
+INT8_ROWS = {10, 11}
+INT8_CALIBRATION = 256
 # Each model is timed in ROUNDS rounds; a round runs one cnn process, then the PyTorch processes.
 # Alternating spreads both sides over the same minutes, so a change in the machine's load
 # (others' jobs) falls on both rather than on whichever went second.
@@ -199,6 +220,69 @@ def check_model(bin_dir, cfg, threads, tmp, env):
     return facts
 
 
+def quantize_model(build, cfg, facts, data, first, threads, tmp, env):
+    """The int8 rows' set-up: cnn-quantize's run of the model with the check's weights, both
+    sides' calibration samples, and the check of both int8 models against fp32 on held-out
+    samples. data: "random" or "fashion-mnist" (then the test images from `first` on)."""
+    import numpy as np
+    import shutil
+    import struct
+    from bench_torch import fashion_mnist, write_safetensors
+
+    name = os.path.splitext(os.path.basename(cfg))[0]
+    with open(cfg) as f:
+        arch = json.load(f)
+    h, w, c = arch["input_shape"]
+    n_check = 64
+    if data == "fashion-mnist":
+        xs, _ = fashion_mnist("/usr/share/datasets/fashion-mnist",
+                              first + INT8_CALIBRATION + n_check)
+        xs = xs[first:].reshape(-1, h, w, c)
+    else:
+        rng = np.random.default_rng(4321)
+        xs = rng.random((INT8_CALIBRATION + n_check, h, w, c), dtype=np.float32)
+    calib, held_out = xs[:INT8_CALIBRATION], xs[INT8_CALIBRATION:]
+    # The calibration samples as a record stream for cnn-quantize, as safetensors for PyTorch.
+    calib_rec = os.path.join(tmp, f"{name}.calibration.cnnrec")
+    calib_st = os.path.join(tmp, f"{name}.calibration.safetensors")
+    header = json.dumps({"shape": [h, w, c], "dtype": "float32", "label": "int32",
+                         "classes": ["0", "1"], "class_mode": "sparse",
+                         "count": len(calib)}).encode()
+    with open(calib_rec, "wb") as f:
+        f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(header)) + header)
+        for x in calib:
+            f.write(struct.pack("<i", 0) + x.astype("<f4").tobytes())
+    write_safetensors(calib_st, {"input": calib})
+    qrun = os.path.join(tmp, f"{name}.int8-run")
+    shutil.rmtree(qrun, ignore_errors=True)
+    report = run_json([os.path.join(build, "bin", "cnn-quantize"), cfg, "--weights",
+                       facts["weights"], "--calibrate", calib_rec, "--samples", "0", "-o", qrun,
+                       "--json"])
+    x_path = os.path.join(tmp, f"{name}.int8-x.safetensors")
+    ours_path = os.path.join(tmp, f"{name}.int8-y.safetensors")
+    write_safetensors(x_path, {"input": held_out})
+    qmodel, qweights = os.path.join(qrun, "model.json"), os.path.join(qrun, "weights.safetensors")
+    run_json([os.path.join(build, "bench", "bench_model"), qmodel, "--mode", "check",
+              "--weights", qweights, "--threads", str(threads), "--check-input", x_path,
+              "--check-output", ours_path])
+    ref = run_json([PYTHON, TORCH_SCRIPT, cfg, "--mode", "check", "--weights", facts["weights"],
+                    "--threads", str(threads), "--check-input", x_path, "--compare", ours_path,
+                    "--precision", "int8", "--calibrate", calib_st], env=env)
+    layers = report.get("layers", [])
+    q = {"model": qmodel, "weights": qweights, "calibration": calib_st,
+         "int8_layers": sum(1 for l in layers if l.get("int8")), "layers": len(layers),
+         "cnn_vs_fp32": ref["output_rel_diff"], "pytorch_vs_fp32": ref["int8_vs_fp32_rel_diff"],
+         "cnn_vs_pytorch": ref["int8_vs_ours_rel_diff"], "held_out": len(held_out),
+         "top1_cnn": ref.get("top1_agreement_ours"),
+         "top1_pytorch": ref.get("top1_agreement_pytorch")}
+    bad = [f"{side} int8 output differs from fp32 by {q[key]:.3g} (relative, expected < "
+           f"{INT8_TOL})" for side, key in (("cnn", "cnn_vs_fp32"), ("PyTorch", "pytorch_vs_fp32"))
+           if not q[key] < INT8_TOL]
+    if bad:
+        raise SystemExit(f"bench: {name}: " + "; ".join(bad))
+    return q
+
+
 GEMM_LINE = re.compile(
     r"^(?P<name>.+?)\s+(?P<thr>\d+)\s+(?P<ours>[\d.]+) \(\s*(?P<olo>[\d.]+)-\s*(?P<ohi>[\d.]+)\)"
     r"(?:\s+(?P<blas>[\d.]+) \(\s*(?P<blo>[\d.]+)-\s*(?P<bhi>[\d.]+)\)\s+(?P<ratio>[\d.]+))?\s*$")
@@ -218,7 +302,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder")
     ap.add_argument("--threads", type=int, default=0, help="threads on both sides (0: all cores)")
     ap.add_argument("--quick", action="store_true", help="3 short runs each, fewer GEMM shapes")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="which rows, e.g. 1,4,5")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11", help="which rows, e.g. 1,4,5")
     ap.add_argument("--json-out", help="also write every raw result here (default: "
                                        "BUILD/bench-results.json)")
     args = ap.parse_args()
@@ -229,6 +313,10 @@ def main():
         if not os.access(os.path.join(bin_dir, prog), os.X_OK):
             raise SystemExit(f"bench: {bin_dir}/{prog} is missing; build with -DCNN_BENCH=ON "
                              "(scripts/bench.sh does)")
+    if only & INT8_ROWS and not os.access(os.path.join(args.build, "bin", "cnn-quantize"),
+                                          os.X_OK):
+        raise SystemExit(f"bench: {args.build}/bin/cnn-quantize is missing (scripts/bench.sh "
+                         "builds it)")
     env, blas_desc = torch_env()
     started = datetime.datetime.now().astimezone()
     load_start = loadavg()
@@ -240,7 +328,7 @@ def main():
     results["peak"] = peak
 
     with tempfile.TemporaryDirectory(prefix="cnn-bench-") as tmp:
-        checks = {}
+        checks, quants = {}, {}
         for (mid, what, cfg, mode, batch, data, tdata, nbatches, steps, warmup, runs) in MODELS:
             if mid not in only and not (mid == 1 and 6 in only) and not (mid == 3 and 7 in only):
                 continue
@@ -253,11 +341,24 @@ def main():
             facts = checks[cfg]
             common = ["--mode", mode, "--batch", str(batch), "--steps", str(steps),
                       "--warmup", str(warmup), "--runs", str(runs),
-                      "--data-batches", str(nbatches), "--threads", str(threads),
-                      "--weights", facts["weights"]]
-            fp32_common = list(common)
+                      "--data-batches", str(nbatches), "--threads", str(threads)]
+            bench_model = os.path.join(bin_dir, "bench_model")
+            common_args = common
+            common = common_args + ["--weights", facts["weights"]]
+            cnn_fp32 = [bench_model, cfg_path, "--data", data, "-q"] + common
+            cnn_cmd, cnn_twin, torch_args, torch_twin = cnn_fp32, None, common, None
             if mid in BF16_OF:
-                common += ["--precision", "bf16"]
+                cnn_cmd, cnn_twin = cnn_fp32 + ["--precision", "bf16"], cnn_fp32
+                torch_args = common + ["--precision", "bf16"]
+            if mid in INT8_ROWS:
+                if (cfg, tdata) not in quants:
+                    quants[(cfg, tdata)] = quantize_model(args.build, cfg_path, facts, tdata,
+                                                          batch * nbatches, threads, tmp, env)
+                q = quants[(cfg, tdata)]
+                cnn_cmd = [bench_model, q["model"], "--data", data, "-q", "--weights",
+                           q["weights"]] + common_args
+                cnn_twin, torch_twin = cnn_fp32, common
+                torch_args = common + ["--precision", "int8", "--calibrate", q["calibration"]]
             procs = {"cnn": []} | {name: [] for name in TORCH_CONFIGS}
             fmt = "auto"
             # Passive first: its memory-format probe is the one least disturbed by others.
@@ -269,19 +370,23 @@ def main():
                     # slower one can take minutes when it collapses).
                     policies = [max(policies,
                                     key=lambda n: statistics.median(procs[n][0]["images_per_s"]))]
-                procs["cnn"].append(run_json([os.path.join(bin_dir, "bench_model"), cfg_path,
-                                              "--data", data, "-q"] + common))
-                if mid in BF16_OF:
-                    procs.setdefault("cnn/fp32", []).append(run_json(
-                        [os.path.join(bin_dir, "bench_model"), cfg_path, "--data", data, "-q"]
-                        + fp32_common))
+                procs["cnn"].append(run_json(cnn_cmd))
+                if cnn_twin:
+                    procs.setdefault("cnn/fp32", []).append(run_json(cnn_twin))
                 for name in policies:
                     penv = dict(env) | TORCH_CONFIGS[name]
                     procs[name].append(run_json([PYTHON, TORCH_SCRIPT, cfg_path, "--data", tdata,
-                                                 "--memory-format", fmt] + common, env=penv))
+                                                 "--memory-format", fmt] + torch_args, env=penv))
                     if fmt == "auto":
                         fmt = procs[name][0]["memory_format"]
                         probe = procs[name][0]["memory_format_probe"]
+                if torch_twin:
+                    # PyTorch fp32, in the configuration that was the faster so far.
+                    name = max(policies,
+                               key=lambda n: statistics.median(procs[n][-1]["images_per_s"]))
+                    procs.setdefault("pytorch/fp32", []).append(run_json(
+                        [PYTHON, TORCH_SCRIPT, cfg_path, "--data", tdata, "--memory-format",
+                         "auto"] + torch_twin, env=dict(env) | TORCH_CONFIGS[name]))
             merged = {}
             for name, ps in procs.items():
                 if not ps:
@@ -294,6 +399,8 @@ def main():
             # The policy timed in every round (in a single round, the faster one).
             best = max(policies, key=lambda n: statistics.median(merged[n]["images_per_s"]))
             results["models"][mid] = {"what": what, "check": facts, "cnn": merged["cnn"],
+                                      "int8": quants.get((cfg, tdata)) if mid in INT8_ROWS
+                                      else None,
                                       "pytorch": merged[best], "pytorch_policy": best,
                                       "memory_format_probe": probe,
                                       "sides": merged, "raw": procs}
@@ -339,11 +446,17 @@ def main():
             f"{statistics.median(a) / statistics.median(b):.2f}")
         if "cnn/fp32" in m["sides"]:
             a32 = statistics.median(m["sides"]["cnn/fp32"]["images_per_s"])
-            twin = results["models"].get(BF16_OF[mid])
+            twin = results["models"].get(BF16_OF.get(mid))
             b32 = statistics.median(twin["pytorch"]["images_per_s"]) if twin else None
-            row(mid, "  bf16 / fp32 (PyTorch: / row " + str(BF16_OF[mid]) + ")", "ratio",
-                f"{statistics.median(a) / a32:.2f} (fp32 {a32:.1f})",
-                f"{statistics.median(b) / b32:.2f}" if b32 else "-", "")
+            if mid in BF16_OF:
+                row(mid, "  bf16 / fp32 (PyTorch: / row " + str(BF16_OF[mid]) + ")", "ratio",
+                    f"{statistics.median(a) / a32:.2f} (fp32 {a32:.1f})",
+                    f"{statistics.median(b) / b32:.2f}" if b32 else "-", "")
+            else:
+                b32 = statistics.median(m["sides"]["pytorch/fp32"]["images_per_s"])
+                row(mid, "  int8 / fp32, alternating", "ratio",
+                    f"{statistics.median(a) / a32:.2f} (fp32 {a32:.1f})",
+                    f"{statistics.median(b) / b32:.2f} (fp32 {b32:.1f})", f"{a32 / b32:.2f}")
     peak_1 = peak["peak_gflops_1thread"]
     peak_t = peak["peak_gflops_threads"]
     for g in results["gemm"]:
@@ -373,7 +486,7 @@ def main():
         row(num, f"peak RSS of the processes of {mid} (lower is better)", "MiB",
             f"{a:.1f} ({a0:.1f} before steps)", f"{b:.1f} ({b0:.1f} before) {low}", f"{a / b:.2f}")
     out.append("")
-    out.append("Models (1-4, 8, 9): the median of all timed runs of a side (min-max in brackets), after "
+    out.append("Models (1-4, 8-11): the median of all timed runs of a side (min-max in brackets), after "
                "warm-up steps, on batches prepared in memory before timing. The reference is "
                "PyTorch in the fastest of its configurations, chosen in the first round: both "
                "OpenMP wait policies (libgomp's default, and OMP_WAIT_POLICY=passive, "
@@ -402,6 +515,16 @@ def main():
             line += (f", first-step loss {k['first_step_loss_cnn']:.6f} vs "
                      f"{k['first_step_loss_pytorch']:.6f}, output after one RMSprop step "
                      f"relative diff {k['after_step_rel_diff']:.1e}")
+        q = m.get("int8")
+        if q:
+            line += (f"; int8: {q['int8_layers']} of {q['layers']} Conv2D/Dense layers int8 in "
+                     f"cnn's run, all in PyTorch's; on {q['held_out']} held-out samples the "
+                     f"int8 outputs differ from fp32 by {q['cnn_vs_fp32']:.1e} (cnn) and "
+                     f"{q['pytorch_vs_fp32']:.1e} (PyTorch), from each other by "
+                     f"{q['cnn_vs_pytorch']:.1e} (relative max)")
+            if q["top1_cnn"] is not None:
+                line += (f", top-1 agreement with fp32 {q['top1_cnn']:.3f} (cnn), "
+                         f"{q['top1_pytorch']:.3f} (PyTorch)")
         out.append(line)
         out.append(f"     data: {c['data']}")
     out.append(f"FMA peak (5): measured clock {peak['clock_ghz']:.2f} GHz (the best rate of a "

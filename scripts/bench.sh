@@ -20,6 +20,6 @@ if [[ -f "$cache" ]]; then
   fi
 fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCNN_BENCH=ON >/dev/null
-cmake --build "$build" -j "${JOBS:-$(nproc)}" --target bench_model bench_gemm bench_peak
+cmake --build "$build" -j "${JOBS:-$(nproc)}" --target bench_model bench_gemm bench_peak cnn-quantize
 # Debian's python3: it sees python3-torch, which a pyenv or venv python3 on PATH may not.
 exec /usr/bin/python3 scripts/bench.py --build "$build" "$@"

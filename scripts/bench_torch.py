@@ -14,11 +14,18 @@ The model (sequential Conv2D / MaxPooling2D / Flatten / Dense / Dropout / Activa
   the last activation (softmax / sigmoid) is left out while training: CrossEntropyLoss and
   BCEWithLogitsLoss take logits, as our Trainer does.
 
+--precision int8 (infer and check): PyTorch's post-training static quantization (eager mode,
+the oneDNN engine, which runs u8 x s8 products with AVX512_VNNI as cnn does), in the scheme of
+cnn-quantize --method minmax: per-output-channel symmetric int8 weights, per-tensor u8
+activations whose range is the min/max seen over the samples of --calibrate (safetensors,
+"input" [n, h, w, c]); conv + relu and dense + relu fused; the last softmax / sigmoid in float.
+
 usage:
   bench_torch.py MODEL.json --mode check --weights W.safetensors --check-input X.safetensors
                  --compare OURS.safetensors
   bench_torch.py MODEL.json --mode train|infer --batch N --steps S --warmup W --runs R
                  [--weights W.safetensors] [--data random|fashion-mnist] [--threads T]
+                 [--precision fp32|bf16|int8] [--calibrate C.safetensors]
 """
 import argparse
 import gzip
@@ -247,6 +254,61 @@ def build(arch):
     return net, net.out_units
 
 
+def quantize_int8(net, calibration, batch):
+    """net (a KerasNet in eval mode) as a quantized module: see --precision int8. calibration:
+    float32 [n, c, h, w]."""
+    import torch
+    from torch import nn
+    import torch.ao.quantization as tq
+
+    class NHWCFlatten(nn.Module):  # KerasNet's flatten, as a module that quantized tensors pass
+        def forward(self, x):
+            return x.permute(0, 2, 3, 1).flatten(1)
+
+    mods, fuse = [tq.QuantStub()], []
+    for kind, mod, act, extra in net.ops:
+        if extra is not None:
+            raise SystemExit("bench_torch: int8: asymmetric 'same' padding is not supported")
+        if kind == "flatten":
+            mods.append(NHWCFlatten())
+        elif kind == "dropout":
+            continue  # inference
+        elif mod is not None:
+            mods.append(mod)
+        if act == "relu":
+            if kind in ("conv", "dense"):
+                fuse.append([str(len(mods) - 1), str(len(mods))])
+            mods.append(nn.ReLU())
+        elif act != "linear":
+            raise SystemExit(f"bench_torch: int8: activation {act!r} inside the model is not "
+                             "supported")
+    mods.append(tq.DeQuantStub())
+
+    class Int8Net(nn.Module):
+        def __init__(self, body, final_act):
+            super().__init__()
+            self.body = body
+            self.final_act = final_act
+
+        def forward(self, x):
+            x = self.body(x)
+            return self.final_act(x) if self.final_act is not None else x
+
+    torch.backends.quantized.engine = "onednn"
+    body = tq.fuse_modules(nn.Sequential(*mods).eval(), fuse)  # a copy: net keeps its modules
+    body.qconfig = tq.QConfig(
+        activation=tq.MinMaxObserver.with_args(dtype=torch.quint8,
+                                               qscheme=torch.per_tensor_affine),
+        weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8,
+                                                     qscheme=torch.per_channel_symmetric))
+    tq.prepare(body, inplace=True)
+    with torch.inference_mode():
+        for i in range(0, len(calibration), batch):
+            body(calibration[i:i + batch])
+    tq.convert(body, inplace=True)
+    return Int8Net(body, net.final_act).eval()
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 def fashion_mnist(directory, count):
@@ -296,9 +358,11 @@ def main():
     ap.add_argument("--check-input")
     ap.add_argument("--compare", help="check mode: our outputs (safetensors) to compare with")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+    ap.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
                     help="train mode: bf16 runs forward and loss under torch.autocast('cpu', "
-                         "dtype=torch.bfloat16), mixed precision as cnn-train --precision bf16")
+                         "dtype=torch.bfloat16), mixed precision as cnn-train --precision bf16; "
+                         "infer and check modes: int8, post-training static quantization")
+    ap.add_argument("--calibrate", help="int8: the calibration samples (safetensors, 'input')")
     args = ap.parse_args()
 
     import torch
@@ -315,6 +379,16 @@ def main():
     params = sum(p.numel() for p in net.parameters())
     h, w, c = arch["input_shape"]
     binary = out_units == 1
+    qnet = None
+    if args.precision == "int8":
+        if args.mode == "train" or not args.calibrate:
+            raise SystemExit("bench_torch: --precision int8 is for infer and check modes, with "
+                             "--calibrate")
+        net.eval()
+        calib = np.array(read_safetensors(args.calibrate)[1]["input"])
+        qnet = quantize_int8(net, torch.from_numpy(calib).permute(0, 3, 1, 2).contiguous(),
+                             args.batch)
+    timed = qnet if qnet is not None else net
 
     def criterion():
         return nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
@@ -336,11 +410,15 @@ def main():
         _, ours = read_safetensors(args.compare)
         x = torch.from_numpy(np.array(x_in["input"])).permute(0, 3, 1, 2).contiguous()
         net.eval()
-        with torch.no_grad():
-            out = net(x)
-            if out.dim() == 4:
-                out = out.permute(0, 2, 3, 1)  # NCHW -> our NHWC
-        ref = out.numpy()
+
+        def run(model):
+            with torch.no_grad():
+                out = model(x)
+                if out.dim() == 4:
+                    out = out.permute(0, 2, 3, 1)  # NCHW -> our NHWC
+            return out.numpy()
+
+        ref = run(net)
 
         def compare(a, b):
             diff = float(np.max(np.abs(a - b)))
@@ -350,6 +428,18 @@ def main():
             raise SystemExit(f"bench_torch: output shapes differ: ours {ours['output'].shape}, "
                              f"torch {ref.shape}")
         result["output_max_abs_diff"], result["output_rel_diff"] = compare(ours["output"], ref)
+        if qnet is not None:
+            # Ours is then the int8 output: against PyTorch's fp32 (above), and PyTorch's int8
+            # against its fp32 and against ours; top-1 agreement where the output is a vector.
+            q = run(qnet)
+            result["int8_vs_fp32_max_abs_diff"], result["int8_vs_fp32_rel_diff"] = \
+                compare(q, ref)
+            result["int8_vs_ours_max_abs_diff"], result["int8_vs_ours_rel_diff"] = \
+                compare(q, ours["output"])
+            if ref.ndim == 2:
+                top = (lambda a: a.argmax(1)) if ref.shape[1] > 1 else (lambda a: a[:, 0] > 0.5)
+                result["top1_agreement_ours"] = float(np.mean(top(ours["output"]) == top(ref)))
+                result["top1_agreement_pytorch"] = float(np.mean(top(q) == top(ref)))
         if "labels" in x_in and "output_after_step" in ours:
             y = torch.from_numpy(np.rint(x_in["labels"]).astype(np.int64))
             net.train()
@@ -409,11 +499,11 @@ def main():
             state["loss"] = loss
         else:
             with torch.inference_mode():
-                net(x)
+                timed(x)
 
     def to_format(fmt):
         mf = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
-        net.to(memory_format=mf)
+        timed.to(memory_format=mf)
         return [(x.contiguous(memory_format=mf), y) for x, y in batches]
 
     def time_run(data, steps):
