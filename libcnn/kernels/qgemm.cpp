@@ -121,24 +121,135 @@ void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB
   run(m, a, lda, b, nullptr, 0, &epilogue);
 }
 
+namespace {
+// count values of src to bytes: quantize_u8's formula with r = 1 / scale.
+void quantize_row(const simd::QGemmFns* native, const float* src, std::size_t count, float r,
+                  std::int32_t zero_point, std::uint8_t* d) {
+  if (native) {
+    native->quantize(src, count, r, zero_point, d);
+    return;
+  }
+  const float z = static_cast<float>(zero_point);
+  for (std::size_t p = 0; p < count; ++p) {
+    const float q = std::nearbyint(src[p] * r) + z;
+    d[p] = !(q > 0.0f) ? 0 : q >= 255.0f ? 255 : static_cast<std::uint8_t>(q);
+  }
+}
+
+// The padded sample's sizes (qconv_fits' geometries).
+std::size_t padded_h(const ConvGeometry& g) { return g.out_h + g.kh - 1; }
+std::size_t padded_w(const ConvGeometry& g) { return g.out_w + g.kw - 1; }
+// Bytes a tile's windows may read past the last sample: 14 windows of kw * channels bytes.
+std::size_t conv_slack(const ConvGeometry& g) { return (14 + g.kw) * qconv_channels(g) + 64; }
+}  // namespace
+
 void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
                  std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
   check_isa(isa);
   const simd::QGemmFns* native = native_for(isa);
-  const float z = static_cast<float>(zero_point), r = 1.0f / scale;
+  const float r = 1.0f / scale;
   parallel_for(0, rows, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) {
-      const float* src = x + i * ldx;
-      std::uint8_t* d = dst + i * cols;
-      if (native) {
-        native->quantize(src, cols, r, zero_point, d);
+    for (std::size_t i = lo; i < hi; ++i)
+      quantize_row(native, x + i * ldx, cols, r, zero_point, dst + i * cols);
+  });
+}
+
+std::size_t qconv_channels(const ConvGeometry& g) { return (g.c + 3) / 4 * 4; }
+
+bool qconv_geometry_fits(const ConvGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.kh * g.kw > 1 &&
+         g.kh * g.kw * qconv_channels(g) <= simd::kQConvMaxK && g.out_h > 0 && g.out_w > 0;
+}
+
+bool qconv_fits(const ConvGeometry& g, Isa isa) {
+  const auto& isas = supported_isas();
+  return std::find(isas.begin(), isas.end(), isa) != isas.end() && native_for(isa) &&
+         qconv_geometry_fits(g);
+}
+
+bool qconv_fits(const ConvGeometry& g, const PackedQB& b) {
+  return b.k() == g.kh * g.kw * qconv_channels(g) && qconv_fits(g, b.isa());
+}
+
+std::size_t qconv_sample_bytes(const ConvGeometry& g) {
+  return padded_h(g) * padded_w(g) * qconv_channels(g);
+}
+
+std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n) {
+  return n * qconv_sample_bytes(g) + conv_slack(g);
+}
+
+void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
+                         std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
+  check_isa(isa);
+  const simd::QGemmFns* native = native_for(isa);
+  const float r = 1.0f / scale;
+  const std::size_t hp = padded_h(g), wp = padded_w(g), c = g.c, cp = qconv_channels(g);
+  const auto zp = static_cast<std::uint8_t>(zero_point);
+  // Rows of the padded samples: the padding's rows, columns and channels are the zero point's
+  // code.
+  parallel_for(0, n * hp, [&](std::size_t lo, std::size_t hi) {
+    std::vector<std::uint8_t> narrow(cp == c ? 0 : g.w * c);
+    for (std::size_t row = lo; row < hi; ++row) {
+      const std::size_t s = row / hp, y = row % hp;
+      std::uint8_t* d = dst + row * wp * cp;
+      if (y < g.pad_top || y >= g.pad_top + g.h) {
+        std::memset(d, zp, wp * cp);
         continue;
       }
-      for (std::size_t p = 0; p < cols; ++p) {
-        const float q = std::nearbyint(src[p] * r) + z;
-        d[p] = !(q > 0.0f) ? 0 : q >= 255.0f ? 255 : static_cast<std::uint8_t>(q);
+      const std::size_t left = std::min(g.pad_left, wp), inside = std::min(g.w, wp - left);
+      const float* src = x + ((s * g.h + y - g.pad_top) * g.w) * c;
+      std::memset(d, zp, left * cp);
+      if (cp == c) {
+        quantize_row(native, src, inside * c, r, zero_point, d + left * c);
+      } else {
+        quantize_row(native, src, inside * c, r, zero_point, narrow.data());
+        std::uint8_t* px = d + left * cp;
+        for (std::size_t i = 0; i < inside; ++i, px += cp) {
+          std::memcpy(px, narrow.data() + i * c, c);
+          std::memset(px + c, zp, cp - c);
+        }
       }
+      std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
     }
+  });
+  std::memset(dst + n * hp * wp * cp, 0, conv_slack(g));
+}
+
+void pad_kernel_channels(const ConvGeometry& g, const float* kernel, std::size_t n, float* dst) {
+  const std::size_t c = g.c, cp = qconv_channels(g);
+  for (std::size_t t = 0; t < g.kh * g.kw; ++t)
+    for (std::size_t ci = 0; ci < cp; ++ci)
+      for (std::size_t j = 0; j < n; ++j)
+        dst[(t * cp + ci) * n + j] = ci < c ? kernel[(t * c + ci) * n + j] : 0.0f;
+}
+
+void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
+                const QEpilogue& epilogue, std::size_t oy0, std::size_t oy1) {
+  if (!qconv_fits(g, b)) throw Error("qconv: this convolution does not fit the direct int8 path");
+  if (oy0 >= std::min(oy1, g.out_h) || b.n() == 0) return;
+  oy1 = std::min(oy1, g.out_h);
+  const std::size_t wp = padded_w(g);
+  // The band's windows from its first row on: virtual rows up to the last real window.
+  const std::size_t cp = qconv_channels(g);
+  native_for(b.isa())->conv(sample + oy0 * wp * cp, wp, cp, g.kh, g.kw, g.out_w, 0,
+                            (oy1 - oy0 - 1) * wp + g.out_w, b.data(), b.n(), b.column_sums().data(),
+                            epilogue);
+}
+
+void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const PackedQB& b,
+           const QEpilogue& epilogue) {
+  if (!qconv_fits(g, b)) throw Error("qconv: this convolution does not fit the direct int8 path");
+  if (n == 0 || b.n() == 0) return;
+  // Bands of output rows of a sample, so that a batch smaller than the threads still spreads.
+  const auto threads = static_cast<std::size_t>(num_threads());
+  const std::size_t parts = std::min(g.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+  parallel_for(0, n * parts, [&](std::size_t task) {
+    const std::size_t s = task / parts, part = task % parts;
+    const std::size_t oy0 = g.out_h * part / parts, oy1 = g.out_h * (part + 1) / parts;
+    QEpilogue ep = epilogue;
+    ep.y += (s * g.out_h + oy0) * g.out_w * ep.ldy;
+    qconv_rows(g, in + s * qconv_sample_bytes(g), b, ep, oy0, oy1);
   });
 }
 

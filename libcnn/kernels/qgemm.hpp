@@ -72,6 +72,38 @@ void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t
 // bytes, padding taps set to pad (the zero point: the code of 0).
 void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, std::uint8_t* col);
 
+// An int8 convolution that reads its windows where they lie in the quantized input (an "implicit
+// GEMM": no im2col matrix), for stride 1 and no dilation, kh * kw > 1 and kh * kw * channels
+// within one k block of the VNNI kernel (qconv_fits). The input is quantized once into a padded
+// layout, [hp, wp, cp] per sample with hp = out_h + kh - 1, wp = out_w + kw - 1 and cp =
+// qconv_channels (c rounded up to a multiple of 4), the padding filled with the zero point,
+// then bytes to spare after the last sample. Each tile of 14 output pixels is then 14
+// consecutive windows: a window starting at pixel p of the padded sample reads kw * cp bytes at
+// p, p + wp, ... (kh runs, rows cp bytes apart), so rows are taken over the whole padded width
+// and the kw - 1 windows of each row that cross its end are computed and thrown away. The
+// kernel is B [kh * kw * cp, n] (pad_kernel_channels: zero rows for the added channels). The
+// same sums as im2col_u8 and qgemm, the same epilogue: bitwise the same y.
+std::size_t qconv_channels(const ConvGeometry& g);
+bool qconv_geometry_fits(const ConvGeometry& g);  // whatever the CPU
+bool qconv_fits(const ConvGeometry& g, Isa isa = active_isa());
+bool qconv_fits(const ConvGeometry& g, const PackedQB& b);  // and b is its kernel's shape
+// kernel [kh * kw * c, n] -> dst [kh * kw * cp, n], zero rows for the added channels.
+void pad_kernel_channels(const ConvGeometry& g, const float* kernel, std::size_t n, float* dst);
+// Bytes of the padded input of n samples (samples qconv_sample_bytes apart), and that input
+// (quantize_u8's values).
+std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n);
+std::size_t qconv_sample_bytes(const ConvGeometry& g);
+void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
+                         std::int32_t zero_point, std::uint8_t* dst, Isa isa = active_isa());
+// The convolution of n samples: epilogue.y [n * out_h * out_w, b.n()] rows epilogue.ldy apart.
+// Threads over parts of samples; bitwise the same for any thread count.
+void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const PackedQB& b,
+           const QEpilogue& epilogue);
+// Output rows [oy0, oy1) of one padded sample, on the calling thread: epilogue.y [(oy1 - oy0) *
+// out_w, b.n()] (a band of rows, for a pooling fused after it).
+void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
+                const QEpilogue& epilogue, std::size_t oy0, std::size_t oy1);
+
 // The sums themselves: c [m, n] (rows ldc apart) = A b in int32.
 void qgemm(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& b,
            std::int32_t* c, std::size_t ldc);

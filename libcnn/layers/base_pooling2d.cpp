@@ -33,6 +33,20 @@ void Pool2D::pool_sample(const float* in, float* out) const {
     kernels::max_pool_forward(geo_, in, out, nullptr);
 }
 
+bool Pool2D::band_pools() const {
+  return geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.dil_h == 1 && geo_.dil_w == 1;
+}
+
+void Pool2D::pool_band(const float* band, float* out) const {
+  kernels::PoolGeometry g = geo_;
+  g.h = geo_.ph;
+  g.out_h = 1;
+  if (mode_ == PoolMode::Average)
+    kernels::avg_pool_forward(g, band, out);
+  else
+    kernels::max_pool_forward(g, band, out, nullptr);
+}
+
 void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
   const Tensor& x = *in[0];
   if (auto p = batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);

@@ -281,7 +281,7 @@ void Conv2D::forward(Context& ctx, Inputs in, Tensor& out) {
   kept_col_batch_.reset();
   const kernels::Act act = act_for(ctx, activation_);
   if (int8_forward(ctx))
-    forward_int8(x, act, out);
+    forward_int8(ctx, x, act, out);
   else if (winograd_forward())
     forward_winograd(ctx, x, act, out);
   else
@@ -392,14 +392,23 @@ bool Conv2D::int8_forward(const Context& ctx) const {
   return quant_ && ctx.output_only && !ctx.training && detail::int8_enabled();
 }
 
-void Conv2D::forward_int8(const Tensor& x, kernels::Act act, Tensor& out) {
+void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
-  qprod_->prepare(params()[0].value, k, f, *quant_);
-  // The input quantized once, then im2col of bytes (a quarter of the float col's traffic, and
-  // each input value quantized once rather than once per tap).
+  const bool direct = int8_direct();
+  qprod_->prepare(params()[0].value, k, f, *quant_, direct ? &geo_ : nullptr, ctx.params_version);
+  const bool relu = act == kernels::Act::Relu;
+  if (direct) {
+    // The windows read where they lie in the quantized input: no col matrix at all.
+    sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
+    qprod_->conv(geo_, n, x.data(), bias, relu, qx_.data(), out.data());
+    if (act != kernels::Act::Linear && !relu) kernels::act_forward(act, out.data(), n * m, f);
+    return;
+  }
+  // Otherwise the input quantized once, then im2col of bytes (a quarter of the float col's
+  // traffic, and each input value quantized once rather than once per tap).
   const std::size_t in_size = numel(in_shape_);
   sized_bytes(qx_, n * in_size, name(), "the quantized input");
   qprod_->quantize(x.data(), n * in_size / geo_.c, geo_.c, geo_.c, qx_.data());
@@ -417,9 +426,8 @@ void Conv2D::forward_int8(const Tensor& x, kernels::Act act, Tensor& out) {
       col = qcol_.data();
     }
     float* y = out.data() + s0 * m * f;
-    qprod_->run(rows, col, k, bias, act == kernels::Act::Relu, y, f);
-    if (act != kernels::Act::Linear && act != kernels::Act::Relu)
-      kernels::act_forward(act, y, rows, f);
+    qprod_->run(rows, col, k, bias, relu, y, f);
+    if (act != kernels::Act::Linear && !relu) kernels::act_forward(act, y, rows, f);
   }
 }
 
@@ -427,10 +435,49 @@ double Conv2D::forward_macs() const {
   return static_cast<double>(numel(out_shape_)) * static_cast<double>(geo_.col_cols());
 }
 
+bool Conv2D::int8_direct() const {
+  return quant_ && detail::int8_enabled() && kernels::qconv_fits(geo_);
+}
+
 bool Conv2D::fuses_with(const Layer& next) const {
-  // A quantized layer is not fused: its output-only forward is int8 (forward_int8).
-  return dynamic_cast<const detail::Pool2D*>(&next) && plan_.small_k && !winograd_forward() &&
-         !(quant_ && detail::int8_enabled());
+  const auto* pool = dynamic_cast<const detail::Pool2D*>(&next);
+  if (!pool) return false;
+  // A quantized layer's output-only forward is int8: fused when its windows are read in place.
+  if (quant_ && detail::int8_enabled()) return int8_direct() && pool->band_pools();
+  return plan_.small_k && !winograd_forward();
+}
+
+void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
+                                 const detail::Pool2D& pool, Tensor& out) {
+  const std::size_t n = x.shape()[0], f = filters_;
+  const float* bias = use_bias_ ? params()[1].value : nullptr;
+  const bool relu = act == kernels::Act::Relu;
+  if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
+  qprod_->prepare(params()[0].value, geo_.col_cols(), f, *quant_, &geo_, ctx.params_version);
+  sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
+  qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+  const kernels::PoolGeometry& pg = pool.geometry();
+  const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_), out_size = pg.out_size();
+  const std::size_t band = pg.ph * geo_.out_w * f;
+  // Tasks: bands of pooled rows of a sample (a batch smaller than the threads still spreads),
+  // each with its band of convolution rows [ph, out_w, filters] in cache.
+  const auto threads = static_cast<std::size_t>(kernels::num_threads());
+  const std::size_t parts = std::min(pg.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+  sized(fused_, threads * band, name(), "the convolution rows of a pooled row");
+  std::atomic<std::size_t> next_slot{0};
+  kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
+    float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
+    for (std::size_t task = lo; task < hi; ++task) {
+      const std::size_t s = task / parts, part = task % parts;
+      for (std::size_t py = pg.out_h * part / parts; py < pg.out_h * (part + 1) / parts; ++py) {
+        const std::size_t oy0 = py * pg.stride_h;
+        qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, oy0, oy0 + pg.ph);
+        if (act != kernels::Act::Linear && !relu)
+          kernels::act_forward(act, rows, pg.ph * geo_.out_w, f);
+        pool.pool_band(rows, out.data() + s * out_size + py * pg.out_w * f);
+      }
+    }
+  });
 }
 
 void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {
@@ -448,6 +495,12 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   if (out.size() != n * out_size)
     throw shape_error("the pooled output holds " + std::to_string(out.size()) +
                       " values, expected " + std::to_string(n * out_size));
+  if (quant_ && detail::int8_enabled()) {
+    if (!int8_forward(ctx))
+      throw Error(name() + ": the fused int8 forward is for output-only inference");
+    forward_int8_pooled(ctx, x, act_for(ctx, activation_), pool, out);
+    return;
+  }
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   const kernels::Act act = act_for(ctx, activation_);

@@ -87,6 +87,7 @@ class Conv2D final : public Layer {
   // Whether its product is thin (kh * kw * in_c <= kernels::kSmallK): broadcast-FMA rows in
   // float, fused with a pooling layer after it.
   bool thin() const { return plan_.small_k; }
+  const kernels::ConvGeometry& geometry() const { return geo_; }
 
   bool zeroes_grad_input() const override { return true; }
   // The Winograd-transformed kernel (36 values for every 9 of the kernel) when forward uses it:
@@ -130,9 +131,14 @@ class Conv2D final : public Layer {
   void forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   void forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   // Int8 (quantized.hpp): im2col (or the input itself), then the quantized product.
-  void forward_int8(const Tensor& x, kernels::Act act, Tensor& out);
+  void forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   // Whether forward takes the int8 path: quantized, output-only inference, int8 switched on.
   bool int8_forward(const Context& ctx) const;
+  // Whether the int8 path reads its windows in place (kernels::qconv_fits), and then the int8
+  // forward fused with a pooling layer: bands of output rows, each pooled while in cache.
+  bool int8_direct() const;
+  void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
+                           const detail::Pool2D& pool, Tensor& out);
   // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the
   // kernel and bias gradients (small-k rows, Winograd, or GEMM), the input gradient (Winograd,
   // or GEMM and col2im).

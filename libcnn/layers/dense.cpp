@@ -56,7 +56,7 @@ void Dense::forward(Context& ctx, Inputs in, Tensor& out) {
   const kernels::Act act = act_for(ctx, act_);
   if (quant_ && ctx.output_only && !ctx.training && detail::int8_enabled()) {
     if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
-    qprod_->prepare(w, in_, units_, *quant_);
+    qprod_->prepare(w, in_, units_, *quant_, nullptr, ctx.params_version);
     qprod_->run(n, x.data(), in_, use_bias_ ? params()[1].value : nullptr,
                 act == kernels::Act::Relu, y, units_);
     if (act != kernels::Act::Linear && act != kernels::Act::Relu)

@@ -47,8 +47,12 @@ void set_int8(bool enabled);
 
 class QuantizedProduct {
  public:
-  // The packed int8 kernel, made again only when the kernel's values change.
-  void prepare(const float* kernel, std::size_t k, std::size_t n, const QuantConfig& q);
+  // The packed int8 kernel, made again only when the kernel's values change. direct: the
+  // convolution, when it runs by conv (conv_fits; its kernel then gets a row for each channel
+  // qconv adds). version: the model's parameters' version (Context::params_version; 0: none):
+  // the same non-zero version at the same address spares comparing the values.
+  void prepare(const float* kernel, std::size_t k, std::size_t n, const QuantConfig& q,
+               const kernels::ConvGeometry* direct = nullptr, std::uint64_t version = 0);
   // y [m, n] (rows ldy apart) = the epilogue of the quantized a [m, k] (rows lda apart) times the
   // kernel, + bias (may be null), relu when asked. Threads over rows.
   void run(std::size_t m, const float* a, std::size_t lda, const float* bias, bool relu, float* y,
@@ -59,14 +63,30 @@ class QuantizedProduct {
   // x [rows, cols] (rows ldx apart) quantized with the layer's input scale into dst.
   void quantize(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx,
                 std::uint8_t* dst) const;
+  // The convolution g of n samples x [n, h, w, c] by kernels::qconv, where it fits (conv_fits):
+  // x quantized into qx (kernels::qconv_input_bytes(g, n) bytes), y [n * out_h * out_w, n()]
+  // the epilogue's floats.
+  bool conv_fits(const kernels::ConvGeometry& g) const { return kernels::qconv_fits(g, packed_); }
+  void conv(const kernels::ConvGeometry& g, std::size_t n, const float* x, const float* bias,
+            bool relu, std::uint8_t* qx, float* y) const;
+  // Its two steps: x into qx; output rows [oy0, oy1) of one quantized sample into y (rows n()
+  // apart), on the calling thread.
+  void quantize_conv_input(const kernels::ConvGeometry& g, std::size_t n, const float* x,
+                           std::uint8_t* qx) const;
+  void conv_rows(const kernels::ConvGeometry& g, const std::uint8_t* sample, const float* bias,
+                 bool relu, float* y, std::size_t oy0, std::size_t oy1) const;
   std::uint8_t zero_point() const { return static_cast<std::uint8_t>(q_.input_zero_point); }
   std::size_t k() const { return packed_.k(); }
 
  private:
+  kernels::QEpilogue epilogue(const float* bias, bool relu, float* y, std::size_t ldy) const;
+
   QuantConfig q_;
   kernels::PackedQB packed_;
-  std::vector<float> scale_;         // input_scale * w_scale[j]
-  std::vector<float> kernel_;        // the values packed_ was made from
+  std::vector<float> scale_;       // input_scale * w_scale[j]
+  std::vector<float> kernel_;      // the values packed_ was made from
+  const float* source_ = nullptr;  // ... read from here, at the parameters' version_
+  std::uint64_t version_ = 0;
   std::vector<std::uint8_t> input_;  // the quantized a
 };
 

@@ -218,12 +218,14 @@ class Model {
   // (resized to size()). nullptr turns it off.
   void set_layer_times(LayerTimes* times);
 
+  // Whether an output-only forward runs node i together with node i + 1, a pooling layer, which
+  // alone reads it (Layer::forward_fused; the time of both is then node i's).
+  bool fusable(std::size_t i) const;
+
  private:
   Model() = default;
   void allocate_params();
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
-  // Whether node i can run together with node i + 1, a pooling layer, which alone reads it.
-  bool fusable(std::size_t i) const;
   // forward(): runs nodes i and i + 1 as one (Layer::forward_fused).
   void fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
   // The planned buffer of output_only forwards for a batch of n, with every output placed in it

@@ -76,6 +76,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
   std::vector<std::vector<double>> fwd(layers), bwd(layers);
   std::vector<double> fwd_total, bwd_total;
   Context ctx{opt.backward, &rng};
+  ctx.output_only = !opt.backward;  // as cnn-eval runs it
   LayerTimes times;
   for (std::size_t it = 0; it < opt.warmup + p.iterations; ++it) {
     times.forward_s.assign(layers, 0.0);
@@ -106,6 +107,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
     l.backward_ms = opt.backward ? median(bwd[i]) : 0;
     l.forward_flops = forward_flops(model, i, opt.batch);
     l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
+    l.fused = !opt.backward && i > 0 && model.fusable(i - 1);
     p.layers.push_back(std::move(l));
   }
   p.forward_ms = median(fwd_total);
@@ -126,8 +128,12 @@ std::string profile_text(const ModelProfile& p) {
   o << "\n" << rule << "\n";
   double ff = 0, bf = 0;
   for (const auto& l : p.layers) {
-    o << pad_right(l.name + " (" + l.type + ")", name_w) << pad_left(fixed(l.forward_ms, 3), 12)
-      << pad_left(gflops(l.forward_flops, l.forward_ms), 12);
+    o << pad_right(l.name + " (" + l.type + ")", name_w);
+    if (l.fused)
+      o << pad_left("(fused)", 12) << pad_left("-", 12);
+    else
+      o << pad_left(fixed(l.forward_ms, 3), 12)
+        << pad_left(gflops(l.forward_flops, l.forward_ms), 12);
     if (p.backward)
       o << pad_left(fixed(l.backward_ms, 3), 12)
         << pad_left(gflops(l.backward_flops, l.backward_ms), 12);
@@ -163,6 +169,7 @@ json_ordered profile_json(const ModelProfile& p) {
     e["type"] = l.type;
     e["forward_ms"] = l.forward_ms;
     e["forward_flops"] = l.forward_flops;
+    if (!p.backward) e["fused"] = l.fused;
     if (p.backward) {
       e["backward_ms"] = l.backward_ms;
       e["backward_flops"] = l.backward_flops;

@@ -16,6 +16,7 @@ struct LayerProfile {
   std::string name, type;
   double forward_ms = 0, backward_ms = 0;        // medians over the timed iterations
   double forward_flops = 0, backward_flops = 0;  // per batch; 0 for layers without arithmetic
+  bool fused = false;  // inference: run inside the previous layer's forward (its time is there)
 };
 
 struct ModelProfile {
@@ -30,7 +31,8 @@ struct ProfileOptions {
   std::size_t batch = 32;
   std::size_t iterations = 10;
   std::size_t warmup = 2;
-  bool backward = true;  // time a training forward + backward (else an inference forward)
+  bool backward = true;  // time a training forward + backward (else the output-only inference
+                         // forward cnn-eval runs: fused layers, int8 where quantized)
 };
 
 // FLOPs (2 per multiply-add) of one forward pass of node i for a batch of n, and of its

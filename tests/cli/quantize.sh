@@ -28,6 +28,44 @@ assert keys["conv2d"] is None and keys["dense"]["input_scale"] == by["dense"]["i
 PY
 grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on stderr: $(cat "$work/q.err")"
 
+# A first layer on 3 channels (photos) is int8 too: its windows are read in place with the
+# channels padded to 4 (a single channel would take 4 times the products: float, as above).
+python3 - "$work" <<'PY'
+import json, random, struct, sys
+w = sys.argv[1]
+random.seed(3)
+arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
+    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "activation": "relu"},
+    {"type": "MaxPooling2D", "pool_size": 2},
+    {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}
+json.dump(arch, open(w + "/rgb.json", "w"))
+shapes = {"conv2d.kernel": [3, 3, 3, 8], "conv2d.bias": [8], "dense.kernel": [200, 2], "dense.bias": [2]}
+header, blobs, off = {}, b"", 0
+for name, shape in shapes.items():
+    n = 1
+    for d in shape: n *= d
+    blob = struct.pack(f"<{n}f", *(random.uniform(-0.5, 0.5) for _ in range(n)))
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blob)]}
+    blobs, off = blobs + blob, off + len(blob)
+h = json.dumps(header).encode()
+open(w + "/rgb.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+head = json.dumps({"shape": [12, 12, 3], "dtype": "uint8", "label": "int32", "classes": ["a", "b"],
+                   "class_mode": "sparse", "count": 64}).encode()
+with open(w + "/rgb.cnnrec", "wb") as f:
+    f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head)
+    for i in range(64):
+        f.write(struct.pack("<i", i % 2) + bytes(random.randrange(256) for _ in range(432)))
+PY
+"$bin/cnn-quantize" "$work/rgb.json" --weights "$work/rgb.safetensors" --calibrate "$work/rgb.cnnrec" \
+  --samples 0 -o "$work/rgb8" --json -q > "$work/rgb.q.json" || fail "cnn-quantize on a 3-channel model"
+python3 - "$work/rgb.q.json" <<'PY' || fail "the 3-channel first layer is not int8"
+import json, sys
+by = {l["name"]: l for l in json.load(open(sys.argv[1]))["layers"]}
+assert by["conv2d"]["int8"] and by["dense"]["int8"], by
+PY
+"$bin/cnn-eval" "$work/rgb8" --data "$work/rgb.cnnrec" --json -q --threads 2 > /dev/null \
+  || fail "cnn-eval of the 3-channel int8 model"
+
 # Agreement and accuracy on the whole test set.
 "$bin/cnn-eval" "$work/f32" --data fashion-mnist:test --predictions "$work/p32.csv" --json -q --threads 2 > "$work/e32.json"
 "$bin/cnn-eval" "$work/int8" --data fashion-mnist:test --predictions "$work/p8.csv" --json -q --threads 2 > "$work/e8.json"

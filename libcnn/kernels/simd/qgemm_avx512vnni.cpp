@@ -31,7 +31,7 @@ namespace vnni {
 namespace {
 
 constexpr int MR = 14, NV = 2, W = 16, NR = NV * W;
-constexpr std::size_t KC = 1536, NC = 512;
+constexpr std::size_t KC = kQConvMaxK, NC = 512;
 
 std::size_t min_sz(std::size_t a, std::size_t b) { return a < b ? a : b; }
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
@@ -77,33 +77,53 @@ void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb, s
     }
 }
 
-// The sums of one MR x NR tile over kq quads into tile (NR int32 per row); A's row i starts at
-// a + i * lda bytes.
-void kernel(std::size_t kq, const std::uint8_t* a, std::size_t lda, const std::uint8_t* b,
-            std::int32_t* tile) {
+// The sums of one MR x NR tile into tile (NR int32 per row): over taps runs of kq quads each, A's
+// row i of run t starting at a + t * tap_stride + i * lda bytes, B's quads one after the other
+// (a plain product is one run).
+void kernel(std::size_t taps, std::size_t tap_stride, std::size_t kq, const std::uint8_t* a,
+            std::size_t lda, const std::uint8_t* b, std::int32_t* tile) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  for (std::size_t q = 0; q < kq; ++q) {
-    __m512i bv[NV];
+  for (std::size_t t = 0; t < taps; ++t, a += tap_stride)
+    for (std::size_t q = 0; q < kq; ++q) {
+      __m512i bv[NV];
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + v * 64);
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + v * 64);
 #pragma GCC unroll 14
-    for (int i = 0; i < MR; ++i) {
-      std::int32_t word;
-      std::memcpy(&word, a + static_cast<std::size_t>(i) * lda + q * 4, 4);
-      const __m512i av = _mm512_set1_epi32(word);
+      for (int i = 0; i < MR; ++i) {
+        std::int32_t word;
+        std::memcpy(&word, a + static_cast<std::size_t>(i) * lda + q * 4, 4);
+        const __m512i av = _mm512_set1_epi32(word);
 #pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
+      }
+      b += NR * 4;
     }
-    b += NR * 4;
-  }
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) _mm512_store_si512(tile + i * NR + v * W, acc[i][v]);
+}
+
+// The epilogue's floats of one row's complete sums (nr of them, columns j0...) into y.
+void epilogue_row(const __m512i* sums, std::size_t nr, std::size_t j0, const std::int32_t* colsum,
+                  const QEpilogue& ep, float* y) {
+  for (int v = 0; v < NV; ++v) {
+    const std::size_t j = j0 + static_cast<std::size_t>(v) * W;
+    const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
+    if (cols == 0) continue;
+    const __mmask16 mask = lanes(cols);
+    const __m512i offset = _mm512_mullo_epi32(_mm512_set1_epi32(ep.zero_point),
+                                              _mm512_maskz_loadu_epi32(mask, colsum + j));
+    const __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums[v], offset));
+    const __m512 bias = ep.bias ? _mm512_maskz_loadu_ps(mask, ep.bias + j) : _mm512_setzero_ps();
+    __m512 out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ep.scale + j), f, bias);
+    if (ep.relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(y + j, mask, out);
+  }
 }
 
 // The tile's valid mr x nr part at C(i0, j0): added to the sums of the k blocks before (first:
@@ -111,28 +131,51 @@ void kernel(std::size_t kq, const std::uint8_t* a, std::size_t lda, const std::u
 void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_t i0,
             std::size_t j0, bool first, bool last, const std::int32_t* colsum, std::int32_t* c,
             std::size_t ldc, const QEpilogue* ep) {
-  for (std::size_t i = 0; i < mr; ++i)
+  for (std::size_t i = 0; i < mr; ++i) {
+    __m512i acc[NV];
     for (int v = 0; v < NV; ++v) {
       const std::size_t j = j0 + static_cast<std::size_t>(v) * W;
       const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
-      if (cols == 0) continue;
-      const __mmask16 mask = lanes(cols);
-      __m512i acc = _mm512_load_si512(tile + i * NR + v * W);
-      if (!first)
-        acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, c + (i0 + i) * ldc + j));
-      if (last && ep) {
-        const __m512i offset = _mm512_mullo_epi32(_mm512_set1_epi32(ep->zero_point),
-                                                  _mm512_maskz_loadu_epi32(mask, colsum + j));
-        const __m512 sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, offset));
-        const __m512 bias =
-            ep->bias ? _mm512_maskz_loadu_ps(mask, ep->bias + j) : _mm512_setzero_ps();
-        __m512 y = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ep->scale + j), sums, bias);
-        if (ep->relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
-        _mm512_mask_storeu_ps(ep->y + (i0 + i) * ep->ldy + j, mask, y);
-      } else {
-        _mm512_mask_storeu_epi32(c + (i0 + i) * ldc + j, mask, acc);
+      acc[v] = _mm512_load_si512(tile + i * NR + v * W);
+      if (cols == 0 || first) continue;
+      acc[v] =
+          _mm512_add_epi32(acc[v], _mm512_maskz_loadu_epi32(lanes(cols), c + (i0 + i) * ldc + j));
+    }
+    if (last && ep) {
+      epilogue_row(acc, nr, j0, colsum, *ep, ep->y + (i0 + i) * ep->ldy);
+      continue;
+    }
+    for (int v = 0; v < NV; ++v) {
+      const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
+      if (cols > 0) _mm512_mask_storeu_epi32(c + (i0 + i) * ldc + j0 + v * W, lanes(cols), acc[v]);
+    }
+  }
+}
+
+// qgemm_simd.hpp's conv: the tile's A rows are the virtual rows' windows where they lie.
+void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh, std::size_t kw,
+          std::size_t out_w, std::size_t r0, std::size_t r1, const std::uint8_t* bp, std::size_t n,
+          const std::int32_t* colsum, const QEpilogue& ep) {
+  alignas(64) std::int32_t tile[MR * NR];
+  const std::size_t k = kh * kw * c, kq_tap = kw * c / 4;
+  for (std::size_t jc = 0; jc < n; jc += NC) {
+    const std::size_t nc = min_sz(NC, n - jc);
+    const std::uint8_t* panel = bp + packed_panel(k, n, jc, 0);
+    for (std::size_t ic = r0; ic < r1; ic += MR) {
+      const std::size_t mr = min_sz(MR, r1 - ic);
+      for (std::size_t jr = 0; jr < nc; jr += NR) {
+        kernel(kh, wp * c, kq_tap, in + ic * c, c, panel + jr * k, tile);
+        const std::size_t nr = min_sz(NR, nc - jr);
+        for (std::size_t i = 0; i < mr; ++i) {
+          const std::size_t p = ic + i, ox = p % wp;
+          if (ox >= out_w) continue;  // a window across the row's end
+          __m512i sums[NV];
+          for (int v = 0; v < NV; ++v) sums[v] = _mm512_load_si512(tile + i * NR + v * W);
+          epilogue_row(sums, nr, jc + jr, colsum, ep, ep.y + (p / wp * out_w + ox) * ep.ldy);
+        }
       }
     }
+  }
 }
 
 void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
@@ -164,7 +207,7 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
           astride = kq * 4;
         }
         for (std::size_t jr = 0; jr < nc; jr += NR) {
-          kernel(kq, asl, astride, panel + jr * kq * 4, tile);
+          kernel(1, 0, kq, asl, astride, panel + jr * kq * 4, tile);
           finish(tile, mr, min_sz(NR, nc - jr), ic, jc + jr, first, last, colsum, c, ldc, ep);
         }
       }
@@ -190,7 +233,8 @@ void quantize(const float* x, std::size_t count, float reciprocal, std::int32_t 
 }  // namespace vnni
 
 const QGemmFns* qgemm_avx512_vnni() {
-  static const QGemmFns fns{vnni::packed_bytes, vnni::pack, vnni::run, vnni::KC, vnni::quantize};
+  static const QGemmFns fns{vnni::packed_bytes, vnni::pack,     vnni::run,
+                            vnni::KC,           vnni::quantize, vnni::conv};
   static const bool usable = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512f") &&

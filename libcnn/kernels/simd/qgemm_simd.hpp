@@ -9,6 +9,10 @@
 
 namespace cnn::kernels::simd {
 
+// The largest k of qgemm_avx512vnni's one block (its KC): the largest kernel of a convolution
+// that conv takes.
+constexpr std::size_t kQConvMaxK = 1536;
+
 struct QGemmFns {
   // Bytes of a packed B [k, n], and the packing.
   std::size_t (*packed_bytes)(std::size_t k, std::size_t n);
@@ -25,6 +29,14 @@ struct QGemmFns {
   // count floats of x to bytes (kernels::quantize_u8's formula; reciprocal = 1 / scale).
   void (*quantize)(const float* x, std::size_t count, float reciprocal, std::int32_t zero_point,
                    std::uint8_t* dst);
+  // A stride-1 convolution of one sample held padded (qconv's layout: [hp, wp, c], c a multiple
+  // of 4, kh * kw * c <= k_block, readable bytes after it), B packed [kh * kw * c, n]: its
+  // virtual rows [r0, r1), virtual row p being the window at (p / wp, p % wp), written through
+  // the epilogue to y row (p / wp) * out_w + p % wp, and skipped where p % wp >= out_w.
+  void (*conv)(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
+               std::size_t kw, std::size_t out_w, std::size_t r0, std::size_t r1,
+               const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum,
+               const QEpilogue& ep);
 };
 
 // Null when the CPU lacks AVX512_VNNI.

@@ -3,6 +3,7 @@
 // shapes with partial tiles, odd k, several k blocks and column panels, for any thread count.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "isa_test_util.hpp"
 #include "kernels/qgemm.hpp"
 #include "kernels/threading.hpp"
+#include "tensor/error.hpp"
 #include "tensor/rng.hpp"
 
 using namespace cnn::kernels;
@@ -188,5 +190,110 @@ TEST_CASE("quantize_u8: the stated formula on every ISA, bitwise, edges included
         quantize_u8(x.data(), rows, cols, cols, scale, z, got.data(), isa);
         CHECK(std::memcmp(got.data(), want.data(), got.size()) == 0);
       }
+  }
+}
+
+TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise") {
+  // Valid and "same" padding, kernels 3x3, 2x2, 1x3, 5x5, channels 4 to 64, rows that end inside
+  // a 14-row tile and panels of 32 columns partly used; any thread count; and qconv_rows' bands.
+  ThreadsGuard guard;
+  cnn::Rng rng(44);
+  struct Case {
+    std::size_t h, w, c, kh, kw, filters, n;
+    Padding padding;
+    std::int32_t zero_point;
+  };
+  const Case cases[] = {{13, 13, 32, 3, 3, 64, 3, Padding::Valid, 0},
+                        {9, 17, 4, 3, 3, 33, 2, Padding::Same, 7},
+                        {8, 8, 12, 2, 2, 16, 1, Padding::Valid, 200},
+                        {6, 11, 8, 1, 3, 40, 2, Padding::Same, 0},
+                        {12, 10, 60, 5, 5, 70, 2, Padding::Same, 128},
+                        // Channels padded to 4 with the zero point (first layers).
+                        {20, 19, 3, 3, 3, 32, 2, Padding::Valid, 0},
+                        {9, 8, 1, 3, 3, 32, 3, Padding::Same, 5},
+                        {7, 9, 6, 2, 3, 17, 2, Padding::Valid, 77}};
+  for (const Case& cs : cases) {
+    const ConvGeometry g = *conv_geometry(cs.h, cs.w, cs.c, cs.kh, cs.kw, 1, 1, 1, 1, cs.padding);
+    const std::size_t k = g.col_cols(), f = cs.filters, m = g.col_rows();
+    CAPTURE(cs.h);
+    CAPTURE(cs.c);
+    CAPTURE(cs.kh);
+    std::vector<float> x(cs.n * cs.h * cs.w * cs.c);
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.5, 3));
+    std::vector<std::int8_t> w(k * f);
+    for (auto& v : w) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
+    std::vector<float> scale(f), bias(f);
+    for (auto& v : scale) v = static_cast<float>(rng.uniform(1e-4, 1e-2));
+    for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+    const float in_scale = 3.5f / 255.0f;
+    for (Isa isa : all_isas()) {
+      CAPTURE(name_of(isa));
+      PackedQB b(isa);
+      b.pack(k, f, w.data(), f);
+      // qconv's kernel: a zero row for each channel it adds.
+      const std::size_t kp = g.kh * g.kw * qconv_channels(g);
+      std::vector<float> wf(w.begin(), w.end()), wide(kp * f, NAN);
+      pad_kernel_channels(g, wf.data(), f, wide.data());
+      std::vector<std::int8_t> wq(wide.begin(), wide.end());
+      PackedQB bp(isa);
+      bp.pack(kp, f, wq.data(), f);
+      REQUIRE(qconv_fits(g, bp) == native_int8(isa));
+      CHECK(qconv_fits(g, b) == (native_int8(isa) && kp == k));
+      if (!qconv_fits(g, bp)) {
+        CHECK_THROWS_AS(qconv(g, cs.n, nullptr, bp, QEpilogue{}), cnn::Error);
+        continue;
+      }
+      // The oracle: quantize, im2col_u8 with the zero point as padding, qgemm.
+      std::vector<std::uint8_t> qx(x.size()), col(m * k);
+      quantize_u8(x.data(), x.size() / cs.c, cs.c, cs.c, in_scale, cs.zero_point, qx.data(), isa);
+      std::vector<float> want(cs.n * m * f);
+      QEpilogue ep;
+      ep.scale = scale.data();
+      ep.bias = bias.data();
+      ep.zero_point = cs.zero_point;
+      ep.relu = true;
+      ep.ldy = f;
+      for (std::size_t s = 0; s < cs.n; ++s) {
+        im2col_u8(g, qx.data() + s * cs.h * cs.w * cs.c, static_cast<std::uint8_t>(cs.zero_point),
+                  col.data());
+        ep.y = want.data() + s * m * f;
+        qgemm(m, col.data(), k, b, ep);
+      }
+      std::vector<std::uint8_t> padded(qconv_input_bytes(g, cs.n));
+      quantize_conv_input(g, cs.n, x.data(), in_scale, cs.zero_point, padded.data(), isa);
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        std::vector<float> y(want.size(), NAN);
+        ep.y = y.data();
+        qconv(g, cs.n, padded.data(), bp, ep);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) wrong += bits(y[i]) != bits(want[i]);
+        REQUIRE_MESSAGE(wrong == 0,
+                        threads << " threads: " << wrong << " of " << y.size() << " differ");
+      }
+      // Bands of rows of the last sample, as a fused pooling asks for them.
+      const std::uint8_t* last = padded.data() + (cs.n - 1) * qconv_sample_bytes(g);
+      for (std::size_t oy0 = 0; oy0 < g.out_h; oy0 += 2) {
+        const std::size_t oy1 = std::min(oy0 + 2, g.out_h);
+        std::vector<float> band((oy1 - oy0) * g.out_w * f, NAN);
+        ep.y = band.data();
+        qconv_rows(g, last, bp, ep, oy0, oy1);
+        const float* ref = want.data() + ((cs.n - 1) * m + oy0 * g.out_w) * f;
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < band.size(); ++i) wrong += bits(band[i]) != bits(ref[i]);
+        REQUIRE_MESSAGE(wrong == 0, "rows " << oy0 << "-" << oy1 << ": " << wrong << " differ");
+      }
+    }
+  }
+  // What does not fit: strides, dilations, 1x1 (its input is already the col matrix), kernels
+  // past one k block.
+  for (Isa isa : supported_isas()) {
+    if (!native_int8(isa)) continue;
+    CHECK(qconv_fits(*conv_geometry(9, 9, 8, 3, 3, 1, 1, 1, 1, Padding::Valid), isa));
+    CHECK_FALSE(qconv_fits(*conv_geometry(9, 9, 8, 3, 3, 2, 2, 1, 1, Padding::Valid), isa));
+    CHECK_FALSE(qconv_fits(*conv_geometry(9, 9, 8, 3, 3, 1, 1, 2, 2, Padding::Valid), isa));
+    CHECK(qconv_fits(*conv_geometry(9, 9, 3, 3, 3, 1, 1, 1, 1, Padding::Valid), isa));
+    CHECK_FALSE(qconv_fits(*conv_geometry(9, 9, 8, 1, 1, 1, 1, 1, 1, Padding::Valid), isa));
+    CHECK_FALSE(qconv_fits(*conv_geometry(9, 9, 256, 3, 3, 1, 1, 1, 1, Padding::Valid), isa));
   }
 }

@@ -176,3 +176,67 @@ TEST_CASE("quantize_kernel: a NaN weight becomes 0, the rest of its column is ke
   CHECK(q[0] == 127);
   CHECK(q[2] == -64);  // -0.5 / (1 / 127)
 }
+
+TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' output, bitwise") {
+  // Conv2D (int8, windows read in place where the CPU has VNNI) followed by max pooling with a
+  // dropped last row and column, overlapping 3x3 / stride 2 max pooling, and average pooling;
+  // against the same model with a linear Activation between each Conv2D and its pooling, which
+  // keeps them apart.
+  const char* pools[] = {R"({"type": "MaxPooling2D", "pool_size": 2})",
+                         R"({"type": "MaxPooling2D", "pool_size": 3, "strides": 2})",
+                         R"({"type": "AveragePooling2D", "pool_size": 2})"};
+  for (const char* pool : pools) {
+    CAPTURE(pool);
+    auto arch_with = [&](bool apart) {
+      json a = json::parse(R"({"name": "qp", "input_shape": [13, 12, 8], "layers": [
+        {"type": "Conv2D", "name": "conv", "filters": 40, "kernel_size": 3, "activation": "relu",
+         "bias_initializer": "glorot_uniform",
+         "quantization": {"input_scale": 0.01, "input_zero_point": 20}},
+        {"type": "Flatten", "name": "flat"},
+        {"type": "Dense", "name": "dense", "units": 3}]})");
+      json p = json::parse(pool);
+      p["name"] = "pool";
+      a["layers"].insert(a["layers"].begin() + 1, p);
+      if (apart)
+        a["layers"].insert(
+            a["layers"].begin() + 1,
+            json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
+      return a;
+    };
+    Model fused = Model::from_json(arch_with(false), "fused.json");
+    Model apart = Model::from_json(arch_with(true), "apart.json");
+    Rng rng(52);
+    fused.init_params(rng);
+    std::copy(fused.values(), fused.values() + fused.arena_size(), apart.values());
+    Tensor x;
+    ensure_shape(x, {5, 13, 12, 8});
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
+    Context ctx;
+    ctx.training = false;
+    ctx.output_only = true;
+    CHECK(fused.fusable(0) == kernels::native_int8(kernels::active_isa()));
+    CHECK_FALSE(apart.fusable(0));
+    const Tensor a = apart.forward(ctx, x);
+    const Tensor f = fused.forward(ctx, x);
+    REQUIRE(a.size() == f.size());
+    CHECK(std::memcmp(a.data(), f.data(), a.size() * sizeof(float)) == 0);
+    // ... and the int8 path ran in both (float differs).
+    detail::set_int8(false);
+    const Tensor off = fused.forward(ctx, x);
+    detail::set_int8(true);
+    CHECK(std::memcmp(off.data(), f.data(), f.size() * sizeof(float)) != 0);
+    // New weights (values() counts as a write: a new parameters' version): packed again.
+    for (Model* m : {&fused, &apart}) {
+      float* v = m->values();
+      for (std::size_t i = 0; i < m->arena_size(); ++i) v[i] *= -1.5f;
+    }
+    Model fresh = Model::from_json(arch_with(false), "fresh.json");
+    std::copy(fused.values(), fused.values() + fused.arena_size(), fresh.values());
+    const Tensor a2 = apart.forward(ctx, x);
+    const Tensor f2 = fused.forward(ctx, x);
+    const Tensor n2 = fresh.forward(ctx, x);
+    CHECK(std::memcmp(a2.data(), f2.data(), a2.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(n2.data(), f2.data(), n2.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(f.data(), f2.data(), f.size() * sizeof(float)) != 0);
+  }
+}
