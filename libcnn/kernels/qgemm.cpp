@@ -204,11 +204,11 @@ void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, f
         quantize_row(native, src, inside * c, r, zero_point, d + left * c);
       } else {
         quantize_row(native, src, inside * c, r, zero_point, narrow.data());
+        // Byte by byte: 3 channels of an image are too short a copy for memcpy calls.
+        const std::uint8_t* from = narrow.data();
         std::uint8_t* px = d + left * cp;
-        for (std::size_t i = 0; i < inside; ++i, px += cp) {
-          std::memcpy(px, narrow.data() + i * c, c);
-          std::memset(px + c, zp, cp - c);
-        }
+        for (std::size_t i = 0; i < inside; ++i, px += cp, from += c)
+          for (std::size_t ci = 0; ci < cp; ++ci) px[ci] = ci < c ? from[ci] : zp;
       }
       std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
     }

@@ -217,9 +217,40 @@ struct Eltwise {
   // integers; strict > keeps the first max on ties, as the reference does.
   static void max_pool_forward(const PoolGeometry& g, const float* in, float* out,
                                std::uint32_t* cell) {
+    // Inference wants no cells: its loop is spared the second vector.
+    if (cell)
+      max_pool_forward_impl<true>(g, in, out, cell);
+    else
+      max_pool_forward_impl<false>(g, in, out, nullptr);
+  }
+  template <bool kCells>
+  static void max_pool_forward_impl(const PoolGeometry& g, const float* in, float* out,
+                                    std::uint32_t* cell) {
     using VI = xsimd::batch<std::int32_t, Arch>;
     static_assert(VI::size == W);
     const std::size_t c = g.c, cv = c - c % W;
+    if constexpr (!kCells) {
+      // 2x2 windows, stride 2, inside the input (the lecture's pooling): the same comparisons
+      // in the same order, without the general window's bookkeeping per cell.
+      if (g.ph == 2 && g.pw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_top == 0 &&
+          g.pad_left == 0 && g.dil_h == 1 && g.dil_w == 1 && c == cv) {
+        for (std::size_t oy = 0; oy < g.out_h; ++oy)
+          for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+            const float* p00 = in + (2 * oy * g.w + 2 * ox) * c;
+            const float* p10 = p00 + g.w * c;
+            float* o = out + (oy * g.out_w + ox) * c;
+            for (std::size_t ci = 0; ci < c; ci += W) {
+              V best = V::load_unaligned(p00 + ci);
+              for (const float* p : {p00 + c, p10, p10 + c}) {
+                const V v = V::load_unaligned(p + ci);
+                best = xsimd::select(v > best, v, best);
+              }
+              best.store_unaligned(o + ci);
+            }
+          }
+        return;
+      }
+    }
     for (std::size_t oy = 0; oy < g.out_h; ++oy)
       for (std::size_t ox = 0; ox < g.out_w; ++ox) {
         const Win win = window(g, oy, ox);
@@ -237,10 +268,10 @@ struct Eltwise {
               const V v = V::load_unaligned(in + (y * g.w + x) * c + ci);
               const auto gt = v > best;
               best = xsimd::select(gt, v, best);
-              who = xsimd::select(gt, V(q), who);
+              if constexpr (kCells) who = xsimd::select(gt, V(q), who);
             }
           best.store_unaligned(o + ci);
-          if (a)
+          if constexpr (kCells)
             xsimd::batch_cast<std::int32_t>(who).store_unaligned(
                 reinterpret_cast<std::int32_t*>(a + ci));
         }
