@@ -136,11 +136,13 @@ void quantize_row(const simd::QGemmFns* native, const float* src, std::size_t co
   }
 }
 
-// The padded sample's sizes (qconv_fits' geometries).
-std::size_t padded_h(const ConvGeometry& g) { return g.out_h + g.kh - 1; }
-std::size_t padded_w(const ConvGeometry& g) { return g.out_w + g.kw - 1; }
-// Bytes a tile's windows may read past the last sample: 14 windows of kw * channels bytes.
-std::size_t conv_slack(const ConvGeometry& g) { return (14 + g.kw) * qconv_channels(g) + 64; }
+// The padded sample's sizes (qconv_fits' geometries): the cells the windows cover.
+std::size_t padded_h(const ConvGeometry& g) { return (g.out_h - 1) * g.stride_h + g.kh; }
+std::size_t padded_w(const ConvGeometry& g) { return (g.out_w - 1) * g.stride_w + g.kw; }
+// Bytes a tile's windows may read past the last sample: 14 windows, stride_w pixels apart.
+std::size_t conv_slack(const ConvGeometry& g) {
+  return (14 * g.stride_w + g.kw) * qconv_channels(g) + 64;
+}
 }  // namespace
 
 void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
@@ -157,7 +159,7 @@ void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t
 std::size_t qconv_channels(const ConvGeometry& g) { return (g.c + 3) / 4 * 4; }
 
 bool qconv_geometry_fits(const ConvGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.kh * g.kw > 1 &&
+  return g.dil_h == 1 && g.dil_w == 1 && g.kh * g.kw > 1 &&
          g.kh * g.kw * qconv_channels(g) <= simd::kQConvMaxK && g.out_h > 0 && g.out_w > 0;
 }
 
@@ -230,10 +232,9 @@ void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQ
   if (oy0 >= std::min(oy1, g.out_h) || b.n() == 0) return;
   oy1 = std::min(oy1, g.out_h);
   const std::size_t wp = padded_w(g);
-  // The band's windows from its first row on: virtual rows up to the last real window.
   const std::size_t cp = qconv_channels(g);
-  native_for(b.isa())->conv(sample + oy0 * wp * cp, wp, cp, g.kh, g.kw, g.out_w, 0,
-                            (oy1 - oy0 - 1) * wp + g.out_w, b.data(), b.n(), b.column_sums().data(),
+  native_for(b.isa())->conv(sample + oy0 * g.stride_h * wp * cp, wp, cp, g.kh, g.kw, g.stride_h,
+                            g.stride_w, g.out_w, oy1 - oy0, b.data(), b.n(), b.column_sums().data(),
                             epilogue);
 }
 

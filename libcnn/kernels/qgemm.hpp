@@ -73,16 +73,17 @@ void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t
 void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, std::uint8_t* col);
 
 // An int8 convolution that reads its windows where they lie in the quantized input (an "implicit
-// GEMM": no im2col matrix), for stride 1 and no dilation, kh * kw > 1 and kh * kw * channels
+// GEMM": no im2col matrix), for any stride, no dilation, kh * kw > 1 and kh * kw * channels
 // within one k block of the VNNI kernel (qconv_fits). The input is quantized once into a padded
-// layout, [hp, wp, cp] per sample with hp = out_h + kh - 1, wp = out_w + kw - 1 and cp =
-// qconv_channels (c rounded up to a multiple of 4), the padding filled with the zero point,
-// then bytes to spare after the last sample. Each tile of 14 output pixels is then 14
-// consecutive windows: a window starting at pixel p of the padded sample reads kw * cp bytes at
-// p, p + wp, ... (kh runs, rows cp bytes apart), so rows are taken over the whole padded width
-// and the kw - 1 windows of each row that cross its end are computed and thrown away. The
-// kernel is B [kh * kw * cp, n] (pad_kernel_channels: zero rows for the added channels). The
-// same sums as im2col_u8 and qgemm, the same epilogue: bitwise the same y.
+// layout, [hp, wp, cp] per sample with hp = (out_h - 1) * stride_h + kh, wp = (out_w - 1) *
+// stride_w + kw (the cells the windows cover) and cp = qconv_channels (c rounded up to a
+// multiple of 4), the padding filled with the zero point, then bytes to spare after the last
+// sample. A window is then kh runs of kw * cp bytes, wp * cp apart, and a tile's 14 windows are
+// stride_w * cp bytes apart: 14 windows of an output row, or, with stride 1, 14 consecutive
+// pixels of the padded sample, rows taken over its whole width (the kw - 1 windows of each row
+// that cross its end are computed and thrown away). The kernel is B [kh * kw * cp, n]
+// (pad_kernel_channels: zero rows for the added channels). The same sums as im2col_u8 and
+// qgemm, the same epilogue: bitwise the same y.
 std::size_t qconv_channels(const ConvGeometry& g);
 bool qconv_geometry_fits(const ConvGeometry& g);  // whatever the CPU
 bool qconv_fits(const ConvGeometry& g, Isa isa = active_isa());

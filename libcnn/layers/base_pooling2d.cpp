@@ -34,12 +34,15 @@ void Pool2D::pool_sample(const float* in, float* out) const {
 }
 
 bool Pool2D::band_pools() const {
-  return geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.dil_h == 1 && geo_.dil_w == 1;
+  // Every window starts inside the input (ceil mode's last ones may end past it).
+  return geo_.pad_top == 0 && geo_.pad_left == 0 && geo_.dil_h == 1 && geo_.dil_w == 1 &&
+         geo_.out_h > 0 && (geo_.out_h - 1) * geo_.stride_h < geo_.h &&
+         (geo_.out_w - 1) * geo_.stride_w < geo_.w;
 }
 
-void Pool2D::pool_band(const float* band, float* out) const {
+void Pool2D::pool_band(const float* band, std::size_t rows, float* out) const {
   kernels::PoolGeometry g = geo_;
-  g.h = geo_.ph;
+  g.h = rows;
   g.out_h = 1;
   if (mode_ == PoolMode::Average)
     kernels::avg_pool_forward(g, band, out);

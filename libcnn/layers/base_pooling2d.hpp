@@ -37,10 +37,11 @@ class Pool2D : public Layer {
   // Pools one sample: in [h, w, c] -> out [out_h, out_w, c] (inference; nothing kept).
   void pool_sample(const float* in, float* out) const;
   // Pools the rows of one output row, for pooling without padding or dilation (band_pools):
-  // band [ph, w, c], the input rows py * stride_h ... of a sample -> out [out_w, c], the same
-  // values as pool_sample's row py.
+  // band [rows, w, c], the input rows py * stride_h ... of a sample (rows: ph, or fewer where a
+  // ceil-mode window passes the last row) -> out [out_w, c], the same values as pool_sample's
+  // row py.
   bool band_pools() const;
-  void pool_band(const float* band, float* out) const;
+  void pool_band(const float* band, std::size_t rows, float* out) const;
 
  protected:
   explicit Pool2D(PoolMode mode) : mode_(mode) {}

@@ -470,11 +470,12 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
     for (std::size_t task = lo; task < hi; ++task) {
       const std::size_t s = task / parts, part = task % parts;
       for (std::size_t py = pg.out_h * part / parts; py < pg.out_h * (part + 1) / parts; ++py) {
-        const std::size_t oy0 = py * pg.stride_h;
-        qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, oy0, oy0 + pg.ph);
+        // The window's rows, clipped to the convolution's output (ceil-mode pooling).
+        const std::size_t oy0 = py * pg.stride_h, oy1 = std::min(oy0 + pg.ph, geo_.out_h);
+        qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, oy0, oy1);
         if (act != kernels::Act::Linear && !relu)
-          kernels::act_forward(act, rows, pg.ph * geo_.out_w, f);
-        pool.pool_band(rows, out.data() + s * out_size + py * pg.out_w * f);
+          kernels::act_forward(act, rows, (oy1 - oy0) * geo_.out_w, f);
+        pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * f);
       }
     }
   });

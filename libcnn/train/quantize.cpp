@@ -27,12 +27,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // Whether a thin Conv2D (a first layer) gains from int8: only when its windows are read in place
-// (kernels::qconv) and padding its channels to a multiple of 4 adds at most a third of the work
-// (3 channels: the cats-vs-dogs convnet's first layer ran 1.3x faster in int8; 1 channel, four
-// times the products: the MNIST convnet's ran slower than float).
+// (kernels::qconv) with stride 1 and padding its channels to a multiple of 4 adds at most a
+// third of the work. 3 channels: the cats-vs-dogs convnet's first layer ran 1.3x faster in
+// int8; 1 channel, four times the products: the MNIST convnet's ran slower than float;
+// SqueezeNet's 3x3 / 2 one ran no faster (its output, written or pooled, is the cost).
 bool thin_gains(const Conv2D& c) {
   const kernels::ConvGeometry& g = c.geometry();
-  return kernels::qconv_geometry_fits(g) && 3 * kernels::qconv_channels(g) <= 4 * g.c;
+  return kernels::qconv_geometry_fits(g) && g.stride_h == 1 && g.stride_w == 1 &&
+         3 * kernels::qconv_channels(g) <= 4 * g.c;
 }
 
 // Values kept per layer for a percentile: an even sample of each batch's inputs.

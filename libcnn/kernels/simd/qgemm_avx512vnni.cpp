@@ -152,29 +152,47 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
   }
 }
 
-// qgemm_simd.hpp's conv: the tile's A rows are the virtual rows' windows where they lie.
+// qgemm_simd.hpp's conv: a tile's A rows are windows where they lie. Stride 1: 14 consecutive
+// "virtual rows" (windows at every pixel of the padded rows, those across a row's end dropped).
+// Strides: 14 windows of one output row, sw * c bytes apart.
 void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh, std::size_t kw,
-          std::size_t out_w, std::size_t r0, std::size_t r1, const std::uint8_t* bp, std::size_t n,
-          const std::int32_t* colsum, const QEpilogue& ep) {
+          std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
+          const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum, const QEpilogue& ep) {
   alignas(64) std::int32_t tile[MR * NR];
-  const std::size_t k = kh * kw * c, kq_tap = kw * c / 4;
+  const std::size_t k = kh * kw * c, kq_tap = kw * c / 4, tap_stride = wp * c;
+  const auto store = [&](std::size_t i, std::size_t nr, std::size_t j0, float* y) {
+    __m512i sums[NV];
+    for (int v = 0; v < NV; ++v) sums[v] = _mm512_load_si512(tile + i * NR + v * W);
+    epilogue_row(sums, nr, j0, colsum, ep, y);
+  };
   for (std::size_t jc = 0; jc < n; jc += NC) {
     const std::size_t nc = min_sz(NC, n - jc);
     const std::uint8_t* panel = bp + packed_panel(k, n, jc, 0);
-    for (std::size_t ic = r0; ic < r1; ic += MR) {
-      const std::size_t mr = min_sz(MR, r1 - ic);
-      for (std::size_t jr = 0; jr < nc; jr += NR) {
-        kernel(kh, wp * c, kq_tap, in + ic * c, c, panel + jr * k, tile);
-        const std::size_t nr = min_sz(NR, nc - jr);
-        for (std::size_t i = 0; i < mr; ++i) {
-          const std::size_t p = ic + i, ox = p % wp;
-          if (ox >= out_w) continue;  // a window across the row's end
-          __m512i sums[NV];
-          for (int v = 0; v < NV; ++v) sums[v] = _mm512_load_si512(tile + i * NR + v * W);
-          epilogue_row(sums, nr, jc + jr, colsum, ep, ep.y + (p / wp * out_w + ox) * ep.ldy);
+    if (sh == 1 && sw == 1) {
+      const std::size_t r1 = (rows - 1) * wp + out_w;
+      for (std::size_t ic = 0; ic < r1; ic += MR) {
+        const std::size_t mr = min_sz(MR, r1 - ic);
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          kernel(kh, tap_stride, kq_tap, in + ic * c, c, panel + jr * k, tile);
+          for (std::size_t i = 0; i < mr; ++i) {
+            const std::size_t p = ic + i, ox = p % wp;
+            if (ox >= out_w) continue;  // a window across the row's end
+            store(i, min_sz(NR, nc - jr), jc + jr, ep.y + (p / wp * out_w + ox) * ep.ldy);
+          }
         }
       }
+      continue;
     }
+    for (std::size_t oy = 0; oy < rows; ++oy)
+      for (std::size_t ox0 = 0; ox0 < out_w; ox0 += MR) {
+        const std::size_t mr = min_sz(MR, out_w - ox0);
+        const std::uint8_t* a = in + (oy * sh * wp + ox0 * sw) * c;
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          kernel(kh, tap_stride, kq_tap, a, sw * c, panel + jr * k, tile);
+          for (std::size_t i = 0; i < mr; ++i)
+            store(i, min_sz(NR, nc - jr), jc + jr, ep.y + (oy * out_w + ox0 + i) * ep.ldy);
+        }
+      }
   }
 }
 

@@ -29,12 +29,12 @@ struct QGemmFns {
   // count floats of x to bytes (kernels::quantize_u8's formula; reciprocal = 1 / scale).
   void (*quantize)(const float* x, std::size_t count, float reciprocal, std::int32_t zero_point,
                    std::uint8_t* dst);
-  // A stride-1 convolution of one sample held padded (qconv's layout: [hp, wp, c], c a multiple
-  // of 4, kh * kw * c <= k_block, readable bytes after it), B packed [kh * kw * c, n]: its
-  // virtual rows [r0, r1), virtual row p being the window at (p / wp, p % wp), written through
-  // the epilogue to y row (p / wp) * out_w + p % wp, and skipped where p % wp >= out_w.
+  // A convolution of one sample held padded (qconv's layout: rows of wp pixels of c bytes, c a
+  // multiple of 4, kh * kw * c <= k_block, readable bytes after it), B packed [kh * kw * c, n]:
+  // output rows [0, rows) of out_w pixels, row oy's windows starting at pixel oy * sh * wp + ox *
+  // sw of in, written through the epilogue to y row oy * out_w + ox.
   void (*conv)(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
-               std::size_t kw, std::size_t out_w, std::size_t r0, std::size_t r1,
+               std::size_t kw, std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
                const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum,
                const QEpilogue& ep);
 };

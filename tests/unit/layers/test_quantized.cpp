@@ -182,10 +182,22 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
   // dropped last row and column, overlapping 3x3 / stride 2 max pooling, and average pooling;
   // against the same model with a linear Activation between each Conv2D and its pooling, which
   // keeps them apart.
-  const char* pools[] = {R"({"type": "MaxPooling2D", "pool_size": 2})",
-                         R"({"type": "MaxPooling2D", "pool_size": 3, "strides": 2})",
-                         R"({"type": "AveragePooling2D", "pool_size": 2})"};
-  for (const char* pool : pools) {
+  struct Case {
+    const char* pool;
+    int stride;  // the convolution's
+  };
+  const Case cases[] = {{R"({"type": "MaxPooling2D", "pool_size": 2})", 1},
+                        {R"({"type": "MaxPooling2D", "pool_size": 3, "strides": 2})", 1},
+                        {R"({"type": "AveragePooling2D", "pool_size": 2})", 1},
+                        // SqueezeNet's first layers: a stride-2 convolution, then ceil-mode
+                        // windows whose last row and column pass the convolution's output.
+                        {R"({"type": "MaxPooling2D", "pool_size": 3, "strides": 2,
+                             "ceil_mode": true})",
+                         2},
+                        {R"({"type": "AveragePooling2D", "pool_size": 3, "strides": 2,
+                             "ceil_mode": true})",
+                         2}};
+  for (const auto& [pool, stride] : cases) {
     CAPTURE(pool);
     auto arch_with = [&](bool apart) {
       json a = json::parse(R"({"name": "qp", "input_shape": [13, 12, 8], "layers": [
@@ -194,6 +206,7 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
          "quantization": {"input_scale": 0.01, "input_zero_point": 20}},
         {"type": "Flatten", "name": "flat"},
         {"type": "Dense", "name": "dense", "units": 3}]})");
+      a["layers"][0]["strides"] = stride;
       json p = json::parse(pool);
       p["name"] = "pool";
       a["layers"].insert(a["layers"].begin() + 1, p);
