@@ -2,9 +2,12 @@
 // kernels/simd/ are compiled with ISA flags; this one is baseline x86-64 so it runs anywhere.
 #include "kernels/dispatch.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <xsimd/xsimd.hpp>
+
+#include "tensor/error.hpp"
 
 namespace cnn::kernels {
 
@@ -47,6 +50,17 @@ std::vector<Isa> detect() {
 const std::vector<Isa>& supported_isas() {
   static const std::vector<Isa> isas = detect();
   return isas;
+}
+
+bool isa_runs(Isa isa) {
+  const auto& isas = supported_isas();
+  return isa == Isa::Reference || std::find(isas.begin(), isas.end(), isa) != isas.end();
+}
+
+void require_isa(Isa isa, const char* what) {
+  if (!isa_runs(isa))
+    throw Error(std::string(what) + ": instruction set " + isa_name(isa) +
+                " is not supported by this CPU");
 }
 
 Isa active_isa() {

@@ -17,6 +17,12 @@ std::string isa_name(Isa isa);
 // The SIMD variants this build has and this CPU can run, slowest first (Reference not included).
 const std::vector<Isa>& supported_isas();
 
+// Whether kernels of isa can run here: Reference, or one of supported_isas().
+bool isa_runs(Isa isa);
+// Throws cnn::Error ("WHAT: instruction set avx512 is not supported by this CPU") unless
+// isa_runs(isa).
+void require_isa(Isa isa, const char* what);
+
 // What kernels::gemm and the other entry points use: Reference under CNN_KERNELS=reference,
 // else the last of supported_isas(). Decided once per process.
 Isa active_isa();

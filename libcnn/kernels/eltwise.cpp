@@ -105,9 +105,7 @@ const EltwiseFns& eltwise_for(Isa isa) {
       ref::add_to,      ref::max_pool_forward, ref::max_pool_backward_add, ref::im2col,
       ref::col2im_add,  ref::small_k_forward,  ref::small_k_weight_grad};
   if (isa == Isa::Reference) return reference;
-  const auto& isas = supported_isas();
-  if (std::find(isas.begin(), isas.end(), isa) == isas.end())
-    throw Error("eltwise: instruction set " + isa_name(isa) + " is not supported by this CPU");
+  require_isa(isa, "eltwise");
   switch (isa) {
     case Isa::Sse2:
       return eltwise_sse2();

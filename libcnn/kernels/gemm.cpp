@@ -60,9 +60,7 @@ const simd::GemmFns& variant(Isa isa) {
 }
 
 const simd::GemmFns& checked(Isa isa) {
-  const auto& isas = supported_isas();
-  if (isa != Isa::Reference && std::find(isas.begin(), isas.end(), isa) == isas.end())
-    throw Error("gemm: instruction set " + isa_name(isa) + " is not supported by this CPU");
+  require_isa(isa, "gemm");
   return variant(isa);
 }
 
@@ -181,10 +179,7 @@ float bf16_value(std::uint16_t bits) {
   return x;
 }
 
-bool native_bf16(Isa isa) {
-  const auto& isas = supported_isas();
-  return std::find(isas.begin(), isas.end(), isa) != isas.end() && bf16_variant(isa) != nullptr;
-}
+bool native_bf16(Isa isa) { return isa_runs(isa) && bf16_variant(isa) != nullptr; }
 
 void gemm(Trans ta, Trans tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,

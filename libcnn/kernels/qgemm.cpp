@@ -18,12 +18,6 @@ const simd::QGemmFns* native_for(Isa isa) {
   return isa == Isa::Avx512 ? simd::qgemm_avx512_vnni() : nullptr;
 }
 
-void check_isa(Isa isa) {
-  const auto& isas = supported_isas();
-  if (isa != Isa::Reference && std::find(isas.begin(), isas.end(), isa) == isas.end())
-    throw Error("qgemm: instruction set " + isa_name(isa) + " is not supported by this CPU");
-}
-
 // The epilogue of one sum, as qgemm.hpp states it.
 float epilogue_of(std::int32_t sum, std::size_t j, const std::int32_t* colsum,
                   const QEpilogue& ep) {
@@ -90,12 +84,9 @@ void run(std::size_t m, const std::uint8_t* a, std::size_t lda, const PackedQB& 
 
 }  // namespace
 
-bool native_int8(Isa isa) {
-  const auto& isas = supported_isas();
-  return std::find(isas.begin(), isas.end(), isa) != isas.end() && native_for(isa) != nullptr;
-}
+bool native_int8(Isa isa) { return isa_runs(isa) && native_for(isa) != nullptr; }
 
-PackedQB::PackedQB(Isa isa) : isa_(isa) { check_isa(isa); }
+PackedQB::PackedQB(Isa isa) : isa_(isa) { require_isa(isa, "qgemm"); }
 
 void PackedQB::pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb) {
   k_ = k;
@@ -147,7 +138,7 @@ std::size_t conv_slack(const ConvGeometry& g) {
 
 void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx, float scale,
                  std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
-  check_isa(isa);
+  require_isa(isa, "qgemm");
   const simd::QGemmFns* native = native_for(isa);
   const float r = 1.0f / scale;
   parallel_for(0, rows, [&](std::size_t lo, std::size_t hi) {
@@ -164,9 +155,7 @@ bool qconv_geometry_fits(const ConvGeometry& g) {
 }
 
 bool qconv_fits(const ConvGeometry& g, Isa isa) {
-  const auto& isas = supported_isas();
-  return std::find(isas.begin(), isas.end(), isa) != isas.end() && native_for(isa) &&
-         qconv_geometry_fits(g);
+  return native_int8(isa) && qconv_geometry_fits(g);
 }
 
 bool qconv_fits(const ConvGeometry& g, const PackedQB& b) {
@@ -183,7 +172,7 @@ std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n) {
 
 void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
                          std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
-  check_isa(isa);
+  require_isa(isa, "qgemm");
   const simd::QGemmFns* native = native_for(isa);
   const float r = 1.0f / scale;
   const std::size_t hp = padded_h(g), wp = padded_w(g), c = g.c, cp = qconv_channels(g);
