@@ -170,41 +170,52 @@ std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n) {
   return n * qconv_sample_bytes(g) + conv_slack(g);
 }
 
+void quantize_conv_row(const ConvGeometry& g, const float* x, float scale, std::int32_t zero_point,
+                       std::size_t y, std::uint8_t* sample, Isa isa) {
+  require_isa(isa, "qgemm");
+  const simd::QGemmFns* native = native_for(isa);
+  const std::size_t hp = padded_h(g), wp = padded_w(g), c = g.c, cp = qconv_channels(g);
+  if (y + g.pad_top >= hp) return;  // a row no window reads
+  const auto zp = static_cast<std::uint8_t>(zero_point);
+  std::uint8_t* d = sample + (y + g.pad_top) * wp * cp;
+  const std::size_t left = std::min(g.pad_left, wp), inside = std::min(g.w, wp - left);
+  std::memset(d, zp, left * cp);
+  if (cp == c) {
+    quantize_row(native, x, inside * c, 1.0f / scale, zero_point, d + left * c);
+  } else {
+    // Channels widened to cp, byte by byte: 3 channels of an image are too short a copy for
+    // memcpy calls.
+    thread_local std::vector<std::uint8_t> narrow;
+    narrow.resize(inside * c);
+    quantize_row(native, x, inside * c, 1.0f / scale, zero_point, narrow.data());
+    const std::uint8_t* from = narrow.data();
+    std::uint8_t* px = d + left * cp;
+    for (std::size_t i = 0; i < inside; ++i, px += cp, from += c)
+      for (std::size_t ci = 0; ci < cp; ++ci) px[ci] = ci < c ? from[ci] : zp;
+  }
+  std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
+}
+
+void fill_conv_padding(const ConvGeometry& g, std::size_t n, std::int32_t zero_point,
+                       std::uint8_t* dst) {
+  const std::size_t hp = padded_h(g), row_bytes = padded_w(g) * qconv_channels(g);
+  for (std::size_t s = 0; s < n; ++s)
+    for (std::size_t y = 0; y < hp; ++y)
+      if (y < g.pad_top || y >= g.pad_top + g.h)
+        std::memset(dst + (s * hp + y) * row_bytes, zero_point, row_bytes);
+  std::memset(dst + n * hp * row_bytes, 0, conv_slack(g));
+}
+
 void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
                          std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
   require_isa(isa, "qgemm");
-  const simd::QGemmFns* native = native_for(isa);
-  const float r = 1.0f / scale;
-  const std::size_t hp = padded_h(g), wp = padded_w(g), c = g.c, cp = qconv_channels(g);
-  const auto zp = static_cast<std::uint8_t>(zero_point);
-  // Rows of the padded samples: the padding's rows, columns and channels are the zero point's
-  // code.
-  parallel_for(0, n * hp, [&](std::size_t lo, std::size_t hi) {
-    std::vector<std::uint8_t> narrow(cp == c ? 0 : g.w * c);
-    for (std::size_t row = lo; row < hi; ++row) {
-      const std::size_t s = row / hp, y = row % hp;
-      std::uint8_t* d = dst + row * wp * cp;
-      if (y < g.pad_top || y >= g.pad_top + g.h) {
-        std::memset(d, zp, wp * cp);
-        continue;
-      }
-      const std::size_t left = std::min(g.pad_left, wp), inside = std::min(g.w, wp - left);
-      const float* src = x + ((s * g.h + y - g.pad_top) * g.w) * c;
-      std::memset(d, zp, left * cp);
-      if (cp == c) {
-        quantize_row(native, src, inside * c, r, zero_point, d + left * c);
-      } else {
-        quantize_row(native, src, inside * c, r, zero_point, narrow.data());
-        // Byte by byte: 3 channels of an image are too short a copy for memcpy calls.
-        const std::uint8_t* from = narrow.data();
-        std::uint8_t* px = d + left * cp;
-        for (std::size_t i = 0; i < inside; ++i, px += cp, from += c)
-          for (std::size_t ci = 0; ci < cp; ++ci) px[ci] = ci < c ? from[ci] : zp;
-      }
-      std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
-    }
+  fill_conv_padding(g, n, zero_point, dst);
+  const std::size_t sample = qconv_sample_bytes(g);
+  parallel_for(0, n * g.h, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t row = lo; row < hi; ++row)
+      quantize_conv_row(g, x + row * g.w * g.c, scale, zero_point, row % g.h,
+                        dst + row / g.h * sample, isa);
   });
-  std::memset(dst + n * hp * wp * cp, 0, conv_slack(g));
 }
 
 void pad_kernel_channels(const ConvGeometry& g, const float* kernel, std::size_t n, float* dst) {

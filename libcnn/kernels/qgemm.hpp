@@ -96,6 +96,13 @@ std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n);
 std::size_t qconv_sample_bytes(const ConvGeometry& g);
 void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
                          std::int32_t zero_point, std::uint8_t* dst, Isa isa = active_isa());
+// Its two parts, for a layer that writes the input row by row (a pooling fused before it):
+// the padding rows of n samples and the bytes after them; then input row y (w * c floats, x) of
+// one sample into its padded rows and columns (the padding columns and added channels too).
+void fill_conv_padding(const ConvGeometry& g, std::size_t n, std::int32_t zero_point,
+                       std::uint8_t* dst);
+void quantize_conv_row(const ConvGeometry& g, const float* x, float scale, std::int32_t zero_point,
+                       std::size_t y, std::uint8_t* sample, Isa isa = active_isa());
 // The convolution of n samples: epilogue.y [n * out_h * out_w, b.n()] rows epilogue.ldy apart.
 // Threads over parts of samples; bitwise the same for any thread count.
 void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const PackedQB& b,

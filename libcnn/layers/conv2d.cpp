@@ -403,7 +403,8 @@ void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act,
   if (direct) {
     // The windows read where they lie in the quantized input: no col matrix at all.
     sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
-    qprod_->conv(geo_, n, x.data(), bias, relu, qx_.data(), out.data());
+    qprod_->conv(geo_, n, take_quantized_input(n) ? nullptr : x.data(), bias, relu, qx_.data(),
+                 out.data());
     if (act != kernels::Act::Linear && !relu) kernels::act_forward(act, out.data(), n * m, f);
     return;
   }
@@ -455,10 +456,16 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
   qprod_->prepare(params()[0].value, geo_.col_cols(), f, *quant_, &geo_, ctx.params_version);
   sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
-  qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+  if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
   const kernels::PoolGeometry& pg = pool.geometry();
   const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_), out_size = pg.out_size();
-  const std::size_t band = pg.ph * geo_.out_w * f;
+  // The next int8 convolution's input, written here quantized instead of the pooled floats.
+  detail::QuantizedInput* sink = ctx.quantized_output;
+  if (sink && !(sink->geometry.h == pg.out_h && sink->geometry.w == pg.out_w &&
+                sink->geometry.c == f && sink->batch == n))
+    sink = nullptr;
+  const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
+  const std::size_t band = pg.ph * geo_.out_w * f + (sink ? pg.out_w * f : 0);
   // Tasks: bands of pooled rows of a sample (a batch smaller than the threads still spreads),
   // each with its band of convolution rows [ph, out_w, filters] in cache.
   const auto threads = static_cast<std::size_t>(kernels::num_threads());
@@ -475,10 +482,35 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
         qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, oy0, oy1);
         if (act != kernels::Act::Linear && !relu)
           kernels::act_forward(act, rows, (oy1 - oy0) * geo_.out_w, f);
-        pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * f);
+        if (!sink) {
+          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * f);
+          continue;
+        }
+        float* pooled = rows + pg.ph * geo_.out_w * f;
+        pool.pool_band(rows, oy1 - oy0, pooled);
+        kernels::quantize_conv_row(sink->geometry, pooled, sink->scale, sink->zero_point, py,
+                                   sink->data + s * sink_sample);
       }
     }
   });
+  if (sink) sink->filled = true;
+}
+
+bool Conv2D::writes_quantized_output() const { return int8_direct(); }
+
+detail::QuantizedInput* Conv2D::quantized_input(std::size_t n) {
+  if (!int8_direct()) return nullptr;
+  sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
+  if (!qin_) qin_ = std::make_unique<detail::QuantizedInput>();
+  *qin_ = {geo_, quant_->input_scale, quant_->input_zero_point, qx_.data(), n, false};
+  kernels::fill_conv_padding(geo_, n, quant_->input_zero_point, qx_.data());
+  return qin_.get();
+}
+
+bool Conv2D::take_quantized_input(std::size_t n) {
+  const bool ready = qin_ && qin_->filled && qin_->batch == n && qin_->data == qx_.data();
+  if (qin_) qin_->filled = false;
+  return ready;
 }
 
 void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {

@@ -103,6 +103,8 @@ class Conv2D final : public Layer {
   // one sample at a time, the convolution's output of a sample is built in a scratch buffer
   // that stays in cache and pooled at once into out ([n, pool's output shape]).
   bool fuses_with(const Layer& next) const override;
+  bool writes_quantized_output() const override;
+  detail::QuantizedInput* quantized_input(std::size_t n) override;
   void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) override;
 
  private:
@@ -137,6 +139,9 @@ class Conv2D final : public Layer {
   // Whether the int8 path reads its windows in place (kernels::qconv_fits), and then the int8
   // forward fused with a pooling layer: bands of output rows, each pooled while in cache.
   bool int8_direct() const;
+  // Whether qx_ holds this batch's input already, written by the layer before (quantized_input);
+  // either way the next forward quantizes again unless handed it anew.
+  bool take_quantized_input(std::size_t n);
   void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                            const detail::Pool2D& pool, Tensor& out);
   // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the
@@ -176,6 +181,8 @@ class Conv2D final : public Layer {
   std::optional<std::size_t> kept_col_batch_;
   // forward_fused: per task, one sample's col matrix and convolution output.
   std::vector<float> fused_;
+  // quantized_input: qx_ as handed to the layer before, for the next forward.
+  std::unique_ptr<detail::QuantizedInput> qin_;
   // Winograd: the transformed kernel, made from the kernel at wino_source_ when the model's
   // parameters had version wino_version_ (0: unknown, e.g. a layer run on its own; then
   // wino_kernel_ holds the values it was made from, to compare); for the input gradient the

@@ -27,6 +27,9 @@
 #include "tensor/tensor.hpp"
 
 namespace cnn {
+namespace detail {
+struct QuantizedInput;  // layers/quantized.hpp
+}
 
 // How a parameter is initialised (Keras initializer names).
 enum class Init { Zeros, Ones, GlorotUniform, GlorotNormal, HeNormal, HeUniform };
@@ -80,6 +83,12 @@ struct Context {
   // (Conv2D's Winograd kernel) while the version stays the same. 0: unknown (a layer run on
   // its own), so such caches must compare the values.
   std::uint64_t params_version = 0;
+  // Set by Model::forward around a fused forward (forward_fused) whose output only the next
+  // node reads, when that node is an int8 convolution reading its windows in place
+  // (Layer::quantized_input): where to write that output quantized as the next node reads it,
+  // and then nothing else. A layer that does sets its `filled`; one that does not writes its
+  // output as usual, and the next node quantizes it itself.
+  detail::QuantizedInput* quantized_output = nullptr;
   // Backward only: called by Model with a node's index as soon as that node's backward is done
   // (its parameter gradients are then final), in backward's order (data-parallel training
   // starts summing them over the processes while the earlier layers run).
@@ -157,6 +166,12 @@ class Layer {
   // into out, this layer's own output never written. The values equal forward then
   // next.forward.
   virtual bool fuses_with(const Layer& /*next*/) const { return false; }
+  // Output-only inference: whether forward_fused can write Context::quantized_output; and, for
+  // the layer after, where its input may be written already quantized for a batch of n (made
+  // ready: sized, its padding written), or null. The values are the same as if the layer
+  // quantized its float input itself.
+  virtual bool writes_quantized_output() const { return false; }
+  virtual detail::QuantizedInput* quantized_input(std::size_t /*n*/) { return nullptr; }
   virtual void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out);
   // Layers that keep running statistics of their inputs in training (BatchNormalization):
   // whether this one does, and a momentum that replaces the configured one in training

@@ -124,7 +124,7 @@ void QuantizedProduct::run(std::size_t m, const std::uint8_t* a, std::size_t lda
 
 void QuantizedProduct::conv(const kernels::ConvGeometry& g, std::size_t n, const float* x,
                             const float* bias, bool relu, std::uint8_t* qx, float* y) const {
-  quantize_conv_input(g, n, x, qx);
+  if (x) quantize_conv_input(g, n, x, qx);
   kernels::qconv(g, n, qx, packed_, epilogue(bias, relu, y, packed_.n()));
 }
 

@@ -45,6 +45,17 @@ void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* 
 bool int8_enabled();
 void set_int8(bool enabled);
 
+// An int8 convolution's input, written already quantized by the layer before it (Context::
+// quantized_output): kernels::qconv's padded layout of a batch.
+struct QuantizedInput {
+  kernels::ConvGeometry geometry;  // the reading convolution's
+  float scale = 1.0f;
+  std::int32_t zero_point = 0;
+  std::uint8_t* data = nullptr;  // kernels::qconv_input_bytes(geometry, batch), padding written
+  std::size_t batch = 0;
+  bool filled = false;  // set by the writer when every row is in
+};
+
 class QuantizedProduct {
  public:
   // The packed int8 kernel, made again only when the kernel's values change. direct: the
@@ -64,8 +75,8 @@ class QuantizedProduct {
   void quantize(const float* x, std::size_t rows, std::size_t cols, std::size_t ldx,
                 std::uint8_t* dst) const;
   // The convolution g of n samples x [n, h, w, c] by kernels::qconv, where it fits (conv_fits):
-  // x quantized into qx (kernels::qconv_input_bytes(g, n) bytes), y [n * out_h * out_w, n()]
-  // the epilogue's floats.
+  // x quantized into qx (kernels::qconv_input_bytes(g, n) bytes; x null: qx holds it already),
+  // y [n * out_h * out_w, n()] the epilogue's floats.
   bool conv_fits(const kernels::ConvGeometry& g) const { return kernels::qconv_fits(g, packed_); }
   void conv(const kernels::ConvGeometry& g, std::size_t n, const float* x, const float* bias,
             bool relu, std::uint8_t* qx, float* y) const;
@@ -76,6 +87,7 @@ class QuantizedProduct {
   void conv_rows(const kernels::ConvGeometry& g, const std::uint8_t* sample, const float* bias,
                  bool relu, float* y, std::size_t oy0, std::size_t oy1) const;
   std::uint8_t zero_point() const { return static_cast<std::uint8_t>(q_.input_zero_point); }
+  const QuantConfig& config() const { return q_; }
   std::size_t k() const { return packed_.k(); }
 
  private:

@@ -631,6 +631,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     ~RestoreVersion() {
       ctx.params_version = caller;
       ctx.scratch = nullptr;
+      ctx.quantized_output = nullptr;
     }
   } restore{ctx, ctx.params_version};
   ctx.params_version = params_version_;
@@ -638,7 +639,14 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
     logits.at(i);
     ctx.scratch = planned ? planned_scratch_[i] : nullptr;
     if (planned && fusable(i)) {
+      // Where node i + 2 alone reads the pooling's output and takes it quantized, the fused
+      // layer writes it so (Context::quantized_output).
+      ctx.quantized_output = nullptr;
+      if (i + 2 < nodes_.size() && nodes_[i].layer->writes_quantized_output() &&
+          only_reader(i + 1, i + 2))
+        ctx.quantized_output = nodes_[i + 2].layer->quantized_input(n);
       fuse_with_pool(ctx, i, input, n);
+      ctx.quantized_output = nullptr;
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
@@ -652,6 +660,15 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
+}
+
+bool Model::only_reader(std::size_t a, std::size_t b) const {
+  if (a + 1 >= nodes_.size() || nodes_[b].inputs != std::vector<std::size_t>{a}) return false;
+  for (std::size_t j = 0; j < nodes_.size(); ++j)
+    if (j != b)
+      for (std::size_t r : nodes_[j].inputs)
+        if (r == a) return false;
+  return true;
 }
 
 bool Model::fusable(std::size_t i) const {

@@ -253,3 +253,51 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
     CHECK(std::memcmp(f.data(), f2.data(), f.size() * sizeof(float)) != 0);
   }
 }
+
+TEST_CASE(
+    "int8 Conv2D + pooling writing the next int8 Conv2D's input quantized: bitwise the same") {
+  // conv (int8) -> pool -> conv (int8, "same": padding in the next layer's layout) -> pool ->
+  // conv (int8, 6 channels in: widened to 8) -> flatten -> dense; each fused convolution writes
+  // the next one's input as bytes. Against the same model with the layers kept apart.
+  auto arch_with = [](bool apart) {
+    json a = json::parse(R"({"name": "chain", "input_shape": [17, 16, 4], "layers": [
+      {"type": "Conv2D", "name": "c1", "filters": 12, "kernel_size": 3, "activation": "relu",
+       "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.01, "input_zero_point": 40}},
+      {"type": "MaxPooling2D", "name": "p1", "pool_size": 2},
+      {"type": "Conv2D", "name": "c2", "filters": 6, "kernel_size": 3, "padding": "same",
+       "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.004, "input_zero_point": 0}},
+      {"type": "AveragePooling2D", "name": "p2", "pool_size": 2},
+      {"type": "Conv2D", "name": "c3", "filters": 8, "kernel_size": 2, "activation": "relu",
+       "quantization": {"input_scale": 0.003, "input_zero_point": 2}},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "name": "dense", "units": 3}]})");
+    if (apart)
+      for (int at : {3, 1})
+        a["layers"].insert(a["layers"].begin() + at, json{{"type", "Activation"},
+                                                          {"name", "apart" + std::to_string(at)},
+                                                          {"activation", "linear"}});
+    return a;
+  };
+  Model chained = Model::from_json(arch_with(false), "chained.json");
+  Model apart = Model::from_json(arch_with(true), "apart.json");
+  Rng rng(53);
+  chained.init_params(rng);
+  std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
+  Context ctx;
+  ctx.training = false;
+  ctx.output_only = true;
+  CHECK(chained.fusable(0) == kernels::native_int8(kernels::active_isa()));
+  CHECK(chained.fusable(2) == kernels::native_int8(kernels::active_isa()));
+  for (std::size_t n : {5, 2, 5}) {  // batch sizes change between passes
+    CAPTURE(n);
+    Tensor x;
+    ensure_shape(x, {n, 17, 16, 4});
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
+    const Tensor a = apart.forward(ctx, x);
+    const Tensor c = chained.forward(ctx, x);
+    REQUIRE(a.size() == c.size());
+    CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
+  }
+}
