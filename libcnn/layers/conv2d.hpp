@@ -23,8 +23,9 @@
 //   use_bias            true
 //   kernel_initializer  "glorot_uniform" (init_names())
 //   bias_initializer    "zeros"
-//   quantization        absent, or {"input_scale": s, "input_zero_point": z}: int8 inference by
-//                       im2col (layers/quantized.hpp), set by cnn-quantize
+//   quantization        absent, or {"input_scale": s, "input_zero_point": z}: int8 inference,
+//                       windows read in place (kernels::qconv) or by im2col
+//                       (layers/quantized.hpp), set by cnn-quantize
 //
 // Shapes: input [h, w, in_c] -> output [out_h, out_w, filters], with out_h/out_w from
 // kernels::window_1d (valid: (in - (k - 1) * dilation - 1) / stride + 1; same: ceil(in /
@@ -132,7 +133,8 @@ class Conv2D final : public Layer {
   // The forward paths: Winograd, or im2col (or the input itself) + GEMM or small-k rows.
   void forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   void forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
-  // Int8 (quantized.hpp): im2col (or the input itself), then the quantized product.
+  // Int8 (quantized.hpp): the windows read in place (int8_direct), or im2col (or the input
+  // itself), then the quantized product.
   void forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   // Whether forward takes the int8 path: quantized, output-only inference, int8 switched on.
   bool int8_forward(const Context& ctx) const;
