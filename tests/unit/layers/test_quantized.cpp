@@ -197,7 +197,10 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
                         {R"({"type": "AveragePooling2D", "pool_size": 3, "strides": 2,
                              "ceil_mode": true})",
                          2}};
-  for (const auto& [pool, stride] : cases) {
+  for (const Case& cs : cases) {
+    // Plain copies: clang does not let the lambda below capture structured bindings.
+    const char* pool = cs.pool;
+    const int stride = cs.stride;
     CAPTURE(pool);
     auto arch_with = [&](bool apart) {
       json a = json::parse(R"({"name": "qp", "input_shape": [13, 12, 8], "layers": [
