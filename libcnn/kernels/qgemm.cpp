@@ -170,10 +170,10 @@ std::size_t qconv_input_bytes(const ConvGeometry& g, std::size_t n) {
   return n * qconv_sample_bytes(g) + conv_slack(g);
 }
 
-void quantize_conv_row(const ConvGeometry& g, const float* x, float scale, std::int32_t zero_point,
-                       std::size_t y, std::uint8_t* sample, Isa isa) {
-  require_isa(isa, "qgemm");
-  const simd::QGemmFns* native = native_for(isa);
+namespace {
+// quantize_conv_row with its ISA checked by the caller (once per input, not once per row).
+void conv_row(const simd::QGemmFns* native, const ConvGeometry& g, const float* x, float scale,
+              std::int32_t zero_point, std::size_t y, std::uint8_t* sample) {
   const std::size_t hp = padded_h(g), wp = padded_w(g), c = g.c, cp = qconv_channels(g);
   if (y + g.pad_top >= hp) return;  // a row no window reads
   const auto zp = static_cast<std::uint8_t>(zero_point);
@@ -195,6 +195,13 @@ void quantize_conv_row(const ConvGeometry& g, const float* x, float scale, std::
   }
   std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
 }
+}  // namespace
+
+void quantize_conv_row(const ConvGeometry& g, const float* x, float scale, std::int32_t zero_point,
+                       std::size_t y, std::uint8_t* sample, Isa isa) {
+  require_isa(isa, "qgemm");
+  conv_row(native_for(isa), g, x, scale, zero_point, y, sample);
+}
 
 void fill_conv_padding(const ConvGeometry& g, std::size_t n, std::int32_t zero_point,
                        std::uint8_t* dst) {
@@ -209,12 +216,13 @@ void fill_conv_padding(const ConvGeometry& g, std::size_t n, std::int32_t zero_p
 void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, float scale,
                          std::int32_t zero_point, std::uint8_t* dst, Isa isa) {
   require_isa(isa, "qgemm");
+  const simd::QGemmFns* native = native_for(isa);
   fill_conv_padding(g, n, zero_point, dst);
   const std::size_t sample = qconv_sample_bytes(g);
   parallel_for(0, n * g.h, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t row = lo; row < hi; ++row)
-      quantize_conv_row(g, x + row * g.w * g.c, scale, zero_point, row % g.h,
-                        dst + row / g.h * sample, isa);
+      conv_row(native, g, x + row * g.w * g.c, scale, zero_point, row % g.h,
+               dst + row / g.h * sample);
   });
 }
 

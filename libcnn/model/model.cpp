@@ -673,12 +673,8 @@ bool Model::only_reader(std::size_t a, std::size_t b) const {
 
 bool Model::fusable(std::size_t i) const {
   // Node i read only by the next node, which has no other input, and the two can fuse.
-  if (i + 1 >= nodes_.size() || nodes_[i + 1].inputs != std::vector<std::size_t>{i}) return false;
-  if (!nodes_[i].layer->fuses_with(*nodes_[i + 1].layer)) return false;
-  for (std::size_t j = i + 2; j < nodes_.size(); ++j)
-    for (std::size_t r : nodes_[j].inputs)
-      if (r == i) return false;
-  return true;
+  return i + 1 < nodes_.size() && nodes_[i].layer->fuses_with(*nodes_[i + 1].layer) &&
+         only_reader(i, i + 1);
 }
 
 void Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
