@@ -10,8 +10,9 @@
 
 namespace cnn::kernels {
 
-void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols) {
-  simd::eltwise_active().bias_act_forward(a, y, bias, rows, cols);
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols,
+                      std::size_t ldy) {
+  simd::eltwise_active().bias_act_forward(a, y, bias, rows, cols, ldy ? ldy : cols);
 }
 
 void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc) {
@@ -23,8 +24,8 @@ void add_to(const float* src, std::size_t n, float* dst) {
 }
 
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
-                     std::size_t k, std::size_t f, float* y) {
-  simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y);
+                     std::size_t k, std::size_t f, float* y, std::size_t ldy) {
+  simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y, ldy ? ldy : f);
 }
 
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
@@ -35,14 +36,15 @@ void small_k_weight_grad(Act act, const float* a, const float* y, const float* d
 namespace ref {
 
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
-                     std::size_t k, std::size_t f, float* y) {
-  for (std::size_t r = 0; r < rows; ++r)
+                     std::size_t k, std::size_t f, float* y, std::size_t ldy) {
+  for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t j = 0; j < f; ++j) {
       float s = bias ? bias[j] : 0.0f;
       for (std::size_t t = 0; t < k; ++t) s += a[r * k + t] * b[t * f + j];
-      y[r * f + j] = s;
+      y[r * ldy + j] = s;
     }
-  ref::act_forward(act, y, rows, f);
+    ref::act_forward(act, y + r * ldy, 1, f);
+  }
 }
 
 namespace {
@@ -76,11 +78,14 @@ void small_k_weight_grad(Act act, const float* a, const float* y, const float* d
     }
 }
 
-void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols) {
-  if (bias)
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] += bias[j];
-  ref::act_forward(a, y, rows, cols);
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols,
+                      std::size_t ldy) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = y + r * ldy;
+    if (bias)
+      for (std::size_t j = 0; j < cols; ++j) row[j] += bias[j];
+    ref::act_forward(a, row, 1, cols);
+  }
 }
 
 void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc) {

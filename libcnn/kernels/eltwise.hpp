@@ -11,8 +11,10 @@
 
 namespace cnn::kernels {
 
-// y[rows, cols] <- act(y + bias) (bias: [cols], nullptr for none), in one pass.
-void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols);
+// y[rows, cols] <- act(y + bias) (bias: [cols], nullptr for none), in one pass. y's rows lie ldy
+// floats apart (0: cols, packed; a slice of a wider row otherwise, as a Concatenate's part).
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols,
+                      std::size_t ldy = 0);
 
 // acc[j] += sum over r of x[r, j], r in order (x: [rows, cols]).
 void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc);
@@ -26,9 +28,10 @@ inline constexpr std::size_t kSmallK = 32;
 // y[rows, f] = act(a[rows, k] * b[k, f] + bias) (bias: [f], nullptr for none) for a small k <=
 // kSmallK, without packing: each output row starts from the bias and adds a[r, t] * b[t, :] for
 // t = 0, 1, ..., k - 1, vector lanes along f. A thin first layer (a 3x3 kernel on 1 or 3 input
-// channels: k = 9 or 27) is a GEMM whose packing would cost more than its product.
+// channels: k = 9 or 27) is a GEMM whose packing would cost more than its product. y's rows lie
+// ldy floats apart (0: f).
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
-                     std::size_t k, std::size_t f, float* y);
+                     std::size_t k, std::size_t f, float* y, std::size_t ldy = 0);
 
 // The weight and bias gradients of that product, for k <= kSmallK: db[k, f] += a^T * dz and
 // dbias[f] += the column sums of dz (dbias nullptr: not wanted), every sum over the rows in
@@ -38,14 +41,16 @@ void small_k_weight_grad(Act act, const float* a, const float* y, const float* d
                          std::size_t k, std::size_t f, float* db, float* dbias);
 
 namespace ref {
+// As above, with ldy given (not 0).
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
-                     std::size_t k, std::size_t f, float* y);
+                     std::size_t k, std::size_t f, float* y, std::size_t ldy);
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias);
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols);
 void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t rows,
                   std::size_t cols);
-void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols);
+void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows, std::size_t cols,
+                      std::size_t ldy);
 void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc);
 void add_to(const float* src, std::size_t n, float* dst);
 }  // namespace ref

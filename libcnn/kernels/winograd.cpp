@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kernels/eltwise.hpp"
 #include "kernels/simd/winograd_simd.hpp"
 #include "kernels/threading.hpp"
 #include "tensor/error.hpp"
@@ -140,16 +141,17 @@ std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::s
 
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, std::vector<float>& scratch,
-                      std::size_t block_tiles) {
+                      std::size_t block_tiles, std::size_t ldy) {
   scratch.resize(winograd_scratch_floats(g, n, u.out_c(), block_tiles));
-  winograd_conv3x3(g, n, x, u, bias, act, y, scratch.data(), block_tiles);
+  winograd_conv3x3(g, n, x, u, bias, act, y, scratch.data(), block_tiles, ldy);
 }
 
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
-                      const float* bias, Act act, float* y, float* scratch,
-                      std::size_t block_tiles) {
+                      const float* bias, Act act, float* y, float* scratch, std::size_t block_tiles,
+                      std::size_t ldy) {
   const simd::WinogradFns& fns = fns_for(u.isa());
   const std::size_t c = g.c, f = u.out_c();
+  if (ldy == 0) ldy = f;
   if (u.in_c() != c)
     throw Error("winograd: the kernel has " + std::to_string(u.in_c()) +
                 " input channels, the input " + std::to_string(c));
@@ -160,7 +162,7 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
   float* m = v + kPositions * block * c;
   float* zeros = m + kPositions * block * f;
   std::fill(zeros, zeros + c, 0.0f);
-  const std::size_t out_size = g.out_h * g.out_w * f;
+  const std::size_t out_size = g.out_h * g.out_w * ldy;
   const bool relu = act == Act::Relu;
 
   for (std::size_t t0 = 0; t0 < total; t0 += block) {
@@ -186,13 +188,14 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
         for (std::size_t i = 0; i < kOut; ++i)
           for (std::size_t j = 0; j < kOut; ++j)
             dst[i * kOut + j] = oy + i < g.out_h && ox + j < g.out_w
-                                    ? ys + ((oy + i) * g.out_w + ox + j) * f
+                                    ? ys + ((oy + i) * g.out_w + ox + j) * ldy
                                     : nullptr;
         fns.output_tile(m + t * f, bt * f, f, bias, relu, dst);
       }
     });
   }
-  if (act != Act::Linear && act != Act::Relu) act_forward(act, y, n * g.out_h * g.out_w, f);
+  if (act != Act::Linear && act != Act::Relu)
+    bias_act_forward(act, y, nullptr, n * g.out_h * g.out_w, f, ldy);
 }
 
 }  // namespace cnn::kernels

@@ -76,17 +76,18 @@ class WinogradKernel {
 // y[n, out_h, out_w, out_c] = act(the convolution of x[n, h, w, c] (g's geometry, its padding
 // taken as zeros) with u's kernel + bias); bias may be null. Relu and linear are applied in the
 // output transform, other activations in a pass after it. scratch grows as needed; block_tiles
-// (for tests) forces blocks of that many tiles. Deterministic for any thread count: tiles are
+// (for tests) forces blocks of that many tiles. y's pixels lie ldy floats apart (0: out_c; more
+// for a slice of a Concatenate's channels). Deterministic for any thread count: tiles are
 // independent, and so are the GEMMs of the tile positions.
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, std::vector<float>& scratch,
-                      std::size_t block_tiles = 0);
+                      std::size_t block_tiles = 0, std::size_t ldy = 0);
 // The same with scratch of the caller's: winograd_scratch_floats(g, n, out_c, block_tiles)
 // floats, whole 64-byte lines (a 64-byte aligned scratch stays aligned after them, for a
 // WinogradKernel's storage).
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, float* scratch,
-                      std::size_t block_tiles = 0);
+                      std::size_t block_tiles = 0, std::size_t ldy = 0);
 std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::size_t out_c,
                                     std::size_t block_tiles = 0);
 

@@ -303,11 +303,13 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
   // The tile blocks and (made on every call) the kernel in the planned buffer when the model
   // gives scratch (scratch_bytes(n)), else in memory of this thread's.
   float* scratch = static_cast<float*>(ctx.scratch);
+  const std::size_t ldy = ctx.output_ldy;
   const auto conv = [&](const kernels::WinogradKernel& u) {
     if (scratch)
-      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), scratch);
+      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), scratch, 0, ldy);
     else
-      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), winograd_scratch());
+      kernels::winograd_conv3x3(geo_, n, x.data(), u, bias, act, out.data(), winograd_scratch(), 0,
+                                ldy);
   };
   if (ctx.output_only && !ctx.training && transient_kernel(n)) {
     // Nothing kept: what an earlier forward kept goes. The kernel goes after the tile blocks in
@@ -357,6 +359,7 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
 void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
+  const std::size_t ldy = ctx.output_ldy ? ctx.output_ldy : f;  // a Concatenate's slice: wider
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   const std::size_t chunk = chunk_samples(n);
@@ -368,22 +371,22 @@ void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act,
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     const float* col = chunk_col(x.data(), s0, cs, keep);
-    float* y = out.data() + s0 * m * f;
+    float* y = out.data() + s0 * m * ldy;
     if (plan_.small_k) {
       // A thin product (a first layer: k = 9 or 27): broadcast-FMA rows with bias and
       // activation fused, blocks of rows in parallel (rows are independent).
       const std::size_t blocks = (rows + kSmallKRows - 1) / kSmallKRows;
       kernels::parallel_for(0, blocks, [&](std::size_t b) {
         const std::size_t r0 = b * kSmallKRows, r1 = std::min(rows, r0 + kSmallKRows);
-        kernels::small_k_forward(act, col + r0 * k, kernel, bias, r1 - r0, k, f, y + r0 * f);
+        kernels::small_k_forward(act, col + r0 * k, kernel, bias, r1 - r0, k, f, y + r0 * ldy, ldy);
       });
       continue;
     }
     // y[rows, f] = col[rows, k] * kernel[k, f]; [cs * m, f] is [cs, out_h, out_w, filters], NHWC.
-    kernels::gemm(Trans::No, Trans::No, rows, f, k, 1.0f, col, k, kernel, f, 0.0f, y, f);
+    kernels::gemm(Trans::No, Trans::No, rows, f, k, 1.0f, col, k, kernel, f, 0.0f, y, ldy);
     // Bias and activation in one pass while the chunk's output is still in cache. Softmax (if
     // chosen) normalises each row of [rows, filters]: the channel axis.
-    kernels::bias_act_forward(act, y, bias, rows, f);
+    kernels::bias_act_forward(act, y, bias, rows, f, ldy);
   }
   if (keep) kept_col_batch_ = n;
 }
@@ -395,6 +398,7 @@ bool Conv2D::int8_forward(const Context& ctx) const {
 void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
+  const std::size_t ldy = ctx.output_ldy ? ctx.output_ldy : f;  // a Concatenate's slice: wider
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
   const bool direct = int8_direct();
@@ -404,8 +408,9 @@ void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act,
     // The windows read where they lie in the quantized input: no col matrix at all.
     sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
     qprod_->conv(geo_, n, take_quantized_input(n) ? nullptr : x.data(), bias, relu, qx_.data(),
-                 out.data());
-    if (act != kernels::Act::Linear && !relu) kernels::act_forward(act, out.data(), n * m, f);
+                 out.data(), ldy);
+    if (act != kernels::Act::Linear && !relu)
+      kernels::bias_act_forward(act, out.data(), nullptr, n * m, f, ldy);
     return;
   }
   // Otherwise the input quantized once, then im2col of bytes (a quarter of the float col's
@@ -426,9 +431,10 @@ void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act,
       });
       col = qcol_.data();
     }
-    float* y = out.data() + s0 * m * f;
-    qprod_->run(rows, col, k, bias, relu, y, f);
-    if (act != kernels::Act::Linear && !relu) kernels::act_forward(act, y, rows, f);
+    float* y = out.data() + s0 * m * ldy;
+    qprod_->run(rows, col, k, bias, relu, y, ldy);
+    if (act != kernels::Act::Linear && !relu)
+      kernels::bias_act_forward(act, y, nullptr, rows, f, ldy);
   }
 }
 
@@ -497,6 +503,8 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
 }
 
 bool Conv2D::writes_quantized_output() const { return int8_direct(); }
+
+bool Conv2D::writes_strided_output() const { return true; }
 
 detail::QuantizedInput* Conv2D::quantized_input(std::size_t n) {
   if (!int8_direct()) return nullptr;

@@ -105,6 +105,7 @@ class Conv2D final : public Layer {
   // that stays in cache and pooled at once into out ([n, pool's output shape]).
   bool fuses_with(const Layer& next) const override;
   bool writes_quantized_output() const override;
+  bool writes_strided_output() const override;
   detail::QuantizedInput* quantized_input(std::size_t n) override;
   void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) override;
 

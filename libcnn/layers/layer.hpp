@@ -89,6 +89,11 @@ struct Context {
   // and then nothing else. A layer that does sets its `filled`; one that does not writes its
   // output as usual, and the next node quantizes it itself.
   detail::QuantizedInput* quantized_output = nullptr;
+  // Set by Model::forward for an output-only inference pass around the forward of a layer
+  // whose output only a Concatenate reads (Layer::writes_strided_output): the output is that
+  // layer's slice of the Concatenate's channels, its rows (pixels) output_ldy floats apart,
+  // and `out` starts at the slice's first value. 0: the output's rows are packed.
+  std::size_t output_ldy = 0;
   // Backward only: called by Model with a node's index as soon as that node's backward is done
   // (its parameter gradients are then final), in backward's order (data-parallel training
   // starts summing them over the processes while the earlier layers run).
@@ -171,6 +176,9 @@ class Layer {
   // ready: sized, its padding written), or null. The values are the same as if the layer
   // quantized its float input itself.
   virtual bool writes_quantized_output() const { return false; }
+  // Whether forward honours Context::output_ldy: writes its output rows that far apart, into
+  // a slice of a Concatenate's output, which then has nothing to copy.
+  virtual bool writes_strided_output() const { return false; }
   virtual detail::QuantizedInput* quantized_input(std::size_t /*n*/) { return nullptr; }
   virtual void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out);
   // Layers that keep running statistics of their inputs in training (BatchNormalization):

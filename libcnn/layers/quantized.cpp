@@ -123,9 +123,10 @@ void QuantizedProduct::run(std::size_t m, const std::uint8_t* a, std::size_t lda
 }
 
 void QuantizedProduct::conv(const kernels::ConvGeometry& g, std::size_t n, const float* x,
-                            const float* bias, bool relu, std::uint8_t* qx, float* y) const {
+                            const float* bias, bool relu, std::uint8_t* qx, float* y,
+                            std::size_t ldy) const {
   if (x) quantize_conv_input(g, n, x, qx);
-  kernels::qconv(g, n, qx, packed_, epilogue(bias, relu, y, packed_.n()));
+  kernels::qconv(g, n, qx, packed_, epilogue(bias, relu, y, ldy ? ldy : packed_.n()));
 }
 
 void QuantizedProduct::quantize_conv_input(const kernels::ConvGeometry& g, std::size_t n,

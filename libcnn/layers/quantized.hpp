@@ -76,10 +76,10 @@ class QuantizedProduct {
                 std::uint8_t* dst) const;
   // The convolution g of n samples x [n, h, w, c] by kernels::qconv, where it fits (conv_fits):
   // x quantized into qx (kernels::qconv_input_bytes(g, n) bytes; x null: qx holds it already),
-  // y [n * out_h * out_w, n()] the epilogue's floats.
+  // y [n * out_h * out_w, n()] the epilogue's floats, rows ldy apart (0: n()).
   bool conv_fits(const kernels::ConvGeometry& g) const { return kernels::qconv_fits(g, packed_); }
   void conv(const kernels::ConvGeometry& g, std::size_t n, const float* x, const float* bias,
-            bool relu, std::uint8_t* qx, float* y) const;
+            bool relu, std::uint8_t* qx, float* y, std::size_t ldy = 0) const;
   // Its two steps: x into qx; output rows [oy0, oy1) of one quantized sample into y (rows n()
   // apart), on the calling thread.
   void quantize_conv_input(const kernels::ConvGeometry& g, std::size_t n, const float* x,

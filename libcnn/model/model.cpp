@@ -157,6 +157,8 @@ void Preprocessing::backward_add(const float* grad_out, float* grad_in, std::siz
 namespace {
 
 constexpr std::size_t kModelInput = Model::kModelInput;
+// planned_ldy_ of a Concatenate assembled in place: its step has nothing to do.
+constexpr std::size_t kAssembled = static_cast<std::size_t>(-1);
 
 // Pass 1 over the layers: types, explicit names (unique), then Keras's default names for the
 // rest (conv2d, conv2d_1, ... skipping the explicit ones).
@@ -632,6 +634,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       ctx.params_version = caller;
       ctx.scratch = nullptr;
       ctx.quantized_output = nullptr;
+      ctx.output_ldy = 0;
     }
   } restore{ctx, ctx.params_version};
   ctx.params_version = params_version_;
@@ -650,11 +653,14 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
+    if (planned && planned_ldy_[i] == kAssembled) continue;  // its parts wrote it
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
     const auto t0 =
         times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    ctx.output_ldy = planned ? planned_ldy_[i] : 0;
     nodes_[i].layer->forward(ctx, in, acts_[i]);
+    ctx.output_ldy = 0;
     if (times_)
       times_->forward_s[i] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -668,6 +674,21 @@ bool Model::only_reader(std::size_t a, std::size_t b) const {
     if (j != b)
       for (std::size_t r : nodes_[j].inputs)
         if (r == a) return false;
+  return true;
+}
+
+bool Model::concat_in_place(std::size_t i) const {
+  const Node& node = nodes_.at(i);
+  if (node.layer->type() != "Concatenate" || node.inputs.size() < 2) return false;
+  for (std::size_t p : node.inputs) {
+    if (p == kModelInput || !nodes_[p].layer->writes_strided_output() ||
+        std::count(node.inputs.begin(), node.inputs.end(), p) != 1)
+      return false;
+    for (std::size_t j = 0; j < nodes_.size(); ++j)
+      if (j != i &&
+          std::find(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), p) != nodes_[j].inputs.end())
+        return false;
+  }
   return true;
 }
 
@@ -717,6 +738,18 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
     for (std::size_t j : nodes_[i].inputs)
       if (j != kModelInput) plan.outputs[j].last = std::max(plan.outputs[j].last, i);
   plan.outputs.back().last = count;  // the caller reads it after the pass
+  // Concatenates assembled in place: written from their first part's step.
+  for (std::size_t i = 0; i < count; ++i)
+    if (concat_in_place(i)) {
+      MemoryPlan::Output& o = plan.outputs[i];
+      o.assembled = true;
+      const std::size_t ldy = nodes_[i].out_shape.back();
+      for (std::size_t p : nodes_[i].inputs) {
+        plan.outputs[p].part_of = i;
+        plan.outputs[p].ldy = ldy;
+        o.first = std::min(o.first, plan.outputs[p].first);
+      }
+    }
   // What gets a place: the outputs made, and the scratch of the layers that run (a fused pair's
   // at the convolution's step), each alive from first to last.
   struct Block {
@@ -726,7 +759,7 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
   std::vector<Block> blocks;
   for (std::size_t i = 0; i < count; ++i) {
     MemoryPlan::Output& o = plan.outputs[i];
-    if (!o.fused) blocks.push_back({o.bytes, o.first, o.last, &o.offset});
+    if (!o.fused && !o.part_of) blocks.push_back({o.bytes, o.first, o.last, &o.offset});
     const bool runs = i == 0 || !plan.outputs[i - 1].fused;
     o.scratch_bytes = runs ? nodes_[i].layer->scratch_bytes(n) : 0;
     if (o.fused) o.scratch_bytes = std::max(o.scratch_bytes, nodes_[i + 1].layer->scratch_bytes(n));
@@ -759,6 +792,15 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
       if (b.first <= step && step <= b.last) live += b.bytes;
     plan.live_peak_bytes = std::max(plan.live_peak_bytes, live);
   }
+  // The parts' places: their slices of the Concatenate's, one after another along the channels.
+  for (std::size_t i = 0; i < count; ++i)
+    if (plan.outputs[i].assembled) {
+      std::size_t channel = 0;
+      for (std::size_t p : nodes_[i].inputs) {
+        plan.outputs[p].offset = plan.outputs[i].offset + channel * sizeof(float);
+        channel += nodes_[p].out_shape.back();
+      }
+    }
   return plan;
 }
 
@@ -771,9 +813,12 @@ void Model::use_plan(std::size_t n) {
   plan_buffer_ = std::make_unique<TensorBuffer>(plan.buffer_bytes);
   char* buffer = plan_buffer_->data();
   planned_scratch_.assign(nodes_.size(), nullptr);
+  planned_ldy_.assign(nodes_.size(), 0);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const MemoryPlan::Output& o = plan.outputs[i];
     if (o.scratch_bytes) planned_scratch_[i] = buffer + o.scratch_offset;
+    if (o.assembled) planned_ldy_[i] = kAssembled;
+    if (o.part_of) planned_ldy_[i] = o.ldy;
     if (o.fused) {
       acts_[i] = Tensor();
       continue;
@@ -788,6 +833,7 @@ void Model::drop_plan() {
   if (!planned_batch_) return;
   for (Tensor& t : acts_) t = Tensor();
   planned_scratch_.clear();
+  planned_ldy_.clear();
   plan_buffer_.reset();
   planned_batch_.reset();
 }

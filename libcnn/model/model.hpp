@@ -173,15 +173,22 @@ class Model {
   // step that reads it (the model's output: to the end), and outputs whose steps do not overlap
   // share memory. Places are given largest first, each at the lowest offset free for its steps
   // (the greedy-by-size planning of TensorFlow Lite's arena). A thin Conv2D that runs fused with
-  // the pooling after it has no place (its output is never made). A layer's scratch
-  // (Layer::scratch_bytes) has a place too, alive at its own step only.
+  // the pooling after it has no place (its output is never made). A Concatenate assembled in
+  // place (concat_in_place) has its place from its first part's step, and each part is written
+  // straight into its slice of it. A layer's scratch (Layer::scratch_bytes) has a place too,
+  // alive at its own step only.
   struct MemoryPlan {
     struct Output {
       std::size_t bytes = 0;   // the output's values (0: fused, never made)
-      std::size_t offset = 0;  // of its place in the buffer (a multiple of 64)
+      std::size_t offset = 0;  // of its place in the buffer (a multiple of 64, but for a part)
       std::size_t first = 0;   // the step that writes it (steps are node indices)
       std::size_t last = 0;    // the last step that reads it (size() for the model's output)
       bool fused = false;
+      bool assembled = false;  // a Concatenate whose parts are written in place: it copies nothing
+      // A part of an assembled Concatenate: that node, and the floats between its rows (the
+      // Concatenate's channels). Its place is its slice of the Concatenate's.
+      std::optional<std::size_t> part_of;
+      std::size_t ldy = 0;
       std::size_t scratch_bytes = 0;   // the layer's scratch at its step (0: none)
       std::size_t scratch_offset = 0;  // of its place
     };
@@ -221,6 +228,10 @@ class Model {
   // Whether an output-only forward runs node i together with node i + 1, a pooling layer, which
   // alone reads it (Layer::forward_fused; the time of both is then node i's).
   bool fusable(std::size_t i) const;
+  // Whether an output-only forward assembles node i, a Concatenate, in place: each of its
+  // inputs is a distinct layer that writes its rows strided (Layer::writes_strided_output) and
+  // that nothing else reads, which then writes straight into its slice of node i's output.
+  bool concat_in_place(std::size_t i) const;
 
  private:
   Model() = default;
@@ -252,7 +263,8 @@ class Model {
   // may point into it, so that it outlives them.
   std::unique_ptr<TensorBuffer> plan_buffer_;
   std::optional<std::size_t> planned_batch_;
-  std::vector<void*> planned_scratch_;  // per node: its scratch in the planned buffer, or null
+  std::vector<void*> planned_scratch_;    // per node: its scratch in the planned buffer, or null
+  std::vector<std::size_t> planned_ldy_;  // per node: Context::output_ldy for it (0: packed)
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   std::uint64_t params_version_ = 1;

@@ -108,6 +108,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
     l.forward_flops = forward_flops(model, i, opt.batch);
     l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
     l.fused = !opt.backward && i > 0 && model.fusable(i - 1);
+    l.in_place = !opt.backward && model.concat_in_place(i);
     p.layers.push_back(std::move(l));
   }
   p.forward_ms = median(fwd_total);
@@ -129,8 +130,8 @@ std::string profile_text(const ModelProfile& p) {
   double ff = 0, bf = 0;
   for (const auto& l : p.layers) {
     o << pad_right(l.name + " (" + l.type + ")", name_w);
-    if (l.fused)
-      o << pad_left("(fused)", 12) << pad_left("-", 12);
+    if (l.fused || l.in_place)
+      o << pad_left(l.fused ? "(fused)" : "(in place)", 12) << pad_left("-", 12);
     else
       o << pad_left(fixed(l.forward_ms, 3), 12)
         << pad_left(gflops(l.forward_flops, l.forward_ms), 12);
@@ -169,7 +170,10 @@ json_ordered profile_json(const ModelProfile& p) {
     e["type"] = l.type;
     e["forward_ms"] = l.forward_ms;
     e["forward_flops"] = l.forward_flops;
-    if (!p.backward) e["fused"] = l.fused;
+    if (!p.backward) {
+      e["fused"] = l.fused;
+      e["in_place"] = l.in_place;
+    }
     if (p.backward) {
       e["backward_ms"] = l.backward_ms;
       e["backward_flops"] = l.backward_flops;
@@ -237,6 +241,10 @@ std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
       << pad_right(shape_str(model.node(i).out_shape, true), shape_w);
     if (p.fused) {
       o << pad_left("fused", 12) << pad_left("-", 24) << pad_left("-", 10);
+    } else if (p.part_of) {
+      o << pad_left(bytes_str(p.bytes), 12)
+        << pad_left("in " + model.node(*p.part_of).layer->name(), 24)
+        << pad_left(std::to_string(p.first) + "-" + std::to_string(p.last), 10);
     } else {
       const std::string last = p.last == model.size() ? "end" : std::to_string(p.last);
       o << pad_left(bytes_str(p.bytes), 12) << pad_left(place_str(p.offset, p.bytes), 24)
@@ -279,6 +287,8 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
       e["first_step"] = p.first;
       e["last_step"] = p.last;
     }
+    if (p.assembled) e["assembled_in_place"] = true;
+    if (p.part_of) e["part_of"] = model.node(*p.part_of).layer->name();
     e["derived_bytes"] = model.node(i).layer->derived_bytes(plan.batch);
     e["scratch_bytes"] = p.scratch_bytes;
     if (p.scratch_bytes) e["scratch_offset"] = p.scratch_offset;

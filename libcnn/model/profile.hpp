@@ -16,7 +16,8 @@ struct LayerProfile {
   std::string name, type;
   double forward_ms = 0, backward_ms = 0;        // medians over the timed iterations
   double forward_flops = 0, backward_flops = 0;  // per batch; 0 for layers without arithmetic
-  bool fused = false;  // inference: run inside the previous layer's forward (its time is there)
+  bool fused = false;     // inference: run inside the previous layer's forward (its time is there)
+  bool in_place = false;  // inference: a Concatenate whose inputs wrote its output (no step)
 };
 
 struct ModelProfile {

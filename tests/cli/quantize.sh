@@ -30,16 +30,19 @@ grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on st
 
 # A first layer on 3 channels (photos) is int8 too: its windows are read in place with the
 # channels padded to 4 (a single channel would take 4 times the products: float, as above).
+# A 1x1 convolution with 8 filters after it stays float: quantizing its input would cost more.
 python3 - "$work" <<'PY'
 import json, random, struct, sys
 w = sys.argv[1]
 random.seed(3)
 arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
-    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "activation": "relu"},
+    {"type": "Conv2D", "filters": 40, "kernel_size": 3, "activation": "relu"},
     {"type": "MaxPooling2D", "pool_size": 2},
+    {"type": "Conv2D", "filters": 8, "kernel_size": 1, "activation": "relu"},
     {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}
 json.dump(arch, open(w + "/rgb.json", "w"))
-shapes = {"conv2d.kernel": [3, 3, 3, 8], "conv2d.bias": [8], "dense.kernel": [200, 2], "dense.bias": [2]}
+shapes = {"conv2d.kernel": [3, 3, 3, 40], "conv2d.bias": [40], "conv2d_1.kernel": [1, 1, 40, 8],
+          "conv2d_1.bias": [8], "dense.kernel": [200, 2], "dense.bias": [2]}
 header, blobs, off = {}, b"", 0
 for name, shape in shapes.items():
     n = 1
@@ -62,6 +65,7 @@ python3 - "$work/rgb.q.json" <<'PY' || fail "the 3-channel first layer is not in
 import json, sys
 by = {l["name"]: l for l in json.load(open(sys.argv[1]))["layers"]}
 assert by["conv2d"]["int8"] and by["dense"]["int8"], by
+assert not by["conv2d_1"]["int8"] and "fewer than 48 filters" in by["conv2d_1"]["reason"], by
 PY
 "$bin/cnn-eval" "$work/rgb8" --data "$work/rgb.cnnrec" --json -q --threads 2 > /dev/null \
   || fail "cnn-eval of the 3-channel int8 model"

@@ -140,16 +140,17 @@ struct Eltwise {
     }
   }
 
+  // Rows ldy apart (ldy >= cols).
   static void bias_act_forward(Act a, float* y, const float* bias, std::size_t rows,
-                               std::size_t cols) {
-    if (!bias) return act_forward(a, y, rows, cols);
+                               std::size_t cols, std::size_t ldy) {
+    if (!bias) return act_rows(a, y, rows, cols, ldy);
     const std::size_t cv = cols - cols % W;
     if (a == Act::Relu || a == Act::Linear) {
       // One pass: load, add the bias, clamp, store.
       const bool relu = a == Act::Relu;
       const V zero(0.0f);
       for (std::size_t r = 0; r < rows; ++r) {
-        float* row = y + r * cols;
+        float* row = y + r * ldy;
         std::size_t j = 0;
         for (; j < cv; j += W) {
           const V v = V::load_unaligned(row + j) + V::load_unaligned(bias + j);
@@ -165,13 +166,19 @@ struct Eltwise {
     // Other activations: add the bias a row at a time and apply the activation to the row while
     // it is in L1 (softmax works on whole rows anyway).
     for (std::size_t r = 0; r < rows; ++r) {
-      float* row = y + r * cols;
+      float* row = y + r * ldy;
       std::size_t j = 0;
       for (; j < cv; j += W)
         (V::load_unaligned(row + j) + V::load_unaligned(bias + j)).store_unaligned(row + j);
       for (; j < cols; ++j) row[j] += bias[j];
       act_forward(a, row, 1, cols);
     }
+  }
+
+  // act_forward on rows ldy apart: in one call when they are packed, else row by row.
+  static void act_rows(Act a, float* y, std::size_t rows, std::size_t cols, std::size_t ldy) {
+    if (ldy == cols) return act_forward(a, y, rows, cols);
+    for (std::size_t r = 0; r < rows; ++r) act_forward(a, y + r * ldy, 1, cols);
   }
 
   static void sum_rows_add(const float* x, std::size_t rows, std::size_t cols, float* acc) {
@@ -430,7 +437,7 @@ struct Eltwise {
   // per tap t, NV loads of b's row and R broadcasts of a feed R * NV FMAs.
   template <std::size_t R, std::size_t NV>
   static void small_k_tile(const float* a, const float* b, const float* bias, std::size_t k,
-                           std::size_t f, std::size_t j0, bool relu, float* y) {
+                           std::size_t f, std::size_t j0, bool relu, float* y, std::size_t ldy) {
     V acc[R][NV];
     for (std::size_t j = 0; j < NV; ++j) {
       const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
@@ -448,31 +455,32 @@ struct Eltwise {
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t j = 0; j < NV; ++j)
         (relu ? xsimd::select(acc[r][j] > zero, acc[r][j], zero) : acc[r][j])
-            .store_unaligned(y + r * f + j0 + j * W);
+            .store_unaligned(y + r * ldy + j0 + j * W);
   }
 
   template <std::size_t R>
   static void small_k_rows(const float* a, const float* b, const float* bias, std::size_t k,
-                           std::size_t f, bool relu, float* y) {
+                           std::size_t f, bool relu, float* y, std::size_t ldy) {
     const std::size_t fv = f - f % W;
     std::size_t j0 = 0;
-    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, k, f, j0, relu, y);
-    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, k, f, j0, relu, y);
+    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, k, f, j0, relu, y, ldy);
+    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, k, f, j0, relu, y, ldy);
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t j = fv; j < f; ++j) {
         float s = bias ? bias[j] : 0.0f;
         for (std::size_t t = 0; t < k; ++t) s = std::fma(a[r * k + t], b[t * f + j], s);
-        y[r * f + j] = relu ? (s > 0.0f ? s : 0.0f) : s;
+        y[r * ldy + j] = relu ? (s > 0.0f ? s : 0.0f) : s;
       }
   }
 
   static void small_k_forward(Act act, const float* a, const float* b, const float* bias,
-                              std::size_t rows, std::size_t k, std::size_t f, float* y) {
+                              std::size_t rows, std::size_t k, std::size_t f, float* y,
+                              std::size_t ldy) {
     const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
     std::size_t r = 0;
-    for (; r + 4 <= rows; r += 4) small_k_rows<4>(a + r * k, b, bias, k, f, relu, y + r * f);
-    for (; r < rows; ++r) small_k_rows<1>(a + r * k, b, bias, k, f, relu, y + r * f);
-    if (!fused) act_forward(act, y, rows, f);
+    for (; r + 4 <= rows; r += 4) small_k_rows<4>(a + r * k, b, bias, k, f, relu, y + r * ldy, ldy);
+    for (; r < rows; ++r) small_k_rows<1>(a + r * k, b, bias, k, f, relu, y + r * ldy, ldy);
+    if (!fused) act_rows(act, y, rows, f, ldy);
   }
 
   // small_k_weight_grad: TB taps x NV vectors of columns from (t0, j0), accumulators in

@@ -15,7 +15,7 @@ namespace cnn::kernels::simd {
 struct EltwiseFns {
   void (*act_forward)(Act, float*, std::size_t, std::size_t);
   void (*act_backward)(Act, const float*, const float*, float*, std::size_t, std::size_t);
-  void (*bias_act_forward)(Act, float*, const float*, std::size_t, std::size_t);
+  void (*bias_act_forward)(Act, float*, const float*, std::size_t, std::size_t, std::size_t);
   void (*sum_rows_add)(const float*, std::size_t, std::size_t, float*);
   void (*add_to)(const float*, std::size_t, float*);
   void (*max_pool_forward)(const PoolGeometry&, const float*, float*, std::uint32_t*);
@@ -23,7 +23,7 @@ struct EltwiseFns {
   void (*im2col)(const ConvGeometry&, const float*, float*);
   void (*col2im_add)(const ConvGeometry&, const float*, float*);
   void (*small_k_forward)(Act, const float*, const float*, const float*, std::size_t, std::size_t,
-                          std::size_t, float*);
+                          std::size_t, float*, std::size_t);
   void (*small_k_weight_grad)(Act, const float*, const float*, const float*, std::size_t,
                               std::size_t, std::size_t, float*, float*);
 };

@@ -86,11 +86,28 @@ TEST_CASE("eltwise: activations of every ISA equal the reference on awkward size
 
           const auto bias = random_vec(rng, cols);
           auto b_got = x, b_want = x;
-          fns.bias_act_forward(a, b_got.data(), bias.data(), rows, cols);
-          ref.bias_act_forward(a, b_want.data(), bias.data(), rows, cols);
+          fns.bias_act_forward(a, b_got.data(), bias.data(), rows, cols, cols);
+          ref.bias_act_forward(a, b_want.data(), bias.data(), rows, cols, cols);
           check_close(b_got, b_want, fwd_exact);
+          // Rows 3 floats apart more than cols (a slice of a Concatenate's rows): the same
+          // values, and the floats between the rows untouched.
+          for (const float* b : {bias.data(), static_cast<const float*>(nullptr)}) {
+            const std::size_t ld = cols + 3;
+            std::vector<float> wide(rows * ld, 7.0f), slice(n);
+            for (std::size_t r = 0; r < rows; ++r)
+              std::copy(x.begin() + r * cols, x.begin() + (r + 1) * cols, wide.begin() + r * ld);
+            fns.bias_act_forward(a, wide.data(), b, rows, cols, ld);
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t j = 0; j < ld; ++j) {
+                if (j < cols)
+                  slice[r * cols + j] = wide[r * ld + j];
+                else
+                  REQUIRE(wide[r * ld + j] == 7.0f);
+              }
+            check_close(slice, b ? b_want : want, fwd_exact);
+          }
           b_got = x;
-          fns.bias_act_forward(a, b_got.data(), nullptr, rows, cols);
+          fns.bias_act_forward(a, b_got.data(), nullptr, rows, cols, cols);
           check_close(b_got, want, fwd_exact);
         }
       }
@@ -248,7 +265,16 @@ TEST_CASE(
             const bool with_bias = f % 2 == 1;
             std::vector<float> y(rows * f);
             fns.small_k_forward(act, a.data(), b.data(), with_bias ? bias.data() : nullptr, rows, k,
-                                f, y.data());
+                                f, y.data(), f);
+            {  // rows 5 floats apart more than f: the same values, the floats between untouched
+              const std::size_t ld = f + 5;
+              std::vector<float> wide(rows * ld, 7.0f);
+              fns.small_k_forward(act, a.data(), b.data(), with_bias ? bias.data() : nullptr, rows,
+                                  k, f, wide.data(), ld);
+              for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < ld; ++j)
+                  REQUIRE(wide[r * ld + j] == (j < f ? y[r * f + j] : 7.0f));
+            }
             for (std::size_t r = 0; r < rows; ++r)
               for (std::size_t j = 0; j < f; ++j) {
                 double s = with_bias ? bias[j] : 0.0, mag = std::fabs(s);

@@ -108,6 +108,29 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
         winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, y.data(), scratch, cs.block);
         return y;
       });
+      // Pixels ldy = f + 3 floats apart (a slice of a Concatenate's channels): the same values
+      // (bitwise where the activation is fused: a sigmoid runs by rows then, its vector tails
+      // fall elsewhere), and the floats between them untouched.
+      WinogradKernel u(isa);
+      u.set(kernel.data(), cs.c, cs.f);
+      std::vector<float> packed(want.size()), scratch;
+      winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, packed.data(), scratch,
+                       cs.block);
+      const std::size_t ld = cs.f + 3, pixels = want.size() / cs.f;
+      std::vector<float> wide(pixels * ld, -99.0f);
+      winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, wide.data(), scratch, cs.block,
+                       ld);
+      const bool fused = cs.act == Act::Relu || cs.act == Act::Linear;
+      for (std::size_t p = 0; p < pixels; ++p)
+        for (std::size_t j = 0; j < ld; ++j) {
+          const float got = wide[p * ld + j];
+          if (j >= cs.f)
+            REQUIRE(got == -99.0f);
+          else if (fused)
+            REQUIRE(got == packed[p * cs.f + j]);
+          else
+            REQUIRE(std::fabs(got - packed[p * cs.f + j]) <= 1e-6f);
+        }
     }
   set_num_threads(0);
   MESSAGE("worst error of Winograd F(4x4,3x3) vs direct, relative to max |output|: " << worst);

@@ -304,3 +304,66 @@ TEST_CASE(
     CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
   }
 }
+
+TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the same as copied") {
+  // A fire module as SqueezeNet has it: squeeze 1x1 (int8), then expand 1x1 and 3x3 (int8, the
+  // 3x3 reading its windows in place where the CPU has VNNI), concatenated and read by another
+  // int8 1x1 layer, and a sigmoid branch (applied row by row after the epilogue). Against the
+  // same model with linear Activations between the parts and the Concatenate, which copies.
+  auto arch_with = [](bool apart) {
+    json a = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
+      {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu",
+       "quantization": {"input_scale": 0.01, "input_zero_point": 30}},
+      {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
+       "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Conv2D", "name": "es", "filters": 5, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "sigmoid",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3", "es"]},
+      {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
+       "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
+      {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+    if (apart)
+      for (const char* part : {"e1", "e3", "es"}) {
+        const std::string name = std::string("apart_") + part;
+        json& cat = a["layers"][a["layers"].size() - 3];
+        for (auto& i : cat["inputs"])
+          if (i == part) i = name;
+        a["layers"].insert(a["layers"].end() - 3, json{{"type", "Activation"},
+                                                       {"name", name},
+                                                       {"inputs", part},
+                                                       {"activation", "linear"}});
+      }
+    return a;
+  };
+  Model assembled = Model::from_json(arch_with(false), "assembled.json");
+  Model apart = Model::from_json(arch_with(true), "apart.json");
+  REQUIRE(assembled.node(4).layer->name() == "cat");
+  CHECK(assembled.concat_in_place(4));
+  CHECK_FALSE(apart.concat_in_place(7));
+  Rng rng(54);
+  assembled.init_params(rng);
+  std::copy(assembled.values(), assembled.values() + assembled.arena_size(), apart.values());
+  Context ctx;
+  ctx.training = false;
+  ctx.output_only = true;
+  for (std::size_t n : {4, 1, 4}) {
+    CAPTURE(n);
+    Tensor x;
+    ensure_shape(x, {n, 9, 11, 12});
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
+    const Tensor a = apart.forward(ctx, x);
+    const Tensor c = assembled.forward(ctx, x);
+    REQUIRE(a.size() == c.size());
+    CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
+    // ... and int8 ran (float differs).
+    detail::set_int8(false);
+    const Tensor off = assembled.forward(ctx, x);
+    detail::set_int8(true);
+    CHECK(std::memcmp(off.data(), c.data(), c.size() * sizeof(float)) != 0);
+  }
+}

@@ -385,6 +385,85 @@ TEST_CASE("planned inference memory: outputs share places only when their steps 
   for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
 }
 
+TEST_CASE("planned inference: a Concatenate of convolutions is assembled in place, bitwise") {
+  // Four branches, each a convolution path that writes its rows strided: a thin product (1x1 on
+  // 8 channels: k = 8), a GEMM (3x3 on 8 channels: k = 72) with a sigmoid applied row by row,
+  // Winograd (3x3 on 16 channels, 24 filters) and a 2x2 GEMM with softmax. A second
+  // Concatenate has a part that another layer reads too, a third the same part twice: those
+  // copy.
+  const std::string text = R"({"input_shape": [8, 8, 8], "layers": [
+      {"type": "Conv2D", "filters": 16, "kernel_size": 1, "name": "stem", "activation": "relu"},
+      {"type": "Conv2D", "filters": 5, "kernel_size": 1, "inputs": "stem", "name": "thin",
+       "activation": "relu"},
+      {"type": "Conv2D", "filters": 7, "kernel_size": 3, "padding": "same", "inputs": "stem",
+       "name": "gemm", "activation": "sigmoid"},
+      {"type": "Conv2D", "filters": 24, "kernel_size": 3, "padding": "same", "inputs": "stem",
+       "name": "wino", "activation": "relu"},
+      {"type": "Conv2D", "filters": 3, "kernel_size": 2, "padding": "same", "inputs": "stem",
+       "name": "soft", "activation": "softmax"},
+      {"type": "Concatenate", "inputs": ["thin", "gemm", "wino", "soft"], "name": "cat"},
+      {"type": "Conv2D", "filters": 6, "kernel_size": 1, "name": "a"},
+      {"type": "Conv2D", "filters": 6, "kernel_size": 1, "inputs": "cat", "name": "b"},
+      {"type": "Concatenate", "inputs": ["a", "b"], "name": "cat2"},
+      {"type": "Add", "inputs": ["cat2", "cat2"], "name": "twice"},
+      {"type": "Conv2D", "filters": 6, "kernel_size": 1, "inputs": "b", "name": "c"},
+      {"type": "Concatenate", "inputs": ["c", "c"], "name": "cat3"},
+      {"type": "Concatenate", "inputs": ["twice", "cat3"], "name": "cat4"},
+      {"type": "GlobalAveragePooling2D", "name": "gap"}]})";
+  Model m = io::parse_model(text, "cat.json");
+  Rng rng(12);
+  m.init_params(rng);
+  const std::size_t cat = 5, cat2 = 8, cat3 = 11, cat4 = 12;
+  REQUIRE(m.node(cat).layer->name() == "cat");
+  CHECK(m.concat_in_place(cat));
+  CHECK_FALSE(m.concat_in_place(cat2));  // b is read by c too
+  CHECK_FALSE(m.concat_in_place(cat3));  // c twice
+  CHECK_FALSE(m.concat_in_place(cat4));  // twice is an Add, cat3 a Concatenate
+  CHECK_FALSE(m.concat_in_place(0));
+  if (Conv2D::winograd_enabled())
+    CHECK(dynamic_cast<const Conv2D&>(*m.node(3).layer).uses_winograd());
+
+  const Model::MemoryPlan plan = m.plan_inference_memory(3);
+  const auto& whole = plan.outputs[cat];
+  CHECK(whole.assembled);
+  CHECK(whole.first == 1);  // from the first part's step
+  std::size_t channel = 0;
+  for (std::size_t p = 1; p <= 4; ++p) {
+    const auto& part = plan.outputs[p];
+    REQUIRE(part.part_of == std::optional<std::size_t>(cat));
+    CHECK(part.ldy == 5 + 7 + 24 + 3);
+    CHECK(part.offset == whole.offset + channel * sizeof(float));
+    channel += m.node(p).out_shape.back();
+  }
+  CHECK_FALSE(plan.outputs[6].part_of);
+  CHECK_FALSE(plan.outputs[cat2].assembled);
+  // No two places alive at one step overlap, parts apart from their Concatenate.
+  for (std::size_t a = 0; a < m.size(); ++a)
+    for (std::size_t b = a + 1; b < m.size(); ++b) {
+      const auto& p = plan.outputs[a];
+      const auto& q = plan.outputs[b];
+      if (p.part_of || q.part_of) continue;
+      if (p.first <= q.last && q.first <= p.last)
+        CHECK((p.offset + p.bytes <= q.offset || q.offset + q.bytes <= p.offset));
+    }
+
+  // The same bits as a forward that keeps everything (its Concatenates copy), for several batch
+  // sizes; a planned forward keeps neither the parts nor the Concatenate.
+  Context plain{false, &rng};
+  Context lean{false, &rng};
+  lean.output_only = true;
+  for (std::size_t n : {3, 1, 5, 3}) {
+    CAPTURE(n);
+    const Tensor x = test::random_tensor({n, 8, 8, 8}, rng);
+    const Tensor want = m.forward(plain, x);
+    const Tensor got = m.forward(lean, x);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    CHECK_THROWS_AS(m.output_of(2), Error);
+    CHECK_THROWS_AS(m.output_of(cat), Error);
+  }
+}
+
 TEST_CASE("Winograd kernel: output-only inference of many tiles transforms it on every call") {
   if (!Conv2D::winograd_enabled()) {
     MESSAGE("SKIPPED: Winograd is off (CNN_WINOGRAD=0 or reference kernels)");
