@@ -478,16 +478,29 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   const std::size_t parts = std::min(pg.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
   sized(fused_, threads * band, name(), "the convolution rows of a pooled row");
   std::atomic<std::size_t> next_slot{0};
+  const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
   kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
     float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
     for (std::size_t task = lo; task < hi; ++task) {
       const std::size_t s = task / parts, part = task % parts;
+      std::size_t have0 = 0, have1 = 0;  // the convolution rows [have0, have1) in `rows`
       for (std::size_t py = pg.out_h * part / parts; py < pg.out_h * (part + 1) / parts; ++py) {
-        // The window's rows, clipped to the convolution's output (ceil-mode pooling).
+        // The window's rows, clipped to the convolution's output (ceil-mode pooling). Those
+        // the last window had too (overlapping windows: 3x3 / 2) are moved to the front rather
+        // than computed again; the others are computed after them.
         const std::size_t oy0 = py * pg.stride_h, oy1 = std::min(oy0 + pg.ph, geo_.out_h);
-        qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, oy0, oy1);
-        if (act != kernels::Act::Linear && !relu)
-          kernels::act_forward(act, rows, (oy1 - oy0) * geo_.out_w, f);
+        const std::size_t kept = have0 <= oy0 && oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
+        if (kept && oy0 > have0)
+          std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
+        if (oy0 + kept < oy1) {
+          float* fresh = rows + kept * row_out;
+          qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, fresh, oy0 + kept,
+                            oy1);
+          if (act != kernels::Act::Linear && !relu)
+            kernels::act_forward(act, fresh, (oy1 - oy0 - kept) * geo_.out_w, f);
+        }
+        have0 = oy0;
+        have1 = oy1;
         if (!sink) {
           pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * f);
           continue;

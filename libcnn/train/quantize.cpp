@@ -30,7 +30,9 @@ namespace {
 // (kernels::qconv) with stride 1 and padding its channels to a multiple of 4 adds at most a
 // third of the work. 3 channels: the cats-vs-dogs convnet's first layer ran 1.3x faster in
 // int8; 1 channel, four times the products: the MNIST convnet's ran slower than float;
-// SqueezeNet's 3x3 / 2 one ran no faster (its output, written or pooled, is the cost).
+// SqueezeNet's 3x3 / 2 one (with its 3x3 / 2 pooling) ran 5.8-6.0 ms in int8 against 6.7-6.9
+// in float at batch 20, 3% of the model, and took its top-1 agreement with float on the
+// cats-vs-dogs photos from 95.9% to 94.5%: a strided one stays float.
 bool thin_gains(const Conv2D& c) {
   const kernels::ConvGeometry& g = c.geometry();
   return kernels::qconv_geometry_fits(g) && g.stride_h == 1 && g.stride_w == 1 &&
