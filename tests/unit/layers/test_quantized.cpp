@@ -44,6 +44,34 @@ void kernel_grid(const float* w, std::size_t k, std::size_t n, std::vector<int>&
   }
 }
 
+// An inference pass that reads the model's output only: the int8 paths.
+Context output_only() {
+  Context ctx;
+  ctx.training = false;
+  ctx.output_only = true;
+  return ctx;
+}
+
+// A batch of inputs in [-0.3, 2): below a zero point and past the relu's kink.
+Tensor random_batch(Rng& rng, const Shape& shape) {
+  Tensor x;
+  ensure_shape(x, shape);
+  for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
+  return x;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// m's output for x with int8 switched off (CNN_INT8=0): float on the same weights.
+Tensor float_output(Model& m, Context& ctx, const Tensor& x) {
+  detail::set_int8(false);
+  Tensor y = m.forward(ctx, x);
+  detail::set_int8(true);
+  return y;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -224,23 +252,14 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
     Rng rng(52);
     fused.init_params(rng);
     std::copy(fused.values(), fused.values() + fused.arena_size(), apart.values());
-    Tensor x;
-    ensure_shape(x, {5, 13, 12, 8});
-    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
-    Context ctx;
-    ctx.training = false;
-    ctx.output_only = true;
+    const Tensor x = random_batch(rng, {5, 13, 12, 8});
+    Context ctx = output_only();
     CHECK(fused.fusable(0) == kernels::native_int8(kernels::active_isa()));
     CHECK_FALSE(apart.fusable(0));
     const Tensor a = apart.forward(ctx, x);
     const Tensor f = fused.forward(ctx, x);
-    REQUIRE(a.size() == f.size());
-    CHECK(std::memcmp(a.data(), f.data(), a.size() * sizeof(float)) == 0);
-    // ... and the int8 path ran in both (float differs).
-    detail::set_int8(false);
-    const Tensor off = fused.forward(ctx, x);
-    detail::set_int8(true);
-    CHECK(std::memcmp(off.data(), f.data(), f.size() * sizeof(float)) != 0);
+    CHECK(same_bits(a, f));
+    CHECK_FALSE(same_bits(float_output(fused, ctx, x), f));  // the int8 path ran
     // New weights (values() counts as a write: a new parameters' version): packed again.
     for (Model* m : {&fused, &apart}) {
       float* v = m->values();
@@ -251,9 +270,9 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
     const Tensor a2 = apart.forward(ctx, x);
     const Tensor f2 = fused.forward(ctx, x);
     const Tensor n2 = fresh.forward(ctx, x);
-    CHECK(std::memcmp(a2.data(), f2.data(), a2.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(n2.data(), f2.data(), n2.size() * sizeof(float)) == 0);
-    CHECK(std::memcmp(f.data(), f2.data(), f.size() * sizeof(float)) != 0);
+    CHECK(same_bits(a2, f2));
+    CHECK(same_bits(n2, f2));
+    CHECK_FALSE(same_bits(f, f2));
   }
 }
 
@@ -288,20 +307,13 @@ TEST_CASE(
   Rng rng(53);
   chained.init_params(rng);
   std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
-  Context ctx;
-  ctx.training = false;
-  ctx.output_only = true;
+  Context ctx = output_only();
   CHECK(chained.fusable(0) == kernels::native_int8(kernels::active_isa()));
   CHECK(chained.fusable(2) == kernels::native_int8(kernels::active_isa()));
   for (std::size_t n : {5, 2, 5}) {  // batch sizes change between passes
     CAPTURE(n);
-    Tensor x;
-    ensure_shape(x, {n, 17, 16, 4});
-    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
-    const Tensor a = apart.forward(ctx, x);
-    const Tensor c = chained.forward(ctx, x);
-    REQUIRE(a.size() == c.size());
-    CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
+    const Tensor x = random_batch(rng, {n, 17, 16, 4});
+    CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
   }
 }
 
@@ -348,22 +360,12 @@ TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the sa
   Rng rng(54);
   assembled.init_params(rng);
   std::copy(assembled.values(), assembled.values() + assembled.arena_size(), apart.values());
-  Context ctx;
-  ctx.training = false;
-  ctx.output_only = true;
+  Context ctx = output_only();
   for (std::size_t n : {4, 1, 4}) {
     CAPTURE(n);
-    Tensor x;
-    ensure_shape(x, {n, 9, 11, 12});
-    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.3, 2.0));
-    const Tensor a = apart.forward(ctx, x);
+    const Tensor x = random_batch(rng, {n, 9, 11, 12});
     const Tensor c = assembled.forward(ctx, x);
-    REQUIRE(a.size() == c.size());
-    CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
-    // ... and int8 ran (float differs).
-    detail::set_int8(false);
-    const Tensor off = assembled.forward(ctx, x);
-    detail::set_int8(true);
-    CHECK(std::memcmp(off.data(), c.data(), c.size() * sizeof(float)) != 0);
+    CHECK(same_bits(apart.forward(ctx, x), c));
+    CHECK_FALSE(same_bits(float_output(assembled, ctx, x), c));  // the int8 path ran
   }
 }
