@@ -24,6 +24,7 @@ class Dropout : public Layer {
   Shape infer_shape(const std::vector<Shape>& inputs) override;
   // Throws cnn::Error when training without ctx.rng.
   void forward(Context& ctx, Inputs in, Tensor& out) override;
+  bool copies_input_in_inference() const override { return true; }
   // Throws cnn::Error when called in training mode without a training forward first.
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;

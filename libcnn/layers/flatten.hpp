@@ -16,6 +16,7 @@ class Flatten : public Layer {
   void configure(ConfigReader& cfg) override;
   void write_config(json_ordered& out) const override;
   Shape infer_shape(const std::vector<Shape>& inputs) override;
+  bool copies_input_in_inference() const override { return true; }
   void forward(Context& ctx, Inputs in, Tensor& out) override;
   void backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                 GradInputs grad_in) override;

@@ -179,6 +179,10 @@ class Layer {
   // Whether forward honours Context::output_ldy: writes its output rows that far apart, into
   // a slice of a Concatenate's output, which then has nothing to copy.
   virtual bool writes_strided_output() const { return false; }
+  // Whether forward outside training copies its one input unchanged (Dropout, Flatten: NHWC
+  // flattened is the same values in the same order). An output-only inference then gives the
+  // output the input's memory and skips the step (Model::aliases_input).
+  virtual bool copies_input_in_inference() const { return false; }
   virtual detail::QuantizedInput* quantized_input(std::size_t /*n*/) { return nullptr; }
   virtual void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out);
   // Layers that keep running statistics of their inputs in training (BatchNormalization):

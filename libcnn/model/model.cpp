@@ -157,8 +157,9 @@ void Preprocessing::backward_add(const float* grad_out, float* grad_in, std::siz
 namespace {
 
 constexpr std::size_t kModelInput = Model::kModelInput;
-// planned_ldy_ of a Concatenate assembled in place: its step has nothing to do.
-constexpr std::size_t kAssembled = static_cast<std::size_t>(-1);
+// planned_ldy_ of a node whose step has nothing to do: a Concatenate assembled in place, a
+// layer sharing its input's place.
+constexpr std::size_t kNoStep = static_cast<std::size_t>(-1);
 
 // Pass 1 over the layers: types, explicit names (unique), then Keras's default names for the
 // rest (conv2d, conv2d_1, ... skipping the explicit ones).
@@ -653,7 +654,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
-    if (planned && planned_ldy_[i] == kAssembled) continue;  // its parts wrote it
+    if (planned && planned_ldy_[i] == kNoStep) continue;  // its parts or its input wrote it
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
     const auto t0 =
@@ -690,6 +691,12 @@ bool Model::concat_in_place(std::size_t i) const {
         return false;
   }
   return true;
+}
+
+bool Model::aliases_input(std::size_t i) const {
+  const Node& node = nodes_.at(i);
+  return node.layer->copies_input_in_inference() && node.inputs.size() == 1 &&
+         node.inputs[0] != kModelInput;
 }
 
 bool Model::fusable(std::size_t i) const {
@@ -738,6 +745,15 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
     for (std::size_t j : nodes_[i].inputs)
       if (j != kModelInput) plan.outputs[j].last = std::max(plan.outputs[j].last, i);
   plan.outputs.back().last = count;  // the caller reads it after the pass
+  // Layers that would copy their input share its place, which lives until the last of them is
+  // read (aliases of aliases share the first one's).
+  for (std::size_t i = 0; i < count; ++i)
+    if (aliases_input(i)) {
+      const std::size_t j = nodes_[i].inputs[0];
+      const std::size_t root = plan.outputs[j].alias_of.value_or(j);
+      plan.outputs[i].alias_of = root;
+      plan.outputs[root].last = std::max(plan.outputs[root].last, plan.outputs[i].last);
+    }
   // Concatenates assembled in place: written from their first part's step.
   for (std::size_t i = 0; i < count; ++i)
     if (concat_in_place(i)) {
@@ -759,7 +775,8 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
   std::vector<Block> blocks;
   for (std::size_t i = 0; i < count; ++i) {
     MemoryPlan::Output& o = plan.outputs[i];
-    if (!o.fused && !o.part_of) blocks.push_back({o.bytes, o.first, o.last, &o.offset});
+    if (!o.fused && !o.part_of && !o.alias_of)
+      blocks.push_back({o.bytes, o.first, o.last, &o.offset});
     const bool runs = i == 0 || !plan.outputs[i - 1].fused;
     o.scratch_bytes = runs ? nodes_[i].layer->scratch_bytes(n) : 0;
     if (o.fused) o.scratch_bytes = std::max(o.scratch_bytes, nodes_[i + 1].layer->scratch_bytes(n));
@@ -792,6 +809,8 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
       if (b.first <= step && step <= b.last) live += b.bytes;
     plan.live_peak_bytes = std::max(plan.live_peak_bytes, live);
   }
+  for (MemoryPlan::Output& o : plan.outputs)
+    if (o.alias_of) o.offset = plan.outputs[*o.alias_of].offset;
   // The parts' places: their slices of the Concatenate's, one after another along the channels.
   for (std::size_t i = 0; i < count; ++i)
     if (plan.outputs[i].assembled) {
@@ -817,7 +836,7 @@ void Model::use_plan(std::size_t n) {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const MemoryPlan::Output& o = plan.outputs[i];
     if (o.scratch_bytes) planned_scratch_[i] = buffer + o.scratch_offset;
-    if (o.assembled) planned_ldy_[i] = kAssembled;
+    if (o.assembled || o.alias_of) planned_ldy_[i] = kNoStep;
     if (o.part_of) planned_ldy_[i] = o.ldy;
     if (o.fused) {
       acts_[i] = Tensor();

@@ -175,7 +175,8 @@ class Model {
   // (the greedy-by-size planning of TensorFlow Lite's arena). A thin Conv2D that runs fused with
   // the pooling after it has no place (its output is never made). A Concatenate assembled in
   // place (concat_in_place) has its place from its first part's step, and each part is written
-  // straight into its slice of it. A layer's scratch (Layer::scratch_bytes) has a place too,
+  // straight into its slice of it. A Dropout or Flatten shares its input's place
+  // (aliases_input). A layer's scratch (Layer::scratch_bytes) has a place too,
   // alive at its own step only.
   struct MemoryPlan {
     struct Output {
@@ -185,6 +186,9 @@ class Model {
       std::size_t last = 0;    // the last step that reads it (size() for the model's output)
       bool fused = false;
       bool assembled = false;  // a Concatenate whose parts are written in place: it copies nothing
+      // A layer that would copy its input (aliases_input): the output whose place it shares,
+      // alive as long as either is read.
+      std::optional<std::size_t> alias_of;
       // A part of an assembled Concatenate: that node, and the floats between its rows (the
       // Concatenate's channels). Its place is its slice of the Concatenate's.
       std::optional<std::size_t> part_of;
@@ -232,6 +236,10 @@ class Model {
   // inputs is a distinct layer that writes its rows strided (Layer::writes_strided_output) and
   // that nothing else reads, which then writes straight into its slice of node i's output.
   bool concat_in_place(std::size_t i) const;
+  // Whether an output-only forward gives node i's output its input's place and skips node i:
+  // a layer that copies its input there (Layer::copies_input_in_inference: Dropout, Flatten),
+  // whose input is another layer's output.
+  bool aliases_input(std::size_t i) const;
 
  private:
   Model() = default;

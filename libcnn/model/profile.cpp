@@ -108,7 +108,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
     l.forward_flops = forward_flops(model, i, opt.batch);
     l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
     l.fused = !opt.backward && i > 0 && model.fusable(i - 1);
-    l.in_place = !opt.backward && model.concat_in_place(i);
+    l.in_place = !opt.backward && (model.concat_in_place(i) || model.aliases_input(i));
     p.layers.push_back(std::move(l));
   }
   p.forward_ms = median(fwd_total);
@@ -241,10 +241,12 @@ std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
       << pad_right(shape_str(model.node(i).out_shape, true), shape_w);
     if (p.fused) {
       o << pad_left("fused", 12) << pad_left("-", 24) << pad_left("-", 10);
-    } else if (p.part_of) {
-      o << pad_left(bytes_str(p.bytes), 12)
-        << pad_left("in " + model.node(*p.part_of).layer->name(), 24)
-        << pad_left(std::to_string(p.first) + "-" + std::to_string(p.last), 10);
+    } else if (p.part_of || p.alias_of) {
+      const std::string where = p.part_of ? "in " + model.node(*p.part_of).layer->name()
+                                          : "as " + model.node(*p.alias_of).layer->name();
+      const std::string last = p.last == model.size() ? "end" : std::to_string(p.last);
+      o << pad_left(bytes_str(p.bytes), 12) << pad_left(where, 24)
+        << pad_left(std::to_string(p.first) + "-" + last, 10);
     } else {
       const std::string last = p.last == model.size() ? "end" : std::to_string(p.last);
       o << pad_left(bytes_str(p.bytes), 12) << pad_left(place_str(p.offset, p.bytes), 24)
@@ -289,6 +291,7 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
     }
     if (p.assembled) e["assembled_in_place"] = true;
     if (p.part_of) e["part_of"] = model.node(*p.part_of).layer->name();
+    if (p.alias_of) e["alias_of"] = model.node(*p.alias_of).layer->name();
     e["derived_bytes"] = model.node(i).layer->derived_bytes(plan.batch);
     e["scratch_bytes"] = p.scratch_bytes;
     if (p.scratch_bytes) e["scratch_offset"] = p.scratch_offset;

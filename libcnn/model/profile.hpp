@@ -16,8 +16,10 @@ struct LayerProfile {
   std::string name, type;
   double forward_ms = 0, backward_ms = 0;        // medians over the timed iterations
   double forward_flops = 0, backward_flops = 0;  // per batch; 0 for layers without arithmetic
-  bool fused = false;     // inference: run inside the previous layer's forward (its time is there)
-  bool in_place = false;  // inference: a Concatenate whose inputs wrote its output (no step)
+  bool fused = false;  // inference: run inside the previous layer's forward (its time is there)
+  // inference: no step of its own (a Concatenate whose inputs wrote its output, a Dropout or
+  // Flatten that shares its input's place)
+  bool in_place = false;
 };
 
 struct ModelProfile {

@@ -324,13 +324,19 @@ TEST_CASE("planned inference memory: outputs share places only when their steps 
 
   const Model::MemoryPlan plan = m.plan_inference_memory(4);
   REQUIRE(plan.outputs.size() == m.size());
-  // No two outputs alive at one step overlap in memory, and every place is in the buffer.
+  // No two outputs alive at one step overlap in memory, and every place is in the buffer; the
+  // Flatten shares the pooling's place.
+  REQUIRE(m.node(10).layer->name() == "flat");
+  CHECK(plan.outputs[10].alias_of == std::optional<std::size_t>(9));
+  CHECK(plan.outputs[10].offset == plan.outputs[9].offset);
+  CHECK(plan.outputs[9].last == 11);
   for (std::size_t a = 0; a < m.size(); ++a) {
     const auto& p = plan.outputs[a];
     CHECK(p.offset + p.bytes <= plan.buffer_bytes);
     CHECK(p.bytes == 4 * numel(m.node(a).out_shape) * sizeof(float));
     for (std::size_t b = a + 1; b < m.size(); ++b) {
       const auto& q = plan.outputs[b];
+      if (p.alias_of || q.alias_of) continue;
       if (p.first <= q.last && q.first <= p.last)
         CHECK((p.offset + p.bytes <= q.offset || q.offset + q.bytes <= p.offset));
     }
@@ -461,6 +467,51 @@ TEST_CASE("planned inference: a Concatenate of convolutions is assembled in plac
     for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
     CHECK_THROWS_AS(m.output_of(2), Error);
     CHECK_THROWS_AS(m.output_of(cat), Error);
+  }
+}
+
+TEST_CASE("planned inference: Dropout and Flatten share their input's place, bitwise") {
+  // A Dropout on the model's input copies (the input is not in the buffer); one after a
+  // convolution is read by two layers and shares its place, which lives until both are done; a
+  // Flatten after a Dropout shares the convolution's place too.
+  const std::string text = R"({"input_shape": [6, 6, 3], "layers": [
+      {"type": "Dropout", "rate": 0.5, "name": "d0"},
+      {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same", "name": "c"},
+      {"type": "Dropout", "rate": 0.3, "name": "d1"},
+      {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "e"},
+      {"type": "Add", "inputs": ["d1", "e"], "name": "add"},
+      {"type": "Dropout", "rate": 0.3, "inputs": "d1", "name": "d2"},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "units": 3, "name": "head"},
+      {"type": "Flatten", "inputs": "add", "name": "flat2"},
+      {"type": "Dense", "units": 3, "name": "head2"},
+      {"type": "Add", "inputs": ["head", "head2"], "name": "out"}]})";
+  Model m = io::parse_model(text, "alias.json");
+  Rng rng(13);
+  m.init_params(rng);
+  CHECK_FALSE(m.aliases_input(0));
+  CHECK(m.aliases_input(2));
+  CHECK(m.aliases_input(5));
+  CHECK(m.aliases_input(6));
+  CHECK_FALSE(m.aliases_input(1));
+  const Model::MemoryPlan plan = m.plan_inference_memory(2);
+  CHECK_FALSE(plan.outputs[0].alias_of);
+  for (std::size_t i : {2, 5, 6}) {
+    CAPTURE(i);
+    CHECK(plan.outputs[i].alias_of == std::optional<std::size_t>(1));
+    CHECK(plan.outputs[i].offset == plan.outputs[1].offset);
+  }
+  CHECK(plan.outputs[1].last == 7);  // head reads flat last
+  Context plain{false, &rng};
+  Context lean{false, &rng};
+  lean.output_only = true;
+  for (std::size_t n : {2, 5, 2}) {
+    CAPTURE(n);
+    const Tensor x = test::random_tensor({n, 6, 6, 3}, rng);
+    const Tensor want = m.forward(plain, x);
+    const Tensor got = m.forward(lean, x);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
   }
 }
 
