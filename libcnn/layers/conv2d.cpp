@@ -489,7 +489,7 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
         // the last window had too (overlapping windows: 3x3 / 2) are moved to the front rather
         // than computed again; the others are computed after them.
         const std::size_t oy0 = py * pg.stride_h, oy1 = std::min(oy0 + pg.ph, geo_.out_h);
-        const std::size_t kept = have0 <= oy0 && oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
+        const std::size_t kept = oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
         if (kept && oy0 > have0)
           std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
         if (oy0 + kept < oy1) {

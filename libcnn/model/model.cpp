@@ -669,13 +669,17 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
   return acts_.back();
 }
 
-bool Model::only_reader(std::size_t a, std::size_t b) const {
-  if (a + 1 >= nodes_.size() || nodes_[b].inputs != std::vector<std::size_t>{a}) return false;
+bool Model::read_elsewhere(std::size_t a, std::size_t b) const {
   for (std::size_t j = 0; j < nodes_.size(); ++j)
     if (j != b)
       for (std::size_t r : nodes_[j].inputs)
-        if (r == a) return false;
-  return true;
+        if (r == a) return true;
+  return false;
+}
+
+bool Model::only_reader(std::size_t a, std::size_t b) const {
+  return a + 1 < nodes_.size() && nodes_[b].inputs == std::vector<std::size_t>{a} &&
+         !read_elsewhere(a, b);
 }
 
 bool Model::concat_in_place(std::size_t i) const {
@@ -683,12 +687,8 @@ bool Model::concat_in_place(std::size_t i) const {
   if (node.layer->type() != "Concatenate" || node.inputs.size() < 2) return false;
   for (std::size_t p : node.inputs) {
     if (p == kModelInput || !nodes_[p].layer->writes_strided_output() ||
-        std::count(node.inputs.begin(), node.inputs.end(), p) != 1)
+        std::count(node.inputs.begin(), node.inputs.end(), p) != 1 || read_elsewhere(p, i))
       return false;
-    for (std::size_t j = 0; j < nodes_.size(); ++j)
-      if (j != i &&
-          std::find(nodes_[j].inputs.begin(), nodes_[j].inputs.end(), p) != nodes_[j].inputs.end())
-        return false;
   }
   return true;
 }

@@ -247,6 +247,8 @@ class Model {
   std::vector<const Tensor*> gather_inputs(std::size_t i, const Tensor& x) const;
   // Whether node b alone reads node a's output, and a is not the model's output.
   bool only_reader(std::size_t a, std::size_t b) const;
+  // Whether a node other than b reads node a's output.
+  bool read_elsewhere(std::size_t a, std::size_t b) const;
   // forward(): runs nodes i and i + 1 as one (Layer::forward_fused).
   void fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
   // The planned buffer of output_only forwards for a batch of n, with every output placed in it

@@ -38,6 +38,18 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
+// An output-only forward of x (the planned buffer) gives the same bits as one that keeps every
+// output.
+void require_planned_equals_kept(Model& m, Rng& rng, const Tensor& x) {
+  Context plain{false, &rng};
+  Context lean{false, &rng};
+  lean.output_only = true;
+  const Tensor want = m.forward(plain, x);
+  const Tensor& got = m.forward(lean, x);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+}
+
 }  // namespace
 
 TEST_CASE("the lecture's models have Keras's parameter counts") {
@@ -455,16 +467,9 @@ TEST_CASE("planned inference: a Concatenate of convolutions is assembled in plac
 
   // The same bits as a forward that keeps everything (its Concatenates copy), for several batch
   // sizes; a planned forward keeps neither the parts nor the Concatenate.
-  Context plain{false, &rng};
-  Context lean{false, &rng};
-  lean.output_only = true;
   for (std::size_t n : {3, 1, 5, 3}) {
     CAPTURE(n);
-    const Tensor x = test::random_tensor({n, 8, 8, 8}, rng);
-    const Tensor want = m.forward(plain, x);
-    const Tensor got = m.forward(lean, x);
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    require_planned_equals_kept(m, rng, test::random_tensor({n, 8, 8, 8}, rng));
     CHECK_THROWS_AS(m.output_of(2), Error);
     CHECK_THROWS_AS(m.output_of(cat), Error);
   }
@@ -502,16 +507,9 @@ TEST_CASE("planned inference: Dropout and Flatten share their input's place, bit
     CHECK(plan.outputs[i].offset == plan.outputs[1].offset);
   }
   CHECK(plan.outputs[1].last == 7);  // head reads flat last
-  Context plain{false, &rng};
-  Context lean{false, &rng};
-  lean.output_only = true;
   for (std::size_t n : {2, 5, 2}) {
     CAPTURE(n);
-    const Tensor x = test::random_tensor({n, 6, 6, 3}, rng);
-    const Tensor want = m.forward(plain, x);
-    const Tensor got = m.forward(lean, x);
-    REQUIRE(got.size() == want.size());
-    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    require_planned_equals_kept(m, rng, test::random_tensor({n, 6, 6, 3}, rng));
   }
 }
 
