@@ -4,6 +4,7 @@
 #include "common/run_main.hpp"
 #include "io/architecture.hpp"
 #include "io/weights.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
 #include "model/profile.hpp"
 #include "model/summary.hpp"
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
       ->check(cnn::cmd::at_least(1));
   app.add_option("--warmup", profile.warmup, "--time: untimed iterations first");
   app.add_flag("--inference", inference, "--time: inference forward only (no backward)");
+  std::string precision = "fp32";
+  app.add_option("--precision", precision,
+                 "--time: the training step's matrix products, fp32 or bf16 (as cnn-train "
+                 "--precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   bool memory = false;
   app.add_flag("--memory", memory,
                "Print the inference memory plan instead: per-layer output bytes, their places in "
@@ -56,6 +62,11 @@ int main(int argc, char** argv) {
     }
     if (time) {
       profile.backward = !inference;
+      if (precision == "bf16" && inference)
+        throw CLI::ValidationError(
+            "--precision bf16 applies to training steps; drop --inference or the precision");
+      const cnn::kernels::MatmulPrecisionScope scope(
+          precision == "bf16" ? cnn::kernels::Precision::Bf16 : cnn::kernels::Precision::Fp32);
       cnn::Rng rng(common.seed);
       const auto p = cnn::profile_model(model, profile, rng);
       if (common.json)

@@ -2,6 +2,8 @@
 #include "kernels/eltwise.hpp"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "kernels/im2col.hpp"
 #include "kernels/pooling.hpp"
@@ -28,9 +30,36 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
   simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y, ldy ? ldy : f);
 }
 
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+  if (g.col_cols() > kSmallK)
+    throw Error("small_k_conv: " + std::to_string(g.col_cols()) + " taps, over kSmallK (" +
+                std::to_string(kSmallK) + ")");
+  if (p0 + count > g.col_rows())
+    throw Error("small_k_conv: output pixels past the " + std::to_string(g.col_rows()) +
+                " of the geometry");
+  simd::eltwise_active().small_k_conv(act, g, x, b, bias, p0, count, f, y, ldy ? ldy : f);
+}
+
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias) {
   simd::eltwise_active().small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
+}
+
+void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
+                              const float* dy, std::size_t p0, std::size_t count, std::size_t f,
+                              float* db, float* dbias) {
+  if (g.col_cols() > kSmallK)
+    throw Error("small_k_conv_weight_grad: " + std::to_string(g.col_cols()) +
+                " taps, over kSmallK (" + std::to_string(kSmallK) + ")");
+  if (p0 + count > g.col_rows())
+    throw Error("small_k_conv_weight_grad: output pixels past the " + std::to_string(g.col_rows()) +
+                " of the geometry");
+  if (y && act != Act::Relu && act != Act::Linear)
+    throw Error(
+        "small_k_conv_weight_grad: the activation's gradient is only computed on the fly for "
+        "relu and linear; pass dz instead");
+  simd::eltwise_active().small_k_conv_weight_grad(act, g, x, y, dy, p0, count, f, db, dbias);
 }
 
 namespace ref {
@@ -45,6 +74,25 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
     }
     ref::act_forward(act, y + r * ldy, 1, f);
   }
+}
+
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+  const std::size_t k = g.col_cols();
+  std::vector<float> col(count * k);
+  for (std::size_t r = 0; r < count; ++r)
+    im2col_window(g, x, (p0 + r) / g.out_w, (p0 + r) % g.out_w, col.data() + r * k);
+  ref::small_k_forward(act, col.data(), b, bias, count, k, f, y, ldy);
+}
+
+void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
+                              const float* dy, std::size_t p0, std::size_t count, std::size_t f,
+                              float* db, float* dbias) {
+  const std::size_t k = g.col_cols();
+  std::vector<float> col(count * k);
+  for (std::size_t r = 0; r < count; ++r)
+    im2col_window(g, x, (p0 + r) / g.out_w, (p0 + r) % g.out_w, col.data() + r * k);
+  ref::small_k_weight_grad(act, col.data(), y, dy, count, k, f, db, dbias);
 }
 
 namespace {
@@ -105,10 +153,19 @@ void add_to(const float* src, std::size_t n, float* dst) {
 namespace simd {
 
 const EltwiseFns& eltwise_for(Isa isa) {
-  static const EltwiseFns reference{
-      ref::act_forward, ref::act_backward,     ref::bias_act_forward,      ref::sum_rows_add,
-      ref::add_to,      ref::max_pool_forward, ref::max_pool_backward_add, ref::im2col,
-      ref::col2im_add,  ref::small_k_forward,  ref::small_k_weight_grad};
+  static const EltwiseFns reference{ref::act_forward,
+                                    ref::act_backward,
+                                    ref::bias_act_forward,
+                                    ref::sum_rows_add,
+                                    ref::add_to,
+                                    ref::max_pool_forward,
+                                    ref::max_pool_backward_add,
+                                    ref::im2col,
+                                    ref::col2im_add,
+                                    ref::small_k_forward,
+                                    ref::small_k_conv,
+                                    ref::small_k_weight_grad,
+                                    ref::small_k_conv_weight_grad};
   if (isa == Isa::Reference) return reference;
   require_isa(isa, "eltwise");
   switch (isa) {

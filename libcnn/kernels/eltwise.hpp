@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "kernels/activation.hpp"
+#include "kernels/im2col.hpp"
 
 namespace cnn::kernels {
 
@@ -33,6 +34,13 @@ inline constexpr std::size_t kSmallK = 32;
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
                      std::size_t k, std::size_t f, float* y, std::size_t ldy = 0);
 
+// small_k_forward of a convolution (g.col_cols() <= kSmallK; b: the kernel [kh, kw, c, f]) that
+// reads its windows in the input instead of an im2col matrix: y's rows are the output pixels
+// [p0, p0 + count) (p = oy * out_w + ox) of one sample x [h, w, c], each the same sums in the same
+// order as small_k_forward on those rows of im2col(g, x), so the results are bitwise equal.
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy = 0);
+
 // The weight and bias gradients of that product, for k <= kSmallK: db[k, f] += a^T * dz and
 // dbias[f] += the column sums of dz (dbias nullptr: not wanted), every sum over the rows in
 // order. dz = dL/d(pre-activation): with y given, computed on the fly from the output y and its
@@ -40,12 +48,24 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias);
 
+// small_k_weight_grad of a convolution reading its windows in the input: a is the rows [p0, p0 +
+// count) of im2col(g, x) for one sample x, y and dy (when y is given) or dz those rows of the
+// output; the same sums in the same order, so the results are bitwise equal.
+void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
+                              const float* dy, std::size_t p0, std::size_t count, std::size_t f,
+                              float* db, float* dbias);
+
 namespace ref {
 // As above, with ldy given (not 0).
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
                      std::size_t k, std::size_t f, float* y, std::size_t ldy);
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy);
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias);
+void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
+                              const float* dy, std::size_t p0, std::size_t count, std::size_t f,
+                              float* db, float* dbias);
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols);
 void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t rows,
                   std::size_t cols);

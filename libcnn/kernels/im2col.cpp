@@ -50,6 +50,24 @@ void im2col(const ConvGeometry& g, const float* in, float* col) {
   simd::eltwise_active().im2col(g, in, col);
 }
 
+void im2col_window(const ConvGeometry& g, const float* in, std::size_t oy, std::size_t ox,
+                   float* dst) {
+  const std::size_t c = g.c;
+  for (std::size_t ky = 0; ky < g.kh; ++ky) {
+    const std::ptrdiff_t iy = source(oy, ky, g.stride_h, g.dil_h, g.pad_top, g.h);
+    for (std::size_t kx = 0; kx < g.kw; ++kx, dst += c) {
+      const std::ptrdiff_t ix = source(ox, kx, g.stride_w, g.dil_w, g.pad_left, g.w);
+      if (iy < 0 || ix < 0) {
+        std::fill(dst, dst + c, 0.0f);
+      } else {
+        const float* src =
+            in + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c;
+        std::copy(src, src + c, dst);
+      }
+    }
+  }
+}
+
 void col2im_add(const ConvGeometry& g, const float* col, float* img) {
   simd::eltwise_active().col2im_add(g, col, img);
 }
@@ -57,25 +75,9 @@ void col2im_add(const ConvGeometry& g, const float* col, float* img) {
 namespace ref {
 
 void im2col(const ConvGeometry& g, const float* in, float* col) {
-  const std::size_t c = g.c;
-  float* dst = col;
-  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
-      for (std::size_t ky = 0; ky < g.kh; ++ky) {
-        const std::ptrdiff_t iy = source(oy, ky, g.stride_h, g.dil_h, g.pad_top, g.h);
-        for (std::size_t kx = 0; kx < g.kw; ++kx, dst += c) {
-          const std::ptrdiff_t ix = source(ox, kx, g.stride_w, g.dil_w, g.pad_left, g.w);
-          if (iy < 0 || ix < 0) {
-            std::fill(dst, dst + c, 0.0f);
-          } else {
-            const float* src =
-                in + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * c;
-            std::copy(src, src + c, dst);
-          }
-        }
-      }
-    }
-  }
+  const std::size_t k = g.col_cols();
+  for (std::size_t oy = 0; oy < g.out_h; ++oy)
+    for (std::size_t ox = 0; ox < g.out_w; ++ox, col += k) im2col_window(g, in, oy, ox, col);
 }
 
 void col2im_add(const ConvGeometry& g, const float* col, float* img) {

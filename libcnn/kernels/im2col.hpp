@@ -37,6 +37,11 @@ std::optional<ConvGeometry> conv_geometry(std::size_t h, std::size_t w, std::siz
 // in: [h, w, c]; col: [out_h * out_w, kh * kw * c], fully overwritten (padding taps get 0).
 void im2col(const ConvGeometry& g, const float* in, float* col);
 
+// One row of im2col(g, in): the window of output pixel (oy, ox), kh * kw * c floats (padding
+// taps 0). Scalar: for the few windows that reach into the padding.
+void im2col_window(const ConvGeometry& g, const float* in, std::size_t oy, std::size_t ox,
+                   float* dst);
+
 // The adjoint of im2col: img[h, w, c] += the sum of the col entries that im2col would read from
 // each input cell; entries of padding taps are dropped. col: [out_h * out_w, kh * kw * c].
 void col2im_add(const ConvGeometry& g, const float* col, float* img);

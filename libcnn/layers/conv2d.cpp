@@ -365,9 +365,24 @@ void Conv2D::forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act,
   const std::size_t chunk = chunk_samples(n);
   // Training: keep the whole batch's col matrix for backward's weight gradient when it is small
   // (the lecture's MNIST layers: 1.3-9 MB at batch 64) instead of building it again there.
-  const bool keep = ctx.training && !plan_.direct_col && n * m * k * sizeof(float) <= kKeepColBytes;
+  // (A thin product reads its windows in the input, in forward and backward alike.)
+  const bool keep = ctx.training && !plan_.direct_col && !plan_.small_k &&
+                    n * m * k * sizeof(float) <= kKeepColBytes;
   if (keep) sized(col_, n * m * k, name(), "the im2col matrix");
 
+  if (plan_.small_k && !plan_.direct_col) {
+    // A thin product (a first layer: k = 9 or 27): broadcast-FMA rows that read the windows in
+    // the input, with bias and activation fused, blocks of a sample's rows in parallel (rows are
+    // independent). No im2col: it took 40% of SqueezeNet's conv1.
+    const std::size_t in_size = numel(in_shape_), per_sample = (m + kSmallKRows - 1) / kSmallKRows;
+    kernels::parallel_for(0, n * per_sample, [&](std::size_t b) {
+      const std::size_t s = b / per_sample, p0 = b % per_sample * kSmallKRows;
+      const std::size_t count = std::min(m, p0 + kSmallKRows) - p0;
+      kernels::small_k_conv(act, geo_, x.data() + s * in_size, kernel, bias, p0, count, f,
+                            out.data() + (s * m + p0) * ldy, ldy);
+    });
+    return;
+  }
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     const float* col = chunk_col(x.data(), s0, cs, keep);
@@ -544,7 +559,7 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
     throw shape_error("the pooling layer after it expects " + std::to_string(pg.h) + "x" +
                       std::to_string(pg.w) + "x" + std::to_string(pg.c) + " inputs");
   const std::size_t n = x.shape()[0];
-  const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
+  const std::size_t m = geo_.col_rows(), f = filters_;
   const std::size_t in_size = numel(in_shape_), out_size = pg.out_size();
   if (out.size() != n * out_size)
     throw shape_error("the pooled output holds " + std::to_string(out.size()) +
@@ -558,18 +573,16 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   const kernels::Act act = act_for(ctx, activation_);
-  // One scratch block per task (col [m, k] and the convolution output [m, f]): 110 KB for the
-  // lecture's MNIST layer, in L2 from im2col to pooling.
+  // One scratch block per task (the convolution output [m, f], its windows read in the input):
+  // 87 KB for the lecture's MNIST layer, in L2 from the convolution to pooling.
   const std::size_t tasks =
       std::min<std::size_t>(n, static_cast<std::size_t>(kernels::num_threads()));
-  const std::size_t per_task = m * k + m * f;
-  sized(fused_, tasks * per_task, name(), "the im2col matrix");
+  const std::size_t per_task = m * f;
+  sized(fused_, tasks * per_task, name(), "the convolution's output");
   kernels::parallel_for(0, tasks, [&](std::size_t t) {
-    float* col = fused_.data() + t * per_task;
-    float* y = col + m * k;
+    float* y = fused_.data() + t * per_task;
     for (std::size_t s = n * t / tasks; s < n * (t + 1) / tasks; ++s) {
-      kernels::im2col(geo_, x.data() + s * in_size, col);
-      kernels::small_k_forward(act, col, kernel, bias, m, k, f, y);
+      kernels::small_k_conv(act, geo_, x.data() + s * in_size, kernel, bias, 0, m, f, y);
       pool.pool_sample(y, out.data() + s * out_size);
     }
   });
@@ -709,19 +722,32 @@ void Conv2D::kernel_grad_chunk(BackwardPass& b, std::size_t s0, std::size_t cs) 
   if (b.small) {
     // dkernel[k, f] (+)= col^T * dz and dbias (+)= column sums of dz, over a fixed number of
     // row slices in parallel (fixed: the result must not depend on the thread count), each
-    // slice's partial sums added in slice order.
-    const float* col = col_of();
-    const float* y = b.out.data() + s0 * m * f;
-    const float* dy = b.grad_out.data() + s0 * m * f;
-    const std::size_t slices = rows >= kSplitRows * kSplits ? kSplits : 1;
+    // slice's partial sums added in slice order. The col rows are the windows, read in x
+    // (a 1x1 layer's col is x itself).
+    const float* col = plan_.direct_col ? col_of() : nullptr;
+    const float* y = b.fuse_act ? b.out.data() + s0 * m * f : nullptr;
+    const float* d = b.fuse_act ? b.grad_out.data() + s0 * m * f : dz;
+    const kernels::Act act = b.fuse_act ? b.act : kernels::Act::Linear;
+    const std::size_t slices = rows >= kSplitRows * kSplits ? kSplits : 1,
+                      in_size = numel(in_shape_);
     dpart_.assign(slices * k * f, 0.0f);
     dbpart_.assign(b.want_bias ? slices * f : 0, 0.0f);
     kernels::parallel_for(0, slices, [&](std::size_t sl) {
       const std::size_t r0 = rows * sl / slices, r1 = rows * (sl + 1) / slices;
-      kernels::small_k_weight_grad(
-          b.fuse_act ? b.act : kernels::Act::Linear, col + r0 * k,
-          b.fuse_act ? y + r0 * f : nullptr, (b.fuse_act ? dy : dz) + r0 * f, r1 - r0, k, f,
-          dpart_.data() + sl * k * f, b.want_bias ? dbpart_.data() + sl * f : nullptr);
+      float* db = dpart_.data() + sl * k * f;
+      float* dbias = b.want_bias ? dbpart_.data() + sl * f : nullptr;
+      if (col) {
+        kernels::small_k_weight_grad(act, col + r0 * k, y ? y + r0 * f : nullptr, d + r0 * f,
+                                     r1 - r0, k, f, db, dbias);
+        return;
+      }
+      for (std::size_t r = r0; r < r1;) {  // the slice's rows, sample by sample
+        const std::size_t s = r / m, count = std::min(r1, (s + 1) * m) - r;
+        kernels::small_k_conv_weight_grad(act, geo_, b.x.data() + (s0 + s) * in_size,
+                                          y ? y + r * f : nullptr, d + r * f, r - s * m, count, f,
+                                          db, dbias);
+        r += count;
+      }
     });
     if (s0 == 0) std::fill(dkernel_.begin(), dkernel_.end(), 0.0f);
     for (std::size_t sl = 0; sl < slices; ++sl) {

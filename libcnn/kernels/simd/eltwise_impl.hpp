@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/eltwise.hpp"
@@ -433,22 +434,36 @@ struct Eltwise {
       }
   }
 
+  // The rows of small_k_forward's a, read where they lie: row r's k taps are kh runs of `run`
+  // floats, the runs `lda` apart, and row r + 1 starts `rs` floats after row r. im2col's col
+  // matrix is one run of k per row (rs = run = k); a convolution's windows inside its input are
+  // kh runs of kw * c (rs = stride_w * c, lda = dil_h * w * c).
+  struct Rows {
+    const float* a;
+    std::size_t rs, kh, run, lda;
+    Rows at(std::size_t r) const { return {a + r * rs, rs, kh, run, lda}; }
+  };
+
   // small_k_forward: R rows x NV vectors of output columns from j0, accumulators in registers;
   // per tap t, NV loads of b's row and R broadcasts of a feed R * NV FMAs.
   template <std::size_t R, std::size_t NV>
-  static void small_k_tile(const float* a, const float* b, const float* bias, std::size_t k,
-                           std::size_t f, std::size_t j0, bool relu, float* y, std::size_t ldy) {
+  static void small_k_tile(const Rows& a, const float* b, const float* bias, std::size_t f,
+                           std::size_t j0, bool relu, float* y, std::size_t ldy) {
     V acc[R][NV];
     for (std::size_t j = 0; j < NV; ++j) {
       const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
       for (std::size_t r = 0; r < R; ++r) acc[r][j] = bv;
     }
-    for (std::size_t t = 0; t < k; ++t) {
-      V bt[NV];
-      for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(b + t * f + j0 + j * W);
-      for (std::size_t r = 0; r < R; ++r) {
-        const V av(a[r * k + t]);
-        for (std::size_t j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(av, bt[j], acc[r][j]);
+    const float* bt_row = b + j0;
+    for (std::size_t ky = 0; ky < a.kh; ++ky) {
+      const float* ar = a.a + ky * a.lda;
+      for (std::size_t t = 0; t < a.run; ++t, bt_row += f) {
+        V bt[NV];
+        for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
+        for (std::size_t r = 0; r < R; ++r) {
+          const V av(ar[r * a.rs + t]);
+          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(av, bt[j], acc[r][j]);
+        }
       }
     }
     const V zero(0.0f);
@@ -459,16 +474,19 @@ struct Eltwise {
   }
 
   template <std::size_t R>
-  static void small_k_rows(const float* a, const float* b, const float* bias, std::size_t k,
-                           std::size_t f, bool relu, float* y, std::size_t ldy) {
+  static void small_k_rows(const Rows& a, const float* b, const float* bias, std::size_t f,
+                           bool relu, float* y, std::size_t ldy) {
     const std::size_t fv = f - f % W;
     std::size_t j0 = 0;
-    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, k, f, j0, relu, y, ldy);
-    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, k, f, j0, relu, y, ldy);
+    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, f, j0, relu, y, ldy);
+    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, f, j0, relu, y, ldy);
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t j = fv; j < f; ++j) {
         float s = bias ? bias[j] : 0.0f;
-        for (std::size_t t = 0; t < k; ++t) s = std::fma(a[r * k + t], b[t * f + j], s);
+        std::size_t t = 0;
+        for (std::size_t ky = 0; ky < a.kh; ++ky)
+          for (std::size_t i = 0; i < a.run; ++i, ++t)
+            s = std::fma(a.a[r * a.rs + ky * a.lda + i], b[t * f + j], s);
         y[r * ldy + j] = relu ? (s > 0.0f ? s : 0.0f) : s;
       }
   }
@@ -477,25 +495,93 @@ struct Eltwise {
                               std::size_t rows, std::size_t k, std::size_t f, float* y,
                               std::size_t ldy) {
     const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
+    const Rows col{a, k, 1, k, 0};
     std::size_t r = 0;
-    for (; r + 4 <= rows; r += 4) small_k_rows<4>(a + r * k, b, bias, k, f, relu, y + r * ldy, ldy);
-    for (; r < rows; ++r) small_k_rows<1>(a + r * k, b, bias, k, f, relu, y + r * ldy, ldy);
+    for (; r + 4 <= rows; r += 4) small_k_rows<4>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
+    for (; r < rows; ++r) small_k_rows<1>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
     if (!fused) act_rows(act, y, rows, f, ldy);
   }
 
+  // small_k_forward over a convolution's windows (kernels/eltwise.hpp). Four windows of an
+  // output row that lie inside the input are read in place; windows that reach into the
+  // padding (and rows of dilation_w > 1) are first copied as im2col would, into four col rows.
+  // Either way each output is the same sums in the same order as on im2col's rows.
+  static void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b,
+                           const float* bias, std::size_t p0, std::size_t count, std::size_t f,
+                           float* y, std::size_t ldy) {
+    const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
+    const std::size_t k = g.col_cols(), c = g.c;
+    float local[4 * kSmallK];  // k <= kSmallK (checked by kernels::small_k_conv)
+    const Rows col{local, k, 1, k, 0};
+    float* yp = y;
+    for (std::size_t p = p0, end = p0 + count; p < end;) {
+      const std::size_t oy = p / g.out_w, row_end = std::min(end, (oy + 1) * g.out_w);
+      // The output columns [lo, hi) of this row whose windows lie inside the input.
+      std::size_t lo = 0, hi = 0;
+      const std::ptrdiff_t iy = src_y(g, oy, 0);
+      if (g.dil_w == 1 && iy >= 0 && src_y(g, oy, g.kh - 1) < static_cast<std::ptrdiff_t>(g.h) &&
+          g.w + g.pad_left >= g.kw) {
+        lo = (g.pad_left + g.stride_w - 1) / g.stride_w;
+        hi = std::min(g.out_w, (g.w + g.pad_left - g.kw) / g.stride_w + 1);
+      }
+      const Rows in{x + static_cast<std::size_t>(std::max<std::ptrdiff_t>(iy, 0)) * g.w * c,
+                    g.stride_w * c, g.kh, g.kw * c, g.dil_h * g.w * c};
+      for (std::size_t ox = p - oy * g.out_w, ox_end = row_end - oy * g.out_w; ox < ox_end;) {
+        const std::size_t r = ox + 4 <= ox_end ? 4 : 1;
+        Rows a = col;
+        if (ox >= lo && ox + r <= hi) {
+          a = in;
+          a.a += (ox * g.stride_w - g.pad_left) * c;
+        } else {
+          for (std::size_t i = 0; i < r; ++i) im2col_window(g, x, oy, ox + i, local + i * k);
+        }
+        if (r == 4)
+          small_k_rows<4>(a, b, bias, f, relu, yp, ldy);
+        else
+          small_k_rows<1>(a, b, bias, f, relu, yp, ldy);
+        yp += r * ldy;
+        ox += r;
+      }
+      p = row_end;
+    }
+    if (!fused) act_rows(act, y, count, f, ldy);
+  }
+
+  // The rows of small_k_weight_grad's a as a grid: row p (p = p0, p0 + 1, ...; oy = p / out_w,
+  // ox = p % out_w) starts at a + oy * row_step + ox * rs, and its tap t = (ky, kx, ci) lies
+  // ky * lda + kx * xstep + ci floats further. im2col's col matrix: rs = k, one grid row (out_w
+  // as large as the rows), taps one run (kw = 1, c = k). A convolution's windows in a sample
+  // whose padding is part of it: rs = stride_w * c, row_step = stride_h * width * c, lda = dil_h
+  // * width * c, xstep = dil_w * c.
+  struct Grid {
+    const float* a;
+    std::size_t rs, row_step, out_w, lda, xstep, kw, c;
+    std::size_t tap(std::size_t t) const { return t / (kw * c) * lda + t / c % kw * xstep + t % c; }
+    const float* row(std::size_t p) const { return a + p / out_w * row_step + p % out_w * rs; }
+  };
+  static Grid col_grid(const float* a, std::size_t rows, std::size_t k) {
+    return {a, k, 0, std::max<std::size_t>(rows, 1), 0, 0, 1, k};
+  }
+
   // small_k_weight_grad: TB taps x NV vectors of columns from (t0, j0), accumulators in
-  // registers over all the rows; dz is formed per row from y and dy (relu or linear).
+  // registers over all the rows [p0, p0 + rows) of the grid; dz is formed per row from y and dy
+  // (relu or linear).
   template <std::size_t TB, std::size_t NV>
-  static void small_k_grad_tile(const float* a, const float* y, const float* dy, std::size_t rows,
-                                std::size_t k, std::size_t f, std::size_t t0, std::size_t j0,
+  static void small_k_grad_tile(const Grid& a, std::size_t p0, const float* y, const float* dy,
+                                std::size_t rows, std::size_t f, std::size_t t0, std::size_t j0,
                                 bool relu, float* db, float* dbias) {
     V acc[TB][NV], bacc[NV];
-    for (std::size_t t = 0; t < TB; ++t)
+    std::size_t off[TB];  // where tap t0 + t lies from a row's start
+    for (std::size_t t = 0; t < TB; ++t) {
+      off[t] = a.tap(t0 + t);
       for (std::size_t j = 0; j < NV; ++j)
         acc[t][j] = V::load_unaligned(db + (t0 + t) * f + j0 + j * W);
+    }
     for (std::size_t j = 0; j < NV; ++j)
       bacc[j] = dbias ? V::load_unaligned(dbias + j0 + j * W) : V(0.0f);
     const V zero(0.0f);
+    std::size_t ox = p0 % a.out_w;
+    const float* ar = a.row(p0);
     for (std::size_t r = 0; r < rows; ++r) {
       V dz[NV];
       for (std::size_t j = 0; j < NV; ++j) {
@@ -505,8 +591,14 @@ struct Eltwise {
         if (dbias) bacc[j] += dz[j];
       }
       for (std::size_t t = 0; t < TB; ++t) {
-        const V av(a[r * k + t0 + t]);
+        const V av(ar[off[t]]);
         for (std::size_t j = 0; j < NV; ++j) acc[t][j] = xsimd::fma(av, dz[j], acc[t][j]);
+      }
+      if (++ox == a.out_w) {
+        ox = 0;
+        ar = a.row(p0 + r + 1);
+      } else {
+        ar += a.rs;
       }
     }
     for (std::size_t t = 0; t < TB; ++t)
@@ -521,21 +613,20 @@ struct Eltwise {
   static constexpr std::size_t kMaxTaps = W >= 16 ? 8 : 4;
 
   template <std::size_t NV, std::size_t TB = kMaxTaps>
-  static void small_k_grad_taps(std::size_t tb, const float* a, const float* y, const float* dy,
-                                std::size_t rows, std::size_t k, std::size_t f, std::size_t t0,
+  static void small_k_grad_taps(std::size_t tb, const Grid& a, std::size_t p0, const float* y,
+                                const float* dy, std::size_t rows, std::size_t f, std::size_t t0,
                                 std::size_t j0, bool relu, float* db, float* dbias) {
     if constexpr (TB > 1)
       if (tb < TB)
-        return small_k_grad_taps<NV, TB - 1>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, dbias);
-    small_k_grad_tile<TB, NV>(a, y, dy, rows, k, f, t0, j0, relu, db, dbias);
+        return small_k_grad_taps<NV, TB - 1>(tb, a, p0, y, dy, rows, f, t0, j0, relu, db, dbias);
+    small_k_grad_tile<TB, NV>(a, p0, y, dy, rows, f, t0, j0, relu, db, dbias);
   }
 
-  static void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
-                                  std::size_t rows, std::size_t k, std::size_t f, float* db,
-                                  float* dbias) {
-    if (y && act != Act::Relu && act != Act::Linear)
-      return ref::small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
-    const bool relu = y && act == Act::Relu;
+  // small_k_weight_grad over the grid's rows [p0, p0 + rows) (relu: dz from y and dy; else dy
+  // is dz), k taps.
+  static void small_k_grad_rows(bool relu, const Grid& a, std::size_t p0, std::size_t k,
+                                const float* y, const float* dy, std::size_t rows, std::size_t f,
+                                float* db, float* dbias) {
     const std::size_t fv = f - f % W;
     for (std::size_t j0 = 0; j0 < fv;) {
       const std::size_t nv = j0 + 2 * W <= fv ? 2 : 1;
@@ -544,9 +635,9 @@ struct Eltwise {
         // The bias sums ride along with the first tap block only.
         float* bias = t0 == 0 ? dbias : nullptr;
         if (nv == 2)
-          small_k_grad_taps<2>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, bias);
+          small_k_grad_taps<2>(tb, a, p0, y, dy, rows, f, t0, j0, relu, db, bias);
         else
-          small_k_grad_taps<1>(tb, a, y, dy, rows, k, f, t0, j0, relu, db, bias);
+          small_k_grad_taps<1>(tb, a, p0, y, dy, rows, f, t0, j0, relu, db, bias);
       }
       j0 += nv * W;
     }
@@ -556,8 +647,9 @@ struct Eltwise {
         return relu && !(y[i] > 0.0f) ? 0.0f : dy[i];
       };
       for (std::size_t t = 0; t < k; ++t) {
+        const std::size_t off = a.tap(t);
         float s = db[t * f + j];
-        for (std::size_t r = 0; r < rows; ++r) s = std::fma(a[r * k + t], dz(r), s);
+        for (std::size_t r = 0; r < rows; ++r) s = std::fma(a.row(p0 + r)[off], dz(r), s);
         db[t * f + j] = s;
       }
       if (dbias) {
@@ -568,10 +660,58 @@ struct Eltwise {
     }
   }
 
+  static void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy,
+                                  std::size_t rows, std::size_t k, std::size_t f, float* db,
+                                  float* dbias) {
+    if (y && act != Act::Relu && act != Act::Linear)
+      return ref::small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
+    small_k_grad_rows(y && act == Act::Relu, col_grid(a, rows, k), 0, k, y, dy, rows, f, db, dbias);
+  }
+
+  // small_k_weight_grad over a convolution's windows (kernels/eltwise.hpp), read in the sample:
+  // in x itself when every window lies inside it, else in a copy with the padding written out
+  // (this thread's, the sample's size plus the padding).
+  static void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x,
+                                       const float* y, const float* dy, std::size_t p0,
+                                       std::size_t count, std::size_t f, float* db, float* dbias) {
+    const bool relu = y && act == Act::Relu;  // kernels::small_k_conv_weight_grad checked act
+    const std::size_t c = g.c;
+    // The extent the windows cover, from the top-left padding corner.
+    const std::size_t hp = (g.out_h - 1) * g.stride_h + (g.kh - 1) * g.dil_h + 1;
+    const std::size_t wp = (g.out_w - 1) * g.stride_w + (g.kw - 1) * g.dil_w + 1;
+    const float* xp = x;
+    std::size_t width = g.w;
+    if (g.pad_top || g.pad_left || hp > g.h || wp > g.w) {
+      thread_local std::vector<float> padded;
+      padded.assign(hp * wp * c, 0.0f);
+      const std::size_t rows = hp > g.pad_top ? std::min(g.h, hp - g.pad_top) : 0;
+      const std::size_t cols = wp > g.pad_left ? std::min(g.w, wp - g.pad_left) : 0;
+      for (std::size_t iy = 0; iy < rows; ++iy)
+        std::copy_n(x + iy * g.w * c, cols * c,
+                    padded.data() + ((iy + g.pad_top) * wp + g.pad_left) * c);
+      xp = padded.data();
+      width = wp;
+    }
+    const Grid grid{
+        xp, g.stride_w * c, g.stride_h * width * c, g.out_w, g.dil_h * width * c, g.dil_w * c, g.kw,
+        c};
+    small_k_grad_rows(relu, grid, p0, g.col_cols(), y, dy, count, f, db, dbias);
+  }
+
   static const EltwiseFns& table() {
-    static const EltwiseFns t{act_forward, act_backward,     bias_act_forward,      sum_rows_add,
-                              add_to,      max_pool_forward, max_pool_backward_add, im2col,
-                              col2im_add,  small_k_forward,  small_k_weight_grad};
+    static const EltwiseFns t{act_forward,
+                              act_backward,
+                              bias_act_forward,
+                              sum_rows_add,
+                              add_to,
+                              max_pool_forward,
+                              max_pool_backward_add,
+                              im2col,
+                              col2im_add,
+                              small_k_forward,
+                              small_k_conv,
+                              small_k_weight_grad,
+                              small_k_conv_weight_grad};
     return t;
   }
 };

@@ -24,8 +24,13 @@ struct EltwiseFns {
   void (*col2im_add)(const ConvGeometry&, const float*, float*);
   void (*small_k_forward)(Act, const float*, const float*, const float*, std::size_t, std::size_t,
                           std::size_t, float*, std::size_t);
+  void (*small_k_conv)(Act, const ConvGeometry&, const float*, const float*, const float*,
+                       std::size_t, std::size_t, std::size_t, float*, std::size_t);
   void (*small_k_weight_grad)(Act, const float*, const float*, const float*, std::size_t,
                               std::size_t, std::size_t, float*, float*);
+  void (*small_k_conv_weight_grad)(Act, const ConvGeometry&, const float*, const float*,
+                                   const float*, std::size_t, std::size_t, std::size_t, float*,
+                                   float*);
 };
 
 const EltwiseFns& eltwise_sse2();

@@ -323,3 +323,81 @@ TEST_CASE(
           }
   }
 }
+
+TEST_CASE(
+    "eltwise: small-k convolution and its weight gradient in place are bitwise im2col + small-k, "
+    "every ISA") {
+  // Windows inside the input are read where they lie, windows in the padding are copied first;
+  // both must give each ISA's own im2col + small_k_forward exactly (the same sums in the same
+  // order). Geometries: strides, both paddings with odd offsets, dilation on either axis, k = 4
+  // to 32, inputs narrower than the kernel with padding; pixel ranges that start and end
+  // mid-row and cross rows; a wider ldy; fused and unfused activations.
+  struct Case {
+    std::size_t h, w, c, kh, kw, sh, sw, dh, dw;
+    Padding pad;
+  };
+  const Case cases[] = {
+      {28, 28, 1, 3, 3, 1, 1, 1, 1, Padding::Valid},  // the lecture's MNIST first layer
+      {23, 21, 3, 3, 3, 2, 2, 1, 1, Padding::Valid},  // SqueezeNet's conv1, smaller
+      {12, 13, 3, 3, 3, 1, 1, 1, 1, Padding::Same},   // VGG16's block1_conv1, smaller
+      {11, 9, 3, 3, 3, 2, 1, 1, 1, Padding::Same},   {9, 10, 1, 5, 5, 2, 3, 1, 1, Padding::Same},
+      {10, 12, 2, 3, 3, 1, 1, 2, 1, Padding::Same},  {10, 12, 2, 3, 3, 1, 1, 1, 2, Padding::Same},
+      {2, 2, 3, 3, 3, 1, 1, 1, 1, Padding::Same},    {7, 8, 8, 2, 2, 2, 2, 1, 1, Padding::Valid},
+      {6, 7, 4, 1, 1, 1, 1, 1, 1, Padding::Valid},   {5, 6, 2, 3, 1, 1, 1, 1, 1, Padding::Same}};
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (const Case& cs : cases) {
+      const auto g =
+          conv_geometry(cs.h, cs.w, cs.c, cs.kh, cs.kw, cs.sh, cs.sw, cs.dh, cs.dw, cs.pad);
+      REQUIRE(g);
+      const std::size_t m = g->col_rows(), k = g->col_cols();
+      CAPTURE(cs.h);
+      CAPTURE(cs.w);
+      CAPTURE(k);
+      cnn::Rng rng(m * 100 + k);
+      const auto x = random_vec(rng, cs.h * cs.w * cs.c);
+      std::vector<float> col(m * k);
+      fns.im2col(*g, x.data(), col.data());
+      for (std::size_t f : {3, 16, 33, 64})
+        for (Act act : {Act::Relu, Act::Linear, Act::Sigmoid}) {
+          CAPTURE(f);
+          CAPTURE(act_name(act));
+          const auto b = random_vec(rng, k * f), bias = random_vec(rng, f);
+          const std::size_t ldy = f + (f % 2) * 3;
+          const std::size_t p0 = std::min<std::size_t>(m - 1, g->out_w / 2 + 1);
+          for (auto [from, count] : {std::pair{std::size_t{0}, m}, std::pair{p0, m - p0},
+                                     std::pair{std::size_t{1}, std::min<std::size_t>(m - 1, 5)}}) {
+            CAPTURE(from);
+            CAPTURE(count);
+            std::vector<float> want(count * ldy, 7.0f), got(count * ldy, 7.0f);
+            fns.small_k_forward(act, col.data() + from * k, b.data(), bias.data(), count, k, f,
+                                want.data(), ldy);
+            fns.small_k_conv(act, *g, x.data(), b.data(), bias.data(), from, count, f, got.data(),
+                             ldy);
+            for (std::size_t i = 0; i < got.size(); ++i)
+              REQUIRE_MESSAGE(got[i] == want[i],
+                              "index " << i << ": " << got[i] << " vs " << want[i]);
+            if (act == Act::Sigmoid) continue;
+            // The weight and bias gradients of the same rows, added to what db and dbias held:
+            // dz on the fly from (y, dy), and dz given.
+            const auto dy = random_vec(rng, count * f), db0 = random_vec(rng, k * f);
+            std::vector<float> yp(count * f);
+            for (std::size_t r = 0; r < count; ++r)
+              std::copy_n(want.data() + r * ldy, f, yp.data() + r * f);
+            for (bool given_dz : {false, true}) {
+              CAPTURE(given_dz);
+              auto db_want = db0, db_got = db0, dbias_want = bias, dbias_got = bias;
+              const float* yy = given_dz ? nullptr : yp.data();
+              fns.small_k_weight_grad(act, col.data() + from * k, yy, dy.data(), count, k, f,
+                                      db_want.data(), dbias_want.data());
+              fns.small_k_conv_weight_grad(act, *g, x.data(), yy, dy.data(), from, count, f,
+                                           db_got.data(), dbias_got.data());
+              REQUIRE(db_got == db_want);
+              REQUIRE(dbias_got == dbias_want);
+            }
+          }
+        }
+    }
+  }
+}
