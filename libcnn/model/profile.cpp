@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "kernels/gemm.hpp"
 #include "kernels/threading.hpp"
 
 namespace cnn {
@@ -64,6 +65,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
   p.warmup = opt.warmup;
   p.backward = opt.backward;
   p.threads = static_cast<std::size_t>(kernels::num_threads());
+  p.precision = kernels::precision_name(kernels::matmul_precision());
   model.check_activation_memory(opt.batch, opt.backward);  // before the buffers below
   model.init_params(rng);
 
@@ -120,7 +122,8 @@ std::string profile_text(const ModelProfile& p) {
   std::ostringstream o;
   o << "Profile of '" << p.model << "': batch " << p.batch << ", " << p.threads << " thread"
     << (p.threads == 1 ? "" : "s") << ", median of " << p.iterations << " iterations after "
-    << p.warmup << " warm-up, " << (p.backward ? "training" : "inference") << " mode\n";
+    << p.warmup << " warm-up, " << (p.backward ? "training" : "inference") << " mode"
+    << (p.precision == "fp32" ? "" : ", " + p.precision + " products") << "\n";
   std::size_t name_w = 12;
   for (const auto& l : p.layers) name_w = std::max(name_w, l.name.size() + l.type.size() + 3);
   const std::string rule(name_w + (p.backward ? 48 : 24), '-');
@@ -163,6 +166,7 @@ json_ordered profile_json(const ModelProfile& p) {
   j["iterations"] = p.iterations;
   j["warmup"] = p.warmup;
   j["mode"] = p.backward ? "training" : "inference";
+  j["precision"] = p.precision;
   json_ordered layers = json_ordered::array();
   for (const auto& l : p.layers) {
     json_ordered e;

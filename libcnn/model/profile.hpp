@@ -26,6 +26,7 @@ struct ModelProfile {
   std::string model;
   std::size_t batch = 0, iterations = 0, warmup = 0, threads = 1;
   bool backward = true;
+  std::string precision = "fp32";          // the matrix products' (kernels::matmul_precision)
   std::vector<LayerProfile> layers;        // execution order
   double forward_ms = 0, backward_ms = 0;  // medians of the whole passes (not sums of medians)
 };

@@ -66,6 +66,7 @@ python3 - "$work/time.json" <<'PY' || fail "--time JSON"
 import json, sys
 p = json.load(open(sys.argv[1]))
 assert p["batch"] == 4 and p["threads"] == 1 and p["mode"] == "training", p
+assert p["precision"] == "fp32", p
 names = [l["name"] for l in p["layers"]]
 assert names == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "conv2d_2", "flatten", "dense", "dense_1"], names
 conv = p["layers"][0]
@@ -80,4 +81,17 @@ PY
 "$bin/cnn-summary" --time --inference --batch 2 --iterations 1 "$src/configs/models/mnist_convnet.json" > "$work/time.txt"
 grep -q "^Inference: .* images/s" "$work/time.txt" || fail "--time text: $(cat "$work/time.txt")"
 grep -q "^conv2d_2 (Conv2D) " "$work/time.txt" || fail "--time rows: $(cat "$work/time.txt")"
+# --precision bf16: the training passes in mixed precision; inference has no such choice.
+"$bin/cnn-summary" --time --precision bf16 --batch 2 --iterations 1 --warmup 0 --json \
+  "$src/configs/models/mnist_convnet.json" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["precision"] == "bf16" and p["mode"] == "training", p' || fail "--time --precision bf16"
+"$bin/cnn-summary" --time --precision bf16 --batch 2 --iterations 1 "$src/configs/models/mnist_convnet.json" |
+  grep -q "training mode, bf16 products" || fail "--precision bf16: the header"
+set +e
+"$bin/cnn-summary" --time --inference --precision bf16 "$src/configs/models/mnist_convnet.json" 2> "$work/err"
+rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q "^cnn-summary: error: --precision bf16 applies to training" "$work/err" || fail "--inference --precision bf16: exit $rc, $(cat "$work/err")"
 echo "summary: ok"
