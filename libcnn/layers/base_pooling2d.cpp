@@ -2,6 +2,7 @@
 #include "layers/base_pooling2d.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/eltwise.hpp"
 #include "kernels/threading.hpp"
@@ -27,10 +28,7 @@ void Pool2D::compute_argmax(const Tensor& x, std::size_t n) {
 }
 
 void Pool2D::pool_sample(const float* in, float* out) const {
-  if (mode_ == PoolMode::Average)
-    kernels::avg_pool_forward(geo_, in, out);
-  else
-    kernels::max_pool_forward(geo_, in, out, nullptr);
+  pool_sample(in, out, geo_.c, geo_.c);
 }
 
 bool Pool2D::band_pools() const {
@@ -41,13 +39,46 @@ bool Pool2D::band_pools() const {
 }
 
 void Pool2D::pool_band(const float* band, std::size_t rows, float* out) const {
+  pool_band(band, rows, out, geo_.c, geo_.c);
+}
+
+namespace {
+// Pools with geometry g into out, whose pixels lie ldy floats apart (g.c of them each): through
+// this thread's packed copy when ldy is wider.
+template <class Pool>
+void pool_strided(const kernels::PoolGeometry& g, std::size_t ldy, float* out, Pool pool) {
+  if (ldy == g.c) return pool(out);
+  thread_local std::vector<float> packed;
+  const std::size_t pixels = g.out_h * g.out_w;
+  packed.resize(pixels * g.c);
+  pool(packed.data());
+  for (std::size_t p = 0; p < pixels; ++p) std::copy_n(packed.data() + p * g.c, g.c, out + p * ldy);
+}
+}  // namespace
+
+void Pool2D::pool_sample(const float* in, float* out, std::size_t channels, std::size_t ldy) const {
   kernels::PoolGeometry g = geo_;
+  g.c = channels;
+  pool_strided(g, ldy, out, [&](float* o) {
+    if (mode_ == PoolMode::Average)
+      kernels::avg_pool_forward(g, in, o);
+    else
+      kernels::max_pool_forward(g, in, o, nullptr);
+  });
+}
+
+void Pool2D::pool_band(const float* band, std::size_t rows, float* out, std::size_t channels,
+                       std::size_t ldy) const {
+  kernels::PoolGeometry g = geo_;
+  g.c = channels;
   g.h = rows;
   g.out_h = 1;
-  if (mode_ == PoolMode::Average)
-    kernels::avg_pool_forward(g, band, out);
-  else
-    kernels::max_pool_forward(g, band, out, nullptr);
+  pool_strided(g, ldy, out, [&](float* o) {
+    if (mode_ == PoolMode::Average)
+      kernels::avg_pool_forward(g, band, o);
+    else
+      kernels::max_pool_forward(g, band, o, nullptr);
+  });
 }
 
 void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {

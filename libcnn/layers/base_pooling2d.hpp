@@ -42,6 +42,12 @@ class Pool2D : public Layer {
   // row py.
   bool band_pools() const;
   void pool_band(const float* band, std::size_t rows, float* out) const;
+  // The same for `channels` of the layer's channels (a Concatenate's part, pooled apart: pooling
+  // acts on each channel alone), out's pixels ldy floats apart (the pooled Concatenate's
+  // channels; out starts at the part's first one).
+  void pool_sample(const float* in, float* out, std::size_t channels, std::size_t ldy) const;
+  void pool_band(const float* band, std::size_t rows, float* out, std::size_t channels,
+                 std::size_t ldy) const;
 
  protected:
   explicit Pool2D(PoolMode mode) : mode_(mode) {}

@@ -217,7 +217,8 @@ std::size_t Conv2D::derived_bytes(std::size_t batch) const {
 }
 
 std::size_t Conv2D::scratch_bytes(std::size_t batch) const {
-  if (!winograd_forward()) return 0;
+  // (A quantized layer's output-only forward is int8: no Winograd.)
+  if (!winograd_forward() || (quant_ && detail::int8_enabled())) return 0;
   std::size_t floats = kernels::winograd_scratch_floats(geo_, batch, filters_);
   if (transient_kernel(batch))
     floats += kernels::WinogradKernel::storage_floats(kernels::active_isa(), geo_.c, filters_);
@@ -480,10 +481,11 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
   const kernels::PoolGeometry& pg = pool.geometry();
   const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_), out_size = pg.out_size();
+  const std::size_t ldo = pg.c;  // a pooled Concatenate's part (forward_fused): wider than f
   // The next int8 convolution's input, written here quantized instead of the pooled floats.
   detail::QuantizedInput* sink = ctx.quantized_output;
   if (sink && !(sink->geometry.h == pg.out_h && sink->geometry.w == pg.out_w &&
-                sink->geometry.c == f && sink->batch == n))
+                sink->geometry.c == f && sink->batch == n && ldo == f))
     sink = nullptr;
   const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
   const std::size_t band = pg.ph * geo_.out_w * f + (sink ? pg.out_w * f : 0);
@@ -517,7 +519,7 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
         have0 = oy0;
         have1 = oy1;
         if (!sink) {
-          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * f);
+          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * ldo, f, ldo);
           continue;
         }
         float* pooled = rows + pg.ph * geo_.out_w * f;
@@ -555,15 +557,18 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   const Tensor& x = *in[0];
   if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
   const kernels::PoolGeometry& pg = pool.geometry();
-  if (pg.h != geo_.out_h || pg.w != geo_.out_w || pg.c != filters_)
+  // A part of a Concatenate that is pooled part by part (Model::pooled_concat): this layer's
+  // channels of the pooled output, its pixels ctx.output_ldy floats apart.
+  const std::size_t ldo = ctx.output_ldy ? ctx.output_ldy : filters_;
+  if (pg.h != geo_.out_h || pg.w != geo_.out_w || pg.c != ldo || filters_ > ldo)
     throw shape_error("the pooling layer after it expects " + std::to_string(pg.h) + "x" +
                       std::to_string(pg.w) + "x" + std::to_string(pg.c) + " inputs");
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), f = filters_;
-  const std::size_t in_size = numel(in_shape_), out_size = pg.out_size();
-  if (out.size() != n * out_size)
+  const std::size_t in_size = numel(in_shape_), out_size = pg.out_size();  // per sample, ldo wide
+  if (out.size() != n * pg.out_h * pg.out_w * f)
     throw shape_error("the pooled output holds " + std::to_string(out.size()) +
-                      " values, expected " + std::to_string(n * out_size));
+                      " values, expected " + std::to_string(n * pg.out_h * pg.out_w * f));
   if (quant_ && detail::int8_enabled()) {
     if (!int8_forward(ctx))
       throw Error(name() + ": the fused int8 forward is for output-only inference");
@@ -583,7 +588,7 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
     float* y = fused_.data() + t * per_task;
     for (std::size_t s = n * t / tasks; s < n * (t + 1) / tasks; ++s) {
       kernels::small_k_conv(act, geo_, x.data() + s * in_size, kernel, bias, 0, m, f, y);
-      pool.pool_sample(y, out.data() + s * out_size);
+      pool.pool_sample(y, out.data() + s * out_size, f, ldo);
     }
   });
 }

@@ -12,6 +12,8 @@
 #include <set>
 
 #include "kernels/threading.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/quantized.hpp"
 #include "layers/registry.hpp"
 #include "tensor/budget.hpp"
 
@@ -654,6 +656,19 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
+    if (planned && planned_pool_[i]) {
+      // A part of a Concatenate pooled part by part: its channels of the pooling's output.
+      const auto in = gather_inputs(i, input);
+      const auto t0 =
+          times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      ctx.output_ldy = planned_ldy_[i];
+      nodes_[i].layer->forward_fused(ctx, in, *nodes_[planned_pool_[i]].layer, acts_[i]);
+      ctx.output_ldy = 0;
+      if (times_)
+        times_->forward_s[i] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      continue;
+    }
     if (planned && planned_ldy_[i] == kNoStep) continue;  // its parts or its input wrote it
     ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     const auto in = gather_inputs(i, input);
@@ -691,6 +706,13 @@ bool Model::concat_in_place(std::size_t i) const {
       return false;
   }
   return true;
+}
+
+bool Model::pooled_concat(std::size_t i) const {
+  if (!concat_in_place(i) || !only_reader(i, i + 1)) return false;
+  const Layer& pool = *nodes_[i + 1].layer;
+  return std::all_of(nodes_[i].inputs.begin(), nodes_[i].inputs.end(),
+                     [&](std::size_t p) { return nodes_[p].layer->fuses_with(pool); });
 }
 
 bool Model::aliases_input(std::size_t i) const {
@@ -754,16 +776,29 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
       plan.outputs[i].alias_of = root;
       plan.outputs[root].last = std::max(plan.outputs[root].last, plan.outputs[i].last);
     }
-  // Concatenates assembled in place: written from their first part's step.
+  // Concatenates assembled in place: written from their first part's step. One pooled part by
+  // part is never made: its parts write their channels of the pooling's output.
+  const auto host_of = [&](std::size_t i) { return pooled_concat(i) ? i + 1 : i; };
   for (std::size_t i = 0; i < count; ++i)
     if (concat_in_place(i)) {
-      MemoryPlan::Output& o = plan.outputs[i];
+      const std::size_t host = host_of(i);
+      MemoryPlan::Output& o = plan.outputs[host];
       o.assembled = true;
       const std::size_t ldy = nodes_[i].out_shape.back();
       for (std::size_t p : nodes_[i].inputs) {
-        plan.outputs[p].part_of = i;
-        plan.outputs[p].ldy = ldy;
-        o.first = std::min(o.first, plan.outputs[p].first);
+        MemoryPlan::Output& part = plan.outputs[p];
+        part.part_of = host;
+        part.ldy = ldy;
+        if (host != i) {
+          part.pooled_with = host;
+          const Shape& pooled = nodes_[host].out_shape;
+          part.bytes = n * pooled[0] * pooled[1] * nodes_[p].out_shape.back() * sizeof(float);
+        }
+        o.first = std::min(o.first, part.first);
+      }
+      if (host != i) {
+        plan.outputs[i].fused = true;
+        plan.outputs[i].bytes = 0;
       }
     }
   // What gets a place: the outputs made, and the scratch of the layers that run (a fused pair's
@@ -811,12 +846,13 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
   }
   for (MemoryPlan::Output& o : plan.outputs)
     if (o.alias_of) o.offset = plan.outputs[*o.alias_of].offset;
-  // The parts' places: their slices of the Concatenate's, one after another along the channels.
+  // The parts' places: their slices of the Concatenate's (or of its pooling's), one after
+  // another along the channels.
   for (std::size_t i = 0; i < count; ++i)
-    if (plan.outputs[i].assembled) {
+    if (concat_in_place(i)) {
       std::size_t channel = 0;
       for (std::size_t p : nodes_[i].inputs) {
-        plan.outputs[p].offset = plan.outputs[i].offset + channel * sizeof(float);
+        plan.outputs[p].offset = plan.outputs[host_of(i)].offset + channel * sizeof(float);
         channel += nodes_[p].out_shape.back();
       }
     }
@@ -824,8 +860,12 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
 }
 
 void Model::use_plan(std::size_t n) {
-  if (planned_batch_ == n) return;
+  // The plan follows from which layers run int8 or Winograd (fusion, pooled Concatenates):
+  // made again when a switch for comparisons (CNN_INT8, CNN_WINOGRAD) has turned since.
+  const std::pair<bool, bool> paths{detail::int8_enabled(), Conv2D::winograd_enabled()};
+  if (planned_batch_ == n && planned_paths_ == paths) return;
   drop_plan();
+  planned_paths_ = paths;
   const MemoryPlan plan = plan_inference_memory(n);
   check_memory(plan.buffer_bytes, "model " + quote(name_) +
                                       ": the layers' outputs for a batch of " + std::to_string(n));
@@ -833,17 +873,24 @@ void Model::use_plan(std::size_t n) {
   char* buffer = plan_buffer_->data();
   planned_scratch_.assign(nodes_.size(), nullptr);
   planned_ldy_.assign(nodes_.size(), 0);
+  planned_pool_.assign(nodes_.size(), 0);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const MemoryPlan::Output& o = plan.outputs[i];
     if (o.scratch_bytes) planned_scratch_[i] = buffer + o.scratch_offset;
-    if (o.assembled || o.alias_of) planned_ldy_[i] = kNoStep;
+    if (o.assembled || o.alias_of || (o.fused && pooled_concat(i))) planned_ldy_[i] = kNoStep;
     if (o.part_of) planned_ldy_[i] = o.ldy;
     if (o.fused) {
       acts_[i] = Tensor();
       continue;
     }
+    Shape shape = nodes_[i].out_shape;
+    if (o.pooled_with) {
+      planned_pool_[i] = *o.pooled_with;
+      const Shape& pooled = nodes_[*o.pooled_with].out_shape;
+      shape = {pooled[0], pooled[1], shape.back()};
+    }
     float* values = reinterpret_cast<float*>(buffer + o.offset);
-    place_tensor(acts_[i], values, batch_shape(n, nodes_[i].out_shape));
+    place_tensor(acts_[i], values, batch_shape(n, shape));
   }
   planned_batch_ = n;
 }
@@ -853,6 +900,7 @@ void Model::drop_plan() {
   for (Tensor& t : acts_) t = Tensor();
   planned_scratch_.clear();
   planned_ldy_.clear();
+  planned_pool_.clear();
   plan_buffer_.reset();
   planned_batch_.reset();
 }

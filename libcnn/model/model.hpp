@@ -193,6 +193,9 @@ class Model {
       // Concatenate's channels). Its place is its slice of the Concatenate's.
       std::optional<std::size_t> part_of;
       std::size_t ldy = 0;
+      // A part of a Concatenate pooled part by part (pooled_concat): the pooling node it runs
+      // with, part_of too. Its place is its channels of the pooling's output.
+      std::optional<std::size_t> pooled_with;
       std::size_t scratch_bytes = 0;   // the layer's scratch at its step (0: none)
       std::size_t scratch_offset = 0;  // of its place
     };
@@ -236,6 +239,12 @@ class Model {
   // inputs is a distinct layer that writes its rows strided (Layer::writes_strided_output) and
   // that nothing else reads, which then writes straight into its slice of node i's output.
   bool concat_in_place(std::size_t i) const;
+  // Whether an output-only forward pools node i, a Concatenate assembled in place, part by
+  // part: node i + 1, a pooling layer, alone reads it, and every part can run together with it
+  // (Layer::forward_fused). Each part then writes its channels of node i + 1's output (pooling
+  // acts on each channel alone), and neither node i nor node i + 1 has a step: the
+  // Concatenate's output is never made.
+  bool pooled_concat(std::size_t i) const;
   // Whether an output-only forward gives node i's output its input's place and skips node i:
   // a layer that copies its input there (Layer::copies_input_in_inference: Dropout, Flatten),
   // whose input is another layer's output.
@@ -273,8 +282,11 @@ class Model {
   // may point into it, so that it outlives them.
   std::unique_ptr<TensorBuffer> plan_buffer_;
   std::optional<std::size_t> planned_batch_;
+  std::pair<bool, bool> planned_paths_;   // int8 and Winograd switched on when it was made
   std::vector<void*> planned_scratch_;    // per node: its scratch in the planned buffer, or null
   std::vector<std::size_t> planned_ldy_;  // per node: Context::output_ldy for it (0: packed)
+  // per node: the pooling node a pooled Concatenate's part runs with (0: none)
+  std::vector<std::size_t> planned_pool_;
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   std::uint64_t params_version_ = 1;

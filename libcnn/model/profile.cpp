@@ -109,7 +109,7 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
     l.backward_ms = opt.backward ? median(bwd[i]) : 0;
     l.forward_flops = forward_flops(model, i, opt.batch);
     l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
-    l.fused = !opt.backward && i > 0 && model.fusable(i - 1);
+    l.fused = !opt.backward && i > 0 && (model.fusable(i - 1) || model.pooled_concat(i - 1));
     l.in_place = !opt.backward && (model.concat_in_place(i) || model.aliases_input(i));
     p.layers.push_back(std::move(l));
   }

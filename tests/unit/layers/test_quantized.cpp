@@ -369,3 +369,54 @@ TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the sa
     CHECK_FALSE(same_bits(float_output(assembled, ctx, x), c));  // the int8 path ran
   }
 }
+
+TEST_CASE("int8 parts of a Concatenate pooled part by part: bitwise the same as pooled whole") {
+  // SqueezeNet's fire3 then maxpool3: a float thin expand 1x1 (k = 8) and an int8 expand 3x3
+  // (windows read in place), concatenated and max-pooled 3x3 / 2 in ceil mode, then an int8
+  // 1x1. Each part runs with the pooling (the int8 one a band of rows at a time) and writes its
+  // channels of the pooled output. Against the same model with linear Activations between the
+  // parts and the Concatenate, which is assembled, then pooled whole.
+  auto arch_with = [](bool apart) {
+    json a = json::parse(R"({"name": "fire", "input_shape": [13, 11, 12], "layers": [
+      {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu"},
+      {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
+       "bias_initializer": "glorot_uniform"},
+      {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3"]},
+      {"type": "MaxPooling2D", "name": "pool", "pool_size": 3, "strides": 2, "ceil_mode": true},
+      {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
+       "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
+      {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+    if (apart)
+      for (const char* part : {"e1", "e3"}) {
+        const std::string name = std::string("apart_") + part;
+        for (auto& layer : a["layers"])
+          if (layer["name"] == "cat")
+            for (auto& i : layer["inputs"])
+              if (i == part) i = name;
+        a["layers"].insert(a["layers"].begin() + 3, json{{"type", "Activation"},
+                                                         {"name", name},
+                                                         {"inputs", part},
+                                                         {"activation", "linear"}});
+      }
+    return a;
+  };
+  Model pooled = Model::from_json(arch_with(false), "pooled.json");
+  Model apart = Model::from_json(arch_with(true), "apart.json");
+  REQUIRE(pooled.node(3).layer->name() == "cat");
+  CHECK(pooled.pooled_concat(3) == kernels::native_int8(kernels::active_isa()));
+  CHECK_FALSE(apart.pooled_concat(5));
+  Rng rng(55);
+  pooled.init_params(rng);
+  std::copy(pooled.values(), pooled.values() + pooled.arena_size(), apart.values());
+  Context ctx = output_only();
+  for (std::size_t n : {4, 1, 4}) {
+    CAPTURE(n);
+    const Tensor x = random_batch(rng, {n, 13, 11, 12});
+    const Tensor c = pooled.forward(ctx, x);
+    CHECK(same_bits(apart.forward(ctx, x), c));
+    CHECK_FALSE(same_bits(float_output(pooled, ctx, x), c));  // the int8 path ran
+  }
+}

@@ -475,6 +475,85 @@ TEST_CASE("planned inference: a Concatenate of convolutions is assembled in plac
   }
 }
 
+TEST_CASE("planned inference: a Concatenate then pooling is pooled part by part, bitwise") {
+  // Thin convolutions (k <= 32: 3x3 on 3 channels, 1x1) concatenated and max-pooled 3x3 / 2 in
+  // ceil mode (SqueezeNet's), and again average-pooled 2x2: each part runs with the pooling and
+  // writes its channels of the pooled output. A Concatenate with a part that cannot run with
+  // the pooling (a GEMM convolution), and one that another layer reads too, are pooled whole.
+  const std::string text = R"({"input_shape": [9, 10, 3], "layers": [
+      {"type": "Conv2D", "filters": 5, "kernel_size": 3, "padding": "same", "name": "t3",
+       "activation": "relu"},
+      {"type": "Conv2D", "filters": 7, "kernel_size": 1, "inputs": "input_1", "name": "t1"},
+      {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "inputs": "input_1",
+       "name": "t3b", "activation": "relu"},
+      {"type": "Concatenate", "inputs": ["t3", "t1", "t3b"], "name": "cat"},
+      {"type": "MaxPooling2D", "pool_size": 3, "strides": 2, "ceil_mode": true, "name": "pool"},
+      {"type": "Conv2D", "filters": 4, "kernel_size": 1, "name": "u", "activation": "relu"},
+      {"type": "Conv2D", "filters": 2, "kernel_size": 1, "inputs": "pool", "name": "v"},
+      {"type": "Concatenate", "inputs": ["u", "v"], "name": "cat2"},
+      {"type": "AveragePooling2D", "pool_size": 2, "name": "pool2"},
+      {"type": "Conv2D", "filters": 6, "kernel_size": 3, "padding": "same", "inputs": "pool2",
+       "name": "gemm"},
+      {"type": "Conv2D", "filters": 3, "kernel_size": 1, "inputs": "pool2", "name": "w"},
+      {"type": "Concatenate", "inputs": ["gemm", "w"], "name": "cat3"},
+      {"type": "MaxPooling2D", "pool_size": 2, "padding": "same", "name": "pool3"},
+      {"type": "Conv2D", "filters": 2, "kernel_size": 1, "inputs": "pool3", "name": "x"},
+      {"type": "Conv2D", "filters": 2, "kernel_size": 1, "inputs": "pool3", "name": "y"},
+      {"type": "Concatenate", "inputs": ["x", "y"], "name": "cat4"},
+      {"type": "MaxPooling2D", "pool_size": 1, "name": "pool4"},
+      {"type": "Add", "inputs": ["cat4", "pool4"], "name": "add"},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "units": 3, "name": "head"}]})";
+  Model m = io::parse_model(text, "pooled.json");
+  Rng rng(14);
+  m.init_params(rng);
+  const std::size_t cat = 3, pool = 4, cat2 = 7, pool2 = 8, cat3 = 11, cat4 = 15;
+  REQUIRE(m.node(cat).layer->name() == "cat");
+  CHECK(m.pooled_concat(cat));
+  CHECK(m.pooled_concat(cat2));
+  CHECK(m.concat_in_place(cat3));
+  CHECK_FALSE(m.pooled_concat(cat3));  // gemm (k = 108) does not run with a pooling
+  CHECK(m.concat_in_place(cat4));
+  CHECK_FALSE(m.pooled_concat(cat4));  // add reads cat4 too
+  CHECK_FALSE(m.pooled_concat(0));
+
+  const Model::MemoryPlan plan = m.plan_inference_memory(3);
+  for (auto [c, host] : {std::pair{cat, pool}, std::pair{cat2, pool2}}) {
+    CAPTURE(c);
+    CHECK(plan.outputs[c].fused);  // never made
+    CHECK(plan.outputs[c].bytes == 0);
+    const auto& whole = plan.outputs[host];
+    CHECK(whole.assembled);
+    CHECK(whole.first == m.node(c).inputs.front());  // from the first part's step
+    std::size_t channel = 0;
+    for (std::size_t p : m.node(c).inputs) {
+      const auto& part = plan.outputs[p];
+      REQUIRE(part.pooled_with == std::optional<std::size_t>(host));
+      REQUIRE(part.part_of == std::optional<std::size_t>(host));
+      CHECK(part.ldy == m.node(host).out_shape.back());
+      CHECK(part.offset == whole.offset + channel * sizeof(float));
+      channel += m.node(p).out_shape.back();
+    }
+  }
+  CHECK(plan.outputs[cat3].assembled);  // assembled in place, then pooled whole
+  CHECK_FALSE(plan.outputs[9].pooled_with);
+  // No two places alive at one step overlap, parts apart from what they are part of.
+  for (std::size_t a = 0; a < m.size(); ++a)
+    for (std::size_t b = a + 1; b < m.size(); ++b) {
+      const auto& p = plan.outputs[a];
+      const auto& q = plan.outputs[b];
+      if (p.part_of || q.part_of || p.fused || q.fused || p.alias_of || q.alias_of) continue;
+      CAPTURE(a);
+      CAPTURE(b);
+      if (p.first <= q.last && q.first <= p.last)
+        CHECK((p.offset + p.bytes <= q.offset || q.offset + q.bytes <= p.offset));
+    }
+  for (std::size_t n : {3, 1, 5, 3}) {
+    CAPTURE(n);
+    require_planned_equals_kept(m, rng, test::random_tensor({n, 9, 10, 3}, rng));
+  }
+}
+
 TEST_CASE("planned inference: Dropout and Flatten share their input's place, bitwise") {
   // A Dropout on the model's input copies (the input is not in the buffer); one after a
   // convolution is read by two layers and shares its place, which lives until both are done; a
