@@ -103,30 +103,32 @@ struct Gemm {
   // values of one p contiguous).
   enum AMode { Packed, Rows, Cols };
 
-  // The micro-kernel: C[MR, NR] (row stride ldc) = alpha * sum_p A(:, p) B(p, :) + beta * C,
-  // A read as AM says. b is a packed sliver, NR floats per p, 64-byte aligned.
-  template <AMode AM>
+  // The micro-kernel: C[MR, NK * W] (row stride ldc) = alpha * sum_p A(:, p) B(p, :) + beta * C,
+  // A read as AM says. b is a packed sliver, NR floats per p, 64-byte aligned. NK < NV: only the
+  // first NK vectors of the sliver's columns (a narrow C: the rest are padding), each element
+  // by the same operations as with all of them.
+  template <AMode AM, int NK = NV>
   static void kernel(std::size_t kc, const float* a, std::size_t lda, const float* b, float* c,
                      std::size_t ldc, float alpha, float beta) {
     // Ask for the C tile now, so its lines (written at the end) arrive during the k loop.
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-      for (int v = 0; v < NR; v += 16) __builtin_prefetch(c + i * ldc + v, 1, 3);
-    V acc[MR][NV];
+      for (int v = 0; v < NK * W; v += 16) __builtin_prefetch(c + i * ldc + v, 1, 3);
+    V acc[MR][NK];
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[i][v] = V(0.0f);
+      for (int v = 0; v < NK; ++v) acc[i][v] = V(0.0f);
     for (std::size_t p = 0; p < kc; ++p) {
-      V bv[NV];
+      V bv[NK];
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) bv[v] = V::load_aligned(b + v * W);
+      for (int v = 0; v < NK; ++v) bv[v] = V::load_aligned(b + v * W);
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i) {
         const V av(AM == Rows ? a[static_cast<std::size_t>(i) * lda] : a[i]);
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
+        for (int v = 0; v < NK; ++v) acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
       }
       b += NR;
       a += AM == Packed ? MR : AM == Rows ? 1 : lda;
@@ -136,13 +138,13 @@ struct Gemm {
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) (va * acc[i][v]).store_unaligned(c + i * ldc + v * W);
+        for (int v = 0; v < NK; ++v) (va * acc[i][v]).store_unaligned(c + i * ldc + v * W);
     } else {
       const V vb(beta);
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) {
+        for (int v = 0; v < NK; ++v) {
           float* cp = c + i * ldc + v * W;
           xsimd::fma(va, acc[i][v], vb * V::load_unaligned(cp)).store_unaligned(cp);
         }
@@ -286,6 +288,19 @@ struct Gemm {
               else
                 kernel<Cols>(kc, arow, g.lda, bs, cp, g.ldc, g.alpha, beta);
               continue;
+            }
+            if constexpr (NV == 2) {
+              // One vector of columns (a C W wide: SqueezeNet's 16-filter squeeze layers): the
+              // first half of the kernel, straight into C, not a staged tile of twice the work.
+              if (mr == static_cast<std::size_t>(MR) && nr == static_cast<std::size_t>(W)) {
+                if (!in_place)
+                  kernel<Packed, 1>(kc, asl, 0, bs, cp, g.ldc, g.alpha, beta);
+                else if (g.ta == Trans::No)
+                  kernel<Rows, 1>(kc, arow, g.lda, bs, cp, g.ldc, g.alpha, beta);
+                else
+                  kernel<Cols, 1>(kc, arow, g.lda, bs, cp, g.ldc, g.alpha, beta);
+                continue;
+              }
             }
             // Partial tile: stage the valid part of C (zeros elsewhere), run the same code, copy
             // back.

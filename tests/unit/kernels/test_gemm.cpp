@@ -224,6 +224,31 @@ TEST_CASE("gemm: results are bitwise identical for 1, 2 and 3 threads") {
   }
 }
 
+TEST_CASE("gemm: a narrow C (one vector wide) is bitwise the same columns of a wider one") {
+  // n = 4, 8, 16 (one vector of SSE2, AVX2, AVX-512: the narrow micro-kernel), against the same
+  // A times B with 37 more columns: every element of C is the same operations in the same order
+  // however wide C is. All transposes, beta 0 and 0.5, A read in place and packed (lda padded).
+  cnn::Rng rng(17);
+  for (Isa isa : supported_isas())
+    for (std::size_t n : {4, 8, 16})
+      for (auto ta : {Trans::No, Trans::Yes})
+        for (auto tb : {Trans::No, Trans::Yes})
+          for (float beta : {0.0f, 0.5f})
+            for (std::size_t pad : {0, 3}) {
+              const std::size_t m = 14 * 9 + 5, k = 150, wide = n + 37;
+              const Problem w = make_problem(rng, ta, tb, m, wide, k, pad, 1.0f, beta);
+              Problem p = w;  // the first n columns of B and C
+              p.n = n;
+              const std::vector<float> cw = run(isa, w), c = run(isa, p);
+              bool same = true;
+              for (std::size_t i = 0; i < m; ++i)
+                same = same && std::memcmp(c.data() + i * p.ldc, cw.data() + i * w.ldc,
+                                           n * sizeof(float)) == 0;
+              REQUIRE_MESSAGE(same, describe(isa, p) << " differs from the first " << n
+                                                     << " columns of n = " << wide);
+            }
+}
+
 TEST_CASE(
     "PackedB: every ISA's packed product equals gemm bitwise, and the reference on small sizes") {
   ThreadsGuard guard;
