@@ -20,6 +20,7 @@
 #endif
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -259,6 +260,8 @@ struct Eltwise {
         return;
       }
     }
+    // Blocks of up to four channel vectors (and their winning cells) ride in registers through
+    // the window's cells.
     for (std::size_t oy = 0; oy < g.out_h; ++oy)
       for (std::size_t ox = 0; ox < g.out_w; ++ox) {
         const Win win = window(g, oy, ox);
@@ -266,23 +269,8 @@ struct Eltwise {
         std::uint32_t* a = cell ? cell + (oy * g.out_w + ox) * c : nullptr;
         const float* first = in + (win.ys * g.w + win.xs) * c;
         std::size_t ci = 0;
-        for (; ci < cv; ci += W) {
-          V best = V::load_unaligned(first + ci);
-          V who(0.0f);
-          float q = 0.0f;
-          for (std::size_t y = win.ys; y < win.ye; ++y)
-            for (std::size_t x = win.xs; x < win.xe; ++x, q += 1.0f) {
-              if (q == 0.0f) continue;
-              const V v = V::load_unaligned(in + (y * g.w + x) * c + ci);
-              const auto gt = v > best;
-              best = xsimd::select(gt, v, best);
-              if constexpr (kCells) who = xsimd::select(gt, V(q), who);
-            }
-          best.store_unaligned(o + ci);
-          if constexpr (kCells)
-            xsimd::batch_cast<std::int32_t>(who).store_unaligned(
-                reinterpret_cast<std::int32_t*>(a + ci));
-        }
+        for (; ci + 4 * W <= cv; ci += 4 * W) max_cells<4, kCells>(g, in, win, ci, o, a);
+        for (; ci < cv; ci += W) max_cells<1, kCells>(g, in, win, ci, o, a);
         for (; ci < c; ++ci) {
           std::uint32_t q = 0, who = 0;
           float m = first[ci];
@@ -298,6 +286,43 @@ struct Eltwise {
           if (a) a[ci] = who;
         }
       }
+  }
+
+  // The max of window win over channels [ci, ci + NB * W) into o + ci, and with kCells the
+  // number of the cell that held it (row by row from 0) into a + ci; strict > keeps the first
+  // max on ties.
+  template <std::size_t NB, bool kCells>
+  static void max_cells(const PoolGeometry& g, const float* in, const Win& win, std::size_t ci,
+                        float* o, std::uint32_t* a) {
+    using VI = xsimd::batch<std::int32_t, Arch>;
+    const std::size_t c = g.c, ww = win.xe - win.xs;
+    // The winning cells' numbers ride as the bits of floats (select only moves bits), stored
+    // as the integers they are.
+    V best[NB], who[NB];
+    const float* first = in + (win.ys * g.w + win.xs) * c + ci;
+    for (std::size_t j = 0; j < NB; ++j) {
+      best[j] = V::load_unaligned(first + j * W);
+      who[j] = V(0.0f);
+    }
+    std::int32_t q = 0;  // the cell's number
+    for (std::size_t y = win.ys; y < win.ye; ++y) {
+      const float* row = in + (y * g.w + win.xs) * c + ci;
+      for (std::size_t x = 0; x < ww; ++x, ++q) {
+        if (q == 0) continue;
+        for (std::size_t j = 0; j < NB; ++j) {
+          const V v = V::load_unaligned(row + x * c + j * W);
+          const auto gt = v > best[j];
+          best[j] = xsimd::select(gt, v, best[j]);
+          if constexpr (kCells) who[j] = xsimd::select(gt, V(std::bit_cast<float>(q)), who[j]);
+        }
+      }
+    }
+    for (std::size_t j = 0; j < NB; ++j) {
+      best[j].store_unaligned(o + ci + j * W);
+      if constexpr (kCells)
+        xsimd::bitwise_cast<VI>(who[j]).store_unaligned(
+            reinterpret_cast<std::int32_t*>(a + ci + j * W));
+    }
   }
 
   // Max pooling backward: every cell of each window adds the output gradient in the lanes where
