@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "layers/quantized.hpp"
@@ -70,6 +71,40 @@ Tensor float_output(Model& m, Context& ctx, const Tensor& x) {
   Tensor y = m.forward(ctx, x);
   detail::set_int8(true);
   return y;
+}
+
+// Architecture a with a linear Activation between each of parts and the Concatenate "cat",
+// inserted just before it: the Concatenate then copies its inputs (and is pooled whole).
+json parts_apart(json a, std::initializer_list<const char*> parts) {
+  json& layers = a["layers"];
+  for (const char* part : parts) {
+    const std::string name = std::string("apart_") + part;
+    const auto cat = std::find_if(layers.begin(), layers.end(),
+                                  [](const json& l) { return l["name"] == "cat"; });
+    for (auto& i : (*cat)["inputs"])
+      if (i == part) i = name;
+    layers.insert(
+        cat,
+        json{{"type", "Activation"}, {"name", name}, {"inputs", part}, {"activation", "linear"}});
+  }
+  return a;
+}
+
+// m and apart (given m's weights here) output the same bits on random batches of samples of
+// shape `sample`, batch sizes changing between passes, and m's int8 path ran.
+void require_same_as_apart(Model& m, Model& apart, Rng& rng, const Shape& sample) {
+  m.init_params(rng);
+  std::copy(m.values(), m.values() + m.arena_size(), apart.values());
+  Context ctx = output_only();
+  for (std::size_t n : {4, 1, 4}) {
+    CAPTURE(n);
+    Shape shape{n};
+    shape.insert(shape.end(), sample.begin(), sample.end());
+    const Tensor x = random_batch(rng, shape);
+    const Tensor c = m.forward(ctx, x);
+    CHECK(same_bits(apart.forward(ctx, x), c));
+    CHECK_FALSE(same_bits(float_output(m, ctx, x), c));  // the int8 path ran
+  }
 }
 
 }  // namespace
@@ -322,8 +357,7 @@ TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the sa
   // 3x3 reading its windows in place where the CPU has VNNI), concatenated and read by another
   // int8 1x1 layer, and a sigmoid branch (applied row by row after the epilogue). Against the
   // same model with linear Activations between the parts and the Concatenate, which copies.
-  auto arch_with = [](bool apart) {
-    json a = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
+  const json arch = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
       {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu",
        "quantization": {"input_scale": 0.01, "input_zero_point": 30}},
       {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
@@ -339,35 +373,13 @@ TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the sa
       {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
        "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
       {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
-    if (apart)
-      for (const char* part : {"e1", "e3", "es"}) {
-        const std::string name = std::string("apart_") + part;
-        json& cat = a["layers"][a["layers"].size() - 3];
-        for (auto& i : cat["inputs"])
-          if (i == part) i = name;
-        a["layers"].insert(a["layers"].end() - 3, json{{"type", "Activation"},
-                                                       {"name", name},
-                                                       {"inputs", part},
-                                                       {"activation", "linear"}});
-      }
-    return a;
-  };
-  Model assembled = Model::from_json(arch_with(false), "assembled.json");
-  Model apart = Model::from_json(arch_with(true), "apart.json");
+  Model assembled = Model::from_json(arch, "assembled.json");
+  Model apart = Model::from_json(parts_apart(arch, {"e1", "e3", "es"}), "apart.json");
   REQUIRE(assembled.node(4).layer->name() == "cat");
   CHECK(assembled.concat_in_place(4));
   CHECK_FALSE(apart.concat_in_place(7));
   Rng rng(54);
-  assembled.init_params(rng);
-  std::copy(assembled.values(), assembled.values() + assembled.arena_size(), apart.values());
-  Context ctx = output_only();
-  for (std::size_t n : {4, 1, 4}) {
-    CAPTURE(n);
-    const Tensor x = random_batch(rng, {n, 9, 11, 12});
-    const Tensor c = assembled.forward(ctx, x);
-    CHECK(same_bits(apart.forward(ctx, x), c));
-    CHECK_FALSE(same_bits(float_output(assembled, ctx, x), c));  // the int8 path ran
-  }
+  require_same_as_apart(assembled, apart, rng, {9, 11, 12});
 }
 
 TEST_CASE("int8 parts of a Concatenate pooled part by part: bitwise the same as pooled whole") {
@@ -376,8 +388,7 @@ TEST_CASE("int8 parts of a Concatenate pooled part by part: bitwise the same as 
   // 1x1. Each part runs with the pooling (the int8 one a band of rows at a time) and writes its
   // channels of the pooled output. Against the same model with linear Activations between the
   // parts and the Concatenate, which is assembled, then pooled whole.
-  auto arch_with = [](bool apart) {
-    json a = json::parse(R"({"name": "fire", "input_shape": [13, 11, 12], "layers": [
+  const json arch = json::parse(R"({"name": "fire", "input_shape": [13, 11, 12], "layers": [
       {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu"},
       {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
        "bias_initializer": "glorot_uniform"},
@@ -389,34 +400,11 @@ TEST_CASE("int8 parts of a Concatenate pooled part by part: bitwise the same as 
       {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
        "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
       {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
-    if (apart)
-      for (const char* part : {"e1", "e3"}) {
-        const std::string name = std::string("apart_") + part;
-        for (auto& layer : a["layers"])
-          if (layer["name"] == "cat")
-            for (auto& i : layer["inputs"])
-              if (i == part) i = name;
-        a["layers"].insert(a["layers"].begin() + 3, json{{"type", "Activation"},
-                                                         {"name", name},
-                                                         {"inputs", part},
-                                                         {"activation", "linear"}});
-      }
-    return a;
-  };
-  Model pooled = Model::from_json(arch_with(false), "pooled.json");
-  Model apart = Model::from_json(arch_with(true), "apart.json");
+  Model pooled = Model::from_json(arch, "pooled.json");
+  Model apart = Model::from_json(parts_apart(arch, {"e1", "e3"}), "apart.json");
   REQUIRE(pooled.node(3).layer->name() == "cat");
   CHECK(pooled.pooled_concat(3) == kernels::native_int8(kernels::active_isa()));
   CHECK_FALSE(apart.pooled_concat(5));
   Rng rng(55);
-  pooled.init_params(rng);
-  std::copy(pooled.values(), pooled.values() + pooled.arena_size(), apart.values());
-  Context ctx = output_only();
-  for (std::size_t n : {4, 1, 4}) {
-    CAPTURE(n);
-    const Tensor x = random_batch(rng, {n, 13, 11, 12});
-    const Tensor c = pooled.forward(ctx, x);
-    CHECK(same_bits(apart.forward(ctx, x), c));
-    CHECK_FALSE(same_bits(float_output(pooled, ctx, x), c));  // the int8 path ran
-  }
+  require_same_as_apart(pooled, apart, rng, {13, 11, 12});
 }
