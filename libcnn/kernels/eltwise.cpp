@@ -160,6 +160,7 @@ const EltwiseFns& eltwise_for(Isa isa) {
                                     ref::add_to,
                                     ref::max_pool_forward,
                                     ref::max_pool_backward_add,
+                                    ref::max_pool_backward_set,
                                     ref::im2col,
                                     ref::col2im_add,
                                     ref::small_k_forward,

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "kernels/simd/eltwise_simd.hpp"
+#include "tensor/error.hpp"
 
 namespace cnn::kernels {
 namespace {
@@ -46,7 +47,39 @@ void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::ui
   simd::eltwise_active().max_pool_backward_add(g, dy, cell, dx);
 }
 
+bool pool_windows_disjoint(const PoolGeometry& g) {
+  return (g.stride_h >= (g.ph - 1) * g.dil_h + 1 || g.out_h == 1) &&
+         (g.stride_w >= (g.pw - 1) * g.dil_w + 1 || g.out_w == 1);
+}
+
+void max_pool_backward_set(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
+                           float* dx) {
+  if (!pool_windows_disjoint(g))
+    throw Error("max_pool_backward_set: the windows overlap; use max_pool_backward_add");
+  if (dilated(g)) return ref::max_pool_backward_set(g, dy, cell, dx);
+  simd::eltwise_active().max_pool_backward_set(g, dy, cell, dx);
+}
+
 namespace ref {
+
+void max_pool_backward_set(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
+                           float* dx) {
+  const std::size_t c = g.c;
+  for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+    const Range ry = clip(oy, g.stride_h, g.pad_top, g.ph, g.dil_h, g.h);
+    for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+      const Range rx = clip(ox, g.stride_w, g.pad_left, g.pw, g.dil_w, g.w);
+      const std::size_t o = (oy * g.out_w + ox) * c;
+      std::uint32_t q = 0;
+      for (std::size_t ty = 0; ty < ry.count; ++ty)
+        for (std::size_t tx = 0; tx < rx.count; ++tx, ++q) {
+          float* d = dx + (ry.at(ty) * g.w + rx.at(tx)) * c;
+          for (std::size_t ci = 0; ci < c; ++ci)
+            d[ci] = cell[o + ci] == q ? 0.0f + dy[o + ci] : 0.0f;
+        }
+    }
+  }
+}
 
 void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell) {
   const std::size_t c = g.c;

@@ -36,6 +36,17 @@ void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::u
 void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx);
 
+// Whether no two windows share a cell: stride >= the dilated window along each axis, or a
+// single window along it.
+bool pool_windows_disjoint(const PoolGeometry& g);
+
+// The same into a dx of zeros, written rather than added to, for windows that do not overlap
+// (pool_windows_disjoint; else throws cnn::Error): every cell of every
+// window gets 0.0f + dy where it held the max, else 0; cells in no window are left as they
+// are. Bitwise what zeroing dx and max_pool_backward_add give there, in one pass.
+void max_pool_backward_set(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
+                           float* dx);
+
 // in: [h, w, c]; out: [out_h, out_w, c], overwritten with the mean of each window's real cells.
 void avg_pool_forward(const PoolGeometry& g, const float* in, float* out);
 
@@ -47,6 +58,8 @@ namespace ref {
 // The scalar oracle of max_pool_forward / max_pool_backward_add.
 void max_pool_forward(const PoolGeometry& g, const float* in, float* out, std::uint32_t* cell);
 void max_pool_backward_add(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
+                           float* dx);
+void max_pool_backward_set(const PoolGeometry& g, const float* dy, const std::uint32_t* cell,
                            float* dx);
 }  // namespace ref
 

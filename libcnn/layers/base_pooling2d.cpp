@@ -121,13 +121,30 @@ void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tens
   // + d), the same as summing the sample's gradient in scratch first. Overlapping windows sum in
   // per-sample scratch and add the total once, so that two backward calls still give exactly twice
   // one call.
-  const bool disjoint = (geo_.stride_h >= (geo_.ph - 1) * geo_.dil_h + 1 || geo_.out_h == 1) &&
-                        (geo_.stride_w >= (geo_.pw - 1) * geo_.dil_w + 1 || geo_.out_w == 1);
+  const bool disjoint = kernels::pool_windows_disjoint(geo_);
   if (!disjoint) dx_.resize(n * in_size);
   const bool unzeroed = ctx.grad_in_unzeroed;
+  // The lecture's pooling (max, windows the stride apart from the corner) into a gradient this
+  // layer zeroes, where a sample's gradient is larger than L2: each window's cells written in
+  // one pass, and only the cells past the last windows zeroed apart, instead of zeroing all,
+  // then adding into the winners (cats_dogs' first pooling at batch 20: 2.3 -> 1.6 ms). A
+  // smaller one (MNIST's, 86 KB) is zeroed in cache faster than the scattered stores fetch it.
+  constexpr std::size_t kSetBytes = std::size_t{512} << 10;
+  const bool set = unzeroed && disjoint && mode_ == PoolMode::Max && geo_.pad_top == 0 &&
+                   geo_.pad_left == 0 && geo_.stride_h == geo_.ph && geo_.stride_w == geo_.pw &&
+                   geo_.dil_h == 1 && geo_.dil_w == 1 && geo_.out_h * geo_.ph <= geo_.h &&
+                   geo_.out_w * geo_.pw <= geo_.w && in_size * sizeof(float) >= kSetBytes;
   kernels::parallel_for(0, n, [&](std::size_t s) {
     const float* dy = grad_out.data() + s * out_size;
     float* g = gx->data() + s * in_size;
+    if (set) {
+      const std::size_t c = geo_.c, rows = geo_.out_h * geo_.ph, cols = geo_.out_w * geo_.pw;
+      for (std::size_t y = 0; y < rows; ++y)
+        std::fill(g + (y * geo_.w + cols) * c, g + (y + 1) * geo_.w * c, 0.0f);
+      std::fill(g + rows * geo_.w * c, g + in_size, 0.0f);
+      kernels::max_pool_backward_set(geo_, dy, argmax_.data() + s * out_size, g);
+      return;
+    }
     if (unzeroed) std::fill(g, g + in_size, 0.0f);
     float* d = g;
     if (!disjoint) {

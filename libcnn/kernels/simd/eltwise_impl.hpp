@@ -269,7 +269,9 @@ struct Eltwise {
         std::uint32_t* a = cell ? cell + (oy * g.out_w + ox) * c : nullptr;
         const float* first = in + (win.ys * g.w + win.xs) * c;
         std::size_t ci = 0;
-        for (; ci + 4 * W <= cv; ci += 4 * W) max_cells<4, kCells>(g, in, win, ci, o, a);
+        constexpr std::size_t kBlock = kCells ? 2 : 4;  // with the cells: half the vectors
+        for (; ci + kBlock * W <= cv; ci += kBlock * W)
+          max_cells<kBlock, kCells>(g, in, win, ci, o, a);
         for (; ci < cv; ci += W) max_cells<1, kCells>(g, in, win, ci, o, a);
         for (; ci < c; ++ci) {
           std::uint32_t q = 0, who = 0;
@@ -353,6 +355,35 @@ struct Eltwise {
         for (; ci < c; ++ci) {
           const std::size_t q = cell[o + ci];
           dx[((win.ys + q / ww) * g.w + win.xs + q % ww) * c + ci] += dy[o + ci];
+        }
+      }
+  }
+
+  // max_pool_backward_set (kernels/pooling.hpp): disjoint windows, every cell written.
+  static void max_pool_backward_set(const PoolGeometry& g, const float* dy,
+                                    const std::uint32_t* cell, float* dx) {
+    using VI = xsimd::batch<std::int32_t, Arch>;
+    const std::size_t c = g.c, cv = c - c % W;
+    const V zero(0.0f);
+    for (std::size_t oy = 0; oy < g.out_h; ++oy)
+      for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+        const Win win = window(g, oy, ox);
+        const std::size_t o = (oy * g.out_w + ox) * c;
+        std::size_t ci = 0;
+        for (; ci < cv; ci += W) {
+          const V d = zero + V::load_unaligned(dy + o + ci);
+          const V who = xsimd::batch_cast<float>(
+              VI::load_unaligned(reinterpret_cast<const std::int32_t*>(cell + o + ci)));
+          float q = 0.0f;
+          for (std::size_t y = win.ys; y < win.ye; ++y)
+            for (std::size_t x = win.xs; x < win.xe; ++x, q += 1.0f)
+              xsimd::select(who == V(q), d, zero).store_unaligned(dx + (y * g.w + x) * c + ci);
+        }
+        for (; ci < c; ++ci) {
+          std::uint32_t q = 0;
+          for (std::size_t y = win.ys; y < win.ye; ++y)
+            for (std::size_t x = win.xs; x < win.xe; ++x, ++q)
+              dx[(y * g.w + x) * c + ci] = cell[o + ci] == q ? 0.0f + dy[o + ci] : 0.0f;
         }
       }
   }
@@ -731,6 +762,7 @@ struct Eltwise {
                               add_to,
                               max_pool_forward,
                               max_pool_backward_add,
+                              max_pool_backward_set,
                               im2col,
                               col2im_add,
                               small_k_forward,

@@ -20,6 +20,7 @@ struct EltwiseFns {
   void (*add_to)(const float*, std::size_t, float*);
   void (*max_pool_forward)(const PoolGeometry&, const float*, float*, std::uint32_t*);
   void (*max_pool_backward_add)(const PoolGeometry&, const float*, const std::uint32_t*, float*);
+  void (*max_pool_backward_set)(const PoolGeometry&, const float*, const std::uint32_t*, float*);
   void (*im2col)(const ConvGeometry&, const float*, float*);
   void (*col2im_add)(const ConvGeometry&, const float*, float*);
   void (*small_k_forward)(Act, const float*, const float*, const float*, std::size_t, std::size_t,

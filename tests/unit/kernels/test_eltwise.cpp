@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "kernels/pooling.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
 #include "kernels/window.hpp"
+#include "tensor/error.hpp"
 #include "tensor/rng.hpp"
 
 using namespace cnn::kernels;
@@ -197,6 +199,29 @@ TEST_CASE("eltwise: max pooling of every ISA equals the reference, argmax and ti
       fns.max_pool_backward_add(g, dy.data(), am.data(), dx.data());
       ref.max_pool_backward_add(g, dy.data(), am_ref.data(), dx_ref.data());
       check_close(dx, dx_ref, true);
+      if (pool_windows_disjoint(g)) {
+        // Written instead of added: bitwise zeros + the add, in the windows' cells (a -0.0
+        // gradient comes out +0.0 either way); the cells of no window are left alone.
+        auto dy0 = dy;
+        dy0[0] = -0.0f;
+        std::vector<float> added(g.in_size(), 0.0f), set(g.in_size(), 7.0f);
+        ref.max_pool_backward_add(g, dy0.data(), am_ref.data(), added.data());
+        fns.max_pool_backward_set(g, dy0.data(), am.data(), set.data());
+        std::vector<bool> in_window(g.in_size(), false);
+        for (std::size_t i = 0; i < set.size(); ++i)
+          if (set[i] != 7.0f) in_window[i] = true;
+        for (std::size_t i = 0; i < set.size(); ++i)
+          if (in_window[i])
+            REQUIRE_MESSAGE(std::memcmp(&set[i], &added[i], sizeof(float)) == 0,
+                            "cell " << i << ": " << set[i] << " vs " << added[i]);
+          else
+            REQUIRE(added[i] == 0.0f);
+        CHECK(std::count(in_window.begin(), in_window.end(), true) >=
+              static_cast<std::ptrdiff_t>(g.out_size()));
+      } else {
+        std::vector<float> set(g.in_size());
+        CHECK_THROWS_AS(max_pool_backward_set(g, dy.data(), am.data(), set.data()), cnn::Error);
+      }
     }
   }
 }
