@@ -391,8 +391,9 @@ TEST_CASE(
           const auto b = random_vec(rng, k * f), bias = random_vec(rng, f);
           const std::size_t ldy = f + (f % 2) * 3;
           const std::size_t p0 = std::min<std::size_t>(m - 1, g->out_w / 2 + 1);
-          for (auto [from, count] : {std::pair{std::size_t{0}, m}, std::pair{p0, m - p0},
-                                     std::pair{std::size_t{1}, std::min<std::size_t>(m - 1, 5)}}) {
+          for (const auto& range : {std::pair{std::size_t{0}, m}, std::pair{p0, m - p0},
+                                    std::pair{std::size_t{1}, std::min<std::size_t>(m - 1, 5)}}) {
+            const std::size_t from = range.first, count = range.second;
             CAPTURE(from);
             CAPTURE(count);
             std::vector<float> want(count * ldy, 7.0f), got(count * ldy, 7.0f);

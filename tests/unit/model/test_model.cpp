@@ -518,7 +518,8 @@ TEST_CASE("planned inference: a Concatenate then pooling is pooled part by part,
   CHECK_FALSE(m.pooled_concat(0));
 
   const Model::MemoryPlan plan = m.plan_inference_memory(3);
-  for (auto [c, host] : {std::pair{cat, pool}, std::pair{cat2, pool2}}) {
+  for (const auto& pair : {std::pair{cat, pool}, std::pair{cat2, pool2}}) {
+    const std::size_t c = pair.first, host = pair.second;
     CAPTURE(c);
     CHECK(plan.outputs[c].fused);  // never made
     CHECK(plan.outputs[c].bytes == 0);
