@@ -30,14 +30,21 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
   simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y, ldy ? ldy : f);
 }
 
-void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
-                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+namespace {
+// small_k_conv's and small_k_conv_weight_grad's checks of the geometry and the pixel range.
+void check_small_k_conv(const char* who, const ConvGeometry& g, std::size_t p0, std::size_t count) {
   if (g.col_cols() > kSmallK)
-    throw Error("small_k_conv: " + std::to_string(g.col_cols()) + " taps, over kSmallK (" +
+    throw Error(std::string(who) + ": " + std::to_string(g.col_cols()) + " taps, over kSmallK (" +
                 std::to_string(kSmallK) + ")");
   if (p0 + count > g.col_rows())
-    throw Error("small_k_conv: output pixels past the " + std::to_string(g.col_rows()) +
+    throw Error(std::string(who) + ": output pixels past the " + std::to_string(g.col_rows()) +
                 " of the geometry");
+}
+}  // namespace
+
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+  check_small_k_conv("small_k_conv", g, p0, count);
   simd::eltwise_active().small_k_conv(act, g, x, b, bias, p0, count, f, y, ldy ? ldy : f);
 }
 
@@ -49,12 +56,7 @@ void small_k_weight_grad(Act act, const float* a, const float* y, const float* d
 void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
                               const float* dy, std::size_t p0, std::size_t count, std::size_t f,
                               float* db, float* dbias) {
-  if (g.col_cols() > kSmallK)
-    throw Error("small_k_conv_weight_grad: " + std::to_string(g.col_cols()) +
-                " taps, over kSmallK (" + std::to_string(kSmallK) + ")");
-  if (p0 + count > g.col_rows())
-    throw Error("small_k_conv_weight_grad: output pixels past the " + std::to_string(g.col_rows()) +
-                " of the geometry");
+  check_small_k_conv("small_k_conv_weight_grad", g, p0, count);
   if (y && act != Act::Relu && act != Act::Linear)
     throw Error(
         "small_k_conv_weight_grad: the activation's gradient is only computed on the fly for "
@@ -76,23 +78,29 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
   }
 }
 
-void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
-                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+namespace {
+// The im2col rows of output pixels [p0, p0 + count).
+std::vector<float> window_rows(const ConvGeometry& g, const float* x, std::size_t p0,
+                               std::size_t count) {
   const std::size_t k = g.col_cols();
   std::vector<float> col(count * k);
   for (std::size_t r = 0; r < count; ++r)
     im2col_window(g, x, (p0 + r) / g.out_w, (p0 + r) % g.out_w, col.data() + r * k);
-  ref::small_k_forward(act, col.data(), b, bias, count, k, f, y, ldy);
+  return col;
+}
+}  // namespace
+
+void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
+                  std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy) {
+  ref::small_k_forward(act, window_rows(g, x, p0, count).data(), b, bias, count, g.col_cols(), f, y,
+                       ldy);
 }
 
 void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
                               const float* dy, std::size_t p0, std::size_t count, std::size_t f,
                               float* db, float* dbias) {
-  const std::size_t k = g.col_cols();
-  std::vector<float> col(count * k);
-  for (std::size_t r = 0; r < count; ++r)
-    im2col_window(g, x, (p0 + r) / g.out_w, (p0 + r) % g.out_w, col.data() + r * k);
-  ref::small_k_weight_grad(act, col.data(), y, dy, count, k, f, db, dbias);
+  ref::small_k_weight_grad(act, window_rows(g, x, p0, count).data(), y, dy, count, g.col_cols(), f,
+                           db, dbias);
 }
 
 namespace {

@@ -42,11 +42,14 @@ void Pool2D::pool_band(const float* band, std::size_t rows, float* out) const {
   pool_band(band, rows, out, geo_.c, geo_.c);
 }
 
-namespace {
-// Pools with geometry g into out, whose pixels lie ldy floats apart (g.c of them each): through
-// this thread's packed copy when ldy is wider.
-template <class Pool>
-void pool_strided(const kernels::PoolGeometry& g, std::size_t ldy, float* out, Pool pool) {
+void Pool2D::pool_with(const kernels::PoolGeometry& g, const float* in, float* out,
+                       std::size_t ldy) const {
+  const auto pool = [&](float* o) {
+    if (mode_ == PoolMode::Average)
+      kernels::avg_pool_forward(g, in, o);
+    else
+      kernels::max_pool_forward(g, in, o, nullptr);
+  };
   if (ldy == g.c) return pool(out);
   thread_local std::vector<float> packed;
   const std::size_t pixels = g.out_h * g.out_w;
@@ -54,17 +57,11 @@ void pool_strided(const kernels::PoolGeometry& g, std::size_t ldy, float* out, P
   pool(packed.data());
   for (std::size_t p = 0; p < pixels; ++p) std::copy_n(packed.data() + p * g.c, g.c, out + p * ldy);
 }
-}  // namespace
 
 void Pool2D::pool_sample(const float* in, float* out, std::size_t channels, std::size_t ldy) const {
   kernels::PoolGeometry g = geo_;
   g.c = channels;
-  pool_strided(g, ldy, out, [&](float* o) {
-    if (mode_ == PoolMode::Average)
-      kernels::avg_pool_forward(g, in, o);
-    else
-      kernels::max_pool_forward(g, in, o, nullptr);
-  });
+  pool_with(g, in, out, ldy);
 }
 
 void Pool2D::pool_band(const float* band, std::size_t rows, float* out, std::size_t channels,
@@ -73,12 +70,7 @@ void Pool2D::pool_band(const float* band, std::size_t rows, float* out, std::siz
   g.c = channels;
   g.h = rows;
   g.out_h = 1;
-  pool_strided(g, ldy, out, [&](float* o) {
-    if (mode_ == PoolMode::Average)
-      kernels::avg_pool_forward(g, band, o);
-    else
-      kernels::max_pool_forward(g, band, o, nullptr);
-  });
+  pool_with(g, band, out, ldy);
 }
 
 void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {

@@ -56,6 +56,11 @@ class Pool2D : public Layer {
                     const kernels::PoolGeometry& geo);
 
  private:
+  // Pools with geometry g (the layer's, narrowed to a slice or a band) from in into out, whose
+  // pixels lie ldy floats apart (g.c of them each): through this thread's packed copy when ldy
+  // is wider.
+  void pool_with(const kernels::PoolGeometry& g, const float* in, float* out,
+                 std::size_t ldy) const;
   // argmax_ for n samples, from max_pool_forward on in.
   void compute_argmax(const Tensor& x, std::size_t n);
 

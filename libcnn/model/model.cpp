@@ -671,35 +671,20 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       if (i + 2 < nodes_.size() && nodes_[i].layer->writes_quantized_output() &&
           only_reader(i + 1, i + 2))
         ctx.quantized_output = nodes_[i + 2].layer->quantized_input(n);
-      fuse_with_pool(ctx, i, input, n);
+      ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
+      run_step(ctx, i, input, nodes_[i + 1].layer.get(), acts_[i + 1]);
       ctx.quantized_output = nullptr;
       ++i;  // node i + 1 (the pooling) ran too
       continue;
     }
-    if (planned && planned_pool_[i]) {
-      // A part of a Concatenate pooled part by part: its channels of the pooling's output.
-      const auto in = gather_inputs(i, input);
-      const auto t0 =
-          times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      ctx.output_ldy = planned_ldy_[i];
-      nodes_[i].layer->forward_fused(ctx, in, *nodes_[planned_pool_[i]].layer, acts_[i]);
-      ctx.output_ldy = 0;
-      if (times_)
-        times_->forward_s[i] +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      continue;
-    }
     if (planned && planned_ldy_[i] == kNoStep) continue;  // its parts or its input wrote it
-    ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
-    const auto in = gather_inputs(i, input);
-    const auto t0 =
-        times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    // A part of a Concatenate pooled part by part writes its channels of the pooling's output.
+    const Layer* pool =
+        planned && planned_pool_[i] ? nodes_[planned_pool_[i]].layer.get() : nullptr;
+    if (!pool) ensure_shape(acts_[i], batch_shape(n, nodes_[i].out_shape));
     ctx.output_ldy = planned ? planned_ldy_[i] : 0;
-    nodes_[i].layer->forward(ctx, in, acts_[i]);
+    run_step(ctx, i, input, pool, acts_[i]);
     ctx.output_ldy = 0;
-    if (times_)
-      times_->forward_s[i] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return acts_.back();
 }
@@ -747,12 +732,15 @@ bool Model::fusable(std::size_t i) const {
          only_reader(i, i + 1);
 }
 
-void Model::fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n) {
-  ensure_shape(acts_[i + 1], batch_shape(n, nodes_[i + 1].out_shape));
+void Model::run_step(Context& ctx, std::size_t i, const Tensor& input, const Layer* pool,
+                     Tensor& out) {
   const auto in = gather_inputs(i, input);
   const auto t0 =
       times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  nodes_[i].layer->forward_fused(ctx, in, *nodes_[i + 1].layer, acts_[i + 1]);
+  if (pool)
+    nodes_[i].layer->forward_fused(ctx, in, *pool, out);
+  else
+    nodes_[i].layer->forward(ctx, in, out);
   if (times_)
     times_->forward_s[i] +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -258,8 +258,8 @@ class Model {
   bool only_reader(std::size_t a, std::size_t b) const;
   // Whether a node other than b reads node a's output.
   bool read_elsewhere(std::size_t a, std::size_t b) const;
-  // forward(): runs nodes i and i + 1 as one (Layer::forward_fused).
-  void fuse_with_pool(Context& ctx, std::size_t i, const Tensor& input, std::size_t n);
+  // forward(): runs node i into out, timed, fused with pool (Layer::forward_fused) when given.
+  void run_step(Context& ctx, std::size_t i, const Tensor& input, const Layer* pool, Tensor& out);
   // The planned buffer of output_only forwards for a batch of n, with every output placed in it
   // (made once per batch size), or (drop_plan) every output back on its own heap memory.
   void use_plan(std::size_t n);
