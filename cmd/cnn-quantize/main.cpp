@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-winograd", opt.keep_winograd,
                "Leave float the 3x3 layers that run by Winograd in float (by default they "
                "become int8, by im2col)");
+  bool no_bias_correction = false;
+  app.add_flag("--no-bias-correction", no_bias_correction,
+               "Keep the biases as they are (by default each int8 layer's bias takes back the "
+               "mean shift that rounding its kernel gives its outputs on the calibration data)");
   app.add_option("--batch-size", opt.batch_size, "Samples per forward pass")
       ->check(cnn::cmd::at_least(1))
       ->capture_default_str();
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
 
   return cnn::cmd::run_main(app, argc, argv, [&]() -> int {
     opt.seed = common.seed;
+    opt.bias_correction = !no_bias_correction;
     opt.threads = cnn::cmd::resolve_threads(common.threads);
     opt.mnist_dir = CNN_DEFAULT_MNIST_DIR;
     data_flags.apply(opt.data_overrides);

@@ -54,12 +54,53 @@ bool pointwise_gains(const Conv2D& c, std::size_t filters) {
 // Values kept per layer for a percentile: an even sample of each batch's inputs.
 constexpr std::size_t kSampleValues = std::size_t{1} << 20;
 
+// Adds to sum[k] (k = (ky, kx, ci)) the sum over g's output pixels of column k of im2col(g, x):
+// the input value each kernel tap meets, padding taps 0, for one sample x [h, w, c].
+void add_window_sums(const kernels::ConvGeometry& g, const float* x, double* sum) {
+  std::vector<double> acc(g.c);
+  for (std::size_t ky = 0; ky < g.kh; ++ky)
+    for (std::size_t kx = 0; kx < g.kw; ++kx) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+        const std::size_t iy = oy * g.stride_h + ky * g.dil_h;  // + pad_top: padded coordinates
+        if (iy < g.pad_top || iy - g.pad_top >= g.h) continue;
+        for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+          const std::size_t ix = ox * g.stride_w + kx * g.dil_w;
+          if (ix < g.pad_left || ix - g.pad_left >= g.w) continue;
+          const float* v = x + ((iy - g.pad_top) * g.w + (ix - g.pad_left)) * g.c;
+          for (std::size_t ci = 0; ci < g.c; ++ci) acc[ci] += v[ci];
+        }
+      }
+      double* s = sum + (ky * g.kw + kx) * g.c;
+      for (std::size_t ci = 0; ci < g.c; ++ci) s[ci] += acc[ci];
+    }
+}
+
 // What the calibration sees of one layer's input.
 struct Observer {
   std::size_t node = 0;
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
   std::vector<float> sample;  // for percentiles
+  // For bias correction: the sum of the layer's product rows (a Conv2D's windows, a Dense's
+  // inputs) over the calibration data, and their count.
+  const kernels::ConvGeometry* geometry = nullptr;  // a Conv2D's; null for a Dense
+  std::vector<double> row_sum;
+  double rows = 0;
+
+  void add_rows(const float* x, std::size_t samples, std::size_t sample_size) {
+    for (std::size_t s = 0; s < samples; ++s, x += sample_size) {
+      if (geometry) {
+        add_window_sums(*geometry, x, row_sum.data());
+        rows += double(geometry->col_rows());
+      } else {  // a Dense: rows of its kernel's k inputs (more than one when it reads [..., k])
+        const std::size_t k = row_sum.size();
+        for (std::size_t r = 0; r + k <= sample_size; r += k)
+          for (std::size_t i = 0; i < k; ++i) row_sum[i] += x[r + i];
+        rows += double(sample_size / k);
+      }
+    }
+  }
 
   void add(const float* x, std::size_t count, std::size_t per_batch) {
     for (std::size_t i = 0; i < count; ++i) {
@@ -180,6 +221,12 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     if (q.reason.empty()) {
       Observer o;
       o.node = i;
+      if (opt.bias_correction) {
+        const auto* conv = dynamic_cast<const Conv2D*>(&l);
+        o.geometry = conv ? &conv->geometry() : nullptr;
+        const Param& kernel = l.params()[0];
+        o.row_sum.assign(kernel.size() / kernel.shape.back(), 0.0);
+      }
       observers.push_back(o);
       which.push_back(res.layers.size());
     }
@@ -247,6 +294,7 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
       const std::size_t from = model.node(o.node).inputs[0];
       const Tensor& t = from == Model::kModelInput ? *x : model.output_of(from);
       o.add(t.data(), t.size() / b.size * n, per_batch);
+      if (opt.bias_correction) o.add_rows(t.data(), n, t.size() / b.size);
     }
     res.samples += n;
     if (opt.stop && opt.stop->load()) {
@@ -282,14 +330,31 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
   }
   Model qmodel = Model::from_json(arch, run.model_path);
   std::copy(model.values(), model.values() + model.arena_size(), qmodel.values());
-  // Kernels on the int8 grid (the float values scale * q that quantize back to q).
-  for (const Observer& o : observers) {
-    Param& kernel = qmodel.layer(o.node).params()[0];
+  // Kernels on the int8 grid (the float values scale * q that quantize back to q); biases less
+  // the mean output shift that this rounding gives on the calibration data.
+  for (std::size_t o = 0; o < observers.size(); ++o) {
+    const Observer& ob = observers[o];
+    std::vector<Param>& params = qmodel.layer(ob.node).params();
+    Param& kernel = params[0];
     const std::size_t n = kernel.shape.back(), k = kernel.size() / n;
     std::vector<std::int8_t> bq(k * n);
     std::vector<float> scale(n);
     detail::quantize_kernel(kernel.value, k, n, bq.data(), scale.data());
-    for (std::size_t i = 0; i < k * n; ++i) kernel.value[i] = scale[i % n] * float(bq[i]);
+    std::vector<double> shift(n, 0.0);
+    for (std::size_t i = 0; i < k * n; ++i) {
+      const float on_grid = scale[i % n] * float(bq[i]);
+      if (!ob.row_sum.empty() && ob.rows > 0)
+        shift[i % n] += (double(on_grid) - double(kernel.value[i])) * (ob.row_sum[i / n] / ob.rows);
+      kernel.value[i] = on_grid;
+    }
+    if (opt.bias_correction && params.size() > 1 && params[1].name == "bias") {
+      QuantizedLayer& q = res.layers[which[o]];
+      q.bias_corrected = true;
+      for (std::size_t j = 0; j < n; ++j) {
+        params[1].value[j] = static_cast<float>(double(params[1].value[j]) - shift[j]);
+        q.bias_shift = std::max(q.bias_shift, std::fabs(shift[j]));
+      }
+    }
   }
   qmodel.params_changed();
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
@@ -306,6 +371,7 @@ json_ordered quantize_report_json(const QuantizeResult& r, const QuantizeOptions
   j["calibration_data"] = opt.data;
   j["samples"] = r.samples;
   j["seed"] = opt.seed;
+  j["bias_correction"] = opt.bias_correction;
   json_ordered layers = json_ordered::array();
   for (const QuantizedLayer& q : r.layers) {
     json_ordered l;
@@ -319,6 +385,7 @@ json_ordered quantize_report_json(const QuantizeResult& r, const QuantizeOptions
       l["high"] = q.high;
       l["input_scale"] = q.scale;
       l["input_zero_point"] = q.zero_point;
+      if (q.bias_corrected) l["bias_shift"] = q.bias_shift;
     } else {
       l["reason"] = q.reason;
     }

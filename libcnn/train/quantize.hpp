@@ -1,8 +1,9 @@
 // Post-training int8 quantization as cnn-quantize performs it (share/cnn-quantize.md): the
 // inputs of a model's Conv2D and Dense layers are observed over calibration data, each gets an
 // unsigned 8-bit scale and zero point (from the range seen, or a percentile of it), its kernel is
-// rounded to the per-output-channel int8 grid (layers/quantized.hpp), and the result is written
-// as a run directory that every program reads.
+// rounded to the per-output-channel int8 grid (layers/quantized.hpp), its bias takes back the
+// mean shift that rounding gives its outputs on the calibration data (bias correction), and the
+// result is written as a run directory that every program reads.
 #pragma once
 
 #include <atomic>
@@ -29,6 +30,9 @@ struct QuantizeOptions {
   // Leave float the 3x3 layers that run by Winograd in float (by default they become int8 by
   // im2col: the whole model measured 1.4x (MNIST) and 1.26x (cats_dogs) faster so).
   bool keep_winograd = false;
+  // Subtract from each int8 layer's bias the mean, over the calibration data, of what rounding
+  // its kernel adds to its outputs: (kernel on the grid - kernel) applied to the mean window.
+  bool bias_correction = true;
   json data_overrides = json::object();  // data-section fields: target_size, rescale, ...
   std::string mnist_dir;
   const std::atomic<bool>* stop = nullptr;  // set (SIGINT): stop, write nothing
@@ -43,6 +47,10 @@ struct QuantizedLayer {
   double low = 0, high = 0;           // the range kept (contains 0)
   float scale = 1.0f;
   int zero_point = 0;
+  // Bias correction: whether done (a layer without a bias has none), and the largest magnitude
+  // taken from a bias.
+  bool bias_corrected = false;
+  double bias_shift = 0;
 };
 
 struct QuantizeResult {

@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 need_data /usr/share/datasets/fashion-mnist
+py=/usr/bin/python3  # Debian's, with numpy (a pyenv shim on PATH may lack it)
 "$bin/cnn-train" --model "$src/configs/models/mnist_convnet.json" --data fashion-mnist:train \
   --batch-size 64 --steps-per-epoch 150 --epochs 1 --seed 2 --threads 2 -q -o "$work/f32"
 "$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --samples 500 --threads 2 \
@@ -36,13 +37,13 @@ import json, random, struct, sys
 w = sys.argv[1]
 random.seed(3)
 arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
-    {"type": "Conv2D", "filters": 40, "kernel_size": 3, "activation": "relu"},
+    {"type": "Conv2D", "filters": 40, "kernel_size": 3, "padding": "same", "activation": "relu"},
     {"type": "MaxPooling2D", "pool_size": 2},
     {"type": "Conv2D", "filters": 8, "kernel_size": 1, "activation": "relu"},
     {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}
 json.dump(arch, open(w + "/rgb.json", "w"))
 shapes = {"conv2d.kernel": [3, 3, 3, 40], "conv2d.bias": [40], "conv2d_1.kernel": [1, 1, 40, 8],
-          "conv2d_1.bias": [8], "dense.kernel": [200, 2], "dense.bias": [2]}
+          "conv2d_1.bias": [8], "dense.kernel": [288, 2], "dense.bias": [2]}
 header, blobs, off = {}, b"", 0
 for name, shape in shapes.items():
     n = 1
@@ -69,6 +70,54 @@ assert not by["conv2d_1"]["int8"] and "fewer than 48 filters" in by["conv2d_1"][
 PY
 "$bin/cnn-eval" "$work/rgb8" --data "$work/rgb.cnnrec" --json -q --threads 2 > /dev/null \
   || fail "cnn-eval of the 3-channel int8 model"
+
+# Bias correction: the first int8 layer reads the model's input, so over the calibration data
+# the mean of its outputs (before relu) with the kernel on the int8 grid and the corrected bias
+# is that of the float layer (numpy, from the files; the 'same' padding's zero taps included).
+# Without it the bias is the source's and the mean moves.
+"$bin/cnn-quantize" "$work/rgb.json" --weights "$work/rgb.safetensors" --calibrate "$work/rgb.cnnrec" \
+  --samples 0 --rescale 0.0125 --no-bias-correction -o "$work/rgb8n" --json -q > "$work/rgb.qn.json" \
+  || fail "cnn-quantize --no-bias-correction"
+"$bin/cnn-quantize" "$work/rgb.json" --weights "$work/rgb.safetensors" --calibrate "$work/rgb.cnnrec" \
+  --samples 0 --rescale 0.0125 -o "$work/rgb8c" --json -q > "$work/rgb.qc.json" \
+  || fail "cnn-quantize with bias correction"
+"$py" - "$work" <<'PY' || fail "bias correction"
+import json, struct, sys
+import numpy as np
+w = sys.argv[1]
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    return {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                             "<f4").reshape(v["shape"]) for k, v in head.items() if k != "__metadata__"}
+raw = open(w + "/rgb.cnnrec", "rb").read()
+hl = struct.unpack("<II", raw[8:16])[1]
+recs = raw[16 + hl:]
+x = np.stack([np.frombuffer(recs[i * 436 + 4:(i + 1) * 436], np.uint8) for i in range(64)])
+x = x.reshape(64, 12, 12, 3).astype(np.float64) * 0.0125
+xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+def mean_out(t):
+    k, b = t["conv2d.kernel"].astype(np.float64), t["conv2d.bias"].astype(np.float64)
+    y = sum(xp[:, i:i + 12, j:j + 12, :] @ k[i, j] for i in range(3) for j in range(3)) + b
+    return y.mean(axis=(0, 1, 2))
+src, off, on = (tensors(w + f) for f in ("/rgb.safetensors", "/rgb8n/weights.safetensors",
+                                         "/rgb8c/weights.safetensors"))
+assert np.array_equal(off["conv2d.kernel"], on["conv2d.kernel"])
+assert not np.array_equal(src["conv2d.kernel"], on["conv2d.kernel"])
+assert np.array_equal(off["conv2d.bias"], src["conv2d.bias"])
+want = mean_out(src)
+moved, kept = np.abs(mean_out(off) - want).max(), np.abs(mean_out(on) - want).max()
+assert kept < 1e-5 and moved > 100 * kept, (moved, kept)
+qc, qn = (json.load(open(w + f)) for f in ("/rgb.qc.json", "/rgb.qn.json"))
+assert qc["bias_correction"] is True and qn["bias_correction"] is False, (qc, qn)
+c = {l["name"]: l for l in qc["layers"]}
+shift = np.abs(on["conv2d.bias"].astype(np.float64) - src["conv2d.bias"]).max()
+assert abs(c["conv2d"]["bias_shift"] - shift) < 1e-6 and c["dense"]["bias_shift"] > 0, c
+assert all("bias_shift" not in l for l in qn["layers"]), qn
+assert "bias_shift" not in c["conv2d_1"], c  # float
+print(f"bias correction: mean output moved {moved:.3g} without, {kept:.3g} with", file=sys.stderr)
+PY
 
 # Agreement and accuracy on the whole test set.
 "$bin/cnn-eval" "$work/f32" --data fashion-mnist:test --predictions "$work/p32.csv" --json -q --threads 2 > "$work/e32.json"
