@@ -33,18 +33,6 @@ std::optional<ConvGeometry> conv_geometry(std::size_t h, std::size_t w, std::siz
   g.out_w = wx->out;
   return g;
 }
-namespace {
-
-// Input coordinate of an output position and tap, or -1 when it falls in the padding. Signed
-// arithmetic because padding makes the first taps negative.
-inline std::ptrdiff_t source(std::size_t o, std::size_t t, std::size_t stride, std::size_t dilation,
-                             std::size_t pad, std::size_t in) {
-  const auto i =
-      static_cast<std::ptrdiff_t>(o * stride + t * dilation) - static_cast<std::ptrdiff_t>(pad);
-  return i >= 0 && i < static_cast<std::ptrdiff_t>(in) ? i : -1;
-}
-
-}  // namespace
 
 void im2col(const ConvGeometry& g, const float* in, float* col) {
   simd::eltwise_active().im2col(g, in, col);

@@ -27,6 +27,15 @@ struct ConvGeometry {
   std::size_t col_cols() const { return kh * kw * c; }
 };
 
+// Input coordinate of output position o and kernel tap t along one axis (the rule above), or -1
+// when it falls in the padding. Signed arithmetic because padding makes the first taps negative.
+inline std::ptrdiff_t source(std::size_t o, std::size_t t, std::size_t stride, std::size_t dilation,
+                             std::size_t pad, std::size_t in) {
+  const auto i =
+      static_cast<std::ptrdiff_t>(o * stride + t * dilation) - static_cast<std::ptrdiff_t>(pad);
+  return i >= 0 && i < static_cast<std::ptrdiff_t>(in) ? i : -1;
+}
+
 // The geometry of a convolution with the given padding (window.hpp's output sizes and padding
 // along each axis), or nullopt when "valid" padding leaves no output.
 std::optional<ConvGeometry> conv_geometry(std::size_t h, std::size_t w, std::size_t c,

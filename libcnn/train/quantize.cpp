@@ -62,12 +62,12 @@ void add_window_sums(const kernels::ConvGeometry& g, const float* x, double* sum
     for (std::size_t kx = 0; kx < g.kw; ++kx) {
       std::fill(acc.begin(), acc.end(), 0.0);
       for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-        const std::size_t iy = oy * g.stride_h + ky * g.dil_h;  // + pad_top: padded coordinates
-        if (iy < g.pad_top || iy - g.pad_top >= g.h) continue;
+        const std::ptrdiff_t iy = kernels::source(oy, ky, g.stride_h, g.dil_h, g.pad_top, g.h);
+        if (iy < 0) continue;
         for (std::size_t ox = 0; ox < g.out_w; ++ox) {
-          const std::size_t ix = ox * g.stride_w + kx * g.dil_w;
-          if (ix < g.pad_left || ix - g.pad_left >= g.w) continue;
-          const float* v = x + ((iy - g.pad_top) * g.w + (ix - g.pad_left)) * g.c;
+          const std::ptrdiff_t ix = kernels::source(ox, kx, g.stride_w, g.dil_w, g.pad_left, g.w);
+          if (ix < 0) continue;
+          const float* v = x + (std::size_t(iy) * g.w + std::size_t(ix)) * g.c;
           for (std::size_t ci = 0; ci < g.c; ++ci) acc[ci] += v[ci];
         }
       }
@@ -83,21 +83,19 @@ struct Observer {
   double max = -std::numeric_limits<double>::infinity();
   std::vector<float> sample;  // for percentiles
   // For bias correction: the sum of the layer's product rows (a Conv2D's windows, a Dense's
-  // inputs) over the calibration data, and their count.
+  // inputs) over the calibration data, and how many rows each sample has. Empty when off.
   const kernels::ConvGeometry* geometry = nullptr;  // a Conv2D's; null for a Dense
   std::vector<double> row_sum;
-  double rows = 0;
+  std::size_t rows_per_sample = 0;
 
   void add_rows(const float* x, std::size_t samples, std::size_t sample_size) {
     for (std::size_t s = 0; s < samples; ++s, x += sample_size) {
       if (geometry) {
         add_window_sums(*geometry, x, row_sum.data());
-        rows += double(geometry->col_rows());
       } else {  // a Dense: rows of its kernel's k inputs (more than one when it reads [..., k])
         const std::size_t k = row_sum.size();
         for (std::size_t r = 0; r + k <= sample_size; r += k)
           for (std::size_t i = 0; i < k; ++i) row_sum[i] += x[r + i];
-        rows += double(sample_size / k);
       }
     }
   }
@@ -225,7 +223,12 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
         const auto* conv = dynamic_cast<const Conv2D*>(&l);
         o.geometry = conv ? &conv->geometry() : nullptr;
         const Param& kernel = l.params()[0];
-        o.row_sum.assign(kernel.size() / kernel.shape.back(), 0.0);
+        const std::size_t k = kernel.size() / kernel.shape.back();
+        o.row_sum.assign(k, 0.0);
+        const std::size_t from = model.node(i).inputs[0];
+        const Shape& in =
+            from == Model::kModelInput ? model.input_shape() : model.node(from).out_shape;
+        o.rows_per_sample = conv ? conv->geometry().col_rows() : numel(in) / k;
       }
       observers.push_back(o);
       which.push_back(res.layers.size());
@@ -340,14 +343,16 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     std::vector<std::int8_t> bq(k * n);
     std::vector<float> scale(n);
     detail::quantize_kernel(kernel.value, k, n, bq.data(), scale.data());
+    const bool correct = !ob.row_sum.empty() && params.size() > 1 && params[1].name == "bias";
+    const double rows = double(res.samples) * double(ob.rows_per_sample);
     std::vector<double> shift(n, 0.0);
     for (std::size_t i = 0; i < k * n; ++i) {
       const float on_grid = scale[i % n] * float(bq[i]);
-      if (!ob.row_sum.empty() && ob.rows > 0)
-        shift[i % n] += (double(on_grid) - double(kernel.value[i])) * (ob.row_sum[i / n] / ob.rows);
+      if (correct && rows > 0)
+        shift[i % n] += (double(on_grid) - double(kernel.value[i])) * (ob.row_sum[i / n] / rows);
       kernel.value[i] = on_grid;
     }
-    if (opt.bias_correction && params.size() > 1 && params[1].name == "bias") {
+    if (correct) {
       QuantizedLayer& q = res.layers[which[o]];
       q.bias_corrected = true;
       for (std::size_t j = 0; j < n; ++j) {

@@ -81,21 +81,16 @@ PY
 "$bin/cnn-quantize" "$work/rgb.json" --weights "$work/rgb.safetensors" --calibrate "$work/rgb.cnnrec" \
   --samples 0 --rescale 0.0125 -o "$work/rgb8c" --json -q > "$work/rgb.qc.json" \
   || fail "cnn-quantize with bias correction"
-"$py" - "$work" <<'PY' || fail "bias correction"
-import json, struct, sys
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 "$py" - "$work" <<'PY' || fail "bias correction"
+import json, sys
 import numpy as np
+import rd
 w = sys.argv[1]
 def tensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    return {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
-                             "<f4").reshape(v["shape"]) for k, v in head.items() if k != "__metadata__"}
-raw = open(w + "/rgb.cnnrec", "rb").read()
-hl = struct.unpack("<II", raw[8:16])[1]
-recs = raw[16 + hl:]
-x = np.stack([np.frombuffer(recs[i * 436 + 4:(i + 1) * 436], np.uint8) for i in range(64)])
-x = x.reshape(64, 12, 12, 3).astype(np.float64) * 0.0125
+    return {k: np.frombuffer(raw, "<f4").reshape(shape) for k, (shape, raw) in rd.tensors(path).items()}
+head, recs = rd.records(w + "/rgb.cnnrec")
+assert head["dtype"] == "uint8" and len(recs) == 64, head
+x = np.array([v for _, v in recs], np.float64).reshape(64, 12, 12, 3) * 0.0125
 xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
 def mean_out(t):
     k, b = t["conv2d.kernel"].astype(np.float64), t["conv2d.bias"].astype(np.float64)

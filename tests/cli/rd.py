@@ -40,6 +40,7 @@ def tensors(path):
 def floats(raw):
     return list(struct.unpack("<%df" % (len(raw) // 4), raw))
 def records(path):
+    # (header, [(label, values)]): values as floats or, for a "uint8" stream, as ints.
     b = open(path, "rb").read()
     assert b[:8] == b"\x89CNNREC\n"
     n = struct.unpack("<I", b[12:16])[0]
@@ -47,7 +48,8 @@ def records(path):
     k = 1
     for s in h["shape"]:
         k *= s
-    rec, out = 4 + 4 * k, []
+    code, size = {"float32": ("f", 4), "uint8": ("B", 1)}[h.get("dtype", "float32")]
+    rec, out = 4 + size * k, []
     for off in range(16 + n, len(b), rec):
-        out.append((struct.unpack("<i", b[off:off + 4])[0], struct.unpack("<%df" % k, b[off + 4:off + rec])))
+        out.append((struct.unpack("<i", b[off:off + 4])[0], struct.unpack("<%d%s" % (k, code), b[off + 4:off + rec])))
     return h, out
