@@ -51,6 +51,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-bias-correction", no_bias_correction,
                "Keep the biases as they are (by default each int8 layer's bias takes back the "
                "mean shift that rounding its kernel gives its outputs on the calibration data)");
+  app.add_option("--equalize", opt.equalize,
+                 "Equalize activation ranges first (SmoothQuant) with this alpha in (0, 1]: a "
+                 "layer's output channels are divided by per-channel scales that its readers' "
+                 "weights take back; intermediate activations of the result change (0: off)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--batch-size", opt.batch_size, "Samples per forward pass")
       ->check(cnn::cmd::at_least(1))
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -74,6 +75,112 @@ void add_window_sums(const kernels::ConvGeometry& g, const float* x, double* sum
       double* s = sum + (ky * g.kw + kx) * g.c;
       for (std::size_t ci = 0; ci < g.c; ++ci) s[ci] += acc[ci];
     }
+}
+
+// Equalization (QuantizeOptions::equalize): a producer, the layers that read its channels, and
+// the largest value of each of its output channels on the calibration data.
+struct EqualizeGroup {
+  std::size_t producer = 0;
+  std::vector<std::pair<std::size_t, std::size_t>> readers;  // (node, its channel of output 0)
+  std::vector<double> amax;
+};
+
+// Layers whose output channel c depends on their input channel c alone, positively homogeneous:
+// scaling an input channel by s > 0 scales the output channel by s.
+bool passes_scale(const std::string& type) {
+  return type == "MaxPooling2D" || type == "AveragePooling2D" || type == "GlobalAveragePooling2D" ||
+         type == "GlobalMaxPooling2D" || type == "Dropout";
+}
+
+// Adds to `out` the Conv2D/Dense layers that read node `at`'s channels, where channel 0 of `at`
+// is channel `offset` of what they read, through layers that pass a per-channel scale. False
+// when another kind of layer reads them, or when they are the model's output.
+bool channel_readers(const Model& m, std::size_t at, std::size_t offset,
+                     std::vector<std::pair<std::size_t, std::size_t>>& out) {
+  if (at + 1 == m.size()) return false;
+  for (std::size_t j = 0; j < m.size(); ++j) {
+    const std::vector<std::size_t>& ins = m.node(j).inputs;
+    for (std::size_t r = 0; r < ins.size(); ++r) {
+      if (ins[r] != at) continue;
+      const std::string type = m.layer(j).type();
+      if (type == "Conv2D" || type == "Dense") {
+        if (ins.size() != 1) return false;
+        out.emplace_back(j, offset);
+      } else if (type == "Concatenate") {  // always along the channels
+        std::size_t before = 0;
+        for (std::size_t p = 0; p < r; ++p)
+          before +=
+              (ins[p] == Model::kModelInput ? m.input_shape() : m.node(ins[p]).out_shape).back();
+        if (!channel_readers(m, j, offset + before, out)) return false;
+      } else if (!passes_scale(type) || !channel_readers(m, j, offset, out)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// The producers whose outputs can be equalized and reach at least one int8 layer.
+std::vector<EqualizeGroup> equalize_groups(const Model& m, const std::vector<std::size_t>& int8) {
+  std::vector<EqualizeGroup> groups;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const Layer& l = m.layer(i);
+    const auto act = l.activation();
+    if ((l.type() != "Conv2D" && l.type() != "Dense") || !act ||
+        (*act != kernels::Act::Relu && *act != kernels::Act::Linear))
+      continue;
+    EqualizeGroup g;
+    g.producer = i;
+    if (!channel_readers(m, i, 0, g.readers) || g.readers.empty()) continue;
+    const bool reaches_int8 = std::any_of(g.readers.begin(), g.readers.end(), [&](const auto& r) {
+      return std::find(int8.begin(), int8.end(), r.first) != int8.end();
+    });
+    if (reaches_int8) groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+// Divides the producer's output channels by s_c and multiplies its readers' kernel rows for them
+// by s_c (QuantizeOptions::equalize); returns the scales.
+std::vector<float> equalize(Model& m, const EqualizeGroup& g, double alpha) {
+  std::vector<Param>& prod = m.layer(g.producer).params();
+  const std::size_t c = prod[0].shape.back();
+  // A reader's kernel [.., in, out]: row r reads input channel r % in.
+  auto for_rows = [&](const std::pair<std::size_t, std::size_t>& r, auto&& f) {
+    Param& k = m.layer(r.first).params()[0];
+    const std::size_t out = k.shape.back(), in = k.shape[k.shape.size() - 2];
+    for (std::size_t row = 0; row < k.size() / out; ++row) {
+      const std::size_t ch = row % in;
+      if (ch >= r.second && ch < r.second + c) f(ch - r.second, k.value + row * out, out);
+    }
+  };
+  std::vector<double> wmax(c, 0.0);
+  for (const auto& r : g.readers)
+    for_rows(r, [&](std::size_t ch, const float* row, std::size_t n) {
+      for (std::size_t j = 0; j < n; ++j) wmax[ch] = std::max(wmax[ch], double(std::fabs(row[j])));
+    });
+  std::vector<double> s(c, 1.0);
+  double log_sum = 0;
+  std::size_t scaled = 0;
+  for (std::size_t ch = 0; ch < c; ++ch)
+    if (g.amax[ch] > 0 && wmax[ch] > 0 && std::isfinite(g.amax[ch])) {
+      s[ch] = std::pow(g.amax[ch], alpha) / std::pow(wmax[ch], 1.0 - alpha);
+      log_sum += std::log(s[ch]);
+      ++scaled;
+    }
+  // The scales' geometric mean made 1: the values keep their overall size.
+  const double mean = scaled ? std::exp(log_sum / double(scaled)) : 1.0;
+  std::vector<float> scale(c, 1.0f);
+  for (std::size_t ch = 0; ch < c; ++ch)
+    if (s[ch] != 1.0) scale[ch] = static_cast<float>(s[ch] / mean);
+  for (std::size_t i = 0; i < prod[0].size(); ++i) prod[0].value[i] /= scale[i % c];
+  if (prod.size() > 1 && prod[1].name == "bias")
+    for (std::size_t ch = 0; ch < c; ++ch) prod[1].value[ch] /= scale[ch];
+  for (const auto& r : g.readers)
+    for_rows(r, [&](std::size_t ch, float* row, std::size_t n) {
+      for (std::size_t j = 0; j < n; ++j) row[j] *= scale[ch];
+    });
+  return scale;
 }
 
 // What the calibration sees of one layer's input.
@@ -282,28 +389,76 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
   Tensor input;  // the model's input after its preprocessing
   data::Batch b;
   const auto t0 = clock::now();
-  batcher.start_epoch(0);
-  while (res.samples < total && batcher.next(b)) {
-    const std::size_t n = std::min(b.size, total - res.samples);
-    model.forward(ctx, b.x);
-    const Tensor* x = &b.x;
-    if (preprocess) {
-      ensure_shape(input, shape_of(b.x));
-      const std::size_t c = model.input_shape().back();
-      model.preprocessing()->apply(b.x.data(), input.data(), b.x.size() / c, c);
-      x = &input;
+  // One pass over the calibration samples (the same ones each time): a forward pass per batch,
+  // then look(x, n, batch) with the model's input x after its preprocessing and the batch's
+  // first n samples to count. False when stopped.
+  auto pass = [&](auto&& look) {
+    std::size_t seen = 0;
+    batcher.start_epoch(0);
+    while (seen < total && batcher.next(b)) {
+      const std::size_t n = std::min(b.size, total - seen);
+      model.forward(ctx, b.x);
+      const Tensor* x = &b.x;
+      if (preprocess) {
+        ensure_shape(input, shape_of(b.x));
+        const std::size_t c = model.input_shape().back();
+        model.preprocessing()->apply(b.x.data(), input.data(), b.x.size() / c, c);
+        x = &input;
+      }
+      look(*x, n, b.size);
+      seen += n;
+      if (opt.stop && opt.stop->load()) return false;
     }
-    for (Observer& o : observers) {
-      const std::size_t from = model.node(o.node).inputs[0];
-      const Tensor& t = from == Model::kModelInput ? *x : model.output_of(from);
-      o.add(t.data(), t.size() / b.size * n, per_batch);
-      if (opt.bias_correction) o.add_rows(t.data(), n, t.size() / b.size);
-    }
-    res.samples += n;
-    if (opt.stop && opt.stop->load()) {
+    return true;
+  };
+
+  // Equalization first: the largest value of each producer's output channels, then the
+  // rescaled weights that the calibration below sees.
+  if (opt.equalize > 0) {
+    std::vector<std::size_t> int8;
+    for (const Observer& o : observers) int8.push_back(o.node);
+    std::vector<EqualizeGroup> groups = equalize_groups(model, int8);
+    for (EqualizeGroup& g : groups)
+      g.amax.assign(model.node(g.producer).out_shape.back(),
+                    -std::numeric_limits<double>::infinity());
+    const bool done = pass([&](const Tensor&, std::size_t n, std::size_t batch) {
+      for (EqualizeGroup& g : groups) {
+        const Tensor& t = model.output_of(g.producer);
+        const std::size_t c = g.amax.size(), count = t.size() / batch * n;
+        for (std::size_t i = 0; i < count; ++i)
+          g.amax[i % c] = std::max(g.amax[i % c], double(t.data()[i]));
+      }
+    });
+    if (!done) {
       res.interrupted = true;
       return res;
     }
+    for (const EqualizeGroup& g : groups) {
+      std::vector<float> scale = equalize(model, g, opt.equalize);
+      const std::string& name = std::as_const(model).layer(g.producer).name();
+      for (QuantizedLayer& q : res.layers)
+        if (q.name == name) q.equalize_scale = std::move(scale);
+    }
+    model.params_changed();
+    std::ostringstream alpha;
+    alpha << opt.equalize;
+    if (opt.log)
+      opt.log("Equalized the output ranges of " + std::to_string(groups.size()) +
+              " layers (alpha " + alpha.str() + ").");
+  }
+
+  const bool done = pass([&](const Tensor& x, std::size_t n, std::size_t batch) {
+    for (Observer& o : observers) {
+      const std::size_t from = model.node(o.node).inputs[0];
+      const Tensor& t = from == Model::kModelInput ? x : model.output_of(from);
+      o.add(t.data(), t.size() / batch * n, per_batch);
+      if (opt.bias_correction) o.add_rows(t.data(), n, t.size() / batch);
+    }
+    res.samples += n;
+  });
+  if (!done) {
+    res.interrupted = true;
+    return res;
   }
 
   // Ranges, scales and zero points; the architecture with them.
@@ -377,6 +532,7 @@ json_ordered quantize_report_json(const QuantizeResult& r, const QuantizeOptions
   j["samples"] = r.samples;
   j["seed"] = opt.seed;
   j["bias_correction"] = opt.bias_correction;
+  j["equalize"] = opt.equalize;
   json_ordered layers = json_ordered::array();
   for (const QuantizedLayer& q : r.layers) {
     json_ordered l;
@@ -394,6 +550,7 @@ json_ordered quantize_report_json(const QuantizeResult& r, const QuantizeOptions
     } else {
       l["reason"] = q.reason;
     }
+    if (!q.equalize_scale.empty()) l["equalize_scale"] = q.equalize_scale;
     layers.push_back(std::move(l));
   }
   j["layers"] = std::move(layers);

@@ -33,6 +33,13 @@ struct QuantizeOptions {
   // Subtract from each int8 layer's bias the mean, over the calibration data, of what rounding
   // its kernel adds to its outputs: (kernel on the grid - kernel) applied to the mean window.
   bool bias_correction = true;
+  // Activation-range equalization (SmoothQuant) with this migration strength alpha in (0, 1];
+  // 0: off. A Conv2D/Dense with relu or no activation whose outputs reach only Conv2D/Dense
+  // layers (some of them int8) through pooling, Dropout and Concatenate has output channel c
+  // divided by s_c = amax_c^alpha / wmax_c^(1 - alpha), and its readers' kernel rows for that
+  // channel multiplied by s_c: the same function in float, flatter ranges for int8. amax_c: the
+  // channel's largest value on the calibration data; wmax_c: its readers' largest |weight|.
+  double equalize = 0.0;
   json data_overrides = json::object();  // data-section fields: target_size, rescale, ...
   std::string mnist_dir;
   const std::atomic<bool>* stop = nullptr;  // set (SIGINT): stop, write nothing
@@ -51,6 +58,8 @@ struct QuantizedLayer {
   // taken from a bias.
   bool bias_corrected = false;
   double bias_shift = 0;
+  // Equalization: s_c per output channel (the outputs are divided by them); empty when none.
+  std::vector<float> equalize_scale;
 };
 
 struct QuantizeResult {

@@ -128,6 +128,55 @@ acc8 = json.load(open(w + "/e8.json"))["accuracy"]
 print(f"int8 vs float: top-1 agreement {agree:.4f}, accuracy {acc8:.4f} vs {acc32:.4f}", file=sys.stderr)
 assert len(a) == len(b) == 10000 and agree >= 0.99 and acc32 - acc8 <= 0.005, (agree, acc32, acc8)
 PY
+
+# Equalization (--equalize 0.5): conv2d's outputs are divided by the reported per-channel scales
+# and conv2d_1's kernel rows multiplied by them (the same float function); so conv2d_1's for
+# conv2d_2 and dense's for dense_1. conv2d_2 feeds Flatten and dense_1 is the output: left alone.
+# numpy checks the weights against the source's; the result still agrees with float.
+"$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --samples 500 --threads 2 --equalize 0.5 \
+  -o "$work/int8e" --json -q > "$work/qe.json" || fail "cnn-quantize --equalize"
+"$bin/cnn-eval" "$work/int8e" --data fashion-mnist:test --predictions "$work/pe.csv" --json -q --threads 2 > "$work/ee.json"
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 "$py" - "$work" <<'PY' || fail "equalization"
+import csv, json, sys
+import numpy as np
+import rd
+w = sys.argv[1]
+def tensors(path):
+    return {k: np.frombuffer(raw, "<f4").reshape(shape).astype(np.float64)
+            for k, (shape, raw) in rd.tensors(path).items()}
+src, out = tensors(w + "/f32/weights.safetensors"), tensors(w + "/int8e/weights.safetensors")
+q = json.load(open(w + "/qe.json"))
+assert q["equalize"] == 0.5, q
+lay = {l["name"]: l for l in q["layers"]}
+s0, s1, sd = (np.array(lay[n]["equalize_scale"]) for n in ("conv2d", "conv2d_1", "dense"))
+assert all("equalize_scale" not in lay[n] for n in ("conv2d_2", "dense_1")), lay
+assert s0.shape == (32,) and s1.shape == sd.shape == (64,), (s0, s1, sd)
+assert (s0 > 0).all() and s0.std() > 0.05, s0
+# conv2d is float (a thin first layer): its columns and bias divided, to float precision.
+for k in ("conv2d.kernel", "conv2d.bias"):
+    assert np.allclose(out[k], src[k] / s0, rtol=1e-6, atol=1e-12), k
+# int8 layers hold their kernels on the grid: within half a step of each column of the source
+# with rows times the readers' scales and columns divided by their own.
+def near_grid(stored, want):
+    step = np.abs(want).reshape(-1, want.shape[-1]).max(axis=0) / 127
+    return (np.abs(stored - want) <= step / 2 * (1 + 1e-5) + 1e-7).all()
+k1, k2 = src["conv2d_1.kernel"], src["conv2d_2.kernel"]
+assert near_grid(out["conv2d_1.kernel"], k1 * s0[None, None, :, None] / s1), "conv2d_1"
+assert not near_grid(out["conv2d_1.kernel"], k1), "conv2d_1 unchanged"
+assert near_grid(out["conv2d_2.kernel"], k2 * s1[None, None, :, None]), "conv2d_2"
+assert near_grid(out["dense.kernel"], src["dense.kernel"] / sd), "dense"
+assert near_grid(out["dense_1.kernel"], src["dense_1.kernel"] * sd[:, None]), "dense_1"
+a = list(csv.DictReader(open(w + "/p32.csv")))
+b = list(csv.DictReader(open(w + "/pe.csv")))
+agree = sum(x["predicted"] == y["predicted"] for x, y in zip(a, b)) / len(a)
+acc32, acce = (json.load(open(w + f))["accuracy"] for f in ("/e32.json", "/ee.json"))
+print(f"equalized int8 vs float: top-1 agreement {agree:.4f}, accuracy {acce:.4f} vs {acc32:.4f}",
+      file=sys.stderr)
+assert agree >= 0.99 and acc32 - acce <= 0.005, (agree, acc32, acce)
+PY
+rc=0; "$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --equalize 1.5 -o "$work/bad" -q 2> "$work/bad.err" || rc=$?
+[ "$rc" = 2 ] && [ ! -e "$work/bad" ] || fail "--equalize 1.5: exit $rc, $(cat "$work/bad.err")"
+
 # CNN_INT8=0 runs the same run in float (its weights on the int8 grid): another result.
 CNN_INT8=0 "$bin/cnn-eval" "$work/int8" --data fashion-mnist:test --predictions "$work/pw.csv" -q --threads 2 > /dev/null
 ! cmp -s "$work/p8.csv" "$work/pw.csv" || fail "CNN_INT8=0 gave the int8 predictions"
