@@ -384,7 +384,7 @@ TEST_CASE(
       const auto x = random_vec(rng, cs.h * cs.w * cs.c);
       std::vector<float> col(m * k);
       fns.im2col(*g, x.data(), col.data());
-      for (std::size_t f : {3, 16, 33, 64})
+      for (std::size_t f : {3, 16, 33, 64, 128})
         for (Act act : {Act::Relu, Act::Linear, Act::Sigmoid}) {
           CAPTURE(f);
           CAPTURE(act_name(act));
