@@ -147,6 +147,9 @@ class Conv2D final : public Layer {
   bool take_quantized_input(std::size_t n);
   void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                            const detail::Pool2D& pool, Tensor& out);
+  // Context::quantized_output when this layer's pooled output (pg) is that input, else null.
+  detail::QuantizedInput* quantized_sink(const Context& ctx, std::size_t n,
+                                         const kernels::PoolGeometry& pg) const;
   // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the
   // kernel and bias gradients (small-k rows, Winograd, or GEMM), the input gradient (Winograd,
   // or GEMM and col2im).

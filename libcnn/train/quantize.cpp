@@ -27,20 +27,13 @@ namespace cnn::train {
 namespace fs = std::filesystem;
 namespace {
 
-// Whether a thin Conv2D (a first layer) gains from int8: only when its windows are read in place
-// (kernels::qconv) with stride 1 and padding its channels to a multiple of 4 adds at most a
-// third of the work. 3 channels: the cats-vs-dogs convnet's first layer with its pooling is
-// slower alone than float (4.7-5.2 against 3.9 ms at batch 20, the float one reading its
-// windows in place) but hands the next int8 layer bytes: the model ran 1,822-1,826 against
-// 1,667-1,696 images/s with it float. 1 channel, four times the products: the MNIST convnet's
-// ran slower than float. SqueezeNet's 3x3 / 2 one (with its 3x3 / 2 pooling) ran 5.8-6.0 ms in
-// int8 against 5.2-5.5 in float at batch 20, and took its top-1 agreement with float on the
-// cats-vs-dogs photos from 95.9% to 94.5%: a strided one stays float.
-bool thin_gains(const Conv2D& c) {
-  const kernels::ConvGeometry& g = c.geometry();
-  return kernels::qconv_geometry_fits(g) && g.stride_h == 1 && g.stride_w == 1 &&
-         3 * kernels::qconv_channels(g) <= 4 * g.c;
-}
+// A thin Conv2D (kh * kw * in_c <= 32: a first layer on 1 or 3 channels) stays float: its
+// broadcast-FMA rows read their windows in the input, and fused with a pooling after it, it
+// writes the next int8 layer's input as bytes itself (Conv2D::writes_quantized_output). In int8
+// (channels padded to 4) the cats-vs-dogs convnet's first layer with its pooling took 3.3-3.4 ms
+// at batch 20 against 3.0 in float, and the model ran 1,967-1,985 against 2,004-2,028 images/s;
+// SqueezeNet's 3x3 / 2 one also took top-1 agreement with float on the cats-vs-dogs photos from
+// 95.9% to 94.5%. One channel would take 4 times the products.
 
 // Whether a pointwise Conv2D (1x1, stride 1) gains from int8: only with 48 filters or more. Its
 // input is quantized in a pass of its own and each input value then takes part in `filters`
@@ -311,7 +304,7 @@ QuantizeResult quantize_run(const QuantizeOptions& opt) {
     q.type = l.type();
     if (std::find(opt.keep_float.begin(), opt.keep_float.end(), q.name) != opt.keep_float.end())
       q.reason = "kept float (--keep-float)";
-    else if (const auto* c = dynamic_cast<const Conv2D*>(&l); c && c->thin() && !thin_gains(*c))
+    else if (const auto* c = dynamic_cast<const Conv2D*>(&l); c && c->thin())
       q.reason =
           "a thin product (k <= 32) that int8 would not run faster: broadcast-FMA rows in "
           "float";

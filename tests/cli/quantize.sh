@@ -29,20 +29,20 @@ assert keys["conv2d"] is None and keys["dense"]["input_scale"] == by["dense"]["i
 PY
 grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on stderr: $(cat "$work/q.err")"
 
-# A first layer on 3 channels (photos) is int8 too: its windows are read in place with the
-# channels padded to 4 (a single channel would take 4 times the products: float, as above).
+# A first layer on 3 channels (photos) with a 5x5 kernel is int8: its windows are read in place
+# with the channels padded to 4 (a 3x3 one is thin and stays float, as MNIST's above).
 # A 1x1 convolution with 8 filters after it stays float: quantizing its input would cost more.
 python3 - "$work" <<'PY'
 import json, random, struct, sys
 w = sys.argv[1]
 random.seed(3)
 arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
-    {"type": "Conv2D", "filters": 40, "kernel_size": 3, "padding": "same", "activation": "relu"},
+    {"type": "Conv2D", "filters": 40, "kernel_size": 5, "padding": "same", "activation": "relu"},
     {"type": "MaxPooling2D", "pool_size": 2},
     {"type": "Conv2D", "filters": 8, "kernel_size": 1, "activation": "relu"},
     {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]}
 json.dump(arch, open(w + "/rgb.json", "w"))
-shapes = {"conv2d.kernel": [3, 3, 3, 40], "conv2d.bias": [40], "conv2d_1.kernel": [1, 1, 40, 8],
+shapes = {"conv2d.kernel": [5, 5, 3, 40], "conv2d.bias": [40], "conv2d_1.kernel": [1, 1, 40, 8],
           "conv2d_1.bias": [8], "dense.kernel": [288, 2], "dense.bias": [2]}
 header, blobs, off = {}, b"", 0
 for name, shape in shapes.items():
@@ -91,10 +91,10 @@ def tensors(path):
 head, recs = rd.records(w + "/rgb.cnnrec")
 assert head["dtype"] == "uint8" and len(recs) == 64, head
 x = np.array([v for _, v in recs], np.float64).reshape(64, 12, 12, 3) * 0.0125
-xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+xp = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
 def mean_out(t):
     k, b = t["conv2d.kernel"].astype(np.float64), t["conv2d.bias"].astype(np.float64)
-    y = sum(xp[:, i:i + 12, j:j + 12, :] @ k[i, j] for i in range(3) for j in range(3)) + b
+    y = sum(xp[:, i:i + 12, j:j + 12, :] @ k[i, j] for i in range(5) for j in range(5)) + b
     return y.mean(axis=(0, 1, 2))
 src, off, on = (tensors(w + f) for f in ("/rgb.safetensors", "/rgb8n/weights.safetensors",
                                          "/rgb8c/weights.safetensors"))

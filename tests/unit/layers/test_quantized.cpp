@@ -352,6 +352,39 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("A float thin Conv2D + pooling writing the next int8 Conv2D's input: bitwise the same") {
+  // A first layer on 3 channels (float: broadcast-FMA rows read in the input) fused with its
+  // pooling, 3x3 / 2 overlapping and ceil-mode at the edge, writes the next int8 layer's
+  // padded input as bytes; against the same model with the layers kept apart.
+  auto arch_with = [](bool apart) {
+    json a = json::parse(R"({"name": "thin", "input_shape": [19, 18, 3], "layers": [
+      {"type": "Conv2D", "name": "c1", "filters": 16, "kernel_size": 3, "activation": "relu",
+       "bias_initializer": "glorot_uniform"},
+      {"type": "MaxPooling2D", "name": "p1", "pool_size": 3, "strides": 2, "padding": "same"},
+      {"type": "Conv2D", "name": "c2", "filters": 8, "kernel_size": 3, "padding": "same",
+       "activation": "relu", "quantization": {"input_scale": 0.01, "input_zero_point": 0}},
+      {"type": "Flatten", "name": "flat"},
+      {"type": "Dense", "name": "dense", "units": 3}]})");
+    if (apart)
+      a["layers"].insert(a["layers"].begin() + 1,
+                         json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
+    return a;
+  };
+  Model chained = Model::from_json(arch_with(false), "chained.json");
+  Model apart = Model::from_json(arch_with(true), "apart.json");
+  Rng rng(59);
+  chained.init_params(rng);
+  std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
+  Context ctx = output_only();
+  REQUIRE(chained.fusable(0));
+  CHECK(chained.layer(0).writes_quantized_output());
+  for (std::size_t n : {4, 1, 4}) {
+    CAPTURE(n);
+    const Tensor x = random_batch(rng, {n, 19, 18, 3});
+    CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
+  }
+}
+
 TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the same as copied") {
   // A fire module as SqueezeNet has it: squeeze 1x1 (int8), then expand 1x1 and 3x3 (int8, the
   // 3x3 reading its windows in place where the CPU has VNNI), concatenated and read by another
