@@ -80,9 +80,14 @@ struct EqualizeGroup {
 
 // Layers whose output channel c depends on their input channel c alone, positively homogeneous:
 // scaling an input channel by s > 0 scales the output channel by s.
-bool passes_scale(const std::string& type) {
+bool passes_scale(const Layer& l) {
+  const std::string type = l.type();
+  if (type == "Activation") {
+    const auto act = l.activation();
+    return act && (*act == kernels::Act::Relu || *act == kernels::Act::Linear);
+  }
   return type == "MaxPooling2D" || type == "AveragePooling2D" || type == "GlobalAveragePooling2D" ||
-         type == "GlobalMaxPooling2D" || type == "Dropout";
+         type == "GlobalMaxPooling2D" || type == "Dropout" || type == "ZeroPadding2D";
 }
 
 // Adds to `out` the Conv2D/Dense layers that read node `at`'s channels, where channel 0 of `at`
@@ -105,7 +110,7 @@ bool channel_readers(const Model& m, std::size_t at, std::size_t offset,
           before +=
               (ins[p] == Model::kModelInput ? m.input_shape() : m.node(ins[p]).out_shape).back();
         if (!channel_readers(m, j, offset + before, out)) return false;
-      } else if (!passes_scale(type) || !channel_readers(m, j, offset, out)) {
+      } else if (!passes_scale(m.layer(j)) || !channel_readers(m, j, offset, out)) {
         return false;
       }
     }

@@ -35,10 +35,11 @@ struct QuantizeOptions {
   bool bias_correction = true;
   // Activation-range equalization (SmoothQuant) with this migration strength alpha in (0, 1];
   // 0: off. A Conv2D/Dense with relu or no activation whose outputs reach only Conv2D/Dense
-  // layers (some of them int8) through pooling, Dropout and Concatenate has output channel c
-  // divided by s_c = amax_c^alpha / wmax_c^(1 - alpha), and its readers' kernel rows for that
-  // channel multiplied by s_c: the same function in float, flatter ranges for int8. amax_c: the
-  // channel's largest value on the calibration data; wmax_c: its readers' largest |weight|.
+  // layers (some of them int8) through pooling, Dropout, ZeroPadding2D, relu or linear
+  // Activations and Concatenate has output channel c divided by s_c = amax_c^alpha /
+  // wmax_c^(1 - alpha), and its readers' kernel rows for that channel multiplied by s_c: the
+  // same function in float, flatter ranges for int8. amax_c: the channel's largest value on the
+  // calibration data; wmax_c: its readers' largest |weight|.
   double equalize = 0.0;
   json data_overrides = json::object();  // data-section fields: target_size, rescale, ...
   std::string mnist_dir;

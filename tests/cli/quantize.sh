@@ -174,6 +174,50 @@ print(f"equalized int8 vs float: top-1 agreement {agree:.4f}, accuracy {acce:.4f
       file=sys.stderr)
 assert agree >= 0.99 and acc32 - acce <= 0.005, (agree, acc32, acce)
 PY
+# Through a separate relu Activation and ZeroPadding2D the scales reach the next convolution
+# too; a sigmoid Activation stops them (it does not commute with a scale).
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 "$py" - "$work" <<'PY'
+import json, struct, sys
+import numpy as np
+w = sys.argv[1]
+rng = np.random.default_rng(5)
+layers = [{"type": "Conv2D", "filters": 16, "kernel_size": 3},
+          {"type": "Activation", "activation": "relu"}, {"type": "ZeroPadding2D", "padding": 1},
+          {"type": "Conv2D", "filters": 16, "kernel_size": 3},
+          {"type": "Activation", "activation": "sigmoid"},
+          {"type": "Conv2D", "filters": 8, "kernel_size": 3},
+          {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]
+json.dump({"name": "act", "input_shape": [8, 8, 4], "layers": layers}, open(w + "/act.json", "w"))
+shapes = {"conv2d.kernel": [3, 3, 4, 16], "conv2d.bias": [16], "conv2d_1.kernel": [3, 3, 16, 16],
+          "conv2d_1.bias": [16], "conv2d_2.kernel": [3, 3, 16, 8], "conv2d_2.bias": [8],
+          "dense.kernel": [8, 2], "dense.bias": [2]}
+header, blobs = {}, b""
+for name, shape in shapes.items():
+    blob = rng.uniform(-0.5, 0.5, shape).astype("<f4").tobytes()
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blobs), len(blobs) + len(blob)]}
+    blobs += blob
+h = json.dumps(header).encode()
+open(w + "/act.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+head = json.dumps({"shape": [8, 8, 4], "dtype": "uint8", "label": "int32", "classes": ["a", "b"],
+                   "class_mode": "sparse", "count": 32}).encode()
+with open(w + "/act.cnnrec", "wb") as f:
+    f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head)
+    for i in range(32):
+        # channel 0 spans 0-255, the others less: ranges that equalization evens out
+        x = rng.integers(0, 256, (8, 8, 4)) * np.array([1, 0.5, 0.1, 0.02])
+        f.write(struct.pack("<i", i % 2) + x.astype(np.uint8).tobytes())
+PY
+"$bin/cnn-quantize" "$work/act.json" --weights "$work/act.safetensors" --calibrate "$work/act.cnnrec" \
+  --samples 0 --equalize 0.5 -o "$work/act8" --json -q > "$work/act.q.json" || fail "cnn-quantize --equalize (act)"
+python3 - "$work/act.q.json" <<'PY' || fail "equalization through Activation and ZeroPadding2D"
+import json, sys
+by = {l["name"]: l for l in json.load(open(sys.argv[1]))["layers"]}
+assert by["conv2d"]["int8"] and by["conv2d_1"]["int8"] and by["conv2d_2"]["int8"], by
+assert len(by["conv2d"]["equalize_scale"]) == 16, by["conv2d"]
+assert "equalize_scale" not in by["conv2d_1"], by["conv2d_1"]  # read through a sigmoid
+assert len(by["conv2d_2"]["equalize_scale"]) == 8, by["conv2d_2"]  # GAP, then an int8 Dense
+PY
+
 rc=0; "$bin/cnn-quantize" "$work/f32" --calibrate fashion-mnist:train --equalize 1.5 -o "$work/bad" -q 2> "$work/bad.err" || rc=$?
 [ "$rc" = 2 ] && [ ! -e "$work/bad" ] || fail "--equalize 1.5: exit $rc, $(cat "$work/bad.err")"
 
