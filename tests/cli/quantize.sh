@@ -32,8 +32,9 @@ grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on st
 # A first layer on 3 channels (photos) with a 5x5 kernel is int8: its windows are read in place
 # with the channels padded to 4 (a 3x3 one is thin and stays float, as MNIST's above).
 # A 1x1 convolution with 8 filters after it stays float: quantizing its input would cost more.
-python3 - "$work" <<'PY'
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work" <<'PY'
 import json, random, struct, sys
+import rd
 w = sys.argv[1]
 random.seed(3)
 arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
@@ -44,21 +45,15 @@ arch = {"name": "rgb", "input_shape": [12, 12, 3], "layers": [
 json.dump(arch, open(w + "/rgb.json", "w"))
 shapes = {"conv2d.kernel": [5, 5, 3, 40], "conv2d.bias": [40], "conv2d_1.kernel": [1, 1, 40, 8],
           "conv2d_1.bias": [8], "dense.kernel": [288, 2], "dense.bias": [2]}
-header, blobs, off = {}, b"", 0
+tensors = {}
 for name, shape in shapes.items():
     n = 1
     for d in shape: n *= d
-    blob = struct.pack(f"<{n}f", *(random.uniform(-0.5, 0.5) for _ in range(n)))
-    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(blob)]}
-    blobs, off = blobs + blob, off + len(blob)
-h = json.dumps(header).encode()
-open(w + "/rgb.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + blobs)
-head = json.dumps({"shape": [12, 12, 3], "dtype": "uint8", "label": "int32", "classes": ["a", "b"],
-                   "class_mode": "sparse", "count": 64}).encode()
-with open(w + "/rgb.cnnrec", "wb") as f:
-    f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head)
-    for i in range(64):
-        f.write(struct.pack("<i", i % 2) + bytes(random.randrange(256) for _ in range(432)))
+    tensors[name] = (shape, struct.pack(f"<{n}f", *(random.uniform(-0.5, 0.5) for _ in range(n))))
+rd.write_tensors(w + "/rgb.safetensors", tensors)
+rd.write_records(w + "/rgb.cnnrec", {"shape": [12, 12, 3], "dtype": "uint8", "label": "int32",
+                                      "classes": ["a", "b"], "class_mode": "sparse", "count": 64},
+                 [(i % 2, bytes(random.randrange(256) for _ in range(432))) for i in range(64)])
 PY
 "$bin/cnn-quantize" "$work/rgb.json" --weights "$work/rgb.safetensors" --calibrate "$work/rgb.cnnrec" \
   --samples 0 -o "$work/rgb8" --json -q > "$work/rgb.q.json" || fail "cnn-quantize on a 3-channel model"
@@ -177,8 +172,9 @@ PY
 # Through a separate relu Activation and ZeroPadding2D the scales reach the next convolution
 # too; a sigmoid Activation stops them (it does not commute with a scale).
 PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 "$py" - "$work" <<'PY'
-import json, struct, sys
+import json, sys
 import numpy as np
+import rd
 w = sys.argv[1]
 rng = np.random.default_rng(5)
 layers = [{"type": "Conv2D", "filters": 16, "kernel_size": 3},
@@ -191,21 +187,14 @@ json.dump({"name": "act", "input_shape": [8, 8, 4], "layers": layers}, open(w + 
 shapes = {"conv2d.kernel": [3, 3, 4, 16], "conv2d.bias": [16], "conv2d_1.kernel": [3, 3, 16, 16],
           "conv2d_1.bias": [16], "conv2d_2.kernel": [3, 3, 16, 8], "conv2d_2.bias": [8],
           "dense.kernel": [8, 2], "dense.bias": [2]}
-header, blobs = {}, b""
-for name, shape in shapes.items():
-    blob = rng.uniform(-0.5, 0.5, shape).astype("<f4").tobytes()
-    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blobs), len(blobs) + len(blob)]}
-    blobs += blob
-h = json.dumps(header).encode()
-open(w + "/act.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + blobs)
-head = json.dumps({"shape": [8, 8, 4], "dtype": "uint8", "label": "int32", "classes": ["a", "b"],
-                   "class_mode": "sparse", "count": 32}).encode()
-with open(w + "/act.cnnrec", "wb") as f:
-    f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head)
-    for i in range(32):
-        # channel 0 spans 0-255, the others less: ranges that equalization evens out
-        x = rng.integers(0, 256, (8, 8, 4)) * np.array([1, 0.5, 0.1, 0.02])
-        f.write(struct.pack("<i", i % 2) + x.astype(np.uint8).tobytes())
+rd.write_tensors(w + "/act.safetensors",
+                 {name: (shape, rng.uniform(-0.5, 0.5, shape).astype("<f4").tobytes())
+                  for name, shape in shapes.items()})
+# Channel 0 spans 0-255, the others less: ranges that equalization evens out.
+rd.write_records(w + "/act.cnnrec", {"shape": [8, 8, 4], "dtype": "uint8", "label": "int32",
+                                      "classes": ["a", "b"], "class_mode": "sparse", "count": 32},
+                 [(i % 2, (rng.integers(0, 256, (8, 8, 4)) * np.array([1, 0.5, 0.1, 0.02]))
+                   .astype(np.uint8).tobytes()) for i in range(32)])
 PY
 "$bin/cnn-quantize" "$work/act.json" --weights "$work/act.safetensors" --calibrate "$work/act.cnnrec" \
   --samples 0 --equalize 0.5 -o "$work/act8" --json -q > "$work/act.q.json" || fail "cnn-quantize --equalize (act)"
@@ -230,12 +219,10 @@ CNN_INT8=0 "$bin/cnn-eval" "$work/int8" --data fashion-mnist:test --predictions 
   || fail "cnn-extract-features on the quantized run"
 "$bin/cnn-summary" "$work/int8/model.json" > "$work/summary.txt" || fail "cnn-summary on the quantized run"
 grep -q "Total params: 93,322" "$work/summary.txt" || fail "summary: $(cat "$work/summary.txt")"
-python3 - "$work/img.png" <<'PY'
-import struct, sys, zlib
-raw = b"".join(b"\x00" + bytes((x * 9 + y * 5) % 256 for x in range(28)) for y in range(28))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work/img.png" <<'PY'
+import sys
+import rd
+rd.png_gray(sys.argv[1], 28, 28, bytes((x * 9 + y * 5) % 256 for y in range(28) for x in range(28)))
 PY
 "$bin/cnn-visualize" activations "$work/int8" "$work/img.png" --layers conv2d_1 -o "$work/act.png" -q \
   > /dev/null || fail "cnn-visualize on the quantized run"

@@ -53,3 +53,18 @@ def records(path):
     for off in range(16 + n, len(b), rec):
         out.append((struct.unpack("<i", b[off:off + 4])[0], struct.unpack("<%d%s" % (k, code), b[off + 4:off + rec])))
     return h, out
+def write_tensors(path, tensors):
+    # tensors: {name: (shape, little-endian float32 bytes)}, written in that order.
+    header, blobs = {}, b""
+    for name, (shape, raw) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [len(blobs), len(blobs) + len(raw)]}
+        blobs += raw
+    h = json.dumps(header).encode()
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+def write_records(path, header, records):
+    # header: the stream's JSON header; records: [(label, raw bytes of one sample)].
+    head = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(b"\x89CNNREC\n" + struct.pack("<II", 1, len(head)) + head)
+        for label, raw in records:
+            f.write(struct.pack("<i", label) + raw)
