@@ -79,10 +79,10 @@ void round_all(float* data, std::size_t count) {
 // The product in Bf16 by the float path: op(A) (and op(B) unless packed, where the packing
 // rounded it) rounded into copies of this thread's.
 void run_rounded(const simd::GemmFns& fns, simd::GemmArgs g) {
-  thread_local std::vector<float> ra, rb;
+  thread_local AlignedVector<float> ra, rb;
   // op(X) [rows, cols] rounded into out, row-major; X is that transposed when t is Yes.
   const auto rounded = [](Trans t, std::size_t rows, std::size_t cols, const float* x,
-                          std::size_t ld, std::vector<float>& out) {
+                          std::size_t ld, AlignedVector<float>& out) {
     out.resize(rows * cols);
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t c = 0; c < cols; ++c)

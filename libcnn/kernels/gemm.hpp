@@ -9,6 +9,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/dispatch.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn::kernels {
 
@@ -101,7 +102,7 @@ class PackedB {
   Isa isa_;
   Precision precision_ = Precision::Fp32;
   std::size_t k_ = 0, n_ = 0;
-  std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+  AlignedVector<float> data_;
   float* storage_ = nullptr;  // use_storage
   // The packed values' memory for [k, n]: storage_, or data_ sized for them.
   float* prepare(std::size_t k, std::size_t n);

@@ -17,6 +17,7 @@
 
 #include "kernels/dispatch.hpp"
 #include "kernels/im2col.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn::kernels {
 
@@ -40,7 +41,7 @@ class PackedQB {
   Isa isa_;
   bool native_ = false;
   std::size_t k_ = 0, n_ = 0;
-  std::vector<std::uint8_t, xsimd::aligned_allocator<std::uint8_t, 64>> data_;
+  AlignedVector<std::uint8_t> data_;
   std::vector<std::int32_t> colsum_;
 };
 

@@ -140,7 +140,7 @@ std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::s
 }
 
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
-                      const float* bias, Act act, float* y, std::vector<float>& scratch,
+                      const float* bias, Act act, float* y, AlignedVector<float>& scratch,
                       std::size_t block_tiles, std::size_t ldy) {
   scratch.resize(winograd_scratch_floats(g, n, u.out_c(), block_tiles));
   winograd_conv3x3(g, n, x, u, bias, act, y, scratch.data(), block_tiles, ldy);
@@ -203,7 +203,7 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
 namespace cnn::kernels {
 
 void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, const float* dz,
-                          std::size_t f, float* dkernel, std::vector<float>& scratch,
+                          std::size_t f, float* dkernel, AlignedVector<float>& scratch,
                           std::size_t block_tiles, Isa isa) {
   const simd::WinogradFns& fns = fns_for(isa);
   const std::size_t c = g.c, cf = c * f;

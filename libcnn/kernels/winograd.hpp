@@ -27,6 +27,7 @@
 #include "kernels/activation.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn::kernels {
 
@@ -80,7 +81,7 @@ class WinogradKernel {
 // for a slice of a Concatenate's channels). Deterministic for any thread count: tiles are
 // independent, and so are the GEMMs of the tile positions.
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
-                      const float* bias, Act act, float* y, std::vector<float>& scratch,
+                      const float* bias, Act act, float* y, AlignedVector<float>& scratch,
                       std::size_t block_tiles = 0, std::size_t ldy = 0);
 // The same with scratch of the caller's: winograd_scratch_floats(g, n, out_c, block_tiles)
 // floats, whole 64-byte lines (a 64-byte aligned scratch stays aligned after them, for a
@@ -97,7 +98,7 @@ std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::s
 // dkernel = G^T dU G. Deterministic for any thread count (the tiles are summed in a fixed
 // order by each position's GEMM).
 void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, const float* dz,
-                          std::size_t f, float* dkernel, std::vector<float>& scratch,
+                          std::size_t f, float* dkernel, AlignedVector<float>& scratch,
                           std::size_t block_tiles = 0, Isa isa = active_isa());
 
 }  // namespace cnn::kernels

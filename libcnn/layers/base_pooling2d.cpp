@@ -51,7 +51,7 @@ void Pool2D::pool_with(const kernels::PoolGeometry& g, const float* in, float* o
       kernels::max_pool_forward(g, in, o, nullptr);
   };
   if (ldy == g.c) return pool(out);
-  thread_local std::vector<float> packed;
+  thread_local AlignedVector<float> packed;
   const std::size_t pixels = g.out_h * g.out_w;
   packed.resize(pixels * g.c);
   pool(packed.data());
@@ -65,11 +65,11 @@ void Pool2D::pool_sample(const float* in, float* out, std::size_t channels, std:
 }
 
 void Pool2D::pool_band(const float* band, std::size_t rows, float* out, std::size_t channels,
-                       std::size_t ldy) const {
+                       std::size_t ldy, std::size_t out_rows) const {
   kernels::PoolGeometry g = geo_;
   g.c = channels;
   g.h = rows;
-  g.out_h = 1;
+  g.out_h = out_rows;
   pool_with(g, band, out, ldy);
 }
 

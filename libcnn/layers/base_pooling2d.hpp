@@ -11,6 +11,7 @@
 #include "kernels/window.hpp"
 #include "layers/layer.hpp"
 #include "layers/spatial_common.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn::detail {
 
@@ -46,8 +47,9 @@ class Pool2D : public Layer {
   // acts on each channel alone), out's pixels ldy floats apart (the pooled Concatenate's
   // channels; out starts at the part's first one).
   void pool_sample(const float* in, float* out, std::size_t channels, std::size_t ldy) const;
+  // With out_rows, the output rows py ... py + out_rows - 1 from the band of their input rows.
   void pool_band(const float* band, std::size_t rows, float* out, std::size_t channels,
-                 std::size_t ldy) const;
+                 std::size_t ldy, std::size_t out_rows = 1) const;
 
  protected:
   explicit Pool2D(PoolMode mode) : mode_(mode) {}
@@ -70,12 +72,12 @@ class Pool2D : public Layer {
   // Max pooling: argmax_ [n, out_h, out_w, c] (the winning cell's number in its clipped window,
   // see kernels::max_pool_forward), valid for
   // argmax_batch_ samples when set by a training forward.
-  std::vector<std::uint32_t> argmax_;
+  AlignedVector<std::uint32_t> argmax_;
   std::optional<std::size_t> argmax_batch_;
   // Scratch: pooled_ [n, out_h, out_w, c] (recomputing the argmax), dx_ [n, h, w, c] (only for
   // overlapping windows: each sample's input gradient, summed here and added once so two
   // backward calls give exactly twice one).
-  std::vector<float> pooled_, dx_;
+  AlignedVector<float> pooled_, dx_;
 };
 
 // MaxPooling2D / AveragePooling2D.

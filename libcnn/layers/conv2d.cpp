@@ -141,6 +141,10 @@ constexpr std::size_t kTransientKernelTiles = 128;
 // The largest col matrix of a whole batch that a training forward keeps for backward, in bytes.
 constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 
+// The most bytes of convolution rows a float forward fused with its pooling makes per task
+// before pooling them (forward_fused).
+constexpr std::size_t kFusedBandBytes = std::size_t{512} << 10;
+
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -170,12 +174,12 @@ namespace {
 // Resizes scratch whose size follows from the model's shapes (an im2col matrix is kh * kw * c
 // times the output: a layer with a small output can need far more than its activations), after
 // checking a growth against the memory budget: refused in one sentence, not killed for memory.
-void sized(std::vector<float>& v, std::size_t count, const std::string& layer, const char* what) {
+void sized(AlignedVector<float>& v, std::size_t count, const std::string& layer, const char* what) {
   if (count > v.size()) check_memory(count, sizeof(float), "layer " + quote(layer) + ": " + what);
   v.resize(count);
 }
 
-void sized_bytes(std::vector<std::uint8_t>& v, std::size_t count, const std::string& layer,
+void sized_bytes(AlignedVector<std::uint8_t>& v, std::size_t count, const std::string& layer,
                  const char* what) {
   if (count > v.size()) check_memory(count, 1, "layer " + quote(layer) + ": " + what);
   v.resize(count);
@@ -183,8 +187,8 @@ void sized_bytes(std::vector<std::uint8_t>& v, std::size_t count, const std::str
 
 // The Winograd tile blocks' scratch (up to ~75 MB for 512 channels), one per calling thread and
 // shared by every layer: the layers of a model run one after the other.
-std::vector<float>& winograd_scratch() {
-  static thread_local std::vector<float> scratch;
+AlignedVector<float>& winograd_scratch() {
+  static thread_local AlignedVector<float> scratch;
   return scratch;
 }
 
@@ -316,7 +320,7 @@ void Conv2D::forward_winograd(const Context& ctx, const Tensor& x, kernels::Act 
     // Nothing kept: what an earlier forward kept goes. The kernel goes after the tile blocks in
     // the planned scratch (scratch_bytes), or into this thread's.
     wino_.reset();
-    std::vector<float>().swap(wino_kernel_);
+    AlignedVector<float>().swap(wino_kernel_);
     wino_source_ = nullptr;
     ++kernel_transforms_;
     std::optional<kernels::WinogradKernel> planned;
@@ -411,7 +415,8 @@ bool Conv2D::int8_forward(const Context& ctx) const {
   return quant_ && ctx.output_only && !ctx.training && detail::int8_enabled();
 }
 
-void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out) {
+void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out,
+                          const detail::Pool2D* pool) {
   const std::size_t n = x.shape()[0];
   const std::size_t m = geo_.col_rows(), k = geo_.col_cols(), f = filters_;
   const std::size_t ldy = ctx.output_ldy ? ctx.output_ldy : f;  // a Concatenate's slice: wider
@@ -437,6 +442,10 @@ void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act,
   const std::size_t chunk = chunk_samples(n);
   if (!plan_.direct_col)
     sized_bytes(qcol_, std::min(chunk, n) * m * k, name(), "the im2col matrix");
+  // Pooled (SqueezeNet's conv10 and its global average pooling): the chunk's output [cs * m, f]
+  // is pooled while in cache, never written whole (13.5 MB of conv10's at batch 20).
+  if (pool) sized(fused_, std::min(chunk, n) * m * f, name(), "the convolution's output");
+  const std::size_t pooled_size = pool ? pool->geometry().out_size() : 0;  // ldy wide
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0), rows = cs * m;
     const std::uint8_t* col = qx_.data() + s0 * in_size;  // 1x1: the input is its col matrix
@@ -447,10 +456,15 @@ void Conv2D::forward_int8(const Context& ctx, const Tensor& x, kernels::Act act,
       });
       col = qcol_.data();
     }
-    float* y = out.data() + s0 * m * ldy;
-    qprod_->run(rows, col, k, bias, relu, y, ldy);
+    const std::size_t ld = pool ? f : ldy;
+    float* y = pool ? fused_.data() : out.data() + s0 * m * ldy;
+    qprod_->run(rows, col, k, bias, relu, y, ld);
     if (act != kernels::Act::Linear && !relu)
-      kernels::bias_act_forward(act, y, nullptr, rows, f, ldy);
+      kernels::bias_act_forward(act, y, nullptr, rows, f, ld);
+    if (pool)
+      kernels::parallel_for(0, cs, [&](std::size_t j) {
+        pool->pool_sample(y + j * m * f, out.data() + (s0 + j) * pooled_size, f, ldy);
+      });
   }
 }
 
@@ -465,8 +479,9 @@ bool Conv2D::int8_direct() const {
 bool Conv2D::fuses_with(const Layer& next) const {
   const auto* pool = dynamic_cast<const detail::Pool2D*>(&next);
   if (!pool) return false;
-  // A quantized layer's output-only forward is int8: fused when its windows are read in place.
-  if (quant_ && detail::int8_enabled()) return int8_direct() && pool->band_pools();
+  // A quantized layer's output-only forward is int8: fused by bands of rows when its windows
+  // are read in place, else by chunks of samples.
+  if (quant_ && detail::int8_enabled()) return !int8_direct() || pool->band_pools();
   return plan_.small_k && !winograd_forward();
 }
 
@@ -580,37 +595,69 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   if (quant_ && detail::int8_enabled()) {
     if (!int8_forward(ctx))
       throw Error(name() + ": the fused int8 forward is for output-only inference");
-    forward_int8_pooled(ctx, x, act_for(ctx, activation_), pool, out);
+    if (int8_direct())
+      forward_int8_pooled(ctx, x, act_for(ctx, activation_), pool, out);
+    else
+      forward_int8(ctx, x, act_for(ctx, activation_), out, &pool);
     return;
   }
   const float* kernel = params()[0].value;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   const kernels::Act act = act_for(ctx, activation_);
-  const std::size_t m = geo_.col_rows(), out_size = pg.out_size();  // per sample, ldo wide
+  const std::size_t out_size = pg.out_size();  // per sample, ldo wide
   // The next int8 convolution's input, written here quantized instead of the pooled floats.
   detail::QuantizedInput* sink = quantized_sink(ctx, n, pg);
-  // One scratch block per task (the convolution output [m, f], its windows read in the input,
-  // and with a sink the pooled sample): 87 KB for the lecture's MNIST layer, in L2 from the
-  // convolution to pooling. (Bands of rows as in the int8 path measured slower here: cats_dogs'
-  // first layer 2.8 against 3.35 ms at batch 20.)
+  // Per task, a band of convolution rows [rows, out_w, f] (its windows read in the input) of
+  // up to kFusedBandBytes, pooled as soon as it is made: out_rows pooled rows at a time, the
+  // rows the next band's windows share moved to the front rather than computed again; with a
+  // sink, the band's pooled rows too. The scratch stays bounded whatever the image size. (Per
+  // pooled row, as the int8 path does, measured slower: cats_dogs' first layer 2.8 against
+  // 3.35 ms at batch 20. A band of 512 KB measured the same as a whole sample in cache.)
+  const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
+  // (A padded pooling takes the whole sample as one band.)
+  const bool whole = !pool.band_pools();
+  const std::size_t fit_rows = std::max(pg.ph, kFusedBandBytes / sizeof(float) / row_out);
+  const std::size_t out_rows =
+      whole ? pg.out_h : std::min(pg.out_h, (fit_rows - pg.ph) / pg.stride_h + 1);
+  const auto last_row = [&](std::size_t py1) {  // the end of pooled rows [.., py1)'s input rows
+    return whole ? geo_.out_h : std::min((py1 - 1) * pg.stride_h + pg.ph, geo_.out_h);
+  };
+  const std::size_t band_rows = last_row(out_rows);
   const std::size_t tasks =
       std::min<std::size_t>(n, static_cast<std::size_t>(kernels::num_threads()));
-  const std::size_t per_task = m * f + (sink ? pg.out_h * pg.out_w * f : 0);
+  const std::size_t per_task =
+      (band_rows * row_out + (sink ? out_rows * pg.out_w * f : 0) + 15) / 16 * 16;
   sized(fused_, tasks * per_task, name(), "the convolution's output");
   const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
   kernels::parallel_for(0, tasks, [&](std::size_t t) {
-    float* y = fused_.data() + t * per_task;
-    float* pooled = y + m * f;
+    float* rows = fused_.data() + t * per_task;
+    float* pooled = rows + band_rows * row_out;
     for (std::size_t s = n * t / tasks; s < n * (t + 1) / tasks; ++s) {
-      kernels::small_k_conv(act, geo_, x.data() + s * in_size, kernel, bias, 0, m, f, y);
-      if (!sink) {
-        pool.pool_sample(y, out.data() + s * out_size, f, ldo);
-        continue;
+      const float* xs = x.data() + s * in_size;
+      std::size_t have0 = 0, have1 = 0;  // the convolution rows [have0, have1) in `rows`
+      for (std::size_t py0 = 0; py0 < pg.out_h; py0 += out_rows) {
+        const std::size_t py1 = std::min(pg.out_h, py0 + out_rows);
+        const std::size_t oy0 = py0 * pg.stride_h;
+        const std::size_t oy1 = last_row(py1);
+        const std::size_t kept = oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
+        if (kept && oy0 > have0)
+          std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
+        if (oy0 + kept < oy1)
+          kernels::small_k_conv(act, geo_, xs, kernel, bias, (oy0 + kept) * geo_.out_w,
+                                (oy1 - oy0 - kept) * geo_.out_w, f, rows + kept * row_out);
+        have0 = oy0;
+        have1 = oy1;
+        if (!sink) {
+          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py0 * pg.out_w * ldo, f, ldo,
+                         py1 - py0);
+          continue;
+        }
+        pool.pool_band(rows, oy1 - oy0, pooled, f, f, py1 - py0);
+        for (std::size_t py = py0; py < py1; ++py)
+          kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * pg.out_w * f,
+                                     sink->scale, sink->zero_point, py,
+                                     sink->data + s * sink_sample);
       }
-      pool.pool_sample(y, pooled);
-      for (std::size_t py = 0; py < pg.out_h; ++py)
-        kernels::quantize_conv_row(sink->geometry, pooled + py * pg.out_w * f, sink->scale,
-                                   sink->zero_point, py, sink->data + s * sink_sample);
     }
   });
   if (sink) sink->filled = true;

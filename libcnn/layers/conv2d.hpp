@@ -49,6 +49,7 @@
 #include "layers/layer.hpp"
 #include "layers/quantized.hpp"
 #include "layers/spatial_common.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn {
 
@@ -135,8 +136,10 @@ class Conv2D final : public Layer {
   void forward_winograd(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   void forward_gemm(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
   // Int8 (quantized.hpp): the windows read in place (int8_direct), or im2col (or the input
-  // itself), then the quantized product.
-  void forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out);
+  // itself), then the quantized product. With pool (by im2col only: forward_fused), each chunk
+  // of samples' output is made in scratch and pooled into out there.
+  void forward_int8(const Context& ctx, const Tensor& x, kernels::Act act, Tensor& out,
+                    const detail::Pool2D* pool = nullptr);
   // Whether forward takes the int8 path: quantized, output-only inference, int8 switched on.
   bool int8_forward(const Context& ctx) const;
   // Whether the int8 path reads its windows in place (kernels::qconv_fits), and then the int8
@@ -167,7 +170,7 @@ class Conv2D final : public Layer {
   Init bias_init_ = Init::Zeros;
   std::optional<detail::QuantConfig> quant_;
   std::unique_ptr<detail::QuantizedProduct> qprod_;
-  std::vector<std::uint8_t> qx_, qcol_;  // forward_int8: the quantized input and col matrix
+  AlignedVector<std::uint8_t> qx_, qcol_;  // forward_int8: the quantized input and col matrix
 
   // From infer_shape.
   Shape in_shape_, out_shape_;
@@ -181,12 +184,12 @@ class Conv2D final : public Layer {
   // per element (two calls give exactly twice one call).
   // dpart_ [slices, kh * kw * in_c, filters], dbpart_ [slices, filters]: partial weight and bias
   // gradients of a small kernel, one per row slice.
-  std::vector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_, dbpart_;
+  AlignedVector<float> col_, dcol_, dz_, dx_, dkernel_, dbias_, dpart_, dbpart_;
   // Set when col_ holds the col matrix of a whole batch of this many samples, from a training
   // forward (kKeepColBytes in conv2d.cpp); backward then reads it instead of building it again.
   std::optional<std::size_t> kept_col_batch_;
   // forward_fused: per task, one sample's col matrix and convolution output.
-  std::vector<float> fused_;
+  AlignedVector<float> fused_;
   // quantized_input: qx_ as handed to the layer before, for the next forward.
   std::unique_ptr<detail::QuantizedInput> qin_;
   // Winograd: the transformed kernel, made from the kernel at wino_source_ when the model's
@@ -196,7 +199,7 @@ class Conv2D final : public Layer {
   std::unique_ptr<kernels::WinogradKernel> wino_, wino_back_;
   const float* wino_source_ = nullptr;
   std::uint64_t wino_version_ = 0;
-  std::vector<float> wino_kernel_, flipped_;
+  AlignedVector<float> wino_kernel_, flipped_;
   std::uint64_t kernel_transforms_ = 0;
 };
 

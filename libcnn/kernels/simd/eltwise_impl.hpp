@@ -30,6 +30,7 @@
 #include "kernels/eltwise.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
+#include "tensor/aligned.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
 
@@ -250,10 +251,8 @@ struct Eltwise {
             float* o = out + (oy * g.out_w + ox) * c;
             for (std::size_t ci = 0; ci < c; ci += W) {
               V best = V::load_unaligned(p00 + ci);
-              for (const float* p : {p00 + c, p10, p10 + c}) {
-                const V v = V::load_unaligned(p + ci);
-                best = xsimd::select(v > best, v, best);
-              }
+              for (const float* p : {p00 + c, p10, p10 + c})
+                best = xsimd::max(V::load_unaligned(p + ci), best);
               best.store_unaligned(o + ci);
             }
           }
@@ -313,9 +312,13 @@ struct Eltwise {
         if (q == 0) continue;
         for (std::size_t j = 0; j < NB; ++j) {
           const V v = V::load_unaligned(row + x * c + j * W);
-          const auto gt = v > best[j];
-          best[j] = xsimd::select(gt, v, best[j]);
-          if constexpr (kCells) who[j] = xsimd::select(gt, V(std::bit_cast<float>(q)), who[j]);
+          if constexpr (kCells) {
+            const auto gt = v > best[j];
+            best[j] = xsimd::select(gt, v, best[j]);
+            who[j] = xsimd::select(gt, V(std::bit_cast<float>(q)), who[j]);
+          } else {
+            best[j] = xsimd::max(v, best[j]);  // v > best ? v : best (maxps), one short step
+          }
         }
       }
     }
@@ -761,7 +764,7 @@ struct Eltwise {
     const float* xp = x;
     std::size_t width = g.w;
     if (g.pad_top || g.pad_left || hp > g.h || wp > g.w) {
-      thread_local std::vector<float> padded;
+      thread_local AlignedVector<float> padded;
       padded.assign(hp * wp * c, 0.0f);
       const std::size_t rows = hp > g.pad_top ? std::min(g.h, hp - g.pad_top) : 0;
       const std::size_t cols = wp > g.pad_left ? std::min(g.w, wp - g.pad_left) : 0;

@@ -104,7 +104,8 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
       check_on_threads(want, scale, 3e-5, worst, [&] {
         WinogradKernel u(isa);
         u.set(kernel.data(), cs.c, cs.f);
-        std::vector<float> y(want.size(), -99.0f), scratch;
+        std::vector<float> y(want.size(), -99.0f);
+        AlignedVector<float> scratch;
         winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, y.data(), scratch, cs.block);
         return y;
       });
@@ -113,7 +114,8 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
       // fall elsewhere), and the floats between them untouched.
       WinogradKernel u(isa);
       u.set(kernel.data(), cs.c, cs.f);
-      std::vector<float> packed(want.size()), scratch;
+      std::vector<float> packed(want.size());
+      AlignedVector<float> scratch;
       winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, packed.data(), scratch,
                        cs.block);
       const std::size_t ld = cs.f + 3, pixels = want.size() / cs.f;
@@ -172,7 +174,8 @@ TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
       double scale = 0;
       for (float v : want) scale = std::max(scale, double(std::fabs(v)));
       check_on_threads(want, scale, 3e-5, worst, [&] {
-        std::vector<float> got(want.size(), -99.0f), scratch;
+        std::vector<float> got(want.size(), -99.0f);
+        AlignedVector<float> scratch;
         winograd_kernel_grad(*g, cs.n, x.data(), dz.data(), cs.f, got.data(), scratch, cs.block,
                              isa);
         return got;
@@ -217,7 +220,8 @@ TEST_CASE("winograd refuses the reference ISA and a kernel of other channels") {
   // The cast: clang reads a lone "WinogradKernel(Isa::Reference)" as a declaration.
   CHECK_THROWS_AS(static_cast<void>(WinogradKernel(Isa::Reference)), Error);
   WinogradKernel u(supported_isas().back());  // a SIMD one even under CNN_KERNELS=reference
-  std::vector<float> kernel(9 * 4 * 2, 0.5f), x(5 * 5 * 3), y(25 * 2), scratch;
+  std::vector<float> kernel(9 * 4 * 2, 0.5f), x(5 * 5 * 3), y(25 * 2);
+  AlignedVector<float> scratch;
   u.set(kernel.data(), 4, 2);
   auto g = conv_geometry(5, 5, 3, 3, 3, 1, 1, 1, 1, Padding::Same);
   CHECK_THROWS_AS(winograd_conv3x3(*g, 1, x.data(), u, nullptr, Act::Linear, y.data(), scratch),

@@ -244,10 +244,13 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
   // Conv2D (int8, windows read in place where the CPU has VNNI) followed by max pooling with a
   // dropped last row and column, overlapping 3x3 / stride 2 max pooling, and average pooling;
   // against the same model with a linear Activation between each Conv2D and its pooling, which
-  // keeps them apart.
+  // keeps them apart. 1x1 and dilated convolutions run by im2col (or the input itself), on
+  // every ISA, and pool chunks of samples: SqueezeNet's conv10 and its global average pooling.
   struct Case {
     const char* pool;
     int stride;  // the convolution's
+    int kernel = 3;
+    int dilation = 1;
   };
   const Case cases[] = {{R"({"type": "MaxPooling2D", "pool_size": 2})", 1},
                         {R"({"type": "MaxPooling2D", "pool_size": 3, "strides": 2})", 1},
@@ -259,12 +262,19 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
                          2},
                         {R"({"type": "AveragePooling2D", "pool_size": 3, "strides": 2,
                              "ceil_mode": true})",
-                         2}};
+                         2},
+                        {R"({"type": "GlobalAveragePooling2D", "keepdims": true})", 1, 1},
+                        {R"({"type": "MaxPooling2D", "pool_size": 2})", 2, 1},
+                        {R"({"type": "AveragePooling2D", "pool_size": 3, "strides": 2,
+                             "padding": "same"})",
+                         1, 3, 2}};
   for (const Case& cs : cases) {
     // Plain copies: clang does not let the lambda below capture structured bindings.
     const char* pool = cs.pool;
-    const int stride = cs.stride;
+    const int stride = cs.stride, kernel = cs.kernel, dilation = cs.dilation;
+    const bool by_im2col = kernel == 1 || dilation > 1;
     CAPTURE(pool);
+    CAPTURE(kernel);
     auto arch_with = [&](bool apart) {
       json a = json::parse(R"({"name": "qp", "input_shape": [13, 12, 8], "layers": [
         {"type": "Conv2D", "name": "conv", "filters": 40, "kernel_size": 3, "activation": "relu",
@@ -273,6 +283,8 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
         {"type": "Flatten", "name": "flat"},
         {"type": "Dense", "name": "dense", "units": 3}]})");
       a["layers"][0]["strides"] = stride;
+      a["layers"][0]["kernel_size"] = kernel;
+      a["layers"][0]["dilation_rate"] = dilation;
       json p = json::parse(pool);
       p["name"] = "pool";
       a["layers"].insert(a["layers"].begin() + 1, p);
@@ -289,7 +301,7 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
     std::copy(fused.values(), fused.values() + fused.arena_size(), apart.values());
     const Tensor x = random_batch(rng, {5, 13, 12, 8});
     Context ctx = output_only();
-    CHECK(fused.fusable(0) == kernels::native_int8(kernels::active_isa()));
+    CHECK(fused.fusable(0) == (by_im2col || kernels::native_int8(kernels::active_isa())));
     CHECK_FALSE(apart.fusable(0));
     const Tensor a = apart.forward(ctx, x);
     const Tensor f = fused.forward(ctx, x);
@@ -354,34 +366,47 @@ TEST_CASE(
 
 TEST_CASE("A float thin Conv2D + pooling writing the next int8 Conv2D's input: bitwise the same") {
   // A first layer on 3 channels (float: broadcast-FMA rows read in the input) fused with its
-  // pooling, 3x3 / 2 overlapping and ceil-mode at the edge, writes the next int8 layer's
-  // padded input as bytes; against the same model with the layers kept apart.
-  auto arch_with = [](bool apart) {
-    json a = json::parse(R"({"name": "thin", "input_shape": [19, 18, 3], "layers": [
-      {"type": "Conv2D", "name": "c1", "filters": 16, "kernel_size": 3, "activation": "relu",
-       "bias_initializer": "glorot_uniform"},
-      {"type": "MaxPooling2D", "name": "p1", "pool_size": 3, "strides": 2, "padding": "same"},
-      {"type": "Conv2D", "name": "c2", "filters": 8, "kernel_size": 3, "padding": "same",
-       "activation": "relu", "quantization": {"input_scale": 0.01, "input_zero_point": 0}},
-      {"type": "Flatten", "name": "flat"},
-      {"type": "Dense", "name": "dense", "units": 3}]})");
-    if (apart)
-      a["layers"].insert(a["layers"].begin() + 1,
-                         json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
-    return a;
+  // pooling, 3x3 / 2 overlapping, writes the next int8 layer's padded input as bytes; against
+  // the same model with the layers kept apart. 'same' pooling runs on whole samples; ceil-mode
+  // pooling on 150x131 images (33 KB per convolution row) in bands of rows, the last band's
+  // windows cut at the edge.
+  struct Case {
+    std::size_t h, w;
+    const char* pool;
   };
-  Model chained = Model::from_json(arch_with(false), "chained.json");
-  Model apart = Model::from_json(arch_with(true), "apart.json");
-  Rng rng(59);
-  chained.init_params(rng);
-  std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
-  Context ctx = output_only();
-  REQUIRE(chained.fusable(0));
-  CHECK(chained.layer(0).writes_quantized_output());
-  for (std::size_t n : {4, 1, 4}) {
-    CAPTURE(n);
-    const Tensor x = random_batch(rng, {n, 19, 18, 3});
-    CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
+  for (const Case& cs :
+       {Case{19, 18, R"("padding": "same")"}, Case{150, 131, R"("ceil_mode": true)"}}) {
+    CAPTURE(cs.h);
+    auto arch_with = [&](bool apart) {
+      json a = json::parse(R"({"name": "thin", "input_shape": [)" + std::to_string(cs.h) + ", " +
+                           std::to_string(cs.w) + R"(, 3], "layers": [
+        {"type": "Conv2D", "name": "c1", "filters": 64, "kernel_size": 3, "activation": "relu",
+         "bias_initializer": "glorot_uniform"},
+        {"type": "MaxPooling2D", "name": "p1", "pool_size": 3, "strides": 2, )" +
+                           cs.pool + R"(},
+        {"type": "Conv2D", "name": "c2", "filters": 8, "kernel_size": 3, "padding": "same",
+         "activation": "relu", "quantization": {"input_scale": 0.01, "input_zero_point": 0}},
+        {"type": "GlobalAveragePooling2D", "name": "gap"},
+        {"type": "Dense", "name": "dense", "units": 3}]})");
+      if (apart)
+        a["layers"].insert(
+            a["layers"].begin() + 1,
+            json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
+      return a;
+    };
+    Model chained = Model::from_json(arch_with(false), "chained.json");
+    Model apart = Model::from_json(arch_with(true), "apart.json");
+    Rng rng(59);
+    chained.init_params(rng);
+    std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
+    Context ctx = output_only();
+    REQUIRE(chained.fusable(0));
+    CHECK(chained.layer(0).writes_quantized_output());
+    for (std::size_t n : {4, 1, 3}) {
+      CAPTURE(n);
+      const Tensor x = random_batch(rng, {n, cs.h, cs.w, 3});
+      CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
+    }
   }
 }
 

@@ -312,6 +312,40 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("a float thin Conv2D fused with its pooling runs in bands of rows: the unfused output") {
+  // 150x131 images, 64 filters: 33 KB per convolution row, so the fused layer pools its rows
+  // in several bands. Overlapping windows in ceil mode (rows shared by two bands), windows
+  // that tile, windows with gaps between them, and a padded pooling (one band, the whole
+  // sample), each against the same model run unfused.
+  for (const char* pool :
+       {R"("type": "MaxPooling2D", "pool_size": 3, "strides": 2, "ceil_mode": true)",
+        R"("type": "MaxPooling2D", "pool_size": 2)",
+        R"("type": "AveragePooling2D", "pool_size": 2, "strides": 3)",
+        R"("type": "AveragePooling2D", "pool_size": 3, "strides": 2, "padding": "same")"}) {
+    CAPTURE(pool);
+    const std::string text = std::string(R"({"input_shape": [150, 131, 3], "layers": [
+        {"type": "Conv2D", "filters": 64, "kernel_size": 3, "activation": "relu", "name": "c1",
+         "bias_initializer": "glorot_uniform"},
+        {"name": "p1", )") + pool +
+                             R"(}]})";
+    Model m = io::parse_model(text, "bands.json");
+    Rng rng(8);
+    m.init_params(rng);
+    REQUIRE(m.fusable(0));
+    for (std::size_t n : {3, 1}) {
+      CAPTURE(n);
+      const Tensor x = test::random_tensor({n, 150, 131, 3}, rng);
+      Context plain{false, &rng};
+      const Tensor want = m.forward(plain, x);
+      Context fused{false, &rng};
+      fused.output_only = true;
+      const Tensor got = m.forward(fused, x);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got.data()[i] == want.data()[i]);
+    }
+  }
+}
+
 TEST_CASE("planned inference memory: outputs share places only when their steps do not overlap") {
   // A residual block and an inception block: outputs read far later than they are written.
   const std::string text = R"({"input_shape": [12, 12, 3], "layers": [
