@@ -90,6 +90,14 @@ json parts_apart(json a, std::initializer_list<const char*> parts) {
   return a;
 }
 
+// Architecture a with a linear Activation after its first layer: that layer then runs apart
+// from the pooling after it.
+json first_apart(json a) {
+  a["layers"].insert(a["layers"].begin() + 1,
+                     json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
+  return a;
+}
+
 // m and apart (given m's weights here) output the same bits on random batches of samples of
 // shape `sample`, batch sizes changing between passes, and m's int8 path ran.
 void require_same_as_apart(Model& m, Model& apart, Rng& rng, const Shape& sample) {
@@ -275,7 +283,7 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
     const bool by_im2col = kernel == 1 || dilation > 1;
     CAPTURE(pool);
     CAPTURE(kernel);
-    auto arch_with = [&](bool apart) {
+    auto arch = [&]() {
       json a = json::parse(R"({"name": "qp", "input_shape": [13, 12, 8], "layers": [
         {"type": "Conv2D", "name": "conv", "filters": 40, "kernel_size": 3, "activation": "relu",
          "bias_initializer": "glorot_uniform",
@@ -288,14 +296,10 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
       json p = json::parse(pool);
       p["name"] = "pool";
       a["layers"].insert(a["layers"].begin() + 1, p);
-      if (apart)
-        a["layers"].insert(
-            a["layers"].begin() + 1,
-            json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
       return a;
-    };
-    Model fused = Model::from_json(arch_with(false), "fused.json");
-    Model apart = Model::from_json(arch_with(true), "apart.json");
+    }();
+    Model fused = Model::from_json(arch, "fused.json");
+    Model apart = Model::from_json(first_apart(arch), "apart.json");
     Rng rng(52);
     fused.init_params(rng);
     std::copy(fused.values(), fused.values() + fused.arena_size(), apart.values());
@@ -312,7 +316,7 @@ TEST_CASE("int8 Conv2D fused with the pooling after it: the unfused layers' outp
       float* v = m->values();
       for (std::size_t i = 0; i < m->arena_size(); ++i) v[i] *= -1.5f;
     }
-    Model fresh = Model::from_json(arch_with(false), "fresh.json");
+    Model fresh = Model::from_json(arch, "fresh.json");
     std::copy(fused.values(), fused.values() + fused.arena_size(), fresh.values());
     const Tensor a2 = apart.forward(ctx, x);
     const Tensor f2 = fused.forward(ctx, x);
@@ -377,25 +381,18 @@ TEST_CASE("A float thin Conv2D + pooling writing the next int8 Conv2D's input: b
   for (const Case& cs :
        {Case{19, 18, R"("padding": "same")"}, Case{150, 131, R"("ceil_mode": true)"}}) {
     CAPTURE(cs.h);
-    auto arch_with = [&](bool apart) {
-      json a = json::parse(R"({"name": "thin", "input_shape": [)" + std::to_string(cs.h) + ", " +
-                           std::to_string(cs.w) + R"(, 3], "layers": [
+    const json arch = json::parse(R"({"name": "thin", "input_shape": [)" + std::to_string(cs.h) +
+                                  ", " + std::to_string(cs.w) + R"(, 3], "layers": [
         {"type": "Conv2D", "name": "c1", "filters": 64, "kernel_size": 3, "activation": "relu",
          "bias_initializer": "glorot_uniform"},
         {"type": "MaxPooling2D", "name": "p1", "pool_size": 3, "strides": 2, )" +
-                           cs.pool + R"(},
+                                  cs.pool + R"(},
         {"type": "Conv2D", "name": "c2", "filters": 8, "kernel_size": 3, "padding": "same",
          "activation": "relu", "quantization": {"input_scale": 0.01, "input_zero_point": 0}},
         {"type": "GlobalAveragePooling2D", "name": "gap"},
         {"type": "Dense", "name": "dense", "units": 3}]})");
-      if (apart)
-        a["layers"].insert(
-            a["layers"].begin() + 1,
-            json{{"type", "Activation"}, {"name", "apart"}, {"activation", "linear"}});
-      return a;
-    };
-    Model chained = Model::from_json(arch_with(false), "chained.json");
-    Model apart = Model::from_json(arch_with(true), "apart.json");
+    Model chained = Model::from_json(arch, "chained.json");
+    Model apart = Model::from_json(first_apart(arch), "apart.json");
     Rng rng(59);
     chained.init_params(rng);
     std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
