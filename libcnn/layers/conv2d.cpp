@@ -145,6 +145,24 @@ constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 // before pooling them (forward_fused).
 constexpr std::size_t kFusedBandBytes = std::size_t{512} << 10;
 
+// A band of convolution rows that a fused forward pools (forward_fused, forward_int8_pooled):
+// rows [have0, have1) of a sample, row_out floats each, at `rows`. take(oy0, oy1) makes it rows
+// [oy0, oy1): those it holds already (overlapping pooling windows share rows with the last
+// band) move to the front, and it returns how many did; the caller computes the rest after them.
+struct RowBand {
+  float* rows;
+  std::size_t row_out;
+  std::size_t have0 = 0, have1 = 0;
+  std::size_t take(std::size_t oy0, std::size_t oy1) {
+    const std::size_t kept = oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
+    if (kept && oy0 > have0)
+      std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
+    have0 = oy0;
+    have1 = oy1;
+    return kept;
+  }
+};
+
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -512,15 +530,13 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
     float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
     for (std::size_t task = lo; task < hi; ++task) {
       const std::size_t s = task / parts, part = task % parts;
-      std::size_t have0 = 0, have1 = 0;  // the convolution rows [have0, have1) in `rows`
+      RowBand made{rows, row_out};
       for (std::size_t py = pg.out_h * part / parts; py < pg.out_h * (part + 1) / parts; ++py) {
         // The window's rows, clipped to the convolution's output (ceil-mode pooling). Those
         // the last window had too (overlapping windows: 3x3 / 2) are moved to the front rather
         // than computed again; the others are computed after them.
         const std::size_t oy0 = py * pg.stride_h, oy1 = std::min(oy0 + pg.ph, geo_.out_h);
-        const std::size_t kept = oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
-        if (kept && oy0 > have0)
-          std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
+        const std::size_t kept = made.take(oy0, oy1);
         if (oy0 + kept < oy1) {
           float* fresh = rows + kept * row_out;
           qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, fresh, oy0 + kept,
@@ -528,8 +544,6 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
           if (act != kernels::Act::Linear && !relu)
             kernels::act_forward(act, fresh, (oy1 - oy0 - kept) * geo_.out_w, f);
         }
-        have0 = oy0;
-        have1 = oy1;
         if (!sink) {
           pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * ldo, f, ldo);
           continue;
@@ -634,19 +648,15 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
     float* pooled = rows + band_rows * row_out;
     for (std::size_t s = n * t / tasks; s < n * (t + 1) / tasks; ++s) {
       const float* xs = x.data() + s * in_size;
-      std::size_t have0 = 0, have1 = 0;  // the convolution rows [have0, have1) in `rows`
+      RowBand made{rows, row_out};
       for (std::size_t py0 = 0; py0 < pg.out_h; py0 += out_rows) {
         const std::size_t py1 = std::min(pg.out_h, py0 + out_rows);
         const std::size_t oy0 = py0 * pg.stride_h;
         const std::size_t oy1 = last_row(py1);
-        const std::size_t kept = oy0 < have1 ? std::min(have1, oy1) - oy0 : 0;
-        if (kept && oy0 > have0)
-          std::memmove(rows, rows + (oy0 - have0) * row_out, kept * row_out * sizeof(float));
+        const std::size_t kept = made.take(oy0, oy1);
         if (oy0 + kept < oy1)
           kernels::small_k_conv(act, geo_, xs, kernel, bias, (oy0 + kept) * geo_.out_w,
                                 (oy1 - oy0 - kept) * geo_.out_w, f, rows + kept * row_out);
-        have0 = oy0;
-        have1 = oy1;
         if (!sink) {
           pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py0 * pg.out_w * ldo, f, ldo,
                          py1 - py0);

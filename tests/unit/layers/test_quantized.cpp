@@ -463,3 +463,37 @@ TEST_CASE("int8 parts of a Concatenate pooled part by part: bitwise the same as 
   Rng rng(55);
   require_same_as_apart(pooled, apart, rng, {13, 11, 12});
 }
+
+TEST_CASE("an int8 1x1 part of a pooled Concatenate, and an int8 1x1 before global pooling") {
+  // As SqueezeNet 1.0's fire8 then maxpool8: the expand 1x1 reads 40 channels (k = 40, not
+  // thin), so it is int8 by its quantized input's matrix and pools chunks of samples, writing
+  // its channels of the pooled output; then an int8 1x1 read only by global average pooling
+  // (conv10's). Against the same model with the parts apart, pooled whole.
+  const json arch = json::parse(R"({"name": "fire", "input_shape": [13, 11, 12], "layers": [
+      {"type": "Conv2D", "name": "squeeze", "filters": 40, "kernel_size": 1, "activation": "relu"},
+      {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
+       "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3"]},
+      {"type": "MaxPooling2D", "name": "pool", "pool_size": 3, "strides": 2, "ceil_mode": true},
+      {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
+       "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
+      {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+  json spread = parts_apart(arch, {"e1", "e3"});
+  spread["layers"].insert(
+      spread["layers"].end() - 1,
+      json{{"type", "Activation"}, {"name", "apart_next"}, {"activation", "linear"}});
+  Model pooled = Model::from_json(arch, "pooled.json");
+  Model apart = Model::from_json(spread, "apart.json");
+  REQUIRE(pooled.node(3).layer->name() == "cat");
+  CHECK(pooled.pooled_concat(3) == kernels::native_int8(kernels::active_isa()));
+  CHECK(pooled.fusable(5));  // next + gap: on every ISA
+  CHECK_FALSE(apart.pooled_concat(5));
+  CHECK_FALSE(apart.fusable(7));
+  Rng rng(56);
+  require_same_as_apart(pooled, apart, rng, {13, 11, 12});
+}
