@@ -100,9 +100,6 @@ WinogradKernel::WinogradKernel(Isa isa) : isa_(isa) {
 }
 
 namespace {
-// Floats rounded up to whole 64-byte lines, so that what follows them stays aligned.
-std::size_t line_floats(std::size_t floats) { return (floats + 15) / 16 * 16; }
-
 // One position's floats in a kernel's storage, each starting 64-byte aligned.
 std::size_t position_floats(Isa isa, std::size_t in_c, std::size_t out_c) {
   return line_floats(PackedB::floats(isa, in_c, out_c));

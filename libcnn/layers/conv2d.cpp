@@ -640,7 +640,7 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   const std::size_t tasks =
       std::min<std::size_t>(n, static_cast<std::size_t>(kernels::num_threads()));
   const std::size_t per_task =
-      (band_rows * row_out + (sink ? out_rows * pg.out_w * f : 0) + 15) / 16 * 16;
+      line_floats(band_rows * row_out + (sink ? out_rows * pg.out_w * f : 0));
   sized(fused_, tasks * per_task, name(), "the convolution's output");
   const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
   kernels::parallel_for(0, tasks, [&](std::size_t t) {

@@ -188,7 +188,8 @@ class Conv2D final : public Layer {
   // Set when col_ holds the col matrix of a whole batch of this many samples, from a training
   // forward (kKeepColBytes in conv2d.cpp); backward then reads it instead of building it again.
   std::optional<std::size_t> kept_col_batch_;
-  // forward_fused: per task, one sample's col matrix and convolution output.
+  // A convolution's output made to be pooled right away (forward_fused): per task, a band of
+  // rows (float thin layers, forward_int8_pooled), or a chunk of samples (forward_int8).
   AlignedVector<float> fused_;
   // quantized_input: qx_ as handed to the layer before, for the next forward.
   std::unique_ptr<detail::QuantizedInput> qin_;

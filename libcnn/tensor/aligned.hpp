@@ -14,4 +14,8 @@ namespace cnn {
 template <class T>
 using AlignedVector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
 
+// Floats rounded up to whole 64-byte lines, so that what follows them in an aligned block
+// stays aligned.
+constexpr std::size_t line_floats(std::size_t floats) { return (floats + 15) / 16 * 16; }
+
 }  // namespace cnn
