@@ -78,8 +78,8 @@ class WinogradKernel {
 // taken as zeros) with u's kernel + bias); bias may be null. Relu and linear are applied in the
 // output transform, other activations in a pass after it. scratch grows as needed; block_tiles
 // (for tests) forces blocks of that many tiles. y's pixels lie ldy floats apart (0: out_c; more
-// for a slice of a Concatenate's channels). Deterministic for any thread count: tiles are
-// independent, and so are the GEMMs of the tile positions.
+// for a slice of a Concatenate's channels). Deterministic for any thread count, and the same
+// bits for any block_tiles: tiles are independent, and so are the GEMMs of the tile positions.
 void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, const WinogradKernel& u,
                       const float* bias, Act act, float* y, AlignedVector<float>& scratch,
                       std::size_t block_tiles = 0, std::size_t ldy = 0);
@@ -95,8 +95,9 @@ std::size_t winograd_scratch_floats(const ConvGeometry& g, std::size_t n, std::s
 // dkernel [3, 3, c, f] = the kernel gradient of that convolution (x [n, h, w, c], g's geometry)
 // for the output gradient dz [n, out_h, out_w, f], overwritten: per tile position k,
 // dU_k = V_k^T (A dz A^T)_k summed over all tiles (36 GEMMs whose sums run over the tiles), then
-// dkernel = G^T dU G. Deterministic for any thread count (the tiles are summed in a fixed
-// order by each position's GEMM).
+// dkernel = G^T dU G. Deterministic for any thread count: the tiles are summed in a fixed
+// order, in up to 4 slices of consecutive tiles (a number set by the tile count and the kernel's
+// size) whose sums are added in order.
 void winograd_kernel_grad(const ConvGeometry& g, std::size_t n, const float* x, const float* dz,
                           std::size_t f, float* dkernel, AlignedVector<float>& scratch,
                           std::size_t block_tiles = 0, Isa isa = active_isa());

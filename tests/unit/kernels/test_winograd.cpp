@@ -1,8 +1,9 @@
 // Winograd F(4x4, 3x3) against the direct convolution (scalar im2col + GEMM in double), for every
 // SIMD variant this machine runs: valid and same padding, sizes that cut the last tile row and
 // column (1, 3, 7, 15, 16, 17), channel counts that are not multiples of the vector width,
-// several blocks of tiles, bias with relu, linear and sigmoid; one and two threads give the same
-// bits. The size of its error is measured here and stated in winograd.hpp.
+// several blocks of tiles and lanes of sub-blocks (the same bits as one block), the kernel
+// gradient's sums in slices, bias with relu, linear and sigmoid; one and two threads give the
+// same bits. The size of its error is measured here and stated in winograd.hpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -79,6 +80,10 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
       {2, 17, 7, 33, 20, Padding::Same, 3, Act::Sigmoid},
       {2, 6, 6, 64, 40, Padding::Same, 7, Act::Relu},
       {1, 12, 10, 130, 70, Padding::Valid, 0, Act::Relu},
+      // Many tiles in lanes of sub-blocks (3 x 64 tiles, 182 per sub-block); a kernel over the
+      // lanes' limit (140 x 130: 2.6 MB transformed) in blocks of 4 tiles.
+      {3, 30, 30, 16, 24, Padding::Same, 0, Act::Relu},
+      {1, 9, 9, 140, 130, Padding::Same, 4, Act::Linear},
   };
   double worst = 0;
   for (const Case& cs : cases)
@@ -109,6 +114,18 @@ TEST_CASE("winograd F(4x4,3x3) equals the direct convolution within 3e-5 of the 
         winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, y.data(), scratch, cs.block);
         return y;
       });
+      // All tiles in one block, each step split over the threads: the same bits as lanes of
+      // sub-blocks (a GEMM's row does not depend on the rows beside it).
+      std::vector<float> one(want.size()), split(want.size());
+      {
+        WinogradKernel u(isa);
+        u.set(kernel.data(), cs.c, cs.f);
+        AlignedVector<float> scratch;
+        winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, one.data(), scratch,
+                         std::size_t{1} << 30);
+        winograd_conv3x3(*g, cs.n, x.data(), u, bias.data(), cs.act, split.data(), scratch, 2);
+      }
+      REQUIRE(std::memcmp(one.data(), split.data(), one.size() * sizeof(float)) == 0);
       // Pixels ldy = f + 3 floats apart (a slice of a Concatenate's channels): the same values
       // (bitwise where the activation is fused: a sigmoid runs by rows then, its vector tails
       // fall elsewhere), and the floats between them untouched.
@@ -145,10 +162,18 @@ TEST_CASE("winograd kernel gradient equals col^T dz within 3e-5 of its scale") {
     std::size_t block;
   };
   const Case cases[] = {
-      {1, 1, 1, 1, 1, Padding::Same, 0},     {1, 3, 3, 2, 2, Padding::Valid, 0},
-      {2, 7, 5, 3, 4, Padding::Same, 0},     {2, 9, 8, 5, 7, Padding::Valid, 0},
-      {3, 15, 17, 17, 33, Padding::Same, 5}, {1, 16, 16, 16, 16, Padding::Same, 0},
-      {2, 17, 7, 33, 20, Padding::Same, 3},  {1, 12, 10, 70, 130, Padding::Valid, 0},
+      {1, 1, 1, 1, 1, Padding::Same, 0},
+      {1, 3, 3, 2, 2, Padding::Valid, 0},
+      {2, 7, 5, 3, 4, Padding::Same, 0},
+      {2, 9, 8, 5, 7, Padding::Valid, 0},
+      {3, 15, 17, 17, 33, Padding::Same, 5},
+      {1, 16, 16, 16, 16, Padding::Same, 0},
+      {2, 17, 7, 33, 20, Padding::Same, 3},
+      {1, 12, 10, 70, 130, Padding::Valid, 0},
+      // 256 and 320 tiles: summed in two slices, of one sub-block or of 15 and 14 of 9 tiles.
+      {4, 30, 30, 5, 7, Padding::Same, 0},
+      {4, 30, 30, 5, 7, Padding::Same, 9},
+      {5, 33, 31, 16, 24, Padding::Valid, 0},
   };
   double worst = 0;
   for (const Case& cs : cases)
