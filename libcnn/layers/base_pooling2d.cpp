@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "kernels/eltwise.hpp"
 #include "kernels/threading.hpp"
 
@@ -95,7 +96,7 @@ void Pool2D::forward(Context& ctx, Inputs in, Tensor& out) {
   if (ctx.training) argmax_batch_ = n;
 }
 
-void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tensor& grad_out,
+void Pool2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& grad_out,
                       GradInputs grad_in) {
   Tensor* gx = grad_in.empty() ? nullptr : grad_in[0];
   if (!gx) return;
@@ -105,6 +106,14 @@ void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tens
     throw shape_error(p);
   if (auto p = batch_problem(*gx, in_shape_, "input gradient"); !p.empty()) throw shape_error(p);
   const std::size_t n = x.shape()[0];
+  // The relu before this max pooling, applied here (Context::relu_grad_in): a window's output is
+  // its winning cell, so the winner's relu cut it exactly where the output is not > 0, and that
+  // window's gradient goes nowhere. Each sample's masked gradient is made as it is used.
+  const bool relu = ctx.relu_grad_in && mode_ == PoolMode::Max;
+  if (relu) {
+    if (auto p = batch_problem(out, out_shape_, "output"); !p.empty()) throw shape_error(p);
+    masked_.resize(n * geo_.out_size());
+  }
   const std::size_t in_size = geo_.in_size(), out_size = geo_.out_size();
   if (mode_ == PoolMode::Max && argmax_batch_ != n) compute_argmax(x, n);
 
@@ -128,6 +137,11 @@ void Pool2D::backward(Context& ctx, Inputs in, const Tensor& /*out*/, const Tens
                    geo_.out_w * geo_.pw <= geo_.w && in_size * sizeof(float) >= kSetBytes;
   kernels::parallel_for(0, n, [&](std::size_t s) {
     const float* dy = grad_out.data() + s * out_size;
+    if (relu) {
+      float* m = masked_.data() + s * out_size;
+      kernels::act_backward(kernels::Act::Relu, out.data() + s * out_size, dy, m, 1, out_size);
+      dy = m;
+    }
     float* g = gx->data() + s * in_size;
     if (set) {
       const std::size_t c = geo_.c, rows = geo_.out_h * geo_.ph, cols = geo_.out_w * geo_.pw;

@@ -33,6 +33,7 @@ class Pool2D : public Layer {
                 GradInputs grad_in) override;
 
   bool zeroes_grad_input() const override { return true; }
+  bool masks_relu_grad_input() const override { return mode_ == PoolMode::Max; }
   PoolMode mode() const { return mode_; }
   const kernels::PoolGeometry& geometry() const { return geo_; }
   // Pools one sample: in [h, w, c] -> out [out_h, out_w, c] (inference; nothing kept).
@@ -78,6 +79,8 @@ class Pool2D : public Layer {
   // overlapping windows: each sample's input gradient, summed here and added once so two
   // backward calls give exactly twice one).
   AlignedVector<float> pooled_, dx_;
+  // Context::relu_grad_in: grad_out [n, out_h, out_w, c] with 0 where the output is not > 0.
+  AlignedVector<float> masked_;
 };
 
 // MaxPooling2D / AveragePooling2D.

@@ -711,7 +711,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
                  gx,
                  params()[0],
                  use_bias_ ? &params()[1] : nullptr,
-                 act_for(ctx, activation_)};
+                 ctx.grad_out_pre_activation ? kernels::Act::Linear : act_for(ctx, activation_)};
   b.want_kernel = wants_param_grads() && b.kernel.grad;
   b.want_bias = wants_param_grads() && b.bias && b.bias->grad;
   if (!gx && !b.want_kernel && !b.want_bias) return;
@@ -723,6 +723,9 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
   // dz formed on the fly from relu/linear when no input gradient needs it materialised.
   b.small = b.want_kernel && plan_.small_k;
   b.fuse_act = b.small && !gx && (b.act == kernels::Act::Relu || b.act == kernels::Act::Linear);
+  // Linear (or the relu applied by the pooling after it: Context::grad_out_pre_activation): dz
+  // is grad_out itself, read in place.
+  const bool dz_is_dy = !b.fuse_act && b.act == kernels::Act::Linear;
   b.wino_dx = gx && winograd_input_grad();
   // The kernel gradient of a Winograd layer: 36 GEMMs whose sums run over the tiles of x and dz
   // of a chunk. With the input gradient by Winograd too (or not wanted) no im2col is needed and
@@ -741,7 +744,7 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
                     n * kernels::winograd_tiles(geo_) >= kWinogradGradTiles &&
                     n * m * f * sizeof(float) <= kKeepColBytes;
   const std::size_t chunk = chunk_samples(n, !b.wino_dw);
-  sized(dz_, b.fuse_act ? 0 : (b.wino_dw_whole ? n : chunk) * m * f, name(),
+  sized(dz_, b.fuse_act || dz_is_dy ? 0 : (b.wino_dw_whole ? n : chunk) * m * f, name(),
         "the output gradient's scratch");
   if (b.want_kernel) dkernel_.resize(k * f);
   if (b.want_bias) dbias_.assign(f, 0.0f);
@@ -753,23 +756,26 @@ void Conv2D::backward(Context& ctx, Inputs in, const Tensor& out, const Tensor& 
 
   // Chunks are fixed by n and the layer's shape, and every sum below runs over the chunks in
   // order (the GEMM's own order within a chunk), so results do not depend on the thread count.
+  // dz of samples from s0 on (dz_ holds the chunk's, or the whole batch's).
+  const auto dz_at = [&](std::size_t s0) {
+    return dz_is_dy ? grad_out.data() + s0 * m * f
+                    : dz_.data() + (b.wino_dw_whole ? s0 * m * f : 0);
+  };
   if (b.wino_dw_whole) {
     // dz of the whole batch, and the kernel and bias gradients from it in one chunk.
-    kernels::act_backward(b.act, out.data(), grad_out.data(), dz_.data(), n * m, f);
-    b.dz = dz_.data();
+    if (!dz_is_dy) kernels::act_backward(b.act, out.data(), grad_out.data(), dz_.data(), n * m, f);
+    b.dz = dz_at(0);
     b.wino_dw = true;
     kernel_grad_chunk(b, 0, n);
   }
   for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
     const std::size_t cs = std::min(chunk, n - s0);
     // dz = dL/dz for the chunk, from y and dL/dy: [cs * m, f].
-    if (b.wino_dw_whole) {
-      b.dz = dz_.data() + s0 * m * f;
-    } else {
-      if (!b.fuse_act)
+    b.dz = dz_at(s0);
+    if (!b.wino_dw_whole) {
+      if (!b.fuse_act && !dz_is_dy)
         kernels::act_backward(b.act, out.data() + s0 * m * f, grad_out.data() + s0 * m * f,
                               dz_.data(), cs * m, f);
-      b.dz = dz_.data();
       kernel_grad_chunk(b, s0, cs);
     }
     if (gx) input_grad_chunk(b, s0, cs);

@@ -92,6 +92,7 @@ class Conv2D final : public Layer {
   const kernels::ConvGeometry& geometry() const { return geo_; }
 
   bool zeroes_grad_input() const override { return true; }
+  bool takes_pre_activation_grad() const override { return true; }
   // The Winograd-transformed kernel (36 values for every 9 of the kernel) when forward uses it:
   // kept by the layer, or, in an output-only inference forward of a batch with enough tiles
   // (conv2d.cpp), made on every call in the scratch.

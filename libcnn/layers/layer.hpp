@@ -73,6 +73,15 @@ struct Context {
   // layer zeroes it itself (one sample at a time, in the pass that adds: no separate pass over
   // memory).
   bool grad_in_unzeroed = false;
+  // Backward only, set by Model (backward(), not backward_from(): grad_of must stay dL/dy) for
+  // one call of a layer whose masks_relu_grad_input() is true, whose input is the output of a
+  // relu layer that it alone reads and that takes its gradient before the relu
+  // (takes_pre_activation_grad): the layer gives that input's cells that are 0 (the relu cut
+  // them) a gradient of 0, so that what it writes is dL/d(the relu's input).
+  bool relu_grad_in = false;
+  // Backward only, set by Model for that relu layer's call: grad_out is already dL/d(its
+  // pre-activation), so its activation's backward is skipped.
+  bool grad_out_pre_activation = false;
   // Forward and backward of a model whose loss is computed from logits (the Trainer, for a
   // softmax or sigmoid output under cross-entropy): the model's output node skips its fused
   // activation, so that its output is the logits and the loss is a stage of its own. Model
@@ -154,6 +163,11 @@ class Layer {
                         GradInputs grad_in) = 0;
   // Whether backward honours Context::grad_in_unzeroed (one-input layers only).
   virtual bool zeroes_grad_input() const { return false; }
+  // Whether backward honours Context::relu_grad_in (one-input layers only): max pooling, whose
+  // output is its winning input cell, so a window's gradient is cut where its output is 0.
+  virtual bool masks_relu_grad_input() const { return false; }
+  // Whether backward honours Context::grad_out_pre_activation.
+  virtual bool takes_pre_activation_grad() const { return false; }
 
   // Hooks the model and the training loop call without knowing layer types.
   // Multiply-adds of one sample's forward pass through the weights (cnn-summary --time's

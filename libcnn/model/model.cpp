@@ -987,12 +987,28 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
   } else {
     grad_ready_[from] = false;
   }
+  // Nodes whose gradient the one layer reading them gives before their relu (a max pooling
+  // after a relu convolution: Context::relu_grad_in), so that they skip the relu's backward, a
+  // pass over their whole output. Not for backward_from: grad_of is dL/d(output).
+  std::vector<bool> pre_activation(nodes_.size(), false);
   LogitsForOutput logits(ctx, nodes_.size() - 1);
   for (std::size_t i = from + 1; i-- > 0;) {
     if (!feeds[i] || !(every_ancestor || upstream[i])) continue;
     logits.at(i);
     const auto in = gather_inputs(i, input);
     std::vector<Tensor*> gin;
+    ctx.relu_grad_in = false;
+    if (!every_ancestor && nodes_[i].layer->masks_relu_grad_input() &&
+        nodes_[i].inputs.size() == 1) {
+      const std::size_t j = nodes_[i].inputs[0];
+      if (j != kModelInput && grad_ready_[j] && only_reader(j, i) &&
+          nodes_[j].layer->takes_pre_activation_grad() &&
+          nodes_[j].layer->activation() == kernels::Act::Relu) {
+        ctx.relu_grad_in = true;
+        pre_activation[j] = true;
+      }
+    }
+    ctx.grad_out_pre_activation = pre_activation[i];
     // A one-input layer that zeroes the buffer itself while it first adds into it.
     ctx.grad_in_unzeroed = false;
     if (nodes_[i].layer->zeroes_grad_input() && nodes_[i].inputs.size() == 1) {
@@ -1017,7 +1033,7 @@ void Model::backprop(Context& ctx, const Tensor& x, std::size_t from, const Tens
     const auto t0 =
         times_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     nodes_[i].layer->backward(ctx, in, acts_[i], gout, gin);
-    ctx.grad_in_unzeroed = false;
+    ctx.grad_in_unzeroed = ctx.relu_grad_in = ctx.grad_out_pre_activation = false;
     if (times_)
       times_->backward_s[i] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -2,6 +2,7 @@
 // models, JSON round trip, freezing, and a numerical gradient check through a branching DAG.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "io/architecture.hpp"
 #include "kernels/dispatch.hpp"
 #include "kernels/im2col.hpp"
+#include "kernels/threading.hpp"
 #include "kernels/winograd.hpp"
 #include "layer_harness.hpp"
 #include "layers/conv2d.hpp"
@@ -171,6 +173,55 @@ TEST_CASE("frozen layers are non-trainable and get no gradients") {
   double other = 0;
   for (std::size_t i = 320; i < m.arena_size(); ++i) other += std::fabs(g0[i]);
   CHECK(other > 0);
+}
+
+TEST_CASE("a max pooling applies the relu before it in backward: the same bits as the relu's") {
+  // p1 (disjoint windows), p2 (overlapping, padded) and the global max each take the gradient
+  // of a relu convolution they alone read, and give it before its relu (Context::relu_grad_in);
+  // a2 is read by its pooling and by the Add, so its relu runs itself. backward_from (for
+  // grad_of) keeps every relu's own backward: the same parameter and input gradients, bitwise.
+  const std::string text = R"({"name": "relu_pool", "input_shape": [12, 13, 3], "layers": [
+    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "c1"},
+    {"type": "MaxPooling2D", "pool_size": 2, "name": "p1"},
+    {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "c2"},
+    {"type": "MaxPooling2D", "pool_size": 3, "strides": 2, "padding": "same", "name": "p2"},
+    {"type": "Conv2D", "filters": 16, "kernel_size": 1, "activation": "relu", "name": "a2"},
+    {"type": "MaxPooling2D", "pool_size": 1, "name": "pa", "inputs": "a2"},
+    {"type": "Add", "name": "sum", "inputs": ["pa", "a2"]},
+    {"type": "Conv2D", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu", "name": "c3", "inputs": "sum"},
+    {"type": "GlobalMaxPooling2D", "name": "gmp"},
+    {"type": "Dense", "units": 3, "activation": "softmax"}]})";
+  Model m = io::parse_model(text, "relu_pool.json");
+  Rng rng(3);
+  m.init_params(rng);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    kernels::set_num_threads(threads);
+    Tensor x = test::random_tensor({3, 12, 13, 3}, rng);
+    Context ctx{true, &rng};
+    const Tensor y = m.forward(ctx, x);
+    const Tensor g = test::random_tensor(shape_of(y), rng);
+    Tensor a, b;
+    m.zero_grads();
+    m.backward(ctx, x, g, &a);
+    const std::vector<float> grads(m.grads(), m.grads() + m.arena_size());
+    m.zero_grads();
+    m.backward_from(ctx, x, m.size() - 1, g, &b);
+    REQUIRE(a.size() == b.size());
+    REQUIRE(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(grads.data(), m.grads(), grads.size() * sizeof(float)) == 0);
+    // Every relu cut cells, and every convolution's kernel got a gradient.
+    for (std::size_t i : {0, 2, 4, 7}) {
+      CAPTURE(m.layer(i).name());
+      const Tensor& out = m.output_of(i);
+      CHECK(std::count(out.begin(), out.end(), 0.0f) > 0);
+      const Param& kernel = m.layer(i).params()[0];
+      double sum = 0;
+      for (std::size_t k = 0; k < kernel.size(); ++k) sum += std::fabs(kernel.grad[k]);
+      CHECK(sum > 0);
+    }
+  }
+  kernels::set_num_threads(0);
 }
 
 TEST_CASE("a branching DAG (Add, Concatenate) passes a numerical gradient check") {
