@@ -56,8 +56,11 @@ class Dense : public Layer {
   Init bias_init_ = Init::Zeros;
   std::optional<detail::QuantConfig> quant_;  // int8 inference (layers/quantized.hpp)
   std::unique_ptr<detail::QuantizedProduct> qprod_;
-  // Scratch reused across calls: dZ [n, units], a block of dW rows [<= kBlock, units], dx [n, in].
-  Tensor dz_, dw_block_, dx_;
+  // Whether a batch of n takes the transposed products (dense.cpp).
+  bool transposed(std::size_t n) const;
+  // Scratch reused across calls: dZ [n, units], a block of dW rows [<= kBlock, units], dx [n, in]
+  // (or [in, n], and yt_ [units, n]: the transposed products of a small batch, dense.cpp).
+  Tensor dz_, dw_block_, dx_, yt_;
 };
 
 }  // namespace cnn

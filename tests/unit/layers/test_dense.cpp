@@ -51,6 +51,28 @@ TEST_CASE("Dense backward accumulates exactly") {
   check_accumulation(h, {random_tensor({5, 70}, rng)}, true);
 }
 
+TEST_CASE("Dense at a small batch (transposed products) gives the rows of a large one, bitwise") {
+  // Below 128 rows, with 256K weights or more, y and dx come as W^T x^T and W dz^T (dense.cpp):
+  // the same products in the same order as x W and dz W^T, which the 130-row batch takes. (At 1 or
+  // 2 rows, or under 32^3 multiply-adds, the GEMM takes its small path, which rounds otherwise.)
+  LayerHarness h({{"type", "Dense"}, {"units", 128}, {"activation", "relu"}}, {{2100}});
+  randomise(h, "bias", 8);
+  Rng rng(9);
+  const Tensor x = random_tensor({130, 2100}, rng), g = random_tensor({130, 128}, rng);
+  const Tensor y = h.forward({x}, true);
+  const Tensor dx = h.backward({x}, y, g, true)[0];
+  for (std::size_t rows : {4, 20, 127}) {
+    CAPTURE(rows);
+    Tensor xs = random_tensor({rows, 2100}, rng), gs = random_tensor({rows, 128}, rng);
+    std::copy(x.begin(), x.begin() + rows * 2100, xs.begin());
+    std::copy(g.begin(), g.begin() + rows * 128, gs.begin());
+    const Tensor ys = h.forward({xs}, true);
+    const Tensor dxs = h.backward({xs}, ys, gs, true)[0];
+    for (std::size_t i = 0; i < rows * 128; ++i) REQUIRE(ys.data()[i] == y.data()[i]);
+    for (std::size_t i = 0; i < rows * 2100; ++i) REQUIRE(dxs.data()[i] == dx.data()[i]);
+  }
+}
+
 TEST_CASE("Dense forward by hand: 2 -> 1") {
   LayerHarness h({{"type", "Dense"}, {"units", 1}}, {{2}});
   h.param("kernel").value[0] = 2.0f;
