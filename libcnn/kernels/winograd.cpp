@@ -68,6 +68,20 @@ void input_pointers(const ConvGeometry& g, const float* x, std::size_t tile, std
     }
 }
 
+// The 4x4 output block of tile `tile` in out [n, out_h, out_w, ld floats a pixel]: dst[4 * i + j]
+// points at output pixel (4 ty + i, 4 tx + j), or is `outside` past the bottom/right edge.
+template <class T>
+void block_pointers(const ConvGeometry& g, T* out, std::size_t ld, std::size_t tile,
+                    std::size_t tiles_w, std::size_t per_sample, T* outside, T** dst) {
+  const std::size_t s = tile / per_sample, r = tile % per_sample;
+  const std::size_t oy = kOut * (r / tiles_w), ox = kOut * (r % tiles_w);
+  T* os = out + s * g.out_h * g.out_w * ld;
+  for (std::size_t i = 0; i < kOut; ++i)
+    for (std::size_t j = 0; j < kOut; ++j)
+      dst[i * kOut + j] =
+          oy + i < g.out_h && ox + j < g.out_w ? os + ((oy + i) * g.out_w + ox + j) * ld : outside;
+}
+
 // Tiles per block for in_c and out_c channels (see kBlockBudget), or block_tiles when not 0.
 std::size_t block_of(std::size_t total, std::size_t c, std::size_t f, std::size_t block_tiles) {
   const std::size_t per_tile = kPositions * (c + f) * sizeof(float);
@@ -105,14 +119,14 @@ std::size_t lane_tiles(std::size_t c, std::size_t f, std::size_t block_tiles) {
 }
 
 struct Lanes {
-  std::size_t lanes = 0, sub = 0;  // lanes 0: the blocks, one after another
+  std::size_t lanes = 0, sub = 0, blocks = 0;  // lanes 0: the blocks, one after another
 };
 
 Lanes lanes_of(std::size_t total, std::size_t c, std::size_t f, std::size_t block_tiles) {
   if (kernel_bytes(c, f) > kLaneKernelBytes) return {};
   const std::size_t sub = lane_tiles(c, f, block_tiles), blocks = (total + sub - 1) / sub;
   if (blocks < 2) return {};  // one block: split over the threads step by step
-  return {std::min(kLanes, blocks), sub};
+  return {std::min(kLanes, blocks), sub, blocks};
 }
 
 std::size_t lane_floats(std::size_t sub, std::size_t c, std::size_t f) {
@@ -157,40 +171,23 @@ void output_transforms(const simd::WinogradFns& fns, const ConvGeometry& g, std:
                        std::size_t ldy, const float* bias, bool relu, std::size_t t0,
                        std::size_t bt, std::size_t lo, std::size_t hi, const float* m, float* y) {
   const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut, per_sample = winograd_tiles(g);
-  const std::size_t out_size = g.out_h * g.out_w * ldy;
   float* dst[kOut * kOut];
   for (std::size_t t = lo; t < hi; ++t) {
-    const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
-    const std::size_t oy = kOut * (r / tiles_w), ox = kOut * (r % tiles_w);
-    float* ys = y + s * out_size;
-    for (std::size_t i = 0; i < kOut; ++i)
-      for (std::size_t j = 0; j < kOut; ++j)
-        dst[i * kOut + j] = oy + i < g.out_h && ox + j < g.out_w
-                                ? ys + ((oy + i) * g.out_w + ox + j) * ldy
-                                : nullptr;
+    block_pointers<float>(g, y, ldy, t0 + t, tiles_w, per_sample, nullptr, dst);
     fns.output_tile(m + t * f, bt * f, f, bias, relu, dst);
   }
 }
 
 // Tiles [lo, hi) of the kernel gradient's block [t0, t0 + bt): V [36, bt, c] and E [36, bt, f],
-// the transformed output gradient.
+// the transformed output gradient (its 4x4 blocks, zeros past the bottom/right edge).
 void grad_transforms(const simd::WinogradFns& fns, const ConvGeometry& g, const float* x,
                      const float* dz, std::size_t f, std::size_t t0, std::size_t bt, std::size_t lo,
                      std::size_t hi, const float* zeros, float* v, float* e) {
-  const std::size_t c = g.c, tiles_w = (g.out_w + kOut - 1) / kOut;
-  const std::size_t per_sample = winograd_tiles(g), out_size = g.out_h * g.out_w * f;
-  const float* src[kPositions];
+  input_transforms(fns, g, x, t0, bt, lo, hi, zeros, v);
+  const std::size_t tiles_w = (g.out_w + kOut - 1) / kOut, per_sample = winograd_tiles(g);
+  const float* src[kOut * kOut];
   for (std::size_t t = lo; t < hi; ++t) {
-    const std::size_t tile = t0 + t, s = tile / per_sample, r = tile % per_sample;
-    input_pointers(g, x, tile, tiles_w, per_sample, zeros, src);
-    fns.input_tile(src, c, v + t * c, bt * c);
-    // The tile's 4x4 block of dz, zeros past the bottom/right edge.
-    const std::size_t oy = kOut * (r / tiles_w), ox = kOut * (r % tiles_w);
-    const float* zs = dz + s * out_size;
-    for (std::size_t i = 0; i < kOut; ++i)
-      for (std::size_t j = 0; j < kOut; ++j)
-        src[i * kOut + j] =
-            oy + i < g.out_h && ox + j < g.out_w ? zs + ((oy + i) * g.out_w + ox + j) * f : zeros;
+    block_pointers<const float>(g, dz, f, t0 + t, tiles_w, per_sample, zeros, src);
     fns.grad_tile(src, f, e + t * f, bt * f);
   }
 }
@@ -278,7 +275,7 @@ void winograd_conv3x3(const ConvGeometry& g, std::size_t n, const float* x, cons
   const bool relu = act == Act::Relu;
   const Lanes ln = lanes_of(total, c, f, block_tiles);
   if (ln.lanes) {
-    const std::size_t per_lane = lane_floats(ln.sub, c, f), blocks = (total + ln.sub - 1) / ln.sub;
+    const std::size_t per_lane = lane_floats(ln.sub, c, f), blocks = ln.blocks;
     float* zeros = scratch + ln.lanes * per_lane;
     std::fill(zeros, zeros + c, 0.0f);
     // A thread's lanes [lo, hi) one after another in the space of its first: what the last
