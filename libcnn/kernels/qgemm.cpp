@@ -3,6 +3,7 @@
 #include "kernels/qgemm.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -186,12 +187,24 @@ void conv_row(const simd::QGemmFns* native, const ConvGeometry& g, const float* 
     // Channels widened to cp, byte by byte: 3 channels of an image are too short a copy for
     // memcpy calls.
     thread_local std::vector<std::uint8_t> narrow;
-    narrow.resize(inside * c);
+    narrow.resize(inside * c + 4);  // + 4: a pixel's word read whole below
     quantize_row(native, x, inside * c, 1.0f / scale, zero_point, narrow.data());
     const std::uint8_t* from = narrow.data();
     std::uint8_t* px = d + left * cp;
-    for (std::size_t i = 0; i < inside; ++i, px += cp, from += c)
-      for (std::size_t ci = 0; ci < cp; ++ci) px[ci] = ci < c ? from[ci] : zp;
+    if (cp == 4 && std::endian::native == std::endian::little) {
+      // 1 to 3 channels (a first layer): one word per pixel, its c bytes and the zero point's.
+      const std::uint32_t keep = (std::uint32_t{1} << (8 * c)) - 1;
+      const std::uint32_t pad = zp * 0x01010101u & ~keep;
+      for (std::size_t i = 0; i < inside; ++i, px += 4, from += c) {
+        std::uint32_t word;
+        std::memcpy(&word, from, 4);
+        word = (word & keep) | pad;
+        std::memcpy(px, &word, 4);
+      }
+    } else {
+      for (std::size_t i = 0; i < inside; ++i, px += cp, from += c)
+        for (std::size_t ci = 0; ci < cp; ++ci) px[ci] = ci < c ? from[ci] : zp;
+    }
   }
   std::memset(d + (left + inside) * cp, zp, (wp - left - inside) * cp);
 }

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "kernels/simd/qgemm_simd.hpp"
 
@@ -77,11 +78,13 @@ void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb, s
     }
 }
 
-// The sums of one MR x NR tile into tile (NR int32 per row): over taps runs of kq quads each, A's
-// row i of run t starting at a + t * tap_stride + i * lda bytes, B's quads one after the other
-// (a plain product is one run).
-void kernel(std::size_t taps, std::size_t tap_stride, std::size_t kq, const std::uint8_t* a,
-            std::size_t lda, const std::uint8_t* b, std::int32_t* tile) {
+// The sums of one MR x NR tile, over taps runs of kq quads each, A's row i of run t starting at
+// a + t * tap_stride + i * lda bytes, B's quads one after the other (a plain product is one run):
+// out(i, sums) for each row i, the row's NV vectors of sums still in registers.
+template <class Out>
+inline __attribute__((always_inline)) void kernel(std::size_t taps, std::size_t tap_stride,
+                                                  std::size_t kq, const std::uint8_t* a,
+                                                  std::size_t lda, const std::uint8_t* b, Out out) {
   __m512i acc[MR][NV];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i)
@@ -103,34 +106,65 @@ void kernel(std::size_t taps, std::size_t tap_stride, std::size_t kq, const std:
       b += NR * 4;
     }
 #pragma GCC unroll 14
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) _mm512_store_si512(tile + i * NR + v * W, acc[i][v]);
+  for (int i = 0; i < MR; ++i) out(i, acc[i]);
 }
 
-// The epilogue's floats of one row's complete sums (nr of them, columns j0...) into y.
-void epilogue_row(const __m512i* sums, std::size_t nr, std::size_t j0, const std::int32_t* colsum,
-                  const QEpilogue& ep, float* y) {
-  for (int v = 0; v < NV; ++v) {
-    const std::size_t j = j0 + static_cast<std::size_t>(v) * W;
-    const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
-    if (cols == 0) continue;
-    const __mmask16 mask = lanes(cols);
-    const __m512i offset = _mm512_mullo_epi32(_mm512_set1_epi32(ep.zero_point),
-                                              _mm512_maskz_loadu_epi32(mask, colsum + j));
-    const __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums[v], offset));
-    const __m512 bias = ep.bias ? _mm512_maskz_loadu_ps(mask, ep.bias + j) : _mm512_setzero_ps();
-    __m512 out = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, ep.scale + j), f, bias);
-    if (ep.relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
-    _mm512_mask_storeu_ps(y + j, mask, out);
+// The sums of one MR x NR tile into tile (NR int32 per row).
+__attribute__((noinline)) void kernel_tile(std::size_t kq, const std::uint8_t* a, std::size_t lda,
+                                           const std::uint8_t* b, std::int32_t* tile) {
+  kernel(1, 0, kq, a, lda, b, [tile](int i, const __m512i* sums) {
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_store_si512(tile + i * NR + v * W, sums[v]);
+  });
+}
+
+// The epilogue of one sliver of columns [j0, j0 + nr), nr <= NR: its per-column values in
+// registers (qgemm.hpp's formula, the zero point's offset taken once per sliver).
+struct SliverEpilogue {
+  __m512i offset[NV];
+  __m512 scale[NV], bias[NV];
+  __mmask16 mask[NV];
+  bool relu;
+  SliverEpilogue(std::size_t nr, std::size_t j0, const std::int32_t* colsum, const QEpilogue& ep)
+      : relu(ep.relu) {
+    for (int v = 0; v < NV; ++v) {
+      const std::size_t j = j0 + static_cast<std::size_t>(v) * W;
+      const std::size_t cols = nr > static_cast<std::size_t>(v) * W ? nr - v * W : 0;
+      mask[v] = cols ? lanes(cols) : __mmask16(0);
+      offset[v] = _mm512_mullo_epi32(_mm512_set1_epi32(ep.zero_point),
+                                     _mm512_maskz_loadu_epi32(mask[v], colsum + j));
+      scale[v] = _mm512_maskz_loadu_ps(mask[v], ep.scale + j);
+      bias[v] = ep.bias ? _mm512_maskz_loadu_ps(mask[v], ep.bias + j) : _mm512_setzero_ps();
+    }
   }
+  // One row's sums to its floats at y (column j0).
+  void store(const __m512i* sums, float* y) const {
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums[v], offset[v]));
+      __m512 out = _mm512_fmadd_ps(scale[v], f, bias[v]);
+      if (relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(y + v * W, mask[v], out);
+    }
+  }
+};
+
+// The sums of one MR x NR tile (taps runs of kq quads, as kernel) through the sliver's
+// epilogue: row i to ys[i] (column j0 of the sliver), none where ys[i] is null.
+__attribute__((noinline)) void kernel_epilogue(std::size_t taps, std::size_t tap_stride,
+                                               std::size_t kq, const std::uint8_t* a,
+                                               std::size_t lda, const std::uint8_t* b,
+                                               const SliverEpilogue& e, float* const* ys) {
+  kernel(taps, tap_stride, kq, a, lda, b, [&e, ys](int i, const __m512i* sums) {
+    if (ys[i]) e.store(sums, ys[i]);
+  });
 }
 
 // The tile's valid mr x nr part at C(i0, j0): added to the sums of the k blocks before (first:
-// none), then stored as int32 to c, or (last, with ep) as the epilogue's floats.
+// none), then stored as int32 to c, or (last, with e) through the sliver's epilogue to y.
 void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_t i0,
-            std::size_t j0, bool first, bool last, const std::int32_t* colsum, std::int32_t* c,
-            std::size_t ldc, const QEpilogue* ep) {
+            std::size_t j0, bool first, bool last, std::int32_t* c, std::size_t ldc,
+            const SliverEpilogue* e, const QEpilogue* ep) {
   for (std::size_t i = 0; i < mr; ++i) {
     __m512i acc[NV];
     for (int v = 0; v < NV; ++v) {
@@ -141,8 +175,8 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
       acc[v] =
           _mm512_add_epi32(acc[v], _mm512_maskz_loadu_epi32(lanes(cols), c + (i0 + i) * ldc + j));
     }
-    if (last && ep) {
-      epilogue_row(acc, nr, j0, colsum, *ep, ep->y + (i0 + i) * ep->ldy);
+    if (last && e) {
+      e->store(acc, ep->y + (i0 + i) * ep->ldy + j0);
       continue;
     }
     for (int v = 0; v < NV; ++v) {
@@ -154,44 +188,49 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
 
 // qgemm_simd.hpp's conv: a tile's A rows are windows where they lie. Stride 1: 14 consecutive
 // "virtual rows" (windows at every pixel of the padded rows, those across a row's end dropped).
-// Strides: 14 windows of one output row, sw * c bytes apart.
+// Strides: 14 windows of one output row, sw * c bytes apart. The epilogue runs on the sums in
+// registers (for a thin layer, 9 quads a tile, a tile's store and reload cost as much as its
+// products).
 void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh, std::size_t kw,
           std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
           const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum, const QEpilogue& ep) {
-  alignas(64) std::int32_t tile[MR * NR];
   const std::size_t k = kh * kw * c, kq_tap = kw * c / 4, tap_stride = wp * c;
-  const auto store = [&](std::size_t i, std::size_t nr, std::size_t j0, float* y) {
-    __m512i sums[NV];
-    for (int v = 0; v < NV; ++v) sums[v] = _mm512_load_si512(tile + i * NR + v * W);
-    epilogue_row(sums, nr, j0, colsum, ep, y);
-  };
+  float* row_y[MR];  // the tile's rows' outputs at column 0 (null: a window thrown away)
+  float* ys[MR];     // the same at the sliver's column
   for (std::size_t jc = 0; jc < n; jc += NC) {
     const std::size_t nc = min_sz(NC, n - jc);
     const std::uint8_t* panel = bp + packed_panel(k, n, jc, 0);
+    const auto tile = [&](const std::uint8_t* a, std::size_t lda) {
+      for (std::size_t jr = 0; jr < nc; jr += NR) {
+        const std::size_t j0 = jc + jr;
+        const SliverEpilogue e(min_sz(NR, nc - jr), j0, colsum, ep);
+        for (int i = 0; i < MR; ++i) ys[i] = row_y[i] ? row_y[i] + j0 : nullptr;
+        kernel_epilogue(kh, tap_stride, kq_tap, a, lda, panel + jr * k, e, ys);
+      }
+    };
     if (sh == 1 && sw == 1) {
       const std::size_t r1 = (rows - 1) * wp + out_w;
+      std::size_t oy = 0, ox = 0;  // the padded pixel of virtual row ic
       for (std::size_t ic = 0; ic < r1; ic += MR) {
         const std::size_t mr = min_sz(MR, r1 - ic);
-        for (std::size_t jr = 0; jr < nc; jr += NR) {
-          kernel(kh, tap_stride, kq_tap, in + ic * c, c, panel + jr * k, tile);
-          for (std::size_t i = 0; i < mr; ++i) {
-            const std::size_t p = ic + i, ox = p % wp;
-            if (ox >= out_w) continue;  // a window across the row's end
-            store(i, min_sz(NR, nc - jr), jc + jr, ep.y + (p / wp * out_w + ox) * ep.ldy);
-          }
+        std::size_t y = oy, x = ox;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
+          // A window across the row's end, or past the last row, is dropped.
+          row_y[i] = i < mr && x < out_w ? ep.y + (y * out_w + x) * ep.ldy : nullptr;
+          if (++x == wp) x = 0, ++y;
         }
+        oy = y;
+        ox = x;
+        tile(in + ic * c, c);
       }
       continue;
     }
     for (std::size_t oy = 0; oy < rows; ++oy)
       for (std::size_t ox0 = 0; ox0 < out_w; ox0 += MR) {
         const std::size_t mr = min_sz(MR, out_w - ox0);
-        const std::uint8_t* a = in + (oy * sh * wp + ox0 * sw) * c;
-        for (std::size_t jr = 0; jr < nc; jr += NR) {
-          kernel(kh, tap_stride, kq_tap, a, sw * c, panel + jr * k, tile);
-          for (std::size_t i = 0; i < mr; ++i)
-            store(i, min_sz(NR, nc - jr), jc + jr, ep.y + (oy * out_w + ox0 + i) * ep.ldy);
-        }
+        for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i)
+          row_y[i] = i < mr ? ep.y + (oy * out_w + ox0 + i) * ep.ldy : nullptr;
+        tile(in + (oy * sh * wp + ox0 * sw) * c, sw * c);
       }
   }
 }
@@ -225,8 +264,19 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
           astride = kq * 4;
         }
         for (std::size_t jr = 0; jr < nc; jr += NR) {
-          kernel(1, 0, kq, asl, astride, panel + jr * kq * 4, tile);
-          finish(tile, mr, min_sz(NR, nc - jr), ic, jc + jr, first, last, colsum, c, ldc, ep);
+          const std::size_t nr = min_sz(NR, nc - jr), j0 = jc + jr;
+          std::optional<SliverEpilogue> e;
+          if (last && ep) e.emplace(nr, j0, colsum, *ep);
+          if (first && e) {
+            // One k block: the epilogue on the sums in registers.
+            float* ys[MR];
+            for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i)
+              ys[i] = i < mr ? ep->y + (ic + i) * ep->ldy + j0 : nullptr;
+            kernel_epilogue(1, 0, kq, asl, astride, panel + jr * kq * 4, *e, ys);
+            continue;
+          }
+          kernel_tile(kq, asl, astride, panel + jr * kq * 4, tile);
+          finish(tile, mr, nr, ic, j0, first, last, c, ldc, e ? &*e : nullptr, ep);
         }
       }
     }

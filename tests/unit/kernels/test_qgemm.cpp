@@ -217,6 +217,8 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
                         // Channels padded to 4 with the zero point (first layers).
                         {20, 19, 3, 3, 3, 32, 2, Padding::Valid, 0},
                         {9, 8, 1, 3, 3, 32, 3, Padding::Same, 5},
+                        {11, 10, 2, 3, 3, 48, 2, Padding::Same, 200},
+                        {16, 15, 3, 3, 3, 32, 2, Padding::Same, 9},
                         {7, 9, 6, 2, 3, 17, 2, Padding::Valid, 77}};
   for (const Case& cs : cases) {
     const ConvGeometry g =
