@@ -30,7 +30,7 @@ PY
 grep -q "conv2d_1 *Conv2D *int8" "$work/q.err" || fail "no per-layer lines on stderr: $(cat "$work/q.err")"
 
 # A first layer on 3 channels (photos) with a 5x5 kernel is int8: its windows are read in place
-# with the channels padded to 4 (a 3x3 one is thin and stays float, as MNIST's above).
+# with the channels padded to 4 (a thin 3x3 one too, at stride 1: below).
 # A 1x1 convolution with 8 filters after it stays float: quantizing its input would cost more.
 PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work" <<'PY'
 import json, random, struct, sys
@@ -65,6 +65,40 @@ assert not by["conv2d_1"]["int8"] and "fewer than 48 filters" in by["conv2d_1"][
 PY
 "$bin/cnn-eval" "$work/rgb8" --data "$work/rgb.cnnrec" --json -q --threads 2 > /dev/null \
   || fail "cnn-eval of the 3-channel int8 model"
+
+# A thin 3x3 first layer (k = 27) on 3 channels: int8 at stride 1 (its 4-byte pixels 3/4 full),
+# float at stride 2 (int8 would gain little there and cost agreement), as on 1 channel (MNIST's).
+for stride in 1 2; do
+  PYTHONPATH="$src/tests/cli" PYTHONDONTWRITEBYTECODE=1 python3 - "$work" "$stride" <<'PY'
+import json, random, struct, sys
+import rd
+w, stride = sys.argv[1], int(sys.argv[2])
+random.seed(4)
+out = 10 if stride == 1 else 5
+json.dump({"name": "thin", "input_shape": [12, 12, 3], "layers": [
+    {"type": "Conv2D", "filters": 16, "kernel_size": 3, "strides": stride, "activation": "relu"},
+    {"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
+    open(f"{w}/thin{stride}.json", "w"))
+shapes = {"conv2d.kernel": [3, 3, 3, 16], "conv2d.bias": [16], "dense.kernel": [out * out * 16, 2],
+          "dense.bias": [2]}
+tensors = {}
+for name, shape in shapes.items():
+    n = 1
+    for d in shape: n *= d
+    tensors[name] = (shape, struct.pack(f"<{n}f", *(random.uniform(-0.5, 0.5) for _ in range(n))))
+rd.write_tensors(f"{w}/thin{stride}.safetensors", tensors)
+PY
+  "$bin/cnn-quantize" "$work/thin$stride.json" --weights "$work/thin$stride.safetensors" \
+    --calibrate "$work/rgb.cnnrec" --samples 0 -o "$work/thin$stride-8" --json -q \
+    > "$work/thin$stride.q.json" || fail "cnn-quantize on a thin 3x3 first layer, stride $stride"
+  python3 - "$work/thin$stride.q.json" "$stride" <<'PY' || fail "the thin 3x3 first layer at stride $stride"
+import json, sys
+c = {l["name"]: l for l in json.load(open(sys.argv[1]))["layers"]}["conv2d"]
+assert c["int8"] if sys.argv[2] == "1" else not c["int8"] and "strided thin" in c["reason"], c
+PY
+done
+"$bin/cnn-eval" "$work/thin1-8" --data "$work/rgb.cnnrec" --json -q --threads 2 > /dev/null \
+  || fail "cnn-eval of the int8 thin first layer"
 
 # Bias correction: the first int8 layer reads the model's input, so over the calibration data
 # the mean of its outputs (before relu) with the kernel on the int8 grid and the corrected bias

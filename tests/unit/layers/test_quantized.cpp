@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "layers/conv2d.hpp"
 #include "layers/quantized.hpp"
 #include "model/model.hpp"
 #include "tensor/rng.hpp"
@@ -331,9 +332,11 @@ TEST_CASE(
     "int8 Conv2D + pooling writing the next int8 Conv2D's input quantized: bitwise the same") {
   // conv (int8) -> pool -> conv (int8, "same": padding in the next layer's layout) -> pool ->
   // conv (int8, 6 channels in: widened to 8) -> flatten -> dense; each fused convolution writes
-  // the next one's input as bytes. Against the same model with the layers kept apart.
-  auto arch_with = [](bool apart) {
-    json a = json::parse(R"({"name": "chain", "input_shape": [17, 16, 4], "layers": [
+  // the next one's input as bytes. Against the same model with the layers kept apart. On 4
+  // input channels, and on 3: c1 is then a thin product (k = 27), int8 all the same.
+  auto arch_with = [](bool apart, int channels) {
+    json a = json::parse(R"({"name": "chain", "input_shape": [17, 16, )" +
+                         std::to_string(channels) + R"(], "layers": [
       {"type": "Conv2D", "name": "c1", "filters": 12, "kernel_size": 3, "activation": "relu",
        "bias_initializer": "glorot_uniform",
        "quantization": {"input_scale": 0.01, "input_zero_point": 40}},
@@ -353,18 +356,22 @@ TEST_CASE(
                                                           {"activation", "linear"}});
     return a;
   };
-  Model chained = Model::from_json(arch_with(false), "chained.json");
-  Model apart = Model::from_json(arch_with(true), "apart.json");
-  Rng rng(53);
-  chained.init_params(rng);
-  std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
-  Context ctx = output_only();
-  CHECK(chained.fusable(0) == kernels::native_int8(kernels::active_isa()));
-  CHECK(chained.fusable(2) == kernels::native_int8(kernels::active_isa()));
-  for (std::size_t n : {5, 2, 5}) {  // batch sizes change between passes
-    CAPTURE(n);
-    const Tensor x = random_batch(rng, {n, 17, 16, 4});
-    CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
+  for (int channels : {4, 3}) {
+    CAPTURE(channels);
+    Model chained = Model::from_json(arch_with(false, channels), "chained.json");
+    Model apart = Model::from_json(arch_with(true, channels), "apart.json");
+    Rng rng(53);
+    chained.init_params(rng);
+    std::copy(chained.values(), chained.values() + chained.arena_size(), apart.values());
+    CHECK(dynamic_cast<const Conv2D&>(chained.layer(0)).thin() == (channels == 3));
+    Context ctx = output_only();
+    CHECK(chained.fusable(0) == kernels::native_int8(kernels::active_isa()));
+    CHECK(chained.fusable(2) == kernels::native_int8(kernels::active_isa()));
+    for (std::size_t n : {5, 2, 5}) {  // batch sizes change between passes
+      CAPTURE(n);
+      const Tensor x = random_batch(rng, {n, 17, 16, static_cast<std::size_t>(channels)});
+      CHECK(same_bits(apart.forward(ctx, x), chained.forward(ctx, x)));
+    }
   }
 }
 
