@@ -125,6 +125,7 @@ struct SliverEpilogue {
   __m512 scale[NV], bias[NV];
   __mmask16 mask[NV];
   bool relu;
+  SliverEpilogue() = default;
   SliverEpilogue(std::size_t nr, std::size_t j0, const std::int32_t* colsum, const QEpilogue& ep)
       : relu(ep.relu) {
     for (int v = 0; v < NV; ++v) {
@@ -150,13 +151,14 @@ struct SliverEpilogue {
 };
 
 // The sums of one MR x NR tile (taps runs of kq quads, as kernel) through the sliver's
-// epilogue: row i to ys[i] (column j0 of the sliver), none where ys[i] is null.
+// epilogue: row i to column j0 of rows[i], none where rows[i] is null.
 __attribute__((noinline)) void kernel_epilogue(std::size_t taps, std::size_t tap_stride,
                                                std::size_t kq, const std::uint8_t* a,
                                                std::size_t lda, const std::uint8_t* b,
-                                               const SliverEpilogue& e, float* const* ys) {
-  kernel(taps, tap_stride, kq, a, lda, b, [&e, ys](int i, const __m512i* sums) {
-    if (ys[i]) e.store(sums, ys[i]);
+                                               const SliverEpilogue& e, float* const* rows,
+                                               std::size_t j0) {
+  kernel(taps, tap_stride, kq, a, lda, b, [&e, rows, j0](int i, const __m512i* sums) {
+    if (rows[i]) e.store(sums, rows[i] + j0);
   });
 }
 
@@ -195,32 +197,28 @@ void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
           std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
           const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum, const QEpilogue& ep) {
   const std::size_t k = kh * kw * c, kq_tap = kw * c / 4, tap_stride = wp * c;
-  float* row_y[MR];  // the tile's rows' outputs at column 0 (null: a window thrown away)
-  float* ys[MR];     // the same at the sliver's column
+  float* row_y[MR];             // the tile's rows' outputs at column 0 (null: a window thrown away)
+  SliverEpilogue eps[NC / NR];  // the panel's slivers' epilogues, made once per panel
   for (std::size_t jc = 0; jc < n; jc += NC) {
     const std::size_t nc = min_sz(NC, n - jc);
     const std::uint8_t* panel = bp + packed_panel(k, n, jc, 0);
+    for (std::size_t jr = 0; jr < nc; jr += NR)
+      eps[jr / NR] = SliverEpilogue(min_sz(NR, nc - jr), jc + jr, colsum, ep);
     const auto tile = [&](const std::uint8_t* a, std::size_t lda) {
-      for (std::size_t jr = 0; jr < nc; jr += NR) {
-        const std::size_t j0 = jc + jr;
-        const SliverEpilogue e(min_sz(NR, nc - jr), j0, colsum, ep);
-        for (int i = 0; i < MR; ++i) ys[i] = row_y[i] ? row_y[i] + j0 : nullptr;
-        kernel_epilogue(kh, tap_stride, kq_tap, a, lda, panel + jr * k, e, ys);
-      }
+      for (std::size_t jr = 0; jr < nc; jr += NR)
+        kernel_epilogue(kh, tap_stride, kq_tap, a, lda, panel + jr * k, eps[jr / NR], row_y,
+                        jc + jr);
     };
     if (sh == 1 && sw == 1) {
       const std::size_t r1 = (rows - 1) * wp + out_w;
       std::size_t oy = 0, ox = 0;  // the padded pixel of virtual row ic
       for (std::size_t ic = 0; ic < r1; ic += MR) {
         const std::size_t mr = min_sz(MR, r1 - ic);
-        std::size_t y = oy, x = ox;
         for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
           // A window across the row's end, or past the last row, is dropped.
-          row_y[i] = i < mr && x < out_w ? ep.y + (y * out_w + x) * ep.ldy : nullptr;
-          if (++x == wp) x = 0, ++y;
+          row_y[i] = i < mr && ox < out_w ? ep.y + (oy * out_w + ox) * ep.ldy : nullptr;
+          if (++ox == wp) ox = 0, ++oy;
         }
-        oy = y;
-        ox = x;
         tile(in + ic * c, c);
       }
       continue;
@@ -269,10 +267,10 @@ void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
           if (last && ep) e.emplace(nr, j0, colsum, *ep);
           if (first && e) {
             // One k block: the epilogue on the sums in registers.
-            float* ys[MR];
+            float* rows[MR];
             for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i)
-              ys[i] = i < mr ? ep->y + (ic + i) * ep->ldy + j0 : nullptr;
-            kernel_epilogue(1, 0, kq, asl, astride, panel + jr * kq * 4, *e, ys);
+              rows[i] = i < mr ? ep->y + (ic + i) * ep->ldy : nullptr;
+            kernel_epilogue(1, 0, kq, asl, astride, panel + jr * kq * 4, *e, rows, j0);
             continue;
           }
           kernel_tile(kq, asl, astride, panel + jr * kq * 4, tile);
