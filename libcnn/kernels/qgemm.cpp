@@ -259,6 +259,15 @@ void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQ
                             epilogue);
 }
 
+std::size_t qconv_windows(const ConvGeometry& g, std::size_t rows) {
+  const auto tiles = [](std::size_t windows) {
+    return (windows + simd::kQConvTile - 1) / simd::kQConvTile * simd::kQConvTile;
+  };
+  if (rows == 0) return 0;
+  if (g.stride_h == 1 && g.stride_w == 1) return tiles((rows - 1) * padded_w(g) + g.out_w);
+  return rows * tiles(g.out_w);
+}
+
 void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const PackedQB& b,
            const QEpilogue& epilogue) {
   if (!qconv_fits(g, b)) throw Error("qconv: this convolution does not fit the direct int8 path");

@@ -145,6 +145,10 @@ constexpr std::size_t kKeepColBytes = std::size_t{16} << 20;
 // before pooling them (forward_fused).
 constexpr std::size_t kFusedBandBytes = std::size_t{512} << 10;
 
+// The most bytes of convolution rows the int8 path fused with its pooling makes per task
+// (forward_int8_pooled).
+constexpr std::size_t kInt8BandBytes = std::size_t{128} << 10;
+
 // A band of convolution rows that a fused forward pools (forward_fused, forward_int8_pooled):
 // rows [have0, have1) of a sample, row_out floats each, at `rows`. take(oy0, oy1) makes it rows
 // [oy0, oy1): those it holds already (overlapping pooling windows share rows with the last
@@ -518,24 +522,45 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   // The next int8 convolution's input, written here quantized instead of the pooled floats.
   detail::QuantizedInput* sink = quantized_sink(ctx, n, pg);
   const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
-  const std::size_t band = pg.ph * geo_.out_w * f + (sink ? pg.out_w * f : 0);
-  // Tasks: bands of pooled rows of a sample (a batch smaller than the threads still spreads),
-  // each with its band of convolution rows [ph, out_w, filters] in cache.
+  // Bands of convolution rows [rows, out_w, filters], out_rows pooled rows at a time. The
+  // convolution's tiles of 14 windows run across a band's rows, so the band's size decides how
+  // many windows are computed for nothing: 2 rows of 15 pixels (cats_dogs' conv2d_3) leave 12 of
+  // 42 unused, its whole sample 28 of 238. Of the bands up to kInt8BandBytes (larger ones
+  // measured slower: 2 x 34 pixels of 128 filters, 35 KB, ran 2.33-2.35 ms against 2.40-2.60
+  // for bands of up to 512 KB), the one with the fewest such windows per row it makes.
+  const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
+  const std::size_t fit_rows = std::max(pg.ph, kInt8BandBytes / sizeof(float) / row_out);
+  std::size_t out_rows = 1;
+  for (std::size_t j = 2; j <= std::min(pg.out_h, (fit_rows - pg.ph) / pg.stride_h + 1); ++j) {
+    // Rows made per band once the first is done (overlapping windows keep the rest).
+    const auto waste = [&](std::size_t p) {
+      const std::size_t made = p * pg.stride_h;
+      return static_cast<double>(kernels::qconv_windows(geo_, made)) / static_cast<double>(made);
+    };
+    if (waste(j) < waste(out_rows)) out_rows = j;
+  }
+  const auto last_row = [&](std::size_t py1) {  // the end of pooled rows [.., py1)'s input rows
+    return std::min((py1 - 1) * pg.stride_h + pg.ph, geo_.out_h);
+  };
+  const std::size_t band =
+      line_floats(last_row(out_rows) * row_out + (sink ? out_rows * pg.out_w * f : 0));
+  // Tasks: parts of a sample's pooled rows (a batch smaller than the threads still spreads).
   const auto threads = static_cast<std::size_t>(kernels::num_threads());
   const std::size_t parts = std::min(pg.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
-  sized(fused_, threads * band, name(), "the convolution rows of a pooled row");
+  sized(fused_, threads * band, name(), "the convolution rows of pooled rows");
   std::atomic<std::size_t> next_slot{0};
-  const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
   kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
     float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
     for (std::size_t task = lo; task < hi; ++task) {
       const std::size_t s = task / parts, part = task % parts;
+      const std::size_t part_end = pg.out_h * (part + 1) / parts;
       RowBand made{rows, row_out};
-      for (std::size_t py = pg.out_h * part / parts; py < pg.out_h * (part + 1) / parts; ++py) {
-        // The window's rows, clipped to the convolution's output (ceil-mode pooling). Those
-        // the last window had too (overlapping windows: 3x3 / 2) are moved to the front rather
+      for (std::size_t py0 = pg.out_h * part / parts; py0 < part_end; py0 += out_rows) {
+        // The windows' rows, clipped to the convolution's output (ceil-mode pooling). Those
+        // the last band had too (overlapping windows: 3x3 / 2) are moved to the front rather
         // than computed again; the others are computed after them.
-        const std::size_t oy0 = py * pg.stride_h, oy1 = std::min(oy0 + pg.ph, geo_.out_h);
+        const std::size_t py1 = std::min(part_end, py0 + out_rows);
+        const std::size_t oy0 = py0 * pg.stride_h, oy1 = last_row(py1);
         const std::size_t kept = made.take(oy0, oy1);
         if (oy0 + kept < oy1) {
           float* fresh = rows + kept * row_out;
@@ -545,13 +570,16 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
             kernels::act_forward(act, fresh, (oy1 - oy0 - kept) * geo_.out_w, f);
         }
         if (!sink) {
-          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py * pg.out_w * ldo, f, ldo);
+          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py0 * pg.out_w * ldo, f, ldo,
+                         py1 - py0);
           continue;
         }
-        float* pooled = rows + pg.ph * geo_.out_w * f;
-        pool.pool_band(rows, oy1 - oy0, pooled);
-        kernels::quantize_conv_row(sink->geometry, pooled, sink->scale, sink->zero_point, py,
-                                   sink->data + s * sink_sample);
+        float* pooled = rows + last_row(out_rows) * row_out;
+        pool.pool_band(rows, oy1 - oy0, pooled, f, f, py1 - py0);
+        for (std::size_t py = py0; py < py1; ++py)
+          kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * pg.out_w * f,
+                                     sink->scale, sink->zero_point, py,
+                                     sink->data + s * sink_sample);
       }
     }
   });

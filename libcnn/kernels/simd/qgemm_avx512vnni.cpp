@@ -31,7 +31,7 @@ namespace cnn::kernels::simd {
 namespace vnni {
 namespace {
 
-constexpr int MR = 14, NV = 2, W = 16, NR = NV * W;
+constexpr int MR = static_cast<int>(kQConvTile), NV = 2, W = 16, NR = NV * W;
 constexpr std::size_t KC = kQConvMaxK, NC = 512;
 
 std::size_t min_sz(std::size_t a, std::size_t b) { return a < b ? a : b; }

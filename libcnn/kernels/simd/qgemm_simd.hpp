@@ -12,6 +12,8 @@ namespace cnn::kernels::simd {
 // The largest k of qgemm_avx512vnni's one block (its KC): the largest kernel of a convolution
 // that conv takes.
 constexpr std::size_t kQConvMaxK = 1536;
+// The windows of one tile of conv (qgemm_avx512vnni's MR).
+constexpr std::size_t kQConvTile = 14;
 
 struct QGemmFns {
   // Bytes of a packed B [k, n], and the packing.

@@ -295,6 +295,14 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
       }
     }
   }
+  // The windows a band of rows costs (the int8 pooled path sizes its bands by it): 14 a tile,
+  // across rows at stride 1 (15 pixels + 2 crossing the row's end per row), else per row.
+  const ConvGeometry g15 = *conv_geometry(17, 17, 128, 3, 3, 1, 1, 1, 1, Padding::Valid);
+  CHECK(qconv_windows(g15, 0) == 0);
+  CHECK(qconv_windows(g15, 2) == 42);    // 17 + 15 = 32 windows
+  CHECK(qconv_windows(g15, 14) == 238);  // 13 * 17 + 15 = 236
+  const ConvGeometry g2 = *conv_geometry(31, 31, 3, 3, 3, 2, 2, 1, 1, Padding::Valid);
+  CHECK(qconv_windows(g2, 3) == 3 * 28);  // 15 pixels a row
   // What does not fit: dilations, 1x1 (its input is already the col matrix), kernels past one
   // k block.
   for (Isa isa : supported_isas()) {
