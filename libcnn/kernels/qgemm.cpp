@@ -260,12 +260,7 @@ void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQ
 }
 
 std::size_t qconv_windows(const ConvGeometry& g, std::size_t rows) {
-  const auto tiles = [](std::size_t windows) {
-    return (windows + simd::kQConvTile - 1) / simd::kQConvTile * simd::kQConvTile;
-  };
-  if (rows == 0) return 0;
-  if (g.stride_h == 1 && g.stride_w == 1) return tiles((rows - 1) * padded_w(g) + g.out_w);
-  return rows * tiles(g.out_w);
+  return simd::qconv_windows_of(padded_w(g), g.out_w, rows, g.stride_h, g.stride_w);
 }
 
 void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const PackedQB& b,

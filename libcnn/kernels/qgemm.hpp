@@ -113,8 +113,8 @@ void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const P
 void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
                 const QEpilogue& epilogue, std::size_t oy0, std::size_t oy1);
 // The windows qconv_rows computes for a band of `rows` output rows, the ones it throws away
-// included: tiles of 14 windows, across the rows' ends at stride 1 (where the kw - 1 windows
-// that cross each row's end are computed too), else along each row.
+// included: tiles of 14 windows, across the rows' ends (at stride 1, where the kw - 1 windows
+// that cross each row's end are computed too) or along each row, whichever computes fewer.
 std::size_t qconv_windows(const ConvGeometry& g, std::size_t rows);
 
 // The sums themselves: c [m, n] (rows ldc apart) = A b in int32.

@@ -188,9 +188,10 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
   }
 }
 
-// qgemm_simd.hpp's conv: a tile's A rows are windows where they lie. Stride 1: 14 consecutive
-// "virtual rows" (windows at every pixel of the padded rows, those across a row's end dropped).
-// Strides: 14 windows of one output row, sw * c bytes apart. The epilogue runs on the sums in
+// qgemm_simd.hpp's conv: a tile's A rows are windows where they lie. Across rows (stride 1,
+// where that computes fewer windows: qconv_across_rows): 14 consecutive "virtual rows" (windows
+// at every pixel of the padded rows, those across a row's end dropped). Else 14 windows of one
+// output row, sw * c bytes apart. The epilogue runs on the sums in
 // registers (for a thin layer, 9 quads a tile, a tile's store and reload cost as much as its
 // products).
 void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh, std::size_t kw,
@@ -209,7 +210,7 @@ void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
         kernel_epilogue(kh, tap_stride, kq_tap, a, lda, panel + jr * k, eps[jr / NR], row_y,
                         jc + jr);
     };
-    if (sh == 1 && sw == 1) {
+    if (qconv_across_rows(wp, out_w, rows, sh, sw)) {
       const std::size_t r1 = (rows - 1) * wp + out_w;
       std::size_t oy = 0, ox = 0;  // the padded pixel of virtual row ic
       for (std::size_t ic = 0; ic < r1; ic += MR) {

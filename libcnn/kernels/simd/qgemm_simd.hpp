@@ -15,6 +15,24 @@ constexpr std::size_t kQConvMaxK = 1536;
 // The windows of one tile of conv (qgemm_avx512vnni's MR).
 constexpr std::size_t kQConvTile = 14;
 
+// The windows conv computes for `rows` output rows of out_w pixels, those it throws away
+// included: at stride 1 its tiles may run across the rows' ends over the padded width wp (the
+// kw - 1 windows that cross each end computed too), else they run along each row. At stride 1
+// it takes the way with fewer (qconv_across_rows).
+inline std::size_t qconv_tiles_of(std::size_t windows) {
+  return (windows + kQConvTile - 1) / kQConvTile * kQConvTile;
+}
+inline bool qconv_across_rows(std::size_t wp, std::size_t out_w, std::size_t rows, std::size_t sh,
+                              std::size_t sw) {
+  return sh == 1 && sw == 1 && rows > 0 &&
+         qconv_tiles_of((rows - 1) * wp + out_w) <= rows * qconv_tiles_of(out_w);
+}
+inline std::size_t qconv_windows_of(std::size_t wp, std::size_t out_w, std::size_t rows,
+                                    std::size_t sh, std::size_t sw) {
+  return qconv_across_rows(wp, out_w, rows, sh, sw) ? qconv_tiles_of((rows - 1) * wp + out_w)
+                                                    : rows * qconv_tiles_of(out_w);
+}
+
 struct QGemmFns {
   // Bytes of a packed B [k, n], and the packing.
   std::size_t (*packed_bytes)(std::size_t k, std::size_t n);
@@ -34,7 +52,8 @@ struct QGemmFns {
   // A convolution of one sample held padded (qconv's layout: rows of wp pixels of c bytes, c a
   // multiple of 4, kh * kw * c <= k_block, readable bytes after it), B packed [kh * kw * c, n]:
   // output rows [0, rows) of out_w pixels, row oy's windows starting at pixel oy * sh * wp + ox *
-  // sw of in, written through the epilogue to y row oy * out_w + ox.
+  // sw of in, written through the epilogue to y row oy * out_w + ox. Tiles as qconv_windows_of
+  // says.
   void (*conv)(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
                std::size_t kw, std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
                const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum,

@@ -219,6 +219,8 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
                         {9, 8, 1, 3, 3, 32, 3, Padding::Same, 5},
                         {11, 10, 2, 3, 3, 48, 2, Padding::Same, 200},
                         {16, 15, 3, 3, 3, 32, 2, Padding::Same, 9},
+                        // 13 pixels a row: tiles along each row (fewer windows than across).
+                        {13, 13, 16, 3, 3, 64, 2, Padding::Same, 5},
                         {7, 9, 6, 2, 3, 17, 2, Padding::Valid, 77}};
   for (const Case& cs : cases) {
     const ConvGeometry g =
@@ -296,11 +298,14 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
     }
   }
   // The windows a band of rows costs (the int8 pooled path sizes its bands by it): 14 a tile,
-  // across rows at stride 1 (15 pixels + 2 crossing the row's end per row), else per row.
+  // across rows at stride 1 (15 pixels + 2 crossing the row's end per row) where that costs
+  // fewer, else along each row.
   const ConvGeometry g15 = *conv_geometry(17, 17, 128, 3, 3, 1, 1, 1, 1, Padding::Valid);
   CHECK(qconv_windows(g15, 0) == 0);
   CHECK(qconv_windows(g15, 2) == 42);    // 17 + 15 = 32 windows
   CHECK(qconv_windows(g15, 14) == 238);  // 13 * 17 + 15 = 236
+  const ConvGeometry g13 = *conv_geometry(13, 13, 64, 3, 3, 1, 1, 1, 1, Padding::Same);
+  CHECK(qconv_windows(g13, 13) == 13 * 14);  // along rows: across would be 12 * 15 + 13 -> 196
   const ConvGeometry g2 = *conv_geometry(31, 31, 3, 3, 3, 2, 2, 1, 1, Padding::Valid);
   CHECK(qconv_windows(g2, 3) == 3 * 28);  // 15 pixels a row
   // What does not fit: dilations, 1x1 (its input is already the col matrix), kernels past one
