@@ -215,11 +215,20 @@ void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
       std::size_t oy = 0, ox = 0;  // the padded pixel of virtual row ic
       for (std::size_t ic = 0; ic < r1; ic += MR) {
         const std::size_t mr = min_sz(MR, r1 - ic);
-        for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
-          // A window across the row's end, or past the last row, is dropped.
-          row_y[i] = i < mr && ox < out_w ? ep.y + (oy * out_w + ox) * ep.ldy : nullptr;
-          if (++ox == wp) ox = 0, ++oy;
+        if (mr == static_cast<std::size_t>(MR) && ox + MR <= out_w) {
+          // The whole tile inside one output row (most tiles of a wide row).
+          float* const y0 = ep.y + (oy * out_w + ox) * ep.ldy;
+#pragma GCC unroll 14
+          for (int i = 0; i < MR; ++i) row_y[i] = y0 + static_cast<std::size_t>(i) * ep.ldy;
+          ox += MR;
+        } else {
+          for (std::size_t i = 0; i < static_cast<std::size_t>(MR); ++i) {
+            // A window across the row's end, or past the last row, is dropped.
+            row_y[i] = i < mr && ox < out_w ? ep.y + (oy * out_w + ox) * ep.ldy : nullptr;
+            if (++ox == wp) ox = 0, ++oy;
+          }
         }
+        if (ox == wp) ox = 0, ++oy;
         tile(in + ic * c, c);
       }
       continue;

@@ -221,6 +221,8 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
                         {16, 15, 3, 3, 3, 32, 2, Padding::Same, 9},
                         // 13 pixels a row: tiles along each row (fewer windows than across).
                         {13, 13, 16, 3, 3, 64, 2, Padding::Same, 5},
+                        // kw = 1: no window crosses a row's end (tiles end on one).
+                        {12, 30, 8, 3, 1, 24, 2, Padding::Valid, 3},
                         {7, 9, 6, 2, 3, 17, 2, Padding::Valid, 77}};
   for (const Case& cs : cases) {
     const ConvGeometry g =
@@ -295,6 +297,11 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
         for (std::size_t i = 0; i < band.size(); ++i) wrong += bits(band[i]) != bits(ref[i]);
         REQUIRE_MESSAGE(wrong == 0, "rows " << oy0 << "-" << oy1 << ": " << wrong << " differ");
       }
+      // And the whole sample in one band (tiles across many rows' ends).
+      std::vector<float> whole(m * f, NAN);
+      ep.y = whole.data();
+      qconv_rows(g, last, bp, ep, 0, g.out_h);
+      CHECK(std::memcmp(whole.data(), want.data() + (cs.n - 1) * m * f, whole.size() * 4) == 0);
     }
   }
   // The windows a band of rows costs (the int8 pooled path sizes its bands by it): 14 a tile,
