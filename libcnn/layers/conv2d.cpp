@@ -530,15 +530,15 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   // for bands of up to 512 KB), the one with the fewest such windows per row it makes.
   const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
   const std::size_t fit_rows = std::max(pg.ph, kInt8BandBytes / sizeof(float) / row_out);
+  // The windows a band of p pooled rows computes per row it makes (once the first band is done,
+  // p * stride_h rows: overlapping windows keep the rest).
+  const auto waste = [&](std::size_t p) {
+    const std::size_t made = p * pg.stride_h;
+    return static_cast<double>(kernels::qconv_windows(geo_, made)) / static_cast<double>(made);
+  };
   std::size_t out_rows = 1;
-  for (std::size_t j = 2; j <= std::min(pg.out_h, (fit_rows - pg.ph) / pg.stride_h + 1); ++j) {
-    // Rows made per band once the first is done (overlapping windows keep the rest).
-    const auto waste = [&](std::size_t p) {
-      const std::size_t made = p * pg.stride_h;
-      return static_cast<double>(kernels::qconv_windows(geo_, made)) / static_cast<double>(made);
-    };
+  for (std::size_t j = 2; j <= std::min(pg.out_h, (fit_rows - pg.ph) / pg.stride_h + 1); ++j)
     if (waste(j) < waste(out_rows)) out_rows = j;
-  }
   const auto last_row = [&](std::size_t py1) {  // the end of pooled rows [.., py1)'s input rows
     return std::min((py1 - 1) * pg.stride_h + pg.ph, geo_.out_h);
   };

@@ -191,9 +191,8 @@ void finish(const std::int32_t* tile, std::size_t mr, std::size_t nr, std::size_
 // qgemm_simd.hpp's conv: a tile's A rows are windows where they lie. Across rows (stride 1,
 // where that computes fewer windows: qconv_across_rows): 14 consecutive "virtual rows" (windows
 // at every pixel of the padded rows, those across a row's end dropped). Else 14 windows of one
-// output row, sw * c bytes apart. The epilogue runs on the sums in
-// registers (for a thin layer, 9 quads a tile, a tile's store and reload cost as much as its
-// products).
+// output row, sw * c bytes apart. The epilogue runs on the sums in registers (for a thin layer,
+// 9 quads a tile, storing the tile and reading it back cost as much as its products).
 void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh, std::size_t kw,
           std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
           const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum, const QEpilogue& ep) {
