@@ -167,6 +167,24 @@ struct RowBand {
   }
 };
 
+// Pools a band's convolution rows (count of them, from `rows`) into pooled rows [py0, py1) of a
+// sample (both fused forwards): into out_sample (ldo floats a pixel), or, with a sink, into
+// `pooled` [py1 - py0, out_w, f] and from there quantized into the sink's sample.
+void pool_band_rows(const detail::Pool2D& pool, const float* rows, std::size_t count,
+                    std::size_t py0, std::size_t py1, std::size_t f, std::size_t ldo,
+                    float* out_sample, detail::QuantizedInput* sink, float* pooled,
+                    std::uint8_t* sink_sample) {
+  const kernels::PoolGeometry& pg = pool.geometry();
+  if (!sink) {
+    pool.pool_band(rows, count, out_sample + py0 * pg.out_w * ldo, f, ldo, py1 - py0);
+    return;
+  }
+  pool.pool_band(rows, count, pooled, f, f, py1 - py0);
+  for (std::size_t py = py0; py < py1; ++py)
+    kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * pg.out_w * f, sink->scale,
+                               sink->zero_point, py, sink_sample);
+}
+
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -569,17 +587,9 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
           if (act != kernels::Act::Linear && !relu)
             kernels::act_forward(act, fresh, (oy1 - oy0 - kept) * geo_.out_w, f);
         }
-        if (!sink) {
-          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py0 * pg.out_w * ldo, f, ldo,
-                         py1 - py0);
-          continue;
-        }
-        float* pooled = rows + last_row(out_rows) * row_out;
-        pool.pool_band(rows, oy1 - oy0, pooled, f, f, py1 - py0);
-        for (std::size_t py = py0; py < py1; ++py)
-          kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * pg.out_w * f,
-                                     sink->scale, sink->zero_point, py,
-                                     sink->data + s * sink_sample);
+        pool_band_rows(pool, rows, oy1 - oy0, py0, py1, f, ldo, out.data() + s * out_size, sink,
+                       rows + last_row(out_rows) * row_out,
+                       sink ? sink->data + s * sink_sample : nullptr);
       }
     }
   });
@@ -653,8 +663,8 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   // up to kFusedBandBytes, pooled as soon as it is made: out_rows pooled rows at a time, the
   // rows the next band's windows share moved to the front rather than computed again; with a
   // sink, the band's pooled rows too. The scratch stays bounded whatever the image size. (Per
-  // pooled row, as the int8 path does, measured slower: cats_dogs' first layer 2.8 against
-  // 3.35 ms at batch 20. A band of 512 KB measured the same as a whole sample in cache.)
+  // pooled row measured slower: cats_dogs' first layer 2.8 against 3.35 ms at batch 20. A band
+  // of 512 KB measured the same as a whole sample in cache.)
   const std::size_t row_out = geo_.out_w * f;  // floats per convolution row
   // (A padded pooling takes the whole sample as one band.)
   const bool whole = !pool.band_pools();
@@ -685,16 +695,8 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
         if (oy0 + kept < oy1)
           kernels::small_k_conv(act, geo_, xs, kernel, bias, (oy0 + kept) * geo_.out_w,
                                 (oy1 - oy0 - kept) * geo_.out_w, f, rows + kept * row_out);
-        if (!sink) {
-          pool.pool_band(rows, oy1 - oy0, out.data() + s * out_size + py0 * pg.out_w * ldo, f, ldo,
-                         py1 - py0);
-          continue;
-        }
-        pool.pool_band(rows, oy1 - oy0, pooled, f, f, py1 - py0);
-        for (std::size_t py = py0; py < py1; ++py)
-          kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * pg.out_w * f,
-                                     sink->scale, sink->zero_point, py,
-                                     sink->data + s * sink_sample);
+        pool_band_rows(pool, rows, oy1 - oy0, py0, py1, f, ldo, out.data() + s * out_size, sink,
+                       pooled, sink ? sink->data + s * sink_sample : nullptr);
       }
     }
   });
