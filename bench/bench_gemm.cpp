@@ -109,6 +109,8 @@ int main(int argc, char** argv) {
       {"mnist conv2 fwd (64x11x11, 64, 288)", Trans::No, Trans::No, 64 * 11 * 11, 64, 288},
       {"catsdogs conv (20x72x72, 64, 288)", Trans::No, Trans::No, 20 * 72 * 72, 64, 288},
       {"vgg block3 (20x37x37, 256, 2304)", Trans::No, Trans::No, 20 * 37 * 37, 256, 2304},
+      // A 1x1 convolution with 16 filters (SqueezeNet's fire3 squeeze): one vector of columns.
+      {"squeeze 1x1 (20x55x55, 16, 128)", Trans::No, Trans::No, 20 * 55 * 55, 16, 128},
       // The MNIST conv2 backward GEMMs: weight gradient (A^T B) and input gradient (A B^T).
       {"mnist conv2 dW (288, 64, 7744) TN", Trans::Yes, Trans::No, 288, 64, 64 * 11 * 11},
       {"mnist conv2 dX (7744, 288, 64) NT", Trans::No, Trans::Yes, 64 * 11 * 11, 288, 64},

@@ -120,18 +120,47 @@ struct Gemm {
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
       for (int v = 0; v < NK; ++v) acc[i][v] = V(0.0f);
+    // Rows of A in place: row 5q + j read at base[q] + j * lda (j < 5), an address mode of one
+    // base and lda (or 3 * lda) times 1, 2 or 4. Left to itself the compiler keeps a register
+    // per row; 14 rows then spill their offsets to the stack, reloaded every p (14 x 1, hot in
+    // L1: 133 -> 148 GFLOP/s on one Zen 5 core, measured alone).
+    constexpr int kBases = AM == Rows ? (MR + 4) / 5 : 1;
+    const float* base[kBases];
+#pragma GCC unroll 8
+    for (int q = 0; q < kBases; ++q) base[q] = a + static_cast<std::size_t>(5 * q) * lda;
+    const std::size_t lda3 = 3 * lda;
     for (std::size_t p = 0; p < kc; ++p) {
       V bv[NK];
 #pragma GCC unroll 8
       for (int v = 0; v < NK; ++v) bv[v] = V::load_aligned(b + v * W);
+      if constexpr (AM == Rows) {
+        // Opaque to the compiler, so that it keeps the bases rather than one pointer per row.
+#pragma GCC unroll 8
+        for (int q = 0; q < kBases; ++q) asm("" : "+r"(base[q]));
+      }
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i) {
-        const V av(AM == Rows ? a[static_cast<std::size_t>(i) * lda] : a[i]);
+        const float* ap = a + i;
+        if constexpr (AM == Rows) {
+          const int j = i % 5;
+          const float* r = base[i / 5];
+          ap = j == 0   ? r
+               : j == 1 ? r + lda
+               : j == 2 ? r + 2 * lda
+               : j == 3 ? r + lda3
+                        : r + 4 * lda;
+        }
+        const V av(*ap);
 #pragma GCC unroll 8
         for (int v = 0; v < NK; ++v) acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
       }
       b += NR;
-      a += AM == Packed ? MR : AM == Rows ? 1 : lda;
+      if constexpr (AM == Rows) {
+#pragma GCC unroll 8
+        for (int q = 0; q < kBases; ++q) ++base[q];
+      } else {
+        a += AM == Packed ? MR : lda;
+      }
     }
     const V va(alpha);
     if (beta == 0.0f) {
