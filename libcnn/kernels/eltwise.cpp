@@ -2,6 +2,7 @@
 #include "kernels/eltwise.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,23 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
                      std::size_t k, std::size_t f, float* y, std::size_t ldy) {
   simd::eltwise_active().small_k_forward(act, a, b, bias, rows, k, f, y, ldy ? ldy : f);
 }
+
+void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
+                      std::size_t k, std::size_t f, float* y, std::size_t ldy, bool from_y) {
+  simd::eltwise_active().continue_product(a, lda, b, rows, k, f, y, ldy, from_y);
+}
+
+namespace ref {
+void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
+                      std::size_t k, std::size_t f, float* y, std::size_t ldy, bool from_y) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < f; ++j) {
+      float s = from_y ? y[r * ldy + j] : 0.0f;
+      for (std::size_t t = 0; t < k; ++t) s = std::fma(a[r * lda + t], b[t * f + j], s);
+      y[r * ldy + j] = s;
+    }
+}
+}  // namespace ref
 
 namespace {
 // small_k_conv's and small_k_conv_weight_grad's checks of the geometry and the pixel range.
@@ -174,7 +192,8 @@ const EltwiseFns& eltwise_for(Isa isa) {
                                     ref::small_k_forward,
                                     ref::small_k_conv,
                                     ref::small_k_weight_grad,
-                                    ref::small_k_conv_weight_grad};
+                                    ref::small_k_conv_weight_grad,
+                                    ref::continue_product};
   if (isa == Isa::Reference) return reference;
   require_isa(isa, "eltwise");
   switch (isa) {

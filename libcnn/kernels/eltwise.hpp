@@ -34,6 +34,15 @@ inline constexpr std::size_t kSmallK = 32;
 void small_k_forward(Act act, const float* a, const float* b, const float* bias, std::size_t rows,
                      std::size_t k, std::size_t f, float* y, std::size_t ldy = 0);
 
+// y[rows, f] = a[rows, k] * b[k, f], each sum continued from y's value (from_y) or started from
+// 0, then adding a[r, t] * b[t, :] for t = 0, 1, ..., k - 1 by multiply-adds: a SIMD gemm's
+// operations in its order where it sums its k terms in one block (k <= kGemmOneBlock, gemm.hpp),
+// so that a product cut along k into parts, each continuing the last, equals one gemm bitwise
+// (with AVX2 and AVX-512; SSE2 has no fused multiply-add, and the columns past its last vector
+// differ in rounding). a's rows lie lda floats apart, y's ldy. For any k (no packing).
+void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
+                      std::size_t k, std::size_t f, float* y, std::size_t ldy, bool from_y);
+
 // small_k_forward of a convolution (g.col_cols() <= kSmallK; b: the kernel [kh, kw, c, f]) that
 // reads its windows in the input instead of an im2col matrix: y's rows are the output pixels
 // [p0, p0 + count) (p = oy * out_w + ox) of one sample x [h, w, c], each the same sums in the same
@@ -66,6 +75,8 @@ void small_k_weight_grad(Act act, const float* a, const float* y, const float* d
 void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,
                               const float* dy, std::size_t p0, std::size_t count, std::size_t f,
                               float* db, float* dbias);
+void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
+                      std::size_t k, std::size_t f, float* y, std::size_t ldy, bool from_y);
 void act_forward(Act a, float* x, std::size_t rows, std::size_t cols);
 void act_backward(Act a, const float* y, const float* dy, float* dz, std::size_t rows,
                   std::size_t cols);

@@ -55,6 +55,11 @@ inline float bf16_round(float x) { return bf16_value(bf16_bits(x)); }
 // Whether isa's GEMM runs Bf16 on the CPU's bfloat16 instructions (else it rounds copies).
 bool native_bf16(Isa isa);
 
+// The most terms of k that every SIMD gemm sums in one block, each sum from 0 in order by fused
+// multiply-adds (the block is KC: 256 with SSE2, 384 with AVX2 and AVX-512); a longer k is summed
+// in equal blocks, each block's sums added to C.
+inline constexpr std::size_t kGemmOneBlock = 256;
+
 // The entry point layers call: the variant of active_isa() (dispatch.hpp). Packed, cache-blocked
 // and threaded over output blocks (kernels/simd/gemm_impl.hpp); for a given ISA the result is
 // bitwise the same for any num_threads().

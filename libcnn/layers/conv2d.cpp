@@ -612,6 +612,96 @@ bool Conv2D::writes_quantized_output() const {
 
 bool Conv2D::writes_strided_output() const { return true; }
 
+bool Conv2D::runs_int8() const { return quant_ && detail::int8_enabled(); }
+
+bool Conv2D::takes_product_parts() const {
+  // Its GEMM sums each output in one block (kernels::continue_product continues them part by
+  // part, the same bits); a thin one starts its sums from the bias (small_k_forward).
+  return plan_.direct_col && !plan_.small_k && !runs_int8() && geo_.c <= kernels::kGemmOneBlock;
+}
+
+bool Conv2D::feeds_product(const Layer& next) const {
+  const auto* product = dynamic_cast<const Conv2D*>(&next);
+  if (!product || !product->takes_product_parts()) return false;
+  // The paths that make their output a band of rows at a time: an int8 convolution reading its
+  // windows in place, a thin 1x1 in float (SqueezeNet's expand 1x1 on 16 or 32 channels).
+  if (runs_int8()) return int8_direct();
+  return plan_.small_k && plan_.direct_col;
+}
+
+void Conv2D::add_product(const float* band, std::size_t rows, std::size_t channels,
+                         const Context::ProductPart& part, float* out) const {
+  const std::size_t f = filters_;
+  // The kernel [1, 1, in_c, f]: the part's channels are its rows [channel, channel + channels).
+  const float* kernel = params()[0].value + part.channel * f;
+  kernels::continue_product(band, channels, kernel, rows, channels, f, out, f, !part.first);
+  if (part.last)
+    kernels::bias_act_forward(activation_, out, use_bias_ ? params()[1].value : nullptr, rows, f,
+                              f);
+}
+
+void Conv2D::forward_product(const Context& ctx, const Tensor& x, const Conv2D& next,
+                             const Context::ProductPart& part, Tensor& out) {
+  const std::size_t n = x.shape()[0], m = geo_.col_rows(), f = filters_, nf = next.filters_;
+  if (part.channel + f > next.geo_.c || out.size() != n * m * nf)
+    throw shape_error("the product after it (" + next.name() + ") does not read " +
+                      std::to_string(f) + " channels from " + std::to_string(part.channel) +
+                      " of this layer's output shape");
+  const kernels::Act act = act_for(ctx, activation_);
+  const bool relu = act == kernels::Act::Relu;
+  const bool act_done = relu || act == kernels::Act::Linear;  // by the product's own pass
+  const float* bias = use_bias_ ? params()[1].value : nullptr;
+  const auto threads = static_cast<std::size_t>(kernels::num_threads());
+  // Per task, bands of this layer's output rows in a scratch that stays in cache, each added
+  // into next's output rows as soon as it is made.
+  std::atomic<std::size_t> next_slot{0};
+  if (runs_int8()) {
+    if (!int8_forward(ctx) || !int8_direct())
+      throw Error(name() + ": the product's part in int8 is for output-only inference");
+    if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
+    qprod_->prepare(params()[0].value, geo_.col_cols(), f, *quant_, &geo_, ctx.params_version);
+    sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
+    if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+    const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_);
+    const std::size_t row_out = geo_.out_w * f;
+    const std::size_t band_rows =
+        std::clamp<std::size_t>(kInt8BandBytes / sizeof(float) / row_out, 1, geo_.out_h);
+    const std::size_t band = line_floats(band_rows * row_out);
+    // Tasks: parts of a sample's rows (a batch smaller than the threads still spreads).
+    const std::size_t parts =
+        std::min(geo_.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+    sized(fused_, threads * band, name(), "the convolution rows of a product's part");
+    kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
+      float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
+      for (std::size_t task = lo; task < hi; ++task) {
+        const std::size_t s = task / parts, p = task % parts;
+        const std::size_t oy1 = geo_.out_h * (p + 1) / parts;
+        for (std::size_t y0 = geo_.out_h * p / parts; y0 < oy1; y0 += band_rows) {
+          const std::size_t y1 = std::min(oy1, y0 + band_rows), count = (y1 - y0) * geo_.out_w;
+          qprod_->conv_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, rows, y0, y1);
+          if (!act_done) kernels::act_forward(act, rows, count, f);
+          next.add_product(rows, count, f, part, out.data() + (s * m + y0 * geo_.out_w) * nf);
+        }
+      }
+    });
+    return;
+  }
+  // A thin 1x1 in float: its input is its col matrix, kSmallKRows rows a task.
+  const float* kernel = params()[0].value;
+  const std::size_t k = geo_.col_cols(), rows_total = n * m;
+  const std::size_t band = line_floats(kSmallKRows * f);
+  sized(fused_, threads * band, name(), "the convolution rows of a product's part");
+  kernels::parallel_for(
+      0, (rows_total + kSmallKRows - 1) / kSmallKRows, [&](std::size_t lo, std::size_t hi) {
+        float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;
+        for (std::size_t b = lo; b < hi; ++b) {
+          const std::size_t r0 = b * kSmallKRows, count = std::min(rows_total - r0, kSmallKRows);
+          kernels::small_k_forward(act, x.data() + r0 * k, kernel, bias, count, k, f, rows, f);
+          next.add_product(rows, count, f, part, out.data() + r0 * nf);
+        }
+      });
+}
+
 detail::QuantizedInput* Conv2D::quantized_input(std::size_t n) {
   if (!int8_direct()) return nullptr;
   sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
@@ -628,6 +718,13 @@ bool Conv2D::take_quantized_input(std::size_t n) {
 }
 
 void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) {
+  if (ctx.product_part) {
+    if (!feeds_product(next)) Layer::forward_fused(ctx, in, next, out);  // throws
+    const Tensor& x = *in[0];
+    if (auto p = detail::batch_problem(x, in_shape_, "input"); !p.empty()) throw shape_error(p);
+    forward_product(ctx, x, dynamic_cast<const Conv2D&>(next), *ctx.product_part, out);
+    return;
+  }
   if (!fuses_with(next)) Layer::forward_fused(ctx, in, next, out);  // throws
   const auto& pool = dynamic_cast<const detail::Pool2D&>(next);
   const Tensor& x = *in[0];

@@ -109,6 +109,8 @@ class Conv2D final : public Layer {
   bool writes_quantized_output() const override;
   bool writes_strided_output() const override;
   detail::QuantizedInput* quantized_input(std::size_t n) override;
+  bool feeds_product(const Layer& next) const override;
+  bool runs_int8() const override;
   void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out) override;
 
  private:
@@ -152,6 +154,18 @@ class Conv2D final : public Layer {
   void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                            const detail::Pool2D& pool, Tensor& out);
   // Context::quantized_output when this layer's pooled output (pg) is that input, else null.
+  // Whether this layer can take its input's channels part by part (feeds_product's `next`): a
+  // 1x1 convolution with stride 1 in float, by its GEMM, on at most kernels::kGemmOneBlock
+  // channels (its sums then continue from part to part in the GEMM's order).
+  bool takes_product_parts() const;
+  // forward_fused as a part of a Concatenate read by next (Context::product_part).
+  void forward_product(const Context& ctx, const Tensor& x, const Conv2D& next,
+                       const Context::ProductPart& part, Tensor& out);
+  // next's side of forward_product: out's rows [rows, filters] continue their sums (first:
+  // start them) with the product of a band [rows, channels] of its input's channels [channel,
+  // channel + channels) and those rows of the kernel; last: then the bias and the activation.
+  void add_product(const float* band, std::size_t rows, std::size_t channels,
+                   const Context::ProductPart& part, float* out) const;
   detail::QuantizedInput* quantized_sink(const Context& ctx, std::size_t n,
                                          const kernels::PoolGeometry& pg) const;
   // Backward's steps for the chunk of samples [s0, s0 + cs): dz from the output gradient, the

@@ -103,6 +103,15 @@ struct Context {
   // layer's slice of the Concatenate's channels, its rows (pixels) output_ldy floats apart,
   // and `out` starts at the slice's first value. 0: the output's rows are packed.
   std::size_t output_ldy = 0;
+  // Set by Model::forward for an output-only inference pass around the forward_fused of a part
+  // of a Concatenate whose channels a pixel-wise product alone reads (Model::product_concat):
+  // where the part's channels start in that product's input, and whether the part is the first
+  // of them to run (it writes the sums) and the last (it adds the bias, applies the activation).
+  struct ProductPart {
+    std::size_t channel = 0;
+    bool first = false, last = false;
+  };
+  const ProductPart* product_part = nullptr;
   // Backward only: called by Model with a node's index as soon as that node's backward is done
   // (its parameter gradients are then final), in backward's order (data-parallel training
   // starts summing them over the processes while the earlier layers run).
@@ -198,6 +207,17 @@ class Layer {
   // output the input's memory and skips the step (Model::aliases_input).
   virtual bool copies_input_in_inference() const { return false; }
   virtual detail::QuantizedInput* quantized_input(std::size_t /*n*/) { return nullptr; }
+  // Output-only inference: whether forward_fused can run this layer as a part of a Concatenate
+  // that `next` alone reads, next multiplying each pixel's channels by a kernel (a 1x1 Conv2D
+  // in float): with Context::product_part set, this layer's output, made a band of rows at a
+  // time in cache, is multiplied by next's kernel rows for its channels and added into next's
+  // output (out), its sums continued part by part in the order its GEMM sums them. The
+  // Concatenate's output is never made. The values equal forward, the Concatenate's, then
+  // next.forward, bitwise.
+  virtual bool feeds_product(const Layer& /*next*/) const { return false; }
+  // Whether an output-only inference forward runs int8 products now (a quantized Conv2D, int8
+  // switched on).
+  virtual bool runs_int8() const { return false; }
   virtual void forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& out);
   // Layers that keep running statistics of their inputs in training (BatchNormalization):
   // whether this one does, and a momentum that replaces the configured one in training

@@ -658,6 +658,7 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       ctx.scratch = nullptr;
       ctx.quantized_output = nullptr;
       ctx.output_ldy = 0;
+      ctx.product_part = nullptr;
     }
   } restore{ctx, ctx.params_version};
   ctx.params_version = params_version_;
@@ -675,6 +676,22 @@ const Tensor& Model::forward(Context& ctx, const Tensor& x) {
       run_step(ctx, i, input, nodes_[i + 1].layer.get(), acts_[i + 1]);
       ctx.quantized_output = nullptr;
       ++i;  // node i + 1 (the pooling) ran too
+      continue;
+    }
+    if (planned && planned_product_[i]) {
+      // A part of a Concatenate multiplied part by part: adds into the product's output.
+      const std::size_t product = planned_product_[i];
+      const std::vector<std::size_t>& parts = nodes_[product - 1].inputs;
+      Context::ProductPart part;
+      for (std::size_t p : parts) {
+        if (p == i) break;
+        part.channel += nodes_[p].out_shape.back();
+      }
+      part.first = i == parts.front();  // parts run in the order of their channels
+      part.last = i == parts.back();
+      ctx.product_part = &part;
+      run_step(ctx, i, input, nodes_[product].layer.get(), acts_[product]);
+      ctx.product_part = nullptr;
       continue;
     }
     if (planned && planned_ldy_[i] == kNoStep) continue;  // its parts or its input wrote it
@@ -718,6 +735,18 @@ bool Model::pooled_concat(std::size_t i) const {
   const Layer& pool = *nodes_[i + 1].layer;
   return std::all_of(nodes_[i].inputs.begin(), nodes_[i].inputs.end(),
                      [&](std::size_t p) { return nodes_[p].layer->fuses_with(pool); });
+}
+
+bool Model::product_concat(std::size_t i) const {
+  if (!concat_in_place(i) || i + 2 >= nodes_.size() || !only_reader(i, i + 1)) return false;
+  const Layer& product = *nodes_[i + 1].layer;
+  const auto& parts = nodes_[i].inputs;
+  // The parts run in the order of their channels, so that each continues the sums of the last.
+  return std::is_sorted(parts.begin(), parts.end()) &&
+         std::all_of(parts.begin(), parts.end(),
+                     [&](std::size_t p) { return nodes_[p].layer->feeds_product(product); }) &&
+         std::any_of(parts.begin(), parts.end(),
+                     [&](std::size_t p) { return nodes_[p].layer->runs_int8(); });
 }
 
 bool Model::aliases_input(std::size_t i) const {
@@ -784,11 +813,23 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
       plan.outputs[i].alias_of = root;
       plan.outputs[root].last = std::max(plan.outputs[root].last, plan.outputs[i].last);
     }
+  // Concatenates multiplied part by part: never made; the product's output is written from
+  // the first part's step, and the parts have no output of their own.
+  for (std::size_t i = 0; i < count; ++i)
+    if (product_concat(i)) {
+      plan.outputs[i].fused = true;
+      plan.outputs[i].bytes = 0;
+      for (std::size_t p : nodes_[i].inputs) {
+        plan.outputs[p].product_of = i + 1;
+        plan.outputs[p].bytes = 0;
+        plan.outputs[i + 1].first = std::min(plan.outputs[i + 1].first, plan.outputs[p].first);
+      }
+    }
   // Concatenates assembled in place: written from their first part's step. One pooled part by
   // part is never made: its parts write their channels of the pooling's output.
   const auto host_of = [&](std::size_t i) { return pooled_concat(i) ? i + 1 : i; };
   for (std::size_t i = 0; i < count; ++i)
-    if (concat_in_place(i)) {
+    if (concat_in_place(i) && !product_concat(i)) {
       const std::size_t host = host_of(i);
       MemoryPlan::Output& o = plan.outputs[host];
       o.assembled = true;
@@ -818,7 +859,7 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
   std::vector<Block> blocks;
   for (std::size_t i = 0; i < count; ++i) {
     MemoryPlan::Output& o = plan.outputs[i];
-    if (!o.fused && !o.part_of && !o.alias_of)
+    if (!o.fused && !o.part_of && !o.alias_of && !o.product_of)
       blocks.push_back({o.bytes, o.first, o.last, &o.offset});
     const bool runs = i == 0 || !plan.outputs[i - 1].fused;
     o.scratch_bytes = runs ? nodes_[i].layer->scratch_bytes(n) : 0;
@@ -857,7 +898,7 @@ Model::MemoryPlan Model::plan_inference_memory(std::size_t n) const {
   // The parts' places: their slices of the Concatenate's (or of its pooling's), one after
   // another along the channels.
   for (std::size_t i = 0; i < count; ++i)
-    if (concat_in_place(i)) {
+    if (concat_in_place(i) && !product_concat(i)) {
       std::size_t channel = 0;
       for (std::size_t p : nodes_[i].inputs) {
         plan.outputs[p].offset = plan.outputs[host_of(i)].offset + channel * sizeof(float);
@@ -882,10 +923,18 @@ void Model::use_plan(std::size_t n) {
   planned_scratch_.assign(nodes_.size(), nullptr);
   planned_ldy_.assign(nodes_.size(), 0);
   planned_pool_.assign(nodes_.size(), 0);
+  planned_product_.assign(nodes_.size(), 0);
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const MemoryPlan::Output& o = plan.outputs[i];
     if (o.scratch_bytes) planned_scratch_[i] = buffer + o.scratch_offset;
-    if (o.assembled || o.alias_of || (o.fused && pooled_concat(i))) planned_ldy_[i] = kNoStep;
+    if (o.assembled || o.alias_of || (o.fused && (pooled_concat(i) || product_concat(i))))
+      planned_ldy_[i] = kNoStep;
+    if (i > 0 && product_concat(i - 1)) planned_ldy_[i] = kNoStep;  // its parts wrote it
+    if (o.product_of) {
+      planned_product_[i] = *o.product_of;
+      acts_[i] = Tensor();
+      continue;
+    }
     if (o.part_of) planned_ldy_[i] = o.ldy;
     if (o.fused) {
       acts_[i] = Tensor();
@@ -909,6 +958,7 @@ void Model::drop_plan() {
   planned_scratch_.clear();
   planned_ldy_.clear();
   planned_pool_.clear();
+  planned_product_.clear();
   plan_buffer_.reset();
   planned_batch_.reset();
 }

@@ -196,6 +196,9 @@ class Model {
       // A part of a Concatenate pooled part by part (pooled_concat): the pooling node it runs
       // with, part_of too. Its place is its channels of the pooling's output.
       std::optional<std::size_t> pooled_with;
+      // A part of a Concatenate multiplied part by part (product_concat): the product's node,
+      // which its step writes into. It has no place of its own (bytes 0).
+      std::optional<std::size_t> product_of;
       std::size_t scratch_bytes = 0;   // the layer's scratch at its step (0: none)
       std::size_t scratch_offset = 0;  // of its place
     };
@@ -245,6 +248,14 @@ class Model {
   // acts on each channel alone), and neither node i nor node i + 1 has a step: the
   // Concatenate's output is never made.
   bool pooled_concat(std::size_t i) const;
+  // Whether an output-only forward multiplies node i, a Concatenate assembled in place, part by
+  // part: node i + 1, a 1x1 convolution in float that is not the model's output, alone reads
+  // it, every part can run as its part (Layer::feeds_product), the parts run in the order of
+  // their channels, and one of them runs int8 (the fusion is for int8 runs: float ones keep
+  // their path). Each part then continues node i + 1's sums with the product of its channels,
+  // made a band of rows at a time (Context::product_part), and neither node i nor node i + 1
+  // has a step: the Concatenate's output is never made.
+  bool product_concat(std::size_t i) const;
   // Whether an output-only forward gives node i's output its input's place and skips node i:
   // a layer that copies its input there (Layer::copies_input_in_inference: Dropout, Flatten),
   // whose input is another layer's output.
@@ -287,6 +298,8 @@ class Model {
   std::vector<std::size_t> planned_ldy_;  // per node: Context::output_ldy for it (0: packed)
   // per node: the pooling node a pooled Concatenate's part runs with (0: none)
   std::vector<std::size_t> planned_pool_;
+  // per node: the product node a multiplied Concatenate's part adds into (0: none)
+  std::vector<std::size_t> planned_product_;
   std::vector<Tensor> acts_, act_grads_;
   LayerTimes* times_ = nullptr;
   std::uint64_t params_version_ = 1;

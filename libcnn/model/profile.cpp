@@ -109,7 +109,8 @@ ModelProfile profile_model(Model& model, const ProfileOptions& opt, Rng& rng) {
     l.backward_ms = opt.backward ? median(bwd[i]) : 0;
     l.forward_flops = forward_flops(model, i, opt.batch);
     l.backward_flops = opt.backward ? backward_flops(model, i, opt.batch) : 0;
-    l.fused = !opt.backward && i > 0 && (model.fusable(i - 1) || model.pooled_concat(i - 1));
+    l.fused = !opt.backward && i > 0 &&
+              (model.fusable(i - 1) || model.pooled_concat(i - 1) || model.product_concat(i - 1));
     l.in_place = !opt.backward && (model.concat_in_place(i) || model.aliases_input(i));
     p.layers.push_back(std::move(l));
   }
@@ -245,6 +246,9 @@ std::string memory_text(const Model& model, const Model::MemoryPlan& plan) {
       << pad_right(shape_str(model.node(i).out_shape, true), shape_w);
     if (p.fused) {
       o << pad_left("fused", 12) << pad_left("-", 24) << pad_left("-", 10);
+    } else if (p.product_of) {
+      o << pad_left("fused", 12) << pad_left("into " + model.node(*p.product_of).layer->name(), 24)
+        << pad_left(std::to_string(p.first), 10);
     } else if (p.part_of || p.alias_of) {
       const std::string where = p.part_of ? "in " + model.node(*p.part_of).layer->name()
                                           : "as " + model.node(*p.alias_of).layer->name();
@@ -287,14 +291,15 @@ json_ordered memory_json(const Model& model, const Model::MemoryPlan& plan) {
     e["name"] = model.node(i).layer->name();
     e["type"] = model.node(i).layer->type();
     e["bytes"] = p.bytes;
-    e["fused"] = p.fused;
-    if (!p.fused) {
+    e["fused"] = p.fused || p.product_of.has_value();
+    if (!p.fused && !p.product_of) {
       e["offset"] = p.offset;
       e["first_step"] = p.first;
       e["last_step"] = p.last;
     }
     if (p.assembled) e["assembled_in_place"] = true;
     if (p.part_of) e["part_of"] = model.node(*p.part_of).layer->name();
+    if (p.product_of) e["product_of"] = model.node(*p.product_of).layer->name();
     if (p.alias_of) e["alias_of"] = model.node(*p.alias_of).layer->name();
     e["derived_bytes"] = model.node(i).layer->derived_bytes(plan.batch);
     e["scratch_bytes"] = p.scratch_bytes;

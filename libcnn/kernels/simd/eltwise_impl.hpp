@@ -504,13 +504,17 @@ struct Eltwise {
 
   // small_k_forward: R rows x NV vectors of output columns from j0, accumulators in registers;
   // per tap t, NV loads of b's row and R broadcasts of a feed R * NV FMAs.
+  // With start (continue_product): each sum starts from start's value of its row and column
+  // (start's rows ldy floats apart) instead of the bias.
   template <std::size_t R, std::size_t NV>
   static void small_k_tile(const Rows& a, const float* b, const float* bias, std::size_t f,
-                           std::size_t j0, bool relu, float* y, std::size_t ldy) {
+                           std::size_t j0, bool relu, float* y, std::size_t ldy,
+                           const float* start) {
     V acc[R][NV];
     for (std::size_t j = 0; j < NV; ++j) {
       const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
-      for (std::size_t r = 0; r < R; ++r) acc[r][j] = bv;
+      for (std::size_t r = 0; r < R; ++r)
+        acc[r][j] = start ? V::load_unaligned(start + r * ldy + j0 + j * W) : bv;
     }
     const float* bt_row = b + j0;
     for (std::size_t ky = 0; ky < a.kh; ++ky) {
@@ -533,16 +537,18 @@ struct Eltwise {
 
   template <std::size_t R, std::size_t NV = 2>
   static void small_k_rows(const Rows& a, const float* b, const float* bias, std::size_t f,
-                           bool relu, float* y, std::size_t ldy) {
+                           bool relu, float* y, std::size_t ldy, const float* start = nullptr) {
     const std::size_t fv = f - f % W;
     std::size_t j0 = 0;
     if constexpr (NV > 2)
-      for (; j0 + NV * W <= fv; j0 += NV * W) small_k_tile<R, NV>(a, b, bias, f, j0, relu, y, ldy);
-    for (; j0 + 2 * W <= fv; j0 += 2 * W) small_k_tile<R, 2>(a, b, bias, f, j0, relu, y, ldy);
-    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, f, j0, relu, y, ldy);
+      for (; j0 + NV * W <= fv; j0 += NV * W)
+        small_k_tile<R, NV>(a, b, bias, f, j0, relu, y, ldy, start);
+    for (; j0 + 2 * W <= fv; j0 += 2 * W)
+      small_k_tile<R, 2>(a, b, bias, f, j0, relu, y, ldy, start);
+    if (j0 < fv) small_k_tile<R, 1>(a, b, bias, f, j0, relu, y, ldy, start);
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t j = fv; j < f; ++j) {
-        float s = bias ? bias[j] : 0.0f;
+        float s = start ? start[r * ldy + j] : bias ? bias[j] : 0.0f;
         std::size_t t = 0;
         for (std::size_t ky = 0; ky < a.kh; ++ky)
           for (std::size_t i = 0; i < a.run; ++i, ++t)
@@ -560,6 +566,22 @@ struct Eltwise {
     for (; r + 4 <= rows; r += 4) small_k_rows<4>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
     for (; r < rows; ++r) small_k_rows<1>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
     if (!fused) act_rows(act, y, rows, f, ldy);
+  }
+
+  // kernels/eltwise.hpp: y = a * b, each sum continued from y (from_y) or from 0, in tiles of
+  // 8 rows (4 and 1 at the end) by 2 or 1 vectors of columns.
+  static void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
+                               std::size_t k, std::size_t f, float* y, std::size_t ldy,
+                               bool from_y) {
+    const Rows in{a, lda, 1, k, 0};
+    const auto start = [&](std::size_t r) { return from_y ? y + r * ldy : nullptr; };
+    std::size_t r = 0;
+    for (; r + 8 <= rows; r += 8)
+      small_k_rows<8>(in.at(r), b, nullptr, f, false, y + r * ldy, ldy, start(r));
+    for (; r + 4 <= rows; r += 4)
+      small_k_rows<4>(in.at(r), b, nullptr, f, false, y + r * ldy, ldy, start(r));
+    for (; r < rows; ++r)
+      small_k_rows<1>(in.at(r), b, nullptr, f, false, y + r * ldy, ldy, start(r));
   }
 
   // small_k_forward over a convolution's windows (kernels/eltwise.hpp), in tiles of R windows
@@ -793,7 +815,8 @@ struct Eltwise {
                               small_k_forward,
                               small_k_conv,
                               small_k_weight_grad,
-                              small_k_conv_weight_grad};
+                              small_k_conv_weight_grad,
+                              continue_product};
     return t;
   }
 };

@@ -32,6 +32,8 @@ struct EltwiseFns {
   void (*small_k_conv_weight_grad)(Act, const ConvGeometry&, const float*, const float*,
                                    const float*, std::size_t, std::size_t, std::size_t, float*,
                                    float*);
+  void (*continue_product)(const float*, std::size_t, const float*, std::size_t, std::size_t,
+                           std::size_t, float*, std::size_t, bool);
 };
 
 const EltwiseFns& eltwise_sse2();

@@ -17,6 +17,7 @@
 
 #include "kernels/dispatch.hpp"
 #include "kernels/eltwise.hpp"
+#include "kernels/gemm.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/pooling.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
@@ -425,5 +426,48 @@ TEST_CASE(
           }
         }
     }
+  }
+}
+
+TEST_CASE("continue_product of every ISA: a product cut along k equals that ISA's gemm, bitwise") {
+  // The sums of a SIMD gemm with k <= kGemmOneBlock start from 0 and add their terms in order;
+  // continue_product in two parts (the second continuing the first's sums) makes the same bits
+  // where the ISA has fused multiply-adds. SSE2's vectors multiply, then add (two roundings), and
+  // its columns past the last vector fuse them: within 1e-5 there. The reference continues in
+  // float, against a float sum written out here.
+  cnn::Rng rng(61);
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (std::size_t rows : {1, 7, 8, 13, 127})
+      for (std::size_t f : {1, 16, 17, 32, 64})
+        for (std::size_t k : {2, 40, 256}) {
+          CAPTURE(rows);
+          CAPTURE(f);
+          CAPTURE(k);
+          const std::size_t lda = k + 3, ldy = f + 5, cut = k / 2 + 1;
+          const std::vector<float> a = random_vec(rng, rows * lda), b = random_vec(rng, k * f);
+          std::vector<float> want(rows * ldy, -7.0f), got(rows * ldy, -7.0f);
+          if (isa == Isa::Reference) {
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t j = 0; j < f; ++j) {
+                float s = 0.0f;
+                for (std::size_t t = 0; t < k; ++t) s = std::fma(a[r * lda + t], b[t * f + j], s);
+                want[r * ldy + j] = s;
+              }
+          } else {
+            gemm_for(isa, Trans::No, Trans::No, rows, f, k, 1.0f, a.data(), lda, b.data(), f, 0.0f,
+                     want.data(), ldy);
+          }
+          fns.continue_product(a.data(), lda, b.data(), rows, cut, f, got.data(), ldy, false);
+          fns.continue_product(a.data() + cut, lda, b.data() + cut * f, rows, k - cut, f,
+                               got.data(), ldy, true);
+          if (isa != Isa::Sse2) {
+            CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+            continue;
+          }
+          for (std::size_t i = 0; i < want.size(); ++i)
+            CHECK(std::fabs(got[i] - want[i]) <= 1e-5f * std::max(1.0f, std::fabs(want[i])));
+        }
   }
 }

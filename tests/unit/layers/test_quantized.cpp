@@ -504,3 +504,53 @@ TEST_CASE("an int8 1x1 part of a pooled Concatenate, and an int8 1x1 before glob
   Rng rng(56);
   require_same_as_apart(pooled, apart, rng, {13, 11, 12});
 }
+
+TEST_CASE("Concatenate parts multiplied part by part into a float 1x1: the copied model's output") {
+  // SqueezeNet's fire2 then fire3's squeeze: a float thin expand 1x1 (k = 8) and an int8 expand
+  // 3x3 (windows read in place), concatenated and read by a 1x1 convolution kept in float. Each
+  // part adds the product of its channels, made a band of rows at a time, into the 1x1's output
+  // (the Concatenate is never made), each sum continued from part to part in the GEMM's order:
+  // the same bits. A part with a sigmoid (applied to the band after the epilogue); and the
+  // parts in the Concatenate reversed, so that they would run against the channels' order:
+  // then nothing is multiplied part by part.
+  for (const bool reversed : {false, true}) {
+    CAPTURE(reversed);
+    json arch = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
+        {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu"},
+        {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
+         "bias_initializer": "glorot_uniform"},
+        {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
+         "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
+         "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+        {"type": "Conv2D", "name": "es", "filters": 5, "kernel_size": 3, "padding": "same",
+         "inputs": "squeeze", "activation": "sigmoid",
+         "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+        {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3", "es"]},
+        {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
+         "bias_initializer": "glorot_uniform"},
+        {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+    if (reversed) arch["layers"][4]["inputs"] = json::array({"es", "e3", "e1"});
+    Model fused = Model::from_json(arch, "fused.json");
+    Model apart = Model::from_json(parts_apart(arch, {"e1", "e3", "es"}), "apart.json");
+    REQUIRE(fused.node(4).layer->name() == "cat");
+    const bool vnni = kernels::native_int8(kernels::active_isa());
+    CHECK(fused.product_concat(4) == (vnni && !reversed));
+    CHECK_FALSE(apart.product_concat(7));
+    Rng rng(57);
+    fused.init_params(rng);
+    std::copy(fused.values(), fused.values() + fused.arena_size(), apart.values());
+    Context ctx = output_only();
+    for (std::size_t n : {4, 1, 3}) {
+      CAPTURE(n);
+      const Tensor x = random_batch(rng, {n, 9, 11, 12});
+      const Tensor got = fused.forward(ctx, x);
+      CHECK(same_bits(apart.forward(ctx, x), got));
+      CHECK_FALSE(same_bits(float_output(fused, ctx, x), got));  // the int8 path ran
+      // In float (int8 off) nothing is multiplied part by part: the same bits as apart.
+      detail::set_int8(false);
+      CHECK_FALSE(fused.product_concat(4));
+      CHECK(same_bits(fused.forward(ctx, x), apart.forward(ctx, x)));
+      detail::set_int8(true);
+    }
+  }
+}
