@@ -116,6 +116,28 @@ void require_same_as_apart(Model& m, Model& apart, Rng& rng, const Shape& sample
   }
 }
 
+// A fire module as SqueezeNet has it, every convolution int8: squeeze 1x1, then expand 1x1 and
+// 3x3 and a 3x3 sigmoid branch, concatenated ("cat", node 4) and read by another 1x1 ("next"),
+// then global average pooling.
+json fire_with_sigmoid() {
+  return json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
+      {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu",
+       "quantization": {"input_scale": 0.01, "input_zero_point": 30}},
+      {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
+       "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Conv2D", "name": "es", "filters": 5, "kernel_size": 3, "padding": "same",
+       "inputs": "squeeze", "activation": "sigmoid",
+       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
+      {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3", "es"]},
+      {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
+       "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
+      {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -419,22 +441,7 @@ TEST_CASE("int8 Conv2D parts of a Concatenate assembled in place: bitwise the sa
   // 3x3 reading its windows in place where the CPU has VNNI), concatenated and read by another
   // int8 1x1 layer, and a sigmoid branch (applied row by row after the epilogue). Against the
   // same model with linear Activations between the parts and the Concatenate, which copies.
-  const json arch = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
-      {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu",
-       "quantization": {"input_scale": 0.01, "input_zero_point": 30}},
-      {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
-       "bias_initializer": "glorot_uniform",
-       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
-      {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
-       "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
-       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
-      {"type": "Conv2D", "name": "es", "filters": 5, "kernel_size": 3, "padding": "same",
-       "inputs": "squeeze", "activation": "sigmoid",
-       "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
-      {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3", "es"]},
-      {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
-       "quantization": {"input_scale": 0.03, "input_zero_point": 0}},
-      {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+  const json arch = fire_with_sigmoid();
   Model assembled = Model::from_json(arch, "assembled.json");
   Model apart = Model::from_json(parts_apart(arch, {"e1", "e3", "es"}), "apart.json");
   REQUIRE(assembled.node(4).layer->name() == "cat");
@@ -515,20 +522,10 @@ TEST_CASE("Concatenate parts multiplied part by part into a float 1x1: the copie
   // then nothing is multiplied part by part.
   for (const bool reversed : {false, true}) {
     CAPTURE(reversed);
-    json arch = json::parse(R"({"name": "fire", "input_shape": [9, 11, 12], "layers": [
-        {"type": "Conv2D", "name": "squeeze", "filters": 8, "kernel_size": 1, "activation": "relu"},
-        {"type": "Conv2D", "name": "e1", "filters": 12, "kernel_size": 1, "activation": "relu",
-         "bias_initializer": "glorot_uniform"},
-        {"type": "Conv2D", "name": "e3", "filters": 20, "kernel_size": 3, "padding": "same",
-         "inputs": "squeeze", "activation": "relu", "bias_initializer": "glorot_uniform",
-         "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
-        {"type": "Conv2D", "name": "es", "filters": 5, "kernel_size": 3, "padding": "same",
-         "inputs": "squeeze", "activation": "sigmoid",
-         "quantization": {"input_scale": 0.02, "input_zero_point": 0}},
-        {"type": "Concatenate", "name": "cat", "inputs": ["e1", "e3", "es"]},
-        {"type": "Conv2D", "name": "next", "filters": 6, "kernel_size": 1, "activation": "relu",
-         "bias_initializer": "glorot_uniform"},
-        {"type": "GlobalAveragePooling2D", "name": "gap"}]})");
+    // The squeeze, the expand 1x1 (thin: k = 8) and next in float.
+    json arch = fire_with_sigmoid();
+    for (std::size_t i : {0, 1, 5}) arch["layers"][i].erase("quantization");
+    arch["layers"][5]["bias_initializer"] = "glorot_uniform";
     if (reversed) arch["layers"][4]["inputs"] = json::array({"es", "e3", "e1"});
     Model fused = Model::from_json(arch, "fused.json");
     Model apart = Model::from_json(parts_apart(arch, {"e1", "e3", "es"}), "apart.json");
