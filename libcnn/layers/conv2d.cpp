@@ -167,6 +167,13 @@ struct RowBand {
   }
 };
 
+// How many tasks a sample's `rows` output rows are cut into, for a batch of n on the pool's
+// threads: about 4 per thread in all, so that a batch smaller than the threads still spreads.
+std::size_t sample_parts(std::size_t rows, std::size_t n) {
+  const auto threads = static_cast<std::size_t>(kernels::num_threads());
+  return std::min(rows, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+}
+
 // Pools a band's convolution rows (count of them, from `rows`) into pooled rows [py0, py1) of a
 // sample (both fused forwards): into out_sample (ldo floats a pixel), or, with a sink, into
 // `pooled` [py1 - py0, out_w, f] and from there quantized into the sink's sample.
@@ -525,15 +532,20 @@ bool Conv2D::fuses_with(const Layer& next) const {
   return plan_.small_k && !winograd_forward();
 }
 
+void Conv2D::quantize_direct_input(const Context& ctx, const Tensor& x) {
+  const std::size_t n = x.shape()[0];
+  if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
+  qprod_->prepare(params()[0].value, geo_.col_cols(), filters_, *quant_, &geo_, ctx.params_version);
+  sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
+  if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+}
+
 void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                                  const detail::Pool2D& pool, Tensor& out) {
   const std::size_t n = x.shape()[0], f = filters_;
   const float* bias = use_bias_ ? params()[1].value : nullptr;
   const bool relu = act == kernels::Act::Relu;
-  if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
-  qprod_->prepare(params()[0].value, geo_.col_cols(), f, *quant_, &geo_, ctx.params_version);
-  sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
-  if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+  quantize_direct_input(ctx, x);
   const kernels::PoolGeometry& pg = pool.geometry();
   const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_), out_size = pg.out_size();
   const std::size_t ldo = pg.c;  // a pooled Concatenate's part (forward_fused): wider than f
@@ -564,7 +576,7 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
       line_floats(last_row(out_rows) * row_out + (sink ? out_rows * pg.out_w * f : 0));
   // Tasks: parts of a sample's pooled rows (a batch smaller than the threads still spreads).
   const auto threads = static_cast<std::size_t>(kernels::num_threads());
-  const std::size_t parts = std::min(pg.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+  const std::size_t parts = sample_parts(pg.out_h, n);
   sized(fused_, threads * band, name(), "the convolution rows of pooled rows");
   std::atomic<std::size_t> next_slot{0};
   kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
@@ -658,18 +670,14 @@ void Conv2D::forward_product(const Context& ctx, const Tensor& x, const Conv2D& 
   if (runs_int8()) {
     if (!int8_forward(ctx) || !int8_direct())
       throw Error(name() + ": the product's part in int8 is for output-only inference");
-    if (!qprod_) qprod_ = std::make_unique<detail::QuantizedProduct>();
-    qprod_->prepare(params()[0].value, geo_.col_cols(), f, *quant_, &geo_, ctx.params_version);
-    sized_bytes(qx_, kernels::qconv_input_bytes(geo_, n), name(), "the quantized input");
-    if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
+    quantize_direct_input(ctx, x);
     const std::size_t sample_bytes = kernels::qconv_sample_bytes(geo_);
     const std::size_t row_out = geo_.out_w * f;
     const std::size_t band_rows =
         std::clamp<std::size_t>(kInt8BandBytes / sizeof(float) / row_out, 1, geo_.out_h);
     const std::size_t band = line_floats(band_rows * row_out);
     // Tasks: parts of a sample's rows (a batch smaller than the threads still spreads).
-    const std::size_t parts =
-        std::min(geo_.out_h, std::max<std::size_t>(1, (threads * 4 + n - 1) / n));
+    const std::size_t parts = sample_parts(geo_.out_h, n);
     sized(fused_, threads * band, name(), "the convolution rows of a product's part");
     kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
       float* rows = fused_.data() + next_slot.fetch_add(1) % threads * band;

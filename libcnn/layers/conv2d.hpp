@@ -151,6 +151,9 @@ class Conv2D final : public Layer {
   // Whether qx_ holds this batch's input already, written by the layer before (quantized_input);
   // either way the next forward quantizes again unless handed it anew.
   bool take_quantized_input(std::size_t n);
+  // The int8 paths that read their windows in place (int8_direct): the quantized kernel made
+  // ready, and x quantized into qx_ (padded) unless the layer before wrote it there.
+  void quantize_direct_input(const Context& ctx, const Tensor& x);
   void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                            const detail::Pool2D& pool, Tensor& out);
   // Context::quantized_output when this layer's pooled output (pg) is that input, else null.
