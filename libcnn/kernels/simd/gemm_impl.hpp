@@ -85,6 +85,7 @@ struct Gemm {
   using V = xsimd::batch<float, Arch>;
   static constexpr int W = static_cast<int>(V::size);
   static constexpr int NR = NV * W;
+  static constexpr std::size_t kKC = KC, kNC = NC;  // the k blocks and panels (of B, packed)
   static_assert(NC % NR == 0, "NC must be a multiple of NR");
   static_assert(MCS > 0, "MCS counts slivers");
   // A packed MC rows at a time: with A transposed, each packed row of op(A) is then a contiguous

@@ -249,6 +249,37 @@ TEST_CASE("gemm: a narrow C (one vector wide) is bitwise the same columns of a w
             }
 }
 
+TEST_CASE("gemm: a transposed A gives the bits of the same A transposed beforehand") {
+  // AVX-512 multiplies a transposed A on a tile of other rows than an untransposed one
+  // (gemm_avx512.cpp); every element of C must still get the same operations in the same order.
+  // m around both tiles' row counts (8 and 14) and Winograd's kernel gradients (32 to 128), k
+  // of one block and of two (k = 500: two k blocks of 250), B plain and transposed, beta 0 and
+  // 0.5, 1 and 2 threads. Every product is large enough for the tiles (m * n * k > 32^3): the
+  // small ones skip them, and there a B^T with A plain sums along k by vectors.
+  ThreadsGuard guard;
+  cnn::Rng rng(23);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (Isa isa : supported_isas())
+      for (std::size_t m : {8, 14, 20, 32, 37, 64, 100, 128, 300})
+        for (std::size_t n : {16, 64, 70})
+          for (std::size_t k : {300, 500})
+            for (auto tb : {Trans::No, Trans::Yes})
+              for (float beta : {0.0f, 0.5f}) {
+                const Problem t = make_problem(rng, Trans::Yes, tb, m, n, k, 0, 1.0f, beta);
+                Problem p = t;  // A [m, k] = the transpose of t's [k, m]
+                p.ta = Trans::No;
+                p.lda = k;
+                for (std::size_t i = 0; i < m; ++i)
+                  for (std::size_t q = 0; q < k; ++q) p.a[i * k + q] = t.a[q * t.lda + i];
+                const std::vector<float> ct = run(isa, t), cn = run(isa, p);
+                REQUIRE_MESSAGE(std::memcmp(ct.data(), cn.data(), ct.size() * sizeof(float)) == 0,
+                                describe(isa, t) << " differs from A transposed beforehand, "
+                                                 << threads << " threads");
+              }
+  }
+}
+
 TEST_CASE(
     "PackedB: every ISA's packed product equals gemm bitwise, and the reference on small sizes") {
   ThreadsGuard guard;
