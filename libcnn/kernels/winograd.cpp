@@ -347,8 +347,8 @@ void combine_grad(const simd::WinogradFns& fns, const float* du, std::size_t cf,
     for (std::size_t k = 0; k < kPositions; ++k)
       coef[tap][k] = static_cast<float>(kG[k / kTile][tap / 3] * kG[k % kTile][tap % 3]);
   // In fixed pieces, not one range per thread: where a range ends decides which values take
-  // the vector path and which the scalar tail, whose roundings may differ (an unfused
-  // xsimd::fma in a build without inlining), and that must not depend on the thread count.
+  // the vector path and which the scalar tail, whose roundings may differ (SSE2's vectors
+  // multiply and add apart), and that must not depend on the thread count.
   parallel_for(0, (cf + kPiece - 1) / kPiece, [&](std::size_t piece) {
     const std::size_t lo = piece * kPiece, hi = std::min(cf, lo + kPiece);
     for (std::size_t tap = 0; tap < 9; ++tap)

@@ -30,6 +30,7 @@
 #include "kernels/eltwise.hpp"
 #include "kernels/im2col.hpp"
 #include "kernels/simd/eltwise_simd.hpp"
+#include "kernels/simd/fused.hpp"
 #include "tensor/aligned.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
@@ -524,7 +525,7 @@ struct Eltwise {
         for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
         for (std::size_t r = 0; r < R; ++r) {
           const V av(ar[r * a.rs + t]);
-          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(av, bt[j], acc[r][j]);
+          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = fused(av, bt[j], acc[r][j]);
         }
       }
     }
@@ -560,12 +561,12 @@ struct Eltwise {
   static void small_k_forward(Act act, const float* a, const float* b, const float* bias,
                               std::size_t rows, std::size_t k, std::size_t f, float* y,
                               std::size_t ldy) {
-    const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
+    const bool relu = act == Act::Relu, act_inline = relu || act == Act::Linear;
     const Rows col{a, k, 1, k, 0};
     std::size_t r = 0;
     for (; r + 4 <= rows; r += 4) small_k_rows<4>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
     for (; r < rows; ++r) small_k_rows<1>(col.at(r), b, bias, f, relu, y + r * ldy, ldy);
-    if (!fused) act_rows(act, y, rows, f, ldy);
+    if (!act_inline) act_rows(act, y, rows, f, ldy);
   }
 
   // kernels/eltwise.hpp: y = a * b, each sum continued from y (from_y) or from 0, in tiles of
@@ -609,7 +610,7 @@ struct Eltwise {
   static void small_k_conv_tiles(Act act, const ConvGeometry& g, const float* x, const float* b,
                                  const float* bias, std::size_t p0, std::size_t count,
                                  std::size_t f, float* y, std::size_t ldy) {
-    const bool relu = act == Act::Relu, fused = relu || act == Act::Linear;
+    const bool relu = act == Act::Relu, act_inline = relu || act == Act::Linear;
     const std::size_t k = g.col_cols(), c = g.c;
     float local[R * kSmallK];  // k <= kSmallK (checked by kernels::small_k_conv)
     const Rows col{local, k, 1, k, 0};
@@ -647,7 +648,7 @@ struct Eltwise {
       }
       p = row_end;
     }
-    if (!fused) act_rows(act, y, count, f, ldy);
+    if (!act_inline) act_rows(act, y, count, f, ldy);
   }
 
   // The rows of small_k_weight_grad's a as a grid: row p (p = p0, p0 + 1, ...; oy = p / out_w,
@@ -695,7 +696,7 @@ struct Eltwise {
       }
       for (std::size_t t = 0; t < TB; ++t) {
         const V av(ar[off[t]]);
-        for (std::size_t j = 0; j < NV; ++j) acc[t][j] = xsimd::fma(av, dz[j], acc[t][j]);
+        for (std::size_t j = 0; j < NV; ++j) acc[t][j] = fused(av, dz[j], acc[t][j]);
       }
       if (++ox == a.out_w) {
         ox = 0;

@@ -44,6 +44,7 @@
 #include <new>
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/simd/fused.hpp"
 #include "kernels/simd/gemm_simd.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
@@ -153,7 +154,7 @@ struct Gemm {
         }
         const V av(*ap);
 #pragma GCC unroll 8
-        for (int v = 0; v < NK; ++v) acc[i][v] = xsimd::fma(av, bv[v], acc[i][v]);
+        for (int v = 0; v < NK; ++v) acc[i][v] = fused(av, bv[v], acc[i][v]);
       }
       b += NR;
       if constexpr (AM == Rows) {
@@ -176,7 +177,7 @@ struct Gemm {
 #pragma GCC unroll 8
         for (int v = 0; v < NK; ++v) {
           float* cp = c + i * ldc + v * W;
-          xsimd::fma(va, acc[i][v], vb * V::load_unaligned(cp)).store_unaligned(cp);
+          fused(va, acc[i][v], vb * V::load_unaligned(cp)).store_unaligned(cp);
         }
     }
   }
@@ -380,16 +381,6 @@ struct Gemm {
         pack_b(g, pc, min_sz(kb, k - pc), jc, min_sz(NC, n - jc), dst + packed_panel(k, n, jc, pc));
   }
 
-  // a * b + c in one rounding where the ISA has FMA. This xsimd's avx512f has no fma of its own:
-  // its generic a * b + c is fused only where the compiler contracts it, and with the taps
-  // shared by 36 outputs it does not everywhere.
-  static V fused(V a, V b, V c) {
-    if constexpr (std::is_same_v<Arch, xsimd::avx512f>)
-      return _mm512_fmadd_ps(a, b, c);
-    else
-      return xsimd::fma(a, b, c);
-  }
-
   // Rows [p0, p1) of the packed dst[o] (o < outs; each packed_b_floats(k, n) floats, 64-byte
   // aligned) for dst[o] = sum over t < 9 of coef[9 o + t] * B_t, where B_t = b + t * tap_stride
   // is [k, n] with rows ldb apart: the first term a product, the others fused multiply-adds in
@@ -445,12 +436,12 @@ struct Gemm {
         for (; j + W <= g.n; j += W) {
           V acc(0.0f);
           for (std::size_t p = 0; p < g.k; ++p)
-            acc = xsimd::fma(V(at_a(g, i, p)), V::load_unaligned(g.b + p * g.ldb + j), acc);
+            acc = fused(V(at_a(g, i, p)), V::load_unaligned(g.b + p * g.ldb + j), acc);
           const V va(g.alpha);
           if (g.beta == 0.0f)
             (va * acc).store_unaligned(crow + j);
           else
-            xsimd::fma(va, acc, V(g.beta) * V::load_unaligned(crow + j)).store_unaligned(crow + j);
+            fused(va, acc, V(g.beta) * V::load_unaligned(crow + j)).store_unaligned(crow + j);
         }
       } else if (g.ta == Trans::No) {
         const float* arow = g.a + i * g.lda;
@@ -459,7 +450,7 @@ struct Gemm {
           V vacc(0.0f);
           std::size_t p = 0;
           for (; p + W <= g.k; p += W)
-            vacc = xsimd::fma(V::load_unaligned(arow + p), V::load_unaligned(brow + p), vacc);
+            vacc = fused(V::load_unaligned(arow + p), V::load_unaligned(brow + p), vacc);
           float acc = xsimd::hadd(vacc);
           for (; p < g.k; ++p) acc = std::fma(arow[p], brow[p], acc);
           store_scalar(crow + j, acc, g.alpha, g.beta);

@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/simd/fused.hpp"
 #include "kernels/simd/winograd_simd.hpp"
 
 namespace cnn::kernels::simd::CNN_SIMD_NS {
@@ -35,18 +36,17 @@ struct Winograd {
   using V = xsimd::batch<float, Arch>;
   static constexpr std::size_t W = V::size;
 
-  // Whether xsimd::fma is one fused operation on this ISA (SSE2 has no FMA: xsimd multiplies,
-  // rounds, then adds).
+  // Whether the vectors' multiply-add is one fused operation on this ISA (fused.hpp; SSE2 has
+  // no FMA: xsimd multiplies, rounds, then adds).
   static constexpr bool kFused = !std::is_same_v<Arch, xsimd::sse2>;
 
-  // a * b + c, fused where the vectors' xsimd::fma is (the channels past the last whole vector
-  // then get the value a vector lane would, in an optimised build). Callers still cut ranges
-  // at places that do not depend on the thread count: a build that does not inline xsimd
-  // (the sanitizer build) may leave the vector fma unfused.
+  // a * b + c, fused where the vectors' is (the channels past the last whole vector then get
+  // the value a vector lane would). Callers still cut ranges at places that do not depend on
+  // the thread count, so that no value's path (vector or scalar) does.
   template <class T>
   static T fma(T a, T b, T c) {
     if constexpr (!std::is_same_v<T, float>)
-      return xsimd::fma(a, b, c);
+      return fused(a, b, c);
     else if constexpr (kFused)
       return std::fma(a, b, c);
     else
@@ -176,7 +176,7 @@ struct Winograd {
     for (; i + W <= n; i += W) {
       V acc = V(coef[0]) * V::load_unaligned(g + i);
       for (std::size_t j = 1; j < terms; ++j)
-        acc = xsimd::fma(V(coef[j]), V::load_unaligned(g + j * stride + i), acc);
+        acc = fused(V(coef[j]), V::load_unaligned(g + j * stride + i), acc);
       acc.store_unaligned(u + i);
     }
     for (; i < n; ++i) {

@@ -31,14 +31,6 @@ namespace {
 
 const std::size_t kSizes[] = {1, 7, 8, 9, 15, 16, 17, 127};
 
-// Whether the build's AVX2 and AVX-512 vector multiply-adds round once (see continue_product's
-// test): GCC contracts xsimd's AVX-512 multiply-then-add; clang keeps two roundings.
-#if defined(__clang__)
-constexpr bool kFusedVectors = false;
-#else
-constexpr bool kFusedVectors = true;
-#endif
-
 std::vector<Isa> isas() {
   std::vector<Isa> v{Isa::Reference};
   for (Isa i : supported_isas()) v.push_back(i);
@@ -441,9 +433,9 @@ TEST_CASE("continue_product of every ISA: a product cut along k equals that ISA'
   // The sums of a SIMD gemm with k <= kGemmOneBlock start from 0 and add their terms in order;
   // continue_product in two parts (the second continuing the first's sums) makes the same bits
   // where the vector multiply-adds are fused, as the scalar std::fma of the columns past the last
-  // vector is: AVX2 and AVX-512 built by GCC, which contracts xsimd's AVX-512 multiply-then-add.
-  // SSE2 has no fused multiply-add and clang does not contract: within 1e-5 there. The reference
-  // continues in float, against a float sum written out here.
+  // vector is: AVX2 and AVX-512 (kernels/simd/fused.hpp), whatever the compiler. SSE2 has no
+  // fused multiply-add: within 1e-5 there. The reference continues in float, against a float
+  // sum written out here.
   cnn::Rng rng(61);
   for (Isa isa : isas()) {
     CAPTURE(isa_name(isa));
@@ -471,7 +463,7 @@ TEST_CASE("continue_product of every ISA: a product cut along k equals that ISA'
           fns.continue_product(a.data(), lda, b.data(), rows, cut, f, got.data(), ldy, false);
           fns.continue_product(a.data() + cut, lda, b.data() + cut * f, rows, k - cut, f,
                                got.data(), ldy, true);
-          if (isa != Isa::Sse2 && kFusedVectors) {
+          if (isa != Isa::Sse2) {
             CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
             continue;
           }
