@@ -38,10 +38,9 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
 // 0, then adding a[r, t] * b[t, :] for t = 0, 1, ..., k - 1 by multiply-adds: a SIMD gemm's
 // operations in its order where it sums its k terms in one block (k <= kGemmOneBlock, gemm.hpp),
 // so that a product cut along k into parts, each continuing the last, equals one gemm bitwise
-// (with AVX2 and AVX-512 built by GCC; SSE2 has no fused multiply-add, and clang leaves xsimd's
-// AVX-512 multiply-then-add in two roundings, so there the columns past the last vector, summed
-// by scalar fused multiply-adds, may differ in the last bit). a's rows lie lda floats apart, y's
-// ldy. For any k (no packing).
+// (with AVX2 and AVX-512, whatever the compiler: kernels/simd/fused.hpp; SSE2 has no fused
+// multiply-add, and the columns past its last vector differ in rounding). a's rows lie lda floats
+// apart, y's ldy. For any k (no packing).
 void continue_product(const float* a, std::size_t lda, const float* b, std::size_t rows,
                       std::size_t k, std::size_t f, float* y, std::size_t ldy, bool from_y);
 
