@@ -128,9 +128,13 @@ void quantize_row(const simd::QGemmFns* native, const float* src, std::size_t co
   }
 }
 
+// The cells of a window along a row: kw, or one with packed taps.
+std::size_t cell_kw(const ConvGeometry& g) { return qconv_packs_taps(g) ? 1 : g.kw; }
 // The padded sample's sizes (qconv_fits' geometries): the cells the windows cover.
 std::size_t padded_h(const ConvGeometry& g) { return (g.out_h - 1) * g.stride_h + g.kh; }
-std::size_t padded_w(const ConvGeometry& g) { return (g.out_w - 1) * g.stride_w + g.kw; }
+std::size_t padded_w(const ConvGeometry& g) { return (g.out_w - 1) * g.stride_w + cell_kw(g); }
+// The padded row's pixels (with packed taps: the bytes the cells take theirs from).
+std::size_t padded_pixels(const ConvGeometry& g) { return (g.out_w - 1) * g.stride_w + g.kw; }
 // Bytes a tile's windows may read past the last sample: 14 windows, stride_w pixels apart.
 std::size_t conv_slack(const ConvGeometry& g) {
   return (14 * g.stride_w + g.kw) * qconv_channels(g) + 64;
@@ -148,11 +152,15 @@ void quantize_u8(const float* x, std::size_t rows, std::size_t cols, std::size_t
   });
 }
 
+bool qconv_packs_taps(const ConvGeometry& g) { return g.c == 1 && g.kw >= 2 && g.kw <= 4; }
+
 std::size_t qconv_channels(const ConvGeometry& g) { return (g.c + 3) / 4 * 4; }
 
+std::size_t qconv_k(const ConvGeometry& g) { return g.kh * cell_kw(g) * qconv_channels(g); }
+
 bool qconv_geometry_fits(const ConvGeometry& g) {
-  return g.dil_h == 1 && g.dil_w == 1 && g.kh * g.kw > 1 &&
-         g.kh * g.kw * qconv_channels(g) <= simd::kQConvMaxK && g.out_h > 0 && g.out_w > 0;
+  return g.dil_h == 1 && g.dil_w == 1 && g.kh * g.kw > 1 && qconv_k(g) <= simd::kQConvMaxK &&
+         g.out_h > 0 && g.out_w > 0;
 }
 
 bool qconv_fits(const ConvGeometry& g, Isa isa) {
@@ -160,7 +168,7 @@ bool qconv_fits(const ConvGeometry& g, Isa isa) {
 }
 
 bool qconv_fits(const ConvGeometry& g, const PackedQB& b) {
-  return b.k() == g.kh * g.kw * qconv_channels(g) && qconv_fits(g, b.isa());
+  return b.k() == qconv_k(g) && qconv_fits(g, b.isa());
 }
 
 std::size_t qconv_sample_bytes(const ConvGeometry& g) {
@@ -179,6 +187,16 @@ void conv_row(const simd::QGemmFns* native, const ConvGeometry& g, const float* 
   if (y + g.pad_top >= hp) return;  // a row no window reads
   const auto zp = static_cast<std::uint8_t>(zero_point);
   std::uint8_t* d = sample + (y + g.pad_top) * wp * cp;
+  if (qconv_packs_taps(g)) {
+    // The padded row's bytes (3 to spare, read by the last cells), then cell x = bytes x..x+3.
+    const std::size_t pixels = padded_pixels(g);
+    const std::size_t left = std::min(g.pad_left, pixels), inside = std::min(g.w, pixels - left);
+    thread_local std::vector<std::uint8_t> line;
+    line.assign(pixels + 3, zp);
+    quantize_row(native, x, inside, 1.0f / scale, zero_point, line.data() + left);
+    for (std::size_t i = 0; i < wp; ++i) std::memcpy(d + i * 4, line.data() + i, 4);
+    return;
+  }
   const std::size_t left = std::min(g.pad_left, wp), inside = std::min(g.w, wp - left);
   std::memset(d, zp, left * cp);
   if (cp == c) {
@@ -241,6 +259,14 @@ void quantize_conv_input(const ConvGeometry& g, std::size_t n, const float* x, f
 
 void pad_kernel_channels(const ConvGeometry& g, const float* kernel, std::size_t n, float* dst) {
   const std::size_t c = g.c, cp = qconv_channels(g);
+  if (qconv_packs_taps(g)) {
+    // Row (ky, j): tap (ky, j) of the one channel, zero for j >= kw.
+    for (std::size_t ky = 0; ky < g.kh; ++ky)
+      for (std::size_t j = 0; j < 4; ++j)
+        for (std::size_t f = 0; f < n; ++f)
+          dst[(ky * 4 + j) * n + f] = j < g.kw ? kernel[(ky * g.kw + j) * n + f] : 0.0f;
+    return;
+  }
   for (std::size_t t = 0; t < g.kh * g.kw; ++t)
     for (std::size_t ci = 0; ci < cp; ++ci)
       for (std::size_t j = 0; j < n; ++j)
@@ -254,9 +280,9 @@ void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQ
   oy1 = std::min(oy1, g.out_h);
   const std::size_t wp = padded_w(g);
   const std::size_t cp = qconv_channels(g);
-  native_for(b.isa())->conv(sample + oy0 * g.stride_h * wp * cp, wp, cp, g.kh, g.kw, g.stride_h,
-                            g.stride_w, g.out_w, oy1 - oy0, b.data(), b.n(), b.column_sums().data(),
-                            epilogue);
+  native_for(b.isa())->conv(sample + oy0 * g.stride_h * wp * cp, wp, cp, g.kh, cell_kw(g),
+                            g.stride_h, g.stride_w, g.out_w, oy1 - oy0, b.data(), b.n(),
+                            b.column_sums().data(), epilogue);
 }
 
 std::size_t qconv_windows(const ConvGeometry& g, std::size_t rows) {

@@ -82,14 +82,24 @@ void im2col_u8(const ConvGeometry& g, const std::uint8_t* in, std::uint8_t pad, 
 // sample. A window is then kh runs of kw * cp bytes, wp * cp apart, and a tile's 14 windows are
 // stride_w * cp bytes apart: 14 windows of an output row, or, with stride 1, 14 consecutive
 // pixels of the padded sample, rows taken over its whole width (the kw - 1 windows of each row
-// that cross its end are computed and thrown away). The kernel is B [kh * kw * cp, n]
+// that cross its end are computed and thrown away). The kernel is B [qconv_k(g), n]
 // (pad_kernel_channels: zero rows for the added channels). The same sums as im2col_u8 and
 // qgemm, the same epilogue: bitwise the same y.
+//
+// One channel and kw = 2 to 4 (a grayscale first layer) would leave 3 of every 4 bytes the zero
+// point, and 4 times the products. Such an input is held with each row's taps packed instead: the
+// cell at padded pixel x of a row holds the row's padded bytes x, x + 1, x + 2 and x + 3, so that
+// a window is kh cells, one per row (kw 1 and cp 4 for the product; wp counts cells: (out_w - 1)
+// * stride_w + 1), and the kernel has 4 rows per ky, zero for kx >= kw. MNIST's 3x3 first layer
+// takes 3 quads a window where widened channels took 9.
+bool qconv_packs_taps(const ConvGeometry& g);
 std::size_t qconv_channels(const ConvGeometry& g);
+// The kernel rows of the direct convolution: kh * kw * qconv_channels, or kh * 4 with packed taps.
+std::size_t qconv_k(const ConvGeometry& g);
 bool qconv_geometry_fits(const ConvGeometry& g);  // whatever the CPU
 bool qconv_fits(const ConvGeometry& g, Isa isa = active_isa());
 bool qconv_fits(const ConvGeometry& g, const PackedQB& b);  // and b is its kernel's shape
-// kernel [kh * kw * c, n] -> dst [kh * kw * cp, n], zero rows for the added channels.
+// kernel [kh * kw * c, n] -> dst [qconv_k(g), n], zero rows for the added channels (or taps).
 void pad_kernel_channels(const ConvGeometry& g, const float* kernel, std::size_t n, float* dst);
 // Bytes of the padded input of n samples (samples qconv_sample_bytes apart), and that input
 // (quantize_u8's values).

@@ -61,10 +61,10 @@ void quantize_kernel(const float* w, std::size_t k, std::size_t n, std::int8_t* 
 void QuantizedProduct::prepare(const float* kernel, std::size_t k, std::size_t n,
                                const QuantConfig& q, const kernels::ConvGeometry* direct,
                                std::uint64_t version) {
-  // The direct convolution's kernel has a row per padded channel (kernels::qconv_channels).
-  const bool widen = direct && kernels::qconv_channels(*direct) != direct->c;
-  const std::size_t packed_k =
-      widen ? direct->kh * direct->kw * kernels::qconv_channels(*direct) : k;
+  // The direct convolution's kernel has a row per padded channel (kernels::qconv_channels), or
+  // per packed tap (kernels::qconv_packs_taps).
+  const std::size_t packed_k = direct ? kernels::qconv_k(*direct) : k;
+  const bool widen = packed_k != k;
   const bool same_shape = kernel_.size() == k * n && packed_.n() == n && packed_.k() == packed_k &&
                           q.input_scale == q_.input_scale &&
                           q.input_zero_point == q_.input_zero_point;

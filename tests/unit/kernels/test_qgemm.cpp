@@ -217,6 +217,14 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
                         // Channels padded to 4 with the zero point (first layers).
                         {20, 19, 3, 3, 3, 32, 2, Padding::Valid, 0},
                         {9, 8, 1, 3, 3, 32, 3, Padding::Same, 5},
+                        // One channel, kw 2 to 4: each row's taps packed into a cell (MNIST's
+                        // 28x28 first layer; strides; 4x4; a 2x1 and a 5-wide one not packed).
+                        {28, 28, 1, 3, 3, 32, 2, Padding::Valid, 0},
+                        {15, 17, 1, 3, 3, 24, 2, Padding::Same, 3, 2, 2},
+                        {12, 13, 1, 4, 4, 16, 2, Padding::Same, 250, 1, 3},
+                        {10, 11, 1, 1, 2, 20, 2, Padding::Valid, 17},
+                        {10, 11, 1, 2, 1, 20, 2, Padding::Valid, 17},
+                        {14, 16, 1, 5, 5, 33, 2, Padding::Same, 40},
                         {11, 10, 2, 3, 3, 48, 2, Padding::Same, 200},
                         {16, 15, 3, 3, 3, 32, 2, Padding::Same, 9},
                         // 13 pixels a row: tiles along each row (fewer windows than across).
@@ -244,8 +252,10 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
       CAPTURE(name_of(isa));
       PackedQB b(isa);
       b.pack(k, f, w.data(), f);
-      // qconv's kernel: a zero row for each channel it adds.
-      const std::size_t kp = g.kh * g.kw * qconv_channels(g);
+      // qconv's kernel: a zero row for each channel (or tap) it adds.
+      const std::size_t kp = qconv_k(g);
+      CHECK(kp == (qconv_packs_taps(g) ? g.kh * 4 : g.kh * g.kw * qconv_channels(g)));
+      CHECK(qconv_packs_taps(g) == (cs.c == 1 && cs.kw >= 2 && cs.kw <= 4));
       std::vector<float> wf(w.begin(), w.end()), wide(kp * f, NAN);
       pad_kernel_channels(g, wf.data(), f, wide.data());
       std::vector<std::int8_t> wq(wide.begin(), wide.end());
