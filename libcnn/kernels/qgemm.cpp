@@ -285,6 +285,17 @@ void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQ
                             b.column_sums().data(), epilogue);
 }
 
+void qconv_pool2_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
+                      const QEpilogue& epilogue, std::size_t py0, std::size_t py1) {
+  if (!qconv_fits(g, b)) throw Error("qconv: this convolution does not fit the direct int8 path");
+  py1 = std::min(py1, g.out_h / 2);
+  if (py0 >= py1 || g.out_w < 2 || b.n() == 0) return;
+  const std::size_t wp = padded_w(g), cp = qconv_channels(g);
+  native_for(b.isa())->conv_pool2(sample + 2 * py0 * g.stride_h * wp * cp, wp, cp, g.kh, cell_kw(g),
+                                  g.stride_h, g.stride_w, g.out_w / 2, py1 - py0, b.data(), b.n(),
+                                  b.column_sums().data(), epilogue);
+}
+
 std::size_t qconv_windows(const ConvGeometry& g, std::size_t rows) {
   return simd::qconv_windows_of(padded_w(g), g.out_w, rows, g.stride_h, g.stride_w);
 }

@@ -122,6 +122,14 @@ void qconv(const ConvGeometry& g, std::size_t n, const std::uint8_t* in, const P
 // out_w, b.n()] (a band of rows, for a pooling fused after it).
 void qconv_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
                 const QEpilogue& epilogue, std::size_t oy0, std::size_t oy1);
+// qconv_rows followed by a 2x2 / 2 max pooling without padding (out_h / 2 x out_w / 2 pooled
+// pixels, an odd last row or column dropped): pooled rows [py0, py1) of one padded sample to
+// epilogue.y [(py1 - py0) * (out_w / 2), b.n()] rows epilogue.ldy apart, on the calling thread.
+// Each pooled pixel's four sums are maxed in int32 and the epilogue runs once on the largest:
+// bitwise the max of qconv_rows' floats (the epilogue keeps the order of the sums), with a
+// quarter of the epilogues and no convolution rows in memory.
+void qconv_pool2_rows(const ConvGeometry& g, const std::uint8_t* sample, const PackedQB& b,
+                      const QEpilogue& epilogue, std::size_t py0, std::size_t py1);
 // The windows qconv_rows computes for a band of `rows` output rows, the ones it throws away
 // included: tiles of 14 windows, across the rows' ends (at stride 1, where the kw - 1 windows
 // that cross each row's end are computed too) or along each row, whichever computes fewer.

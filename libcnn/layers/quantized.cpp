@@ -140,4 +140,10 @@ void QuantizedProduct::conv_rows(const kernels::ConvGeometry& g, const std::uint
   kernels::qconv_rows(g, sample, packed_, epilogue(bias, relu, y, packed_.n()), oy0, oy1);
 }
 
+void QuantizedProduct::conv_pool2_rows(const kernels::ConvGeometry& g, const std::uint8_t* sample,
+                                       const float* bias, bool relu, float* y, std::size_t ldy,
+                                       std::size_t py0, std::size_t py1) const {
+  kernels::qconv_pool2_rows(g, sample, packed_, epilogue(bias, relu, y, ldy), py0, py1);
+}
+
 }  // namespace cnn::detail

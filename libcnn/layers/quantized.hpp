@@ -86,6 +86,11 @@ class QuantizedProduct {
                            std::uint8_t* qx) const;
   void conv_rows(const kernels::ConvGeometry& g, const std::uint8_t* sample, const float* bias,
                  bool relu, float* y, std::size_t oy0, std::size_t oy1) const;
+  // The same with a 2x2 / 2 max pooling after it (kernels::qconv_pool2_rows): pooled rows
+  // [py0, py1) into y, pixels ldy floats apart.
+  void conv_pool2_rows(const kernels::ConvGeometry& g, const std::uint8_t* sample,
+                       const float* bias, bool relu, float* y, std::size_t ldy, std::size_t py0,
+                       std::size_t py1) const;
   std::uint8_t zero_point() const { return static_cast<std::uint8_t>(q_.input_zero_point); }
   const QuantConfig& config() const { return q_; }
   std::size_t k() const { return packed_.k(); }

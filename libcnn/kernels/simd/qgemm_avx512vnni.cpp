@@ -78,16 +78,18 @@ void pack(std::size_t k, std::size_t n, const std::int8_t* b, std::size_t ldb, s
     }
 }
 
-// The sums of one MR x NR tile, over taps runs of kq quads each, A's row i of run t starting at
-// a + t * tap_stride + i * lda bytes, B's quads one after the other (a plain product is one run):
-// out(i, sums) for each row i, the row's NV vectors of sums still in registers.
-template <class Out>
-inline __attribute__((always_inline)) void kernel(std::size_t taps, std::size_t tap_stride,
-                                                  std::size_t kq, const std::uint8_t* a,
-                                                  std::size_t lda, const std::uint8_t* b, Out out) {
-  __m512i acc[MR][NV];
+// The sums of one Rows x NR tile, over taps runs of kq quads each, A's row i of run t starting
+// at a + t * tap_stride + (i % PerLine) * lda + (i / PerLine) * lda2 bytes (PerLine rows a line,
+// the lines lda2 apart), B's quads one after the other (a plain product is one run):
+// out(acc), the tile's sums still in registers (acc[i]: row i's NV vectors).
+template <int Rows, int PerLine, class Out>
+inline __attribute__((always_inline)) void kernel_lines(std::size_t taps, std::size_t tap_stride,
+                                                        std::size_t kq, const std::uint8_t* a,
+                                                        std::size_t lda, std::size_t lda2,
+                                                        const std::uint8_t* b, Out out) {
+  __m512i acc[Rows][NV];
 #pragma GCC unroll 14
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
   for (std::size_t t = 0; t < taps; ++t, a += tap_stride)
@@ -96,17 +98,31 @@ inline __attribute__((always_inline)) void kernel(std::size_t taps, std::size_t 
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + v * 64);
 #pragma GCC unroll 14
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < Rows; ++i) {
         std::int32_t word;
-        std::memcpy(&word, a + static_cast<std::size_t>(i) * lda + q * 4, 4);
+        std::memcpy(&word,
+                    a + static_cast<std::size_t>(i % PerLine) * lda +
+                        static_cast<std::size_t>(i / PerLine) * lda2 + q * 4,
+                    4);
         const __m512i av = _mm512_set1_epi32(word);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
       }
       b += NR * 4;
     }
+  out(acc);
+}
+
+// The sums of one MR x NR tile, A's row i of run t at a + t * tap_stride + i * lda: out(i, sums)
+// for each row i.
+template <class Out>
+inline __attribute__((always_inline)) void kernel(std::size_t taps, std::size_t tap_stride,
+                                                  std::size_t kq, const std::uint8_t* a,
+                                                  std::size_t lda, const std::uint8_t* b, Out out) {
+  kernel_lines<MR, MR>(taps, tap_stride, kq, a, lda, 0, b, [&out](const __m512i(&acc)[MR][NV]) {
 #pragma GCC unroll 14
-  for (int i = 0; i < MR; ++i) out(i, acc[i]);
+    for (int i = 0; i < MR; ++i) out(i, acc[i]);
+  });
 }
 
 // The sums of one MR x NR tile into tile (NR int32 per row).
@@ -242,6 +258,56 @@ void conv(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
   }
 }
 
+// conv_pool2's tile: 2 lines (output rows 2py and 2py + 1) of PL windows, PL / 2 pooled pixels.
+constexpr int PL = 6;
+
+// The sums of one 2 x PL-window tile (lines lda2 apart, windows lda apart), each 2x2 block's
+// four maxed in int32, through the sliver's epilogue: pooled pixel p (p < valid) to column j0 of
+// y + p * ldy.
+__attribute__((noinline)) void kernel_pool2(std::size_t taps, std::size_t tap_stride,
+                                            std::size_t kq, const std::uint8_t* a, std::size_t lda,
+                                            std::size_t lda2, const std::uint8_t* b,
+                                            const SliverEpilogue& e, float* y, std::size_t ldy,
+                                            std::size_t valid, std::size_t j0) {
+  kernel_lines<2 * PL, PL>(
+      taps, tap_stride, kq, a, lda, lda2, b, [&](const __m512i(&acc)[2 * PL][NV]) {
+#pragma GCC unroll 3
+        for (int p = 0; p < PL / 2; ++p) {
+          if (static_cast<std::size_t>(p) >= valid) break;
+          __m512i top[NV];
+#pragma GCC unroll 2
+          for (int v = 0; v < NV; ++v)
+            top[v] = _mm512_max_epi32(_mm512_max_epi32(acc[2 * p][v], acc[2 * p + 1][v]),
+                                      _mm512_max_epi32(acc[PL + 2 * p][v], acc[PL + 2 * p + 1][v]));
+          e.store(top, y + static_cast<std::size_t>(p) * ldy + j0);
+        }
+      });
+}
+
+// qgemm_simd.hpp's conv_pool2: each pooled row's windows in tiles of 2 x PL (a tile past the
+// row's end computes windows it throws away: at most PL - 2, read within the input's slack).
+void conv_pool2(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
+                std::size_t kw, std::size_t sh, std::size_t sw, std::size_t pw, std::size_t prows,
+                const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum,
+                const QEpilogue& ep) {
+  const std::size_t k = kh * kw * c, kq_tap = kw * c / 4, tap_stride = wp * c;
+  SliverEpilogue eps[NC / NR];
+  for (std::size_t jc = 0; jc < n; jc += NC) {
+    const std::size_t nc = min_sz(NC, n - jc);
+    const std::uint8_t* panel = bp + packed_panel(k, n, jc, 0);
+    for (std::size_t jr = 0; jr < nc; jr += NR)
+      eps[jr / NR] = SliverEpilogue(min_sz(NR, nc - jr), jc + jr, colsum, ep);
+    for (std::size_t py = 0; py < prows; ++py)
+      for (std::size_t px = 0; px < pw; px += PL / 2) {
+        const std::uint8_t* a = in + (2 * py * sh * wp + 2 * px * sw) * c;
+        float* y = ep.y + (py * pw + px) * ep.ldy;
+        for (std::size_t jr = 0; jr < nc; jr += NR)
+          kernel_pool2(kh, tap_stride, kq_tap, a, sw * c, sh * wp * c, panel + jr * k, eps[jr / NR],
+                       y, ep.ldy, min_sz(PL / 2, pw - px), jc + jr);
+      }
+  }
+}
+
 void run(std::size_t m0, std::size_t m1, const std::uint8_t* a, std::size_t lda,
          const std::uint8_t* bp, std::size_t k, std::size_t n, const std::int32_t* colsum,
          std::int32_t* c, std::size_t ldc, const QEpilogue* ep) {
@@ -324,8 +390,8 @@ void quantize(const float* x, std::size_t count, float reciprocal, std::int32_t 
 }  // namespace vnni
 
 const QGemmFns* qgemm_avx512_vnni() {
-  static const QGemmFns fns{vnni::packed_bytes, vnni::pack,     vnni::run,
-                            vnni::KC,           vnni::quantize, vnni::conv};
+  static const QGemmFns fns{vnni::packed_bytes, vnni::pack, vnni::run,       vnni::KC,
+                            vnni::quantize,     vnni::conv, vnni::conv_pool2};
   static const bool usable = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512f") &&

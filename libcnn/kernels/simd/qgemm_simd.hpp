@@ -58,6 +58,16 @@ struct QGemmFns {
                std::size_t kw, std::size_t sh, std::size_t sw, std::size_t out_w, std::size_t rows,
                const std::uint8_t* bp, std::size_t n, const std::int32_t* colsum,
                const QEpilogue& ep);
+  // conv with a 2x2 / 2 max pooling after it: pooled rows [0, prows) of pw pixels, pooled pixel
+  // (py, px) the largest of the sums of windows (2py + dy, 2px + dx), dy and dx 0 or 1, taken in
+  // int32 before the epilogue, written to y row py * pw + px. The epilogue does not decrease as
+  // the sum grows (its scale is >= 0, and relu and every rounding keep the order), so this is
+  // bitwise the epilogue's floats max-pooled. Reads up to 4 windows past a row's last pooled
+  // pixel.
+  void (*conv_pool2)(const std::uint8_t* in, std::size_t wp, std::size_t c, std::size_t kh,
+                     std::size_t kw, std::size_t sh, std::size_t sw, std::size_t pw,
+                     std::size_t prows, const std::uint8_t* bp, std::size_t n,
+                     const std::int32_t* colsum, const QEpilogue& ep);
 };
 
 // Null when the CPU lacks AVX512_VNNI.

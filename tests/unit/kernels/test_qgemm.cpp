@@ -337,3 +337,85 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
     CHECK_FALSE(qconv_fits(*conv_geometry(9, 9, 256, 3, 3, 1, 1, 1, 1, Padding::Valid), isa));
   }
 }
+
+TEST_CASE("qconv_pool2_rows: qconv_rows' floats max-pooled 2x2 / 2, bitwise") {
+  // Tap-packed (one channel), channels padded to 4 and whole; odd output sizes (the last row or
+  // column dropped), rows whose last tile is partly past the end, strides, "same" padding,
+  // slivers partly used and two column panels (520 filters); relu on and off.
+  cnn::Rng rng(45);
+  struct Case {
+    std::size_t h, w, c, kh, kw, filters;
+    Padding padding;
+    std::int32_t zero_point;
+    bool relu;
+    std::size_t stride = 1;
+  };
+  const Case cases[] = {{28, 28, 1, 3, 3, 32, Padding::Valid, 0, true},
+                        {13, 17, 1, 3, 3, 24, Padding::Same, 3, false},
+                        {20, 19, 3, 3, 3, 32, Padding::Valid, 9, true},
+                        {13, 13, 32, 3, 3, 64, Padding::Valid, 0, true},
+                        {16, 23, 16, 3, 3, 40, Padding::Same, 200, false, 2},
+                        {9, 10, 4, 3, 3, 520, Padding::Valid, 17, true},
+                        {7, 9, 8, 2, 2, 16, Padding::Valid, 5, true}};
+  for (const Case& cs : cases) {
+    const ConvGeometry g =
+        *conv_geometry(cs.h, cs.w, cs.c, cs.kh, cs.kw, cs.stride, cs.stride, 1, 1, cs.padding);
+    CAPTURE(cs.h);
+    CAPTURE(cs.w);
+    CAPTURE(cs.c);
+    CAPTURE(cs.filters);
+    const std::size_t k = qconv_k(g), f = cs.filters, pw = g.out_w / 2, ph = g.out_h / 2;
+    std::vector<float> x(cs.h * cs.w * cs.c);
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.5, 3));
+    std::vector<std::int8_t> w(k * f);
+    for (auto& v : w) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
+    std::vector<float> scale(f), bias(f);
+    for (auto& v : scale) v = static_cast<float>(rng.uniform(1e-4, 1e-2));
+    for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+    for (Isa isa : all_isas()) {
+      if (!native_int8(isa)) continue;
+      CAPTURE(name_of(isa));
+      PackedQB b(isa);
+      b.pack(k, f, w.data(), f);
+      std::vector<std::uint8_t> padded(qconv_input_bytes(g, 1));
+      quantize_conv_input(g, 1, x.data(), 3.5f / 255.0f, cs.zero_point, padded.data(), isa);
+      QEpilogue ep;
+      ep.scale = scale.data();
+      ep.bias = bias.data();
+      ep.zero_point = cs.zero_point;
+      ep.relu = cs.relu;
+      ep.ldy = f;
+      // The oracle: the whole sample's rows, then the largest of each 2x2 block.
+      std::vector<float> rows(g.out_h * g.out_w * f);
+      ep.y = rows.data();
+      qconv_rows(g, padded.data(), b, ep, 0, g.out_h);
+      std::vector<float> want(ph * pw * f);
+      for (std::size_t py = 0; py < ph; ++py)
+        for (std::size_t px = 0; px < pw; ++px)
+          for (std::size_t j = 0; j < f; ++j) {
+            float m = -INFINITY;
+            for (std::size_t dy = 0; dy < 2; ++dy)
+              for (std::size_t dx = 0; dx < 2; ++dx)
+                m = std::max(m, rows[((2 * py + dy) * g.out_w + 2 * px + dx) * f + j]);
+            want[(py * pw + px) * f + j] = m;
+          }
+      // Bands of 1 and 3 pooled rows, and the whole sample; pixels wider than f (ldy).
+      for (std::size_t band : {std::size_t{1}, std::size_t{3}, ph}) {
+        CAPTURE(band);
+        const std::size_t ldy = band == 3 ? f + 5 : f;
+        std::vector<float> y(ph * pw * ldy, NAN);
+        ep.ldy = ldy;
+        for (std::size_t py = 0; py < ph; py += band) {
+          ep.y = y.data() + py * pw * ldy;
+          qconv_pool2_rows(g, padded.data(), b, ep, py, py + band);
+        }
+        std::size_t wrong = 0;
+        for (std::size_t p = 0; p < ph * pw; ++p)
+          for (std::size_t j = 0; j < f; ++j)
+            wrong += bits(y[p * ldy + j]) != bits(want[p * f + j]);
+        CHECK_MESSAGE(wrong == 0, wrong << " of " << want.size() << " differ");
+        ep.ldy = f;
+      }
+    }
+  }
+}
