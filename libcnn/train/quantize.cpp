@@ -46,15 +46,17 @@ bool pointwise_gains(const Conv2D& c, std::size_t filters) {
 }
 
 // A thin product (k <= 32: a first layer, or a 1x1 on few channels) runs faster in int8 only
-// with its windows read in place (not 1x1), at stride 1, and its pixels padded to 4 bytes at
-// most a quarter empty: cats_dogs' 3x3 on 3 channels with its pooling took 2.35-2.45 ms at batch
-// 20 against 2.65 in float; MNIST's 3x3 on 1 channel (4 times the products) 0.79-0.82 against
-// 0.64-0.65 ms at batch 256. Strided (SqueezeNet's 3x3 / 2 first layer), int8 ran 5-8% faster
-// and cost 1.4 points of top-1 agreement with float.
+// with its windows read in place (not 1x1), at stride 1, and its windows' bytes (kernels::qconv_k:
+// channels padded to 4, or one channel's row taps packed 4 to a quad) at most a quarter padding:
+// cats_dogs' 3x3 on 3 channels with its pooling took 2.35-2.45 ms at batch 20 against 2.65 in
+// float; MNIST's 3x3 on 1 channel, its taps packed and its 2x2 pooling in int32, 0.30 against
+// 0.61 ms at batch 256 (padded to 4 channels, 4 times the products: 0.79-0.82 against 0.64-0.65).
+// Strided (SqueezeNet's 3x3 / 2 first layer), int8 ran 5-8% faster and cost 1.4 points of top-1
+// agreement with float.
 bool thin_gains(const Conv2D& c) {
   const kernels::ConvGeometry& g = c.geometry();
   return kernels::qconv_geometry_fits(g) && g.stride_h == 1 && g.stride_w == 1 &&
-         4 * g.c >= 3 * kernels::qconv_channels(g);
+         4 * g.col_cols() >= 3 * kernels::qconv_k(g);
 }
 
 // Values kept per layer for a percentile: an even sample of each batch's inputs.
