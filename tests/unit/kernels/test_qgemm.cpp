@@ -57,6 +57,22 @@ std::uint32_t bits(float x) {
   return u;
 }
 
+// A convolution's random input (values count), int8 kernel [k, f] and epilogue scales and bias.
+struct ConvData {
+  std::vector<float> x;
+  std::vector<std::int8_t> w;
+  std::vector<float> scale, bias;
+};
+ConvData random_conv(cnn::Rng& rng, std::size_t values, std::size_t k, std::size_t f) {
+  ConvData d{std::vector<float>(values), std::vector<std::int8_t>(k * f), std::vector<float>(f),
+             std::vector<float>(f)};
+  for (auto& v : d.x) v = static_cast<float>(rng.uniform(-0.5, 3));
+  for (auto& v : d.w) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
+  for (auto& v : d.scale) v = static_cast<float>(rng.uniform(1e-4, 1e-2));
+  for (auto& v : d.bias) v = static_cast<float>(rng.uniform(-1, 1));
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("qgemm: int32 sums exactly the 64-bit ones, on every ISA and shape") {
@@ -240,13 +256,7 @@ TEST_CASE("qconv: windows read in place give im2col_u8 + qgemm's floats, bitwise
     CAPTURE(cs.h);
     CAPTURE(cs.c);
     CAPTURE(cs.kh);
-    std::vector<float> x(cs.n * cs.h * cs.w * cs.c);
-    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.5, 3));
-    std::vector<std::int8_t> w(k * f);
-    for (auto& v : w) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
-    std::vector<float> scale(f), bias(f);
-    for (auto& v : scale) v = static_cast<float>(rng.uniform(1e-4, 1e-2));
-    for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+    auto [x, w, scale, bias] = random_conv(rng, cs.n * cs.h * cs.w * cs.c, k, f);
     const float in_scale = 3.5f / 255.0f;
     for (Isa isa : all_isas()) {
       CAPTURE(name_of(isa));
@@ -365,13 +375,7 @@ TEST_CASE("qconv_pool2_rows: qconv_rows' floats max-pooled 2x2 / 2, bitwise") {
     CAPTURE(cs.c);
     CAPTURE(cs.filters);
     const std::size_t k = qconv_k(g), f = cs.filters, pw = g.out_w / 2, ph = g.out_h / 2;
-    std::vector<float> x(cs.h * cs.w * cs.c);
-    for (auto& v : x) v = static_cast<float>(rng.uniform(-0.5, 3));
-    std::vector<std::int8_t> w(k * f);
-    for (auto& v : w) v = static_cast<std::int8_t>(std::floor(rng.uniform(-128, 128)));
-    std::vector<float> scale(f), bias(f);
-    for (auto& v : scale) v = static_cast<float>(rng.uniform(1e-4, 1e-2));
-    for (auto& v : bias) v = static_cast<float>(rng.uniform(-1, 1));
+    auto [x, w, scale, bias] = random_conv(rng, cs.h * cs.w * cs.c, k, f);
     for (Isa isa : all_isas()) {
       if (!native_int8(isa)) continue;
       CAPTURE(name_of(isa));
