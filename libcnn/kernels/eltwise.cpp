@@ -66,6 +66,24 @@ void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b
   simd::eltwise_active().small_k_conv(act, g, x, b, bias, p0, count, f, y, ldy ? ldy : f);
 }
 
+bool small_k_pool2_fits(Act act, const ConvGeometry& g) {
+  return (act == Act::Relu || act == Act::Linear) && g.col_cols() <= kSmallK && g.pad_top == 0 &&
+         g.pad_left == 0 && g.dil_h == 1 && g.dil_w == 1 &&
+         (g.out_h - 1) * g.stride_h + g.kh <= g.h && (g.out_w - 1) * g.stride_w + g.kw <= g.w;
+}
+
+void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
+                        const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
+                        float* y, std::size_t ldy) {
+  if (!small_k_pool2_fits(act, g))
+    throw Error(
+        "small_k_conv_pool2: a padded, dilated or too wide convolution, or an activation "
+        "other than relu or linear");
+  if (py1 > g.out_h / 2) throw Error("small_k_conv_pool2: pooled rows past the geometry's");
+  if (py0 >= py1) return;
+  simd::eltwise_active().small_k_conv_pool2(act, g, x, b, bias, py0, py1, f, y, ldy ? ldy : f);
+}
+
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias) {
   simd::eltwise_active().small_k_weight_grad(act, a, y, dy, rows, k, f, db, dbias);
@@ -119,6 +137,24 @@ void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, co
                               float* db, float* dbias) {
   ref::small_k_weight_grad(act, window_rows(g, x, p0, count).data(), y, dy, count, g.col_cols(), f,
                            db, dbias);
+}
+
+void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
+                        const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
+                        float* y, std::size_t ldy) {
+  // The convolution's two rows of each pooled row, then max_pool_forward's scalar chain.
+  const std::size_t pw = g.out_w / 2;
+  std::vector<float> rows(2 * g.out_w * f);
+  for (std::size_t py = py0; py < py1; ++py) {
+    ref::small_k_conv(act, g, x, b, bias, 2 * py * g.out_w, 2 * g.out_w, f, rows.data(), f);
+    for (std::size_t px = 0; px < pw; ++px)
+      for (std::size_t j = 0; j < f; ++j) {
+        float m = rows[2 * px * f + j];
+        for (std::size_t cell : {2 * px + 1, g.out_w + 2 * px, g.out_w + 2 * px + 1})
+          if (rows[cell * f + j] > m) m = rows[cell * f + j];
+        y[((py - py0) * pw + px) * ldy + j] = m;
+      }
+  }
 }
 
 namespace {
@@ -191,6 +227,7 @@ const EltwiseFns& eltwise_for(Isa isa) {
                                     ref::col2im_add,
                                     ref::small_k_forward,
                                     ref::small_k_conv,
+                                    ref::small_k_conv_pool2,
                                     ref::small_k_weight_grad,
                                     ref::small_k_conv_weight_grad,
                                     ref::continue_product};

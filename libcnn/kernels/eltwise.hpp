@@ -51,6 +51,16 @@ void continue_product(const float* a, std::size_t lda, const float* b, std::size
 void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
                   std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy = 0);
 
+// small_k_conv followed by a 2x2 / 2 max pooling, for a relu or linear act and windows that all
+// lie inside the input (no padding, no dilation): pooled rows [py0, py1) of one sample x, out_w / 2
+// pixels each (an odd last column or row dropped), y's pixels ldy floats apart (0: f). Each
+// pooled value is bitwise small_k_conv's outputs pooled by max_pool_forward (the same sums, the
+// same activation, the same chain of maxima), without the convolution's rows in memory.
+bool small_k_pool2_fits(Act act, const ConvGeometry& g);
+void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
+                        const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
+                        float* y, std::size_t ldy = 0);
+
 // The weight and bias gradients of that product, for k <= kSmallK: db[k, f] += a^T * dz and
 // dbias[f] += the column sums of dz (dbias nullptr: not wanted), every sum over the rows in
 // order. dz = dL/d(pre-activation): with y given, computed on the fly from the output y and its
@@ -71,6 +81,9 @@ void small_k_forward(Act act, const float* a, const float* b, const float* bias,
                      std::size_t k, std::size_t f, float* y, std::size_t ldy);
 void small_k_conv(Act act, const ConvGeometry& g, const float* x, const float* b, const float* bias,
                   std::size_t p0, std::size_t count, std::size_t f, float* y, std::size_t ldy);
+void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
+                        const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
+                        float* y, std::size_t ldy);
 void small_k_weight_grad(Act act, const float* a, const float* y, const float* dy, std::size_t rows,
                          std::size_t k, std::size_t f, float* db, float* dbias);
 void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, const float* y,

@@ -540,7 +540,7 @@ void Conv2D::quantize_direct_input(const Context& ctx, const Tensor& x) {
   if (!take_quantized_input(n)) qprod_->quantize_conv_input(geo_, n, x.data(), qx_.data());
 }
 
-bool Conv2D::pools_in_int32(const detail::Pool2D& pool, kernels::Act act) const {
+bool Conv2D::pools_2x2(const detail::Pool2D& pool, kernels::Act act) const {
   const kernels::PoolGeometry& pg = pool.geometry();
   return pool.mode() == detail::PoolMode::Max && pg.ph == 2 && pg.pw == 2 && pg.stride_h == 2 &&
          pg.stride_w == 2 && pg.pad_top == 0 && pg.pad_left == 0 && pg.dil_h == 1 &&
@@ -562,7 +562,7 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
   const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
   const auto threads = static_cast<std::size_t>(kernels::num_threads());
   std::atomic<std::size_t> next_slot{0};
-  if (pools_in_int32(pool, act)) {
+  if (pools_2x2(pool, act)) {
     // The 2x2 / 2 max pooling inside the product (kernels::qconv_pool2_rows): pooled rows
     // straight to the output, or, with a sink, a band of them at a time in a scratch that the
     // sink's quantization reads. At batch 256 on 2 cores (Zen 5), MNIST's first layer (28x28x1
@@ -808,6 +808,36 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   const std::size_t out_size = pg.out_size();  // per sample, ldo wide
   // The next int8 convolution's input, written here quantized instead of the pooled floats.
   detail::QuantizedInput* sink = quantized_sink(ctx, n, pg);
+  if (pools_2x2(pool, act) && kernels::small_k_pool2_fits(act, geo_)) {
+    // The 2x2 / 2 max pooling in registers (kernels::small_k_conv_pool2): pooled rows straight
+    // to the output, or, with a sink, one at a time through a scratch row into its bytes.
+    const std::size_t row = pg.out_w * f, parts = sample_parts(pg.out_h, n);
+    const auto threads = static_cast<std::size_t>(kernels::num_threads());
+    const std::size_t slot = sink ? line_floats(row) : 0;
+    if (sink) sized(fused_, threads * slot, name(), "a pooled row");
+    const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
+    std::atomic<std::size_t> next_slot{0};
+    kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
+      float* pooled = sink ? fused_.data() + next_slot.fetch_add(1) % threads * slot : nullptr;
+      for (std::size_t task = lo; task < hi; ++task) {
+        const std::size_t s = task / parts, part = task % parts;
+        const float* xs = x.data() + s * in_size;
+        const std::size_t py0 = pg.out_h * part / parts, py1 = pg.out_h * (part + 1) / parts;
+        if (!sink) {
+          kernels::small_k_conv_pool2(act, geo_, xs, kernel, bias, py0, py1, f,
+                                      out.data() + s * out_size + py0 * pg.out_w * ldo, ldo);
+          continue;
+        }
+        for (std::size_t py = py0; py < py1; ++py) {
+          kernels::small_k_conv_pool2(act, geo_, xs, kernel, bias, py, py + 1, f, pooled, f);
+          kernels::quantize_conv_row(sink->geometry, pooled, sink->scale, sink->zero_point, py,
+                                     sink->data + s * sink_sample);
+        }
+      }
+    });
+    if (sink) sink->filled = true;
+    return;
+  }
   // Per task, a band of convolution rows [rows, out_w, f] (its windows read in the input) of
   // up to kFusedBandBytes, pooled as soon as it is made: out_rows pooled rows at a time, the
   // rows the next band's windows share moved to the front rather than computed again; with a

@@ -154,9 +154,10 @@ class Conv2D final : public Layer {
   // The int8 paths that read their windows in place (int8_direct): the quantized kernel made
   // ready, and x quantized into qx_ (padded) unless the layer before wrote it there.
   void quantize_direct_input(const Context& ctx, const Tensor& x);
-  // Whether forward_int8_pooled pools inside the product (kernels::qconv_pool2_rows): a 2x2 / 2
-  // max pooling without padding after a relu or linear convolution.
-  bool pools_in_int32(const detail::Pool2D& pool, kernels::Act act) const;
+  // Whether a fused forward pools inside the product (kernels::qconv_pool2_rows in int8,
+  // kernels::small_k_conv_pool2 for a thin float layer): a 2x2 / 2 max pooling without padding
+  // after a relu or linear convolution.
+  bool pools_2x2(const detail::Pool2D& pool, kernels::Act act) const;
   void forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::Act act,
                            const detail::Pool2D& pool, Tensor& out);
   // Context::quantized_output when this layer's pooled output (pg) is that input, else null.

@@ -651,6 +651,98 @@ struct Eltwise {
     if (!act_inline) act_rows(act, y, count, f, ldy);
   }
 
+  // small_k_conv_pool2 (kernels/eltwise.hpp): tiles of 2 output rows (lines `line` floats apart)
+  // x 2P windows by NV vectors of filters from j0, P pooled pixels (valid of them stored). Each
+  // output is small_k_tile's sums in its order and its activation; each pooled pixel the
+  // pooling's maxps chain over (0, 0), (0, 1), (1, 0), (1, 1), as max_pool_forward runs it.
+  template <std::size_t P, std::size_t NV>
+  static void small_k_pool2_tile(const Rows& a, std::size_t line, const float* b, const float* bias,
+                                 std::size_t f, std::size_t j0, bool relu, float* y,
+                                 std::size_t ldy, std::size_t valid) {
+    constexpr std::size_t R = 4 * P;  // windows: 2P of line 0, then 2P of line 1
+    V acc[R][NV];
+    for (std::size_t j = 0; j < NV; ++j) {
+      const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
+      for (std::size_t r = 0; r < R; ++r) acc[r][j] = bv;
+    }
+    const float* bt_row = b + j0;
+    for (std::size_t ky = 0; ky < a.kh; ++ky) {
+      const float* ar = a.a + ky * a.lda;
+      for (std::size_t t = 0; t < a.run; ++t, bt_row += f) {
+        V bt[NV];
+        for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
+        for (std::size_t r = 0; r < R; ++r) {
+          const V av(ar[(r % (2 * P)) * a.rs + (r / (2 * P)) * line + t]);
+          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = fused(av, bt[j], acc[r][j]);
+        }
+      }
+    }
+    const V zero(0.0f);
+    const auto out = [&](std::size_t r, std::size_t j) {
+      return relu ? xsimd::select(acc[r][j] > zero, acc[r][j], zero) : acc[r][j];
+    };
+    for (std::size_t p = 0; p < P && p < valid; ++p)
+      for (std::size_t j = 0; j < NV; ++j) {
+        V best = out(2 * p, j);
+        for (std::size_t r : {2 * p + 1, 2 * P + 2 * p, 2 * P + 2 * p + 1})
+          best = xsimd::max(out(r, j), best);
+        best.store_unaligned(y + p * ldy + j0 + j * W);
+      }
+  }
+
+  // One tile of P pooled pixels (valid of them) over all f filters: NV = 2 vectors at a time,
+  // then 1, then the columns past the last vector one by one (small_k_rows' scalar sums).
+  template <std::size_t P>
+  static void small_k_pool2_pixels(const Rows& a, std::size_t line, const float* b,
+                                   const float* bias, std::size_t f, bool relu, float* y,
+                                   std::size_t ldy, std::size_t valid) {
+    const std::size_t fv = f - f % W;
+    std::size_t j0 = 0;
+    for (; j0 + 2 * W <= fv; j0 += 2 * W)
+      small_k_pool2_tile<P, 2>(a, line, b, bias, f, j0, relu, y, ldy, valid);
+    if (j0 < fv) small_k_pool2_tile<P, 1>(a, line, b, bias, f, j0, relu, y, ldy, valid);
+    for (std::size_t p = 0; p < valid; ++p)
+      for (std::size_t j = fv; j < f; ++j) {
+        float best = 0.0f;
+        for (std::size_t cell = 0; cell < 4; ++cell) {
+          const float* w = a.a + (2 * p + cell % 2) * a.rs + cell / 2 * line;
+          float s = bias ? bias[j] : 0.0f;
+          std::size_t t = 0;
+          for (std::size_t ky = 0; ky < a.kh; ++ky)
+            for (std::size_t i = 0; i < a.run; ++i, ++t)
+              s = std::fma(w[ky * a.lda + i], b[t * f + j], s);
+          const float v = relu ? (s > 0.0f ? s : 0.0f) : s;
+          best = cell == 0 || v > best ? v : best;
+        }
+        y[p * ldy + j] = best;
+      }
+  }
+
+  static void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
+                                 const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
+                                 float* y, std::size_t ldy) {
+    constexpr std::size_t P = W >= 16 ? 3 : 1;  // 24 or 8 accumulators (NV = 2)
+    const bool relu = act == Act::Relu;
+    const std::size_t c = g.c, pw = g.out_w / 2;
+    for (std::size_t py = py0; py < py1; ++py, y += pw * ldy) {
+      // Output rows 2py and 2py + 1: their windows lie inside the input (no padding).
+      const Rows in{x + 2 * py * g.stride_h * g.w * c, g.stride_w * c, g.kh, g.kw * c,
+                    g.dil_h * g.w * c};
+      const std::size_t line = g.stride_h * g.w * c;
+      for (std::size_t px = 0; px < pw;) {
+        Rows a = in;
+        a.a += 2 * px * g.stride_w * c;
+        if (px + P <= pw) {
+          small_k_pool2_pixels<P>(a, line, b, bias, f, relu, y + px * ldy, ldy, P);
+          px += P;
+        } else {  // the row's last pixels one at a time
+          small_k_pool2_pixels<1>(a, line, b, bias, f, relu, y + px * ldy, ldy, 1);
+          ++px;
+        }
+      }
+    }
+  }
+
   // The rows of small_k_weight_grad's a as a grid: row p (p = p0, p0 + 1, ...; oy = p / out_w,
   // ox = p % out_w) starts at a + oy * row_step + ox * rs, and its tap t = (ky, kx, ci) lies
   // ky * lda + kx * xstep + ci floats further. im2col's col matrix: rs = k, one grid row (out_w
@@ -815,6 +907,7 @@ struct Eltwise {
                               col2im_add,
                               small_k_forward,
                               small_k_conv,
+                              small_k_conv_pool2,
                               small_k_weight_grad,
                               small_k_conv_weight_grad,
                               continue_product};

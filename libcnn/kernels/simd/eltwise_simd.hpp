@@ -27,6 +27,8 @@ struct EltwiseFns {
                           std::size_t, float*, std::size_t);
   void (*small_k_conv)(Act, const ConvGeometry&, const float*, const float*, const float*,
                        std::size_t, std::size_t, std::size_t, float*, std::size_t);
+  void (*small_k_conv_pool2)(Act, const ConvGeometry&, const float*, const float*, const float*,
+                             std::size_t, std::size_t, std::size_t, float*, std::size_t);
   void (*small_k_weight_grad)(Act, const float*, const float*, const float*, std::size_t,
                               std::size_t, std::size_t, float*, float*);
   void (*small_k_conv_weight_grad)(Act, const ConvGeometry&, const float*, const float*,

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -35,6 +36,12 @@ std::vector<Isa> isas() {
   std::vector<Isa> v{Isa::Reference};
   for (Isa i : supported_isas()) v.push_back(i);
   return v;
+}
+
+std::uint32_t bits_of(float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
 }
 
 std::vector<float> random_vec(cnn::Rng& rng, std::size_t n, float lo = -3.0f, float hi = 3.0f) {
@@ -427,6 +434,81 @@ TEST_CASE(
         }
     }
   }
+}
+
+TEST_CASE("small_k_conv_pool2 of every ISA: its small_k_conv then max_pool_forward, bitwise") {
+  // The lecture's MNIST and cats-vs-dogs first layers (smaller), odd output sizes (the last row
+  // and column dropped), strides, 2x2 kernels on 4 channels; filters in whole vectors, in
+  // vectors and a tail, and fewer than one vector; relu and linear; bands of pooled rows and
+  // pixels wider than the filters. Also what it refuses.
+  struct Case {
+    std::size_t h, w, c, kh, kw, sh, sw;
+  };
+  const Case cases[] = {{28, 28, 1, 3, 3, 1, 1},
+                        {20, 19, 3, 3, 3, 1, 1},
+                        {23, 22, 3, 3, 3, 2, 2},
+                        {9, 14, 4, 2, 2, 1, 2},
+                        {5, 5, 1, 3, 3, 1, 1}};
+  for (Isa isa : isas()) {
+    CAPTURE(isa_name(isa));
+    const auto& fns = simd::eltwise_for(isa);
+    for (const Case& cs : cases) {
+      const auto g =
+          conv_geometry(cs.h, cs.w, cs.c, cs.kh, cs.kw, cs.sh, cs.sw, 1, 1, Padding::Valid);
+      REQUIRE(g);
+      CAPTURE(cs.h);
+      CAPTURE(cs.c);
+      CAPTURE(cs.sh);
+      const std::size_t m = g->col_rows(), k = g->col_cols(), ph = g->out_h / 2, pw = g->out_w / 2;
+      REQUIRE(small_k_pool2_fits(Act::Relu, *g));
+      cnn::Rng rng(m * 10 + k);
+      const auto x = random_vec(rng, cs.h * cs.w * cs.c);
+      for (std::size_t f : {5, 16, 20, 32, 64})
+        for (Act act : {Act::Relu, Act::Linear}) {
+          CAPTURE(f);
+          CAPTURE(act_name(act));
+          const auto b = random_vec(rng, k * f), bias = random_vec(rng, f);
+          std::vector<float> conv(m * f), want(ph * pw * f);
+          fns.small_k_conv(act, *g, x.data(), b.data(), bias.data(), 0, m, f, conv.data(), f);
+          PoolGeometry pg;
+          pg.h = g->out_h;
+          pg.w = g->out_w;
+          pg.c = f;
+          pg.ph = pg.pw = pg.stride_h = pg.stride_w = 2;
+          pg.out_h = ph;
+          pg.out_w = pw;
+          fns.max_pool_forward(pg, conv.data(), want.data(), nullptr);
+          for (std::size_t band : {std::size_t{1}, std::size_t{2}, ph}) {
+            CAPTURE(band);
+            const std::size_t ldy = band == 2 ? f + 3 : f;
+            std::vector<float> got(ph * pw * ldy, 7.0f);
+            for (std::size_t py = 0; py < ph; py += band)
+              fns.small_k_conv_pool2(act, *g, x.data(), b.data(), bias.data(), py,
+                                     std::min(ph, py + band), f, got.data() + py * pw * ldy, ldy);
+            for (std::size_t p = 0; p < ph * pw; ++p)
+              for (std::size_t j = 0; j < f; ++j)
+                REQUIRE_MESSAGE(bits_of(got[p * ldy + j]) == bits_of(want[p * f + j]),
+                                "pixel " << p << " filter " << j << ": " << got[p * ldy + j]
+                                         << " vs " << want[p * f + j]);
+          }
+        }
+    }
+  }
+  const auto same = conv_geometry(8, 8, 1, 3, 3, 1, 1, 1, 1, Padding::Same);
+  const auto dilated = conv_geometry(8, 8, 1, 3, 3, 1, 1, 2, 2, Padding::Valid);
+  const auto wide = conv_geometry(8, 8, 4, 3, 3, 1, 1, 1, 1, Padding::Valid);  // k = 36
+  const auto fine = conv_geometry(8, 8, 1, 3, 3, 1, 1, 1, 1, Padding::Valid);
+  CHECK_FALSE(small_k_pool2_fits(Act::Relu, *same));
+  CHECK_FALSE(small_k_pool2_fits(Act::Relu, *dilated));
+  CHECK_FALSE(small_k_pool2_fits(Act::Relu, *wide));
+  CHECK_FALSE(small_k_pool2_fits(Act::Sigmoid, *fine));
+  std::vector<float> y(64);
+  CHECK_THROWS_AS(
+      small_k_conv_pool2(Act::Relu, *same, y.data(), y.data(), nullptr, 0, 1, 1, y.data()),
+      cnn::Error);
+  CHECK_THROWS_AS(
+      small_k_conv_pool2(Act::Relu, *fine, y.data(), y.data(), nullptr, 0, 4, 1, y.data()),
+      cnn::Error);  // 3 pooled rows
 }
 
 TEST_CASE("continue_product of every ISA: a product cut along k equals that ISA's gemm, bitwise") {
