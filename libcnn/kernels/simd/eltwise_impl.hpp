@@ -503,6 +503,26 @@ struct Eltwise {
     Rows at(std::size_t r) const { return {a + r * rs, rs, kh, run, lda}; }
   };
 
+  // acc[r] += the products of a's row r with b's columns [j0, j0 + NV * W), tap by tap in order:
+  // row r at a.a + (r % PerLine) * a.rs + (r / PerLine) * line (PerLine rows a line); per tap,
+  // NV loads of b's row and R broadcasts of a feed R * NV FMAs.
+  template <std::size_t R, std::size_t PerLine, std::size_t NV>
+  [[gnu::always_inline]] static void small_k_sums(const Rows& a, std::size_t line, const float* b,
+                                                  std::size_t f, std::size_t j0, V (&acc)[R][NV]) {
+    const float* bt_row = b + j0;
+    for (std::size_t ky = 0; ky < a.kh; ++ky) {
+      const float* ar = a.a + ky * a.lda;
+      for (std::size_t t = 0; t < a.run; ++t, bt_row += f) {
+        V bt[NV];
+        for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
+        for (std::size_t r = 0; r < R; ++r) {
+          const V av(ar[(r % PerLine) * a.rs + (r / PerLine) * line + t]);
+          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = fused(av, bt[j], acc[r][j]);
+        }
+      }
+    }
+  }
+
   // small_k_forward: R rows x NV vectors of output columns from j0, accumulators in registers;
   // per tap t, NV loads of b's row and R broadcasts of a feed R * NV FMAs.
   // With start (continue_product): each sum starts from start's value of its row and column
@@ -517,18 +537,7 @@ struct Eltwise {
       for (std::size_t r = 0; r < R; ++r)
         acc[r][j] = start ? V::load_unaligned(start + r * ldy + j0 + j * W) : bv;
     }
-    const float* bt_row = b + j0;
-    for (std::size_t ky = 0; ky < a.kh; ++ky) {
-      const float* ar = a.a + ky * a.lda;
-      for (std::size_t t = 0; t < a.run; ++t, bt_row += f) {
-        V bt[NV];
-        for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
-        for (std::size_t r = 0; r < R; ++r) {
-          const V av(ar[r * a.rs + t]);
-          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = fused(av, bt[j], acc[r][j]);
-        }
-      }
-    }
+    small_k_sums<R, R>(a, 0, b, f, j0, acc);
     const V zero(0.0f);
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t j = 0; j < NV; ++j)
@@ -665,18 +674,7 @@ struct Eltwise {
       const V bv = bias ? V::load_unaligned(bias + j0 + j * W) : V(0.0f);
       for (std::size_t r = 0; r < R; ++r) acc[r][j] = bv;
     }
-    const float* bt_row = b + j0;
-    for (std::size_t ky = 0; ky < a.kh; ++ky) {
-      const float* ar = a.a + ky * a.lda;
-      for (std::size_t t = 0; t < a.run; ++t, bt_row += f) {
-        V bt[NV];
-        for (std::size_t j = 0; j < NV; ++j) bt[j] = V::load_unaligned(bt_row + j * W);
-        for (std::size_t r = 0; r < R; ++r) {
-          const V av(ar[(r % (2 * P)) * a.rs + (r / (2 * P)) * line + t]);
-          for (std::size_t j = 0; j < NV; ++j) acc[r][j] = fused(av, bt[j], acc[r][j]);
-        }
-      }
-    }
+    small_k_sums<R, 2 * P>(a, line, b, f, j0, acc);
     const V zero(0.0f);
     const auto out = [&](std::size_t r, std::size_t j) {
       return relu ? xsimd::select(acc[r][j] > zero, acc[r][j], zero) : acc[r][j];
