@@ -142,18 +142,20 @@ void small_k_conv_weight_grad(Act act, const ConvGeometry& g, const float* x, co
 void small_k_conv_pool2(Act act, const ConvGeometry& g, const float* x, const float* b,
                         const float* bias, std::size_t py0, std::size_t py1, std::size_t f,
                         float* y, std::size_t ldy) {
-  // The convolution's two rows of each pooled row, then max_pool_forward's scalar chain.
-  const std::size_t pw = g.out_w / 2;
-  std::vector<float> rows(2 * g.out_w * f);
+  // The convolution's two rows of each pooled row, pooled by the scalar max_pool_forward.
+  PoolGeometry pg;
+  pg.h = 2;
+  pg.w = g.out_w;
+  pg.c = f;
+  pg.ph = pg.pw = pg.stride_h = pg.stride_w = 2;
+  pg.out_h = 1;
+  pg.out_w = g.out_w / 2;
+  std::vector<float> rows(2 * g.out_w * f), pooled(pg.out_w * f);
   for (std::size_t py = py0; py < py1; ++py) {
     ref::small_k_conv(act, g, x, b, bias, 2 * py * g.out_w, 2 * g.out_w, f, rows.data(), f);
-    for (std::size_t px = 0; px < pw; ++px)
-      for (std::size_t j = 0; j < f; ++j) {
-        float m = rows[2 * px * f + j];
-        for (std::size_t cell : {2 * px + 1, g.out_w + 2 * px, g.out_w + 2 * px + 1})
-          if (rows[cell * f + j] > m) m = rows[cell * f + j];
-        y[((py - py0) * pw + px) * ldy + j] = m;
-      }
+    ref::max_pool_forward(pg, rows.data(), pooled.data(), nullptr);
+    for (std::size_t px = 0; px < pg.out_w; ++px)
+      std::copy_n(pooled.data() + px * f, f, y + ((py - py0) * pg.out_w + px) * ldy);
   }
 }
 

@@ -192,6 +192,39 @@ void pool_band_rows(const detail::Pool2D& pool, const float* rows, std::size_t c
                                sink->zero_point, py, sink_sample);
 }
 
+// Pooled rows that a product makes itself (a 2x2 / 2 max pooling taken inside it): make(s, py0,
+// py1, y, ldy) writes sample s's pooled rows [py0, py1) to y, pixels ldy floats apart. Each task
+// (a part of a sample's rows) writes them straight into out (ldo floats a pixel), or, with a
+// sink, up to `rows` of them at a time into this thread's part of scratch (threads * slot
+// floats), from where they are quantized into the sink's sample.
+template <class Make>
+void pooled_rows(const kernels::PoolGeometry& pg, std::size_t n, std::size_t f, std::size_t ldo,
+                 float* out, detail::QuantizedInput* sink, float* scratch, std::size_t slot,
+                 std::size_t rows, Make make) {
+  const auto threads = static_cast<std::size_t>(kernels::num_threads());
+  const std::size_t parts = sample_parts(pg.out_h, n), out_size = pg.out_size();
+  const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
+  std::atomic<std::size_t> next_slot{0};
+  kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
+    float* pooled = sink ? scratch + next_slot.fetch_add(1) % threads * slot : nullptr;
+    for (std::size_t task = lo; task < hi; ++task) {
+      const std::size_t s = task / parts, part = task % parts;
+      const std::size_t py0 = pg.out_h * part / parts, py_end = pg.out_h * (part + 1) / parts;
+      if (!sink) {
+        make(s, py0, py_end, out + s * out_size + py0 * pg.out_w * ldo, ldo);
+        continue;
+      }
+      for (std::size_t py1, p0 = py0; p0 < py_end; p0 = py1) {
+        py1 = std::min(py_end, p0 + rows);
+        make(s, p0, py1, pooled, f);
+        for (std::size_t py = p0; py < py1; ++py)
+          kernels::quantize_conv_row(sink->geometry, pooled + (py - p0) * pg.out_w * f, sink->scale,
+                                     sink->zero_point, py, sink->data + s * sink_sample);
+      }
+    }
+  });
+  if (sink) sink->filled = true;
+}
 }  // namespace
 
 void Conv2D::set_chunk_budget(std::size_t bytes) { g_chunk_budget = bytes; }
@@ -569,33 +602,15 @@ void Conv2D::forward_int8_pooled(const Context& ctx, const Tensor& x, kernels::A
     // -> 32, taps packed) 0.56-0.64 -> 0.30 ms, its second (13x13x32 -> 64) 0.87-0.93 -> 0.69;
     // at batch 20, the cats-vs-dogs convnet's first layer 1.76-2.12 -> 1.07-1.18 ms.
     const std::size_t row = pg.out_w * f;
-    const std::size_t out_rows =
+    const std::size_t band_rows =
         std::clamp<std::size_t>(kInt8BandBytes / 4 / sizeof(float) / row, 1, pg.out_h);
-    const std::size_t band = sink ? line_floats(out_rows * row) : 0;
-    const std::size_t parts = sample_parts(pg.out_h, n);
+    const std::size_t band = sink ? line_floats(band_rows * row) : 0;
     if (sink) sized(fused_, threads * band, name(), "the pooled rows of a band");
-    kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
-      float* pooled = sink ? fused_.data() + next_slot.fetch_add(1) % threads * band : nullptr;
-      for (std::size_t task = lo; task < hi; ++task) {
-        const std::size_t s = task / parts, part = task % parts;
-        const std::size_t part_end = pg.out_h * (part + 1) / parts;
-        const std::uint8_t* sample = qx_.data() + s * sample_bytes;
-        for (std::size_t py0 = pg.out_h * part / parts; py0 < part_end; py0 += out_rows) {
-          const std::size_t py1 = std::min(part_end, py0 + out_rows);
-          if (!sink) {
-            qprod_->conv_pool2_rows(geo_, sample, bias, relu,
-                                    out.data() + s * out_size + py0 * pg.out_w * ldo, ldo, py0,
-                                    py1);
-            continue;
-          }
-          qprod_->conv_pool2_rows(geo_, sample, bias, relu, pooled, f, py0, py1);
-          for (std::size_t py = py0; py < py1; ++py)
-            kernels::quantize_conv_row(sink->geometry, pooled + (py - py0) * row, sink->scale,
-                                       sink->zero_point, py, sink->data + s * sink_sample);
-        }
-      }
-    });
-    if (sink) sink->filled = true;
+    pooled_rows(pg, n, f, ldo, out.data(), sink, fused_.data(), band, band_rows,
+                [&](std::size_t s, std::size_t py0, std::size_t py1, float* y, std::size_t ldy) {
+                  qprod_->conv_pool2_rows(geo_, qx_.data() + s * sample_bytes, bias, relu, y, ldy,
+                                          py0, py1);
+                });
     return;
   }
   // Bands of convolution rows [rows, out_w, filters], out_rows pooled rows at a time. The
@@ -811,31 +826,15 @@ void Conv2D::forward_fused(Context& ctx, Inputs in, const Layer& next, Tensor& o
   if (pools_2x2(pool, act) && kernels::small_k_pool2_fits(act, geo_)) {
     // The 2x2 / 2 max pooling in registers (kernels::small_k_conv_pool2): pooled rows straight
     // to the output, or, with a sink, one at a time through a scratch row into its bytes.
-    const std::size_t row = pg.out_w * f, parts = sample_parts(pg.out_h, n);
-    const auto threads = static_cast<std::size_t>(kernels::num_threads());
-    const std::size_t slot = sink ? line_floats(row) : 0;
-    if (sink) sized(fused_, threads * slot, name(), "a pooled row");
-    const std::size_t sink_sample = sink ? kernels::qconv_sample_bytes(sink->geometry) : 0;
-    std::atomic<std::size_t> next_slot{0};
-    kernels::parallel_for(0, n * parts, [&](std::size_t lo, std::size_t hi) {
-      float* pooled = sink ? fused_.data() + next_slot.fetch_add(1) % threads * slot : nullptr;
-      for (std::size_t task = lo; task < hi; ++task) {
-        const std::size_t s = task / parts, part = task % parts;
-        const float* xs = x.data() + s * in_size;
-        const std::size_t py0 = pg.out_h * part / parts, py1 = pg.out_h * (part + 1) / parts;
-        if (!sink) {
-          kernels::small_k_conv_pool2(act, geo_, xs, kernel, bias, py0, py1, f,
-                                      out.data() + s * out_size + py0 * pg.out_w * ldo, ldo);
-          continue;
-        }
-        for (std::size_t py = py0; py < py1; ++py) {
-          kernels::small_k_conv_pool2(act, geo_, xs, kernel, bias, py, py + 1, f, pooled, f);
-          kernels::quantize_conv_row(sink->geometry, pooled, sink->scale, sink->zero_point, py,
-                                     sink->data + s * sink_sample);
-        }
-      }
-    });
-    if (sink) sink->filled = true;
+    const std::size_t slot = sink ? line_floats(pg.out_w * f) : 0;
+    if (sink)
+      sized(fused_, static_cast<std::size_t>(kernels::num_threads()) * slot, name(),
+            "a pooled row");
+    pooled_rows(pg, n, f, ldo, out.data(), sink, fused_.data(), slot, 1,
+                [&](std::size_t s, std::size_t py0, std::size_t py1, float* y, std::size_t ldy) {
+                  kernels::small_k_conv_pool2(act, geo_, x.data() + s * in_size, kernel, bias, py0,
+                                              py1, f, y, ldy);
+                });
     return;
   }
   // Per task, a band of convolution rows [rows, out_w, f] (its windows read in the input) of
